@@ -1,0 +1,9 @@
+//! One module per subcommand: each defines its clap arguments and a `run` function.
+
+pub mod bench;
+pub mod describe;
+pub mod encode;
+pub mod evaluate;
+pub mod matching;
+pub mod schema;
+pub mod synth;

@@ -1,0 +1,4 @@
+//! End-to-end tests: one test binary, one module per capability. Data sets live in
+//! `tests/data/`.
+
+mod support;
