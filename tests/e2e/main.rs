@@ -2,3 +2,7 @@
 //! `tests/data/`.
 
 mod support;
+mod encode;
+mod matching;
+mod synth;
+mod service;

@@ -1,3 +1,5 @@
 //! Placeholder: this crate is being written.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod normalise;

@@ -1,0 +1,3 @@
+//! Placeholder: the encoding benchmarks are being written.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! Placeholder: the psi benchmarks are being written.
+
+fn main() {}

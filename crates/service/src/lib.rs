@@ -1,0 +1,3 @@
+//! Placeholder: this crate is being written.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
