@@ -1,3 +1,42 @@
-//! Placeholder: this crate is being written.
+//! The two-party linkage session as sans-IO state machines: the handshake, message framing,
+//! the disclosure ledger and the [`SessionDriver`] seam that protocol modes implement.
+//!
+//! Nothing here opens a socket or a file. A transport (the `blindlink-service` crate over
+//! gRPC, or a test in memory) moves frames between two parties: it calls
+//! [`InitiatorHandshake::start`] / [`ResponderHandshake::handle`] with decoded messages, then
+//! hands every later message to the mode's driver. Each handshake state is a type whose
+//! `handle` consumes it, so an out-of-order message is a clean [`ProtocolError`], never a
+//! panic. Every decoder bounds sizes before it allocates and rejects trailing bytes.
+//!
+//! The handshake commits both sides to the protocol version, mode, schema, parameters and the
+//! linkage key (through a session- and role-bound [`KeyCheck`], never the key), and any
+//! difference ends the session on both sides with an error that names it. The modes of the
+//! disclosure ladder (cardinality, exact, validate, fuzzy, clk-exchange) plug in as drivers;
+//! today only the ping test vehicle exists.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod driver;
+mod error;
+mod handshake;
+mod ledger;
+mod message;
+mod session;
+mod wire;
+
+pub use driver::{DriverStep, PingInitiator, PingResponder, SessionDriver};
+pub use error::{ErrorClass, ProtocolError, sanitise_peer_text};
+pub use handshake::{
+    AwaitingResponderHello, EstablishedSession, FieldDescriptor, Hello, InitiatorHandshake,
+    KEY_CHECK_TAG, KeyCheck, MAX_FIELD_NAME_BYTES, MAX_PARAMETER_NAME_BYTES,
+    MAX_PARAMETER_VALUE_BYTES, MAX_PARAMETERS, MAX_SCHEMA_FIELDS, Mode, PROTOCOL_VERSION,
+    Parameters, ResponderAnswer, ResponderHandshake, SchemaDescriptor, SessionOffer,
+};
+pub use ledger::{Disclosure, DisclosureEntry, DisclosureLedger, Traffic, TrafficCount};
+pub use message::{
+    MAX_ABORT_REASON_BYTES, MAX_PING_PAYLOAD_BYTES, Message, MessageKind, Ping, max_frame_len,
+};
+pub use session::{Role, SessionId};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,237 @@
+//! Message framing: every protocol message is one frame, a kind byte followed by the kind's
+//! body. Each kind has a size bound that is checked before a body is decoded (a transport can
+//! check it while the frame is still arriving, see [`MessageKind::max_frame_len`]), and decoding
+//! consumes the body to its last byte.
+//!
+//! Kinds `0x01`–`0x0f` are the session's control messages, `0x10`–`0x1f` the connectivity test
+//! vehicle (ping), and `0x20`–`0x7f` are reserved for the linkage modes.
+
+use crate::handshake::Hello;
+use crate::wire::{WireReader, WireWriter};
+use crate::{ProtocolError, sanitise_peer_text};
+
+/// Longest abort reason, in bytes.
+pub const MAX_ABORT_REASON_BYTES: usize = 1024;
+/// Largest ping payload, in bytes.
+pub const MAX_PING_PAYLOAD_BYTES: usize = 64 * 1024;
+
+/// The kind of a frame: its first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MessageKind {
+    /// The handshake's hello (both directions).
+    Hello,
+    /// One side gives up, with a reason.
+    Abort,
+    /// The sender has finished the session normally.
+    Done,
+    /// A connectivity probe carrying a payload to echo.
+    Ping,
+    /// The echo of a ping.
+    Pong,
+}
+
+impl MessageKind {
+    /// Every kind.
+    pub const ALL: [MessageKind; 5] = [
+        MessageKind::Hello,
+        MessageKind::Abort,
+        MessageKind::Done,
+        MessageKind::Ping,
+        MessageKind::Pong,
+    ];
+
+    /// The first byte of a frame of this kind.
+    #[must_use]
+    pub const fn byte(self) -> u8 {
+        match self {
+            Self::Hello => 0x01,
+            Self::Abort => 0x02,
+            Self::Done => 0x03,
+            Self::Ping => 0x10,
+            Self::Pong => 0x11,
+        }
+    }
+
+    /// The kind named by a frame's first byte.
+    ///
+    /// # Errors
+    /// [`ProtocolError::UnknownKind`] for a byte that names no kind.
+    pub fn from_byte(byte: u8) -> Result<Self, ProtocolError> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.byte() == byte)
+            .ok_or(ProtocolError::UnknownKind(byte))
+    }
+
+    /// The name used in errors and ledgers.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Hello => "hello",
+            Self::Abort => "abort",
+            Self::Done => "done",
+            Self::Ping => "ping",
+            Self::Pong => "pong",
+        }
+    }
+
+    /// The longest frame (kind byte included) of this kind.
+    #[must_use]
+    pub const fn max_frame_len(self) -> usize {
+        1 + match self {
+            // A full hello: version, session, mode, 64 fields, 64 parameters, three hashes.
+            Self::Hello => {
+                2 + 16 + 1 + (1 + 64 * 2 * (2 + 64)) + 32 + (1 + 64 * (4 + 64 + 256)) + 64
+            }
+            Self::Abort => 2 + MAX_ABORT_REASON_BYTES,
+            Self::Done => 0,
+            Self::Ping | Self::Pong => 4 + 4 + MAX_PING_PAYLOAD_BYTES,
+        }
+    }
+
+    /// Checks a frame (or the first `len` bytes of one still arriving) against the bound of
+    /// its kind.
+    ///
+    /// # Errors
+    /// [`ProtocolError::Oversize`].
+    pub fn check_len(self, len: usize) -> Result<(), ProtocolError> {
+        let limit = self.max_frame_len();
+        if len > limit {
+            Err(ProtocolError::Oversize {
+                kind: self.name(),
+                len,
+                limit,
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The largest frame of any kind; a transport may reject anything longer outright.
+#[must_use]
+pub fn max_frame_len() -> usize {
+    MessageKind::ALL
+        .into_iter()
+        .map(MessageKind::max_frame_len)
+        .max()
+        .unwrap_or(0)
+}
+
+/// A ping or pong: a sequence number and a payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ping {
+    /// Sequence number, echoed back.
+    pub sequence: u32,
+    /// Payload, echoed back.
+    pub payload: Vec<u8>,
+}
+
+/// One protocol message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// See [`MessageKind::Hello`].
+    Hello(Box<Hello>),
+    /// See [`MessageKind::Abort`]; the reason is sanitised text.
+    Abort(String),
+    /// See [`MessageKind::Done`].
+    Done,
+    /// See [`MessageKind::Ping`].
+    Ping(Ping),
+    /// See [`MessageKind::Pong`].
+    Pong(Ping),
+}
+
+impl Message {
+    /// The kind of this message.
+    #[must_use]
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Self::Hello(_) => MessageKind::Hello,
+            Self::Abort(_) => MessageKind::Abort,
+            Self::Done => MessageKind::Done,
+            Self::Ping(_) => MessageKind::Ping,
+            Self::Pong(_) => MessageKind::Pong,
+        }
+    }
+
+    /// An abort message; the reason is sanitised and cut to fit its bound.
+    #[must_use]
+    pub fn abort(reason: &str) -> Self {
+        let mut text = sanitise_peer_text(reason, MAX_ABORT_REASON_BYTES / 4);
+        while text.len() > MAX_ABORT_REASON_BYTES {
+            text.pop();
+        }
+        Self::Abort(text)
+    }
+
+    /// Encodes this message as one frame.
+    ///
+    /// # Errors
+    /// A ping payload over [`MAX_PING_PAYLOAD_BYTES`] or an abort reason over
+    /// [`MAX_ABORT_REASON_BYTES`] (the other kinds are bounded by construction).
+    ///
+    /// # Example
+    /// ```
+    /// use blindlink_protocol::{Message, Ping};
+    /// let ping = Message::Ping(Ping { sequence: 7, payload: b"hi".to_vec() });
+    /// let frame = ping.encode().unwrap();
+    /// assert_eq!(frame, [0x10, 0, 0, 0, 7, 0, 0, 0, 2, b'h', b'i']);
+    /// assert_eq!(Message::decode(&frame).unwrap(), ping);
+    /// ```
+    pub fn encode(&self) -> Result<Vec<u8>, ProtocolError> {
+        let mut w = WireWriter::default();
+        w.u8(self.kind().byte());
+        match self {
+            Self::Hello(hello) => hello.write(&mut w),
+            Self::Abort(reason) => {
+                crate::wire::check_text(reason, MAX_ABORT_REASON_BYTES, "abort reason")?;
+                w.text(reason);
+            }
+            Self::Done => {}
+            Self::Ping(ping) | Self::Pong(ping) => {
+                if ping.payload.len() > MAX_PING_PAYLOAD_BYTES {
+                    return Err(ProtocolError::Oversize {
+                        kind: self.kind().name(),
+                        len: ping.payload.len(),
+                        limit: MAX_PING_PAYLOAD_BYTES,
+                    });
+                }
+                w.u32(ping.sequence);
+                w.bytes(&ping.payload);
+            }
+        }
+        self.kind().check_len(w.bytes.len())?;
+        Ok(w.bytes)
+    }
+
+    /// Decodes one frame.
+    ///
+    /// # Errors
+    /// An empty frame, an unknown kind, a frame over its kind's bound, a malformed body, or
+    /// bytes left after the body.
+    pub fn decode(frame: &[u8]) -> Result<Self, ProtocolError> {
+        let (&first, body) = frame.split_first().ok_or(ProtocolError::EmptyMessage)?;
+        let kind = MessageKind::from_byte(first)?;
+        kind.check_len(frame.len())?;
+        let mut r = WireReader::new(body);
+        let message = match kind {
+            MessageKind::Hello => Self::Hello(Box::new(Hello::read(&mut r)?)),
+            MessageKind::Abort => Self::Abort(r.text(MAX_ABORT_REASON_BYTES, "abort reason")?),
+            MessageKind::Done => Self::Done,
+            MessageKind::Ping | MessageKind::Pong => {
+                let ping = Ping {
+                    sequence: r.u32("ping sequence")?,
+                    payload: r.bytes(MAX_PING_PAYLOAD_BYTES, "ping payload")?.to_vec(),
+                };
+                if kind == MessageKind::Ping {
+                    Self::Ping(ping)
+                } else {
+                    Self::Pong(ping)
+                }
+            }
+        };
+        r.finish(kind.name())?;
+        Ok(message)
+    }
+}
