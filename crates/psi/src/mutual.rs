@@ -1,0 +1,348 @@
+//! Mutual PSI: both parties learn which of their own elements the other holds, and derive the
+//! same link id for each shared element.
+//!
+//! ```text
+//! initiator (a)                                   responder (b)
+//! MutualInitiator::start ── BlindedSet ──────────▶ ResponderReady::handle_blinded_set
+//!   {a·H(x)} shuffled                                {b·a·H(x)} in received order,
+//! InitiatorAwaitingReply ◀── MutualReply ───────── {b·H(y)} shuffled
+//!   ::handle_reply
+//!   matches: b·a·H(x) ∈ {a·b·H(y)}
+//!   ── ReblindedSet ──────────────────────────────▶ ResponderAwaitingReblinded::handle_reblinded_set
+//!   {a·b·H(y)} in the responder's order              matches: a·b·H(y) ∈ {b·a·H(x)}
+//! ```
+
+use std::collections::{HashMap, HashSet};
+
+use curve25519_dalek::ristretto::CompressedRistretto;
+use rand_core::CryptoRng;
+
+use crate::error::PsiError;
+use crate::group::{LinkId, MatchKeyName, SessionSecret, validate_points};
+use crate::shuffle::random_permutation;
+use crate::wire::{BlindedSet, MutualReply, ReblindedSet};
+
+/// Most elements a party's own set may have in one session (the wire limit is separate).
+pub const MAX_SET_SIZE: usize = 1 << 26;
+
+/// One of this party's elements that the other party also holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Match {
+    /// Position of the element in this party's input.
+    pub index: usize,
+    /// The id both parties derive for this element.
+    pub link_id: LinkId,
+}
+
+/// What one party learns from a mutual PSI session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MutualOutcome {
+    /// This party's matched elements, by input position (ascending). Equal inputs share one
+    /// link id.
+    pub matches: Vec<Match>,
+    /// The size of the other party's set after removing duplicates.
+    pub peer_set_size: usize,
+}
+
+/// A party's own elements, deduplicated so that the peer never sees equal blinded points
+/// (which would reveal duplicates), with the way back to input positions.
+#[derive(Debug)]
+pub(crate) struct OwnSet {
+    /// Input position of the first occurrence of each distinct element.
+    distinct_first: Vec<usize>,
+    /// For each input position, its distinct element.
+    distinct_of_input: Vec<usize>,
+}
+
+impl OwnSet {
+    pub(crate) fn new<E: AsRef<[u8]>>(
+        party: &'static str,
+        elements: &[E],
+    ) -> Result<Self, PsiError> {
+        if elements.len() > MAX_SET_SIZE {
+            return Err(PsiError::SetTooLarge {
+                party,
+                count: elements.len(),
+                limit: MAX_SET_SIZE,
+            });
+        }
+        let mut first_seen: HashMap<&[u8], usize> = HashMap::with_capacity(elements.len());
+        let mut distinct_first = Vec::with_capacity(elements.len());
+        let distinct_of_input = elements
+            .iter()
+            .enumerate()
+            .map(|(index, element)| {
+                *first_seen.entry(element.as_ref()).or_insert_with(|| {
+                    distinct_first.push(index);
+                    distinct_first.len() - 1
+                })
+            })
+            .collect();
+        Ok(Self {
+            distinct_first,
+            distinct_of_input,
+        })
+    }
+
+    pub(crate) fn distinct<'a, E: AsRef<[u8]>>(&self, elements: &'a [E]) -> Vec<&'a [u8]> {
+        self.distinct_first
+            .iter()
+            .map(|&i| elements[i].as_ref())
+            .collect()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.distinct_first.len()
+    }
+
+    /// Expands per-distinct link ids to per-input matches.
+    fn matches(&self, link_of_distinct: &[Option<LinkId>]) -> Vec<Match> {
+        self.distinct_of_input
+            .iter()
+            .enumerate()
+            .filter_map(|(index, &d)| link_of_distinct[d].map(|link_id| Match { index, link_id }))
+            .collect()
+    }
+}
+
+/// Blinds a deduplicated set and shuffles it: `sent[j]` is distinct element `permutation[j]`.
+fn blind_and_shuffle<R: CryptoRng + ?Sized>(
+    secret: &SessionSecret,
+    key: &MatchKeyName,
+    distinct: &[&[u8]],
+    rng: &mut R,
+) -> (Vec<CompressedRistretto>, Vec<usize>) {
+    let blinded = secret.blind_elements(key, distinct);
+    let permutation = random_permutation(blinded.len(), rng);
+    let sent = permutation.iter().map(|&d| blinded[d]).collect();
+    (sent, permutation)
+}
+
+/// Entry point of the initiating party.
+#[derive(Debug)]
+pub struct MutualInitiator;
+
+impl MutualInitiator {
+    /// Draws a fresh secret, blinds and shuffles the elements, and returns the first message.
+    ///
+    /// # Errors
+    /// [`PsiError::SetTooLarge`] above [`MAX_SET_SIZE`] elements.
+    ///
+    /// # Security
+    /// `rng` must be a cryptographic RNG: it draws the session secret and the shuffle.
+    ///
+    /// # Example
+    /// ```
+    /// use blindlink_psi::{MatchKeyName, MutualInitiator, MutualResponder};
+    /// use rand_chacha::ChaCha20Rng;
+    /// use rand_core::SeedableRng;
+    ///
+    /// let key = MatchKeyName::new("my_number").unwrap();
+    /// let (mut rng_a, mut rng_b) = (ChaCha20Rng::from_seed([1; 32]), ChaCha20Rng::from_seed([2; 32]));
+    /// let (initiator, request) = MutualInitiator::start(&key, &["a", "b", "c"], &mut rng_a).unwrap();
+    /// let responder = MutualResponder::start(&key, &["c", "d", "a"], &mut rng_b).unwrap();
+    /// let (responder, reply) = responder.handle_blinded_set(&request).unwrap();
+    /// let (ours, reblinded) = initiator.handle_reply(&reply).unwrap();
+    /// let theirs = responder.handle_reblinded_set(&reblinded).unwrap();
+    /// let indices: Vec<usize> = ours.matches.iter().map(|m| m.index).collect();
+    /// assert_eq!(indices, [0, 2]);
+    /// assert_eq!(ours.matches[0].link_id, theirs.matches[1].link_id); // "a"
+    /// ```
+    pub fn start<E, R>(
+        key: &MatchKeyName,
+        elements: &[E],
+        rng: &mut R,
+    ) -> Result<(InitiatorAwaitingReply, BlindedSet), PsiError>
+    where
+        E: AsRef<[u8]> + Sync,
+        R: CryptoRng + ?Sized,
+    {
+        let own = OwnSet::new("initiator", elements)?;
+        let secret = SessionSecret::random(rng);
+        let (points, permutation) = blind_and_shuffle(&secret, key, &own.distinct(elements), rng);
+        let state = InitiatorAwaitingReply {
+            key: key.clone(),
+            secret,
+            own,
+            permutation,
+        };
+        Ok((state, BlindedSet { points }))
+    }
+}
+
+/// The initiator after sending its [`BlindedSet`], waiting for the [`MutualReply`].
+#[derive(Debug)]
+pub struct InitiatorAwaitingReply {
+    key: MatchKeyName,
+    secret: SessionSecret,
+    own: OwnSet,
+    permutation: Vec<usize>,
+}
+
+impl InitiatorAwaitingReply {
+    /// Finds this party's matches and produces the last message for the responder.
+    ///
+    /// # Errors
+    /// [`PsiError::CountMismatch`] when the reply does not answer every point sent,
+    /// [`PsiError::InvalidPoint`] / [`PsiError::IdentityPoint`] for a bad point.
+    pub fn handle_reply(
+        self,
+        reply: &MutualReply,
+    ) -> Result<(MutualOutcome, ReblindedSet), PsiError> {
+        const MESSAGE: &str = "mutual reply";
+        if reply.initiator_doubled.len() != self.permutation.len() {
+            return Err(PsiError::CountMismatch {
+                message: MESSAGE,
+                expected: self.permutation.len(),
+                actual: reply.initiator_doubled.len(),
+            });
+        }
+        let (validated, reblinded) = rayon::join(
+            || validate_points(MESSAGE, &reply.initiator_doubled),
+            || self.secret.reblind(MESSAGE, &reply.responder_blinded),
+        );
+        validated?;
+        let reblinded = reblinded.map_err(|e| shift_index(e, reply.initiator_doubled.len()))?;
+        let peer: HashSet<&CompressedRistretto> = reblinded.iter().collect();
+        let mut link_of_distinct = vec![None; self.own.len()];
+        for (position, doubled) in reply.initiator_doubled.iter().enumerate() {
+            if peer.contains(doubled) {
+                link_of_distinct[self.permutation[position]] =
+                    Some(LinkId::derive(&self.key, doubled));
+            }
+        }
+        let outcome = MutualOutcome {
+            matches: self.own.matches(&link_of_distinct),
+            peer_set_size: reply.responder_blinded.len(),
+        };
+        Ok((outcome, ReblindedSet { points: reblinded }))
+    }
+}
+
+/// Errors about the second point list of a reply are numbered within the whole message.
+fn shift_index(error: PsiError, offset: usize) -> PsiError {
+    match error {
+        PsiError::InvalidPoint { message, index } => PsiError::InvalidPoint {
+            message,
+            index: index + offset,
+        },
+        PsiError::IdentityPoint { message, index } => PsiError::IdentityPoint {
+            message,
+            index: index + offset,
+        },
+        other => other,
+    }
+}
+
+/// Entry point of the responding party.
+#[derive(Debug)]
+pub struct MutualResponder;
+
+impl MutualResponder {
+    /// Draws a fresh secret and blinds and shuffles the elements, ready for the initiator's
+    /// first message (this work can happen before it arrives).
+    ///
+    /// # Errors
+    /// [`PsiError::SetTooLarge`] above [`MAX_SET_SIZE`] elements.
+    ///
+    /// # Security
+    /// `rng` must be a cryptographic RNG: it draws the session secret and the shuffle.
+    pub fn start<E, R>(
+        key: &MatchKeyName,
+        elements: &[E],
+        rng: &mut R,
+    ) -> Result<ResponderReady, PsiError>
+    where
+        E: AsRef<[u8]> + Sync,
+        R: CryptoRng + ?Sized,
+    {
+        let own = OwnSet::new("responder", elements)?;
+        let secret = SessionSecret::random(rng);
+        let (blinded, permutation) =
+            blind_and_shuffle(&secret, key, &own.distinct(elements), rng);
+        Ok(ResponderReady {
+            key: key.clone(),
+            secret,
+            own,
+            permutation,
+            blinded,
+        })
+    }
+}
+
+/// The responder with its own set blinded, waiting for the initiator's [`BlindedSet`].
+#[derive(Debug)]
+pub struct ResponderReady {
+    key: MatchKeyName,
+    secret: SessionSecret,
+    own: OwnSet,
+    permutation: Vec<usize>,
+    blinded: Vec<CompressedRistretto>,
+}
+
+impl ResponderReady {
+    /// Blinds the initiator's points again and answers with them and this party's own set.
+    ///
+    /// # Errors
+    /// [`PsiError::InvalidPoint`] / [`PsiError::IdentityPoint`] for a bad point.
+    pub fn handle_blinded_set(
+        self,
+        request: &BlindedSet,
+    ) -> Result<(ResponderAwaitingReblinded, MutualReply), PsiError> {
+        let initiator_doubled = self.secret.reblind("blinded set", &request.points)?;
+        let peer: HashSet<CompressedRistretto> = initiator_doubled.iter().copied().collect();
+        let state = ResponderAwaitingReblinded {
+            key: self.key,
+            own: self.own,
+            permutation: self.permutation,
+            peer,
+            _secret: self.secret,
+        };
+        let reply = MutualReply {
+            initiator_doubled,
+            responder_blinded: self.blinded,
+        };
+        Ok((state, reply))
+    }
+}
+
+/// The responder after its [`MutualReply`], waiting for the [`ReblindedSet`].
+#[derive(Debug)]
+pub struct ResponderAwaitingReblinded {
+    key: MatchKeyName,
+    own: OwnSet,
+    permutation: Vec<usize>,
+    peer: HashSet<CompressedRistretto>,
+    // Kept only so that it is zeroized when the session ends, not earlier or later.
+    _secret: SessionSecret,
+}
+
+impl ResponderAwaitingReblinded {
+    /// Finds this party's matches.
+    ///
+    /// # Errors
+    /// [`PsiError::CountMismatch`] when the message does not answer every point sent,
+    /// [`PsiError::InvalidPoint`] / [`PsiError::IdentityPoint`] for a bad point.
+    pub fn handle_reblinded_set(self, message: &ReblindedSet) -> Result<MutualOutcome, PsiError> {
+        const MESSAGE: &str = "reblinded set";
+        if message.points.len() != self.permutation.len() {
+            return Err(PsiError::CountMismatch {
+                message: MESSAGE,
+                expected: self.permutation.len(),
+                actual: message.points.len(),
+            });
+        }
+        validate_points(MESSAGE, &message.points)?;
+        let mut link_of_distinct = vec![None; self.own.len()];
+        for (position, doubled) in message.points.iter().enumerate() {
+            if self.peer.contains(doubled) {
+                link_of_distinct[self.permutation[position]] =
+                    Some(LinkId::derive(&self.key, doubled));
+            }
+        }
+        Ok(MutualOutcome {
+            matches: self.own.matches(&link_of_distinct),
+            peer_set_size: self.peer.len(),
+        })
+    }
+}
