@@ -87,8 +87,14 @@ mod tests {
         check("123456789018", Ok("123456789018"));
         check("1234 5678 9018", Ok("123456789018"));
         check("１２３４５６７８９０１８", Ok("123456789018"));
-        check("123456789019", Err("my number check digit is 9, expected 8"));
+        check(
+            "123456789019",
+            Err("my number check digit is 9, expected 8"),
+        );
         check("12345678901", Err("my number has 11 digits, expected 12"));
-        check("12345678901a", Err("my number contains 'a', which is not a digit"));
+        check(
+            "12345678901a",
+            Err("my number contains 'a', which is not a digit"),
+        );
     }
 }

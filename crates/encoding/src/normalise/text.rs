@@ -1,0 +1,175 @@
+//! Script-independent steps: Unicode NFKC, case folding, whitespace folding and removal, and
+//! keeping digits only. Each writes into a caller's buffer and copies ASCII input on a fast
+//! path where it can.
+
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
+
+use super::casefold_table::CASEFOLD_EXCEPTIONS;
+
+/// Unicode normalisation form KC (`nfkc`): compatibility characters to their plain forms
+/// (full-width `Ａ１` → `A1`, half-width `ｶﾞ` → `ガ`, `㍻` → `平成`, `①` → `1`), then canonical
+/// composition.
+///
+/// # Example
+/// ```
+/// use blindlink_encoding::normalise::text::nfkc;
+/// let mut out = String::new();
+/// nfkc("ＡＢＣ　ｶﾞ", &mut out);
+/// assert_eq!(out, "ABC ガ");
+/// ```
+pub fn nfkc(input: &str, out: &mut String) {
+    out.clear();
+    if input.is_ascii() || is_nfkc_quick(input.chars()) == IsNormalized::Yes {
+        out.push_str(input);
+    } else {
+        out.extend(input.nfkc());
+    }
+}
+
+/// Unicode full case folding (`casefold`): `Straße` → `strasse`, `ΣΊΣΥΦΟΣ` → `σίσυφοσ`.
+///
+/// The default lowercase mapping of `char::to_lowercase` plus the few hundred characters where
+/// full case folding differs from it (generated from the Unicode tables by
+/// `scripts/gen_casefold_table.py`). Unlike lowercasing, folding is stable: folding twice is
+/// folding once.
+pub fn casefold(input: &str, out: &mut String) {
+    out.clear();
+    if input.is_ascii() {
+        out.push_str(input);
+        out.make_ascii_lowercase();
+        return;
+    }
+    for c in input.chars() {
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else if let Ok(i) = CASEFOLD_EXCEPTIONS.binary_search_by_key(&c, |&(k, _)| k) {
+            out.push_str(CASEFOLD_EXCEPTIONS[i].1);
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+}
+
+/// Whitespace folding (`whitespace`): trims both ends and collapses every run of Unicode
+/// whitespace (including the ideographic space U+3000, tabs and newlines) into one ASCII space.
+pub fn fold_whitespace(input: &str, out: &mut String) {
+    out.clear();
+    for word in input.split(char::is_whitespace).filter(|w| !w.is_empty()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+}
+
+/// Whitespace removal (`strip-whitespace`): drops every whitespace character, for Japanese
+/// names where `山田 太郎`, `山田　太郎` and `山田太郎` are one name.
+///
+/// Combining marks carried by a removed space go with it: NFKC writes the spacing marks `゛`
+/// and `¯` as a space and a combining mark, and the mark must not land on the letter before.
+pub fn strip_whitespace(input: &str, out: &mut String) {
+    out.clear();
+    if input.is_ascii() {
+        out.extend(
+            input
+                .chars()
+                .filter(|c| !c.is_ascii_whitespace() && *c != '\u{B}'),
+        );
+        return;
+    }
+    push_without(input, out, char::is_whitespace);
+}
+
+/// Copies `input` without the characters `remove` selects and the combining marks that follow
+/// a removed character.
+pub(super) fn push_without(input: &str, out: &mut String, remove: impl Fn(char) -> bool) {
+    let mut removing_marks = false;
+    for c in input.chars() {
+        if remove(c) {
+            removing_marks = true;
+        } else if removing_marks && is_combining_mark(c) {
+        } else {
+            removing_marks = false;
+            out.push(c);
+        }
+    }
+}
+
+/// Digits only (`digits-only`): keeps ASCII and full-width digits (the latter as ASCII) and
+/// drops everything else, for phone numbers and postcodes (`〒１００-０００１` → `1000001`).
+pub fn digits_only(input: &str, out: &mut String) {
+    out.clear();
+    for c in input.chars() {
+        match c {
+            '0'..='9' => out.push(c),
+            '０'..='９' => out.push(ascii_digit_of_fullwidth(c)),
+            _ => {}
+        }
+    }
+}
+
+/// The ASCII digit for a full-width digit `０`..=`９`.
+pub(super) fn ascii_digit_of_fullwidth(c: char) -> char {
+    char::from(b'0' + (u32::from(c) - u32::from('０')) as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(step: fn(&str, &mut String), input: &str, expected: &str) {
+        let mut out = String::from("stale");
+        step(input, &mut out);
+        assert_eq!(out, expected, "input {input:?}");
+    }
+
+    #[test]
+    fn nfkc_cases() {
+        check(nfkc, "plain ascii", "plain ascii");
+        check(nfkc, "ＡＢＣ１２３", "ABC123");
+        check(nfkc, "ｶﾞｯｺｳ", "ガッコウ");
+        check(nfkc, "ﾊﾟﾝ", "パン");
+        check(nfkc, "㍻", "平成");
+        check(nfkc, "①", "1");
+        check(nfkc, "カ\u{3099}", "ガ");
+        check(nfkc, "山田\u{3000}太郎", "山田 太郎");
+        check(nfkc, "e\u{301}", "é");
+        // CJK compatibility ideographs: 塚 (U+FA10) decomposes, 﨑 (U+FA11) does not.
+        check(nfkc, "\u{FA10}", "\u{585A}");
+        check(nfkc, "\u{FA11}", "\u{FA11}");
+        check(nfkc, "", "");
+    }
+
+    #[test]
+    fn casefold_cases() {
+        check(casefold, "Smith", "smith");
+        check(casefold, "STRASSE", "strasse");
+        check(casefold, "Straße", "strasse");
+        check(casefold, "ΣΊΣΥΦΟΣ", "σίσυφοσ");
+        check(casefold, "ὈΔΥΣΣΕΎΣ", "ὀδυσσεύσ");
+        check(casefold, "ǅ", "ǆ");
+        check(casefold, "ＡＢＣ", "ａｂｃ");
+        check(casefold, "やまだ", "やまだ");
+    }
+
+    #[test]
+    fn whitespace_cases() {
+        check(fold_whitespace, "  John   Smith ", "John Smith");
+        check(fold_whitespace, "山田\u{3000}\u{3000}太郎", "山田 太郎");
+        check(fold_whitespace, "\ta\n\r b\u{A0}c", "a b c");
+        check(fold_whitespace, "   ", "");
+        check(strip_whitespace, " 山田 \u{3000}太郎\t", "山田太郎");
+        check(strip_whitespace, "", "");
+        check(strip_whitespace, "a b\tc\u{B}", "abc");
+        check(strip_whitespace, "ハ \u{3099}", "ハ");
+        check(strip_whitespace, "y \u{304}z", "yz");
+    }
+
+    #[test]
+    fn digits_only_cases() {
+        check(digits_only, "〒１００-０００１", "1000001");
+        check(digits_only, "(03) 1234-5678", "0312345678");
+        check(digits_only, "none", "");
+    }
+}
