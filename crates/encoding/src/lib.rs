@@ -18,3 +18,10 @@ pub mod format;
 pub mod normalise;
 
 pub use error::EncodingError;
+
+mod bits;
+mod cache;
+pub mod clkhash;
+mod secret;
+
+pub use secret::LinkageSecret;

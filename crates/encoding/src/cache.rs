@@ -1,0 +1,100 @@
+//! A per-thread cache of token → bit positions.
+//!
+//! Name, place and date tokens repeat endlessly (a few thousand distinct bigrams cover a
+//! country's surnames), so the keyed hash of each distinct token is computed once per worker
+//! and its positions replayed afterwards. The cache is keyed by the token's bytes; it only
+//! memoises the keyed hash and never decides a position itself. Memory is bounded: the cache
+//! is emptied when it holds [`MAX_POSITIONS`] positions.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Positions held before the cache is emptied (4 MiB of `u32`).
+pub(crate) const MAX_POSITIONS: usize = 1 << 20;
+
+/// FxHash-style multiplicative hasher: the cache's keys are short and not attacker-chosen
+/// in a way that matters (a slow lookup only slows the encoder down).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct TokenHasher(u64);
+
+impl Hasher for TokenHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().unwrap_or_default());
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        let mut tail = 0u64;
+        for (i, b) in chunks.remainder().iter().enumerate() {
+            tail |= u64::from(*b) << (8 * i);
+        }
+        self.0 = (self.0.rotate_left(5) ^ tail ^ bytes.len() as u64).wrapping_mul(K);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Token bytes (with the number of bits appended) → a range of `positions`.
+#[derive(Default)]
+pub(crate) struct PositionCache {
+    map: HashMap<Box<[u8]>, (u32, u32), BuildHasherDefault<TokenHasher>>,
+    positions: Vec<u32>,
+    key: Vec<u8>,
+}
+
+impl PositionCache {
+    /// The positions of `token` with `k` bits, computing them with `compute` on a miss.
+    #[inline]
+    pub(crate) fn get_or_insert(
+        &mut self,
+        token: &[u8],
+        k: u32,
+        compute: impl FnOnce(&mut Vec<u32>),
+    ) -> &[u32] {
+        self.key.clear();
+        self.key.extend_from_slice(token);
+        self.key.extend_from_slice(&k.to_le_bytes());
+        if let Some(&(start, len)) = self.map.get(self.key.as_slice()) {
+            return &self.positions[start as usize..(start + len) as usize];
+        }
+        if self.positions.len() >= MAX_POSITIONS {
+            self.map.clear();
+            self.positions.clear();
+        }
+        let start = self.positions.len();
+        compute(&mut self.positions);
+        let len = self.positions.len() - start;
+        self.map.insert(
+            self.key.clone().into_boxed_slice(),
+            (start as u32, len as u32),
+        );
+        &self.positions[start..]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn computes_once_and_replays() {
+        let mut cache = PositionCache::default();
+        let mut calls = 0;
+        for _ in 0..3 {
+            let got = cache
+                .get_or_insert(b"ab", 2, |p| {
+                    calls += 1;
+                    p.extend([5, 9]);
+                })
+                .to_vec();
+            assert_eq!(got, [5, 9]);
+        }
+        assert_eq!(calls, 1);
+        // Same token, different number of bits: a different entry.
+        assert_eq!(cache.get_or_insert(b"ab", 1, |p| p.push(5)), [5]);
+    }
+}
