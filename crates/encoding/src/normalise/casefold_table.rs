@@ -2,6 +2,7 @@
 // Unicode 14.0.0 full case folding where it differs from lowercase.
 
 /// (character, folded) pairs sorted by character, for binary search.
+#[rustfmt::skip]
 pub(super) static CASEFOLD_EXCEPTIONS: &[(char, &str)] = &[
     ('\u{00B5}', "\u{03BC}"),
     ('\u{00DF}', "\u{0073}\u{0073}"),

@@ -2,6 +2,7 @@
 //!
 //! Accepted, with ASCII or full-width digits and optional spaces:
 //! - Gregorian: `1985-04-03`, `1985-4-3`, `1985/4/3`, `1985.4.3`, `19850403`, `1985年4月3日`;
+//! - kanji numerals in either: `昭和六十年四月三日`, `一九八五年四月三日`, `平成元年一月八日`;
 //! - Japanese eras by name or initial: `昭和60年4月3日`, `S60.4.3`, `s60/4/3`, `Ｈ１．１．８`,
 //!   `平成元年1月8日`, `R5.12.1`, the one-character era signs `㍼60年4月3日`, and the compact
 //!   `S600403` (initial and six digits).
@@ -18,6 +19,7 @@
 //! before the next begins.
 
 use super::NormaliseError;
+use super::numerals::{kanji_digit, kanji_number};
 
 /// A Japanese era: its name, first year, and first and last days it can convert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,6 +285,29 @@ fn tokenise(input: &str) -> Result<Vec<Token>, NormaliseError> {
             tokens.push(Token::Number { value, digits });
             continue;
         }
+        if kanji_digit(c).is_some() {
+            let mut run = vec![c];
+            while let Some(next) = chars.peek().copied().filter(|&n| kanji_digit(n).is_some()) {
+                chars.next();
+                run.push(next);
+            }
+            let Some(value) = kanji_number(&run).filter(|&v| v < 100_000_000) else {
+                let run: String = run.into_iter().collect();
+                return Err(invalid(format!(
+                    "date '{input}' has '{run}', which is not a number"
+                )));
+            };
+            // Positional runs (一九八五, 〇三) count their characters, like digits, so a
+            // two-character year stays ambiguous; 十百千 forms count the value's digits.
+            let positional = run.iter().all(|&k| kanji_digit(k).is_some_and(|v| v < 10));
+            let digits = if positional {
+                run.len() as u32
+            } else {
+                value.checked_ilog10().unwrap_or(0) + 1
+            };
+            tokens.push(Token::Number { value, digits });
+            continue;
+        }
         let token = match c {
             c if c.is_whitespace() => continue,
             '-' | '/' | '.' | '－' | '／' | '．' | '‐' | '−' | '・' => Token::Separator,
@@ -426,6 +451,11 @@ mod tests {
         check("令和元年5月1日", Ok("2019-05-01"));
         check("㋿5年12月1日", Ok("2023-12-01"));
         check("平成31年4月30日", Ok("2019-04-30"));
+        check("昭和六十年四月三日", Ok("1985-04-03"));
+        check("一九八五年四月三日", Ok("1985-04-03"));
+        check("千九百八十五年十二月三十一日", Ok("1985-12-31"));
+        check("平成元年一月八日", Ok("1989-01-08"));
+        check("令和五年十二月一日", Ok("2023-12-01"));
         check("昭和64年1月7日", Ok("1989-01-07"));
         check("昭和元年12月25日", Ok("1926-12-25"));
         check("大正元年7月30日", Ok("1912-07-30"));
@@ -549,6 +579,14 @@ mod tests {
             Err("date '1985元年' has 元 (first year) in the wrong place"),
         );
         check("昭60年", Err("date '昭60年' has an unknown era"));
+        check(
+            "八五年四月三日",
+            Err("date '八五年四月三日' has a 2-digit year; write the year with 4 digits or an era"),
+        );
+        check(
+            "昭和十十年",
+            Err("date '昭和十十年' has '十十', which is not a number"),
+        );
         check(
             "1985-04-03昭和",
             Err("date '1985-04-03昭和' has an era name that is not at its start"),

@@ -2,23 +2,24 @@
 // Sources and licences: see that script and papers/normalisation.md.
 
 /// (variant, canonical) pairs sorted by variant, for binary search.
+#[rustfmt::skip]
 pub(super) static ITAIJI: &[(char, char)] = &[
-    ('\u{4E58}', '\u{4E57}'),   // 乘 -> 乗 kyujipy 常用漢字
-    ('\u{4E82}', '\u{4E71}'),   // 亂 -> 乱 kyujipy 常用漢字
-    ('\u{4E99}', '\u{4E98}'),   // 亙 -> 亘 kyujipy 人名用漢字
-    ('\u{4E9E}', '\u{4E9C}'),   // 亞 -> 亜 kyujipy 常用漢字
-    ('\u{4F5B}', '\u{4ECF}'),   // 佛 -> 仏 kyujipy 常用漢字
-    ('\u{4F86}', '\u{6765}'),   // 來 -> 来 kyujipy 常用漢字
-    ('\u{5002}', '\u{4F75}'),   // 倂 -> 併 kyujipy 常用漢字
-    ('\u{5047}', '\u{4EEE}'),   // 假 -> 仮 kyujipy 常用漢字
-    ('\u{50B3}', '\u{4F1D}'),   // 傳 -> 伝 kyujipy 常用漢字
-    ('\u{50DE}', '\u{507D}'),   // 僞 -> 偽 kyujipy 常用漢字
-    ('\u{50F9}', '\u{4FA1}'),   // 價 -> 価 kyujipy 常用漢字
-    ('\u{5109}', '\u{5039}'),   // 儉 -> 倹 kyujipy 常用漢字
-    ('\u{5118}', '\u{4FAD}'),   // 儘 -> 侭 kyujipy 表外字 (擴張新字體)
-    ('\u{5152}', '\u{5150}'),   // 兒 -> 児 kyujipy 常用漢字
-    ('\u{5167}', '\u{5185}'),   // 內 -> 内 kyujipy 常用漢字
-    ('\u{5169}', '\u{4E21}'),   // 兩 -> 両 kyujipy 常用漢字
+    ('\u{4E58}', '\u{4E57}'), // 乘 -> 乗 kyujipy 常用漢字
+    ('\u{4E82}', '\u{4E71}'), // 亂 -> 乱 kyujipy 常用漢字
+    ('\u{4E99}', '\u{4E98}'), // 亙 -> 亘 kyujipy 人名用漢字
+    ('\u{4E9E}', '\u{4E9C}'), // 亞 -> 亜 kyujipy 常用漢字
+    ('\u{4F5B}', '\u{4ECF}'), // 佛 -> 仏 kyujipy 常用漢字
+    ('\u{4F86}', '\u{6765}'), // 來 -> 来 kyujipy 常用漢字
+    ('\u{5002}', '\u{4F75}'), // 倂 -> 併 kyujipy 常用漢字
+    ('\u{5047}', '\u{4EEE}'), // 假 -> 仮 kyujipy 常用漢字
+    ('\u{50B3}', '\u{4F1D}'), // 傳 -> 伝 kyujipy 常用漢字
+    ('\u{50DE}', '\u{507D}'), // 僞 -> 偽 kyujipy 常用漢字
+    ('\u{50F9}', '\u{4FA1}'), // 價 -> 価 kyujipy 常用漢字
+    ('\u{5109}', '\u{5039}'), // 儉 -> 倹 kyujipy 常用漢字
+    ('\u{5118}', '\u{4FAD}'), // 儘 -> 侭 kyujipy 表外字 (擴張新字體)
+    ('\u{5152}', '\u{5150}'), // 兒 -> 児 kyujipy 常用漢字
+    ('\u{5167}', '\u{5185}'), // 內 -> 内 kyujipy 常用漢字
+    ('\u{5169}', '\u{4E21}'), // 兩 -> 両 kyujipy 常用漢字
     ('\u{51A8}', '\u{5BCC}'), // 冨 -> 富 curated; the roofless popular form (俗字) of 富 in names (冨田/富田)
     ('\u{51DC}', '\u{51DB}'), // 凜 -> 凛 kyujipy 人名用漢字
     ('\u{5269}', '\u{5270}'), // 剩 -> 剰 kyujipy 常用漢字

@@ -38,6 +38,7 @@ pub mod itaiji;
 mod itaiji_table;
 pub mod kana;
 pub mod my_number;
+mod numerals;
 pub mod sex;
 pub mod text;
 
