@@ -274,9 +274,8 @@ mod tests {
 
     #[test]
     fn filter_is_deterministic_for_a_seed_and_has_no_false_negatives() {
-        let points: Vec<CompressedRistretto> = (0u8..200)
-            .map(|i| CompressedRistretto([i; 32]))
-            .collect();
+        let points: Vec<CompressedRistretto> =
+            (0u8..200).map(|i| CompressedRistretto([i; 32])).collect();
         let sizing = BloomSizing::new(FalsePositiveRate::new(1e-6).unwrap(), 200, 200);
         let a = BloomSet::build(&sizing, &points, &[3; 32]).unwrap();
         let b = BloomSet::build(&sizing, &points, &[3; 32]).unwrap();

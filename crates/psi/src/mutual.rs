@@ -258,8 +258,7 @@ impl MutualResponder {
     {
         let own = OwnSet::new("responder", elements)?;
         let secret = SessionSecret::random(rng);
-        let (blinded, permutation) =
-            blind_and_shuffle(&secret, key, &own.distinct(elements), rng);
+        let (blinded, permutation) = blind_and_shuffle(&secret, key, &own.distinct(elements), rng);
         Ok(ResponderReady {
             key: key.clone(),
             secret,

@@ -205,7 +205,10 @@ impl CardinalityReply {
 
     /// The wire bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = header(KIND_CARDINALITY_REPLY, 4 + POINT_LEN * self.initiator_doubled.len());
+        let mut out = header(
+            KIND_CARDINALITY_REPLY,
+            4 + POINT_LEN * self.initiator_doubled.len(),
+        );
         put_points(&mut out, &self.initiator_doubled);
         match &self.responder_set {
             ResponderSet::Raw(points) => {
@@ -307,7 +310,10 @@ impl<'a> Reader<'a> {
     }
 
     fn take(&mut self, len: usize) -> Result<&'a [u8], PsiError> {
-        let end = self.position.checked_add(len).filter(|&end| end <= self.bytes.len());
+        let end = self
+            .position
+            .checked_add(len)
+            .filter(|&end| end <= self.bytes.len());
         match end {
             Some(end) => {
                 let slice = &self.bytes[self.position..end];
@@ -355,7 +361,7 @@ impl<'a> Reader<'a> {
         count: usize,
         first_index: usize,
     ) -> Result<Vec<CompressedRistretto>, PsiError> {
-        let len = count.checked_mul(POINT_LEN).unwrap_or(usize::MAX);
+        let len = count.saturating_mul(POINT_LEN);
         let raw = self.take(len)?;
         raw.chunks_exact(POINT_LEN)
             .enumerate()
