@@ -22,6 +22,13 @@ pub use error::EncodingError;
 mod bits;
 mod cache;
 pub mod clkhash;
+mod encoder;
+pub mod harden;
+mod keyed;
+pub mod native;
 mod secret;
+pub mod stats;
 
+pub use encoder::{ClkEncoder, EncoderScratch, Schema, SchemaDocument};
+pub use keyed::DOMAIN;
 pub use secret::LinkageSecret;

@@ -17,6 +17,8 @@ mod formats;
 mod json;
 mod tokens;
 
+pub(crate) use tokens::Comparison;
+
 use base64::Engine as _;
 use blake2::Blake2bMac512;
 use hmac::{Hmac, KeyInit, Mac};
@@ -28,7 +30,6 @@ use crate::cache::PositionCache;
 use crate::{EncodingError, LinkageSecret};
 use formats::{Case, DateFormat, FieldFormat, TextEncoding};
 use json::{Located, Node};
-use tokens::Comparison;
 
 /// How many times each token is inserted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,820 @@
+//! blindlink's native schema (TOML) and its encoder: normalisation pipelines, keyed SHA3
+//! hashing with per-field keys, three filter layouts and ordered hardening.
+//!
+//! ```toml
+//! version = 1
+//!
+//! [filter]
+//! bits = 1024
+//! layout = "clk"            # "clk" (one filter), "rbf" (record-level, per-field sampling)
+//!                           # or "per-field" (one filter per field, concatenated)
+//!
+//! [[field]]
+//! column = "surname"        # CSV column
+//! normalise = ["nfkc", "itaiji", "katakana", "whitespace"]
+//! tokens = { kind = "ngram", n = 2 }   # or kind = "exact", or "numeric" (threshold, resolution)
+//! bits_per_token = 20       # or bits_per_field = 200
+//! missing = "skip"          # "skip" (encode nothing), "reject", or { replace = "..." }
+//! missing_values = ["", "不明"]
+//!
+//! [[harden]]
+//! step = "balance"          # xor-fold, balance, salt, blip, rule90, permute
+//! ```
+//!
+//! A value is missing when, trimmed, it is one of `missing_values` (default `[""]`) or when
+//! normalisation leaves it empty.
+
+use serde::Deserialize;
+
+use crate::bits::{get_bit, popcount, set_bit};
+use crate::cache::PositionCache;
+use crate::clkhash::Comparison;
+use crate::harden::{self, HardeningStep, PreparedStep};
+use crate::keyed::{DerivedKey, KeyedStream, TokenHasher};
+use crate::normalise::Pipeline;
+use crate::{EncodingError, LinkageSecret};
+
+/// How the fields' tokens are laid out in the CLK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    /// One Bloom filter for the whole record (Schnell's CLK).
+    #[default]
+    Clk,
+    /// Record-level Bloom filter (Durham): each field has its own filter, and the record
+    /// filter samples `rbf_sample` bits from each, in a keyed order.
+    Rbf,
+    /// One filter per field, concatenated in schema order.
+    PerField,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSchema {
+    version: i64,
+    filter: RawFilter,
+    #[serde(default, rename = "field")]
+    fields: Vec<RawField>,
+    #[serde(default, rename = "harden")]
+    hardening: Vec<RawHarden>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFilter {
+    bits: usize,
+    #[serde(default)]
+    layout: Layout,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawField {
+    column: String,
+    #[serde(default)]
+    normalise: Vec<String>,
+    tokens: RawTokens,
+    bits_per_token: Option<u32>,
+    bits_per_field: Option<u32>,
+    #[serde(default)]
+    missing: RawMissing,
+    missing_values: Option<Vec<String>>,
+    /// `rbf` layout: length of this field's own filter.
+    rbf_bits: Option<usize>,
+    /// `rbf` layout: bits of the record filter taken from this field's filter.
+    rbf_sample: Option<usize>,
+    /// `per-field` layout: length of this field's filter.
+    bits: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+enum RawTokens {
+    Ngram {
+        n: usize,
+        #[serde(default)]
+        positional: bool,
+    },
+    Exact,
+    Numeric {
+        threshold: f64,
+        resolution: i64,
+        #[serde(default)]
+        precision: i64,
+    },
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(untagged)]
+enum RawMissing {
+    #[default]
+    #[serde(skip)]
+    Default,
+    Policy(String),
+    Replace {
+        replace: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "step", rename_all = "kebab-case", deny_unknown_fields)]
+enum RawHarden {
+    XorFold {
+        #[serde(default = "one")]
+        times: u32,
+    },
+    Balance,
+    Salt {
+        column: String,
+    },
+    Blip {
+        epsilon: f64,
+    },
+    Rule90,
+    Permute,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// What to do with a missing value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MissingPolicy {
+    /// Encode nothing for the field.
+    Skip,
+    /// Reject the record.
+    Reject,
+    /// Encode this text instead.
+    Replace(String),
+}
+
+/// Bits inserted per token or per field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weight {
+    /// Every token sets this many bits.
+    BitsPerToken(u32),
+    /// The field sets this many bits in total, spread over its tokens (first tokens get the
+    /// remainder).
+    BitsPerField(u32),
+}
+
+impl Weight {
+    fn k(self, index: usize, count: usize) -> u32 {
+        match self {
+            Self::BitsPerToken(k) => k,
+            Self::BitsPerField(total) => {
+                total / count as u32 + u32::from(index < total as usize % count)
+            }
+        }
+    }
+}
+
+/// One field of a native schema.
+#[derive(Debug, Clone)]
+pub struct NativeField {
+    /// CSV column.
+    pub column: String,
+    pipeline: Pipeline,
+    comparison: Comparison,
+    /// Bits per token or per field.
+    pub weight: Weight,
+    /// Missing-value policy.
+    pub missing: MissingPolicy,
+    missing_values: Vec<String>,
+    /// Bits of this field's own filter (`rbf` and `per-field` layouts), or the CLK length.
+    pub own_bits: usize,
+    /// `rbf`: bits of the record filter sampled from this field.
+    pub rbf_sample: usize,
+}
+
+/// A parsed native schema.
+#[derive(Debug, Clone)]
+pub struct NativeSchema {
+    /// Filter length in bits before hardening.
+    pub bits: usize,
+    /// Layout of the fields.
+    pub layout: Layout,
+    /// The fields, in order.
+    pub fields: Vec<NativeField>,
+    /// Hardening steps, in order.
+    pub hardening: Vec<HardeningStep>,
+}
+
+const MAX_BITS: usize = 1 << 16;
+
+impl NativeSchema {
+    /// Parses a native TOML schema.
+    ///
+    /// # Errors
+    /// [`EncodingError::Schema`] naming the TOML location (`field[1] 'surname'.tokens`) and
+    /// what is wrong: TOML syntax (with line and column), unknown keys, a missing weight,
+    /// unknown normalisation steps, inconsistent layout sizes, a salt column that is also a
+    /// field.
+    ///
+    /// # Example
+    /// ```
+    /// use blindlink_encoding::native::NativeSchema;
+    /// let schema = NativeSchema::parse(r#"
+    ///     version = 1
+    ///     [filter]
+    ///     bits = 512
+    ///     [[field]]
+    ///     column = "name"
+    ///     tokens = { kind = "ngram", n = 2 }
+    /// "#);
+    /// assert_eq!(
+    ///     schema.unwrap_err().to_string(),
+    ///     "field[0] 'name': give exactly one of bits_per_token or bits_per_field"
+    /// );
+    /// ```
+    pub fn parse(text: &str) -> Result<Self, EncodingError> {
+        let raw: RawSchema = toml::from_str(text).map_err(|e| {
+            let location = match e.span() {
+                Some(span) => {
+                    let before = &text[..span.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                    format!("line {line}, column {column}")
+                }
+                None => "(document)".to_owned(),
+            };
+            EncodingError::schema(location, e.message().to_owned())
+        })?;
+        if raw.version != 1 {
+            return Err(EncodingError::schema(
+                "version",
+                format!(
+                    "native schema version {} is not supported (only 1)",
+                    raw.version
+                ),
+            ));
+        }
+        let bits = raw.filter.bits;
+        if bits == 0 || bits > MAX_BITS {
+            return Err(EncodingError::schema(
+                "filter.bits",
+                format!("{bits} is outside 1..={MAX_BITS}"),
+            ));
+        }
+        if raw.fields.is_empty() {
+            return Err(EncodingError::schema(
+                "field",
+                "the schema has no [[field]]",
+            ));
+        }
+        let layout = raw.filter.layout;
+        let mut fields = Vec::new();
+        for (i, f) in raw.fields.into_iter().enumerate() {
+            let at = format!("field[{i}] '{}'", f.column);
+            let err = |key: &str, message: String| {
+                EncodingError::schema(
+                    if key.is_empty() {
+                        at.clone()
+                    } else {
+                        format!("{at}.{key}")
+                    },
+                    message,
+                )
+            };
+            if f.column.is_empty() {
+                return Err(err("column", "the column name is empty".into()));
+            }
+            if fields.iter().any(|g: &NativeField| g.column == f.column) {
+                return Err(err(
+                    "column",
+                    format!("column '{}' is used by two fields", f.column),
+                ));
+            }
+            let pipeline =
+                Pipeline::parse(&f.normalise).map_err(|e| err("normalise", e.to_string()))?;
+            let comparison = match f.tokens {
+                RawTokens::Ngram { n, positional } => {
+                    if !(1..=16).contains(&n) {
+                        return Err(err("tokens.n", format!("{n} is outside 1..=16")));
+                    }
+                    Comparison::Ngram { n, positional }
+                }
+                RawTokens::Exact => Comparison::Exact,
+                RawTokens::Numeric {
+                    threshold,
+                    resolution,
+                    precision,
+                } => Comparison::numeric(threshold, resolution, precision)
+                    .map_err(|e| err("tokens", e))?,
+            };
+            let weight = match (f.bits_per_token, f.bits_per_field) {
+                (Some(k), None) if (1..=256).contains(&k) => Weight::BitsPerToken(k),
+                (None, Some(k)) if (1..=4096).contains(&k) => Weight::BitsPerField(k),
+                (Some(k), None) => {
+                    return Err(err("bits_per_token", format!("{k} is outside 1..=256")));
+                }
+                (None, Some(k)) => {
+                    return Err(err("bits_per_field", format!("{k} is outside 1..=4096")));
+                }
+                _ => {
+                    return Err(err(
+                        "",
+                        "give exactly one of bits_per_token or bits_per_field".into(),
+                    ));
+                }
+            };
+            let missing = match f.missing {
+                RawMissing::Default => MissingPolicy::Skip,
+                RawMissing::Policy(p) if p == "skip" => MissingPolicy::Skip,
+                RawMissing::Policy(p) if p == "reject" => MissingPolicy::Reject,
+                RawMissing::Policy(p) => {
+                    return Err(err(
+                        "missing",
+                        format!("'{p}' is not \"skip\", \"reject\" or {{ replace = \"...\" }}"),
+                    ));
+                }
+                RawMissing::Replace { replace } => MissingPolicy::Replace(replace),
+            };
+            let (own_bits, rbf_sample) = match layout {
+                Layout::Clk => {
+                    if f.rbf_bits.is_some() || f.rbf_sample.is_some() || f.bits.is_some() {
+                        return Err(err(
+                            "",
+                            "rbf_bits, rbf_sample and bits belong to the rbf and per-field layouts"
+                                .into(),
+                        ));
+                    }
+                    (bits, 0)
+                }
+                Layout::Rbf => {
+                    let own = f.rbf_bits.ok_or_else(|| {
+                        err(
+                            "rbf_bits",
+                            "the rbf layout needs each field's rbf_bits".into(),
+                        )
+                    })?;
+                    let sample = f.rbf_sample.ok_or_else(|| {
+                        err(
+                            "rbf_sample",
+                            "the rbf layout needs each field's rbf_sample".into(),
+                        )
+                    })?;
+                    if own == 0 || own > MAX_BITS {
+                        return Err(err("rbf_bits", format!("{own} is outside 1..={MAX_BITS}")));
+                    }
+                    (own, sample)
+                }
+                Layout::PerField => {
+                    let own = f.bits.ok_or_else(|| {
+                        err(
+                            "bits",
+                            "the per-field layout needs each field's bits".into(),
+                        )
+                    })?;
+                    if own == 0 {
+                        return Err(err("bits", "must be at least 1".into()));
+                    }
+                    (own, 0)
+                }
+            };
+            fields.push(NativeField {
+                column: f.column,
+                pipeline,
+                comparison,
+                weight,
+                missing,
+                missing_values: f.missing_values.unwrap_or_else(|| vec![String::new()]),
+                own_bits,
+                rbf_sample,
+            });
+        }
+        match layout {
+            Layout::Rbf => {
+                let total: usize = fields.iter().map(|f| f.rbf_sample).sum();
+                if total != bits {
+                    return Err(EncodingError::schema(
+                        "filter.bits",
+                        format!(
+                            "the rbf_sample of the fields add up to {total}, not to filter.bits = {bits}"
+                        ),
+                    ));
+                }
+            }
+            Layout::PerField => {
+                let total: usize = fields.iter().map(|f| f.own_bits).sum();
+                if total != bits {
+                    return Err(EncodingError::schema(
+                        "filter.bits",
+                        format!(
+                            "the bits of the fields add up to {total}, not to filter.bits = {bits}"
+                        ),
+                    ));
+                }
+            }
+            Layout::Clk => {}
+        }
+        let mut hardening = Vec::new();
+        let mut length = bits;
+        for (i, h) in raw.hardening.into_iter().enumerate() {
+            let at = format!("harden[{i}]");
+            let step = match h {
+                RawHarden::XorFold { times } => {
+                    if times == 0 || length >> times < 8 {
+                        return Err(EncodingError::schema(
+                            at,
+                            format!("folding {length} bits {times} times leaves fewer than 8 bits"),
+                        ));
+                    }
+                    length >>= times;
+                    HardeningStep::XorFold { times }
+                }
+                RawHarden::Balance => {
+                    length *= 2;
+                    if length > 2 * MAX_BITS {
+                        return Err(EncodingError::schema(at, "the balanced filter is too long"));
+                    }
+                    HardeningStep::Balance
+                }
+                RawHarden::Salt { column } => {
+                    if fields.iter().any(|f| f.column == column) {
+                        return Err(EncodingError::schema(
+                            at,
+                            format!(
+                                "the salt column '{column}' is also a field: salt with a value that is not encoded"
+                            ),
+                        ));
+                    }
+                    if hardening
+                        .iter()
+                        .any(|s| matches!(s, HardeningStep::Salt { .. }))
+                    {
+                        return Err(EncodingError::schema(at, "only one salt step is allowed"));
+                    }
+                    HardeningStep::Salt { column }
+                }
+                RawHarden::Blip { epsilon } => {
+                    if !(epsilon.is_finite() && epsilon > 0.0) {
+                        return Err(EncodingError::schema(
+                            at,
+                            format!("epsilon must be a positive number, found {epsilon}"),
+                        ));
+                    }
+                    HardeningStep::Blip { epsilon }
+                }
+                RawHarden::Rule90 => HardeningStep::Rule90,
+                RawHarden::Permute => HardeningStep::Permute,
+            };
+            hardening.push(step);
+        }
+        Ok(Self {
+            bits,
+            layout,
+            fields,
+            hardening,
+        })
+    }
+
+    /// The CSV columns a record needs, in the order [`NativeEncoder::encode`] takes values:
+    /// the fields, then the salt column if any.
+    #[must_use]
+    pub fn columns(&self) -> Vec<&str> {
+        let mut columns: Vec<&str> = self.fields.iter().map(|f| f.column.as_str()).collect();
+        columns.extend(self.salt_column());
+        columns
+    }
+
+    fn salt_column(&self) -> Option<&str> {
+        self.hardening.iter().find_map(|s| match s {
+            HardeningStep::Salt { column } => Some(column.as_str()),
+            _ => None,
+        })
+    }
+
+    /// CLK length in bits after hardening.
+    #[must_use]
+    pub fn output_bits(&self) -> usize {
+        self.hardening
+            .iter()
+            .fold(self.bits, |len, step| match step {
+                HardeningStep::XorFold { times } => len >> times,
+                HardeningStep::Balance => len * 2,
+                _ => len,
+            })
+    }
+}
+
+/// Encodes records with a [`NativeSchema`]; cheap to share between threads.
+#[derive(Clone)]
+pub struct NativeEncoder {
+    schema: NativeSchema,
+    hashers: Vec<TokenHasher>,
+    /// Bit offset of each field's own filter in the working buffer.
+    offsets: Vec<usize>,
+    /// `rbf`: for each record bit, the (working-buffer) bit it is sampled from.
+    rbf_map: Vec<u32>,
+    steps: Vec<PreparedStep>,
+    blip_key: Option<std::sync::Arc<DerivedKey>>,
+}
+
+impl std::fmt::Debug for NativeEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeEncoder")
+            .field("fields", &self.schema.fields.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Per-thread scratch space of a [`NativeEncoder`].
+#[derive(Default)]
+pub struct NativeScratch {
+    normalised: String,
+    normalise_scratch: String,
+    chars: Vec<char>,
+    token: String,
+    token_bytes: Vec<u8>,
+    token_ends: Vec<usize>,
+    work: Vec<u8>,
+    caches: Vec<PositionCache>,
+}
+
+impl std::fmt::Debug for NativeScratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NativeScratch")
+    }
+}
+
+impl NativeEncoder {
+    /// Derives the per-field keys and the keyed permutations from `secret`.
+    ///
+    /// # Security
+    /// Field keys are `HMAC-SHA3-256(secret, "blindlink/v1/field-key" ‖ 0 ‖ column)`; token
+    /// positions are independent HMAC-SHA3-512 outputs under the field key. Nothing derived
+    /// is ever printed.
+    ///
+    /// # Errors
+    /// None today; reserved for key derivations that can fail.
+    pub fn new(schema: &NativeSchema, secret: &LinkageSecret) -> Result<Self, EncodingError> {
+        let hashers = schema
+            .fields
+            .iter()
+            .map(|f| {
+                TokenHasher::new(&DerivedKey::derive(
+                    secret,
+                    "field-key",
+                    f.column.as_bytes(),
+                ))
+            })
+            .collect();
+        let mut offsets = Vec::new();
+        let mut offset = 0;
+        for f in &schema.fields {
+            offsets.push(offset);
+            offset += match schema.layout {
+                Layout::Clk => 0,
+                Layout::Rbf | Layout::PerField => f.own_bits,
+            };
+        }
+        let rbf_map = if schema.layout == Layout::Rbf {
+            let key = DerivedKey::derive(secret, "rbf-sampling", b"");
+            let mut stream = KeyedStream::new(&key, 0);
+            let mut map = Vec::with_capacity(schema.bits);
+            for (f, &start) in schema.fields.iter().zip(&offsets) {
+                for _ in 0..f.rbf_sample {
+                    map.push((start + stream.below(f.own_bits as u64) as usize) as u32);
+                }
+            }
+            let order = stream.permutation(map.len());
+            order.iter().map(|&i| map[i as usize]).collect()
+        } else {
+            Vec::new()
+        };
+        let mut steps = Vec::new();
+        let mut length = schema.bits;
+        let mut blip_key = None;
+        for (i, step) in schema.hardening.iter().enumerate() {
+            let label = (i as u64).to_le_bytes();
+            match step {
+                HardeningStep::XorFold { times } => {
+                    for _ in 0..*times {
+                        steps.push(PreparedStep::XorFold);
+                        length /= 2;
+                    }
+                }
+                HardeningStep::Balance => {
+                    let key = DerivedKey::derive(secret, "balance", &label);
+                    steps.push(PreparedStep::Balance(
+                        KeyedStream::new(&key, 0).permutation(2 * length),
+                    ));
+                    length *= 2;
+                }
+                HardeningStep::Permute => {
+                    let key = DerivedKey::derive(secret, "permute", &label);
+                    steps.push(PreparedStep::Permute(
+                        KeyedStream::new(&key, 0).permutation(length),
+                    ));
+                }
+                HardeningStep::Rule90 => steps.push(PreparedStep::Rule90),
+                HardeningStep::Blip { epsilon } => {
+                    blip_key = Some(std::sync::Arc::new(DerivedKey::derive(secret, "blip", b"")));
+                    steps.push(PreparedStep::Blip {
+                        flip_probability: harden::blip_flip_probability(*epsilon),
+                        step_index: i as u64,
+                    });
+                }
+                HardeningStep::Salt { .. } => {}
+            }
+        }
+        Ok(Self {
+            schema: schema.clone(),
+            hashers,
+            offsets,
+            rbf_map,
+            steps,
+            blip_key,
+        })
+    }
+
+    /// The schema this encoder was built from.
+    #[must_use]
+    pub fn schema(&self) -> &NativeSchema {
+        &self.schema
+    }
+
+    /// Bytes per CLK.
+    #[must_use]
+    pub fn bytes_per_clk(&self) -> usize {
+        self.schema.output_bits().div_ceil(8)
+    }
+
+    /// Encodes one record: `values` in the order of [`NativeSchema::columns`]. `record_index`
+    /// seeds BLIP's randomised response (deterministic for a given secret and record number).
+    /// With `field_popcounts`, also records the bits each field sets in its own space.
+    ///
+    /// # Errors
+    /// [`EncodingError::RecordLength`] for the wrong number of values,
+    /// [`EncodingError::InvalidValue`] naming the column when normalisation rejects a value or
+    /// a missing value is not allowed.
+    pub fn encode(
+        &self,
+        values: &[&str],
+        record_index: u64,
+        scratch: &mut NativeScratch,
+        out: &mut [u8],
+        mut field_popcounts: Option<&mut Vec<u32>>,
+    ) -> Result<(), EncodingError> {
+        let fields = &self.schema.fields;
+        let expected = fields.len() + usize::from(self.schema.salt_column().is_some());
+        if values.len() != expected {
+            return Err(EncodingError::RecordLength {
+                expected,
+                found: values.len(),
+            });
+        }
+        let salt = if expected > fields.len() {
+            values[fields.len()].trim().as_bytes()
+        } else {
+            &[][..]
+        };
+        if scratch.caches.len() != fields.len() {
+            scratch.caches = fields.iter().map(|_| PositionCache::default()).collect();
+        }
+        let work_bits = match self.schema.layout {
+            Layout::Clk => self.schema.bits,
+            Layout::Rbf | Layout::PerField => fields.iter().map(|f| f.own_bits).sum(),
+        };
+        scratch.work.clear();
+        scratch.work.resize(work_bits.div_ceil(8), 0);
+        if let Some(p) = field_popcounts.as_deref_mut() {
+            p.clear();
+        }
+        let NativeScratch {
+            normalised,
+            normalise_scratch,
+            chars,
+            token,
+            token_bytes,
+            token_ends,
+            work,
+            caches,
+        } = scratch;
+        for (i, (field, raw)) in fields.iter().zip(values).enumerate() {
+            let before = field_popcounts
+                .as_ref()
+                .map(|_| count_region(work, self.offsets[i], field.own_bits));
+            let text: &str = if field.missing_values.iter().any(|m| m == raw.trim()) {
+                match &field.missing {
+                    MissingPolicy::Skip => "",
+                    MissingPolicy::Reject => {
+                        return Err(EncodingError::invalid(&field.column, "missing value"));
+                    }
+                    MissingPolicy::Replace(r) => r,
+                }
+            } else {
+                normalised.clear();
+                field
+                    .pipeline
+                    .apply_into(raw, normalised, normalise_scratch)
+                    .map_err(|e| EncodingError::invalid(&field.column, e.to_string()))?;
+                if normalised.is_empty() && field.missing == MissingPolicy::Reject {
+                    return Err(EncodingError::invalid(
+                        &field.column,
+                        "missing value (empty after normalisation)",
+                    ));
+                }
+                normalised
+            };
+            token_bytes.clear();
+            token_ends.clear();
+            field
+                .comparison
+                .tokens(text, chars, token, |t| {
+                    token_bytes.extend_from_slice(t.as_bytes());
+                    token_ends.push(token_bytes.len());
+                })
+                .map_err(|r| EncodingError::invalid(&field.column, r))?;
+            let count = token_ends.len();
+            let mut start = 0;
+            let offset = self.offsets[i];
+            for (t, &end) in token_ends.iter().enumerate() {
+                let bytes = &token_bytes[start..end];
+                start = end;
+                let k = field.weight.k(t, count);
+                let hasher = &self.hashers[i];
+                let positions = if salt.is_empty() {
+                    caches[i].get_or_insert(bytes, k, |p| {
+                        hasher.positions(&[], bytes, k, field.own_bits, p)
+                    })
+                } else {
+                    // The cache key carries the salt so that salted tokens never collide.
+                    let mut key = Vec::with_capacity(salt.len() + bytes.len() + 4);
+                    key.extend_from_slice(&(salt.len() as u32).to_le_bytes());
+                    key.extend_from_slice(salt);
+                    key.extend_from_slice(bytes);
+                    caches[i].get_or_insert(&key, k, |p| {
+                        hasher.positions(salt, bytes, k, field.own_bits, p)
+                    })
+                };
+                for &p in positions {
+                    set_bit(work, offset + p as usize);
+                }
+            }
+            if let (Some(p), Some(before)) = (field_popcounts.as_deref_mut(), before) {
+                let after = count_region(work, offset, field.own_bits);
+                p.push(after - before);
+            }
+        }
+        let mut filter = if self.schema.layout == Layout::Rbf {
+            let mut record = vec![0u8; self.schema.bits.div_ceil(8)];
+            for (j, &source) in self.rbf_map.iter().enumerate() {
+                if get_bit(work, source as usize) {
+                    set_bit(&mut record, j);
+                }
+            }
+            record
+        } else {
+            std::mem::take(work)
+        };
+        let mut length = self.schema.bits;
+        for step in &self.steps {
+            filter = match step {
+                PreparedStep::XorFold => {
+                    let f = harden::xor_fold(&filter, length);
+                    length /= 2;
+                    f
+                }
+                PreparedStep::Balance(perm) => {
+                    let f = harden::balance(&filter, length, perm);
+                    length *= 2;
+                    f
+                }
+                PreparedStep::Permute(perm) => harden::permute(&filter, length, perm),
+                PreparedStep::Rule90 => harden::rule90(&filter, length),
+                PreparedStep::Blip {
+                    flip_probability,
+                    step_index,
+                } => {
+                    if let Some(key) = &self.blip_key {
+                        let mut stream = KeyedStream::new(key, record_index ^ (step_index << 56));
+                        harden::blip(&mut filter, length, *flip_probability, &mut stream);
+                    }
+                    filter
+                }
+            };
+        }
+        out.copy_from_slice(&filter[..self.bytes_per_clk()]);
+        if self.schema.layout != Layout::Rbf && self.steps.is_empty() {
+            // Give the buffer back to the scratch space for the next record.
+            *work = filter;
+        }
+        Ok(())
+    }
+}
+
+/// Bits set in `bits` bits from `offset` (the whole filter for the clk layout).
+fn count_region(work: &[u8], offset: usize, bits: usize) -> u32 {
+    if offset == 0 && bits >= work.len() * 8 {
+        return popcount(work);
+    }
+    (offset..offset + bits)
+        .filter(|&i| get_bit(work, i))
+        .count() as u32
+}
+
+#[cfg(test)]
+mod tests;
