@@ -13,11 +13,30 @@ use std::ops::{ControlFlow, Range};
 use rayon::prelude::*;
 
 use crate::blocking::BlockedPairs;
-use crate::dice::{DiceKernel, dice_from_counts, dice_upper_bound};
+use crate::dice::{DiceKernel, dice_from_counts, dice_upper_bound, pack4, unpack4};
 use crate::{ClkStore, MatchingError};
 
 /// Rows of `a` handed to the sink at once: bounds memory to one batch of candidates.
 const ROWS_PER_BATCH: usize = 4096;
+/// Rows of `a` compared together with each target (the kernels' four-query tiles).
+const ROWS_PER_TILE: usize = 4;
+/// A need no count reaches: counts are at most `MAX_FILTER_BITS` = 2^14 < 2^15 - 1.
+const NEVER: u32 = 0x7fff;
+
+/// The smallest intersection count for which filters of popcounts `pa` and `pb` reach `t`
+/// (`u32::MAX` if none does). The score rises with the count (division rounds monotonically),
+/// so `common >= min_common(pa, pb, t)` is exactly `dice_from_counts(common, pa, pb) >= t`.
+fn min_common(pa: u32, pb: u32, t: f64) -> u32 {
+    let max = pa.min(pb);
+    let mut c = ((t * f64::from(pa + pb) / 2.0).ceil() as u32).min(max + 1);
+    while c > 0 && dice_from_counts(c - 1, pa, pb) >= t {
+        c -= 1;
+    }
+    while c <= max && dice_from_counts(c, pa, pb) < t {
+        c += 1;
+    }
+    if c > max { u32::MAX } else { c }
+}
 
 /// A Dice similarity threshold in (0, 1]; pairs scoring at least this much are candidates
 /// (`>=`, as anonlink).
@@ -183,9 +202,32 @@ impl CandidateSearch {
             considered_pairs: a.len() as u64 * b.len() as u64,
             ..SearchStats::default()
         };
-        self.run_batches(a.len(), &mut stats, &mut sink, |row, counts, found| {
-            self.all_pairs_row(a, row, &targets, counts, found)
-        });
+        let mut batch_start = 0;
+        while batch_start < a.len() {
+            let batch = batch_start..(batch_start + ROWS_PER_BATCH).min(a.len());
+            batch_start = batch.end;
+            // Rows of similar popcount share a tile: their admissible slices of `b` nearly
+            // coincide, so one pass over the slice serves four rows.
+            let mut rows: Vec<usize> = batch.collect();
+            rows.sort_unstable_by_key(|&row| (a.popcount(row), row));
+            let needs = NeedTable::new(&rows, a, &targets, self.threshold.value());
+            let results: Vec<(u64, Vec<Candidate>)> = rows
+                .par_chunks(ROWS_PER_TILE)
+                .with_min_len(2)
+                .map_init(Vec::new, |counts, tile| {
+                    self.tile(a, tile, &targets, &needs, counts)
+                })
+                .collect();
+            let mut flat = Vec::new();
+            for (comparisons, found) in results {
+                stats.add(comparisons, found.len() as u64);
+                flat.extend(found);
+            }
+            flat.sort_unstable_by_key(|c| (c.a, c.b));
+            if sink(&flat).is_break() {
+                break;
+            }
+        }
         Ok(stats)
     }
 
@@ -249,44 +291,95 @@ impl CandidateSearch {
         }
     }
 
-    fn all_pairs_row(
+    /// Compares up to [`ROWS_PER_TILE`] rows of `a` with the union of their admissible slices
+    /// of the sorted targets; returns the comparisons made and the rows' candidates.
+    fn tile(
         &self,
         a: &ClkStore,
-        row: usize,
+        rows: &[usize],
         targets: &SortedTargets,
-        counts: &mut Vec<u32>,
-        found: &mut Vec<Candidate>,
-    ) -> u64 {
-        let pa = a.popcount(row);
-        let range = if self.prune {
-            targets.admissible(pa, self.threshold.value())
-        } else {
-            0..targets.store.len()
-        };
-        if range.is_empty() {
-            return 0;
-        }
-        counts.clear();
-        counts.resize(range.len(), 0);
+        needs: &NeedTable,
+        counts: &mut Vec<u64>,
+    ) -> (u64, Vec<Candidate>) {
+        let t = self.threshold.value();
         let store = &targets.store;
-        self.kernel.and_popcounts(
-            a.clk_lines(row),
-            store.range_lines(range.clone()),
+        let ranges: Vec<Range<usize>> = rows
+            .iter()
+            .map(|&row| {
+                if self.prune {
+                    targets.admissible(a.popcount(row), t)
+                } else {
+                    0..store.len()
+                }
+            })
+            .collect();
+        let Some(start) = ranges
+            .iter()
+            .filter(|r| !r.is_empty())
+            .map(|r| r.start)
+            .min()
+        else {
+            return (0, Vec::new());
+        };
+        let end = ranges.iter().map(|r| r.end).max().unwrap_or(start);
+        // A short last tile repeats its last row; the repeats' counts are ignored.
+        let queries: [&[crate::store::Line]; ROWS_PER_TILE] =
+            std::array::from_fn(|q| a.clk_lines(rows[q.min(rows.len() - 1)]));
+        if counts.len() < end - start {
+            counts.resize(end - start, 0);
+        }
+        let counts = &mut counts[..end - start];
+        self.kernel.and_popcounts_x4(
+            queries,
+            store.range_lines(start..end),
             store.lines_per_clk(),
             counts,
         );
-        let t = self.threshold.value();
-        for (j, &common) in range.clone().zip(counts.iter()) {
-            let score = dice_from_counts(common, pa, store.popcount(j));
-            if score >= t {
-                found.push(Candidate {
-                    a: row,
-                    b: targets.original[j],
-                    score,
-                });
+        let popcounts: [u32; ROWS_PER_TILE] =
+            std::array::from_fn(|q| rows.get(q).map_or(0, |&row| a.popcount(row)));
+        let mut found: [Vec<Candidate>; ROWS_PER_TILE] = Default::default();
+        // Targets come in runs of equal popcount; within a run, `score >= t` is the integer
+        // test `common >= need` for each row, exactly (see `min_common`). With counts and needs
+        // below 2^15 in 16-bit fields, `(counts | HIGH) - needs` sets a field's high bit exactly
+        // when that count reaches its need, with no borrow between fields: one subtraction
+        // tests four pairs, and the rare hits take the slow path.
+        const HIGH: u64 = 0x8000_8000_8000_8000;
+        let mut j = start;
+        while j < end {
+            let pb = store.popcount(j);
+            let run_end = targets.starts[pb as usize + 1].min(end);
+            let need: [u32; ROWS_PER_TILE] = std::array::from_fn(|q| {
+                if q < rows.len() {
+                    needs.get(popcounts[q], pb).min(NEVER)
+                } else {
+                    NEVER
+                }
+            });
+            if need != [NEVER; ROWS_PER_TILE] {
+                let packed_need = pack4(need);
+                for (k, &c) in (j..run_end).zip(&counts[j - start..run_end - start]) {
+                    if ((c | HIGH) - packed_need) & HIGH != 0 {
+                        let c = unpack4(c);
+                        for q in 0..rows.len() {
+                            if c[q] >= need[q] {
+                                found[q].push(Candidate {
+                                    a: rows[q],
+                                    b: targets.original[k],
+                                    score: dice_from_counts(c[q], popcounts[q], pb),
+                                });
+                            }
+                        }
+                    }
+                }
             }
+            j = run_end;
         }
-        range.len() as u64
+        let mut all = Vec::new();
+        for mut row_found in found {
+            self.finish_row(&mut row_found);
+            all.extend(row_found);
+        }
+        ((end - start) as u64 * rows.len() as u64, all)
     }
 
     fn blocked_row(
@@ -342,6 +435,55 @@ fn check_lengths(a: &ClkStore, b: &ClkStore) -> Result<(), MatchingError> {
     Ok(())
 }
 
+/// For each popcount `pa` of a batch's rows, `min_common(pa, pb, t)` for every `pb` that can
+/// reach the threshold (all others are `u32::MAX`): the per-pair test becomes one comparison.
+struct NeedTable {
+    /// Distinct popcounts of the batch, ascending, each with the first `pb` of its table.
+    keys: Vec<(u32, u32)>,
+    tables: Vec<Vec<u32>>,
+}
+
+impl NeedTable {
+    /// `rows` must be sorted by popcount.
+    fn new(rows: &[usize], a: &ClkStore, targets: &SortedTargets, t: f64) -> Self {
+        let mut distinct: Vec<u32> = rows.iter().map(|&row| a.popcount(row)).collect();
+        distinct.dedup();
+        let bits = targets.starts.len() as u32 - 2;
+        let (keys, tables) = distinct
+            .into_iter()
+            .map(|pa| {
+                let (lo, hi) = admissible_popcounts(pa, bits, t);
+                let table = (lo..hi).map(|pb| min_common(pa, pb, t)).collect();
+                ((pa, lo), table)
+            })
+            .unzip();
+        Self { keys, tables }
+    }
+
+    fn get(&self, pa: u32, pb: u32) -> u32 {
+        let Ok(i) = self.keys.binary_search_by_key(&pa, |&(key, _)| key) else {
+            return u32::MAX;
+        };
+        let lo = self.keys[i].1;
+        pb.checked_sub(lo)
+            .and_then(|offset| self.tables[i].get(offset as usize))
+            .copied()
+            .unwrap_or(u32::MAX)
+    }
+}
+
+/// The popcounts `lo..hi` of filters that can reach `t` with a filter of popcount `pa`: the
+/// bound is non-decreasing on `[0, pa]` and non-increasing on `[pa, bits]`, and
+/// `bound(pa, pa) = 1 >= t`, so both binary searches have an answer.
+fn admissible_popcounts(pa: u32, bits: u32, t: f64) -> (u32, u32) {
+    if pa == 0 {
+        return (0, 0);
+    }
+    let lo = first_where(0, pa, |p| dice_upper_bound(pa, p) >= t);
+    let hi = first_where(pa, bits + 1, |p| dice_upper_bound(pa, p) < t);
+    (lo, hi)
+}
+
 /// Data set `b` sorted by popcount, with the index of the first filter of each popcount.
 struct SortedTargets {
     store: ClkStore,
@@ -370,14 +512,8 @@ impl SortedTargets {
     /// Sorted indices of the filters whose popcount lets them reach `threshold` with a filter
     /// of popcount `pa`.
     fn admissible(&self, pa: u32, threshold: f64) -> Range<usize> {
-        if pa == 0 {
-            return 0..0;
-        }
         let bits = self.starts.len() as u32 - 2;
-        // The bound is non-decreasing on [0, pa] and non-increasing on [pa, bits], and
-        // bound(pa, pa) = 1 >= threshold, so both searches have an answer.
-        let lo = first_where(0, pa, |p| dice_upper_bound(pa, p) >= threshold);
-        let hi = first_where(pa, bits + 1, |p| dice_upper_bound(pa, p) < threshold);
+        let (lo, hi) = admissible_popcounts(pa, bits, threshold);
         self.starts[lo as usize]..self.starts[hi as usize]
     }
 }
@@ -558,6 +694,14 @@ pub(crate) mod tests {
     }
 
     proptest! {
+        #[test]
+        fn min_common_is_exactly_the_threshold_test(pa in 0u32..=1024, pb in 0u32..=1024, t in 0.01f64..=1.0) {
+            let need = min_common(pa, pb, t);
+            for c in 0..=pa.min(pb) {
+                prop_assert_eq!(c >= need, dice_from_counts(c, pa, pb) >= t, "c={}", c);
+            }
+        }
+
         #[test]
         fn admissible_range_is_exactly_the_popcounts_that_can_reach_the_threshold(
             pa in 0u32..=256, t in 0.01f64..=1.0,

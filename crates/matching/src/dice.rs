@@ -57,6 +57,22 @@ pub(crate) fn and_popcount_reference(a: &[Line], b: &[Line]) -> u32 {
         .sum()
 }
 
+/// Four intersection counts (each at most `MAX_FILTER_BITS` = 2^14) in the 16-bit fields of one
+/// word, count `q` in bits `16 q .. 16 q + 16`: the layout the AVX-512 kernel produces for free,
+/// and one that lets four threshold tests run as one subtraction (see `candidates`).
+pub(crate) fn pack4(counts: [u32; 4]) -> u64 {
+    counts
+        .iter()
+        .enumerate()
+        .map(|(q, &c)| u64::from(c) << (16 * q))
+        .sum()
+}
+
+/// The four counts of a [`pack4`] word.
+pub(crate) fn unpack4(packed: u64) -> [u32; 4] {
+    std::array::from_fn(|q| (packed >> (16 * q) & 0xffff) as u32)
+}
+
 /// Which implementation counts the common bits. All give exactly the same counts (tested);
 /// they differ only in speed. [`DiceKernel::detect`] picks the fastest this CPU supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -142,6 +158,33 @@ impl DiceKernel {
         }
     }
 
+    /// Counts `query[q] AND target` for four queries and each of the `out.len()` consecutive
+    /// filters in `targets`, packed by [`pack4`] into `out[j]`: every target is loaded once for
+    /// four pairs.
+    pub(crate) fn and_popcounts_x4(
+        self,
+        queries: [&[Line]; 4],
+        targets: &[Line],
+        lines_per_clk: usize,
+        out: &mut [u64],
+    ) {
+        debug_assert_eq!(targets.len(), out.len() * lines_per_clk);
+        match self {
+            Self::Portable => {
+                for (packed, target) in out.iter_mut().zip(targets.chunks_exact(lines_per_clk)) {
+                    *packed = pack4(queries.map(|query| and_popcount_reference(query, target)));
+                }
+            }
+            Self::Popcnt => {
+                crate::simd::popcnt_and_popcounts_x4(queries, targets, lines_per_clk, out)
+            }
+            Self::Avx2 => crate::simd::avx2_and_popcounts_x4(queries, targets, lines_per_clk, out),
+            Self::Avx512Vpopcntdq => {
+                crate::simd::avx512_and_popcounts_x4(queries, targets, lines_per_clk, out)
+            }
+        }
+    }
+
     /// Counts `a AND b` for one pair of filters.
     pub(crate) fn and_popcount(self, a: &[Line], b: &[Line]) -> u32 {
         let mut out = [0];
@@ -213,10 +256,19 @@ mod tests {
             let expected: Vec<u32> = (0..count)
                 .map(|i| and_popcount_reference(query.clk_lines(0), targets.clk_lines(i)))
                 .collect();
+            // Four queries: the seed and three targets, so the tile sees different filters.
+            let queries = [query.clk_lines(0), targets.clk_lines(0), targets.clk_lines(count / 2), targets.clk_lines(count - 1)];
+            let expected_x4: Vec<[u32; 4]> = (0..count)
+                .map(|i| queries.map(|q| and_popcount_reference(q, targets.clk_lines(i))))
+                .collect();
             for kernel in DiceKernel::ALL {
                 let mut out = vec![u32::MAX; count];
                 kernel.and_popcounts(query.clk_lines(0), targets.range_lines(0..count), lpc, &mut out);
                 prop_assert_eq!(&out, &expected, "kernel {}", kernel.name());
+                let mut out = vec![u64::MAX; count];
+                kernel.and_popcounts_x4(queries, targets.range_lines(0..count), lpc, &mut out);
+                let out: Vec<[u32; 4]> = out.into_iter().map(unpack4).collect();
+                prop_assert_eq!(&out, &expected_x4, "kernel {} x4", kernel.name());
             }
         }
 
@@ -237,6 +289,15 @@ mod tests {
             let targets = ClkStore::from_bytes(16_384, &[0xff; 2048 * 5]).unwrap();
             kernel.and_popcounts(a.clk_lines(0), targets.range_lines(0..5), 32, &mut out);
             assert_eq!(out, [16_384; 5], "kernel {}", kernel.name());
+            let mut out = [0; 5];
+            let q = a.clk_lines(0);
+            kernel.and_popcounts_x4([q; 4], targets.range_lines(0..5), 32, &mut out);
+            assert_eq!(
+                out.map(unpack4),
+                [[16_384; 4]; 5],
+                "kernel {} x4",
+                kernel.name()
+            );
         }
     }
 }

@@ -11,7 +11,7 @@
 //! Every kernel is tested to return exactly the reference's counts (`dice::tests`).
 #![allow(unsafe_code)]
 
-use crate::dice::and_popcount_reference;
+use crate::dice::{and_popcount_reference, pack4};
 use crate::store::Line;
 
 fn portable(query: &[Line], targets: &[Line], lines_per_clk: usize, out: &mut [u32]) {
@@ -106,6 +106,67 @@ pub(crate) fn avx512_and_popcounts(
     portable(query, targets, lines_per_clk, out);
 }
 
+fn portable_x4(queries: [&[Line]; 4], targets: &[Line], lines_per_clk: usize, out: &mut [u64]) {
+    for (packed, target) in out.iter_mut().zip(targets.chunks_exact(lines_per_clk)) {
+        *packed = pack4(queries.map(|query| and_popcount_reference(query, target)));
+    }
+}
+
+/// Scalar hardware `popcnt`, four queries per target.
+pub(crate) fn popcnt_and_popcounts_x4(
+    queries: [&[Line]; 4],
+    targets: &[Line],
+    lines_per_clk: usize,
+    out: &mut [u64],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if popcnt_available() {
+        // SAFETY: the CPU supports popcnt (checked just above).
+        unsafe { x86::popcnt_x4(queries, targets, lines_per_clk, out) };
+        return;
+    }
+    portable_x4(queries, targets, lines_per_clk, out);
+}
+
+/// AVX2, four queries per target.
+pub(crate) fn avx2_and_popcounts_x4(
+    queries: [&[Line]; 4],
+    targets: &[Line],
+    lines_per_clk: usize,
+    out: &mut [u64],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if avx2_available() {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        unsafe { x86::avx2_x4(queries, targets, lines_per_clk, out) };
+        return;
+    }
+    portable_x4(queries, targets, lines_per_clk, out);
+}
+
+/// AVX-512 `VPOPCNTDQ`, four queries per target.
+pub(crate) fn avx512_and_popcounts_x4(
+    queries: [&[Line]; 4],
+    targets: &[Line],
+    lines_per_clk: usize,
+    out: &mut [u64],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512_vpopcntdq_available() {
+        // SAFETY: the CPU supports AVX-512F and VPOPCNTDQ (checked just above).
+        unsafe {
+            match lines_per_clk {
+                1 => x86::avx512_x4::<1>(queries, targets, out),
+                2 => x86::avx512_x4::<2>(queries, targets, out),
+                4 => x86::avx512_x4::<4>(queries, targets, out),
+                _ => x86::avx512_x4_any(queries, targets, lines_per_clk, out),
+            }
+        }
+        return;
+    }
+    portable_x4(queries, targets, lines_per_clk, out);
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
@@ -122,6 +183,42 @@ mod x86 {
                 }
             }
             *count = total;
+        }
+    }
+
+    #[target_feature(enable = "popcnt")]
+    pub(super) fn popcnt_x4(
+        queries: [&[Line]; 4],
+        targets: &[Line],
+        lines_per_clk: usize,
+        out: &mut [u64],
+    ) {
+        for (counts, target) in out.iter_mut().zip(targets.chunks_exact(lines_per_clk)) {
+            let mut totals = [0u32; 4];
+            for (l, t) in target.iter().enumerate() {
+                for (w, y) in t.0.iter().enumerate() {
+                    for (total, query) in totals.iter_mut().zip(&queries) {
+                        *total += (query[l].0[w] & y).count_ones();
+                    }
+                }
+            }
+            *counts = crate::dice::pack4(totals);
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn avx2_x4(
+        queries: [&[Line]; 4],
+        targets: &[Line],
+        lines_per_clk: usize,
+        out: &mut [u64],
+    ) {
+        for (packed, target) in out.iter_mut().zip(targets.chunks_exact(lines_per_clk)) {
+            let mut counts = [0u32; 4];
+            for (count, query) in counts.iter_mut().zip(&queries) {
+                avx2(query, target, lines_per_clk, std::slice::from_mut(count));
+            }
+            *packed = crate::dice::pack4(counts);
         }
     }
 
@@ -231,6 +328,58 @@ mod x86 {
             .zip(quads.remainder().chunks_exact(lines_per_clk))
         {
             *count = _mm512_reduce_add_epi64(common_lanes(query, target)) as u32;
+        }
+    }
+
+    /// Four queries of `L` lines against each target: the target is loaded once, the four
+    /// lane counts are packed into the 16-bit fields of one vector (see [`avx512`]) and one
+    /// horizontal sum yields all four counts, already in the packed output format.
+    #[target_feature(enable = "avx512f,avx512vpopcntdq")]
+    pub(super) fn avx512_x4<const L: usize>(
+        queries: [&[Line]; 4],
+        targets: &[Line],
+        out: &mut [u64],
+    ) {
+        let mut q = [[_mm512_setzero_si512(); L]; 4];
+        for (regs, query) in q.iter_mut().zip(queries) {
+            for (reg, line) in regs.iter_mut().zip(query) {
+                *reg = load512(line);
+            }
+        }
+        for (counts, target) in out.iter_mut().zip(targets.chunks_exact(L)) {
+            let mut lanes = [_mm512_setzero_si512(); 4];
+            for (l, line) in target.iter().enumerate() {
+                let t = load512(line);
+                for (acc, regs) in lanes.iter_mut().zip(&q) {
+                    *acc =
+                        _mm512_add_epi64(*acc, _mm512_popcnt_epi64(_mm512_and_si512(regs[l], t)));
+                }
+            }
+            let packed = _mm512_or_si512(
+                _mm512_or_si512(lanes[0], _mm512_slli_epi64::<16>(lanes[1])),
+                _mm512_or_si512(
+                    _mm512_slli_epi64::<32>(lanes[2]),
+                    _mm512_slli_epi64::<48>(lanes[3]),
+                ),
+            );
+            *counts = _mm512_reduce_add_epi64(packed) as u64;
+        }
+    }
+
+    /// Four queries of any number of lines.
+    #[target_feature(enable = "avx512f,avx512vpopcntdq")]
+    pub(super) fn avx512_x4_any(
+        queries: [&[Line]; 4],
+        targets: &[Line],
+        lines_per_clk: usize,
+        out: &mut [u64],
+    ) {
+        for (counts, target) in out.iter_mut().zip(targets.chunks_exact(lines_per_clk)) {
+            let mut packed = _mm512_setzero_si512();
+            for (j, query) in queries.iter().enumerate() {
+                packed = _mm512_or_si512(packed, shift_field(common_lanes(query, target), j));
+            }
+            *counts = _mm512_reduce_add_epi64(packed) as u64;
         }
     }
 
