@@ -30,21 +30,26 @@
 /// assert_eq!(a, b);
 /// ```
 pub fn normalise_jp_address(input: &str, out: &mut String) {
-    rewrite_address(input, out);
+    let mut dropped_dash = rewrite_address(input, out);
     // Dropping a dash can make new neighbours (`霞-が関` → `霞が関`, whose が is then between
-    // two kanji), so rewrite until nothing changes; every rewrite shortens the text or moves it
-    // toward the fixed forms, and two or three rounds are the most real addresses need.
-    let mut previous = String::with_capacity(out.len());
+    // two kanji), so then rewrite until nothing changes; every rewrite shortens the text or
+    // moves it toward the fixed forms, and two or three rounds are the most real addresses
+    // need. Without a dropped dash one round is already a fixed point.
+    let mut previous = String::new();
     for _ in 0..8 {
+        if !dropped_dash {
+            break;
+        }
         std::mem::swap(&mut previous, out);
-        rewrite_address(&previous, out);
+        dropped_dash = rewrite_address(&previous, out);
         if *out == previous {
             break;
         }
     }
 }
 
-fn rewrite_address(input: &str, out: &mut String) {
+/// One round of the rewrite; true when it dropped a dash.
+fn rewrite_address(input: &str, out: &mut String) -> bool {
     out.clear();
     let chars = map_characters(input);
     let mut rewritten: Vec<char> = Vec::with_capacity(chars.len());
@@ -87,15 +92,18 @@ fn rewrite_address(input: &str, out: &mut String) {
         rewritten.push(c);
         i += 1;
     }
+    let mut dropped_dash = false;
     for (i, &c) in rewritten.iter().enumerate() {
         if c == '-' {
             let next_is_digit = rewritten.get(i + 1).is_some_and(|n| n.is_ascii_digit());
             if !next_is_digit || out.is_empty() || out.ends_with('-') {
+                dropped_dash = true;
                 continue;
             }
         }
         out.push(c);
     }
+    dropped_dash
 }
 
 /// Removes a leading prefecture name (`drop-prefecture`), and the spaces after it.

@@ -68,7 +68,8 @@ pub fn halfwidth_to_fullwidth(input: &str, out: &mut String) {
 /// does not follow a kana (or ー) is left alone, so `1-2-3` stays as it is.
 pub fn fold_long_vowel(input: &str, out: &mut String) {
     out.clear();
-    if input.is_ascii() && !input.contains('-') {
+    // ASCII has no kana, so an ASCII dash is never a long-vowel mark.
+    if input.is_ascii() {
         out.push_str(input);
         return;
     }
@@ -87,7 +88,8 @@ pub fn fold_long_vowel(input: &str, out: &mut String) {
 /// with each other's spelling `コヒ`.
 pub fn drop_long_vowel(input: &str, out: &mut String) {
     out.clear();
-    if input.is_ascii() && !input.contains('-') {
+    // ASCII has no kana, so an ASCII dash is never a long-vowel mark.
+    if input.is_ascii() {
         out.push_str(input);
         return;
     }

@@ -53,18 +53,36 @@ pub fn casefold(input: &str, out: &mut String) {
 
 /// Whitespace folding (`whitespace`): trims both ends and collapses every run of Unicode
 /// whitespace (including the ideographic space U+3000, tabs and newlines) into one ASCII space.
+/// The invisible zero-width space, word joiner and byte-order mark (U+200B, U+2060, U+FEFF),
+/// which text copied from web pages and spreadsheets carries and NFKC keeps, are removed.
 pub fn fold_whitespace(input: &str, out: &mut String) {
     out.clear();
-    for word in input.split(char::is_whitespace).filter(|w| !w.is_empty()) {
-        if !out.is_empty() {
-            out.push(' ');
+    let mut pending_space = false;
+    for c in input.chars() {
+        if is_invisible(c) {
+            continue;
         }
-        out.push_str(word);
+        if c.is_whitespace() {
+            pending_space = !out.is_empty();
+            continue;
+        }
+        if pending_space {
+            out.push(' ');
+            pending_space = false;
+        }
+        out.push(c);
     }
 }
 
+/// Zero-width space, word joiner and byte-order mark: not whitespace to Unicode, but nothing
+/// a person typed either.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}' | '\u{2060}' | '\u{FEFF}')
+}
+
 /// Whitespace removal (`strip-whitespace`): drops every whitespace character, for Japanese
-/// names where `山田 太郎`, `山田　太郎` and `山田太郎` are one name.
+/// names where `山田 太郎`, `山田　太郎` and `山田太郎` are one name. The invisible characters
+/// of [`fold_whitespace`] are removed too.
 ///
 /// Combining marks carried by a removed space go with it: NFKC writes the spacing marks `゛`
 /// and `¯` as a space and a combining mark, and the mark must not land on the letter before.
@@ -78,7 +96,7 @@ pub fn strip_whitespace(input: &str, out: &mut String) {
         );
         return;
     }
-    push_without(input, out, char::is_whitespace);
+    push_without(input, out, |c| c.is_whitespace() || is_invisible(c));
 }
 
 /// Copies `input` without the characters `remove` selects and the combining marks that follow
@@ -159,6 +177,12 @@ mod tests {
         check(fold_whitespace, "山田\u{3000}\u{3000}太郎", "山田 太郎");
         check(fold_whitespace, "\ta\n\r b\u{A0}c", "a b c");
         check(fold_whitespace, "   ", "");
+        check(
+            fold_whitespace,
+            "\u{FEFF}Jo\u{200B}hn \u{200B} Smith\u{2060}",
+            "John Smith",
+        );
+        check(strip_whitespace, "\u{FEFF}山田\u{200B} 太郎", "山田太郎");
         check(strip_whitespace, " 山田 \u{3000}太郎\t", "山田太郎");
         check(strip_whitespace, "", "");
         check(strip_whitespace, "a b\tc\u{B}", "abc");
