@@ -1,1 +1,294 @@
-//! End-to-end tests of encode (being written).
+//! End-to-end tests of `blindlink encode`, `blindlink schema check` and `blindlink describe`.
+
+use std::path::{Path, PathBuf};
+
+use blindlink_encoding::format::read_clks;
+
+use crate::support::{blindlink, data_dir};
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn clks_in(path: &Path) -> blindlink_encoding::format::ClkSet {
+    read_clks(std::fs::File::open(path).unwrap()).unwrap()
+}
+
+const HEADER: &str = "id,surname,given_name,name_kana,date_of_birth,sex,postcode\n";
+const GOOD: &str = "1,高橋,一郎,タカハシ,1985-04-03,M,100-0001\n";
+
+/// A CSV whose line 7 (header = line 1) has an impossible date.
+fn csv_with_bad_date_on_line_7(dir: &Path) -> PathBuf {
+    let mut text = String::from(HEADER);
+    for _ in 0..5 {
+        text.push_str(GOOD);
+    }
+    text.push_str("7,山田,太郎,ヤマダ,1990-02-30,M,530-0001\n");
+    text.push_str(GOOD);
+    let path = dir.join("people.csv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn readme_command_encodes_the_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("clks.json");
+    blindlink(&[
+        "encode",
+        "--schema",
+        s(&repo("examples/schema.toml")),
+        "--secret-file",
+        s(&repo("examples/linkage.key")),
+        "--input",
+        s(&repo("examples/people.csv")),
+        "--output",
+        s(&out),
+    ])
+    .unwrap();
+    let clks = clks_in(&out);
+    assert_eq!((clks.len(), clks.filter_bits()), (30, 1024));
+    // Rows 1 and 2 are the same person written differently (髙/高, half-width kana, era date).
+    assert_eq!(clks.get(0), clks.get(1));
+}
+
+#[test]
+fn bad_date_on_line_7_names_line_and_field_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = csv_with_bad_date_on_line_7(dir.path());
+    let out = dir.path().join("clks.json");
+    let err = blindlink(&[
+        "encode",
+        "--schema",
+        s(&repo("examples/schema.toml")),
+        "--secret-file",
+        s(&repo("examples/linkage.key")),
+        "--input",
+        s(&input),
+        "--output",
+        s(&out),
+    ])
+    .unwrap_err();
+    let expected = format!("{}:7: field 'date_of_birth': ", input.display());
+    assert!(err.starts_with(&expected), "{err}");
+    assert!(!out.exists());
+    // No temporary file is left behind either.
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, ["people.csv"]);
+}
+
+#[test]
+fn rejects_file_takes_bad_rows_and_the_rest_is_encoded() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = csv_with_bad_date_on_line_7(dir.path());
+    let out = dir.path().join("clks.bin");
+    let rejects = dir.path().join("rejects.csv");
+    blindlink(&[
+        "encode",
+        "--schema",
+        s(&repo("examples/schema.toml")),
+        "--secret-file",
+        s(&repo("examples/linkage.key")),
+        "--input",
+        s(&input),
+        "--output",
+        s(&out),
+        "--format",
+        "bin",
+        "--rejects",
+        s(&rejects),
+    ])
+    .unwrap();
+    assert_eq!(clks_in(&out).len(), 6);
+    let text = std::fs::read_to_string(&rejects).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("line,field,reason,id,surname,given_name,name_kana,date_of_birth,sex,postcode")
+    );
+    let row = lines.next().unwrap();
+    assert!(row.starts_with("7,date_of_birth,"), "{row}");
+    assert!(
+        row.ends_with(",7,山田,太郎,ヤマダ,1990-02-30,M,530-0001"),
+        "{row}"
+    );
+    assert_eq!(lines.next(), None);
+}
+
+#[test]
+fn line_numbers_count_physical_lines_of_quoted_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("multi.csv");
+    let text = format!(
+        "{HEADER}1,\"高橋\n(旧姓 田中)\",一郎,タカハシ,1985-04-03,M,\n2,山田,太郎,ヤマダ,13/13/2000,M,\n"
+    );
+    std::fs::write(&input, text).unwrap();
+    let err = blindlink(&[
+        "encode",
+        "--schema",
+        s(&repo("examples/schema.toml")),
+        "--secret-file",
+        s(&repo("examples/linkage.key")),
+        "--input",
+        s(&input),
+        "--output",
+        s(&dir.path().join("o.json")),
+    ])
+    .unwrap_err();
+    assert!(
+        err.starts_with(&format!("{}:4: field 'date_of_birth': ", input.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn header_without_a_schema_column_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("h.csv");
+    std::fs::write(&input, "id,surname\n1,x\n").unwrap();
+    let err = blindlink(&[
+        "encode",
+        "--schema",
+        s(&repo("examples/schema.toml")),
+        "--secret-file",
+        s(&repo("examples/linkage.key")),
+        "--input",
+        s(&input),
+        "--output",
+        s(&dir.path().join("o.json")),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        err,
+        format!(
+            "{}:1: header: no column 'given_name' (the schema needs it)",
+            input.display()
+        )
+    );
+}
+
+#[test]
+fn clkhash_schema_through_the_cli_matches_clkhash_on_febrl4() {
+    let dir = tempfile::tempdir().unwrap();
+    // The reference CLKs were made with the secret's trailing newline stripped.
+    let key = dir.path().join("febrl.key");
+    let secret = std::fs::read_to_string(data_dir().join("febrl4/secret.txt")).unwrap();
+    std::fs::write(&key, secret.trim()).unwrap();
+    let single = dir.path().join("one.json");
+    let parallel = dir.path().join("two.json");
+    for (out, threads) in [(&single, "1"), (&parallel, "2")] {
+        blindlink(&[
+            "encode",
+            "--schema",
+            s(&data_dir().join("febrl4/schema-5field.json")),
+            "--secret-file",
+            s(&key),
+            "--input",
+            s(&data_dir().join("febrl4/a.csv")),
+            "--output",
+            s(out),
+            "--threads",
+            threads,
+        ])
+        .unwrap();
+    }
+    let expected = clks_in(&data_dir().join("febrl4/clkhash-a.json"));
+    assert_eq!(clks_in(&single).as_bytes(), expected.as_bytes());
+    assert_eq!(clks_in(&parallel).as_bytes(), expected.as_bytes());
+}
+
+#[test]
+fn binary_output_carries_the_schema_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("c.bin");
+    blindlink(&[
+        "encode",
+        "--schema",
+        s(&repo("examples/clkhash-schema.json")),
+        "--secret-file",
+        s(&repo("examples/linkage.key")),
+        "--input",
+        s(&repo("examples/people.csv")),
+        "--output",
+        s(&out),
+        "--format",
+        "bin",
+    ])
+    .unwrap();
+    let clks = clks_in(&out);
+    assert_eq!(clks.len(), 30);
+    let text = std::fs::read_to_string(repo("examples/clkhash-schema.json")).unwrap();
+    let doc = blindlink_encoding::SchemaDocument::parse(&text).unwrap();
+    assert_eq!(clks.schema_digest(), Some(doc.digest));
+}
+
+#[test]
+fn schema_check_explains_errors_with_their_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"version": 3, "clkConfig": {"l": 1024, "kdf": {"type": "HKDF"}},
+            "features": [{"identifier": "a", "format": {"type": "string"},
+                          "hashing": {"comparison": {"type": "ngram", "n": 2}, "strategy": {"k": 3}}}]}"#,
+    )
+    .unwrap();
+    let err = blindlink(&["schema", "check", s(&bad)]).unwrap_err();
+    assert_eq!(
+        err,
+        format!(
+            "invalid schema {}: features[0].hashing.strategy: expected exactly one of 'bitsPerToken' or 'bitsPerFeature'",
+            bad.display()
+        )
+    );
+    blindlink(&["schema", "check", s(&repo("examples/schema.toml"))]).unwrap();
+    blindlink(&["schema", "check", s(&repo("examples/clkhash-schema.json"))]).unwrap();
+}
+
+#[test]
+fn describe_reads_both_formats_and_reports_per_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("c.json");
+    let args = |out: &Path| {
+        vec![
+            "encode".to_owned(),
+            "--schema".into(),
+            repo("examples/schema.toml").display().to_string(),
+            "--secret-file".into(),
+            repo("examples/linkage.key").display().to_string(),
+            "--input".into(),
+            repo("examples/people.csv").display().to_string(),
+            "--output".into(),
+            out.display().to_string(),
+        ]
+    };
+    let a = args(&out);
+    blindlink(&a.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    blindlink(&[
+        "describe",
+        s(&out),
+        "--schema",
+        s(&repo("examples/schema.toml")),
+        "--secret-file",
+        s(&repo("examples/linkage.key")),
+        "--input",
+        s(&repo("examples/people.csv")),
+    ])
+    .unwrap();
+    let garbage = dir.path().join("g.json");
+    std::fs::write(&garbage, r#"{"clks": ["AA==", "AAA="]}"#).unwrap();
+    let err = blindlink(&["describe", s(&garbage)]).unwrap_err();
+    assert!(
+        err.contains("record 1: clk has 2 bytes when record 0 has 1 (mixed lengths)"),
+        "{err}"
+    );
+}
