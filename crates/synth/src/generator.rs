@@ -28,6 +28,27 @@ pub const SAME_NAME_CAPACITY: usize = 1 << 20;
 
 const MY_NUMBER_DOMAIN: u64 = 100_000_000_000;
 
+/// Hashes the same-name keys (already well-mixed integers) with one SplitMix64 finaliser instead
+/// of SipHash: the index is private to the generator, so flooding resistance buys nothing.
+#[derive(Debug, Clone, Copy, Default)]
+struct NameKeyHasher(u64);
+
+impl std::hash::Hasher for NameKeyHasher {
+    fn finish(&self) -> u64 {
+        crate::rng::mix64(self.0)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | self.0 >> 56) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 ^= value;
+    }
+}
+
+type SameNameIndex = HashMap<u64, u64, std::hash::BuildHasherDefault<NameKeyHasher>>;
+
 /// Counts of what was generated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SynthStats {
@@ -53,6 +74,7 @@ struct PendingRecord {
     person: u64,
     outcome: Option<Outcome>,
     number_owner: Option<u64>,
+    registry_record_id: Option<String>,
 }
 
 /// Reusable records of one output file within a block.
@@ -95,7 +117,7 @@ pub struct Generator {
     identifiers: IndexPermutation,
     first_ids: IndexPermutation,
     second_ids: IndexPermutation,
-    same_name: HashMap<u64, u64>,
+    same_name: SameNameIndex,
     /// Planned wrong-person links (same-name, family, unrelated) not yet placed.
     owed_wrong_persons: [u64; 3],
     next_block: u64,
@@ -151,7 +173,7 @@ impl Generator {
             identifiers: IndexPermutation::new(config.seed, 1, identifier_domain),
             first_ids: IndexPermutation::new(config.seed, 2, RECORD_ID_DOMAIN),
             second_ids: IndexPermutation::new(config.seed, 3, RECORD_ID_DOMAIN),
-            same_name: HashMap::new(),
+            same_name: SameNameIndex::default(),
             owed_wrong_persons: [0; 3],
             next_block: 0,
             persons: Vec::with_capacity(BLOCK_PERSONS as usize),
@@ -220,6 +242,10 @@ impl Generator {
                 (rng, both || b < 0.5, both || b >= 0.5)
             }
         }
+    }
+
+    fn registry_record_id(&self, index: u64) -> String {
+        format!("R{:010}", self.first_ids.apply(index))
     }
 
     fn is_registered(&self, index: u64) -> bool {
@@ -459,9 +485,11 @@ impl Generator {
                 record.person = person.index;
                 record.outcome = Some(outcome);
                 record.number_owner = owner;
+                record.registry_record_id =
+                    registered.then(|| self.registry_record_id(person.index));
             }
             if registered {
-                let id = format!("R{:010}", self.first_ids.apply(person.index));
+                let id = self.registry_record_id(person.index);
                 self.identifier(person.index, &mut number);
                 let mut fields = std::mem::take(&mut self.registry_fields);
                 corrupt::canonical(&self.model.tables, person, &id, &number, &mut fields);
@@ -491,12 +519,10 @@ impl Generator {
             let record = &insurer.records[slot];
             sink.record(OutputFile::Insurer, &record.fields)?;
             let outcome = record.outcome.unwrap_or(Outcome::Correct);
-            let registry_record_id = (outcome != Outcome::Unregistered)
-                .then(|| format!("R{:010}", self.first_ids.apply(record.person)));
             let truth = Truth::Insurer(InsurerTruth {
                 insurer_record_id: record.fields[0].clone(),
                 person_id: record.person,
-                registry_record_id,
+                registry_record_id: record.registry_record_id.clone(),
                 outcome,
                 number_owner_person_id: record.number_owner,
                 corruptions: record.corruptions.clone(),

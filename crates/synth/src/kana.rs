@@ -246,4 +246,25 @@ mod tests {
         kanji_variant("高", &mut rng, &mut out);
         assert_eq!(out, "髙");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn hiragana_and_half_width_keep_every_kana(name in "[ァ-ヶー]{1,8}", seed: u64) {
+            let mut hiragana = String::new();
+            to_hiragana(&name, &mut hiragana);
+            proptest::prop_assert_eq!(hiragana.chars().count(), name.chars().count());
+            let katakana = '\u{30A1}'..='\u{30F6}';
+            let no_katakana_left = hiragana.chars().all(|c| !katakana.contains(&c));
+            proptest::prop_assert!(no_katakana_left);
+            let mut half = String::new();
+            to_half_width(&name, &mut half);
+            proptest::prop_assert!(half.chars().count() >= name.chars().count());
+            let mut typo = String::new();
+            let mut rng = StreamRng::new(seed, Domain::CorruptFirst, 0);
+            if one_kana_typo(&name, &mut rng, &mut typo) {
+                let changed = name.chars().zip(typo.chars()).filter(|(a, b)| a != b).count();
+                proptest::prop_assert_eq!(changed, 1);
+            }
+        }
+    }
 }

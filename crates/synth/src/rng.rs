@@ -196,4 +196,20 @@ mod tests {
         let ratio = f64::from(counts[2]) / f64::from(counts[0]);
         assert!((2.8..3.2).contains(&ratio), "ratio {ratio}");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn permutation_stays_in_domain_and_is_injective(
+            seed: u64,
+            domain in 1u64..1_000_000_000_000,
+            start in 0u64..1_000_000_000_000,
+        ) {
+            let perm = IndexPermutation::new(seed, 9, domain);
+            let first = start % domain;
+            let images: Vec<u64> = (first..(first + 64).min(domain)).map(|i| perm.apply(i)).collect();
+            let distinct: std::collections::HashSet<&u64> = images.iter().collect();
+            proptest::prop_assert_eq!(distinct.len(), images.len());
+            proptest::prop_assert!(images.iter().all(|&v| v < domain));
+        }
+    }
 }
