@@ -4,7 +4,7 @@
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum MatchingError {
     /// A filter length that the store cannot hold.
-    #[error("filter length of {bits} bits is not a positive multiple of 64 of at most {max} bits")]
+    #[error("filter length of {bits} bits is not between 1 and {max}")]
     FilterLength {
         /// The rejected length.
         bits: usize,

@@ -41,10 +41,11 @@ impl ClkStore {
     /// An empty store for filters of `filter_bits` bits.
     ///
     /// # Errors
-    /// [`MatchingError::FilterLength`] unless `filter_bits` is a positive multiple of 64 of at
-    /// most [`MAX_FILTER_BITS`].
+    /// [`MatchingError::FilterLength`] unless `1 <= filter_bits <=` [`MAX_FILTER_BITS`].
+    /// Any length works; a filter takes `ceil(filter_bits / 8)` bytes and bits past
+    /// `filter_bits` in its last byte must be zero (as clkhash and the encoder write them).
     pub fn new(filter_bits: usize) -> Result<Self, MatchingError> {
-        if filter_bits == 0 || !filter_bits.is_multiple_of(64) || filter_bits > MAX_FILTER_BITS {
+        if filter_bits == 0 || filter_bits > MAX_FILTER_BITS {
             return Err(MatchingError::FilterLength {
                 bits: filter_bits,
                 max: MAX_FILTER_BITS,
@@ -116,9 +117,11 @@ impl ClkStore {
             });
         }
         let mut popcount = 0;
-        let mut words = clk.chunks_exact(8).map(|w| {
+        // A short last chunk is padded with zero bytes on the right (the low end of the
+        // big-endian word), which keeps bit `i` at the same place for every length.
+        let mut words = clk.chunks(8).map(|w| {
             let mut word = [0u8; 8];
-            word.copy_from_slice(w);
+            word[..w.len()].copy_from_slice(w);
             u64::from_be_bytes(word)
         });
         for _ in 0..self.lines_per_clk {
@@ -148,9 +151,9 @@ impl ClkStore {
         self.filter_bits
     }
 
-    /// Filter length in bytes.
+    /// Filter length in bytes, `ceil(filter_bits / 8)`.
     pub fn bytes_per_clk(&self) -> usize {
-        self.filter_bits / 8
+        self.filter_bits.div_ceil(8)
     }
 
     /// Number of set bits of filter `index`.
@@ -238,14 +241,11 @@ mod tests {
         check_new(1024, Ok(2));
         check_new(2048, Ok(4));
         check_new(16_384, Ok(32));
-        let bad = |b| {
-            format!(
-                "filter length of {b} bits is not a positive multiple of 64 of at most 16384 bits"
-            )
-        };
+        check_new(1000, Ok(2));
+        check_new(1, Ok(1));
+        let bad = |b| format!("filter length of {b} bits is not between 1 and 16384");
         check_new(0, Err(&bad(0)));
-        check_new(1000, Err(&bad(1000)));
-        check_new(16_448, Err(&bad(16_448)));
+        check_new(16_385, Err(&bad(16_385)));
     }
 
     #[test]
@@ -253,6 +253,15 @@ mod tests {
         let bytes: Vec<u8> = (0..3 * 72).map(|i| (i * 37 % 251) as u8).collect();
         let store = ClkStore::from_bytes(576, &bytes).unwrap();
         assert_eq!(store.len(), 3);
+        let odd = ClkStore::from_bytes(264, &bytes[..3 * 33]).unwrap();
+        assert_eq!(odd.len(), 3);
+        for (i, clk) in bytes[..99].chunks(33).enumerate() {
+            assert_eq!(odd.to_bytes(i), clk);
+            assert_eq!(
+                odd.popcount(i),
+                clk.iter().map(|b| b.count_ones()).sum::<u32>()
+            );
+        }
         for (i, clk) in bytes.chunks(72).enumerate() {
             assert_eq!(store.to_bytes(i), clk);
             let ones: u32 = clk.iter().map(|b| b.count_ones()).sum();
