@@ -39,6 +39,10 @@ pub enum Command {
     /// Reproducible benchmarks of the building blocks.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
+    /// Write a fresh 256-bit linkage secret (64 hex digits, mode 0600).
+    Keygen(commands::keygen::KeygenArgs),
+    /// Write a development CA and a certificate and key per party, for mutual TLS.
+    Certs(commands::certs::CertsArgs),
 }
 
 /// Runs one parsed command line.
@@ -55,6 +59,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Evaluate(args) => commands::evaluate::run(args),
         Command::Synth(args) => commands::synth::run(args),
         Command::Bench(cmd) => commands::bench::run(cmd),
+        Command::Keygen(args) => commands::keygen::run(args),
+        Command::Certs(args) => commands::certs::run(args),
     }
 }
 

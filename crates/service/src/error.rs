@@ -1,0 +1,135 @@
+//! The one error type of the service crate, and the one place where it becomes a gRPC status
+//! (and a status from the peer becomes it again).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use blindlink_protocol::{ErrorClass, ProtocolError, sanitise_peer_text};
+use thiserror::Error;
+use tonic::{Code, Status};
+
+/// Everything that can end a session or keep a peer from starting one.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ServiceError {
+    /// The protocol state machine refused a message or the hellos differ.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// The peer ended the session with a gRPC status.
+    #[error("peer ended the session ({code}): {message}")]
+    PeerStatus {
+        /// The status code's name, e.g. `PermissionDenied`.
+        code: String,
+        /// The peer's message, sanitised.
+        message: String,
+    },
+    /// The peer presented no client certificate.
+    #[error("peer presented no client certificate")]
+    Unauthenticated,
+    /// The peer's certificate names no identity on the allow-list.
+    #[error("peer certificate names {presented}, none of which is on the allow-list")]
+    NotAllowed {
+        /// The names the certificate carries.
+        presented: String,
+    },
+    /// The server is already running as many sessions as it may.
+    #[error("server is at its limit of {0} concurrent sessions")]
+    Busy(usize),
+    /// A session or a wait for the next message took too long.
+    #[error("{what} timed out after {after:?}")]
+    Timeout {
+        /// What was waited for.
+        what: &'static str,
+        /// The limit.
+        after: Duration,
+    },
+    /// A chunk was larger than allowed.
+    #[error("chunk of {len} bytes is over the limit of {limit} bytes")]
+    ChunkTooLarge {
+        /// Its size.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A gRPC message was larger than the transport accepts (found by tonic's decoder).
+    #[error("message over the grpc size limit: {0}")]
+    MessageTooLarge(String),
+    /// Plaintext was asked for on an address that is not loopback.
+    #[error(
+        "refusing plaintext on non-loopback address {0} (insecure-loopback allows only 127.0.0.0/8 and ::1)"
+    )]
+    InsecureNotLoopback(SocketAddr),
+    /// TLS material could not be used.
+    #[error("tls configuration: {0}")]
+    Tls(String),
+    /// Certificate generation failed.
+    #[error("certificate generation: {0}")]
+    Certificate(String),
+    /// The connection or the server failed below the protocol.
+    #[error("transport: {0}")]
+    Transport(String),
+}
+
+impl ServiceError {
+    /// The gRPC status that tells the peer about this error. Messages never carry secrets:
+    /// no variant holds key material.
+    #[must_use]
+    pub fn to_status(&self) -> Status {
+        let code = match self {
+            Self::Protocol(e) => match e.class() {
+                ErrorClass::Malformed => Code::InvalidArgument,
+                ErrorClass::Oversize => Code::ResourceExhausted,
+                ErrorClass::Mismatch | ErrorClass::OutOfOrder => Code::FailedPrecondition,
+                ErrorClass::PeerGone => Code::Aborted,
+            },
+            Self::PeerStatus { .. } => Code::Aborted,
+            Self::Unauthenticated => Code::Unauthenticated,
+            Self::NotAllowed { .. } => Code::PermissionDenied,
+            Self::Busy(_) | Self::ChunkTooLarge { .. } | Self::MessageTooLarge(_) => {
+                Code::ResourceExhausted
+            }
+            Self::Timeout { .. } => Code::DeadlineExceeded,
+            Self::InsecureNotLoopback(_)
+            | Self::Tls(_)
+            | Self::Certificate(_)
+            | Self::Transport(_) => Code::Internal,
+        };
+        Status::new(code, self.to_string())
+    }
+
+    /// The error a status on a stream or call stands for. Statuses that tonic made on this
+    /// side (a failed connection, an over-long message) are told apart from the peer's own.
+    #[must_use]
+    pub fn from_peer_status(status: &Status) -> Self {
+        if let Some(source) = std::error::Error::source(status) {
+            let chain = crate::error_chain(source);
+            return Self::Transport(if chain.contains(status.message()) {
+                chain
+            } else {
+                format!("{}: {chain}", status.message())
+            });
+        }
+        if status.code() == Code::OutOfRange {
+            // tonic's decoder reports an over-long message as OutOfRange.
+            let message = status.message();
+            return Self::MessageTooLarge(
+                message
+                    .strip_prefix("Error, ")
+                    .unwrap_or(message)
+                    .to_owned(),
+            );
+        }
+        Self::PeerStatus {
+            code: format!("{:?}", status.code()),
+            message: sanitise_peer_text(status.message(), 512),
+        }
+    }
+
+    /// The gRPC code of the peer's status, if this error is one.
+    #[must_use]
+    pub fn peer_code(&self) -> Option<&str> {
+        match self {
+            Self::PeerStatus { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}

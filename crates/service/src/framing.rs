@@ -1,0 +1,152 @@
+//! Protocol frames over a stream of byte-bounded chunks: splitting on the way out, and on the
+//! way in reassembly that checks each message kind's size bound as bytes arrive, so an
+//! oversize message is refused before it is buffered whole.
+
+use blindlink_protocol::{Message, MessageKind, ProtocolError};
+
+use crate::ServiceError;
+use crate::pb::Chunk;
+
+/// Splits a frame into chunks of at most `max_chunk` bytes, the last marked `last`.
+pub(crate) fn split(frame: Vec<u8>, max_chunk: usize) -> Vec<Chunk> {
+    let max_chunk = max_chunk.max(1);
+    if frame.len() <= max_chunk {
+        return vec![Chunk {
+            data: frame,
+            last: true,
+        }];
+    }
+    let count = frame.len().div_ceil(max_chunk);
+    frame
+        .chunks(max_chunk)
+        .enumerate()
+        .map(|(i, piece)| Chunk {
+            data: piece.to_vec(),
+            last: i + 1 == count,
+        })
+        .collect()
+}
+
+/// Reassembles frames from chunks.
+#[derive(Debug, Default)]
+pub(crate) struct FrameAssembler {
+    buffer: Vec<u8>,
+    kind: Option<MessageKind>,
+}
+
+impl FrameAssembler {
+    /// Takes one chunk; returns a decoded message and its frame length when the chunk was the
+    /// last of a frame.
+    pub(crate) fn push(
+        &mut self,
+        chunk: Chunk,
+        max_chunk: usize,
+    ) -> Result<Option<(Message, usize)>, ServiceError> {
+        if chunk.data.len() > max_chunk {
+            return Err(ServiceError::ChunkTooLarge {
+                len: chunk.data.len(),
+                limit: max_chunk,
+            });
+        }
+        if chunk.data.is_empty() && !chunk.last {
+            return Err(ProtocolError::Invalid {
+                what: "chunk",
+                reason: "empty chunk that is not the last of its message".to_owned(),
+            }
+            .into());
+        }
+        if self.kind.is_none()
+            && let Some(&first) = chunk.data.first()
+        {
+            self.kind = Some(MessageKind::from_byte(first)?);
+        }
+        if let Some(kind) = self.kind {
+            kind.check_len(self.buffer.len() + chunk.data.len())?;
+        }
+        self.buffer.extend_from_slice(&chunk.data);
+        if !chunk.last {
+            return Ok(None);
+        }
+        let frame = std::mem::take(&mut self.buffer);
+        self.kind = None;
+        let message = Message::decode(&frame)?;
+        Ok(Some((message, frame.len())))
+    }
+
+    /// True while part of a frame is buffered.
+    pub(crate) fn in_progress(&self) -> Option<MessageKind> {
+        self.kind
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use blindlink_protocol::Ping;
+
+    fn check(chunks: &[(&[u8], bool)], expected: &str) {
+        let mut assembler = FrameAssembler::default();
+        let mut got = String::new();
+        for (data, last) in chunks {
+            match assembler.push(
+                Chunk {
+                    data: data.to_vec(),
+                    last: *last,
+                },
+                8,
+            ) {
+                Ok(Some((message, len))) => {
+                    got.push_str(&format!("{}:{len} ", message.kind().name()))
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    got.push_str(&e.to_string());
+                    break;
+                }
+            }
+        }
+        assert_eq!(got.trim_end(), expected);
+    }
+
+    #[test]
+    fn reassembly() {
+        check(&[(&[0x03], true)], "done:1");
+        check(&[(&[0x03], true), (&[0x03], true)], "done:1 done:1");
+        check(
+            &[(&[0x10, 0, 0, 0, 1], false), (&[0, 0, 0, 1, 7], true)],
+            "ping:10",
+        );
+        check(&[(&[], true)], "empty message (no kind byte)");
+        check(
+            &[(&[], false)],
+            "invalid chunk: empty chunk that is not the last of its message",
+        );
+        check(&[(&[0x7e], false)], "unknown message kind 0x7e");
+        check(
+            &[(&[0; 9], true)],
+            "chunk of 9 bytes is over the limit of 8 bytes",
+        );
+        check(
+            &[(&[0x03], false), (&[0], true)],
+            "message of kind 'done' is 2 bytes, over its limit of 1 bytes",
+        );
+    }
+
+    #[test]
+    fn split_then_reassemble() {
+        let ping = Message::Ping(Ping {
+            sequence: 3,
+            payload: (0..=255).collect(),
+        });
+        let frame = ping.encode().unwrap();
+        let chunks = split(frame.clone(), 100);
+        assert_eq!(chunks.len(), frame.len().div_ceil(100));
+        let mut assembler = FrameAssembler::default();
+        let mut out = None;
+        for chunk in chunks {
+            out = assembler.push(chunk, 100).unwrap();
+        }
+        assert_eq!(out, Some((ping, frame.len())));
+        assert!(assembler.in_progress().is_none());
+    }
+}

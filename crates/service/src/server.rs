@@ -1,0 +1,321 @@
+//! The responder: a tonic server that runs one session per `Linkage.Session` stream, keyed by
+//! the session id in the initiator's hello, with health checking and reflection beside it.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use blindlink_protocol::{
+    Disclosure, DisclosureLedger, EstablishedSession, Message, PROTOCOL_VERSION, PingResponder,
+    ProtocolError, ResponderHandshake, SessionDriver, SessionId, SessionOffer,
+};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status, Streaming};
+use zeroize::Zeroizing;
+
+use crate::link::Link;
+use crate::pb::linkage_server::{Linkage, LinkageServer};
+use crate::pb::{Chunk, ServerInfoReply, ServerInfoRequest};
+use crate::tls::{INSECURE_PEER_NAME, TransportSecurity, authorise_peer, install_ring_provider};
+use crate::{Limits, ServiceError, error_chain};
+
+/// Creates the responder's mode driver for each established session.
+pub trait DriverFactory: Send + Sync + 'static {
+    /// The driver for `session`, run against the authenticated `peer`.
+    ///
+    /// # Errors
+    /// The mode is not available on this server.
+    fn responder(
+        &self,
+        session: &EstablishedSession,
+        peer: &str,
+    ) -> Result<Box<dyn SessionDriver>, ProtocolError>;
+}
+
+/// Answers pings: the connectivity test vehicle, not a linkage mode.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PingResponderFactory;
+
+impl DriverFactory for PingResponderFactory {
+    fn responder(
+        &self,
+        _session: &EstablishedSession,
+        _peer: &str,
+    ) -> Result<Box<dyn SessionDriver>, ProtocolError> {
+        Ok(Box::new(PingResponder::default()))
+    }
+}
+
+/// Everything the responder needs besides its mode drivers.
+pub struct ServerConfig {
+    /// Mutual TLS or plaintext loopback.
+    pub security: TransportSecurity,
+    /// Peer identities (certificate SAN DNS names) that may open sessions.
+    pub allowed_peers: Vec<String>,
+    /// Sizes, deadlines and the concurrency limit.
+    pub limits: Limits,
+    /// The mode, schema and parameters this side offers.
+    pub offer: SessionOffer,
+    /// The linkage secret, for the key-check value only; zeroized on drop.
+    pub secret: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("security", &self.security)
+            .field("allowed_peers", &self.allowed_peers)
+            .field("limits", &self.limits)
+            .field("offer", &self.offer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How one session (or one refused attempt) ended on the server.
+#[derive(Debug, Clone)]
+pub struct SessionReport {
+    /// The authenticated peer, or what was known of it.
+    pub peer: String,
+    /// The session id, once the hello arrived.
+    pub session_id: Option<SessionId>,
+    /// The ledger of a completed session, or why it ended.
+    pub outcome: Result<DisclosureLedger, ServiceError>,
+}
+
+struct Shared {
+    config: ServerConfig,
+    factory: Box<dyn DriverFactory>,
+    sessions: Arc<Semaphore>,
+    reports: Option<mpsc::UnboundedSender<SessionReport>>,
+}
+
+impl Shared {
+    fn report(&self, report: SessionReport) {
+        if let Some(tx) = &self.reports {
+            // A dropped receiver only means nobody is listening any more.
+            let _ = tx.send(report);
+        }
+    }
+
+    fn authorise<T>(&self, request: &Request<T>) -> Result<String, ServiceError> {
+        match &self.config.security {
+            TransportSecurity::InsecureLoopback => Ok(INSECURE_PEER_NAME.to_owned()),
+            TransportSecurity::MutualTls(_) => {
+                let certs = request.peer_certs();
+                authorise_peer(
+                    certs.as_deref().map(Vec::as_slice),
+                    &self.config.allowed_peers,
+                )
+            }
+        }
+    }
+}
+
+/// The `Linkage` gRPC service.
+struct LinkageService {
+    shared: Arc<Shared>,
+}
+
+#[tonic::async_trait]
+impl Linkage for LinkageService {
+    type SessionStream = ReceiverStream<Result<Chunk, Status>>;
+
+    async fn session(
+        &self,
+        request: Request<Streaming<Chunk>>,
+    ) -> Result<Response<Self::SessionStream>, Status> {
+        let shared = Arc::clone(&self.shared);
+        let peer = match shared.authorise(&request) {
+            Ok(peer) => peer,
+            Err(e) => {
+                shared.report(SessionReport {
+                    peer: "unauthorised peer".to_owned(),
+                    session_id: None,
+                    outcome: Err(e.clone()),
+                });
+                return Err(e.to_status());
+            }
+        };
+        let limit = shared.config.limits.max_sessions;
+        let Ok(permit) = Arc::clone(&shared.sessions).try_acquire_owned() else {
+            let e = ServiceError::Busy(limit);
+            shared.report(SessionReport {
+                peer,
+                session_id: None,
+                outcome: Err(e.clone()),
+            });
+            return Err(e.to_status());
+        };
+        let (tx, rx) = mpsc::channel(crate::CHANNEL_DEPTH);
+        let mut link = Link::new(request.into_inner(), tx, Ok, &shared.config.limits);
+        tokio::spawn(async move {
+            let mut session_id = None;
+            let deadline = shared.config.limits.session_deadline;
+            let outcome = tokio::time::timeout(
+                deadline,
+                respond(&shared, &peer, &mut link, &mut session_id),
+            )
+            .await
+            .unwrap_or(Err(ServiceError::Timeout {
+                what: "session",
+                after: deadline,
+            }));
+            if let Err(e) = &outcome {
+                // Best effort: the peer may already be gone.
+                let _ = tokio::time::timeout(crate::FAREWELL_TIMEOUT, async {
+                    let _ = link.outbound.flush().await;
+                    let _ = link.outbound.send_raw(Err(e.to_status())).await;
+                })
+                .await;
+            }
+            drop(permit);
+            shared.report(SessionReport {
+                peer,
+                session_id,
+                outcome,
+            });
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn server_info(
+        &self,
+        request: Request<ServerInfoRequest>,
+    ) -> Result<Response<ServerInfoReply>, Status> {
+        self.shared.authorise(&request).map_err(|e| e.to_status())?;
+        Ok(Response::new(ServerInfoReply {
+            protocol_version: u32::from(PROTOCOL_VERSION),
+            modes: vec![self.shared.config.offer.mode.to_string()],
+            max_chunk_bytes: u32::try_from(self.shared.config.limits.max_chunk_bytes)
+                .unwrap_or(u32::MAX),
+        }))
+    }
+}
+
+/// The responder's side of one session.
+async fn respond(
+    shared: &Shared,
+    peer: &str,
+    link: &mut Link<Result<Chunk, Status>>,
+    session_id: &mut Option<SessionId>,
+) -> Result<DisclosureLedger, ServiceError> {
+    let first = link
+        .recv()
+        .await?
+        .ok_or(ProtocolError::PeerClosed("before sending its hello"))?;
+    if let Message::Hello(hello) = &first {
+        *session_id = Some(hello.session_id);
+    }
+    let answer =
+        ResponderHandshake::new(shared.config.offer.clone(), &shared.config.secret).handle(first);
+    if let Some(reply) = &answer.reply {
+        link.outbound.queue(reply)?;
+    }
+    let established = answer.result?;
+    let mut ledger = DisclosureLedger::new(
+        established.session_id,
+        established.role,
+        established.mode,
+        peer,
+    );
+    let fields = established.schema.fields().len() as u64;
+    ledger.record_learned(Disclosure::Schema { fields });
+    ledger.record_revealed(Disclosure::Schema { fields });
+    let mut driver = shared.factory.responder(&established, peer)?;
+    let driven = link.drive(driver.as_mut(), &mut ledger).await;
+    link.record_traffic(&mut ledger);
+    driven?;
+    link.outbound.flush().await?;
+    link.outbound.close();
+    Ok(ledger)
+}
+
+/// A configured responder, ready to serve.
+pub struct Responder {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Responder")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Responder {
+    /// A responder with this configuration and these mode drivers; `reports` receives one
+    /// [`SessionReport`] per session or refused attempt.
+    #[must_use]
+    pub fn new(
+        config: ServerConfig,
+        factory: impl DriverFactory,
+        reports: Option<mpsc::UnboundedSender<SessionReport>>,
+    ) -> Self {
+        let sessions = Arc::new(Semaphore::new(config.limits.max_sessions));
+        Self {
+            shared: Arc::new(Shared {
+                config,
+                factory: Box::new(factory),
+                sessions,
+                reports,
+            }),
+        }
+    }
+
+    /// Serves on `listener` until `shutdown` completes.
+    ///
+    /// # Errors
+    /// Plaintext on a non-loopback address, unusable TLS material, or a failure of the server.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServiceError> {
+        let address = listener
+            .local_addr()
+            .map_err(|e| ServiceError::Transport(format!("listener has no address: {e}")))?;
+        let config = &self.shared.config;
+        config.security.check_address(address)?;
+        let limits = &config.limits;
+        let mut builder = tonic::transport::Server::builder()
+            .concurrency_limit_per_connection(limits.max_sessions)
+            .max_concurrent_streams(u32::try_from(limits.max_sessions).unwrap_or(u32::MAX))
+            .http2_keepalive_interval(Some(crate::KEEPALIVE_INTERVAL))
+            .http2_keepalive_timeout(Some(crate::KEEPALIVE_TIMEOUT))
+            .timeout(limits.request_timeout);
+        if let TransportSecurity::MutualTls(credentials) = &config.security {
+            install_ring_provider();
+            builder = builder
+                .tls_config(credentials.server_config())
+                .map_err(|e| ServiceError::Tls(error_chain(&e)))?;
+        }
+        let (health_reporter, health) = tonic_health::server::health_reporter();
+        health_reporter
+            .set_serving::<LinkageServer<LinkageService>>()
+            .await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| ServiceError::Transport(format!("reflection service: {e}")))?;
+        let max_message = limits.max_grpc_message_bytes();
+        let linkage = LinkageServer::new(LinkageService {
+            shared: Arc::clone(&self.shared),
+        })
+        .max_decoding_message_size(max_message)
+        .max_encoding_message_size(max_message);
+        builder
+            .add_service(health)
+            .add_service(reflection)
+            .add_service(linkage)
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                shutdown,
+            )
+            .await
+            .map_err(|e| ServiceError::Transport(error_chain(&e)))
+    }
+}
