@@ -279,8 +279,21 @@ fn voiced(base: char, voicing: Voicing) -> Option<char> {
     }
 }
 
+/// The precomposed kana for `base` with a voiced (or, when `semi`, semi-voiced) mark: the
+/// canonical compositions of Unicode with U+3099 and U+309A.
+pub(super) fn compose_voicing(base: char, semi: bool) -> Option<char> {
+    voiced(
+        base,
+        if semi {
+            Voicing::SemiVoiced
+        } else {
+            Voicing::Voiced
+        },
+    )
+}
+
 /// The full-width form of a half-width katakana or punctuation mark (U+FF61..=U+FF9D).
-fn fullwidth_of_halfwidth(c: char) -> Option<char> {
+pub(super) fn fullwidth_of_halfwidth(c: char) -> Option<char> {
     const FULL: [char; 61] = [
         '。', '「', '」', '、', '・', 'ヲ', 'ァ', 'ィ', 'ゥ', 'ェ', 'ォ', 'ャ', 'ュ', 'ョ', 'ッ',
         'ー', 'ア', 'イ', 'ウ', 'エ', 'オ', 'カ', 'キ', 'ク', 'ケ', 'コ', 'サ', 'シ', 'ス', 'セ',
