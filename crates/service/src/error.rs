@@ -133,3 +133,90 @@ impl ServiceError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(error: ServiceError, expected: &str) {
+        let status = error.to_status();
+        assert_eq!(
+            format!("{:?}: {}", status.code(), status.message()),
+            expected
+        );
+    }
+
+    #[test]
+    fn one_place_maps_errors_to_statuses() {
+        check(
+            ProtocolError::EmptyMessage.into(),
+            "InvalidArgument: empty message (no kind byte)",
+        );
+        check(
+            ProtocolError::Oversize {
+                kind: "ping",
+                len: 9,
+                limit: 8,
+            }
+            .into(),
+            "ResourceExhausted: message of kind 'ping' is 9 bytes, over its limit of 8 bytes",
+        );
+        check(
+            ProtocolError::KeyMismatch.into(),
+            "FailedPrecondition: linkage key differs (key-check value mismatch)",
+        );
+        check(
+            ProtocolError::UnexpectedMessage {
+                got: "ping",
+                state: "now",
+                expected: "hello",
+            }
+            .into(),
+            "FailedPrecondition: unexpected message 'ping' now: expected hello",
+        );
+        check(
+            ProtocolError::PeerAborted("bye".into()).into(),
+            "Aborted: peer aborted the session: bye",
+        );
+        check(
+            ServiceError::Unauthenticated,
+            "Unauthenticated: peer presented no client certificate",
+        );
+        check(
+            ServiceError::NotAllowed {
+                presented: "'x'".into(),
+            },
+            "PermissionDenied: peer certificate names 'x', none of which is on the allow-list",
+        );
+        check(
+            ServiceError::Busy(3),
+            "ResourceExhausted: server is at its limit of 3 concurrent sessions",
+        );
+        check(
+            ServiceError::Timeout {
+                what: "session",
+                after: Duration::from_secs(2),
+            },
+            "DeadlineExceeded: session timed out after 2s",
+        );
+    }
+
+    #[test]
+    fn statuses_from_the_peer() {
+        let from = |status: Status| ServiceError::from_peer_status(&status).to_string();
+        assert_eq!(
+            from(Status::permission_denied("not you")),
+            "peer ended the session (PermissionDenied): not you"
+        );
+        assert_eq!(
+            from(Status::failed_precondition("line\nbreak")),
+            "peer ended the session (FailedPrecondition): line?break"
+        );
+        assert_eq!(
+            from(Status::out_of_range(
+                "Error, decoded message length too large: found 9 bytes"
+            )),
+            "message over the grpc size limit: decoded message length too large: found 9 bytes"
+        );
+    }
+}

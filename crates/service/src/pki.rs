@@ -157,3 +157,72 @@ pub fn check_party_name(name: &str) -> Result<(), ServiceError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(names: &[&str], expected: &str) {
+        let got = match DevPki::generate(names) {
+            Ok(pki) => format!(
+                "ok {}",
+                pki.parties
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            Err(e) => e.to_string(),
+        };
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn party_names() {
+        check(
+            &["registry", "insurer-2", "a.example"],
+            "ok registry,insurer-2,a.example",
+        );
+        check(&[], "certificate generation: no party names given");
+        check(
+            &["a", "a"],
+            "certificate generation: party name 'a' is given twice",
+        );
+        check(
+            &["Registry"],
+            "certificate generation: party name 'Registry' may contain only lowercase letters, \
+             digits, '-' and '.'",
+        );
+        check(
+            &["../etc"],
+            "certificate generation: party name '../etc' may contain only lowercase letters, \
+             digits, '-' and '.'",
+        );
+        check(
+            &["-x"],
+            "certificate generation: party name '-x' must not start or end with '-' or '.', nor \
+             contain '..'",
+        );
+        check(
+            &["ca"],
+            "certificate generation: party name 'ca' is reserved for the CA's files",
+        );
+        check(
+            &[""],
+            "certificate generation: party name '' must be 1 to 63 characters long",
+        );
+    }
+
+    #[test]
+    fn keys_are_pem_and_distinct() {
+        let pki = DevPki::generate(&["a", "b"]).unwrap();
+        assert!(
+            pki.parties[0]
+                .key_pem
+                .starts_with("-----BEGIN PRIVATE KEY-----")
+        );
+        assert_ne!(*pki.parties[0].key_pem, *pki.parties[1].key_pem);
+        assert!(format!("{:?}", pki.parties[0]).contains("name: \"a\""));
+        assert!(!format!("{:?}", pki.parties[0]).contains("PRIVATE"));
+    }
+}

@@ -117,3 +117,101 @@ pub fn authorise_peer(
     };
     Err(ServiceError::NotAllowed { presented })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DevPki;
+
+    fn leaf(pki: &DevPki, name: &str) -> CertificateDer<'static> {
+        let pem = &pki
+            .parties
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap()
+            .cert_pem;
+        let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        CertificateDer::from(decode_base64(&b64))
+    }
+
+    /// A small base64 decoder so the test needs no extra dependency.
+    fn decode_base64(text: &str) -> Vec<u8> {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = Vec::new();
+        let (mut acc, mut bits) = (0u32, 0);
+        for c in text.bytes().filter(|&c| c != b'=') {
+            let v = ALPHABET.iter().position(|&a| a == c).unwrap() as u32;
+            acc = (acc << 6) | v;
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((acc >> bits) as u8);
+            }
+        }
+        out
+    }
+
+    fn check(cert: Option<&str>, allowed: &[&str], expected: &str) {
+        let pki = DevPki::generate(&["registry", "insurer", "mallory"]).unwrap();
+        let chain = cert.map(|name| vec![leaf(&pki, name)]);
+        let allowed: Vec<String> = allowed.iter().map(|s| (*s).to_owned()).collect();
+        let got = match authorise_peer(chain.as_deref(), &allowed) {
+            Ok(name) => format!("ok {name}"),
+            Err(e) => e.to_string(),
+        };
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn authorisation_by_certificate_name() {
+        check(Some("insurer"), &["insurer"], "ok insurer");
+        check(Some("insurer"), &["registry", "insurer"], "ok insurer");
+        check(
+            Some("mallory"),
+            &["insurer"],
+            "peer certificate names 'mallory', none of which is on the allow-list",
+        );
+        check(
+            Some("insurer"),
+            &[],
+            "peer certificate names 'insurer', none of which is on the allow-list",
+        );
+        check(None, &["insurer"], "peer presented no client certificate");
+    }
+
+    #[test]
+    fn garbage_certificate_is_refused() {
+        let junk = CertificateDer::from(vec![0x30, 0x03, 0x01, 0x01, 0xff]);
+        let err = authorise_peer(Some(&[junk]), &["insurer".to_owned()]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("tls configuration: peer certificate does not parse: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn plaintext_only_on_loopback() {
+        let check = |addr: &str, expected: &str| {
+            let got = match TransportSecurity::InsecureLoopback.check_address(addr.parse().unwrap())
+            {
+                Ok(()) => "ok".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            assert_eq!(got, expected, "{addr}");
+        };
+        check("127.0.0.1:1", "ok");
+        check("127.8.9.10:1", "ok");
+        check("[::1]:1", "ok");
+        check(
+            "0.0.0.0:1",
+            "refusing plaintext on non-loopback address 0.0.0.0:1 (insecure-loopback allows only \
+             127.0.0.0/8 and ::1)",
+        );
+        check(
+            "[::]:1",
+            "refusing plaintext on non-loopback address [::]:1 (insecure-loopback allows only \
+             127.0.0.0/8 and ::1)",
+        );
+    }
+}
