@@ -808,3 +808,83 @@ async fn certs_from_the_cli_carry_a_session() {
         "party name 'Registry' may contain only lowercase letters, digits, '-' and '.'"
     );
 }
+
+/// Sleeps before its first ping, so the session outlives the server's unary-call timeout.
+struct SlowStart(PingInitiator);
+
+impl SessionDriver for SlowStart {
+    fn start(
+        &mut self,
+        ledger: &mut blindlink_protocol::DisclosureLedger,
+    ) -> Result<blindlink_protocol::DriverStep, blindlink_protocol::ProtocolError> {
+        std::thread::sleep(Duration::from_millis(400));
+        self.0.start(ledger)
+    }
+
+    fn handle(
+        &mut self,
+        message: Message,
+        ledger: &mut blindlink_protocol::DisclosureLedger,
+    ) -> Result<blindlink_protocol::DriverStep, blindlink_protocol::ProtocolError> {
+        self.0.handle(message, ledger)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_may_outlive_the_unary_call_timeout_but_not_its_idle_timeout() {
+    let pki = pki();
+    let limits = Limits {
+        request_timeout: Duration::from_millis(150),
+        idle_timeout: Duration::from_millis(1500),
+        ..quick_limits()
+    };
+    let mut server = TestServer::start_with(
+        TransportSecurity::MutualTls(pki.credentials("registry").unwrap()),
+        &["insurer"],
+        offer(Mode::Exact, FIELDS),
+        SECRET,
+        limits,
+    )
+    .await;
+    let endpoint = endpoint(server.address, pki.credentials("insurer").unwrap());
+    let mut initiator = Initiator::connect(&endpoint).await.unwrap();
+    initiator
+        .run_session(
+            offer(Mode::Exact, FIELDS),
+            SECRET,
+            session_id(12),
+            &mut SlowStart(PingInitiator::new(2, 10, 12)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(server.next_report().await, "insurer: ok exact");
+
+    // A peer that sends its hello and then nothing is cut off after the idle timeout.
+    let (_, hello) = blindlink_protocol::InitiatorHandshake::start(
+        offer(Mode::Exact, FIELDS),
+        SECRET,
+        session_id(13),
+    );
+    let (tx, rx) = mpsc::channel(4);
+    tx.send(chunk(hello.encode().unwrap(), true)).await.unwrap();
+    let mut stream = initiator
+        .raw()
+        .session(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        stream.message().await.unwrap().is_some(),
+        "the responder's hello"
+    );
+    let status = stream.message().await.unwrap_err();
+    assert_eq!(
+        format!("{:?}: {}", status.code(), status.message()),
+        "DeadlineExceeded: waiting for the peer's next message timed out after 1.5s"
+    );
+    assert_eq!(
+        server.next_report().await,
+        "insurer: waiting for the peer's next message timed out after 1.5s"
+    );
+    drop(tx);
+}
