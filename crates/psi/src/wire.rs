@@ -40,6 +40,24 @@ pub struct WireLimits {
     pub max_bloom_bytes: usize,
 }
 
+impl WireLimits {
+    /// The largest encoded message these limits admit, for a transport that bounds a message
+    /// before it has arrived whole: two full point lists (a [`MutualReply`]) or one list and a
+    /// full Bloom filter (a [`CardinalityReply`]), plus headers.
+    ///
+    /// # Example
+    /// ```
+    /// use blindlink_psi::WireLimits;
+    /// let limits = WireLimits { max_elements: 10, max_bloom_bytes: 100 };
+    /// assert_eq!(limits.max_message_bytes(), 2 + 4 + 320 + 1 + 4 + 320);
+    /// ```
+    pub fn max_message_bytes(&self) -> usize {
+        let list = 4 + POINT_LEN.saturating_mul(self.max_elements);
+        let second = list.max(4usize.saturating_add(self.max_bloom_bytes));
+        2usize.saturating_add(list).saturating_add(1).saturating_add(second)
+    }
+}
+
 impl Default for WireLimits {
     /// 16 million elements per message (512 MiB of points) and a 256 MiB Bloom filter.
     fn default() -> Self {

@@ -602,3 +602,38 @@ fn match_key_names() {
         Err("match key name is invalid: longer than 64 bytes"),
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// No byte string makes a decoder panic or allocate past its input.
+    #[test]
+    fn decoders_never_panic(kind in 1u8..=4, body in prop::collection::vec(any::<u8>(), 0..200)) {
+        let mut bytes = vec![1, kind];
+        bytes.extend_from_slice(&body);
+        let _ = BlindedSet::decode(&bytes, &limits());
+        let _ = MutualReply::decode(&bytes, &limits());
+        let _ = ReblindedSet::decode(&bytes, &limits());
+        let _ = CardinalityReply::decode(&bytes, &limits());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// A valid reply with one byte flipped is either refused with a typed error or handled;
+    /// never a panic.
+    #[test]
+    fn corrupted_replies_never_panic(position in any::<prop::sample::Index>(), flip in 1u8..=255) {
+        let a: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i]).collect();
+        let (initiator, request) = MutualInitiator::start(&key("k"), &a, &mut rng(1)).unwrap();
+        let responder = MutualResponder::start(&key("k"), &a, &mut rng(2)).unwrap();
+        let (_, reply) = responder.handle_blinded_set(&request).unwrap();
+        let mut bytes = reply.encode();
+        let at = position.index(bytes.len());
+        bytes[at] ^= flip;
+        if let Ok(reply) = MutualReply::decode(&bytes, &WireLimits::default()) {
+            let _ = initiator.handle_reply(&reply);
+        }
+    }
+}
