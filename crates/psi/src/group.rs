@@ -254,3 +254,76 @@ pub(crate) fn validate_points(
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes<const N: usize>(text: &str) -> [u8; N] {
+        let mut out = [0u8; N];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).unwrap();
+        }
+        out
+    }
+
+    fn element(text: &str) -> Vec<u8> {
+        if text == "-" {
+            return Vec::new();
+        }
+        (0..text.len() / 2)
+            .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// Vectors computed independently with libsodium by `scripts/psi_vectors.py`.
+    #[test]
+    fn libsodium_vectors() {
+        let vectors = include_str!("../tests/data/vectors.txt");
+        let mut checked = 0;
+        for line in vectors.lines() {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let key = MatchKeyName::new(fields[1]).unwrap();
+            let point = hash_to_group(&key, &element(fields[2]));
+            match fields[0] {
+                "hash" => assert_eq!(
+                    point.compress().to_bytes(),
+                    bytes::<32>(fields[3]),
+                    "{line}"
+                ),
+                "link" => {
+                    let a = Scalar::from_canonical_bytes(bytes(fields[3])).unwrap();
+                    let b = Scalar::from_canonical_bytes(bytes(fields[4])).unwrap();
+                    let doubled = (point * a * b).compress();
+                    assert_eq!(doubled.to_bytes(), bytes::<32>(fields[5]), "{line}");
+                    let link = LinkId::derive(&key, &doubled);
+                    assert_eq!(link.0, bytes::<32>(fields[6]), "{line}");
+                    assert_eq!(link.to_hex(), fields[6]);
+                }
+                other => panic!("unknown vector kind {other}"),
+            }
+            checked += 1;
+        }
+        assert_eq!(checked, 10);
+    }
+
+    #[test]
+    fn halved_secret_with_batch_doubling_equals_plain_multiplication() {
+        use rand_chacha::ChaCha20Rng;
+        use rand_core::SeedableRng;
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let secret = SessionSecret::random(&mut rng);
+        let key = MatchKeyName::new("k").unwrap();
+        let elements: Vec<[u8; 2]> = (0..1200u16).map(u16::to_le_bytes).collect();
+        let batched = secret.blind_elements(&key, &elements);
+        let full = secret.half + secret.half;
+        for (element, got) in elements.iter().zip(&batched) {
+            assert_eq!(*got, (hash_to_group(&key, element) * full).compress());
+        }
+        // Unblinding undoes blinding, across batch boundaries.
+        let unblinded = secret.unblind("test", &batched).unwrap();
+        for (element, got) in elements.iter().zip(&unblinded) {
+            assert_eq!(*got, hash_to_group(&key, element).compress());
+        }
+    }
+}

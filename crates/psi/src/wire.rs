@@ -54,7 +54,10 @@ impl WireLimits {
     pub fn max_message_bytes(&self) -> usize {
         let list = 4 + POINT_LEN.saturating_mul(self.max_elements);
         let second = list.max(4usize.saturating_add(self.max_bloom_bytes));
-        2usize.saturating_add(list).saturating_add(1).saturating_add(second)
+        2usize
+            .saturating_add(list)
+            .saturating_add(1)
+            .saturating_add(second)
     }
 }
 
