@@ -1,3 +1,162 @@
-//! Placeholder: the encoding benchmarks are being written.
+//! Encoding throughput (records/s) on FEBRL4 with the 5-field clkhash schema, on clkhash's
+//! own randomnames schema, and with the native schema; one core unless the name says so.
+//!
+//!     cargo bench -p blindlink-benches --bench encoding
+//!
+//! Every iteration encodes the whole data set with a fresh scratch space (cold token caches),
+//! as one `blindlink encode` run does. The clkhash side of the comparison is
+//! `scripts/clkhash_speed.py` (see papers/benchmarks.md).
 
-fn main() {}
+use std::path::PathBuf;
+
+use blindlink_encoding::{ClkEncoder, EncoderScratch, LinkageSecret, SchemaDocument};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
+}
+
+/// A CSV without quoted fields: the header and the rows, split on commas.
+fn read_csv(paths: &[&str]) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut header = Vec::new();
+    let mut rows = Vec::new();
+    for path in paths {
+        let text = std::fs::read_to_string(repo(path)).unwrap();
+        let mut lines = text.lines();
+        header = lines
+            .next()
+            .unwrap()
+            .split(',')
+            .map(str::to_owned)
+            .collect();
+        rows.extend(lines.map(|l| l.split(',').map(str::to_owned).collect::<Vec<_>>()));
+    }
+    (header, rows)
+}
+
+struct Workload {
+    encoder: ClkEncoder,
+    records: Vec<Vec<String>>,
+}
+
+fn workload(schema: &str, secret: &[u8], data: &[&str]) -> Workload {
+    let document = SchemaDocument::parse(&std::fs::read_to_string(repo(schema)).unwrap()).unwrap();
+    let encoder = ClkEncoder::new(
+        &document,
+        &LinkageSecret::from_bytes(secret.to_vec()).unwrap(),
+    )
+    .unwrap();
+    let (header, rows) = read_csv(data);
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let columns = document.schema.bind_header(&header).unwrap();
+    let records = rows
+        .iter()
+        .map(|r| columns.iter().map(|&c| r[c].clone()).collect())
+        .collect();
+    Workload { encoder, records }
+}
+
+impl Workload {
+    /// Encodes every record on the current thread; returns the number encoded.
+    fn encode_all(&self, out: &mut [u8]) -> usize {
+        let mut scratch = EncoderScratch::default();
+        let bytes = self.encoder.bytes_per_clk();
+        let mut ok = 0;
+        let mut values: Vec<&str> = Vec::new();
+        for (i, (record, clk)) in self
+            .records
+            .iter()
+            .zip(out.chunks_exact_mut(bytes))
+            .enumerate()
+        {
+            values.clear();
+            values.extend(record.iter().map(String::as_str));
+            ok += usize::from(
+                self.encoder
+                    .encode(&values, i as u64, &mut scratch, clk)
+                    .is_ok(),
+            );
+        }
+        ok
+    }
+
+    /// Encodes on `threads` rayon workers, one contiguous share and one scratch space each.
+    fn encode_parallel(&self, pool: &rayon::ThreadPool, threads: usize, out: &mut [u8]) {
+        use rayon::prelude::*;
+        let bytes = self.encoder.bytes_per_clk();
+        let part = self.records.len().div_ceil(threads);
+        pool.install(|| {
+            self.records
+                .par_chunks(part)
+                .zip(out.par_chunks_mut(part * bytes))
+                .for_each(|(rows, out)| {
+                    let mut scratch = EncoderScratch::default();
+                    let mut values: Vec<&str> = Vec::new();
+                    for (i, (record, clk)) in
+                        rows.iter().zip(out.chunks_exact_mut(bytes)).enumerate()
+                    {
+                        values.clear();
+                        values.extend(record.iter().map(String::as_str));
+                        let _ = self.encoder.encode(&values, i as u64, &mut scratch, clk);
+                    }
+                });
+        });
+    }
+}
+
+const FEBRL4: &[&str] = &["tests/data/febrl4/a.csv", "tests/data/febrl4/b.csv"];
+
+fn encoding(c: &mut Criterion) {
+    let febrl_secret = std::fs::read_to_string(repo("tests/data/febrl4/secret.txt")).unwrap();
+    let febrl_secret = febrl_secret.trim().as_bytes();
+    let cases = [
+        (
+            "febrl4-5field-clkhash",
+            workload("tests/data/febrl4/schema-5field.json", febrl_secret, FEBRL4),
+        ),
+        (
+            "febrl4-5field-native",
+            workload("benches/data/febrl4-native.toml", febrl_secret, FEBRL4),
+        ),
+        (
+            "randomnames-clkhash",
+            workload(
+                "tests/data/clkhash/randomnames.schema.json",
+                &std::fs::read(repo("tests/data/clkhash/secret.key")).unwrap(),
+                &["benches/data/randomnames-10k.csv"],
+            ),
+        ),
+    ];
+    let mut group = c.benchmark_group("encode");
+    group.sample_size(20);
+    for (name, work) in &cases {
+        let mut out = vec![0u8; work.records.len() * work.encoder.bytes_per_clk()];
+        assert_eq!(
+            work.encode_all(&mut out),
+            work.records.len(),
+            "{name}: every record encodes"
+        );
+        group.throughput(Throughput::Elements(work.records.len() as u64));
+        group.bench_function(format!("{name}/1-thread"), |b| {
+            b.iter(|| work.encode_all(&mut out))
+        });
+    }
+    let (_, febrl) = &cases[0];
+    let mut out = vec![0u8; febrl.records.len() * febrl.encoder.bytes_per_clk()];
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        group.throughput(Throughput::Elements(febrl.records.len() as u64));
+        group.bench_function(format!("febrl4-5field-clkhash/rayon-{threads}"), |b| {
+            b.iter(|| febrl.encode_parallel(&pool, threads, &mut out));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, encoding);
+criterion_main!(benches);

@@ -98,3 +98,73 @@ mod tests {
         assert_eq!(cache.get_or_insert(b"ab", 1, |p| p.push(5)), [5]);
     }
 }
+
+/// Bytes of masks a [`MaskCache`] holds before it is emptied (4 MiB per field and thread).
+pub(crate) const MAX_MASK_BYTES: usize = 4 << 20;
+
+/// A per-thread, per-field cache of raw value → the bits that value sets.
+///
+/// Names, places and postcodes repeat across records far more than they vary, so a field's
+/// whole contribution is remembered as a bit mask and ORed in (a few vector instructions
+/// for 1024 bits) instead of re-validating, re-normalising and re-hashing the value. Only
+/// values that encoded successfully are stored, and the stored mask is exactly what encoding
+/// the value sets, so hits and misses give identical CLKs.
+#[derive(Default)]
+pub(crate) struct MaskCache {
+    map: HashMap<Box<[u8]>, u32, BuildHasherDefault<TokenHasher>>,
+    masks: Vec<u8>,
+    mask_len: usize,
+}
+
+impl MaskCache {
+    /// The mask of `value`, if cached. Masks are `mask_len` bytes.
+    #[inline]
+    pub(crate) fn get(&self, value: &[u8]) -> Option<&[u8]> {
+        let &index = self.map.get(value)?;
+        let start = index as usize * self.mask_len;
+        Some(&self.masks[start..start + self.mask_len])
+    }
+
+    /// Remembers `mask` as what `value` sets.
+    pub(crate) fn insert(&mut self, value: &[u8], mask: &[u8]) {
+        if self.mask_len != mask.len() || self.masks.len() + mask.len() > MAX_MASK_BYTES {
+            self.map.clear();
+            self.masks.clear();
+            self.mask_len = mask.len();
+        }
+        if mask.len() > MAX_MASK_BYTES {
+            return;
+        }
+        let index = (self.masks.len() / mask.len().max(1)) as u32;
+        self.masks.extend_from_slice(mask);
+        self.map.insert(value.into(), index);
+    }
+}
+
+/// `target |= mask`, bytewise (vectorised by the compiler).
+#[inline]
+pub(crate) fn or_into(target: &mut [u8], mask: &[u8]) {
+    for (t, m) in target.iter_mut().zip(mask) {
+        *t |= *m;
+    }
+}
+
+#[cfg(test)]
+mod mask_tests {
+    use super::*;
+
+    #[test]
+    fn masks_round_trip_and_reset_on_length_change() {
+        let mut cache = MaskCache::default();
+        cache.insert(b"tanaka", &[1, 2, 3]);
+        cache.insert(b"sato", &[4, 5, 6]);
+        assert_eq!(cache.get(b"tanaka"), Some(&[1u8, 2, 3][..]));
+        assert_eq!(cache.get(b"sato"), Some(&[4u8, 5, 6][..]));
+        assert_eq!(cache.get(b"suzuki"), None);
+        cache.insert(b"x", &[9]);
+        assert_eq!(cache.get(b"tanaka"), None);
+        let mut target = [0b0001u8, 0];
+        or_into(&mut target, &[0b0100, 1]);
+        assert_eq!(target, [0b0101, 1]);
+    }
+}

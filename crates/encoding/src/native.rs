@@ -27,7 +27,7 @@
 use serde::Deserialize;
 
 use crate::bits::{get_bit, popcount, set_bit};
-use crate::cache::PositionCache;
+use crate::cache::{MaskCache, PositionCache, or_into};
 use crate::clkhash::Comparison;
 use crate::harden::{self, HardeningStep, PreparedStep};
 use crate::keyed::{DerivedKey, KeyedStream, TokenHasher};
@@ -530,7 +530,10 @@ pub struct NativeScratch {
     token_bytes: Vec<u8>,
     token_ends: Vec<usize>,
     work: Vec<u8>,
+    field_filter: Vec<u8>,
+    mask_key: Vec<u8>,
     caches: Vec<PositionCache>,
+    masks: Vec<MaskCache>,
 }
 
 impl std::fmt::Debug for NativeScratch {
@@ -673,6 +676,7 @@ impl NativeEncoder {
         };
         if scratch.caches.len() != fields.len() {
             scratch.caches = fields.iter().map(|_| PositionCache::default()).collect();
+            scratch.masks = fields.iter().map(|_| MaskCache::default()).collect();
         }
         let work_bits = match self.schema.layout {
             Layout::Clk => self.schema.bits,
@@ -691,12 +695,25 @@ impl NativeEncoder {
             token_bytes,
             token_ends,
             work,
+            field_filter,
+            mask_key,
             caches,
+            masks,
         } = scratch;
         for (i, (field, raw)) in fields.iter().zip(values).enumerate() {
-            let before = field_popcounts
-                .as_ref()
-                .map(|_| count_region(work, self.offsets[i], field.own_bits));
+            // The mask cache is keyed by the raw value (and the salt): normalisation,
+            // tokenising and hashing are deterministic functions of both.
+            mask_key.clear();
+            mask_key.extend_from_slice(&(salt.len() as u32).to_le_bytes());
+            mask_key.extend_from_slice(salt);
+            mask_key.extend_from_slice(raw.as_bytes());
+            if let Some(mask) = masks[i].get(mask_key) {
+                place(work, self.offsets[i], field.own_bits, mask);
+                if let Some(p) = field_popcounts.as_deref_mut() {
+                    p.push(popcount(mask));
+                }
+                continue;
+            }
             let text: &str = if field.missing_values.iter().any(|m| m == raw.trim()) {
                 match &field.missing {
                     MissingPolicy::Skip => "",
@@ -706,7 +723,6 @@ impl NativeEncoder {
                     MissingPolicy::Replace(r) => r,
                 }
             } else {
-                normalised.clear();
                 field
                     .pipeline
                     .apply_into(raw, normalised, normalise_scratch)
@@ -729,16 +745,17 @@ impl NativeEncoder {
                 })
                 .map_err(|r| EncodingError::invalid(&field.column, r))?;
             let count = token_ends.len();
+            field_filter.clear();
+            field_filter.resize(field.own_bits.div_ceil(8), 0);
             let mut start = 0;
-            let offset = self.offsets[i];
+            let hasher = &self.hashers[i];
             for (t, &end) in token_ends.iter().enumerate() {
                 let bytes = &token_bytes[start..end];
                 start = end;
                 let k = field.weight.k(t, count);
-                let hasher = &self.hashers[i];
                 let positions = if salt.is_empty() {
                     caches[i].get_or_insert(bytes, k, |p| {
-                        hasher.positions(&[], bytes, k, field.own_bits, p)
+                        hasher.positions(&[], bytes, k, field.own_bits, p);
                     })
                 } else {
                     // The cache key carries the salt so that salted tokens never collide.
@@ -747,17 +764,18 @@ impl NativeEncoder {
                     key.extend_from_slice(salt);
                     key.extend_from_slice(bytes);
                     caches[i].get_or_insert(&key, k, |p| {
-                        hasher.positions(salt, bytes, k, field.own_bits, p)
+                        hasher.positions(salt, bytes, k, field.own_bits, p);
                     })
                 };
                 for &p in positions {
-                    set_bit(work, offset + p as usize);
+                    set_bit(field_filter, p as usize);
                 }
             }
-            if let (Some(p), Some(before)) = (field_popcounts.as_deref_mut(), before) {
-                let after = count_region(work, offset, field.own_bits);
-                p.push(after - before);
+            if let Some(p) = field_popcounts.as_deref_mut() {
+                p.push(popcount(field_filter));
             }
+            place(work, self.offsets[i], field.own_bits, field_filter);
+            masks[i].insert(mask_key, field_filter);
         }
         let mut filter = if self.schema.layout == Layout::Rbf {
             let mut record = vec![0u8; self.schema.bits.div_ceil(8)];
@@ -806,14 +824,15 @@ impl NativeEncoder {
     }
 }
 
-/// Bits set in `bits` bits from `offset` (the whole filter for the clk layout).
-fn count_region(work: &[u8], offset: usize, bits: usize) -> u32 {
-    if offset == 0 && bits >= work.len() * 8 {
-        return popcount(work);
+/// ORs a field's own filter (`bits` bits) into the working buffer at bit `offset`.
+fn place(work: &mut [u8], offset: usize, bits: usize, field: &[u8]) {
+    if offset.is_multiple_of(8) {
+        or_into(&mut work[offset / 8..], field);
+    } else {
+        for i in (0..bits).filter(|&i| get_bit(field, i)) {
+            set_bit(work, offset + i);
+        }
     }
-    (offset..offset + bits)
-        .filter(|&i| get_bit(work, i))
-        .count() as u32
 }
 
 #[cfg(test)]

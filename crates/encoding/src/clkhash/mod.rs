@@ -26,7 +26,7 @@ use md5::Md5;
 use sha1::Sha1;
 
 use crate::bits::{be_bytes_mod, set_bit, xor_fold_once};
-use crate::cache::PositionCache;
+use crate::cache::{MaskCache, PositionCache, or_into};
 use crate::{EncodingError, LinkageSecret};
 use formats::{Case, DateFormat, FieldFormat, TextEncoding};
 use json::{Located, Node};
@@ -612,6 +612,7 @@ pub struct ClkhashScratch {
     filter: Vec<u8>,
     field_filter: Vec<u8>,
     caches: Vec<PositionCache>,
+    masks: Vec<MaskCache>,
 }
 
 impl std::fmt::Debug for ClkhashScratch {
@@ -730,6 +731,7 @@ impl ClkhashEncoder {
         }
         if scratch.caches.len() != features.len() {
             scratch.caches = features.iter().map(|_| PositionCache::default()).collect();
+            scratch.masks = features.iter().map(|_| MaskCache::default()).collect();
         }
         let filter_bytes = self.hash_l.div_ceil(8);
         scratch.filter.clear();
@@ -745,12 +747,20 @@ impl ClkhashEncoder {
             filter,
             field_filter,
             caches,
+            masks,
         } = scratch;
-        let counting = field_popcounts.is_some();
         for (i, (feature, value)) in features.iter().zip(values).enumerate() {
             let (Some(h), Some(hasher)) = (&feature.hashing, &self.hashers[i]) else {
                 continue;
             };
+            // A value seen before (and encoded without error) sets the same bits again.
+            if let Some(mask) = masks[i].get(value.as_bytes()) {
+                or_into(filter, mask);
+                if let Some(p) = field_popcounts.as_deref_mut() {
+                    p.push(crate::bits::popcount(mask));
+                }
+                continue;
+            }
             let canonical = match &h.missing {
                 Some((sentinel, replacement)) if sentinel == value => {
                     std::borrow::Cow::Borrowed(replacement.as_str())
@@ -781,11 +791,8 @@ impl ClkhashEncoder {
                 ));
             }
             let count = token_ends.len();
-            if counting {
-                field_filter.clear();
-                field_filter.resize(filter_bytes, 0);
-            }
-            let target: &mut Vec<u8> = if counting { field_filter } else { filter };
+            field_filter.clear();
+            field_filter.resize(filter_bytes, 0);
             let mut start = 0;
             for (t, &end) in token_ends.iter().enumerate() {
                 let bytes = &token_bytes[start..end];
@@ -794,15 +801,14 @@ impl ClkhashEncoder {
                 let positions = caches[i]
                     .get_or_insert(bytes, k, |p| hasher.positions(bytes, k, self.hash_l, p));
                 for &p in positions {
-                    set_bit(target, p as usize);
+                    set_bit(field_filter, p as usize);
                 }
             }
             if let Some(p) = field_popcounts.as_deref_mut() {
                 p.push(crate::bits::popcount(field_filter));
-                for (a, b) in filter.iter_mut().zip(field_filter.iter()) {
-                    *a |= *b;
-                }
             }
+            or_into(filter, field_filter);
+            masks[i].insert(value.as_bytes(), field_filter);
         }
         let mut bits = self.hash_l;
         for _ in 0..self.schema.xor_folds {
