@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 
 use hmac::{Hmac, KeyInit, Mac};
+use rayon::prelude::*;
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -120,13 +121,20 @@ impl LshBlocker {
     /// # Panics
     /// If `band` or `index` is out of range or the store's filter length differs (caller bugs).
     pub fn token(&self, store: &ClkStore, index: usize, band: usize) -> Vec<u8> {
+        let mut token = Vec::new();
+        self.token_into(store, index, band, &mut token);
+        token
+    }
+
+    /// As [`LshBlocker::token`], into a reused buffer.
+    fn token_into(&self, store: &ClkStore, index: usize, band: usize, token: &mut Vec<u8>) {
         assert_eq!(
             store.filter_bits(),
             self.filter_bits,
             "filter length differs"
         );
         let positions = &self.positions[band];
-        let mut token = Vec::with_capacity(4 + positions.len().div_ceil(8));
+        token.clear();
         token.extend_from_slice(&(band as u32).to_be_bytes());
         for chunk in positions.chunks(8) {
             let mut byte = 0u8;
@@ -137,7 +145,6 @@ impl LshBlocker {
             }
             token.push(byte);
         }
-        token
     }
 
     /// All pairs of records of `a` and `b` that share at least one band token.
@@ -154,26 +161,40 @@ impl LshBlocker {
                 });
             }
         }
-        let mut partners: Vec<Vec<u32>> = vec![Vec::new(); a.len()];
-        for band in 0..self.bands() {
-            let mut buckets: HashMap<Vec<u8>, Vec<u32>> = HashMap::new();
-            for j in 0..b.len() {
-                buckets
-                    .entry(self.token(b, j, band))
-                    .or_default()
-                    .push(j as u32);
-            }
-            for (i, row) in partners.iter_mut().enumerate() {
-                if let Some(bucket) = buckets.get(&self.token(a, i, band)) {
-                    row.extend_from_slice(bucket);
+        // One bucket map per band over b, then every row of a gathers its partners from all
+        // bands and deduplicates once (rows in parallel).
+        let buckets: Vec<HashMap<Vec<u8>, Vec<u32>>> = (0..self.bands())
+            .into_par_iter()
+            .map(|band| {
+                let mut map: HashMap<Vec<u8>, Vec<u32>> = HashMap::new();
+                for j in 0..b.len() {
+                    map.entry(self.token(b, j, band))
+                        .or_default()
+                        .push(j as u32);
                 }
-            }
-            // Deduplicate as we go so a row never holds more than |b| entries.
-            for row in &mut partners {
+                map
+            })
+            .collect();
+        let partners: Vec<Vec<u32>> = (0..a.len())
+            .into_par_iter()
+            .map_init(Vec::new, |token, i| {
+                let mut row = Vec::new();
+                for (band, map) in buckets.iter().enumerate() {
+                    self.token_into(a, i, band, token);
+                    if let Some(bucket) = map.get(token.as_slice()) {
+                        row.extend_from_slice(bucket);
+                        // Bounds a row's memory at about twice |b| whatever the bands.
+                        if row.len() > 2 * b.len() {
+                            row.sort_unstable();
+                            row.dedup();
+                        }
+                    }
+                }
                 row.sort_unstable();
                 row.dedup();
-            }
-        }
+                row
+            })
+            .collect();
         let mut offsets = Vec::with_capacity(a.len() + 1);
         offsets.push(0);
         let mut targets = Vec::new();
