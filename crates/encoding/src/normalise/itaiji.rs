@@ -28,7 +28,13 @@ pub fn fold_itaiji(input: &str, out: &mut String) {
         out.push_str(input);
         return;
     }
-    for c in input.chars() {
+    // Copy the prefix that needs no change in one go; most names have no variant at all.
+    let start = input
+        .char_indices()
+        .find(|&(_, c)| c >= '\u{3400}' && (is_variation_selector(c) || canonical_kanji(c) != c))
+        .map_or(input.len(), |(i, _)| i);
+    out.push_str(&input[..start]);
+    for c in input[start..].chars() {
         // Everything in the table and every variation selector is at or above U+3400 (CJK extension A).
         if c < '\u{3400}' {
             out.push(c);

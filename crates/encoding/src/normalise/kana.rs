@@ -13,11 +13,6 @@ use unicode_normalization::char::is_combining_mark;
 /// iteration marks ゝゞ → ヽヾ. Katakana is the canonical script because kana names on
 /// Japanese forms (フリガナ) are mostly written in it.
 pub fn to_katakana(input: &str, out: &mut String) {
-    out.clear();
-    if input.is_ascii() {
-        out.push_str(input);
-        return;
-    }
     map_composing(input, out, |c| match c {
         // ぁ..=ゖ and ゝゞ sit exactly 0x60 below their katakana.
         '\u{3041}'..='\u{3096}' | '\u{309D}' | '\u{309E}' => shift(c, 0x60),
@@ -32,11 +27,11 @@ pub fn to_katakana(input: &str, out: &mut String) {
 /// form is composed with it, whether the kana is half- or full-width (`カ゛` → `ガ`); a mark
 /// after anything else becomes the spacing full-width mark ゛ or ゜.
 pub fn halfwidth_to_fullwidth(input: &str, out: &mut String) {
-    out.clear();
-    if input.is_ascii() {
-        out.push_str(input);
-        return;
-    }
+    let input = copy_unchanged_prefix(
+        input,
+        out,
+        |c| matches!(c, '\u{FF61}'..='\u{FF9F}' | '\u{3099}'..='\u{309C}'),
+    );
     for c in input.chars() {
         let voicing = match c {
             '\u{FF9E}' | '\u{3099}' | '\u{309B}' => Some(Voicing::Voiced),
@@ -67,12 +62,13 @@ pub fn halfwidth_to_fullwidth(input: &str, out: &mut String) {
 /// after a kana (`ｰ - ‐ ‑ ‒ – — ― − －` and `～`) become ー (`メ-ル` → `メール`). A dash that
 /// does not follow a kana (or ー) is left alone, so `1-2-3` stays as it is.
 pub fn fold_long_vowel(input: &str, out: &mut String) {
-    out.clear();
-    // ASCII has no kana, so an ASCII dash is never a long-vowel mark.
+    // Only a dash can change; ASCII has no kana, so an ASCII dash is never a long-vowel mark.
     if input.is_ascii() {
+        out.clear();
         out.push_str(input);
         return;
     }
+    let input = copy_unchanged_prefix(input, out, is_dash);
     for c in input.chars() {
         let after_kana = out.chars().next_back().is_some_and(is_kana);
         if c == '\u{FF70}' || (after_kana && is_dash(c)) {
@@ -87,12 +83,12 @@ pub fn fold_long_vowel(input: &str, out: &mut String) {
 /// dash after a kana as in [`fold_long_vowel`]), so `コーヒー`, `コヒー` and `コーヒ` agree
 /// with each other's spelling `コヒ`.
 pub fn drop_long_vowel(input: &str, out: &mut String) {
-    out.clear();
-    // ASCII has no kana, so an ASCII dash is never a long-vowel mark.
     if input.is_ascii() {
+        out.clear();
         out.push_str(input);
         return;
     }
+    let input = copy_unchanged_prefix(input, out, |c| c == 'ー' || is_dash(c));
     let mut removing_marks = false;
     for c in input.chars() {
         let after_kana = out.chars().next_back().is_some_and(is_kana);
@@ -112,11 +108,6 @@ pub fn drop_long_vowel(input: &str, out: &mut String) {
 /// katakana `ㇰ..ㇿ` (`キャッシュ` → `キヤツシユ`), since registries written on older systems
 /// could not store small kana. Half-width small kana (`ｧ`) are folded by `halfwidth-kana` first.
 pub fn fold_small_kana(input: &str, out: &mut String) {
-    out.clear();
-    if input.is_ascii() {
-        out.push_str(input);
-        return;
-    }
     map_composing(input, out, |c| small_to_large(c).unwrap_or(c));
 }
 
@@ -124,11 +115,7 @@ pub fn fold_small_kana(input: &str, out: &mut String) {
 /// `ビ`, `ヴゥ` → `ブ`, `ヴェ` → `ベ`, `ヴォ` → `ボ`), ヴ alone to ブ, and ヷヸヹヺ to バビベボ; the
 /// same for hiragana ゔ. Foreign names are written both ways (`ヴァイオリン`/`バイオリン`).
 pub fn fold_vu(input: &str, out: &mut String) {
-    out.clear();
-    if input.is_ascii() {
-        out.push_str(input);
-        return;
-    }
+    let input = copy_unchanged_prefix(input, out, |c| matches!(c, 'ヴ' | 'ゔ' | 'ヷ'..='ヺ'));
     let mut chars = input.chars().peekable();
     while let Some(c) = chars.next() {
         let (b_row, hiragana) = match c {
@@ -175,11 +162,6 @@ pub fn fold_vu(input: &str, out: &mut String) {
 /// `ヂ` → `ジ`, `ヅ` → `ズ`, `ヲ` → `オ`, `ヰ` → `イ`, `ヱ` → `エ` (and the hiragana ぢづをゐゑ), so
 /// `ツヅキ` and `ツズキ` agree.
 pub fn fold_kana_reading(input: &str, out: &mut String) {
-    out.clear();
-    if input.is_ascii() {
-        out.push_str(input);
-        return;
-    }
     map_composing(input, out, |c| match c {
         'ヂ' => 'ジ',
         'ヅ' => 'ズ',
@@ -200,6 +182,9 @@ pub fn fold_kana_reading(input: &str, out: &mut String) {
 /// under small-kana-fold), so the result is what NFC would make of it and a later `nfkc` finds
 /// nothing more to compose.
 fn map_composing(input: &str, out: &mut String, map: impl Fn(char) -> char) {
+    let input = copy_unchanged_prefix(input, out, |c| {
+        map(c) != c || c == '\u{3099}' || c == '\u{309A}'
+    });
     for c in input.chars() {
         let voicing = match c {
             '\u{3099}' => Some(Voicing::Voiced),
@@ -215,6 +200,23 @@ fn map_composing(input: &str, out: &mut String, map: impl Fn(char) -> char) {
             None => out.push(map(c)),
         }
     }
+}
+
+/// Clears `out`, copies into it the longest prefix of `input` with no character that
+/// `interesting` selects, and returns the rest. Most values need few or no changes from a
+/// given step, and one scan plus a copy is several times cheaper than pushing every character.
+fn copy_unchanged_prefix<'a>(
+    input: &'a str,
+    out: &mut String,
+    interesting: impl Fn(char) -> bool,
+) -> &'a str {
+    out.clear();
+    let start = input
+        .char_indices()
+        .find(|&(_, c)| interesting(c))
+        .map_or(input.len(), |(i, _)| i);
+    out.push_str(&input[..start]);
+    &input[start..]
 }
 
 #[derive(Clone, Copy)]

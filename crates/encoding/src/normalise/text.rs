@@ -146,8 +146,13 @@ pub fn strip_whitespace(input: &str, out: &mut String) {
 /// Copies `input` without the characters `remove` selects and the combining marks that follow
 /// a removed character.
 pub(super) fn push_without(input: &str, out: &mut String, remove: impl Fn(char) -> bool) {
+    let start = input
+        .char_indices()
+        .find(|&(_, c)| remove(c))
+        .map_or(input.len(), |(i, _)| i);
+    out.push_str(&input[..start]);
     let mut removing_marks = false;
-    for c in input.chars() {
+    for c in input[start..].chars() {
         if remove(c) {
             removing_marks = true;
         } else if removing_marks && is_combining_mark(c) {
