@@ -27,6 +27,10 @@ use crate::tables::{JapaneseTables, LatinTables};
 pub const SAME_NAME_CAPACITY: usize = 1 << 20;
 
 const MY_NUMBER_DOMAIN: u64 = 100_000_000_000;
+/// My Number bodies come from a bijection on 0..2^36 (no cycle walking: 2^36 is a Feistel
+/// domain), stretched onto 0..10^11 by `x * 10^11 / 2^36`; the stretch factor exceeds 1, so the
+/// map stays injective, and 2^36 > 10^10 covers every population size allowed.
+const MY_NUMBER_BITS: u32 = 36;
 
 /// Hashes the same-name keys (already well-mixed integers) with one SplitMix64 finaliser instead
 /// of SipHash: the index is private to the generator, so flooding resistance buys nothing.
@@ -165,7 +169,7 @@ impl Generator {
             Locale::Latin => Tables::Latin(Box::new(LatinTables::load()?)),
         };
         let identifier_domain = match config.locale {
-            Locale::Japanese => MY_NUMBER_DOMAIN,
+            Locale::Japanese => 1 << MY_NUMBER_BITS,
             Locale::Latin => LATIN_ID_DOMAIN,
         };
         Ok(Self {
@@ -258,8 +262,9 @@ impl Generator {
         let body = self.identifiers.apply(index);
         match self.config.locale {
             Locale::Japanese => {
+                let stretched = (u128::from(body) * u128::from(MY_NUMBER_DOMAIN)) >> MY_NUMBER_BITS;
                 let mut digits = [0u8; 11];
-                let mut rest = body;
+                let mut rest = stretched as u64;
                 for d in digits.iter_mut().rev() {
                     *d = (rest % 10) as u8;
                     rest /= 10;

@@ -78,14 +78,15 @@ impl StreamRng {
     }
 }
 
-/// A bijection on `0..domain` keyed by a seed: a balanced Feistel network over the smallest even
-/// number of bits covering the domain, with cycle walking back into the domain. Used for unique
-/// identifiers without a set of issued numbers in memory.
+/// A bijection on `0..domain` keyed by a seed: a balanced four-round Feistel network over the
+/// smallest even number of bits covering the domain, with cycle walking back into the domain.
+/// Used for unique identifiers without a set of issued numbers in memory. (Four rounds scramble
+/// well enough for synthetic identifiers; this is not a cipher.)
 #[derive(Debug, Clone)]
 pub(crate) struct IndexPermutation {
     domain: u64,
     half_bits: u32,
-    round_keys: [u64; 6],
+    round_keys: [u64; 4],
 }
 
 impl IndexPermutation {
