@@ -493,3 +493,40 @@ proptest! {
         prop_assert_eq!(Message::decode(&msg.encode().unwrap()).unwrap(), msg);
     }
 }
+
+fn arbitrary_offer() -> impl Strategy<Value = SessionOffer> {
+    let field = prop_oneof![
+        Just(("name", "text")),
+        Just(("dob", "date")),
+        Just(("sex", "sex")),
+        Just(("address", "text")),
+        Just(("dob", "text"))
+    ];
+    let fields = proptest::collection::vec(field, 1..4);
+    let mode = proptest::sample::select(Mode::ALL.to_vec());
+    let bits = prop_oneof![Just("1024"), Just("2048")];
+    (mode, fields, bits).prop_map(|(mode, fields, bits)| {
+        let mut unique: Vec<(&str, &str)> = Vec::new();
+        for f in fields {
+            if !unique.iter().any(|u| u.0 == f.0) {
+                unique.push(f);
+            }
+        }
+        offer(mode, &unique, &[("filter_bits", bits)])
+    })
+}
+
+proptest! {
+    /// Both sides always agree on whether the session goes on, and on the kind of difference.
+    #[test]
+    fn both_sides_agree(a in arbitrary_offer(), b in arbitrary_offer(), same_key: bool) {
+        let k2: &[u8] = if same_key { b"shared secret" } else { b"other secret" };
+        let (ours, theirs) = run(a.clone(), b.clone(), b"shared secret", k2);
+        let kind = |s: &str| s.split(':').next().unwrap_or_default().to_owned();
+        prop_assert_eq!(ours.starts_with("ok"), theirs.starts_with("ok"));
+        prop_assert_eq!(ours.starts_with("ok"), a == b && same_key);
+        if !ours.starts_with("ok") {
+            prop_assert_eq!(kind(&ours), kind(&theirs));
+        }
+    }
+}
