@@ -888,3 +888,69 @@ async fn a_session_may_outlive_the_unary_call_timeout_but_not_its_idle_timeout()
     );
     drop(tx);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_id_in_use_is_refused() {
+    let pki = pki();
+    let mut server = TestServer::start(
+        TransportSecurity::MutualTls(pki.credentials("registry").unwrap()),
+        &["insurer"],
+        offer(Mode::Exact, FIELDS),
+        SECRET,
+    )
+    .await;
+    let endpoint = endpoint(server.address, pki.credentials("insurer").unwrap());
+    let mut initiator = Initiator::connect(&endpoint).await.unwrap();
+    // A first session says hello and stays open ...
+    let (_, hello) = blindlink_protocol::InitiatorHandshake::start(
+        offer(Mode::Exact, FIELDS),
+        SECRET,
+        session_id(14),
+    );
+    let (tx, rx) = mpsc::channel(4);
+    tx.send(chunk(hello.encode().unwrap(), true)).await.unwrap();
+    let mut first = initiator
+        .raw()
+        .session(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        first.message().await.unwrap().is_some(),
+        "the responder's hello"
+    );
+    // ... so a second one with the same id is refused.
+    let error = initiator
+        .run_session(
+            offer(Mode::Exact, FIELDS),
+            SECRET,
+            session_id(14),
+            &mut PingInitiator::new(1, 1, 14),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.peer_code(), Some("AlreadyExists"));
+    assert_eq!(
+        server.next_report().await,
+        format!(
+            "insurer: session id {} is already in use on this server",
+            session_id(14)
+        )
+    );
+    // Once the first session ends, its id is free again.
+    drop(tx);
+    drop(first);
+    assert_eq!(
+        server.next_report().await,
+        "insurer: peer closed the session before the session was complete"
+    );
+    initiator
+        .run_session(
+            offer(Mode::Exact, FIELDS),
+            SECRET,
+            session_id(14),
+            &mut PingInitiator::new(1, 1, 14),
+        )
+        .await
+        .unwrap();
+}

@@ -31,6 +31,9 @@ pub enum ServiceError {
         /// The names the certificate carries.
         presented: String,
     },
+    /// Another session with the same id is running on this server.
+    #[error("session id {0} is already in use on this server")]
+    DuplicateSession(String),
     /// The server is already running as many sessions as it may.
     #[error("server is at its limit of {0} concurrent sessions")]
     Busy(usize),
@@ -82,6 +85,7 @@ impl ServiceError {
                 ErrorClass::PeerGone => Code::Aborted,
             },
             Self::PeerStatus { .. } => Code::Aborted,
+            Self::DuplicateSession(_) => Code::AlreadyExists,
             Self::Unauthenticated => Code::Unauthenticated,
             Self::NotAllowed { .. } => Code::PermissionDenied,
             Self::Busy(_) | Self::ChunkTooLarge { .. } | Self::MessageTooLarge(_) => {

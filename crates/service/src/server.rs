@@ -1,8 +1,9 @@
 //! The responder: a tonic server that runs one session per `Linkage.Session` stream, keyed by
 //! the session id in the initiator's hello, with health checking and reflection beside it.
 
+use std::collections::HashSet;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use blindlink_protocol::{
     Disclosure, DisclosureLedger, EstablishedSession, Message, PROTOCOL_VERSION, PingResponder,
@@ -88,10 +89,36 @@ struct Shared {
     config: ServerConfig,
     factory: Box<dyn DriverFactory>,
     sessions: Arc<Semaphore>,
+    /// Ids of the sessions running now: the key of the server's session state.
+    active: Mutex<HashSet<SessionId>>,
     reports: Option<mpsc::UnboundedSender<SessionReport>>,
 }
 
+/// Holds a session id in the active set and frees it when the session ends, however it ends.
+struct ActiveSession<'a> {
+    shared: &'a Shared,
+    id: SessionId,
+}
+
+impl Drop for ActiveSession<'_> {
+    fn drop(&mut self) {
+        self.shared
+            .active
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
+    }
+}
+
 impl Shared {
+    fn claim(&self, id: SessionId) -> Result<ActiveSession<'_>, ServiceError> {
+        let mut active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
+        if !active.insert(id) {
+            return Err(ServiceError::DuplicateSession(id.to_string()));
+        }
+        Ok(ActiveSession { shared: self, id })
+    }
+
     fn report(&self, report: SessionReport) {
         if let Some(tx) = &self.reports {
             // A dropped receiver only means nobody is listening any more.
@@ -205,9 +232,13 @@ async fn respond(
         .recv()
         .await?
         .ok_or(ProtocolError::PeerClosed("before sending its hello"))?;
-    if let Message::Hello(hello) = &first {
-        *session_id = Some(hello.session_id);
-    }
+    let _active = match &first {
+        Message::Hello(hello) => {
+            *session_id = Some(hello.session_id);
+            Some(shared.claim(hello.session_id)?)
+        }
+        _ => None,
+    };
     let answer =
         ResponderHandshake::new(shared.config.offer.clone(), &shared.config.secret).handle(first);
     if let Some(reply) = &answer.reply {
@@ -260,6 +291,7 @@ impl Responder {
                 config,
                 factory: Box::new(factory),
                 sessions,
+                active: Mutex::new(HashSet::new()),
                 reports,
             }),
         }
