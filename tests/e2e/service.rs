@@ -954,3 +954,105 @@ async fn a_session_id_in_use_is_refused() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_with_the_wrong_name_is_refused_by_the_client() {
+    let pki = pki();
+    let mut server = TestServer::start(
+        // The server presents the hospital's certificate where the client expects "registry".
+        TransportSecurity::MutualTls(pki.credentials("hospital").unwrap()),
+        &["insurer"],
+        offer(Mode::Exact, FIELDS),
+        SECRET,
+    )
+    .await;
+    let endpoint = endpoint(server.address, pki.credentials("insurer").unwrap());
+    let error = ping_session(&endpoint, offer(Mode::Exact, FIELDS), SECRET, 15)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("transport: cannot connect to 127.0.0.1:")
+            && error.contains("certificate not valid for name \"registry\""),
+        "{error}"
+    );
+    assert!(server.reports.try_recv().is_err());
+}
+
+/// A server that answers every session with the given chunks and then ends the stream.
+struct HostileServer(Vec<Chunk>);
+
+#[tonic::async_trait]
+impl blindlink_service::pb::linkage_server::Linkage for HostileServer {
+    type SessionStream = tokio_stream::Iter<std::vec::IntoIter<Result<Chunk, tonic::Status>>>;
+
+    async fn session(
+        &self,
+        _request: tonic::Request<tonic::Streaming<Chunk>>,
+    ) -> Result<tonic::Response<Self::SessionStream>, tonic::Status> {
+        let items: Vec<_> = self.0.iter().cloned().map(Ok).collect();
+        Ok(tonic::Response::new(tokio_stream::iter(items)))
+    }
+
+    async fn server_info(
+        &self,
+        _request: tonic::Request<blindlink_service::pb::ServerInfoRequest>,
+    ) -> Result<tonic::Response<blindlink_service::pb::ServerInfoReply>, tonic::Status> {
+        Err(tonic::Status::unimplemented("hostile"))
+    }
+}
+
+/// Runs a session against a plaintext loopback server that sends `chunks`; the client's error.
+async fn against_hostile_server(chunks: Vec<Chunk>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let service = blindlink_service::pb::linkage_server::LinkageServer::new(HostileServer(chunks));
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let endpoint = PeerEndpoint {
+        address,
+        server_name: "registry".to_owned(),
+        security: TransportSecurity::InsecureLoopback,
+        limits: quick_limits(),
+    };
+    ping_session(&endpoint, offer(Mode::Exact, FIELDS), SECRET, 16)
+        .await
+        .unwrap_err()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_server_gets_a_clear_error() {
+    let check = |got: String, expected: &str| assert_eq!(got, expected);
+    check(
+        against_hostile_server(vec![chunk(vec![0x42], true)]).await,
+        "unknown message kind 0x42",
+    );
+    check(
+        against_hostile_server(vec![chunk(vec![0x01, 0, 1], false)]).await,
+        "peer closed the session in the middle of a message",
+    );
+    check(
+        against_hostile_server(vec![]).await,
+        "peer closed the session before answering the hello",
+    );
+    let pong = Message::Pong(blindlink_protocol::Ping {
+        sequence: 0,
+        payload: vec![],
+    });
+    check(
+        against_hostile_server(vec![chunk(pong.encode().unwrap(), true)]).await,
+        "unexpected message 'pong' during the handshake: expected the responder's hello",
+    );
+    check(
+        against_hostile_server(vec![chunk(
+            Message::abort("go away").encode().unwrap(),
+            true,
+        )])
+        .await,
+        "peer aborted the session: go away",
+    );
+}

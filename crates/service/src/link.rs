@@ -73,12 +73,23 @@ impl<T: Send> Outbound<T> {
         Ok(())
     }
 
-    /// Sends everything queued.
+    /// Sends everything queued. If the peer has stopped reading, the rest is dropped: the
+    /// reason (its status, or its last messages) is found by reading, not by sending.
     pub(crate) async fn flush(&mut self) -> Result<(), ServiceError> {
         while let Some(chunk) = self.queue.pop_front() {
-            self.send_raw((self.wrap)(chunk)).await?;
+            let Some(tx) = self.tx.as_ref() else {
+                break;
+            };
+            if tx.send((self.wrap)(chunk)).await.is_err() {
+                self.peer_stopped_reading();
+            }
         }
         Ok(())
+    }
+
+    fn peer_stopped_reading(&mut self) {
+        self.queue.clear();
+        self.tx = None;
     }
 
     /// Sends one item (a chunk, or on the server a final status) directly.
@@ -138,17 +149,22 @@ impl<T: Send> Link<T> {
             let Some(tx) = self.outbound.tx.as_ref() else {
                 return self.inbound.read().await;
             };
+            let mut stopped_reading = false;
             tokio::select! {
                 biased;
-                permit = tx.reserve() => {
-                    let permit = permit.map_err(|_| {
-                        ServiceError::from(ProtocolError::PeerClosed("while this side was sending"))
-                    })?;
-                    if let Some(chunk) = self.outbound.queue.pop_front() {
-                        permit.send((self.outbound.wrap)(chunk));
+                permit = tx.reserve() => match permit {
+                    Ok(permit) => {
+                        if let Some(chunk) = self.outbound.queue.pop_front() {
+                            permit.send((self.outbound.wrap)(chunk));
+                        }
                     }
-                }
+                    // The peer stopped reading; what it sent before says why.
+                    Err(_) => stopped_reading = true,
+                },
                 message = self.inbound.read() => return message,
+            }
+            if stopped_reading {
+                self.outbound.peer_stopped_reading();
             }
         }
     }
