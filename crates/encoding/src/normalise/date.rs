@@ -7,6 +7,9 @@
 //!   `平成元年1月8日`, `R5.12.1`, the one-character era signs `㍼60年4月3日`, and the compact
 //!   `S600403` (initial and six digits).
 //!
+//! A time of day after the date (`1985-04-03 00:00:00`, `1985-04-03T00:00`), as spreadsheet
+//! and database exports write it, is dropped.
+//!
 //! Rejected, with the reason: two-digit Gregorian years (`85/4/3` is ambiguous), day-first or
 //! month-first orders, impossible dates (`1985-02-30`, month 13), era dates before the era
 //! began (`平成元年1月7日` was still 昭和64年) or after it ended (`平成32年`: 平成 ended on
@@ -123,6 +126,7 @@ fn parse_date(input: &str) -> Result<(u32, u32, u32), NormaliseError> {
             trimmed.len()
         )));
     }
+    let trimmed = strip_time_of_day(trimmed)?;
     let tokens = tokenise(trimmed)?;
     let (era, rest) = match tokens.first() {
         Some(Token::Era(era)) => (Some(*era), &tokens[1..]),
@@ -177,6 +181,51 @@ fn parse_date(input: &str) -> Result<(u32, u32, u32), NormaliseError> {
             Ok(date)
         }
     }
+}
+
+/// Removes a time of day after the date (`1985-04-03 00:00:00`, `1985/4/3 0:00`,
+/// `1985-04-03T00:00:00.000`), which spreadsheet and database exports add to dates of birth.
+/// Only a plain `H:MM`, `H:MM:SS` or `H:MM:SS.fff` after a space or `T` is accepted; a time zone
+/// or anything else is rejected rather than guessed at.
+fn strip_time_of_day(input: &str) -> Result<&str, NormaliseError> {
+    let Some(colon) = input.find(':') else {
+        return Ok(input);
+    };
+    let Some(split) = input[..colon].rfind(|c: char| c == 'T' || c.is_whitespace()) else {
+        return Err(invalid(format!(
+            "date '{input}' contains ':', which is not part of a date"
+        )));
+    };
+    // The separator may be the 3-byte ideographic space.
+    let separator_len = input[split..].chars().next().map_or(1, char::len_utf8);
+    let (date, time) = (input[..split].trim_end(), &input[split + separator_len..]);
+    let (clock, fraction) = time.split_once('.').unwrap_or((time, "0"));
+    let fields: Vec<&str> = clock.split(':').collect();
+    let number = |f: &str, max_len: usize| {
+        (!f.is_empty() && f.len() <= max_len && f.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| f.parse::<u32>().ok())
+            .flatten()
+    };
+    let valid = match fields.as_slice() {
+        [h, m] | [h, m, _]
+            if number(h, 2).is_some_and(|h| h < 24)
+                && m.len() == 2
+                && number(m, 2).is_some_and(|m| m < 60) =>
+        {
+            fields
+                .get(2)
+                .is_none_or(|s| s.len() == 2 && number(s, 2).is_some_and(|s| s <= 60))
+                && fraction.bytes().all(|b| b.is_ascii_digit())
+                && !fraction.is_empty()
+        }
+        _ => false,
+    };
+    if !valid {
+        return Err(invalid(format!(
+            "date '{input}' has a time part '{time}' that is not H:MM, H:MM:SS or H:MM:SS.fff"
+        )));
+    }
+    Ok(date)
 }
 
 struct DateParts {
@@ -430,6 +479,11 @@ mod tests {
         check("1985年4月3日", Ok("1985-04-03"));
         check("1985年 4月 3日", Ok("1985-04-03"));
         check(" 1985-04-03 ", Ok("1985-04-03"));
+        check("1985-04-03 00:00:00", Ok("1985-04-03"));
+        check("1985/4/3 0:00", Ok("1985-04-03"));
+        check("1985-04-03T12:34:56.789", Ok("1985-04-03"));
+        check("昭和60年4月3日 9:30", Ok("1985-04-03"));
+        check("昭和60年4月3日\u{3000}9:30", Ok("1985-04-03"));
         check("2000-02-29", Ok("2000-02-29"));
         check("1850-01-01", Ok("1850-01-01"));
     }
@@ -563,8 +617,30 @@ mod tests {
             Err("date '1985月4年3日' has 年, 月 or 日 in the wrong place"),
         );
         check(
-            "1985-04-03T00:00",
-            Err("date '1985-04-03T00:00' contains 'T', which is not part of a date"),
+            "1985-04-03T",
+            Err("date '1985-04-03T' contains 'T', which is not part of a date"),
+        );
+        check(
+            "1985-04-03T00:00+09:00",
+            Err(
+                "date '1985-04-03T00:00+09:00' has a time part '00:00+09:00' that is not H:MM, H:MM:SS or H:MM:SS.fff",
+            ),
+        );
+        check(
+            "1985-04-03 24:00",
+            Err(
+                "date '1985-04-03 24:00' has a time part '24:00' that is not H:MM, H:MM:SS or H:MM:SS.fff",
+            ),
+        );
+        check(
+            "1985-04-03 1:2",
+            Err(
+                "date '1985-04-03 1:2' has a time part '1:2' that is not H:MM, H:MM:SS or H:MM:SS.fff",
+            ),
+        );
+        check(
+            "1985:04:03",
+            Err("date '1985:04:03' contains ':', which is not part of a date"),
         );
         check(
             "1985043",

@@ -12,6 +12,14 @@ use unicode_normalization::char::is_combining_mark;
 /// Hiragana to katakana (`katakana`): `やまだ たろう` → `ヤマダ タロウ`, including ゔ → ヴ and the
 /// iteration marks ゝゞ → ヽヾ. Katakana is the canonical script because kana names on
 /// Japanese forms (フリガナ) are mostly written in it.
+///
+/// # Example
+/// ```
+/// use blindlink_encoding::normalise::kana::to_katakana;
+/// let mut out = String::new();
+/// to_katakana("やまだ たろう", &mut out);
+/// assert_eq!(out, "ヤマダ タロウ");
+/// ```
 pub fn to_katakana(input: &str, out: &mut String) {
     map_composing(input, out, |c| match c {
         // ぁ..=ゖ and ゝゞ sit exactly 0x60 below their katakana.
@@ -26,6 +34,14 @@ pub fn to_katakana(input: &str, out: &mut String) {
 /// A voiced (ﾞ, U+3099, ゛) or semi-voiced (ﾟ, U+309A, ゜) mark after a kana that has such a
 /// form is composed with it, whether the kana is half- or full-width (`カ゛` → `ガ`); a mark
 /// after anything else becomes the spacing full-width mark ゛ or ゜.
+///
+/// # Example
+/// ```
+/// use blindlink_encoding::normalise::kana::halfwidth_to_fullwidth;
+/// let mut out = String::new();
+/// halfwidth_to_fullwidth("ｶﾞｯｺｳ ﾊﾟﾝ", &mut out);
+/// assert_eq!(out, "ガッコウ パン");
+/// ```
 pub fn halfwidth_to_fullwidth(input: &str, out: &mut String) {
     let input = copy_unchanged_prefix(
         input,
@@ -82,6 +98,14 @@ pub fn fold_long_vowel(input: &str, out: &mut String) {
 /// Long-vowel policy "drop" (`long-vowel-drop`): removes the long-vowel mark ー (and ｰ, and any
 /// dash after a kana as in [`fold_long_vowel`]), so `コーヒー`, `コヒー` and `コーヒ` agree
 /// with each other's spelling `コヒ`.
+///
+/// # Example
+/// ```
+/// use blindlink_encoding::normalise::kana::drop_long_vowel;
+/// let mut out = String::new();
+/// drop_long_vowel("コーヒ－", &mut out);
+/// assert_eq!(out, "コヒ");
+/// ```
 pub fn drop_long_vowel(input: &str, out: &mut String) {
     if input.is_ascii() {
         out.clear();
@@ -114,6 +138,14 @@ pub fn fold_small_kana(input: &str, out: &mut String) {
 /// ヴ handling (`vu-fold`): ヴ with a following small vowel to the B-row (`ヴァ` → `バ`, `ヴィ` →
 /// `ビ`, `ヴゥ` → `ブ`, `ヴェ` → `ベ`, `ヴォ` → `ボ`), ヴ alone to ブ, and ヷヸヹヺ to バビベボ; the
 /// same for hiragana ゔ. Foreign names are written both ways (`ヴァイオリン`/`バイオリン`).
+///
+/// # Example
+/// ```
+/// use blindlink_encoding::normalise::kana::fold_vu;
+/// let mut out = String::new();
+/// fold_vu("ヴァイオリン", &mut out);
+/// assert_eq!(out, "バイオリン");
+/// ```
 pub fn fold_vu(input: &str, out: &mut String) {
     let input = copy_unchanged_prefix(input, out, |c| matches!(c, 'ヴ' | 'ゔ' | 'ヷ'..='ヺ'));
     let mut chars = input.chars().peekable();
