@@ -41,6 +41,7 @@ pub(super) static ITAIJI: &[(char, char)] = &[
     ('\u{5699}', '\u{565B}'), // 嚙 -> 噛 kyujipy 表外字 (擴張新字體)
     ('\u{56B4}', '\u{53B3}'), // 嚴 -> 厳 kyujipy 常用漢字
     ('\u{56D1}', '\u{5631}'), // 囑 -> 嘱 kyujipy 常用漢字
+    ('\u{5700}', '\u{56FD}'), // 圀 -> 国 curated; the 則天文字 form of 国 (徳川光圀)
     ('\u{5708}', '\u{570F}'), // 圈 -> 圏 kyujipy 常用漢字
     ('\u{570B}', '\u{56FD}'), // 國 -> 国 kyujipy 常用漢字
     ('\u{570D}', '\u{56F2}'), // 圍 -> 囲 kyujipy 常用漢字
@@ -144,6 +145,7 @@ pub(super) static ITAIJI: &[(char, char)] = &[
     ('\u{665D}', '\u{663C}'), // 晝 -> 昼 kyujipy 常用漢字
     ('\u{66C6}', '\u{66A6}'), // 曆 -> 暦 kyujipy 常用漢字
     ('\u{66C9}', '\u{6681}'), // 曉 -> 暁 kyujipy 常用漢字
+    ('\u{66FB}', '\u{6607}'), // 曻 -> 昇 curated; variant of 昇 in given names
     ('\u{66FE}', '\u{66FD}'), // 曾 -> 曽 kyujipy 常用漢字
     ('\u{6703}', '\u{4F1A}'), // 會 -> 会 kyujipy 常用漢字
     ('\u{6801}', '\u{67F3}'), // 栁 -> 柳 curated; Unihan kSemanticVariant
@@ -199,6 +201,8 @@ pub(super) static ITAIJI: &[(char, char)] = &[
     ('\u{7028}', '\u{702C}'), // 瀨 -> 瀬 kyujipy 常用漢字
     ('\u{7063}', '\u{6E7E}'), // 灣 -> 湾 kyujipy 常用漢字
     ('\u{7130}', '\u{7114}'), // 焰 -> 焔 kyujipy 表外字 (擴張新字體)
+    ('\u{7155}', '\u{7199}'), // 煕 -> 熙 curated; popular form (俗字) of 熙 in given names
+    ('\u{7188}', '\u{7199}'), // 熈 -> 熙 curated; Unihan kSemanticVariant
     ('\u{71C8}', '\u{706F}'), // 燈 -> 灯 kyujipy 常用漢字
     ('\u{71D2}', '\u{713C}'), // 燒 -> 焼 kyujipy 常用漢字
     ('\u{71DF}', '\u{55B6}'), // 營 -> 営 kyujipy 常用漢字
@@ -243,6 +247,7 @@ pub(super) static ITAIJI: &[(char, char)] = &[
     ('\u{7ACA}', '\u{7A83}'), // 竊 -> 窃 kyujipy 常用漢字
     ('\u{7ADD}', '\u{4E26}'), // 竝 -> 並 kyujipy 常用漢字
     ('\u{7C1E}', '\u{7BAA}'), // 簞 -> 箪 kyujipy 人名用漢字
+    ('\u{7C54}', '\u{85AE}'), // 籔 -> 薮 curated; bamboo-radical form of 藪 in family names (籔内/藪内)
     ('\u{7C60}', '\u{7BED}'), // 籠 -> 篭 kyujipy 常用漢字
     ('\u{7CB9}', '\u{7C8B}'), // 粹 -> 粋 kyujipy 常用漢字
     ('\u{7D55}', '\u{7D76}'), // 絕 -> 絶 kyujipy 常用漢字
@@ -277,6 +282,7 @@ pub(super) static ITAIJI: &[(char, char)] = &[
     ('\u{820D}', '\u{820E}'), // 舍 -> 舎 kyujipy 常用漢字
     ('\u{8216}', '\u{8217}'), // 舖 -> 舗 kyujipy 常用漢字
     ('\u{8218}', '\u{9928}'), // 舘 -> 館 curated; Unihan kSemanticVariant
+    ('\u{8229}', '\u{8239}'), // 舩 -> 船 curated; popular form (俗字) of 船 in family names (舩木/船木)
     ('\u{8277}', '\u{8276}'), // 艷 -> 艶 kyujipy 常用漢字
     ('\u{838A}', '\u{8358}'), // 莊 -> 荘 kyujipy 常用漢字
     ('\u{8396}', '\u{830E}'), // 莖 -> 茎 kyujipy 常用漢字
