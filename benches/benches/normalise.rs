@@ -12,17 +12,49 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 const BATCH: usize = 1024;
 
 const FAMILY_KANA: [&str; 8] = [
-    "ﾀｶﾊｼ", "やまだ", "ワタナベ", "ｻｲﾄｳ", "きょうごく", "ヴァレンタイン", "スズキ", "ﾂﾂﾞｷ",
+    "ﾀｶﾊｼ",
+    "やまだ",
+    "ワタナベ",
+    "ｻｲﾄｳ",
+    "きょうごく",
+    "ヴァレンタイン",
+    "スズキ",
+    "ﾂﾂﾞｷ",
 ];
-const GIVEN_KANA: [&str; 8] = ["ﾀﾛｳ", "はなこ", "ユウキ", "ｼｮｳﾀ", "れいな", "ジュン", "ミッキー", "ｹﾝｲﾁ"];
-const FAMILY_KANJI: [&str; 8] = ["髙橋", "山田", "渡邉", "齋藤", "京極", "﨑山", "鈴木", "櫻井"];
-const GIVEN_KANJI: [&str; 8] = ["太郎", "花子", "優希", "翔太", "玲奈", "眞一", "德子", "健一"];
+const GIVEN_KANA: [&str; 8] = [
+    "ﾀﾛｳ",
+    "はなこ",
+    "ユウキ",
+    "ｼｮｳﾀ",
+    "れいな",
+    "ジュン",
+    "ミッキー",
+    "ｹﾝｲﾁ",
+];
+const FAMILY_KANJI: [&str; 8] = [
+    "髙橋", "山田", "渡邉", "齋藤", "京極", "﨑山", "鈴木", "櫻井",
+];
+const GIVEN_KANJI: [&str; 8] = [
+    "太郎", "花子", "優希", "翔太", "玲奈", "眞一", "德子", "健一",
+];
 const LATIN: [&str; 8] = [
-    "  John  SMITH ", "Ｍａｒｙ Ｊｏｎｅｓ", "José García", "STRASSE Anna", "li wei", "O'Brien Sean",
-    "Ødegaard Åse", "Müller Jürgen",
+    "  John  SMITH ",
+    "Ｍａｒｙ Ｊｏｎｅｓ",
+    "José García",
+    "STRASSE Anna",
+    "li wei",
+    "O'Brien Sean",
+    "Ødegaard Åse",
+    "Müller Jürgen",
 ];
 const DATES: [&str; 8] = [
-    "1985-04-03", "1985/4/3", "19850403", "昭和60年4月3日", "S60.4.3", "平成元年1月8日", "Ｈ１．１．８",
+    "1985-04-03",
+    "1985/4/3",
+    "19850403",
+    "昭和60年4月3日",
+    "S60.4.3",
+    "平成元年1月8日",
+    "Ｈ１．１．８",
     "R5.12.1",
 ];
 const ADDRESSES: [&str; 8] = [
@@ -63,7 +95,8 @@ fn normalise(c: &mut Criterion) {
     let latin = batch(|i| LATIN[i % 8].to_owned());
     let dates = batch(|i| DATES[i % 8].to_owned());
     let addresses = batch(|i| ADDRESSES[i % 8].to_owned());
-    let ascii_dates = batch(|i| format!("19{:02}-{:02}-{:02}", 30 + i % 70, 1 + i % 12, 1 + i % 28));
+    let ascii_dates =
+        batch(|i| format!("19{:02}-{:02}-{:02}", 30 + i % 70, 1 + i % 12, 1 + i % 28));
 
     let japanese_name = [
         "nfkc",
@@ -83,7 +116,12 @@ fn normalise(c: &mut Criterion) {
     bench_pipeline(c, "latin_name", &["nfkc", "casefold", "whitespace"], &latin);
     bench_pipeline(c, "date_mixed", &["date"], &dates);
     bench_pipeline(c, "date_iso", &["date"], &ascii_dates);
-    bench_pipeline(c, "address", &["nfkc", "jp-address", "drop-prefecture"], &addresses);
+    bench_pipeline(
+        c,
+        "address",
+        &["nfkc", "jp-address", "drop-prefecture"],
+        &addresses,
+    );
 }
 
 criterion_group!(benches, normalise);
