@@ -144,6 +144,17 @@ fn bad_arguments_are_reported_and_write_nothing() {
 }
 
 #[test]
+fn an_output_path_that_is_a_file_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("taken");
+    std::fs::write(&file, "x").unwrap();
+    let err = synth(&file, &["--persons", "10"]).unwrap_err();
+    let expected = format!("cannot create output directory {}: ", file.display());
+    assert!(err.starts_with(&expected), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
+}
+
+#[test]
 fn help_documents_every_rate_with_its_default() {
     let help = blindlink(&["synth", "--help"]).unwrap_err();
     for (option, default) in [

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use blindlink_synth::{
     CorruptionRates, Generator, LinkErrorRates, Locale, Outcome, OutputFile, RecordSink, Scenario,
-    SynthConfig, Truth, columns,
+    SynthConfig, SynthStats, Truth, columns,
 };
 
 use crate::output::AtomicFile;
@@ -215,9 +215,20 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
     progress.finish_and_clear();
     sink.commit()?;
 
-    let stats = generator.stats();
+    match print_summary(&config, generator.stats(), &args.out) {
+        // A closed pipe (`blindlink synth ... | head`) is not a failure: the files are written.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.context("cannot print the summary")?,
+    }
+    Ok(())
+}
+
+fn print_summary(config: &SynthConfig, stats: &SynthStats, out: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
     let files = OutputFile::of(config.scenario);
-    println!(
+    writeln!(
+        stdout,
         "wrote {} ({} records), {} ({} records), {} ({} rows) to {}",
         files[0].file_name(),
         stats.first_records,
@@ -225,18 +236,18 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
         stats.second_records,
         files[2].file_name(),
         stats.truth_rows,
-        args.out.display()
-    );
+        out.display()
+    )?;
     if config.scenario == Scenario::RegistryInsurer {
         let outcomes: Vec<String> = Outcome::ALL
             .iter()
             .map(|o| format!("{o} {}", stats.outcomes[o.ordinal()]))
             .collect();
-        println!("insurer records: {}", outcomes.join(", "));
+        writeln!(stdout, "insurer records: {}", outcomes.join(", "))?;
     }
-    println!(
+    writeln!(
+        stdout,
         "hand-entered records with a corrupted field: {}",
         stats.corrupted_records
-    );
-    Ok(())
+    )
 }
