@@ -3,7 +3,10 @@
 use std::time::Instant;
 
 use anyhow::Context;
-use blindlink_psi::{MatchKeyName, mutual_in_memory};
+use std::hint::black_box;
+
+use blindlink_psi::{MatchKeyName, hash_to_group, mutual_in_memory};
+use curve25519_dalek::Scalar;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -26,6 +29,9 @@ pub struct PsiBenchArgs {
     /// Seed of both parties' RNGs (the timing does not depend on it).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Elements per thread for measuring the cost floor after the run.
+    #[arg(long, default_value_t = 5_000)]
+    pub floor_samples: usize,
 }
 
 /// Runs `blindlink bench`.
@@ -67,6 +73,7 @@ pub fn bench_psi(args: &PsiBenchArgs) -> anyhow::Result<String> {
     let (ours, theirs) =
         pool.install(|| mutual_in_memory(&key, &initiator, &responder, &mut rng_a, &mut rng_b))?;
     let elapsed = start.elapsed();
+    let floor = measure_floor(&pool, &key, args.floor_samples)?;
     let shared = n - n / 2;
     if ours.matches.len() != shared {
         anyhow::bail!(
@@ -81,13 +88,46 @@ pub fn bench_psi(args: &PsiBenchArgs) -> anyhow::Result<String> {
     // spent per element pair.
     let seconds = elapsed.as_secs_f64();
     let core_us_per_pair = seconds * 1e6 * threads as f64 / n.max(1) as f64;
+    let per_party = core_us_per_pair / 2.0;
     Ok(format!(
         "mutual psi, {n} x {n} elements ({shared} shared), {threads} threads\n\
          elapsed: {seconds:.3} s\n\
-         per element per party: {:.2} us of one core\n\
-         per element pair (both parties): {core_us_per_pair:.2} us of one core",
-        core_us_per_pair / 2.0
+         per element per party: {per_party:.2} us of one core\n\
+         per element pair (both parties): {core_us_per_pair:.2} us of one core\n\
+         floor (hash + 2 mul + 2 compress + decompress, measured just after on {threads} threads): \
+         {floor:.2} us of one core\n\
+         ratio to floor: {:.3}",
+        per_party / floor
     ))
+}
+
+/// The cost floor of one element for one party, measured with the primitives one by one (no
+/// batching) on every thread of the pool at once, so that it sees the same machine load as the
+/// protocol run: hash to the group, multiply, compress (own element), decompress, multiply,
+/// compress (the peer's). Returns microseconds of one core.
+fn measure_floor(
+    pool: &rayon::ThreadPool,
+    key: &MatchKeyName,
+    samples: usize,
+) -> anyhow::Result<f64> {
+    let samples = samples.max(1);
+    let mut scalar_rng = ChaCha20Rng::seed_from_u64(7);
+    let scalar = Scalar::random(&mut scalar_rng);
+    let per_thread: Vec<anyhow::Result<f64>> = pool.broadcast(|_| {
+        let start = Instant::now();
+        for i in 0..samples {
+            let own = (hash_to_group(key, &element(i)) * black_box(scalar)).compress();
+            let peer = black_box(own)
+                .decompress()
+                .context("a compressed point did not decompress")?;
+            black_box((peer * black_box(scalar)).compress());
+        }
+        Ok(start.elapsed().as_secs_f64() * 1e6 / samples as f64)
+    });
+    let per_thread = per_thread
+        .into_iter()
+        .collect::<anyhow::Result<Vec<f64>>>()?;
+    Ok(per_thread.iter().sum::<f64>() / per_thread.len() as f64)
 }
 
 fn element(i: usize) -> Vec<u8> {
@@ -103,6 +143,7 @@ mod tests {
             items,
             threads,
             seed: 1,
+            floor_samples: 10,
         };
         match (bench_psi(&args), expected) {
             (Ok(report), Ok(first_line)) => {
