@@ -47,7 +47,6 @@ pub enum EncodingError {
     Secret(String),
 }
 
-#[allow(dead_code)] // used as the schema modules land
 impl EncodingError {
     pub(crate) fn schema(location: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Schema {

@@ -245,7 +245,7 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed();
     println!(
-        "encoded {} records ({} rejected{}) from {} into {} ({}, {}-bit CLKs) in {:.2} s",
+        "encoded {} records ({} rejected{}) from {} into {} ({}, {}-bit CLKs) in {:.3} s",
         clks.len(),
         rejected.len(),
         args.rejects
