@@ -3,10 +3,12 @@
 //! The same block and house is written `1丁目2番3号`, `1-2-3`, `一丁目2番地の3`, `１－２－３`
 //! and `1丁目2-3`; `jp-address` writes all of them `1-2-3`:
 //! - spaces are removed and full-width ASCII becomes ASCII (`１` → `1`, `Ａ` → `A`);
-//! - a dash after a digit, in any of its forms (`－ ‐ ‑ ‒ – — ― − ー ｰ ─ ━`), becomes `-`;
-//! - a run of kanji numerals directly before 丁目, 番地, 番 or 号 becomes digits (`三丁目` →
-//!   `3-`, `二十一番` → `21-`), while numerals in place names stay (`九段南`, `八王子`,
-//!   `一番町`, `六本木`);
+//! - a dash after a digit or kanji numeral, in any of its forms (`－ ‐ ‑ ‒ – — ― − ー ｰ ─ ━`),
+//!   becomes `-`;
+//! - a run of kanji numerals directly before 丁目, 番地, 番 or 号, or after a dash and not
+//!   followed by another kanji, becomes digits (`三丁目` → `3-`, `二十一番` → `21-`, `3番地の二`
+//!   → `3-2`), while numerals in place names stay (`九段南`, `八王子`, `一番町`, `六本木`,
+//!   `5丁目三好町`);
 //! - after a number, 丁目, 番地, 番 and 号 become `-` (not 番町, 番丁, 号室, 号棟, 号館, 号線),
 //!   and の/ノ/之 between numbers becomes `-` (`3番地の1` → `3-1`);
 //! - ヶ, ケ, が, ガ between two kanji become ケ (`霞が関`, `霞ヶ関` → `霞ケ関`), and の between
@@ -61,9 +63,12 @@ fn rewrite_address(input: &str, out: &mut String) -> bool {
             let end = (i..chars.len())
                 .find(|&j| kanji_digit(chars[j]).is_none())
                 .unwrap_or(chars.len());
-            if marker_len(&chars, end).is_some()
-                && let Some(value) = kanji_number(&chars[i..end])
-            {
+            // A number before a marker (三丁目), or after a dash and not part of a longer
+            // kanji word (1-二, 3番地の二; but 5丁目三好町 keeps 三好町).
+            let is_number = marker_len(&chars, end).is_some()
+                || (rewritten.last() == Some(&'-')
+                    && !chars.get(end).is_some_and(|&n| is_kanji(n)));
+            if is_number && let Some(value) = kanji_number(&chars[i..end]) {
                 rewritten.extend(value.to_string().chars());
                 i = end;
                 continue;
@@ -125,6 +130,52 @@ pub fn drop_prefecture(input: &str, out: &mut String) {
         .find_map(|p| trimmed.strip_prefix(p))
         .map_or(trimmed, str::trim_start);
     out.push_str(rest);
+}
+
+/// Removes a leading Japanese postcode (`drop-postcode`): an optional `〒`, three digits, an
+/// optional hyphen and four digits, ASCII or full-width, and the spaces after it. An address
+/// that does not start with a whole postcode, or where another number or `〒` follows it, is
+/// copied unchanged.
+///
+/// # Example
+/// ```
+/// use blindlink_encoding::normalise::address::drop_postcode;
+/// let mut out = String::new();
+/// drop_postcode("〒100-0001 東京都千代田区千代田1-1", &mut out);
+/// assert_eq!(out, "東京都千代田区千代田1-1");
+/// ```
+pub fn drop_postcode(input: &str, out: &mut String) {
+    out.clear();
+    let trimmed = input.trim_start();
+    let mut rest = trimmed.strip_prefix('〒').map_or(trimmed, str::trim_start);
+    let mut digits = 0;
+    for (i, c) in rest.char_indices() {
+        let is_digit = c.is_ascii_digit() || ('０'..='９').contains(&c);
+        let is_hyphen = matches!(c, '-' | '－' | '‐' | '−' | 'ー' | '\u{2010}'..='\u{2015}');
+        if is_digit && digits < 7 {
+            digits += 1;
+        } else if is_hyphen && digits == 3 {
+        } else {
+            rest = &rest[i..];
+            break;
+        }
+        if digits == 7 {
+            rest = &rest[i + c.len_utf8()..];
+            break;
+        }
+    }
+    // A second postcode-like number right after it means this was not a postcode; checking
+    // it also keeps the step idempotent.
+    let rest = rest.trim_start();
+    let next_is_number = rest
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_digit() || ('０'..='９').contains(&c) || c == '〒');
+    if digits == 7 && !next_is_number {
+        out.push_str(rest);
+    } else {
+        out.push_str(input);
+    }
 }
 
 use super::numerals::{kanji_digit, kanji_number};
@@ -190,7 +241,9 @@ fn map_characters(input: &str) -> Vec<char> {
             '\u{FF01}'..='\u{FF5E}' => char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c),
             c => c,
         };
-        let after_digit = chars.last().is_some_and(|p| p.is_ascii_digit());
+        let after_digit = chars
+            .last()
+            .is_some_and(|&p| p.is_ascii_digit() || kanji_digit(p).is_some());
         let is_dash = matches!(
             c,
             '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{FE63}' | 'ー' | '\u{FF70}' | '─' | '━'
@@ -247,6 +300,11 @@ mod tests {
         check_address("本町3番地1", "本町3-1");
         check_address("本町3の1", "本町3-1");
         check_address("本町二〇番", "本町20");
+        check_address("本町五番地の二", "本町5-2");
+        check_address("本町一丁目二ー三", "本町1-2-3");
+        check_address("本町一丁目二番三号", "本町1-2-3");
+        check_address("本町1-二-三", "本町1-2-3");
+        check_address("本町5丁目三好町", "本町5三好町");
     }
 
     #[test]
@@ -288,6 +346,25 @@ mod tests {
         check_address("十十番", "十十番");
         check_address("1-番", "1");
         check_address("霞-が関", "霞ケ関");
+    }
+
+    #[test]
+    fn postcodes() {
+        check(drop_postcode, "〒100-0001 東京都千代田区", "東京都千代田区");
+        check(drop_postcode, "〒１００－０００１　東京都", "東京都");
+        check(drop_postcode, "1000001東京都", "東京都");
+        check(drop_postcode, " 〒 100-0001東京都", "東京都");
+        check(drop_postcode, "東京都千代田区", "東京都千代田区");
+        check(drop_postcode, "100-00012 東京都", "100-00012 東京都");
+        check(drop_postcode, "1-2-3 本町", "1-2-3 本町");
+        check(drop_postcode, "〒100 東京都", "〒100 東京都");
+        check(drop_postcode, "", "");
+        check(drop_postcode, "1000001 1000001", "1000001 1000001");
+        check(
+            drop_postcode,
+            "〒100-0001 〒100-0001",
+            "〒100-0001 〒100-0001",
+        );
     }
 
     #[test]

@@ -27,6 +27,7 @@
 //! | `sex` | sex code to ISO/IEC 5218 `1`/`2`, unknown to empty | `女性` → `2` |
 //! | `jp-address` | one notation for 丁目/番/号 and dashes | `一丁目2番3号` → `1-2-3` |
 //! | `drop-prefecture` | remove a leading prefecture | `東京都千代田区` → `千代田区` |
+//! | `drop-postcode` | remove a leading postcode | `〒100-0001 東京都` → `東京都` |
 //! | `my-number` | validate a My Number, output its 12 digits | `1234 5678 9018` → `123456789018` |
 //!
 //! papers/normalisation.md describes every policy and where the kanji variant table comes from.
@@ -99,13 +100,15 @@ pub enum NormaliseStep {
     JpAddress,
     /// Remove a leading prefecture (`drop-prefecture`), [`address::drop_prefecture`].
     DropPrefecture,
+    /// Remove a leading postcode (`drop-postcode`), [`address::drop_postcode`].
+    DropPostcode,
     /// A 12-digit My Number with a valid check digit (`my-number`), [`my_number::normalise`].
     MyNumber,
 }
 
 impl NormaliseStep {
     /// Every step, in the order of the module documentation.
-    pub const ALL: [NormaliseStep; 18] = [
+    pub const ALL: [NormaliseStep; 19] = [
         Self::Nfkc,
         Self::Casefold,
         Self::Whitespace,
@@ -123,6 +126,7 @@ impl NormaliseStep {
         Self::Sex,
         Self::JpAddress,
         Self::DropPrefecture,
+        Self::DropPostcode,
         Self::MyNumber,
     ];
 
@@ -146,6 +150,7 @@ impl NormaliseStep {
             Self::Sex => "sex",
             Self::JpAddress => "jp-address",
             Self::DropPrefecture => "drop-prefecture",
+            Self::DropPostcode => "drop-postcode",
             Self::MyNumber => "my-number",
         }
     }
@@ -192,6 +197,7 @@ impl NormaliseStep {
             Self::Sex => return sex::normalise_sex(input, out),
             Self::JpAddress => address::normalise_jp_address(input, out),
             Self::DropPrefecture => address::drop_prefecture(input, out),
+            Self::DropPostcode => address::drop_postcode(input, out),
             Self::MyNumber => {
                 out.clear();
                 out.push_str(&my_number::normalise(input)?);
@@ -345,6 +351,11 @@ mod tests {
             "東京都千代田区一丁目２番３号",
             "千代田区1-2-3",
         );
+        check(
+            &["drop-postcode", "drop-prefecture", "jp-address"],
+            "〒100-0001 東京都千代田区一丁目２番３号",
+            "千代田区1-2-3",
+        );
         check(&["my-number"], "１２３４ ５６７８ ９０１８", "123456789018");
         check(&["sex"], "男性", "1");
     }
@@ -372,7 +383,7 @@ mod tests {
         let alphabet: Vec<char> = "0123456789０１２３４５６７８９:-－‐ーｰ〜/.年月日元明治大正昭和平成令和MTSHR\
             ㍻㋿ 　\tアイウカガキハパヴァィッャュョヂヅヲヰヱヷかがぱゔぁっゝｱｶﾊｳﾞﾟｰ｡゛゜\u{3099}\u{309A}\
             髙﨑邊邉齋齊斉澤濱櫻國德眞𠮷嶋龍塚\u{FA10}辻\u{E0100}\u{FE00}一二三十百千〇丁目番地号の之ノ室町\
-            ヶケが霞関東京都北海道千代田区男女性不明mfMFßΣẞİǅ"
+            ヶケが霞関東京都北海道千代田区〒男女性不明mfMFßΣẞİǅ"
             .chars()
             .collect();
         proptest::collection::vec(proptest::sample::select(alphabet), 0..24)
