@@ -209,7 +209,7 @@ impl Generator {
         Ok(self.stats)
     }
 
-    /// Generates the next block of [`BLOCK_PERSONS`] persons; false when all are done.
+    /// Generates the next block of 4,096 persons (in order); false when all are done.
     ///
     /// # Errors
     /// The first error of the sink.
