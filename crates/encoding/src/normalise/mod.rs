@@ -420,6 +420,21 @@ mod tests {
         }
 
         #[test]
+        fn pipeline_equals_its_steps_in_turn(
+            input in relevant_text(),
+            picks in proptest::collection::vec(0..NormaliseStep::ALL.len(), 0..6),
+        ) {
+            let steps: Vec<NormaliseStep> = picks.iter().map(|&i| NormaliseStep::ALL[i]).collect();
+            let names: Vec<&str> = steps.iter().map(|s| s.name()).collect();
+            let pipeline = Pipeline::parse(&names).expect("known steps");
+            let expected = steps.iter().try_fold(input.clone(), |value, step| step.apply(&value));
+            // Buffers left over from an earlier value must not leak into this one.
+            let (mut out, mut scratch) = ("stale out".to_owned(), "stale scratch".to_owned());
+            let got = pipeline.apply_into(&input, &mut out, &mut scratch).map(|()| out);
+            prop_assert_eq!(got, expected);
+        }
+
+        #[test]
         fn dates_round_trip(year in 1000u32..=9999, month in 1u32..=12, day in 1u32..=31) {
             let iso = format!("{year:04}-{month:02}-{day:02}");
             let compact = format!("{year:04}{month:02}{day:02}");
