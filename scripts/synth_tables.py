@@ -9,9 +9,10 @@ What it does, so the tables can be checked by hand:
 - surnames: gimei's 500 surnames, de-duplicated, the 20 most common moved to the front in the
   order of published rankings, each with a Zipf-Mandelbrot weight (rank + 7)^-1 in parts per
   10^9 of the table total;
-- given names: kanji with their katakana reading and sex; the readings of each sex ranked by a
-  fixed pseudo-random shuffle (gimei carries no frequencies), reading weight (rank + 20)^-1
-  shared evenly by the kanji spellings of that reading;
+- given names: kanji with their katakana reading and sex; gimei carries no frequencies, so the
+  readings of each sex are ranked by how many kanji spellings gimei lists for them (a proxy for
+  popularity), ties broken by a fixed pseudo-random shuffle, and weighted (rank + 20)^-1, shared
+  evenly by the kanji spellings of that reading;
 - cities: each of gimei's cities with its prefecture, found from the first city of each
   prefecture in gimei's JIS order;
 - towns: gimei's town names (drawn independently of the city, as gimei does).
@@ -66,7 +67,7 @@ def main():
             f.write(f"{kanji}\t{kata}\t{w}\n")
 
     with open(f"{out}/ja_given_names.tsv", "w", encoding="utf-8") as f:
-        f.write("# kanji\tkatakana\tsex\tweight (reading rank r over a fixed shuffle: (r+20)^-1 shared by its kanji; parts per 1e9 per sex)\n")
+        f.write("# kanji\tkatakana\tsex\tweight (readings ranked by number of spellings: (rank+20)^-1 shared by its kanji; parts per 1e9 per sex)\n")
         for sex, key in (("M", "male"), ("F", "female")):
             entries, seen = [], set()
             for kanji, _hira, kata, _romaji in names["first_name"][key]:
@@ -75,6 +76,10 @@ def main():
                     entries.append((kanji, kata))
             readings = sorted({kata for _, kata in entries})
             random.Random(5).shuffle(readings)
+            # More kanji spellings of a reading in gimei means a more popular reading (ヒロシ,
+            # ハルト; ハルカ, アヤカ): rank by that count, ties in the shuffled order.
+            spelling_count = {r: sum(1 for _, k in entries if k == r) for r in readings}
+            readings.sort(key=lambda r: -spelling_count[r])
             reading_weights = dict(zip(readings, zipf_weights(len(readings), 20)))
             spellings = {r: sum(1 for _, k in entries if k == r) for r in readings}
             for kanji, kata in entries:
