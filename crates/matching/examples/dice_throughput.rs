@@ -5,7 +5,9 @@
 //! cargo build --release -p blindlink-matching --example dice_throughput
 //! target/release/examples/dice_throughput A.bin B.bin BITS THRESHOLD THREADS RUNS [PAIRS.csv]
 //! target/release/examples/dice_throughput --random N SEED BITS THRESHOLD THREADS RUNS
+//! target/release/examples/dice_throughput --mixed N SEED BITS THRESHOLD THREADS RUNS
 //! ```
+//! `--mixed` draws each filter's density from 1/2, 1/4 and 1/8, where popcount pruning helps.
 //! `A.bin`/`B.bin` hold concatenated filters of BITS bits. `--random` generates N × N uniformly
 //! random filters from a ChaCha8 stream seeded with SEED (anonlink's benchmark workload) without
 //! holding anything but the two stores. For every available kernel, with and without popcount
@@ -20,7 +22,7 @@ use std::ops::ControlFlow;
 use std::time::Instant;
 
 use blindlink_matching::{CandidateSearch, ClkStore, DiceKernel, DiceThreshold};
-use rand::{Rng, SeedableRng};
+use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// CPU time of all threads of this process, in seconds, from `/proc/self/task/*/schedstat`
@@ -45,7 +47,9 @@ fn cpu_seconds() -> f64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (a, b, rest) = if args.first().map(String::as_str) == Some("--random") {
+    let mode = args.first().map(String::as_str);
+    let (a, b, rest) = if mode == Some("--random") || mode == Some("--mixed") {
+        let mixed = mode == Some("--mixed");
         let n: usize = args[1].parse()?;
         let seed: u64 = args[2].parse()?;
         let bits: usize = args[3].parse()?;
@@ -56,6 +60,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut clk = vec![0u8; bits / 8];
             for _ in 0..n {
                 rng.fill_bytes(&mut clk);
+                if mixed {
+                    // Densities 1/2, 1/4 or 1/8: AND with 0 to 2 more random fills.
+                    let mut more = vec![0u8; clk.len()];
+                    for _ in 0..rng.random_range(0..3) {
+                        rng.fill_bytes(&mut more);
+                        clk.iter_mut().zip(&more).for_each(|(c, m)| *c &= m);
+                    }
+                }
                 s.push(&clk)?;
             }
             Ok(s)
