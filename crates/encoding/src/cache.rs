@@ -114,19 +114,28 @@ pub(crate) struct MaskCache {
     map: HashMap<Box<[u8]>, u32, BuildHasherDefault<TokenHasher>>,
     masks: Vec<u8>,
     mask_len: usize,
+    lookups: u64,
+    hits: u64,
 }
 
 impl MaskCache {
     /// The mask of `value`, if cached. Masks are `mask_len` bytes.
     #[inline]
-    pub(crate) fn get(&self, value: &[u8]) -> Option<&[u8]> {
+    pub(crate) fn get(&mut self, value: &[u8]) -> Option<&[u8]> {
+        self.lookups += 1;
         let &index = self.map.get(value)?;
+        self.hits += 1;
         let start = index as usize * self.mask_len;
         Some(&self.masks[start..start + self.mask_len])
     }
 
-    /// Remembers `mask` as what `value` sets.
+    /// Remembers `mask` as what `value` sets. A field whose values rarely repeat (a full
+    /// name, a date of birth) stops being remembered once fewer than one lookup in eight hits:
+    /// storing its masks would cost more than it saves.
     pub(crate) fn insert(&mut self, value: &[u8], mask: &[u8]) {
+        if self.lookups >= 4096 && self.hits * 8 < self.lookups {
+            return;
+        }
         if self.mask_len != mask.len() || self.masks.len() + mask.len() > MAX_MASK_BYTES {
             self.map.clear();
             self.masks.clear();
@@ -166,5 +175,24 @@ mod mask_tests {
         let mut target = [0b0001u8, 0];
         or_into(&mut target, &[0b0100, 1]);
         assert_eq!(target, [0b0101, 1]);
+    }
+}
+
+#[cfg(test)]
+mod adaptive_tests {
+    use super::*;
+
+    #[test]
+    fn rarely_repeating_fields_stop_being_stored() {
+        let mut cache = MaskCache::default();
+        for i in 0..5000u32 {
+            let key = i.to_le_bytes();
+            if cache.get(&key).is_none() {
+                cache.insert(&key, &[1]);
+            }
+        }
+        assert_eq!(cache.map.len(), 4095);
+        // Values stored before the cut-off are still served.
+        assert_eq!(cache.get(&7u32.to_le_bytes()), Some(&[1u8][..]));
     }
 }
