@@ -11,8 +11,9 @@
 //! The handshake commits both sides to the protocol version, mode, schema, parameters and the
 //! linkage key (through a session- and role-bound [`KeyCheck`], never the key), and any
 //! difference ends the session on both sides with an error that names it. The modes of the
-//! disclosure ladder (cardinality, exact, validate, fuzzy, clk-exchange) plug in as drivers;
-//! today only the ping test vehicle exists.
+//! disclosure ladder (cardinality, exact, validate, fuzzy, clk-exchange) plug in as drivers
+//! ([`new_driver`], module `modes`), driving the `blindlink-psi` state machines and the
+//! `blindlink-matching` kernels; the ping driver is the connectivity test vehicle.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -21,6 +22,7 @@ mod error;
 mod handshake;
 mod ledger;
 mod message;
+mod modes;
 mod session;
 mod wire;
 
@@ -34,7 +36,14 @@ pub use handshake::{
 };
 pub use ledger::{Disclosure, DisclosureEntry, DisclosureLedger, Traffic, TrafficCount};
 pub use message::{
-    MAX_ABORT_REASON_BYTES, MAX_PING_PAYLOAD_BYTES, Message, MessageKind, Ping, max_frame_len,
+    MAX_ABORT_REASON_BYTES, MAX_MODE_CHUNK_BYTES, MAX_PING_PAYLOAD_BYTES, Message, MessageKind,
+    ModeChunk, Ping, max_frame_len,
+};
+pub use modes::{
+    FieldAgreement, FieldScoring, FuzzyConfig, InMemoryRun, Learned, LinkCounts, LinkOutcome,
+    LinkRow, LinkStatus, MAX_FIELDS, MAX_MATCH_KEYS, MAX_RECORDS, ModeConfig, ModeDriver,
+    OutcomeHandle, PartyData, PartyRecord, ValidateConfig, ValidateScorer, derive_blocking_key,
+    new_driver, run_in_memory,
 };
 pub use session::{Role, SessionId};
 

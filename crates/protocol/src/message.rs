@@ -4,7 +4,11 @@
 //! consumes the body to its last byte.
 //!
 //! Kinds `0x01`–`0x0f` are the session's control messages, `0x10`–`0x1f` the connectivity test
-//! vehicle (ping), and `0x20`–`0x7f` are reserved for the linkage modes.
+//! vehicle (ping), and `0x20`–`0x7f` belong to the linkage modes. Every mode message is a
+//! [`ModeChunk`]: a round number, a last-chunk flag and at most [`MAX_MODE_CHUNK_BYTES`] of a
+//! larger logical message, which the mode reassembles (with its own bound) and decodes. Each
+//! kind names what it carries, so a ledger's per-kind counts say exactly what crossed the wire
+//! (e.g. no CLK-bearing kind ever appears in `exact` mode).
 
 use crate::handshake::Hello;
 use crate::wire::{WireReader, WireWriter};
@@ -14,6 +18,8 @@ use crate::{ProtocolError, sanitise_peer_text};
 pub const MAX_ABORT_REASON_BYTES: usize = 1024;
 /// Largest ping payload, in bytes.
 pub const MAX_PING_PAYLOAD_BYTES: usize = 64 * 1024;
+/// Largest payload of one mode chunk, in bytes (a logical mode message is split into chunks).
+pub const MAX_MODE_CHUNK_BYTES: usize = 4 * 1024 * 1024;
 
 /// The kind of a frame: its first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28,17 +34,60 @@ pub enum MessageKind {
     Ping,
     /// The echo of a ping.
     Pong,
+    /// PSI: the initiator's blinded set (a fragment of a `blindlink-psi` message).
+    PsiBlindedSet,
+    /// PSI: the responder's mutual reply (both point lists).
+    PsiMutualReply,
+    /// PSI: the initiator's reblinded copy of the responder's points.
+    PsiReblindedSet,
+    /// PSI: the responder's cardinality reply (sorted points or a Bloom filter).
+    PsiCardinalityReply,
+    /// The intersection size the cardinality initiator found, sent back to the responder.
+    IntersectionSize,
+    /// Validate: per-field filters of linked records, in link-id order.
+    FieldClks,
+    /// Fuzzy: CLKs of candidate records with the matched band tokens of each.
+    CandidateClks,
+    /// Clk-exchange: every record's CLK.
+    AllClks,
+    /// Validate: the agreement score and flag of every linked pair, in link-id order.
+    PairScores,
+    /// Fuzzy and clk-exchange: the accepted pairs with their link ids and scores.
+    LinkIds,
 }
 
 impl MessageKind {
     /// Every kind.
-    pub const ALL: [MessageKind; 5] = [
+    pub const ALL: [MessageKind; 15] = [
         MessageKind::Hello,
         MessageKind::Abort,
         MessageKind::Done,
         MessageKind::Ping,
         MessageKind::Pong,
+        MessageKind::PsiBlindedSet,
+        MessageKind::PsiMutualReply,
+        MessageKind::PsiReblindedSet,
+        MessageKind::PsiCardinalityReply,
+        MessageKind::IntersectionSize,
+        MessageKind::FieldClks,
+        MessageKind::CandidateClks,
+        MessageKind::AllClks,
+        MessageKind::PairScores,
+        MessageKind::LinkIds,
     ];
+
+    /// Whether this kind belongs to a linkage mode (its frames carry a [`ModeChunk`]).
+    #[must_use]
+    pub const fn is_mode(self) -> bool {
+        self.byte() >= 0x20
+    }
+
+    /// Whether frames of this kind carry CLKs or per-field filters (Bloom-filter encodings of
+    /// personal data), as opposed to blinded points, counts, scores or link ids.
+    #[must_use]
+    pub const fn carries_clks(self) -> bool {
+        matches!(self, Self::FieldClks | Self::CandidateClks | Self::AllClks)
+    }
 
     /// The first byte of a frame of this kind.
     #[must_use]
@@ -49,6 +98,16 @@ impl MessageKind {
             Self::Done => 0x03,
             Self::Ping => 0x10,
             Self::Pong => 0x11,
+            Self::PsiBlindedSet => 0x20,
+            Self::PsiMutualReply => 0x21,
+            Self::PsiReblindedSet => 0x22,
+            Self::PsiCardinalityReply => 0x23,
+            Self::IntersectionSize => 0x24,
+            Self::FieldClks => 0x30,
+            Self::CandidateClks => 0x31,
+            Self::AllClks => 0x32,
+            Self::PairScores => 0x40,
+            Self::LinkIds => 0x41,
         }
     }
 
@@ -72,6 +131,16 @@ impl MessageKind {
             Self::Done => "done",
             Self::Ping => "ping",
             Self::Pong => "pong",
+            Self::PsiBlindedSet => "psi_blinded_set",
+            Self::PsiMutualReply => "psi_mutual_reply",
+            Self::PsiReblindedSet => "psi_reblinded_set",
+            Self::PsiCardinalityReply => "psi_cardinality_reply",
+            Self::IntersectionSize => "intersection_size",
+            Self::FieldClks => "field_clks",
+            Self::CandidateClks => "candidate_clks",
+            Self::AllClks => "all_clks",
+            Self::PairScores => "pair_scores",
+            Self::LinkIds => "link_ids",
         }
     }
 
@@ -86,6 +155,8 @@ impl MessageKind {
             Self::Abort => 2 + MAX_ABORT_REASON_BYTES,
             Self::Done => 0,
             Self::Ping | Self::Pong => 4 + 4 + MAX_PING_PAYLOAD_BYTES,
+            // round, last flag, length-prefixed payload.
+            _ => 2 + 1 + 4 + MAX_MODE_CHUNK_BYTES,
         }
     }
 
@@ -127,6 +198,19 @@ pub struct Ping {
     pub payload: Vec<u8>,
 }
 
+/// A piece of a linkage mode's logical message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModeChunk {
+    /// What the logical message is (a mode kind, see [`MessageKind::is_mode`]).
+    pub kind: MessageKind,
+    /// The round the message belongs to (the cascade key index; 0 in single-round steps).
+    pub round: u16,
+    /// This chunk ends the logical message.
+    pub last: bool,
+    /// At most [`MAX_MODE_CHUNK_BYTES`] bytes of the logical message.
+    pub payload: Vec<u8>,
+}
+
 /// One protocol message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
@@ -140,6 +224,8 @@ pub enum Message {
     Ping(Ping),
     /// See [`MessageKind::Pong`].
     Pong(Ping),
+    /// A chunk of a linkage mode's message; its kind is one of the mode kinds.
+    Mode(ModeChunk),
 }
 
 impl Message {
@@ -152,6 +238,7 @@ impl Message {
             Self::Done => MessageKind::Done,
             Self::Ping(_) => MessageKind::Ping,
             Self::Pong(_) => MessageKind::Pong,
+            Self::Mode(chunk) => chunk.kind,
         }
     }
 
@@ -200,6 +287,24 @@ impl Message {
                 w.u32(ping.sequence);
                 w.bytes(&ping.payload);
             }
+            Self::Mode(chunk) => {
+                if !chunk.kind.is_mode() {
+                    return Err(ProtocolError::Invalid {
+                        what: "mode chunk",
+                        reason: format!("kind '{}' is not a mode kind", chunk.kind.name()),
+                    });
+                }
+                if chunk.payload.len() > MAX_MODE_CHUNK_BYTES {
+                    return Err(ProtocolError::Oversize {
+                        kind: chunk.kind.name(),
+                        len: chunk.payload.len(),
+                        limit: MAX_MODE_CHUNK_BYTES,
+                    });
+                }
+                w.u16(chunk.round);
+                w.u8(u8::from(chunk.last));
+                w.bytes(&chunk.payload);
+            }
         }
         self.kind().check_len(w.bytes.len())?;
         Ok(w.bytes)
@@ -229,6 +334,26 @@ impl Message {
                 } else {
                     Self::Pong(ping)
                 }
+            }
+            _ => {
+                let round = r.u16("chunk round")?;
+                let last = match r.u8("chunk flag")? {
+                    0 => false,
+                    1 => true,
+                    other => {
+                        return Err(ProtocolError::Invalid {
+                            what: "chunk flag",
+                            reason: format!("expected 0 or 1, got {other}"),
+                        });
+                    }
+                };
+                let payload = r.bytes(MAX_MODE_CHUNK_BYTES, "chunk payload")?.to_vec();
+                Self::Mode(ModeChunk {
+                    kind,
+                    round,
+                    last,
+                    payload,
+                })
             }
         };
         r.finish(kind.name())?;

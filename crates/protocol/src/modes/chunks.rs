@@ -1,0 +1,1 @@
+//! Splitting logical messages into chunks and reassembling them.

@@ -1,0 +1,1 @@
+//! Payload encodings of the mode messages.
