@@ -684,4 +684,24 @@ mod tests {
             Err("date is 65 bytes long, at most 64 expected"),
         );
     }
+
+    /// Era dates converted by japanera 2.1.3 (scripts/gen_normalise_vectors.py). japanera
+    /// converts Meiji dates before 1873 naively; this step rejects them (lunisolar calendar).
+    #[test]
+    fn japanera_vectors() {
+        let vectors = include_str!("testdata/era_dates.tsv");
+        let mut checked = 0;
+        for line in vectors.lines().filter(|l| !l.starts_with('#')) {
+            let (input, iso) = line.split_once('\t').expect("two columns");
+            let mut out = String::new();
+            let got = normalise_date(input, &mut out).map(|()| out.as_str());
+            if iso < "1873-01-01" {
+                assert!(got.is_err(), "{input} should be rejected, got {got:?}");
+            } else {
+                assert_eq!(got, Ok(iso), "{input}");
+            }
+            checked += 1;
+        }
+        assert!(checked > 1_000);
+    }
 }

@@ -455,4 +455,35 @@ mod tests {
         check(fold_kana_reading, "ヲヰヱ", "オイエ");
         check(fold_kana_reading, "ぢづをゐゑ", "じずおいえ");
     }
+
+    /// Every hiragana and half-width kana (with and without a voiced mark) against jaconv 0.5.0
+    /// (scripts/gen_normalise_vectors.py). Deliberate differences: a voiced or semi-voiced mark
+    /// that composes with nothing stays half-width in jaconv and becomes ゛ or ゜ here, and
+    /// ｦﾞ and ﾜﾞ compose to ヺ and ヷ here, as Unicode (and NFKC) compose them.
+    #[test]
+    fn jaconv_vectors() {
+        let vectors = include_str!("testdata/kana.tsv");
+        let mut checked = 0;
+        for line in vectors.lines().filter(|l| !l.starts_with('#')) {
+            let mut columns = line.split('\t');
+            let (step, input, jaconv) = (
+                columns.next().expect("step"),
+                columns.next().expect("input"),
+                columns.next().expect("output"),
+            );
+            let expected = match input {
+                // jaconv leaves these two apart; Unicode composes them (as NFKC does).
+                "ｦﾞ" => "ヺ".to_owned(),
+                "ﾜﾞ" => "ヷ".to_owned(),
+                _ => jaconv.replace('ﾞ', "゛").replace('ﾟ', "゜"),
+            };
+            match step {
+                "katakana" => check(to_katakana, input, &expected),
+                "halfwidth-kana" => check(halfwidth_to_fullwidth, input, &expected),
+                other => panic!("unknown step {other} in kana.tsv"),
+            }
+            checked += 1;
+        }
+        assert!(checked > 250);
+    }
 }

@@ -68,4 +68,22 @@ mod tests {
         assert_eq!(value("二三十"), None);
         assert_eq!(value("一二三四五六七八九十"), None);
     }
+
+    /// Kanji numerals written by kanjize 1.6.1 (scripts/gen_normalise_vectors.py).
+    #[test]
+    fn kanjize_vectors() {
+        let vectors = include_str!("testdata/kanji_numerals.tsv");
+        let mut checked = 0;
+        for line in vectors.lines().filter(|l| !l.starts_with('#')) {
+            let (kanji, value) = line.split_once('\t').expect("two columns");
+            let run: Vec<char> = kanji.chars().collect();
+            assert_eq!(
+                kanji_number(&run).map(|v| v.to_string()).as_deref(),
+                Some(value),
+                "{kanji}"
+            );
+            checked += 1;
+        }
+        assert!(checked > 200);
+    }
 }
