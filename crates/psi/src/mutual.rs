@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 
 use curve25519_dalek::ristretto::CompressedRistretto;
 use rand_core::CryptoRng;
+use rayon::prelude::*;
 
 use crate::error::PsiError;
 use crate::group::{LinkId, MatchKeyName, SessionSecret, validate_points};
@@ -204,19 +205,37 @@ impl InitiatorAwaitingReply {
         validated?;
         let reblinded = reblinded.map_err(|e| shift_index(e, reply.initiator_doubled.len()))?;
         let peer: HashSet<&CompressedRistretto> = reblinded.iter().collect();
-        let mut link_of_distinct = vec![None; self.own.len()];
-        for (position, doubled) in reply.initiator_doubled.iter().enumerate() {
-            if peer.contains(doubled) {
-                link_of_distinct[self.permutation[position]] =
-                    Some(LinkId::derive(&self.key, doubled));
-            }
-        }
+        let link_of_distinct = links_by_distinct(
+            &self.key,
+            &reply.initiator_doubled,
+            &self.permutation,
+            |p| peer.contains(p),
+        );
         let outcome = MutualOutcome {
             matches: self.own.matches(&link_of_distinct),
             peer_set_size: reply.responder_blinded.len(),
         };
         Ok((outcome, ReblindedSet { points: reblinded }))
     }
+}
+
+/// The link id of every distinct own element whose doubly-blinded point (at its position in
+/// the list this party sent) is in the peer's set; hashing runs in parallel.
+fn links_by_distinct(
+    key: &MatchKeyName,
+    doubled: &[CompressedRistretto],
+    permutation: &[usize],
+    in_peer_set: impl Fn(&CompressedRistretto) -> bool + Sync,
+) -> Vec<Option<LinkId>> {
+    let by_position: Vec<Option<LinkId>> = doubled
+        .par_iter()
+        .map(|point| in_peer_set(point).then(|| LinkId::derive(key, point)))
+        .collect();
+    let mut by_distinct = vec![None; permutation.len()];
+    for (position, link) in by_position.into_iter().enumerate() {
+        by_distinct[permutation[position]] = link;
+    }
+    by_distinct
 }
 
 /// Errors about the second point list of a reply are numbered within the whole message.
@@ -332,13 +351,10 @@ impl ResponderAwaitingReblinded {
             });
         }
         validate_points(MESSAGE, &message.points)?;
-        let mut link_of_distinct = vec![None; self.own.len()];
-        for (position, doubled) in message.points.iter().enumerate() {
-            if self.peer.contains(doubled) {
-                link_of_distinct[self.permutation[position]] =
-                    Some(LinkId::derive(&self.key, doubled));
-            }
-        }
+        let link_of_distinct =
+            links_by_distinct(&self.key, &message.points, &self.permutation, |p| {
+                self.peer.contains(p)
+            });
         Ok(MutualOutcome {
             matches: self.own.matches(&link_of_distinct),
             peer_set_size: self.peer.len(),
