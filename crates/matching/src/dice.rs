@@ -100,9 +100,10 @@ impl DiceKernel {
     pub fn detect() -> Self {
         if Self::Avx512Vpopcntdq.is_available() {
             Self::Avx512Vpopcntdq
+        } else if Self::Avx2.is_available() {
+            // The nibble table beats scalar popcnt by about 1.25x (papers/benchmarks.md).
+            Self::Avx2
         } else if Self::Popcnt.is_available() {
-            // On CPUs with AVX2 but no vector popcount, hardware popcnt on 64-bit words is as
-            // fast as the nibble table (see papers/benchmarks.md), and simpler.
             Self::Popcnt
         } else {
             Self::Portable
