@@ -7,7 +7,7 @@
 //!   `平成元年1月8日`, `R5.12.1`, the one-character era signs `㍼60年4月3日`, and the compact
 //!   `S600403` (initial and six digits).
 //!
-//! A time of day after the date (`1985-04-03 00:00:00`, `1985-04-03T00:00`), as spreadsheet
+//! A trailing `生` or `生まれ` ("born") is ignored. A time of day after the date (`1985-04-03 00:00:00`, `1985-04-03T00:00`), as spreadsheet
 //! and database exports write it, is dropped.
 //!
 //! Rejected, with the reason: two-digit Gregorian years (`85/4/3` is ambiguous), day-first or
@@ -364,6 +364,8 @@ fn tokenise(input: &str) -> Result<Vec<Token>, NormaliseError> {
             '月' => Token::Month,
             '日' => Token::Day,
             '元' => Token::Gannen,
+            // 生 / 生まれ ("born") after the date, as on resident records, ends the date.
+            '生' if matches!(chars.clone().collect::<String>().trim(), "" | "まれ") => break,
             '㍾' => Token::Era(MEIJI),
             '㍽' => Token::Era(TAISHO),
             '㍼' => Token::Era(SHOWA),
@@ -484,6 +486,8 @@ mod tests {
         check("1985-04-03T12:34:56.789", Ok("1985-04-03"));
         check("昭和60年4月3日 9:30", Ok("1985-04-03"));
         check("昭和60年4月3日\u{3000}9:30", Ok("1985-04-03"));
+        check("昭和60年4月3日生", Ok("1985-04-03"));
+        check("昭和60年4月3日 生まれ", Ok("1985-04-03"));
         check("2000-02-29", Ok("2000-02-29"));
         check("1850-01-01", Ok("1850-01-01"));
     }
@@ -655,6 +659,10 @@ mod tests {
             Err("date '1985元年' has 元 (first year) in the wrong place"),
         );
         check("昭60年", Err("date '昭60年' has an unknown era"));
+        check(
+            "昭和60年4月3日生x",
+            Err("date '昭和60年4月3日生x' contains '生', which is not part of a date"),
+        );
         check(
             "八五年四月三日",
             Err("date '八五年四月三日' has a 2-digit year; write the year with 4 digits or an era"),

@@ -1,8 +1,8 @@
 //! Sex codes (`sex`) to the codes of ISO/IEC 5218: `1` male, `2` female.
 //!
 //! Accepted, case-insensitive, ASCII or full-width, surrounding spaces ignored: `1`, `m`,
-//! `male`, `man`, `男`, `男性`, `♂` for male; `2`, `f`, `female`, `woman`, `女`, `女性`, `♀` for
-//! female. The "unknown" codes `0` (not known), `9` (not applicable), `u`, `unknown`, `不明` and
+//! `male`, `man`, `男`, `男性`, `男子`, `♂` for male; `2`, `f`, `female`, `woman`, `女`, `女性`,
+//! `女子`, `♀` for female. The "unknown" codes `0` (not known), `9` (not applicable), `u`, `unknown`, `不明` and
 //! the empty value become the empty string: a missing value for the encoder's missing-value
 //! policy, never a third code that would make two unknowns agree. Anything else is rejected.
 
@@ -39,8 +39,8 @@ pub fn normalise_sex(input: &str, out: &mut String) -> Result<(), NormaliseError
         folded.push(c.to_ascii_lowercase());
     }
     let code = match folded.as_str() {
-        "1" | "m" | "male" | "man" | "男" | "男性" | "♂" => "1",
-        "2" | "f" | "female" | "woman" | "女" | "女性" | "♀" => "2",
+        "1" | "m" | "male" | "man" | "男" | "男性" | "男子" | "♂" => "1",
+        "2" | "f" | "female" | "woman" | "女" | "女性" | "女子" | "♀" => "2",
         "" | "0" | "9" | "u" | "unknown" | "不明" => "",
         _ => return Err(invalid(trimmed)),
     };
