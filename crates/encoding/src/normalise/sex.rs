@@ -2,9 +2,10 @@
 //!
 //! Accepted, case-insensitive, ASCII or full-width, surrounding spaces ignored: `1`, `m`,
 //! `male`, `man`, `男`, `男性`, `男子`, `♂` for male; `2`, `f`, `female`, `woman`, `女`, `女性`,
-//! `女子`, `♀` for female. The "unknown" codes `0` (not known), `9` (not applicable), `u`, `unknown`, `不明` and
-//! the empty value become the empty string: a missing value for the encoder's missing-value
-//! policy, never a third code that would make two unknowns agree. Anything else is rejected.
+//! `女子`, `♀` for female. The "unknown" codes `0` (not known), `9` (not applicable), `u`,
+//! `unknown`, `不明` and the empty value become the empty string: a missing value for the
+//! encoder's missing-value policy, never a third code that would make two unknowns agree.
+//! Anything else is rejected.
 
 use super::NormaliseError;
 
