@@ -266,6 +266,17 @@ impl BlockedPairs {
         &self.targets[self.offsets[a]..self.offsets[a + 1]]
     }
 
+    /// All pairs `(a, b)`, ordered by `a` then `b`.
+    pub fn pairs(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        (0..self.records_a()).flat_map(move |a| self.row(a).iter().map(move |&b| (a, b as usize)))
+    }
+
+    /// Pairs completeness, reduction ratio and pairs quality of these pairs against `truth`.
+    pub fn quality(&self, truth: &[(usize, usize)]) -> crate::BlockingQuality {
+        let pairs: Vec<(usize, usize)> = self.pairs().collect();
+        crate::BlockingQuality::measure(&pairs, truth, self.records_a(), self.records_b)
+    }
+
     /// Whether `(a, b)` is one of the pairs.
     pub fn contains(&self, a: usize, b: usize) -> bool {
         a < self.records_a() && self.row(a).binary_search(&(b as u32)).is_ok()
@@ -389,6 +400,12 @@ mod tests {
         let blocked = blocker.block(&a, &b).unwrap();
         let found = (0..300).filter(|&i| blocked.contains(i, 299 - i)).count();
         assert!(found >= 290, "pairs completeness {found}/300");
+        let truth: Vec<(usize, usize)> = (0..300).map(|i| (i, 299 - i)).collect();
+        let quality = blocked.quality(&truth);
+        assert_eq!(quality.true_candidate_pairs, found as u64);
+        assert_eq!(quality.candidate_pairs, blocked.pair_count());
+        assert_eq!(quality.reduction_ratio(), blocked.reduction_ratio());
+        assert_eq!(blocked.pairs().count() as u64, blocked.pair_count());
         assert!(
             blocked.reduction_ratio() > 0.9,
             "reduction ratio {}",

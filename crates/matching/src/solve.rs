@@ -293,6 +293,38 @@ mod tests {
         check_greedy(&[c(0, 0, 0.9), c(0, 0, 0.9)], &[(0, 0)]);
     }
 
+    /// anonlink 0.15.3's greedy_solve on 300 random candidate sets full of ties
+    /// (scripts/anonlink_greedy_vectors.py), candidates listed in shuffled order.
+    #[test]
+    fn greedy_equals_anonlink_on_golden_vectors() {
+        let text = include_str!("../tests/data/anonlink_greedy.txt");
+        let triple = |t: &str| -> Vec<f64> { t.split(',').map(|x| x.parse().unwrap()).collect() };
+        for (line, case) in text.lines().enumerate() {
+            let (left, right) = case.split_once(" => ").unwrap();
+            let input: Vec<Candidate> = left
+                .split_whitespace()
+                .map(|t| {
+                    let v = triple(t);
+                    c(v[0] as usize, v[1] as usize, v[2])
+                })
+                .collect();
+            let expected: Vec<(usize, usize)> = right
+                .split_whitespace()
+                .map(|t| {
+                    let v = triple(t);
+                    (v[0] as usize, v[1] as usize)
+                })
+                .collect();
+            assert_eq!(
+                pairs(&greedy(&input).unwrap()),
+                expected,
+                "line {}",
+                line + 1
+            );
+        }
+        assert_eq!(text.lines().count(), 300);
+    }
+
     #[test]
     fn optimal_cases() {
         let check = |input: &[Candidate], expected: &[(usize, usize)]| {

@@ -33,7 +33,7 @@ pub struct EvaluateArgs {
 }
 
 /// A CSV of pair indices (and maybe scores), with the file's name and line in every error.
-fn read_pairs(path: &Path, with_scores: bool) -> anyhow::Result<Vec<Candidate>> {
+pub(crate) fn read_pairs(path: &Path, with_scores: bool) -> anyhow::Result<Vec<Candidate>> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_path(path)

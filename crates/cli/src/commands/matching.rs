@@ -57,6 +57,10 @@ pub struct MatchArgs {
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// True links (`a_index,b_index`): with --blocking, also print the blocking step's pairs
+    /// completeness and pairs quality.
+    #[arg(long, value_name = "CSV")]
+    pub truth: Option<PathBuf>,
 }
 
 /// Parses `lsh:bands=B,bits=K[,seed=S]`.
@@ -136,6 +140,15 @@ pub fn run(args: MatchArgs) -> anyhow::Result<()> {
         search = search.top_k(k).context("--top-k")?;
     }
     let blocking = args.blocking.as_deref().map(parse_blocking).transpose()?;
+    let truth: Option<Vec<(usize, usize)>> = match &args.truth {
+        Some(path) => Some(
+            crate::commands::evaluate::read_pairs(path, false)?
+                .into_iter()
+                .map(|c| (c.a, c.b))
+                .collect(),
+        ),
+        None => None,
+    };
     let a = load(&args.a, "a")?;
     let b = load(&args.b, "b")?;
     if a.filter_bits() != b.filter_bits() {
@@ -184,6 +197,16 @@ pub fn run(args: MatchArgs) -> anyhow::Result<()> {
                     a.len() as u64 * b.len() as u64,
                     blocked.reduction_ratio()
                 );
+                if let Some(truth) = &truth {
+                    let q = blocked.quality(truth);
+                    eprintln!(
+                        "blocking: pairs completeness {:.4} ({} of {} true links kept), pairs quality {:.6}",
+                        q.pairs_completeness(),
+                        q.true_candidate_pairs,
+                        q.true_pairs,
+                        q.pairs_quality()
+                    );
+                }
                 Ok(search.stream_blocked(&a, &b, &blocked, &mut sink)?)
             }
         }
