@@ -43,6 +43,13 @@ pub enum Command {
     Keygen(commands::keygen::KeygenArgs),
     /// Write a development CA and a certificate and key per party, for mutual TLS.
     Certs(commands::certs::CertsArgs),
+    /// Serve linkage sessions to the peers of a party config's allow-list (the responder).
+    Serve(commands::serve::ServeArgs),
+    /// Link with the peer of a party config (the initiator).
+    Link(commands::link::LinkArgs),
+    /// Both peers in one process over loopback mutual TLS on synthetic data: what was linked,
+    /// what was flagged, how accurate it was and what each side learned.
+    Demo(commands::demo::DemoArgs),
 }
 
 /// Runs one parsed command line.
@@ -61,6 +68,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(cmd) => commands::bench::run(cmd),
         Command::Keygen(args) => commands::keygen::run(args),
         Command::Certs(args) => commands::certs::run(args),
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Link(args) => commands::link::run(args),
+        Command::Demo(args) => commands::demo::run(args),
     }
 }
 

@@ -1,0 +1,58 @@
+//! `blindlink link --config insurer.toml`: the initiator of a linkage session. Reads and
+//! encodes its input, connects to the configured peer (mutual TLS unless the config says
+//! `insecure_loopback`), runs one session of the configured mode and writes `links.csv`,
+//! `ledger.json` and `report.txt`; a failed session writes nothing.
+
+use std::path::PathBuf;
+
+use super::party::session::{self, RunOptions};
+use super::party::{PartyCommand, PartyConfig, load_party};
+
+/// Arguments of `blindlink link`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Example (see examples/peers/README.md):\n  blindlink link --config examples/peers/insurer.toml"
+)]
+pub struct LinkArgs {
+    /// The party's TOML config.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// No progress messages.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Runs `blindlink link`.
+///
+/// # Errors
+/// A bad config or input, no connection, or whatever ended the session.
+pub fn run(args: LinkArgs) -> anyhow::Result<()> {
+    let config = PartyConfig::load(&args.config, PartyCommand::Link)?;
+    if !args.quiet {
+        eprintln!("reading and encoding {}", config.input_csv.display());
+    }
+    let party = load_party(config)?;
+    let prepared = session::prepare(&party)?;
+    let options = RunOptions {
+        quiet: args.quiet,
+        ..RunOptions::default()
+    };
+    let done = super::runtime()?
+        .block_on(async { session::link(&party, &prepared, None, &options).await })?;
+    let counts = &done.outcome.counts;
+    if !args.quiet {
+        eprintln!(
+            "session {} with {} in {:.2} s: {} linked, {} suspected wrong person, {} ambiguous, \
+             {} unmatched; outputs in {}",
+            done.ledger.session_id,
+            done.peer,
+            done.elapsed.as_secs_f64(),
+            counts.linked,
+            counts.suspected_wrong_person,
+            counts.ambiguous,
+            counts.unmatched,
+            done.output_dir.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,656 @@
+//! The party configuration file (`registry.toml`, `insurer.toml`): one TOML document per party
+//! naming its network address, TLS files, allow-list, schema, linkage key, input CSV with its
+//! column mapping, mode, thresholds and output directory. Relative paths are relative to the
+//! config file's directory, so a directory of configs, keys and data can be moved as a whole.
+//!
+//! ```toml
+//! name = "registry"                 # this party (its certificate's DNS name)
+//! mode = "validate"                 # cardinality | exact | validate | fuzzy | clk-exchange
+//!
+//! [server]                          # `blindlink serve` only
+//! listen = "127.0.0.1:7443"
+//! allowed_peers = ["insurer"]       # peer certificate DNS names that may link
+//! max_sessions = 1                  # sessions to serve before exiting (0 = until Ctrl-C)
+//!
+//! [peer]                            # `blindlink link` only
+//! address = "127.0.0.1:7443"
+//! name = "registry"                 # the DNS name the server's certificate must carry
+//!
+//! [tls]
+//! ca = "certs/ca.pem"
+//! cert = "certs/registry.pem"
+//! key = "certs/registry.key"
+//! insecure_loopback = false         # plaintext on 127.0.0.1 only, for experiments
+//!
+//! [linkage]
+//! schema = "schema.toml"            # the CLK schema (quasi-identifier columns)
+//! key_file = "linkage.key"          # the shared linkage secret (blindlink keygen)
+//! validate_threshold = 0.75         # validate: Dice below this flags a suspected wrong person
+//! fuzzy_threshold = 0.8             # fuzzy, clk-exchange: Dice needed to link
+//! [[linkage.validate_field]]        # optional: validate's per-field weights (default: built in)
+//! name = "date_of_birth"
+//! weight = 2.0
+//! veto_below = 0.9                  # flag whenever this field's Dice is below
+//!
+//! [input]
+//! csv = "data/registry.csv"
+//! id_column = "record_id"
+//! schema_columns = { surname_kana = "kana_surname" }   # optional: schema column -> CSV column
+//! combined_columns = { name_kana = ["surname_kana", "given_name_kana"] }  # joined by a space
+//!
+//! [[input.match_key]]               # the cascade, in order
+//! name = "my-number"
+//! columns = [{ column = "my_number", normalise = ["my-number"] }]
+//!
+//! [output]
+//! dir = "out/registry"
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use blindlink_protocol::Mode;
+use serde::Deserialize;
+
+/// Which command reads the config: it decides which sections are required.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartyCommand {
+    /// `blindlink serve`: needs `[server]`.
+    Serve,
+    /// `blindlink link`: needs `[peer]`.
+    Link,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    name: String,
+    mode: String,
+    server: Option<RawServer>,
+    peer: Option<RawPeer>,
+    tls: RawTls,
+    linkage: RawLinkage,
+    input: RawInput,
+    output: RawOutput,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: String,
+    allowed_peers: Vec<String>,
+    #[serde(default = "one")]
+    max_sessions: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPeer {
+    address: String,
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    ca: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    #[serde(default)]
+    insecure_loopback: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLinkage {
+    schema: PathBuf,
+    key_file: PathBuf,
+    validate_threshold: Option<f64>,
+    fuzzy_threshold: Option<f64>,
+    #[serde(default, rename = "validate_field")]
+    validate_fields: Vec<RawValidateField>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawValidateField {
+    name: String,
+    weight: f64,
+    veto_below: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInput {
+    csv: PathBuf,
+    id_column: String,
+    #[serde(default)]
+    schema_columns: BTreeMap<String, String>,
+    #[serde(default)]
+    combined_columns: BTreeMap<String, Vec<String>>,
+    #[serde(default, rename = "match_key")]
+    match_keys: Vec<RawMatchKey>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatchKey {
+    name: String,
+    columns: Vec<RawKeyColumn>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeyColumn {
+    column: String,
+    #[serde(default)]
+    normalise: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutput {
+    dir: PathBuf,
+}
+
+/// TLS material, or plaintext on loopback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsFiles {
+    /// Mutual TLS with these PEM files.
+    Mutual {
+        /// The CA both parties trust.
+        ca: PathBuf,
+        /// This party's certificate.
+        cert: PathBuf,
+        /// This party's private key.
+        key: PathBuf,
+    },
+    /// Plaintext, loopback addresses only.
+    InsecureLoopback,
+}
+
+/// One column of a match key and its normalisation steps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyColumn {
+    /// CSV column.
+    pub column: String,
+    /// Normalisation step names (see `blindlink_encoding::normalise`).
+    pub normalise: Vec<String>,
+}
+
+/// One step of the match-key cascade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchKeySpec {
+    /// Name both parties use for the step (e.g. `my-number`, `name-dob-sex`).
+    pub name: String,
+    /// Its columns, in order.
+    pub columns: Vec<KeyColumn>,
+}
+
+/// A validated party configuration with absolute paths.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartyConfig {
+    /// The file it came from, for error messages.
+    pub source: PathBuf,
+    /// This party's name.
+    pub name: String,
+    /// The linkage mode.
+    pub mode: Mode,
+    /// `serve`: address to listen on.
+    pub listen: Option<SocketAddr>,
+    /// `serve`: peers allowed to link.
+    pub allowed_peers: Vec<String>,
+    /// `serve`: sessions to serve before exiting (0: until interrupted).
+    pub max_sessions: u64,
+    /// `link`: the server's address and certificate name.
+    pub peer: Option<(SocketAddr, String)>,
+    /// TLS files or plaintext loopback.
+    pub tls: TlsFiles,
+    /// The CLK schema.
+    pub schema: PathBuf,
+    /// The linkage key file.
+    pub key_file: PathBuf,
+    /// `validate`: Dice below this flags a suspected wrong-person link.
+    pub validate_threshold: Option<f64>,
+    /// `fuzzy`, `clk-exchange`: Dice needed to link.
+    pub fuzzy_threshold: Option<f64>,
+    /// The input CSV.
+    pub input_csv: PathBuf,
+    /// The column holding each record's local id.
+    pub id_column: String,
+    /// Schema column -> CSV column, where they differ.
+    pub schema_columns: BTreeMap<String, String>,
+    /// Schema column -> CSV columns whose values are joined with a space to make it.
+    pub combined_columns: BTreeMap<String, Vec<String>>,
+    /// `validate`: weights and vetoes of the per-field comparison (empty: the defaults).
+    pub validate_fields: Vec<blindlink_protocol::FieldScoring>,
+    /// The match-key cascade.
+    pub match_keys: Vec<MatchKeySpec>,
+    /// Where `links.csv`, `ledger.json` and `report.txt` go.
+    pub output_dir: PathBuf,
+}
+
+impl PartyConfig {
+    /// Reads and checks the config at `path` for `command`.
+    ///
+    /// # Errors
+    /// The file cannot be read, is not valid TOML, has an unknown or missing key, or a value
+    /// that makes no sense; the message names the file and the key.
+    pub fn load(path: &Path, command: PartyCommand) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        Self::parse(&text, path, command)
+    }
+
+    /// Parses config `text` that came from `path` (used to resolve relative paths).
+    ///
+    /// # Errors
+    /// As [`PartyConfig::load`].
+    pub fn parse(text: &str, path: &Path, command: PartyCommand) -> anyhow::Result<Self> {
+        let shown = path.display().to_string();
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            // toml's message spans several lines (a source excerpt); keep the first and the
+            // location it names.
+            let message = e.message().trim_end_matches('.').to_owned();
+            match e.span().map(|span| line_of(text, span.start)) {
+                Some(line) => anyhow::anyhow!("{shown}:{line}: {message}"),
+                None => anyhow::anyhow!("{shown}: {message}"),
+            }
+        })?;
+        let base = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        let bad = |key: &str, why: String| anyhow::anyhow!("{shown}: {key}: {why}");
+
+        blindlink_service::check_party_name(&raw.name)
+            .map_err(|e| bad("name", strip_service_prefix(&e.to_string())))?;
+        let mode: Mode = raw.mode.parse().map_err(|_| {
+            bad(
+                "mode",
+                format!(
+                    "unknown mode '{}' (expected cardinality, exact, validate, fuzzy or clk-exchange)",
+                    raw.mode
+                ),
+            )
+        })?;
+
+        let (listen, allowed_peers, max_sessions) = match (command, raw.server) {
+            (PartyCommand::Serve, None) => {
+                bail!(
+                    "{shown}: missing [server] section (listen, allowed_peers), which `serve` needs"
+                )
+            }
+            (PartyCommand::Serve, Some(server)) => {
+                let listen =
+                    parse_address(&server.listen).map_err(|why| bad("server.listen", why))?;
+                if server.allowed_peers.is_empty() && !raw.tls.insecure_loopback {
+                    return Err(bad(
+                        "server.allowed_peers",
+                        "is empty, so no peer could link".to_owned(),
+                    ));
+                }
+                for peer in &server.allowed_peers {
+                    blindlink_service::check_party_name(peer).map_err(|e| {
+                        bad("server.allowed_peers", strip_service_prefix(&e.to_string()))
+                    })?;
+                }
+                (Some(listen), server.allowed_peers, server.max_sessions)
+            }
+            (PartyCommand::Link, _) => (None, Vec::new(), 1),
+        };
+        let peer = match (command, raw.peer) {
+            (PartyCommand::Link, None) => {
+                bail!("{shown}: missing [peer] section (address, name), which `link` needs")
+            }
+            (PartyCommand::Link, Some(peer)) => {
+                let address =
+                    parse_address(&peer.address).map_err(|why| bad("peer.address", why))?;
+                blindlink_service::check_party_name(&peer.name)
+                    .map_err(|e| bad("peer.name", strip_service_prefix(&e.to_string())))?;
+                Some((address, peer.name))
+            }
+            (PartyCommand::Serve, _) => None,
+        };
+
+        let tls = match (
+            raw.tls.insecure_loopback,
+            raw.tls.ca,
+            raw.tls.cert,
+            raw.tls.key,
+        ) {
+            (true, None, None, None) => TlsFiles::InsecureLoopback,
+            (true, ..) => {
+                return Err(bad(
+                    "tls.insecure_loopback",
+                    "is true but ca, cert or key is also set; choose one".to_owned(),
+                ));
+            }
+            (false, Some(ca), Some(cert), Some(key)) => TlsFiles::Mutual {
+                ca: resolve(&ca),
+                cert: resolve(&cert),
+                key: resolve(&key),
+            },
+            (false, ca, cert, _) => {
+                let missing = if ca.is_none() {
+                    "ca"
+                } else if cert.is_none() {
+                    "cert"
+                } else {
+                    "key"
+                };
+                return Err(bad(
+                    &format!("tls.{missing}"),
+                    "is missing (mutual TLS needs ca, cert and key; plaintext needs \
+                     insecure_loopback = true)"
+                        .to_owned(),
+                ));
+            }
+        };
+        if tls == TlsFiles::InsecureLoopback {
+            for (key, address) in [
+                ("server.listen", listen),
+                ("peer.address", peer.as_ref().map(|p| p.0)),
+            ] {
+                if let Some(address) = address
+                    && !address.ip().is_loopback()
+                {
+                    return Err(bad(
+                        key,
+                        format!(
+                            "{address} is not a loopback address, and insecure_loopback allows \
+                             plaintext only on loopback"
+                        ),
+                    ));
+                }
+            }
+        }
+
+        for (key, value) in [
+            ("linkage.validate_threshold", raw.linkage.validate_threshold),
+            ("linkage.fuzzy_threshold", raw.linkage.fuzzy_threshold),
+        ] {
+            if let Some(v) = value
+                && !(0.0..=1.0).contains(&v)
+            {
+                return Err(bad(key, format!("{v} is not between 0 and 1")));
+            }
+        }
+
+        let mut validate_fields = Vec::with_capacity(raw.linkage.validate_fields.len());
+        for (i, field) in raw.linkage.validate_fields.into_iter().enumerate() {
+            let at = format!("linkage.validate_field[{i}]");
+            if !(field.weight.is_finite() && field.weight >= 0.0) {
+                return Err(bad(
+                    &format!("{at}.weight"),
+                    format!("{} is not a weight (a number >= 0)", field.weight),
+                ));
+            }
+            if let Some(v) = field.veto_below
+                && !(0.0..=1.0).contains(&v)
+            {
+                return Err(bad(
+                    &format!("{at}.veto_below"),
+                    format!("{v} is not between 0 and 1"),
+                ));
+            }
+            validate_fields.push(blindlink_protocol::FieldScoring {
+                name: field.name,
+                weight: field.weight,
+                veto_below: field.veto_below,
+            });
+        }
+        for (name, columns) in &raw.input.combined_columns {
+            if columns.is_empty() {
+                return Err(bad(
+                    &format!("input.combined_columns.{name}"),
+                    "lists no columns".to_owned(),
+                ));
+            }
+        }
+        if raw.input.id_column.is_empty() {
+            return Err(bad("input.id_column", "is empty".to_owned()));
+        }
+        let mut match_keys = Vec::with_capacity(raw.input.match_keys.len());
+        for (i, key) in raw.input.match_keys.into_iter().enumerate() {
+            let at = format!("input.match_key[{i}]");
+            if key.name.is_empty() {
+                return Err(bad(&format!("{at}.name"), "is empty".to_owned()));
+            }
+            if match_keys.iter().any(|k: &MatchKeySpec| k.name == key.name) {
+                return Err(bad(
+                    &format!("{at}.name"),
+                    format!("'{}' is used by an earlier match key", key.name),
+                ));
+            }
+            if key.columns.is_empty() {
+                return Err(bad(
+                    &format!("{at} '{}'.columns", key.name),
+                    "is empty".to_owned(),
+                ));
+            }
+            let mut columns = Vec::with_capacity(key.columns.len());
+            for (j, column) in key.columns.into_iter().enumerate() {
+                blindlink_encoding::normalise::Pipeline::parse(&column.normalise).map_err(|e| {
+                    bad(
+                        &format!("{at} '{}'.columns[{j}].normalise", key.name),
+                        e.to_string(),
+                    )
+                })?;
+                columns.push(KeyColumn {
+                    column: column.column,
+                    normalise: column.normalise,
+                });
+            }
+            match_keys.push(MatchKeySpec {
+                name: key.name,
+                columns,
+            });
+        }
+        if match_keys.is_empty() && matches!(mode, Mode::Cardinality | Mode::Exact | Mode::Validate)
+        {
+            return Err(bad(
+                "input.match_key",
+                format!("mode {mode} needs at least one [[input.match_key]]"),
+            ));
+        }
+
+        Ok(Self {
+            source: path.to_path_buf(),
+            name: raw.name,
+            mode,
+            listen,
+            allowed_peers,
+            max_sessions,
+            peer,
+            tls,
+            schema: resolve(&raw.linkage.schema),
+            key_file: resolve(&raw.linkage.key_file),
+            validate_threshold: raw.linkage.validate_threshold,
+            fuzzy_threshold: raw.linkage.fuzzy_threshold,
+            input_csv: resolve(&raw.input.csv),
+            id_column: raw.input.id_column,
+            schema_columns: raw.input.schema_columns,
+            combined_columns: raw.input.combined_columns,
+            validate_fields,
+            match_keys,
+            output_dir: resolve(&raw.output.dir),
+        })
+    }
+}
+
+fn parse_address(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let mut addresses = text
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve '{text}': {e}"))?;
+    addresses
+        .next()
+        .ok_or_else(|| format!("'{text}' resolves to no address"))
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The service crate prefixes its errors with their class; the config error names the key.
+fn strip_service_prefix(text: &str) -> String {
+    text.split_once(": ")
+        .map_or(text, |(_, rest)| rest)
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SERVE: &str = r#"
+name = "registry"
+mode = "validate"
+[server]
+listen = "127.0.0.1:7443"
+allowed_peers = ["insurer"]
+[tls]
+ca = "certs/ca.pem"
+cert = "certs/registry.pem"
+key = "certs/registry.key"
+[linkage]
+schema = "schema.toml"
+key_file = "linkage.key"
+validate_threshold = 0.75
+[input]
+csv = "data/registry.csv"
+id_column = "record_id"
+[[input.match_key]]
+name = "my-number"
+columns = [{ column = "my_number", normalise = ["my-number"] }]
+[output]
+dir = "out/registry"
+"#;
+
+    /// Applies `edit` to the good config and returns the outcome ("ok" or the error) if it is
+    /// not `expected`.
+    fn check(edit: (&str, &str), command: PartyCommand, expected: &str) -> Option<String> {
+        let text = SERVE.replacen(edit.0, edit.1, 1);
+        assert_ne!(text, SERVE, "edit {edit:?} changed nothing");
+        let got = PartyConfig::parse(&text, Path::new("peers/registry.toml"), command)
+            .map(|_| "ok".to_owned())
+            .unwrap_or_else(|e| format!("{e:#}"));
+        (got != expected).then_some(got)
+    }
+
+    #[test]
+    fn good_config_resolves_paths_next_to_the_file() {
+        let config =
+            PartyConfig::parse(SERVE, Path::new("peers/registry.toml"), PartyCommand::Serve)
+                .unwrap();
+        assert_eq!(config.mode, Mode::Validate);
+        assert_eq!(config.schema, Path::new("peers/schema.toml"));
+        assert_eq!(config.output_dir, Path::new("peers/out/registry"));
+        assert_eq!(config.listen, Some("127.0.0.1:7443".parse().unwrap()));
+        assert_eq!(config.allowed_peers, ["insurer"]);
+        assert_eq!(config.validate_threshold, Some(0.75));
+        assert_eq!(config.match_keys[0].columns[0].normalise, ["my-number"]);
+    }
+
+    #[test]
+    fn bad_configs_name_the_file_and_key() {
+        use PartyCommand::{Link, Serve};
+        let mut wrong = Vec::new();
+        wrong.extend(check(
+            ("mode = \"validate\"", "mode = \"fuzzy-ish\""),
+            Serve,
+            "peers/registry.toml: mode: unknown mode 'fuzzy-ish' (expected cardinality, exact, validate, fuzzy or clk-exchange)",
+        ));
+        wrong.extend(check(
+            ("[[input.match_key]]", "colour = 1\n[[input.match_key]]"),
+            Serve,
+            "peers/registry.toml:18: unknown field `colour`, expected one of `csv`, `id_column`, `schema_columns`, `combined_columns`, `match_key`",
+        ));
+        wrong.extend(check(
+            ("dir = \"out/registry\"", ""),
+            Serve,
+            "peers/registry.toml:21: missing field `dir`",
+        ));
+        wrong.extend(check(
+            ("[server]", "[peer]\naddress = \"x\"\nname = \"r\"\n[unused]"),
+            Serve,
+            "peers/registry.toml:7: unknown field `unused`, expected one of `name`, `mode`, `server`, `peer`, `tls`, `linkage`, `input`, `output`",
+        ));
+        wrong.extend(check(
+            ("name = \"registry\"", "name = \"registry\" "),
+            Link,
+            "peers/registry.toml: missing [peer] section (address, name), which `link` needs",
+        ));
+        wrong.extend(check(
+            ("\"127.0.0.1:7443\"", "\"127.0.0.1\""),
+            Serve,
+            "peers/registry.toml: server.listen: cannot resolve '127.0.0.1': invalid socket address",
+        ));
+        wrong.extend(check(
+            ("allowed_peers = [\"insurer\"]", "allowed_peers = []"),
+            Serve,
+            "peers/registry.toml: server.allowed_peers: is empty, so no peer could link",
+        ));
+        wrong.extend(check(
+            ("key = \"certs/registry.key\"", ""),
+            Serve,
+            "peers/registry.toml: tls.key: is missing (mutual TLS needs ca, cert and key; plaintext needs insecure_loopback = true)",
+        ));
+        wrong.extend(check(
+            ("key = \"certs/registry.key\"", "key = \"k\"\ninsecure_loopback = true"),
+            Serve,
+            "peers/registry.toml: tls.insecure_loopback: is true but ca, cert or key is also set; choose one",
+        ));
+        wrong.extend(check(
+            ("ca = \"certs/ca.pem\"\ncert = \"certs/registry.pem\"\nkey = \"certs/registry.key\"",
+             "insecure_loopback = true"),
+            Serve,
+            "ok",
+        ));
+        wrong.extend(check(
+            ("listen = \"127.0.0.1:7443\"\nallowed_peers = [\"insurer\"]\n[tls]\nca = \"certs/ca.pem\"\ncert = \"certs/registry.pem\"\nkey = \"certs/registry.key\"",
+             "listen = \"0.0.0.0:7443\"\nallowed_peers = [\"insurer\"]\n[tls]\ninsecure_loopback = true"),
+            Serve,
+            "peers/registry.toml: server.listen: 0.0.0.0:7443 is not a loopback address, and insecure_loopback allows plaintext only on loopback",
+        ));
+        wrong.extend(check(
+            ("validate_threshold = 0.75", "validate_threshold = 1.5"),
+            Serve,
+            "peers/registry.toml: linkage.validate_threshold: 1.5 is not between 0 and 1",
+        ));
+        wrong.extend(check(
+            ("normalise = [\"my-number\"]", "normalise = [\"my-numbr\"]"),
+            Serve,
+            "peers/registry.toml: input.match_key[0] 'my-number'.columns[0].normalise: unknown normalisation step 'my-numbr'",
+        ));
+        wrong.extend(check(
+            ("[[input.match_key]]\nname = \"my-number\"\ncolumns = [{ column = \"my_number\", normalise = [\"my-number\"] }]", ""),
+            Serve,
+            "peers/registry.toml: input.match_key: mode validate needs at least one [[input.match_key]]",
+        ));
+        wrong.extend(check(
+            ("name = \"registry\"", "name = \"Registry Office\""),
+            Serve,
+            "peers/registry.toml: name: party name 'Registry Office' may contain only lowercase letters, digits, '-' and '.'",
+        ));
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+}

@@ -1,0 +1,122 @@
+//! What `serve`, `link` and `demo` share: the party config, reading the input CSV into match
+//! keys and CLKs, the TLS material, and writing the outputs (`links.csv`, `ledger.json`,
+//! `report.txt`) all at once, atomically, after a session completed — a failed session writes
+//! nothing.
+
+pub mod config;
+pub mod fields;
+pub mod input;
+pub mod outputs;
+pub mod session;
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use blindlink_encoding::{ClkEncoder, LinkageSecret, SchemaDocument};
+use blindlink_protocol::Mode;
+use blindlink_service::{TlsCredentials, TransportSecurity};
+use zeroize::Zeroizing;
+
+pub use config::{PartyCommand, PartyConfig, TlsFiles};
+pub use input::PartyRecords;
+
+/// A party ready to link: its config, secret, schema and records.
+pub struct LoadedParty {
+    /// The config it was loaded from.
+    pub config: PartyConfig,
+    /// The linkage secret's bytes (for the handshake's key-check value).
+    pub secret: Zeroizing<Vec<u8>>,
+    /// The CLK schema.
+    pub schema: SchemaDocument,
+    /// The records.
+    pub records: PartyRecords,
+    /// How long reading and encoding took.
+    pub load_time: Duration,
+}
+
+impl std::fmt::Debug for LoadedParty {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedParty")
+            .field("config", &self.config)
+            .field("records", &self.records.ids.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads the schema, the key and the input CSV of `config`, and encodes the records.
+///
+/// # Errors
+/// An unreadable or invalid file, named with the config key that points at it.
+pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
+    let started = Instant::now();
+    let shown = config.source.display().to_string();
+    let schema_text = std::fs::read_to_string(&config.schema).with_context(|| {
+        format!(
+            "{shown}: linkage.schema: cannot read {}",
+            config.schema.display()
+        )
+    })?;
+    let schema = SchemaDocument::parse(&schema_text)
+        .with_context(|| format!("invalid schema {}", config.schema.display()))?;
+    let secret = Zeroizing::new(std::fs::read(&config.key_file).with_context(|| {
+        format!(
+            "{shown}: linkage.key_file: cannot read {}",
+            config.key_file.display()
+        )
+    })?);
+    let linkage_secret = LinkageSecret::from_bytes(secret.to_vec())
+        .with_context(|| format!("key file {}", config.key_file.display()))?;
+    let encoder = ClkEncoder::new(&schema, &linkage_secret)
+        .with_context(|| format!("schema {}", config.schema.display()))?;
+    drop(linkage_secret);
+    let needs_clks = !matches!(config.mode, Mode::Cardinality | Mode::Exact);
+    let records = input::read_party_records(
+        &config.input_csv,
+        &config.id_column,
+        &config.match_keys,
+        &schema,
+        &config.schema_columns,
+        &config.combined_columns,
+        needs_clks.then_some(&encoder),
+    )?;
+    Ok(LoadedParty {
+        config,
+        secret,
+        schema,
+        records,
+        load_time: started.elapsed(),
+    })
+}
+
+/// The transport security the config asks for, with its PEM files read.
+///
+/// # Errors
+/// A TLS file cannot be read.
+pub fn transport_security(config: &PartyConfig) -> anyhow::Result<TransportSecurity> {
+    match &config.tls {
+        TlsFiles::InsecureLoopback => Ok(TransportSecurity::InsecureLoopback),
+        TlsFiles::Mutual { ca, cert, key } => {
+            let read = |what: &str, path: &std::path::Path| {
+                std::fs::read_to_string(path).with_context(|| {
+                    format!(
+                        "{}: tls.{what}: cannot read {}",
+                        config.source.display(),
+                        path.display()
+                    )
+                })
+            };
+            Ok(TransportSecurity::MutualTls(TlsCredentials {
+                ca_pem: read("ca", ca)?,
+                cert_pem: read("cert", cert)?,
+                key_pem: Zeroizing::new(read("key", key)?),
+            }))
+        }
+    }
+}
+
+/// A single-line progress message on stderr, unless quiet.
+pub fn progress(quiet: bool, message: &str) {
+    if !quiet {
+        eprintln!("{message}");
+    }
+}

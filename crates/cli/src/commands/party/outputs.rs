@@ -1,0 +1,140 @@
+//! The files a completed session leaves in the output directory: `links.csv` (one row per
+//! local record), `ledger.json` (the disclosure ledger) and `report.txt` (a short summary for
+//! a person). All three are staged as temporary files first and renamed into place only when
+//! all of them are complete, so a failed run leaves the directory as it was.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+use blindlink_protocol::{DisclosureLedger, LinkOutcome};
+
+use crate::output::AtomicFile;
+
+/// File names in the output directory.
+pub const LINKS_FILE: &str = "links.csv";
+/// The disclosure ledger.
+pub const LEDGER_FILE: &str = "ledger.json";
+/// The human-readable report.
+pub const REPORT_FILE: &str = "report.txt";
+
+/// Writes the three output files into `dir` (created if missing).
+///
+/// # Errors
+/// The directory cannot be created or a file cannot be written; then none of the files is
+/// replaced.
+pub fn write_outputs(
+    dir: &Path,
+    outcome: &LinkOutcome,
+    ledger: &DisclosureLedger,
+    report: &str,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut links = AtomicFile::create(&dir.join(LINKS_FILE))?;
+    write_links(&mut links, outcome)
+        .with_context(|| format!("cannot write {}", dir.join(LINKS_FILE).display()))?;
+    let mut ledger_file = AtomicFile::create(&dir.join(LEDGER_FILE))?;
+    let json = ledger
+        .to_json()
+        .map_err(|e| anyhow::anyhow!("cannot serialise the ledger: {e}"))?;
+    ledger_file
+        .write_all(json.as_bytes())
+        .and_then(|()| ledger_file.write_all(b"\n"))
+        .with_context(|| format!("cannot write {}", dir.join(LEDGER_FILE).display()))?;
+    let mut report_file = AtomicFile::create(&dir.join(REPORT_FILE))?;
+    report_file
+        .write_all(report.as_bytes())
+        .with_context(|| format!("cannot write {}", dir.join(REPORT_FILE).display()))?;
+    links.commit()?;
+    ledger_file.commit()?;
+    report_file.commit()
+}
+
+fn write_links(out: &mut AtomicFile, outcome: &LinkOutcome) -> anyhow::Result<()> {
+    let mut csv = csv::Writer::from_writer(out);
+    csv.write_record([
+        "local_record_id",
+        "link_id",
+        "mode",
+        "score",
+        "status",
+        "key",
+    ])?;
+    for row in &outcome.rows {
+        let score = row.score.map(|s| format!("{s:.4}")).unwrap_or_default();
+        csv.write_record([
+            row.local_id.as_str(),
+            row.link_id.as_deref().unwrap_or(""),
+            row.mode.name(),
+            &score,
+            row.status.name(),
+            row.key.as_deref().unwrap_or(""),
+        ])?;
+    }
+    csv.flush()?;
+    Ok(())
+}
+
+/// The human-readable report: who, what mode, the counts, what was learned, the traffic.
+#[must_use]
+pub fn report_text(
+    party: &str,
+    outcome: &LinkOutcome,
+    ledger: &DisclosureLedger,
+    input_notes: &[String],
+) -> String {
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "blindlink {} session {} ({} as {}) with {}",
+        outcome.mode, ledger.session_id, party, outcome.role, ledger.peer
+    );
+    let c = &outcome.counts;
+    let total = outcome.rows.len();
+    let _ = writeln!(text, "records: {total}");
+    if total > 0 {
+        let _ = writeln!(
+            text,
+            "  linked {}, suspected wrong person {}, ambiguous {}, unmatched {}",
+            c.linked, c.suspected_wrong_person, c.ambiguous, c.unmatched
+        );
+    }
+    let l = &outcome.learned;
+    let _ = writeln!(text, "learned about the peer:");
+    for (key, size) in &l.peer_set_sizes {
+        let _ = writeln!(text, "  set size for key {key}: {size}");
+    }
+    for (key, size) in &l.intersection_sizes {
+        let _ = writeln!(text, "  intersection size for key {key}: {size}");
+    }
+    if let Some(fp) = l.expected_false_positives {
+        let _ = writeln!(text, "  expected false positives in the count: {fp:.2}");
+    }
+    if l.clks_received > 0 {
+        let _ = writeln!(
+            text,
+            "  CLKs or field filters received: {}",
+            l.clks_received
+        );
+    }
+    if l.pair_scores > 0 {
+        let _ = writeln!(
+            text,
+            "  agreement scores of linked pairs: {}",
+            l.pair_scores
+        );
+    }
+    let _ = writeln!(
+        text,
+        "traffic: sent {} messages / {} bytes, received {} messages / {} bytes",
+        ledger.sent.total.messages,
+        ledger.sent.total.bytes,
+        ledger.received.total.messages,
+        ledger.received.total.bytes
+    );
+    for note in input_notes {
+        let _ = writeln!(text, "{note}");
+    }
+    text
+}

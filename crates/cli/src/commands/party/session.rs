@@ -1,0 +1,499 @@
+//! Runs one party's side of linkage sessions over the gRPC service: builds the mode
+//! configuration and the handshake offer from the party's config and schema, turns its records
+//! into the protocol's [`PartyData`], serves (responder) or links (initiator), and writes the
+//! outputs of every completed session.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use blindlink_protocol::{
+    DisclosureLedger, EstablishedSession, FieldScoring, LinkOutcome, Mode, ModeConfig,
+    OutcomeHandle, Parameters, PartyData, PartyRecord, ProtocolError, Role, SchemaDescriptor,
+    SessionDriver, SessionId, SessionOffer, derive_blocking_key, new_driver,
+};
+use blindlink_service::{
+    DriverFactory, Initiator, Limits, PeerEndpoint, Responder, ServerConfig, SessionReport,
+};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use zeroize::Zeroizing;
+
+use super::fields::{cut_bits, per_field_ranges};
+use super::outputs::{report_text, write_outputs};
+use super::{LoadedParty, transport_security};
+
+/// Key name used when a mode needs no match key (fuzzy, clk-exchange without one configured).
+const NO_MATCH_KEY: &str = "none";
+
+/// The mode configuration, handshake offer and protocol data of one party.
+#[derive(Debug, Clone)]
+pub struct PreparedParty {
+    /// What both sides must agree on.
+    pub mode_config: ModeConfig,
+    /// What the handshake commits to.
+    pub offer: SessionOffer,
+    /// The records as the protocol takes them.
+    pub data: Arc<PartyData>,
+    /// Lines for the report about the input (rows without a key...).
+    pub notes: Vec<String>,
+}
+
+/// Builds the mode configuration, the offer and the protocol data.
+///
+/// # Errors
+/// The schema does not suit the mode (e.g. `validate` with per-field filters of different
+/// lengths), or a `[[linkage.validate_field]]` names no schema field.
+pub fn prepare(party: &LoadedParty) -> anyhow::Result<PreparedParty> {
+    let config = &party.config;
+    let shown = config.source.display().to_string();
+    let schema = &party.schema.schema;
+    let mode = config.mode;
+    let mut mode_config = ModeConfig::new(mode);
+    mode_config.keys = if config.match_keys.is_empty() {
+        vec![NO_MATCH_KEY.to_owned()]
+    } else {
+        config.match_keys.iter().map(|k| k.name.clone()).collect()
+    };
+    mode_config.filter_bits = schema.filter_bits();
+    if let Some(threshold) = config.validate_threshold {
+        mode_config.validate.threshold = threshold;
+    }
+    if let Some(threshold) = config.fuzzy_threshold {
+        mode_config.fuzzy.dice_threshold = threshold;
+    }
+    mode_config.blocking_key = Some(derive_blocking_key(&party.secret));
+    mode_config.comparing = Role::Initiator;
+
+    // validate compares per-field filters where the schema lays fields out separately.
+    let ranges = per_field_ranges(schema);
+    let validate_ranges = match (&ranges, mode) {
+        (Some(ranges), Mode::Validate) => {
+            let defaults = FieldScoring::defaults();
+            for field in &config.validate_fields {
+                if !ranges.iter().any(|(name, _)| *name == field.name) {
+                    bail!(
+                        "{shown}: linkage.validate_field '{}' is not a field of schema {}",
+                        field.name,
+                        config.schema.display()
+                    );
+                }
+            }
+            let bits = ranges[0].1.len();
+            if let Some((name, range)) = ranges
+                .iter()
+                .find(|(_, r)| r.len() != bits || !r.len().is_multiple_of(8))
+            {
+                bail!(
+                    "schema {}: validate needs per-field filters of one length, a multiple of 8 \
+                     bits; field '{name}' has {} bits where '{}' has {bits}",
+                    config.schema.display(),
+                    range.len(),
+                    ranges[0].0
+                );
+            }
+            mode_config.validate.field_bits = bits;
+            mode_config.validate.fields = ranges
+                .iter()
+                .map(|(name, _)| {
+                    config
+                        .validate_fields
+                        .iter()
+                        .chain(&defaults)
+                        .find(|f| f.name == *name)
+                        .cloned()
+                        .unwrap_or_else(|| FieldScoring::weighted(name, 1.0))
+                })
+                .collect();
+            Some(ranges.clone())
+        }
+        _ => {
+            mode_config.validate.fields = Vec::new();
+            None
+        }
+    };
+    let uses_clks = matches!(mode, Mode::Fuzzy | Mode::ClkExchange)
+        || (mode == Mode::Validate && validate_ranges.is_none());
+    if (uses_clks || validate_ranges.is_some()) && party.records.clk_bytes == 0 {
+        bail!("{shown}: mode {mode} needs CLKs but none were encoded");
+    }
+
+    let mut descriptor: Vec<(String, String)> = config
+        .match_keys
+        .iter()
+        .map(|k| {
+            let kind = k
+                .columns
+                .iter()
+                .map(|c| c.normalise.join(","))
+                .collect::<Vec<_>>()
+                .join("+");
+            (format!("key:{}", k.name), short_kind(&kind))
+        })
+        .collect();
+    descriptor.extend(
+        schema
+            .field_names()
+            .into_iter()
+            .map(|f| (f.to_owned(), "clk".to_owned())),
+    );
+    let schema_descriptor = SchemaDescriptor::new(descriptor)
+        .map_err(|e| anyhow::anyhow!("schema {}: {e}", config.schema.display()))?;
+    let mut parameters: Vec<(String, String)> = mode_config
+        .parameters()
+        .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?
+        .entries()
+        .to_vec();
+    parameters.push(("schema.sha256".to_owned(), hex::encode(party.schema.digest)));
+    let offer = SessionOffer {
+        mode,
+        schema: schema_descriptor,
+        parameters: Parameters::new(parameters).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?,
+    };
+
+    let records = &party.records;
+    let key_count = mode_config.keys.len();
+    let data = PartyData {
+        records: (0..records.ids.len())
+            .map(|i| PartyRecord {
+                id: records.ids[i].clone(),
+                keys: if records.match_keys.is_empty() {
+                    vec![None; key_count]
+                } else {
+                    records
+                        .match_keys
+                        .iter()
+                        .map(|k| k.keys[i].clone())
+                        .collect()
+                },
+                clk: uses_clks.then(|| records.clk(i).to_vec()),
+                fields: validate_ranges.as_ref().map_or_else(Vec::new, |ranges| {
+                    ranges
+                        .iter()
+                        .map(|(_, r)| Some(cut_bits(records.clk(i), r.clone())))
+                        .collect()
+                }),
+            })
+            .collect(),
+    };
+    let mut notes = Vec::new();
+    for key in &records.match_keys {
+        if key.keyless > 0 {
+            notes.push(format!(
+                "input: {} of {} records have no '{}' key (missing or rejected value); first ones:",
+                key.keyless,
+                records.ids.len(),
+                key.name
+            ));
+            for row in &key.keyless_examples {
+                notes.push(format!(
+                    "  {}:{}: {}: {}",
+                    config.input_csv.display(),
+                    row.line,
+                    row.column,
+                    row.reason
+                ));
+            }
+        }
+    }
+    Ok(PreparedParty {
+        mode_config,
+        offer,
+        data: Arc::new(data),
+        notes,
+    })
+}
+
+/// A field type for the handshake descriptor: the normalisation text, or its hash when long.
+fn short_kind(kind: &str) -> String {
+    if kind.len() <= blindlink_protocol::MAX_FIELD_NAME_BYTES {
+        kind.to_owned()
+    } else {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(kind.as_bytes());
+        format!("sha256:{}", hex::encode(&digest[..16]))
+    }
+}
+
+/// A completed session of this party.
+#[derive(Debug, Clone)]
+pub struct CompletedSession {
+    /// The authenticated peer.
+    pub peer: String,
+    /// The rows and what was learned.
+    pub outcome: LinkOutcome,
+    /// The disclosure ledger.
+    pub ledger: DisclosureLedger,
+    /// Where its outputs were written.
+    pub output_dir: PathBuf,
+    /// From the first message to the end.
+    pub elapsed: Duration,
+}
+
+/// How a party runs.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Seed of the session randomness (ECDH scalars, shuffles, link ids); `None`: the OS.
+    pub seed: Option<u64>,
+    /// Transport limits.
+    pub limits: Limits,
+    /// No progress messages.
+    pub quiet: bool,
+}
+
+fn session_rng(seed: Option<u64>) -> anyhow::Result<ChaCha20Rng> {
+    match seed {
+        Some(seed) => Ok(ChaCha20Rng::seed_from_u64(seed)),
+        None => {
+            let mut bytes = Zeroizing::new([0u8; 32]);
+            getrandom::fill(bytes.as_mut()).map_err(|e| {
+                anyhow::anyhow!("the operating system's random number generator failed: {e}")
+            })?;
+            Ok(ChaCha20Rng::from_seed(*bytes))
+        }
+    }
+}
+
+/// Creates the responder's mode driver per session and keeps a handle on its outcome.
+struct ModeDriverFactory {
+    config: ModeConfig,
+    data: Arc<PartyData>,
+    rng: Mutex<ChaCha20Rng>,
+    outcomes: Arc<Mutex<HashMap<SessionId, (OutcomeHandle, Instant)>>>,
+}
+
+impl DriverFactory for ModeDriverFactory {
+    fn responder(
+        &self,
+        session: &EstablishedSession,
+        _peer: &str,
+    ) -> Result<Box<dyn SessionDriver>, ProtocolError> {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        self.rng
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .fill_bytes(seed.as_mut());
+        let driver = new_driver(
+            Role::Responder,
+            &self.config,
+            (*self.data).clone(),
+            &mut ChaCha20Rng::from_seed(*seed),
+        )?;
+        self.outcomes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                session.session_id,
+                (driver.outcome_handle(), Instant::now()),
+            );
+        Ok(Box::new(driver))
+    }
+}
+
+/// Where a session's outputs go: the output directory itself when the server serves one
+/// session, else a directory per session inside it.
+fn session_output_dir(party: &LoadedParty, peer: &str, session: SessionId) -> PathBuf {
+    if party.config.max_sessions == 1 || party.config.peer.is_some() {
+        party.config.output_dir.clone()
+    } else {
+        party.config.output_dir.join(format!("{peer}-{session}"))
+    }
+}
+
+/// Serves sessions on `listener` until `config.max_sessions` sessions ended (0: until
+/// `shutdown` completes), writing each completed session's outputs. With `max_sessions = 1`
+/// a failed session is an error.
+///
+/// # Errors
+/// Unreadable TLS files, a server failure, or (one session) the session's error.
+pub async fn serve(
+    party: &LoadedParty,
+    prepared: &PreparedParty,
+    listener: TcpListener,
+    options: &RunOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Vec<CompletedSession>> {
+    let config = &party.config;
+    let security = transport_security(config)?;
+    // Check the data against the mode before anyone connects.
+    new_driver(
+        Role::Responder,
+        &prepared.mode_config,
+        PartyData::default(),
+        &mut session_rng(Some(0))?,
+    )
+    .map_err(|e| anyhow::anyhow!("{}: {e}", config.source.display()))?;
+    let outcomes = Arc::new(Mutex::new(HashMap::new()));
+    let factory = ModeDriverFactory {
+        config: prepared.mode_config.clone(),
+        data: Arc::clone(&prepared.data),
+        rng: Mutex::new(session_rng(options.seed)?),
+        outcomes: Arc::clone(&outcomes),
+    };
+    let (report_tx, mut reports) = mpsc::unbounded_channel::<SessionReport>();
+    let server_config = ServerConfig {
+        security,
+        allowed_peers: config.allowed_peers.clone(),
+        limits: options.limits.clone(),
+        offer: prepared.offer.clone(),
+        secret: Zeroizing::new(party.secret.to_vec()),
+    };
+    let responder = Responder::new(server_config, factory, Some(report_tx));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(responder.serve(listener, async move {
+        tokio::select! {
+            _ = stop_rx => {}
+            () = shutdown => {}
+        }
+    }));
+    let mut completed = Vec::new();
+    let mut ended: u64 = 0;
+    let mut failure = None;
+    while let Some(report) = reports.recv().await {
+        ended += 1;
+        match report.outcome {
+            Ok(ledger) => {
+                let entry = outcomes
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&ledger.session_id);
+                let Some((handle, started)) = entry else {
+                    failure = Some(anyhow::anyhow!(
+                        "session {} with {} ended without a driver",
+                        ledger.session_id,
+                        report.peer
+                    ));
+                    break;
+                };
+                let Some(outcome) = handle.get() else {
+                    failure = Some(anyhow::anyhow!(
+                        "session {} with {} ended before the mode finished",
+                        ledger.session_id,
+                        report.peer
+                    ));
+                    break;
+                };
+                let dir = session_output_dir(party, &report.peer, ledger.session_id);
+                let report_body = report_text(&config.name, &outcome, &ledger, &prepared.notes);
+                write_outputs(&dir, &outcome, &ledger, &report_body)?;
+                if !options.quiet {
+                    eprintln!(
+                        "session {} with {}: {} linked, {} suspected wrong person, {} unmatched; \
+                         outputs in {}",
+                        ledger.session_id,
+                        report.peer,
+                        outcome.counts.linked,
+                        outcome.counts.suspected_wrong_person,
+                        outcome.counts.unmatched,
+                        dir.display()
+                    );
+                }
+                completed.push(CompletedSession {
+                    peer: report.peer,
+                    outcome,
+                    ledger,
+                    output_dir: dir,
+                    elapsed: started.elapsed(),
+                });
+            }
+            Err(e) => {
+                if let Some(id) = report.session_id {
+                    outcomes
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&id);
+                }
+                let error =
+                    anyhow::anyhow!("session with {} failed, nothing written: {e}", report.peer);
+                if config.max_sessions == 1 {
+                    failure = Some(error);
+                    break;
+                }
+                eprintln!("{error}");
+            }
+        }
+        if config.max_sessions != 0 && ended >= config.max_sessions {
+            break;
+        }
+    }
+    let _ = stop_tx.send(());
+    let served = server
+        .await
+        .map_err(|e| anyhow::anyhow!("the server task failed: {e}"))?;
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    served.map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(completed)
+}
+
+/// Runs one session against the configured peer at `address` (the config's `[peer]` address
+/// unless given) and writes the outputs.
+///
+/// # Errors
+/// Unreadable TLS files, no connection, or whatever ended the session; nothing is written.
+pub async fn link(
+    party: &LoadedParty,
+    prepared: &PreparedParty,
+    address: Option<SocketAddr>,
+    options: &RunOptions,
+) -> anyhow::Result<CompletedSession> {
+    let config = &party.config;
+    let Some((configured, server_name)) = &config.peer else {
+        bail!(
+            "{}: missing [peer] section (address, name), which `link` needs",
+            config.source.display()
+        );
+    };
+    let address = address.unwrap_or(*configured);
+    let endpoint = PeerEndpoint {
+        address,
+        server_name: server_name.clone(),
+        security: transport_security(config)?,
+        limits: options.limits.clone(),
+    };
+    let mut rng = session_rng(options.seed)?;
+    let mut driver = new_driver(
+        Role::Initiator,
+        &prepared.mode_config,
+        (*prepared.data).clone(),
+        &mut rng,
+    )
+    .map_err(|e| anyhow::anyhow!("{}: {e}", config.source.display()))?;
+    let started = Instant::now();
+    let context = || format!("link with {server_name} at {address} failed, nothing written");
+    let mut initiator = Initiator::connect(&endpoint)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(context)?;
+    let session_id = SessionId::random(&mut rng);
+    let ledger = initiator
+        .run_session(
+            prepared.offer.clone(),
+            &party.secret,
+            session_id,
+            &mut driver,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(context)?;
+    let outcome = driver
+        .outcome()
+        .ok_or_else(|| anyhow::anyhow!("the session ended before the mode finished"))
+        .with_context(context)?;
+    let dir = config.output_dir.clone();
+    let report_body = report_text(&config.name, &outcome, &ledger, &prepared.notes);
+    write_outputs(&dir, &outcome, &ledger, &report_body)?;
+    Ok(CompletedSession {
+        peer: ledger.peer.clone(),
+        outcome,
+        ledger,
+        output_dir: dir,
+        elapsed: started.elapsed(),
+    })
+}

@@ -1,0 +1,66 @@
+//! `blindlink serve --config registry.toml`: the responder of linkage sessions. Reads and
+//! encodes its input once, listens (mutual TLS unless the config says `insecure_loopback`),
+//! lets the peers of its allow-list link, and writes `links.csv`, `ledger.json` and
+//! `report.txt` for every completed session. By default it serves one session and exits
+//! (`[server] max_sessions`); a failed session writes nothing.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use super::party::session::{self, RunOptions};
+use super::party::{PartyCommand, PartyConfig, load_party};
+
+/// Arguments of `blindlink serve`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Example (see examples/peers/README.md):\n  blindlink serve --config examples/peers/registry.toml"
+)]
+pub struct ServeArgs {
+    /// The party's TOML config.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// No progress messages.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Runs `blindlink serve`.
+///
+/// # Errors
+/// A bad config or input, a listener that cannot bind, or (serving one session) the session's
+/// error.
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = PartyConfig::load(&args.config, PartyCommand::Serve)?;
+    let listen = config
+        .listen
+        .context("the config has no [server] listen address")?;
+    if !args.quiet {
+        eprintln!("reading and encoding {}", config.input_csv.display());
+    }
+    let party = load_party(config)?;
+    let prepared = session::prepare(&party)?;
+    if !args.quiet {
+        eprintln!(
+            "{} records ready in {:.2} s; listening on {listen} for {} ({} mode)",
+            party.records.ids.len(),
+            party.load_time.as_secs_f64(),
+            party.config.allowed_peers.join(", "),
+            party.config.mode
+        );
+    }
+    let options = RunOptions {
+        quiet: args.quiet,
+        ..RunOptions::default()
+    };
+    super::runtime()?.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        session::serve(&party, &prepared, listener, &options, shutdown).await
+    })?;
+    Ok(())
+}
