@@ -61,13 +61,6 @@ pub struct EncodeArgs {
     pub no_progress: bool,
 }
 
-/// Why one row was not encoded.
-struct Rejected {
-    line: u64,
-    field: String,
-    reason: String,
-}
-
 /// Runs `blindlink encode`.
 ///
 /// # Errors
@@ -123,7 +116,11 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
 
     let mut clks = ClkSet::new(encoder.filter_bits())?;
     clks.set_schema_digest(encoder.schema_digest());
-    let mut rejected: Vec<(Rejected, csv::StringRecord)> = Vec::new();
+    // Bad rows stream into the rejects file as they are found, so memory stays bounded.
+    let mut rejects = match &args.rejects {
+        Some(path) => Some(RejectsWriter::create(path, &header)?),
+        None => None,
+    };
     let mut scratches: Vec<EncoderScratch> =
         (0..threads).map(|_| EncoderScratch::default()).collect();
     let chunk_len = RECORDS_PER_WORKER * threads;
@@ -196,20 +193,13 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
                 Err(e) => {
                     let line = row.position().map_or(0, csv::Position::line);
                     let (field, reason) = describe_rejection(e, header_len);
-                    if args.rejects.is_none() {
+                    let Some(rejects) = rejects.as_mut() else {
                         if field.is_empty() {
                             bail!("{input_name}:{line}: {reason}");
                         }
                         bail!("{input_name}:{line}: field '{field}': {reason}");
-                    }
-                    rejected.push((
-                        Rejected {
-                            line,
-                            field,
-                            reason,
-                        },
-                        row.clone(),
-                    ));
+                    };
+                    rejects.write(line, &field, &reason, row)?;
                 }
             }
         }
@@ -224,7 +214,8 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
     }
     progress.finish();
 
-    if clks.is_empty() && rejected.is_empty() {
+    let rejected = rejects.as_ref().map_or(0, |r| r.count);
+    if clks.is_empty() && rejected == 0 {
         bail!("{input_name}: no records after the header row");
     }
     let format = match args.format {
@@ -232,10 +223,7 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
         OutputFormat::Bin => ClkFormat::Binary,
     };
     // Rejects first: if they cannot be written, the CLK file does not appear either.
-    let rejects_file = match &args.rejects {
-        Some(path) => Some(write_rejects(path, &header, &rejected)?),
-        None => None,
-    };
+    let rejects_file = rejects.map(RejectsWriter::finish).transpose()?;
     let mut output = AtomicFile::create(&args.output)?;
     write_clks(&clks, format, &mut output)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
@@ -247,7 +235,7 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
     println!(
         "encoded {} records ({} rejected{}) from {} into {} ({}, {}-bit CLKs) in {:.3} s",
         clks.len(),
-        rejected.len(),
+        rejected,
         args.rejects
             .as_ref()
             .map_or(String::new(), |p| format!(", listed in {}", p.display())),
@@ -275,28 +263,52 @@ fn describe_rejection(error: &EncodingError, header_len: usize) -> (String, Stri
     }
 }
 
-fn write_rejects(
-    path: &Path,
-    header: &csv::StringRecord,
-    rejected: &[(Rejected, csv::StringRecord)],
-) -> anyhow::Result<AtomicFile> {
-    let mut file = AtomicFile::create(path)?;
-    {
-        let mut writer = csv::Writer::from_writer(&mut file);
+/// The `--rejects` CSV: line, field, reason, then the row as read.
+struct RejectsWriter {
+    writer: csv::Writer<AtomicFile>,
+    path: PathBuf,
+    count: u64,
+}
+
+impl RejectsWriter {
+    fn create(path: &Path, header: &csv::StringRecord) -> anyhow::Result<Self> {
+        let mut writer = csv::Writer::from_writer(AtomicFile::create(path)?);
         let mut head = vec!["line", "field", "reason"];
         head.extend(header.iter());
-        writer.write_record(&head)?;
-        for (r, row) in rejected {
-            let line = r.line.to_string();
-            let mut fields = vec![line.as_str(), r.field.as_str(), r.reason.as_str()];
-            fields.extend(row.iter());
-            writer.write_record(&fields)?;
-        }
         writer
-            .flush()
+            .write_record(&head)
             .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(Self {
+            writer,
+            path: path.to_path_buf(),
+            count: 0,
+        })
     }
-    Ok(file)
+
+    fn write(
+        &mut self,
+        line: u64,
+        field: &str,
+        reason: &str,
+        row: &csv::StringRecord,
+    ) -> anyhow::Result<()> {
+        let line = line.to_string();
+        let mut fields = vec![line.as_str(), field, reason];
+        fields.extend(row.iter());
+        self.writer
+            .write_record(&fields)
+            .with_context(|| format!("cannot write {}", self.path.display()))?;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Flushes the CSV writer; the file still has to be committed.
+    fn finish(self) -> anyhow::Result<AtomicFile> {
+        let path = self.path;
+        self.writer
+            .into_inner()
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), e.error()))
+    }
 }
 
 /// A progress bar on stderr that appears only on a terminal and only once a run has taken
