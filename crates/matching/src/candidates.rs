@@ -141,6 +141,8 @@ impl CandidateSearch {
     }
 
     /// Keeps only the `k` best candidates of each record of `a` (ties: lower `b` index first).
+    /// Unlike anonlink's `k`, which also caps each record of `b` while walking all candidates in
+    /// score order, this is a per-row limit, so it streams: rows never wait for each other.
     ///
     /// # Errors
     /// [`MatchingError::ZeroTopK`] for `k = 0`.
