@@ -223,6 +223,8 @@ fn short_kind(kind: &str) -> String {
 /// A completed session of this party.
 #[derive(Debug, Clone)]
 pub struct CompletedSession {
+    /// This party's name.
+    pub party: String,
     /// The authenticated peer.
     pub peer: String,
     /// The rows and what was learned.
@@ -394,6 +396,7 @@ pub async fn serve(
                     );
                 }
                 completed.push(CompletedSession {
+                    party: config.name.clone(),
                     peer: report.peer,
                     outcome,
                     ledger,
@@ -490,6 +493,7 @@ pub async fn link(
     let report_body = report_text(&config.name, &outcome, &ledger, &prepared.notes);
     write_outputs(&dir, &outcome, &ledger, &report_body)?;
     Ok(CompletedSession {
+        party: config.name.clone(),
         peer: ledger.peer.clone(),
         outcome,
         ledger,
