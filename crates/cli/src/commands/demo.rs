@@ -302,7 +302,7 @@ fn write_party_files(
     }
     // A demo key derived from the seed, so that a run is reproducible.
     let mut key = Zeroizing::new([0u8; 32]);
-    ChaCha20Rng::seed_from_u64(seed ^ 0x6b65_79).fill_bytes(key.as_mut());
+    ChaCha20Rng::seed_from_u64(seed ^ 0x006b_6579).fill_bytes(key.as_mut());
     let key_hex = Zeroizing::new(hex::encode(key.as_ref()));
     super::keygen::write_new_private_file(
         &dir.join("linkage.key"),
