@@ -359,8 +359,20 @@ impl CandidateSearch {
             });
             if need != [NEVER; ROWS_PER_TILE] {
                 let packed_need = pack4(need);
-                for (k, &c) in (j..run_end).zip(&counts[j - start..run_end - start]) {
-                    if ((c | HIGH) - packed_need) & HIGH != 0 {
+                let run = &counts[j - start..run_end - start];
+                // Eight targets per test: an OR-reduction LLVM vectorises; hits are rare.
+                for (chunk_index, chunk) in run.chunks(8).enumerate() {
+                    let any = chunk
+                        .iter()
+                        .fold(0, |acc, &c| acc | ((c | HIGH) - packed_need));
+                    if any & HIGH == 0 {
+                        continue;
+                    }
+                    let first = j + chunk_index * 8;
+                    for (k, &c) in (first..).zip(chunk) {
+                        if ((c | HIGH) - packed_need) & HIGH == 0 {
+                            continue;
+                        }
                         let c = unpack4(c);
                         for q in 0..rows.len() {
                             if c[q] >= need[q] {
