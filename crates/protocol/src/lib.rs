@@ -40,10 +40,10 @@ pub use message::{
     ModeChunk, Ping, max_frame_len,
 };
 pub use modes::{
-    FieldAgreement, FieldScoring, FuzzyConfig, InMemoryRun, Learned, LinkCounts, LinkOutcome,
-    LinkRow, LinkStatus, MAX_FIELDS, MAX_MATCH_KEYS, MAX_RECORDS, ModeConfig, ModeDriver,
-    OutcomeHandle, PartyData, PartyRecord, ValidateConfig, ValidateScorer, derive_blocking_key,
-    new_driver, run_in_memory,
+    BlockingSecret, FieldAgreement, FieldScoring, FuzzyConfig, InMemoryRun, Learned, LinkCounts,
+    LinkOutcome, LinkRow, LinkStatus, MAX_FIELDS, MAX_MATCH_KEYS, MAX_MINHASH_BANDS,
+    MAX_MINHASH_ROWS, MAX_RECORDS, ModeConfig, ModeDriver, OutcomeHandle, PartyData, PartyRecord,
+    ValidateConfig, ValidateScorer, derive_blocking_key, new_driver, run_in_memory,
 };
 pub use session::{Role, SessionId};
 

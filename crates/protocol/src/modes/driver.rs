@@ -6,9 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use blindlink_matching::{
-    Candidate, CandidateSearch, ClkStore, DiceThreshold, LshBlocker, dice, greedy,
-};
+use blindlink_matching::{Candidate, CandidateSearch, ClkStore, DiceThreshold, dice, greedy};
 use blindlink_psi::{
     BlindedSet, CardinalityInitiator, CardinalityInitiatorAwaitingReply, CardinalityReply,
     CardinalityResponder, CascadePlan, CascadeStep, FalsePositiveRate, InitiatorAwaitingReply,
@@ -21,6 +19,7 @@ use rand_core::{CryptoRng, Rng, SeedableRng};
 use rayon::prelude::*;
 
 use super::chunks::{Reassembly, split};
+use super::minhash::MinHashBlocker;
 use super::payload::{self, SentLink};
 use super::score::ValidateScorer;
 use super::{Learned, LinkOutcome, LinkRow, LinkStatus, MAX_RECORDS, ModeConfig, PartyData};
@@ -54,6 +53,10 @@ struct Blocking {
     record_of_element: Vec<usize>,
     distinct_tokens: usize,
 }
+
+/// After one mutual PSI step: this party's outcome when its part is over, the messages to
+/// send, and the next state when it is not.
+type MutualStep = (Option<MutualOutcome>, Vec<Message>, Option<Mutual>);
 
 /// What a record of this party ended up with.
 #[derive(Debug, Clone, Copy)]
@@ -402,32 +405,28 @@ impl Machine {
                 reason: "no blocking key (derive one from the linkage secret)".into(),
             });
         };
-        let bits = self.config.filter_bits;
-        let blocker = LshBlocker::new(key, self.config.fuzzy.lsh, bits).map_err(|e| {
-            ProtocolError::Invalid {
-                what: "fuzzy configuration",
-                reason: e.to_string(),
-            }
-        })?;
-        let with_clk: Vec<usize> = (0..self.data.records.len())
-            .filter(|&i| self.data.records[i].clk.is_some())
-            .collect();
-        let store = ClkStore::from_clks(
-            bits,
-            with_clk
-                .iter()
-                .filter_map(|&i| self.data.records[i].clk.as_deref()),
-        )
-        .map_err(|e| ProtocolError::Invalid {
-            what: "party data",
-            reason: e.to_string(),
-        })?;
-        let bands = blocker.bands();
-        let elements: Vec<Vec<u8>> = (0..with_clk.len() * bands)
+        let blocker = MinHashBlocker::new(
+            key,
+            self.config.fuzzy.lsh.bands,
+            self.config.fuzzy.lsh.bits_per_band,
+            self.config.filter_bits,
+        )?;
+        let per_record: Vec<(usize, Vec<Vec<u8>>)> = (0..self.data.records.len())
             .into_par_iter()
-            .map(|e| blocker.token(&store, e / bands, e % bands))
+            .filter_map(|i| {
+                let clk = self.data.records[i].clk.as_deref()?;
+                Some((i, blocker.tokens(clk)))
+            })
             .collect();
-        let record_of_element = (0..elements.len()).map(|e| with_clk[e / bands]).collect();
+        let _ = blocker.bands();
+        let mut elements = Vec::new();
+        let mut record_of_element = Vec::new();
+        for (record, tokens) in per_record {
+            for token in tokens {
+                elements.push(token);
+                record_of_element.push(record);
+            }
+        }
         let distinct_tokens = elements.iter().collect::<HashSet<_>>().len();
         Ok((
             Blocking {
@@ -759,7 +758,7 @@ impl Machine {
         mutual: Mutual,
         bytes: &[u8],
         round: u16,
-    ) -> Result<(Option<MutualOutcome>, Vec<Message>, Option<Mutual>), ProtocolError> {
+    ) -> Result<MutualStep, ProtocolError> {
         let limits = WireLimits::default();
         Ok(match mutual {
             Mutual::InitiatorAwaitingReply(state) => {

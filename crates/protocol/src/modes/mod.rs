@@ -17,12 +17,13 @@
 
 mod chunks;
 mod driver;
+mod minhash;
 mod payload;
 mod score;
 
 use std::sync::{Arc, Mutex};
 
-use blindlink_matching::{BlockingKey, LshParameters};
+use blindlink_matching::LshParameters;
 use hmac::{KeyInit, Mac};
 use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::driver::SessionDriver;
 use crate::{DisclosureLedger, DriverStep, Message, Mode, Parameters, ProtocolError, Role};
 
+pub use minhash::{BlockingSecret, MAX_MINHASH_BANDS, MAX_MINHASH_ROWS};
 pub use score::{FieldAgreement, FieldScoring, ValidateScorer};
 
 /// Most records one party may bring to a session.
@@ -79,7 +81,9 @@ pub struct ValidateConfig {
 pub struct FuzzyConfig {
     /// Pairs with a Dice coefficient below this are never linked.
     pub dice_threshold: f64,
-    /// Bands and bits per band of the keyed LSH (private blocking).
+    /// The private blocking tokens: `bands` keyed MinHash band tokens per CLK, each joining
+    /// `bits_per_band` minima (MinHash rows; see papers/protocol.md for the choice of MinHash
+    /// over bit sampling on sparse CLKs).
     pub lsh: LshParameters,
 }
 
@@ -104,7 +108,7 @@ pub struct ModeConfig {
     /// `clk-exchange`).
     pub comparing: Role,
     /// Secret key of the LSH bit sampling (`fuzzy`); derive it with [`derive_blocking_key`].
-    pub blocking_key: Option<BlockingKey>,
+    pub blocking_key: Option<BlockingSecret>,
 }
 
 impl std::fmt::Debug for ModeConfig {
@@ -125,7 +129,7 @@ impl std::fmt::Debug for ModeConfig {
 impl ModeConfig {
     /// A configuration with the defaults: match key `my_number`, 1024-bit CLKs, the initiator
     /// compares, validate with the default per-field scoring ([`FieldScoring::defaults`],
-    /// 512-bit field filters), fuzzy at Dice 0.8 with 24 bands of 16 bits, raw cardinality.
+    /// 256-bit field filters), fuzzy at Dice 0.93 with 4 MinHash bands of 5 minima, raw cardinality.
     #[must_use]
     pub fn new(mode: Mode) -> Self {
         Self {
@@ -134,14 +138,14 @@ impl ModeConfig {
             filter_bits: 1024,
             validate: ValidateConfig {
                 fields: FieldScoring::defaults(),
-                field_bits: 512,
+                field_bits: 256,
                 threshold: score::DEFAULT_VALIDATE_THRESHOLD,
             },
             fuzzy: FuzzyConfig {
-                dice_threshold: 0.8,
+                dice_threshold: 0.93,
                 lsh: LshParameters {
-                    bands: 24,
-                    bits_per_band: 16,
+                    bands: 4,
+                    bits_per_band: 5,
                 },
             },
             cardinality_bloom_fpr: None,
@@ -204,7 +208,7 @@ impl ModeConfig {
                 ));
                 if self.mode == Mode::Fuzzy {
                     entries.push((
-                        "fuzzy.lsh".into(),
+                        "fuzzy.minhash".into(),
                         format!("{}x{}", self.fuzzy.lsh.bands, self.fuzzy.lsh.bits_per_band),
                     ));
                 }
@@ -231,19 +235,18 @@ impl ModeConfig {
             blindlink_psi::MatchKeyName::new(key)
                 .map_err(|e| invalid("match key", format!("'{key}': {e}")))?;
         }
-        let bits_ok = |bits: usize| bits > 0 && bits % 8 == 0 && bits <= 1 << 16;
-        if matches!(self.mode, Mode::Fuzzy | Mode::ClkExchange)
-            || (self.mode == Mode::Validate && self.validate.fields.is_empty())
+        let bits_ok = |bits: usize| bits > 0 && bits.is_multiple_of(8) && bits <= 1 << 16;
+        if (matches!(self.mode, Mode::Fuzzy | Mode::ClkExchange)
+            || (self.mode == Mode::Validate && self.validate.fields.is_empty()))
+            && !bits_ok(self.filter_bits)
         {
-            if !bits_ok(self.filter_bits) {
-                return Err(invalid(
-                    "filter_bits",
-                    format!(
-                        "{} is not a positive multiple of 8 up to 65536",
-                        self.filter_bits
-                    ),
-                ));
-            }
+            return Err(invalid(
+                "filter_bits",
+                format!(
+                    "{} is not a positive multiple of 8 up to 65536",
+                    self.filter_bits
+                ),
+            ));
         }
         if self.mode == Mode::Validate {
             if !self.validate.fields.is_empty() && !bits_ok(self.validate.field_bits) {
@@ -303,13 +306,13 @@ fn unit_interval(what: &'static str, value: f64) -> Result<(), ProtocolError> {
 /// # Security
 /// The secret bytes are used only as an HMAC key; the result is as secret as the linkage key.
 #[must_use]
-pub fn derive_blocking_key(linkage_secret: &[u8]) -> BlockingKey {
+pub fn derive_blocking_key(linkage_secret: &[u8]) -> BlockingSecret {
     let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(linkage_secret)
         .unwrap_or_else(|_| unreachable!("hmac accepts keys of any length"));
     mac.update(b"blindlink/v1/protocol/lsh-blocking-key");
     let mut key = [0u8; 32];
     key.copy_from_slice(&mac.finalize().into_bytes());
-    let blocking = BlockingKey::new(key);
+    let blocking = BlockingSecret::new(key);
     zeroize::Zeroize::zeroize(&mut key);
     blocking
 }
