@@ -250,6 +250,23 @@ fn schema_check_explains_errors_with_their_location() {
             bad.display()
         )
     );
+    let many = dir.path().join("many.toml");
+    std::fs::write(
+        &many,
+        "version = 1\n[filter]\nbits = 64\n\
+         [[field]]\ncolumn = \"a\"\ntokens = { kind = \"exact\" }\n\
+         [[field]]\ncolumn = \"b\"\nnormalise = [\"nope\"]\ntokens = { kind = \"exact\" }\nbits_per_token = 5\n",
+    )
+    .unwrap();
+    let err = blindlink(&["schema", "check", s(&many)]).unwrap_err();
+    assert_eq!(
+        err,
+        format!(
+            "invalid schema {}: 2 problems:\n  field[0] 'a': give exactly one of bits_per_token or \
+             bits_per_field\n  field[1] 'b'.normalise: unknown normalisation step 'nope'",
+            many.display()
+        )
+    );
     blindlink(&["schema", "check", s(&repo("examples/schema.toml"))]).unwrap();
     blindlink(&["schema", "check", s(&repo("examples/clkhash-schema.json"))]).unwrap();
 }

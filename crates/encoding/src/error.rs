@@ -20,6 +20,9 @@ pub enum EncodingError {
         /// What is wrong.
         message: String,
     },
+    /// Several independent schema problems (one per broken field), in document order.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    SchemaProblems(Vec<EncodingError>),
     /// A record's value for a field is not valid for the schema.
     #[error("field '{field}': {reason}")]
     InvalidValue {
@@ -52,6 +55,15 @@ impl EncodingError {
         Self::Schema {
             location: location.into(),
             message: message.into(),
+        }
+    }
+
+    /// `None` for no problems, the problem itself for one, [`Self::SchemaProblems`] for more.
+    pub(crate) fn combine(mut problems: Vec<Self>) -> Option<Self> {
+        match problems.len() {
+            0 => None,
+            1 => problems.pop(),
+            _ => Some(Self::SchemaProblems(problems)),
         }
     }
 

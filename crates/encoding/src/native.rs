@@ -265,124 +265,138 @@ impl NativeSchema {
         }
         let layout = raw.filter.layout;
         let mut fields = Vec::new();
+        let mut problems = Vec::new();
         for (i, f) in raw.fields.into_iter().enumerate() {
-            let at = format!("field[{i}] '{}'", f.column);
-            let err = |key: &str, message: String| {
-                EncodingError::schema(
-                    if key.is_empty() {
-                        at.clone()
-                    } else {
-                        format!("{at}.{key}")
-                    },
-                    message,
-                )
-            };
-            if f.column.is_empty() {
-                return Err(err("column", "the column name is empty".into()));
-            }
-            if fields.iter().any(|g: &NativeField| g.column == f.column) {
-                return Err(err(
-                    "column",
-                    format!("column '{}' is used by two fields", f.column),
-                ));
-            }
-            let pipeline =
-                Pipeline::parse(&f.normalise).map_err(|e| err("normalise", e.to_string()))?;
-            let comparison = match f.tokens {
-                RawTokens::Ngram { n, positional } => {
-                    if !(1..=16).contains(&n) {
-                        return Err(err("tokens.n", format!("{n} is outside 1..=16")));
+            // Every field is checked, so `schema check` lists all broken fields at once.
+            let parsed = (|| -> Result<NativeField, EncodingError> {
+                let at = format!("field[{i}] '{}'", f.column);
+                let err = |key: &str, message: String| {
+                    EncodingError::schema(
+                        if key.is_empty() {
+                            at.clone()
+                        } else {
+                            format!("{at}.{key}")
+                        },
+                        message,
+                    )
+                };
+                if f.column.is_empty() {
+                    return Err(err("column", "the column name is empty".into()));
+                }
+                if fields.iter().any(|g: &NativeField| g.column == f.column) {
+                    return Err(err(
+                        "column",
+                        format!("column '{}' is used by two fields", f.column),
+                    ));
+                }
+                let pipeline =
+                    Pipeline::parse(&f.normalise).map_err(|e| err("normalise", e.to_string()))?;
+                let comparison = match f.tokens {
+                    RawTokens::Ngram { n, positional } => {
+                        if !(1..=16).contains(&n) {
+                            return Err(err("tokens.n", format!("{n} is outside 1..=16")));
+                        }
+                        Comparison::Ngram { n, positional }
                     }
-                    Comparison::Ngram { n, positional }
-                }
-                RawTokens::Exact => Comparison::Exact,
-                RawTokens::Numeric {
-                    threshold,
-                    resolution,
-                    precision,
-                } => Comparison::numeric(threshold, resolution, precision)
-                    .map_err(|e| err("tokens", e))?,
-            };
-            let weight = match (f.bits_per_token, f.bits_per_field) {
-                (Some(k), None) if (1..=256).contains(&k) => Weight::BitsPerToken(k),
-                (None, Some(k)) if (1..=4096).contains(&k) => Weight::BitsPerField(k),
-                (Some(k), None) => {
-                    return Err(err("bits_per_token", format!("{k} is outside 1..=256")));
-                }
-                (None, Some(k)) => {
-                    return Err(err("bits_per_field", format!("{k} is outside 1..=4096")));
-                }
-                _ => {
-                    return Err(err(
-                        "",
-                        "give exactly one of bits_per_token or bits_per_field".into(),
-                    ));
-                }
-            };
-            let missing = match f.missing {
-                RawMissing::Default => MissingPolicy::Skip,
-                RawMissing::Policy(p) if p == "skip" => MissingPolicy::Skip,
-                RawMissing::Policy(p) if p == "reject" => MissingPolicy::Reject,
-                RawMissing::Policy(p) => {
-                    return Err(err(
-                        "missing",
-                        format!("'{p}' is not \"skip\", \"reject\" or {{ replace = \"...\" }}"),
-                    ));
-                }
-                RawMissing::Replace { replace } => MissingPolicy::Replace(replace),
-            };
-            let (own_bits, rbf_sample) = match layout {
-                Layout::Clk => {
-                    if f.rbf_bits.is_some() || f.rbf_sample.is_some() || f.bits.is_some() {
+                    RawTokens::Exact => Comparison::Exact,
+                    RawTokens::Numeric {
+                        threshold,
+                        resolution,
+                        precision,
+                    } => Comparison::numeric(threshold, resolution, precision)
+                        .map_err(|e| err("tokens", e))?,
+                };
+                let weight = match (f.bits_per_token, f.bits_per_field) {
+                    (Some(k), None) if (1..=256).contains(&k) => Weight::BitsPerToken(k),
+                    (None, Some(k)) if (1..=4096).contains(&k) => Weight::BitsPerField(k),
+                    (Some(k), None) => {
+                        return Err(err("bits_per_token", format!("{k} is outside 1..=256")));
+                    }
+                    (None, Some(k)) => {
+                        return Err(err("bits_per_field", format!("{k} is outside 1..=4096")));
+                    }
+                    _ => {
                         return Err(err(
+                            "",
+                            "give exactly one of bits_per_token or bits_per_field".into(),
+                        ));
+                    }
+                };
+                let missing = match f.missing {
+                    RawMissing::Default => MissingPolicy::Skip,
+                    RawMissing::Policy(p) if p == "skip" => MissingPolicy::Skip,
+                    RawMissing::Policy(p) if p == "reject" => MissingPolicy::Reject,
+                    RawMissing::Policy(p) => {
+                        return Err(err(
+                            "missing",
+                            format!("'{p}' is not \"skip\", \"reject\" or {{ replace = \"...\" }}"),
+                        ));
+                    }
+                    RawMissing::Replace { replace } => MissingPolicy::Replace(replace),
+                };
+                let (own_bits, rbf_sample) = match layout {
+                    Layout::Clk => {
+                        if f.rbf_bits.is_some() || f.rbf_sample.is_some() || f.bits.is_some() {
+                            return Err(err(
                             "",
                             "rbf_bits, rbf_sample and bits belong to the rbf and per-field layouts"
                                 .into(),
                         ));
+                        }
+                        (bits, 0)
                     }
-                    (bits, 0)
-                }
-                Layout::Rbf => {
-                    let own = f.rbf_bits.ok_or_else(|| {
-                        err(
-                            "rbf_bits",
-                            "the rbf layout needs each field's rbf_bits".into(),
-                        )
-                    })?;
-                    let sample = f.rbf_sample.ok_or_else(|| {
-                        err(
-                            "rbf_sample",
-                            "the rbf layout needs each field's rbf_sample".into(),
-                        )
-                    })?;
-                    if own == 0 || own > MAX_BITS {
-                        return Err(err("rbf_bits", format!("{own} is outside 1..={MAX_BITS}")));
+                    Layout::Rbf => {
+                        let own = f.rbf_bits.ok_or_else(|| {
+                            err(
+                                "rbf_bits",
+                                "the rbf layout needs each field's rbf_bits".into(),
+                            )
+                        })?;
+                        let sample = f.rbf_sample.ok_or_else(|| {
+                            err(
+                                "rbf_sample",
+                                "the rbf layout needs each field's rbf_sample".into(),
+                            )
+                        })?;
+                        if own == 0 || own > MAX_BITS {
+                            return Err(err(
+                                "rbf_bits",
+                                format!("{own} is outside 1..={MAX_BITS}"),
+                            ));
+                        }
+                        (own, sample)
                     }
-                    (own, sample)
-                }
-                Layout::PerField => {
-                    let own = f.bits.ok_or_else(|| {
-                        err(
-                            "bits",
-                            "the per-field layout needs each field's bits".into(),
-                        )
-                    })?;
-                    if own == 0 {
-                        return Err(err("bits", "must be at least 1".into()));
+                    Layout::PerField => {
+                        let own = f.bits.ok_or_else(|| {
+                            err(
+                                "bits",
+                                "the per-field layout needs each field's bits".into(),
+                            )
+                        })?;
+                        if own == 0 {
+                            return Err(err("bits", "must be at least 1".into()));
+                        }
+                        (own, 0)
                     }
-                    (own, 0)
-                }
-            };
-            fields.push(NativeField {
-                column: f.column,
-                pipeline,
-                comparison,
-                weight,
-                missing,
-                missing_values: f.missing_values.unwrap_or_else(|| vec![String::new()]),
-                own_bits,
-                rbf_sample,
-            });
+                };
+                Ok(NativeField {
+                    column: f.column,
+                    pipeline,
+                    comparison,
+                    weight,
+                    missing,
+                    missing_values: f.missing_values.unwrap_or_else(|| vec![String::new()]),
+                    own_bits,
+                    rbf_sample,
+                })
+            })();
+            match parsed {
+                Ok(field) => fields.push(field),
+                Err(e) => problems.push(e),
+            }
+        }
+        if let Some(e) = EncodingError::combine(problems) {
+            return Err(e);
         }
         match layout {
             Layout::Rbf => {

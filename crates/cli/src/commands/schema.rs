@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use blindlink_encoding::harden::HardeningStep;
 use blindlink_encoding::native::{Layout, MissingPolicy, Weight};
-use blindlink_encoding::{Schema, SchemaDocument};
+use blindlink_encoding::{EncodingError, Schema, SchemaDocument};
 
 /// Subcommands of `blindlink schema`.
 #[derive(Debug, clap::Subcommand)]
@@ -27,8 +27,20 @@ pub fn run(cmd: SchemaCommand) -> anyhow::Result<()> {
     let SchemaCommand::Check { file } = cmd;
     let text = std::fs::read_to_string(&file)
         .with_context(|| format!("cannot read schema {}", file.display()))?;
-    let document = SchemaDocument::parse(&text)
-        .with_context(|| format!("invalid schema {}", file.display()))?;
+    let document = match SchemaDocument::parse(&text) {
+        Ok(document) => document,
+        // One line per broken field, so a long schema's problems can all be fixed in one go.
+        Err(EncodingError::SchemaProblems(problems)) => {
+            let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+            bail!(
+                "invalid schema {}: {} problems:\n{}",
+                file.display(),
+                problems.len(),
+                lines.join("\n")
+            );
+        }
+        Err(e) => return Err(e).with_context(|| format!("invalid schema {}", file.display())),
+    };
     println!("{}: valid", file.display());
     for line in explain(&document) {
         println!("  {line}");

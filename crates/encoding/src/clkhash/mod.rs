@@ -185,8 +185,16 @@ impl ClkhashSchema {
         };
         let features_node = root.require("features")?;
         let mut features = Vec::new();
+        let mut problems = Vec::new();
         for item in features_node.node().items()? {
-            features.push(parse_feature(item.node())?);
+            // Every feature is checked, so `schema check` lists all broken features at once.
+            match parse_feature(item.node()) {
+                Ok(feature) => features.push(feature),
+                Err(e) => problems.push(e),
+            }
+        }
+        if let Some(e) = EncodingError::combine(problems) {
+            return Err(e);
         }
         let schema = Self {
             features,

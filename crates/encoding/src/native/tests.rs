@@ -260,3 +260,17 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn every_broken_field_is_reported() {
+    let schema = format!(
+        "{HEAD}[[field]]\ncolumn = \"a\"\ntokens = {{ kind = \"exact\" }}\n\
+         [[field]]\ncolumn = \"b\"\ntokens = {{ kind = \"exact\" }}\nbits_per_token = 5\n\
+         [[field]]\ncolumn = \"c\"\nnormalise = [\"nope\"]\ntokens = {{ kind = \"exact\" }}\nbits_per_token = 5\n"
+    );
+    check_error(
+        &schema,
+        "field[0] 'a': give exactly one of bits_per_token or bits_per_field; \
+         field[2] 'c'.normalise: unknown normalisation step 'nope'",
+    );
+}
