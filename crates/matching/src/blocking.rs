@@ -294,9 +294,9 @@ impl BlockedPairs {
 
     pub(crate) fn check_fits(&self, len_a: usize, len_b: usize) -> Result<(), MatchingError> {
         if self.records_a() != len_a || self.records_b != len_b {
-            return Err(MatchingError::CandidateOutOfRange {
-                a: self.records_a(),
-                b: self.records_b,
+            return Err(MatchingError::BlocksMismatch {
+                blocked_a: self.records_a(),
+                blocked_b: self.records_b,
                 len_a,
                 len_b,
             });

@@ -236,7 +236,7 @@ impl CandidateSearch {
     /// As [`CandidateSearch::stream`], but only over the pairs that `blocks` lets through.
     ///
     /// # Errors
-    /// [`MatchingError::MismatchedFilterLengths`]; [`MatchingError::CandidateOutOfRange`] when
+    /// [`MatchingError::MismatchedFilterLengths`]; [`MatchingError::BlocksMismatch`] when
     /// `blocks` was made for other data sets.
     pub fn stream_blocked(
         &self,
@@ -612,6 +612,51 @@ pub(crate) mod tests {
         check_threshold(6, 1, 1, 64, 1.0);
         check_threshold(7, 0, 10, 1024, 0.5);
         check_threshold(8, 10, 0, 1024, 0.5);
+    }
+
+    #[test]
+    fn blocked_search_equals_brute_force_on_the_blocked_pairs() {
+        use crate::{BlockingKey, LshBlocker, LshParameters};
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        let a = random_store(&mut rng, 60, 512);
+        let b = random_store(&mut rng, 70, 512);
+        let params = LshParameters {
+            bands: 6,
+            bits_per_band: 4,
+        };
+        let blocked = LshBlocker::new(&BlockingKey::new([2; 32]), params, 512)
+            .unwrap()
+            .block(&a, &b)
+            .unwrap();
+        assert!(blocked.pair_count() > 0 && blocked.pair_count() < 60 * 70);
+        let expected: Vec<Candidate> = brute_force(&a, &b, 0.3)
+            .into_iter()
+            .filter(|c| blocked.contains(c.a, c.b))
+            .collect();
+        for kernel in DiceKernel::ALL {
+            for prune in [true, false] {
+                let search = CandidateSearch::new(DiceThreshold::new(0.3).unwrap())
+                    .kernel(kernel)
+                    .prune(prune);
+                let mut got = Vec::new();
+                let stats = search
+                    .stream_blocked(&a, &b, &blocked, |batch| {
+                        got.extend_from_slice(batch);
+                        ControlFlow::Continue(())
+                    })
+                    .unwrap();
+                assert_eq!(got, expected, "kernel {} prune {prune}", kernel.name());
+                assert_eq!(stats.considered_pairs, blocked.pair_count());
+            }
+        }
+        let other = random_store(&mut rng, 5, 512);
+        let err = CandidateSearch::new(DiceThreshold::new(0.3).unwrap())
+            .stream_blocked(&other, &b, &blocked, |_| ControlFlow::Continue(()))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "blocked pairs were made for 60 x 70 records, not 5 x 70"
+        );
     }
 
     #[test]

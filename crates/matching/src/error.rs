@@ -54,16 +54,16 @@ pub enum MatchingError {
         /// Largest supported bits per band.
         max_bits: usize,
     },
-    /// A candidate pair that names a record outside the data sets.
-    #[error("candidate pair ({a}, {b}) is out of range for {len_a} x {len_b} records")]
-    CandidateOutOfRange {
-        /// Index into data set a.
-        a: usize,
-        /// Index into data set b.
-        b: usize,
-        /// Records in data set a.
+    /// Blocked pairs used with data sets other than the ones they were made for.
+    #[error("blocked pairs were made for {blocked_a} x {blocked_b} records, not {len_a} x {len_b}")]
+    BlocksMismatch {
+        /// Records of a the blocks were made for.
+        blocked_a: usize,
+        /// Records of b the blocks were made for.
+        blocked_b: usize,
+        /// Records of a given.
         len_a: usize,
-        /// Records in data set b.
+        /// Records of b given.
         len_b: usize,
     },
     /// A similarity score that is not a number in [0, 1].
