@@ -130,7 +130,14 @@ impl ClkhashSchema {
         }
         let config = root.require("clkConfig")?;
         let config = config.node();
-        let l = config.require("l")?.node().int_at_least(1)?;
+        let l_node = config.require("l")?;
+        let l = l_node.node().int_at_least(1)?;
+        if l > crate::format::MAX_FILTER_BITS as i64 {
+            return Err(l_node.node().error(format!(
+                "l = {l} is larger than the {} bits supported",
+                crate::format::MAX_FILTER_BITS
+            )));
+        }
         let mut warnings = Vec::new();
         let xor_folds = match config.get("xor_folds")? {
             Some(n) => n.node().int_at_least(0)?,

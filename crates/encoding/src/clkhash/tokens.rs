@@ -29,6 +29,12 @@ impl Comparison {
                 "resolution has to be greater than zero, but was {resolution}"
             ));
         }
+        // Each value makes 2 · resolution + 1 tokens: bound the work a schema can ask for.
+        if resolution > 10_000 {
+            return Err(format!(
+                "resolution {resolution} is larger than the 10000 supported"
+            ));
+        }
         let precision = u32::try_from(precision)
             .ok()
             .filter(|p| *p <= 30)
@@ -179,6 +185,19 @@ mod tests {
         assert_eq!(
             Comparison::numeric(0.01, 1, 0).unwrap_err(),
             "not enough fractional precision to encode thresholdDistance"
+        );
+    }
+}
+
+#[cfg(test)]
+mod bounds {
+    use super::Comparison;
+
+    #[test]
+    fn resolution_is_bounded() {
+        assert_eq!(
+            Comparison::numeric(1.0, 10_001, 0).unwrap_err(),
+            "resolution 10001 is larger than the 10000 supported"
         );
     }
 }
