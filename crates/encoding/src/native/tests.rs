@@ -274,3 +274,28 @@ fn every_broken_field_is_reported() {
          field[2] 'c'.normalise: unknown normalisation step 'nope'",
     );
 }
+
+/// Pins native hashing: a change to key derivation, position mapping or bit order must be a
+/// deliberate, versioned change (the domain tag says `blindlink/v1`).
+#[test]
+fn native_golden_vector() {
+    use base64::Engine as _;
+    let e = encoder(PEOPLE, b"blindlink golden vector secret");
+    let clk = encode(&e, &["髙橋", "1985-04-03"]).unwrap();
+    let hardened = encoder(
+        &format!(
+            "{HEAD}{NAME}[[harden]]\nstep = \"balance\"\n[[harden]]\nstep = \"xor-fold\"\n[[harden]]\nstep = \"rule90\"\n[[harden]]\nstep = \"permute\"\n"
+        ),
+        b"blindlink golden vector secret",
+    );
+    let hardened = encode(&hardened, &["tanaka"]).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    assert_eq!(
+        b64.encode(&clk),
+        "AQAEiAAIRCqFACDkAIgIMlEihTAiAAgAIiAQVMBAgAAAIgoONgIIAgAIQKgCUAMAQAiZCQABkQwAABgAQgCKGA=="
+    );
+    assert_eq!(
+        b64.encode(&hardened),
+        "CjfDXTEGwFYxHXYBAj/OSWxg9Bx7cQEVgEDBwu0FT6w="
+    );
+}
