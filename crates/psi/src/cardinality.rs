@@ -155,11 +155,23 @@ fn shift(error: PsiError, offset: usize) -> PsiError {
 }
 
 /// The responding party of cardinality-only PSI, with its distinct elements.
-#[derive(Debug)]
+///
+/// # Security
+/// Holds the raw elements (personal data) until it answers; `Debug` prints only their count.
 pub struct CardinalityResponder {
     key: MatchKeyName,
     distinct: Vec<Vec<u8>>,
     encoding: SetEncoding,
+}
+
+impl std::fmt::Debug for CardinalityResponder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CardinalityResponder")
+            .field("key", &self.key)
+            .field("elements", &self.distinct.len())
+            .field("encoding", &self.encoding)
+            .finish()
+    }
 }
 
 impl CardinalityResponder {

@@ -18,7 +18,10 @@ use crate::group::{LinkId, MatchKeyName};
 use crate::mutual::MutualOutcome;
 
 /// One party's records and keys, before or between rounds.
-#[derive(Debug, Clone)]
+///
+/// # Security
+/// Holds the raw key values (personal data); `Debug` prints only counts.
+#[derive(Clone)]
 pub struct CascadePlan {
     keys: Vec<MatchKeyName>,
     records: Vec<Vec<Option<Vec<u8>>>>,
@@ -65,13 +68,34 @@ pub enum CascadeStep {
     Done(CascadeOutcome),
 }
 
-/// A round whose session is running.
-#[derive(Debug)]
+/// A round whose session is running. `Debug` prints only counts.
 pub struct PendingRound {
     plan: CascadePlan,
     round: usize,
     elements: Vec<Vec<u8>>,
     record_of_element: Vec<usize>,
+}
+
+impl std::fmt::Debug for CascadePlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CascadePlan")
+            .field("keys", &self.keys)
+            .field("records", &self.records.len())
+            .field("linked", &self.links.iter().flatten().count())
+            .field("ambiguous", &self.ambiguous.len())
+            .field("next_round", &self.next)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for PendingRound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingRound")
+            .field("round", &self.round)
+            .field("elements", &self.elements.len())
+            .field("plan", &self.plan)
+            .finish()
+    }
 }
 
 impl CascadePlan {

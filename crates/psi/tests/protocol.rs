@@ -220,6 +220,23 @@ fn debug_output_shows_no_secret() {
     let (state, _) = MutualInitiator::start(&key("k"), &[b"x"], &mut rng(1)).unwrap();
     let debug = format!("{state:?}");
     assert!(debug.contains("SessionSecret(..)"), "{debug}");
+    // Raw elements (personal data) never appear in Debug output either.
+    let responder =
+        CardinalityResponder::new(&key("k"), &["yamada-taro"], SetEncoding::Raw).unwrap();
+    let debug = format!("{responder:?}");
+    assert!(
+        !debug.contains("yamada") && debug.contains("elements: 1"),
+        "{debug}"
+    );
+    let plan = CascadePlan::new(vec![key("k")], vec![vec![Some(b"yamada-taro".to_vec())]]).unwrap();
+    let CascadeStep::Round(round) = plan.next_round() else {
+        panic!("expected a round")
+    };
+    let debug = format!("{round:?}");
+    assert!(
+        !debug.contains("yamada") && debug.contains("elements: 1"),
+        "{debug}"
+    );
 }
 
 // ---- hostile bytes ----------------------------------------------------------------------
