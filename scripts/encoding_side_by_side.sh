@@ -21,7 +21,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
 (head -1 tests/data/febrl4/a.csv; tail -n +2 tests/data/febrl4/a.csv; tail -n +2 tests/data/febrl4/b.csv) >"$WORK/febrl4.csv"
-# scripts/anonlink_febrl4.py gives clkhash the FEBRL4 secret without its newline: do the same.
+# scripts/anonlink_febrl4.py gives clkhash the FEBRL4 secret stripped of whitespace: do the same.
 printf '%s' "$(cat tests/data/febrl4/secret.txt)" >"$WORK/febrl4.key"
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

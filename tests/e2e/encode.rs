@@ -179,7 +179,7 @@ fn header_without_a_schema_column_is_named() {
 #[test]
 fn clkhash_schema_through_the_cli_matches_clkhash_on_febrl4() {
     let dir = tempfile::tempdir().unwrap();
-    // The reference CLKs were made with the secret's trailing newline stripped.
+    // The reference CLKs were made from secret.txt stripped of surrounding whitespace.
     let key = dir.path().join("febrl.key");
     let secret = std::fs::read_to_string(data_dir().join("febrl4/secret.txt")).unwrap();
     std::fs::write(&key, secret.trim()).unwrap();

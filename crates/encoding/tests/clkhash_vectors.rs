@@ -103,8 +103,8 @@ fn camel_case_xor_folds_is_ignored_like_clkhash() {
 #[test]
 fn febrl4_five_fields_matches_clkhash() {
     let schema = ClkhashSchema::parse(&read("febrl4/schema-5field.json")).unwrap();
-    // scripts/anonlink_febrl4.py handed clkhash `secret.txt` with its newline stripped, so do the
-    // same here (the CLI itself uses a key file's bytes exactly).
+    // scripts/anonlink_febrl4.py hands clkhash `secret.txt` stripped of surrounding whitespace
+    // (the file has none today); do the same (the CLI itself uses a key file's bytes exactly).
     let text = read("febrl4/secret.txt");
     let secret = LinkageSecret::from_bytes(text.trim().as_bytes().to_vec()).unwrap();
     let encoder = ClkhashEncoder::new(&schema, &secret).unwrap();
