@@ -69,6 +69,10 @@ pub struct DemoArgs {
     /// Size of the synthetic population.
     #[arg(long, default_value_t = 10_000)]
     pub persons: u64,
+    /// registry-insurer: share of persons who are insured; two-hospitals: share of persons in
+    /// both hospitals.
+    #[arg(long, default_value_t = 0.8)]
+    pub overlap: f64,
     /// Seed of the data, the key and the sessions' randomness.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -140,6 +144,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let data_dir = dir.join("data");
     let persons = args.persons.to_string();
     let seed = args.seed.to_string();
+    let overlap = args.overlap.to_string();
     let synth_argv = [
         "blindlink",
         "synth",
@@ -153,6 +158,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         &persons,
         "--seed",
         &seed,
+        "--overlap",
+        &overlap,
         "--out",
         data_dir.to_str().context("the --out path is not UTF-8")?,
     ];
