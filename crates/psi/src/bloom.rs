@@ -9,12 +9,12 @@
 //!
 //! The filter is our own, not the `bloomfilter` crate's: that crate derives its `k` positions
 //! by plain double hashing of two SipHash values reduced modulo the bitmap length, and for the
-//! large `k` and small filters that whole-query sizing produces, its measured false-positive
-//! rate was 10^8 times the design rate (see ARCHITECTURE.md). Here the positions are explicit
+//! large `k` and small filters that whole-query sizing produces, it measured 3–8 % false
+//! positives where its own fill predicts below 10⁻⁹ (`examples/bloomfilter_crate_rate.rs`,
+//! `papers/psi.md` §8). Here the positions are explicit
 //! keyed hashes of bytes, as everywhere in blindlink: position `i` is word `i mod 8` of
 //! `SHA3-512(L(tag) ‖ seed ‖ point ‖ u32le(i / 8))` mapped to `0..m` by multiply-and-shift, so
-//! the `k` positions are independent (double hashing, even the enhanced kind, was measurably
-//! worse than the textbook rate on the small filters this sizing makes).
+//! the `k` positions are independent, as the textbook analysis assumes.
 //! The 32-byte seed is drawn from the session's explicit RNG and travels in the filter, so a
 //! run is deterministic for a seed and identical on every platform.
 //!
