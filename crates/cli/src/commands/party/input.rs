@@ -285,3 +285,111 @@ fn match_key(
     }
     Ok(key)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::party::config::KeyColumn;
+    use blindlink_encoding::LinkageSecret;
+
+    const SCHEMA: &str = "version = 1\n[filter]\nbits = 64\n\
+        [[field]]\ncolumn = \"name\"\nnormalise = [\"nfkc\", \"strip-whitespace\"]\n\
+        tokens = { kind = \"ngram\", n = 2 }\nbits_per_token = 4\n\
+        [[field]]\ncolumn = \"dob\"\nnormalise = [\"date\"]\ntokens = { kind = \"exact\" }\n\
+        bits_per_token = 4\nmissing = \"reject\"\n";
+
+    fn key(name: &str, columns: &[(&str, &[&str])]) -> MatchKeySpec {
+        MatchKeySpec {
+            name: name.to_owned(),
+            columns: columns
+                .iter()
+                .map(|(c, steps)| KeyColumn {
+                    column: (*c).to_owned(),
+                    normalise: steps.iter().map(|s| (*s).to_owned()).collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Reads `csv` with an `id` column, a `my-number` key on `mn`, a key on the combined
+    /// `full` (= `surname` + `given`) and the schema's `name` (= `full`) and `dob`; returns a
+    /// summary or the error.
+    fn check(csv: &str, expected: &str) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.csv");
+        std::fs::write(&path, csv).unwrap();
+        let schema = SchemaDocument::parse(SCHEMA).unwrap();
+        let encoder =
+            ClkEncoder::new(&schema, &LinkageSecret::from_bytes(b"k".to_vec()).unwrap()).unwrap();
+        let combined = BTreeMap::from([(
+            "full".to_owned(),
+            vec!["surname".to_owned(), "given".to_owned()],
+        )]);
+        let renamed = BTreeMap::from([("name".to_owned(), "full".to_owned())]);
+        let mut combined_for_schema = combined.clone();
+        combined_for_schema.insert("name".to_owned(), combined["full"].clone());
+        let got = read_party_records(
+            &path,
+            "id",
+            &[
+                key("mn", &[("mn", &["my-number"])]),
+                key("name", &[("full", &["nfkc", "strip-whitespace"])]),
+            ],
+            &schema,
+            &renamed,
+            &combined_for_schema,
+            Some(&encoder),
+        );
+        let got = match got {
+            Ok(r) => {
+                let mut text = format!("{} records;", r.ids.len());
+                for k in &r.match_keys {
+                    text.push_str(&format!(" {}: {} keyless", k.name, k.keyless));
+                    for row in &k.keyless_examples {
+                        text.push_str(&format!(" [{} {} {}]", row.line, row.column, row.reason));
+                    }
+                    text.push(';');
+                }
+                let same =
+                    r.match_keys[1].keys[0] == r.match_keys[1].keys.get(1).cloned().flatten();
+                text.push_str(&format!(" first two names equal: {same}"));
+                text
+            }
+            Err(e) => format!("{e:#}").replace(&dir.path().display().to_string(), "DIR"),
+        };
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn reads_keys_and_reports_rows_without_them() {
+        check(
+            "id,mn,surname,given,dob\n\
+             a,123456789018,山田,太郎,1985-04-03\n\
+             b,,山田太郎,,S60.4.3\n\
+             c,123456789010,,,1990-01-01\n",
+            "3 records; mn: 2 keyless [3 mn the value is missing] [4 mn my number check digit \
+             is 0, expected 8]; name: 1 keyless [4 full the value is missing]; first two names \
+             equal: true",
+        );
+        check(
+            "id,mn,surname,given\na,1,x,y\n",
+            "DIR/in.csv:1: no column 'dob' (the schema's field 'dob' reads it)",
+        );
+        check(
+            "id,mn,surname,given,dob\na,1,x,y,2000-01-01\na,2,x,y,2000-01-01\n",
+            "DIR/in.csv:3: id: record id 'a' appears more than once",
+        );
+        check(
+            "id,mn,surname,given,dob\n ,1,x,y,2000-01-01\n",
+            "DIR/in.csv:2: id: the record id is empty",
+        );
+        check(
+            "id,mn,surname,given,dob\na,1,x,y,2000-02-30\n",
+            "DIR/in.csv:2: field 'dob': day 30 does not exist in february 2000, which has 29 days",
+        );
+        check(
+            "id,mn,mn,surname,given,dob\n",
+            "DIR/in.csv:1: column 'mn' appears more than once",
+        );
+    }
+}
