@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::Context;
-use blindlink_protocol::{DisclosureLedger, LinkOutcome};
+use blindlink_protocol::{Disclosure, DisclosureLedger, LinkOutcome};
 
 use crate::output::AtomicFile;
 
@@ -100,30 +100,18 @@ pub fn report_text(
             c.linked, c.suspected_wrong_person, c.ambiguous, c.unmatched
         );
     }
-    let l = &outcome.learned;
-    let _ = writeln!(text, "learned about the peer:");
-    for (key, size) in &l.peer_set_sizes {
-        let _ = writeln!(text, "  set size for key {key}: {size}");
+    for (who, learned_by) in [("this side", ledger.role), ("the peer", ledger.role.peer())] {
+        let _ = writeln!(text, "{who} learned:");
+        for entry in ledger
+            .disclosures
+            .iter()
+            .filter(|e| e.learned_by == learned_by)
+        {
+            let _ = writeln!(text, "  {}", describe(&entry.disclosure));
+        }
     }
-    for (key, size) in &l.intersection_sizes {
-        let _ = writeln!(text, "  intersection size for key {key}: {size}");
-    }
-    if let Some(fp) = l.expected_false_positives {
+    if let Some(fp) = outcome.learned.expected_false_positives {
         let _ = writeln!(text, "  expected false positives in the count: {fp:.2}");
-    }
-    if l.clks_received > 0 {
-        let _ = writeln!(
-            text,
-            "  CLKs or field filters received: {}",
-            l.clks_received
-        );
-    }
-    if l.pair_scores > 0 {
-        let _ = writeln!(
-            text,
-            "  agreement scores of linked pairs: {}",
-            l.pair_scores
-        );
     }
     let _ = writeln!(
         text,
@@ -137,4 +125,21 @@ pub fn report_text(
         let _ = writeln!(text, "{note}");
     }
     text
+}
+
+fn describe(disclosure: &Disclosure) -> String {
+    match disclosure {
+        Disclosure::Schema { fields } => format!("the schema's field names and types ({fields})"),
+        Disclosure::SetSize { key, size } => format!("set size for key {key}: {size}"),
+        Disclosure::IntersectionSize { key, size } => {
+            format!("intersection size for key {key}: {size}")
+        }
+        Disclosure::MatchedRecords { key, count } => {
+            format!("which of its own records matched on key {key}: {count}")
+        }
+        Disclosure::AgreementScores { pairs } => {
+            format!("agreement scores of linked pairs: {pairs}")
+        }
+        Disclosure::Clks { count } => format!("CLKs or field filters of the other side: {count}"),
+    }
 }
