@@ -6,7 +6,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use blindlink_matching::{Candidate, CandidateSearch, ClkStore, DiceThreshold, dice, greedy};
+use blindlink_matching::{
+    Candidate, CandidateSearch, ClkStore, DiceThreshold, dice, dice_upper_bound, greedy,
+};
 use blindlink_psi::{
     BlindedSet, CardinalityInitiator, CardinalityInitiatorAwaitingReply, CardinalityReply,
     CardinalityResponder, CascadePlan, CascadeStep, FalsePositiveRate, InitiatorAwaitingReply,
@@ -31,6 +33,11 @@ use crate::{
 const MAX_BULK_BYTES: usize = 1 << 30;
 /// The match-key name of fuzzy mode's band tokens (a domain tag for hashing them to the group).
 const BAND_KEY: &str = "lsh-band";
+/// A band token that more of the comparing side's records share than this carries almost no
+/// information (it is made of bits that most CLKs set) and would make the comparison quadratic,
+/// so the comparing side does not compare through it; pairs that are really alike share
+/// another, rarer band token.
+const MAX_TOKEN_GROUP: usize = 256;
 /// Ledger key of the Dice comparison's links.
 const DICE_KEY: &str = "dice";
 
@@ -494,6 +501,15 @@ impl Machine {
         bytes: &[u8],
         ledger: &mut DisclosureLedger,
     ) -> Result<DriverStep, ProtocolError> {
+        self.dispatch_inner(phase, bytes, ledger)
+    }
+
+    fn dispatch_inner(
+        &mut self,
+        phase: Phase,
+        bytes: &[u8],
+        ledger: &mut DisclosureLedger,
+    ) -> Result<DriverStep, ProtocolError> {
         let limits = WireLimits::default();
         let mut send = Vec::new();
         let mut finished = false;
@@ -674,27 +690,43 @@ impl Machine {
                     }
                 }
                 let threshold = self.config.fuzzy.dice_threshold;
+                // Each revealed record against the own records sharing a token with it, each
+                // pair once (a per-thread stamp instead of sorting), popcount bound first.
+                let (ours, theirs) = (&ours, &theirs);
+                let by_token = &by_token;
                 let pairs: Vec<Candidate> = candidates
                     .tokens
                     .par_iter()
                     .enumerate()
-                    .flat_map_iter(|(j, tokens)| {
-                        let mut own: Vec<u32> = tokens
-                            .iter()
-                            .flat_map(|&t| by_token[t as usize].iter().copied())
-                            .collect();
-                        own.sort_unstable();
-                        own.dedup();
-                        let (ours, theirs) = (&ours, &theirs);
-                        own.into_iter().filter_map(move |a| {
-                            let score = dice(ours, a as usize, theirs, j);
-                            (score >= threshold).then_some(Candidate {
-                                a: a as usize,
-                                b: j,
-                                score,
-                            })
-                        })
-                    })
+                    .map_init(
+                        || vec![u32::MAX; ours.len()],
+                        |seen, (j, tokens)| {
+                            let mut found = Vec::new();
+                            let pb = theirs.popcount(j);
+                            for &t in tokens {
+                                let group = &by_token[t as usize];
+                                if group.len() > MAX_TOKEN_GROUP {
+                                    continue;
+                                }
+                                for &a in group {
+                                    let a = a as usize;
+                                    if seen[a] == j as u32 {
+                                        continue;
+                                    }
+                                    seen[a] = j as u32;
+                                    if dice_upper_bound(ours.popcount(a), pb) < threshold {
+                                        continue;
+                                    }
+                                    let score = dice(ours, a, theirs, j);
+                                    if score >= threshold {
+                                        found.push(Candidate { a, b: j, score });
+                                    }
+                                }
+                            }
+                            found
+                        },
+                    )
+                    .flatten_iter()
                     .collect();
                 send.extend(self.link_pairs(ledger, &pairs, &ours_index)?);
             }

@@ -6,9 +6,11 @@
 //! keyed random order of the positions, the first set position of two CLKs is the same with
 //! probability equal to their Jaccard similarity `J = D / (2 - D)` (Dice `D`). A band joins
 //! `rows` such minima, so two CLKs share a band token with probability `J^rows`, and a pair
-//! becomes a candidate when any of `bands` tokens agree: `1 - (1 - J^rows)^bands`. With 4 × 5,
-//! Dice 0.95 (J 0.90) pairs share a token with probability 0.98, unrelated persons (Dice about
-//! 0.3, J 0.18) with 0.0008.
+//! becomes a candidate when any of `bands` tokens agree: `1 - (1 - J^rows)^bands`. With the
+//! default 12 × 10, Dice 0.95 (J 0.90) pairs share a token with probability 0.994, unrelated
+//! persons (Dice about 0.3, J 0.18) with about 4e-7. In a universe of only 1024 positions with
+//! a few hundred set, one minimum carries only a few bits (it is nearly always among the first
+//! positions of the order), which is why a band joins many of them.
 //!
 //! The order of positions is a keyed pseudo-random value per position (HMAC-SHA-256 under the
 //! blocking key), so a party without the key cannot link a token to bits.
