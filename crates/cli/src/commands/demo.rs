@@ -245,7 +245,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     print!("{text}");
     println!();
     for done in [&server_done, &client_done] {
-        println!("--- {} ({}) ---", done.party, done.output_dir.display());
+        if args.out.is_some() {
+            println!("--- {} ({}) ---", done.party, done.output_dir.display());
+        } else {
+            println!("--- {} ---", done.party);
+        }
         print!(
             "{}",
             super::party::outputs::report_text(&done.party, &done.outcome, &done.ledger, &[])
