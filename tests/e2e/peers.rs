@@ -779,3 +779,54 @@ fn demo_runs_validate_end_to_end_and_keeps_its_files() {
         )
     );
 }
+
+#[test]
+fn serve_and_link_commands_write_matching_link_files() {
+    let peers = Peers::new(false, 200, "exact");
+    // A free port for the config (the commands bind what the config says).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for party in ["registry", "insurer"] {
+        peers.edit(party, |t| {
+            t.replace("127.0.0.1:7443", &format!("127.0.0.1:{port}"))
+        });
+    }
+    let registry = peers.config("registry");
+    let server = std::thread::spawn(move || {
+        blindlink(&["serve", "--quiet", "--config", registry.to_str().unwrap()])
+    });
+    let insurer = peers.config("insurer");
+    let mut linked = Err(String::new());
+    // The server needs a moment to bind; the client retries briefly.
+    for _ in 0..50 {
+        linked = blindlink(&["link", "--quiet", "--config", insurer.to_str().unwrap()]);
+        if linked.is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    linked.unwrap();
+    server.join().unwrap().unwrap();
+    let read = |party: &str| -> HashMap<String, String> {
+        csv::Reader::from_path(peers.path(&format!("out/{party}/links.csv")))
+            .unwrap()
+            .records()
+            .map(Result::unwrap)
+            .filter(|r| !r[1].is_empty())
+            .map(|r| (r[1].to_owned(), r[0].to_owned()))
+            .collect()
+    };
+    let (registry_links, insurer_links) = (read("registry"), read("insurer"));
+    assert!(!insurer_links.is_empty());
+    let ids = |m: &HashMap<String, String>| m.keys().cloned().collect::<HashSet<_>>();
+    assert_eq!(ids(&registry_links), ids(&insurer_links));
+    let report = std::fs::read_to_string(peers.path("out/insurer/report.txt")).unwrap();
+    assert!(
+        report.starts_with("blindlink exact session ")
+            && report.contains("(insurer as initiator) with registry"),
+        "{report}"
+    );
+}
