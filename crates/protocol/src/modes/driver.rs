@@ -114,8 +114,7 @@ impl Phase {
     }
 
     /// The mode message this phase waits for, and its round.
-    fn expects(&self, round: u16) -> Option<MessageKind> {
-        let _ = round;
+    fn expects(&self) -> Option<MessageKind> {
         Some(match self {
             Self::CardinalityAwaitReply(_) => MessageKind::PsiCardinalityReply,
             Self::CardinalityAwaitBlinded(_) => MessageKind::PsiBlindedSet,
@@ -463,12 +462,12 @@ impl Machine {
                 return Err(ProtocolError::UnexpectedMessage {
                     got: other.kind().name(),
                     state,
-                    expected: self.phase.expects(0).map_or("done", MessageKind::name),
+                    expected: self.phase.expects().map_or("done", MessageKind::name),
                 });
             }
         };
         let round = self.phase.round();
-        let Some(kind) = self.phase.expects(round) else {
+        let Some(kind) = self.phase.expects() else {
             return Err(ProtocolError::UnexpectedMessage {
                 got: chunk.kind.name(),
                 state,
@@ -479,11 +478,7 @@ impl Machine {
                 },
             });
         };
-        let limit = if kind.name().starts_with("psi_") {
-            WireLimits::default().max_message_bytes()
-        } else {
-            MAX_BULK_BYTES
-        };
+        let limit = self.message_limit(kind);
         let assembly = self
             .assembly
             .get_or_insert_with(|| Reassembly::new(kind, round, limit));
@@ -493,6 +488,25 @@ impl Machine {
         self.assembly = None;
         let phase = std::mem::replace(&mut self.phase, Phase::Failed);
         self.dispatch(phase, &bytes, ledger)
+    }
+
+    /// The most bytes the logical message this phase waits for can take: exact where the
+    /// count is known from the state, a bound otherwise.
+    fn message_limit(&self, kind: MessageKind) -> usize {
+        let fields = self.config.validate.fields.len().max(1);
+        let field_bytes = if self.config.validate.fields.is_empty() {
+            self.config.filter_bits / 8
+        } else {
+            self.config.validate.field_bits / 8
+        };
+        match &self.phase {
+            Phase::CardinalityAwaitSize => 8,
+            Phase::AwaitFieldClks(linked) => 10 + linked.len() * fields * field_bytes,
+            Phase::AwaitScores(linked) => 4 + linked.len() * 5,
+            Phase::AwaitLinkIds(revealed) => 4 + revealed.len() * 40,
+            _ if kind.name().starts_with("psi_") => WireLimits::default().max_message_bytes(),
+            _ => MAX_BULK_BYTES,
+        }
     }
 
     fn dispatch(

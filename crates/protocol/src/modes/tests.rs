@@ -716,6 +716,59 @@ fn comparing_side_can_be_the_responder() {
     assert_eq!(run.initiator.learned.clks_received, 0);
     assert_eq!(run.responder.learned.clks_received, a.records.len() as u64);
     assert!(run.initiator.counts.linked > 0);
+    let data = registry_insurer(1_500, 4);
+    let mut config = ModeConfig::new(Mode::Validate);
+    config.comparing = Role::Responder;
+    let run = super::tests::run(&config, data.insurer, data.registry);
+    assert_eq!(
+        run.responder.learned.clks_received,
+        run.responder.learned.pair_scores
+    );
+    assert_eq!(run.initiator.learned.clks_received, 0);
+    assert_eq!(
+        run.initiator.counts.suspected_wrong_person,
+        run.responder.counts.suspected_wrong_person
+    );
+    assert!(run.initiator.counts.linked > 500);
+}
+
+#[test]
+fn a_peer_cannot_make_a_state_buffer_more_than_it_expects() {
+    // A cardinality responder waiting for the 8-byte intersection size.
+    let config = ModeConfig::new(Mode::Cardinality);
+    let data = || PartyData {
+        records: vec![keyed("x", &[Some("1")])],
+    };
+    let mut a = new_driver(
+        Role::Initiator,
+        &config,
+        data(),
+        &mut ChaCha20Rng::from_seed([1; 32]),
+    )
+    .unwrap();
+    let mut b = new_driver(
+        Role::Responder,
+        &config,
+        data(),
+        &mut ChaCha20Rng::from_seed([2; 32]),
+    )
+    .unwrap();
+    let (mut la, mut lb) = (ledger(Role::Initiator), ledger(Role::Responder));
+    let request = a.start(&mut la).unwrap().send;
+    b.start(&mut lb).unwrap();
+    for message in request {
+        b.handle(message, &mut lb).unwrap();
+    }
+    let err = b
+        .handle(
+            chunk(MessageKind::IntersectionSize, 0, false, vec![0; 9]),
+            &mut lb,
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "message of kind 'intersection_size' is 9 bytes, over its limit of 8 bytes"
+    );
 }
 
 // ---- hostile peers ----
@@ -836,6 +889,17 @@ fn hostile_messages_are_refused_with_clear_errors() {
     check_responder_error(
         vec![chunk(PsiBlindedSet, 0, true, trailing)],
         &psi_error(trailing_error),
+    );
+    // The identity point (all-zero encoding) is refused too.
+    let mut identity = good.clone();
+    identity[6..38].copy_from_slice(&[0; 32]);
+    let identity_error = blindlink_psi::BlindedSet::decode(&identity, &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(identity_error.contains("identity"), "{identity_error}");
+    check_responder_error(
+        vec![chunk(PsiBlindedSet, 0, true, identity)],
+        &psi_error(identity_error),
     );
     check_responder_error(
         vec![chunk(PsiBlindedSet, 0, true, vec![1, 1, 0, 0])],
