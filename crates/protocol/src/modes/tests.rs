@@ -715,6 +715,11 @@ fn comparing_side_can_be_the_responder() {
     let run = run(&config, a.clone(), b);
     assert_eq!(run.initiator.learned.clks_received, 0);
     assert_eq!(run.responder.learned.clks_received, a.records.len() as u64);
+    // The all_clks message is exactly its header and the CLKs: nothing else rode along.
+    let sent = run.ledgers.initiator.sent.by_kind["all_clks"];
+    let payload = 8 + a.records.len() as u64 * 128;
+    assert_eq!(sent.bytes, payload + 8 * sent.messages);
+    assert_eq!(sent.messages, payload.div_ceil(MAX_MODE_CHUNK_BYTES as u64));
     assert!(run.initiator.counts.linked > 0);
     let data = registry_insurer(1_500, 4);
     let mut config = ModeConfig::new(Mode::Validate);
