@@ -156,7 +156,18 @@ impl MessageKind {
             Self::Done => 0,
             Self::Ping | Self::Pong => 4 + 4 + MAX_PING_PAYLOAD_BYTES,
             // round, last flag, length-prefixed payload.
-            _ => 2 + 1 + 4 + MAX_MODE_CHUNK_BYTES,
+            _ => 2 + 1 + 4 + self.max_chunk_payload(),
+        }
+    }
+
+    /// The largest payload of one chunk of this mode kind: 8 bytes for `intersection_size`
+    /// (a `u64`), [`MAX_MODE_CHUNK_BYTES`] for the bulk kinds, 0 for non-mode kinds.
+    #[must_use]
+    pub const fn max_chunk_payload(self) -> usize {
+        match self {
+            Self::Hello | Self::Abort | Self::Done | Self::Ping | Self::Pong => 0,
+            Self::IntersectionSize => 8,
+            _ => MAX_MODE_CHUNK_BYTES,
         }
     }
 
@@ -294,11 +305,11 @@ impl Message {
                         reason: format!("kind '{}' is not a mode kind", chunk.kind.name()),
                     });
                 }
-                if chunk.payload.len() > MAX_MODE_CHUNK_BYTES {
+                if chunk.payload.len() > chunk.kind.max_chunk_payload() {
                     return Err(ProtocolError::Oversize {
                         kind: chunk.kind.name(),
                         len: chunk.payload.len(),
-                        limit: MAX_MODE_CHUNK_BYTES,
+                        limit: chunk.kind.max_chunk_payload(),
                     });
                 }
                 w.u16(chunk.round);
@@ -347,7 +358,7 @@ impl Message {
                         });
                     }
                 };
-                let payload = r.bytes(MAX_MODE_CHUNK_BYTES, "chunk payload")?.to_vec();
+                let payload = r.bytes(kind.max_chunk_payload(), "chunk payload")?.to_vec();
                 Self::Mode(ModeChunk {
                     kind,
                     round,

@@ -1057,6 +1057,17 @@ fn mode_chunk_frames_are_checked() {
         "trailing data after pair_scores: 1 bytes",
     );
     check(&[0x7f], "unknown message kind 0x7f");
+    check(
+        &[0x24, 0, 0, 1, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        "message of kind 'intersection_size' is 17 bytes, over its limit of 16 bytes",
+    );
+    assert_eq!(
+        chunk(MessageKind::IntersectionSize, 0, true, vec![0; 9])
+            .encode()
+            .unwrap_err()
+            .to_string(),
+        "message of kind 'intersection_size' is 9 bytes, over its limit of 8 bytes"
+    );
     assert_eq!(
         chunk(MessageKind::Ping, 0, true, Vec::new())
             .encode()
