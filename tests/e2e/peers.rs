@@ -59,11 +59,9 @@ impl Peers {
         let names = format!("{server},{client},mallory");
         blindlink(&["certs", "--out", &path("certs"), "--names", &names]).unwrap();
         blindlink(&["keygen", "--out", &path("linkage.key")]).unwrap();
-        std::fs::copy(
-            examples().join("schema.toml"),
-            dir.path().join("schema.toml"),
-        )
-        .unwrap();
+        for schema in ["schema.toml", "clk-schema.toml"] {
+            std::fs::copy(examples().join(schema), dir.path().join(schema)).unwrap();
+        }
         let peers = Self {
             dir,
             server,

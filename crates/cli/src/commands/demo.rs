@@ -27,6 +27,7 @@ use super::party::session::{self, CompletedSession, RunOptions};
 use super::party::{PartyCommand, PartyConfig, load_party};
 
 const SCHEMA: &str = include_str!("../../../../examples/peers/schema.toml");
+const CLK_SCHEMA: &str = include_str!("../../../../examples/peers/clk-schema.toml");
 const REGISTRY: &str = include_str!("../../../../examples/peers/registry.toml");
 const INSURER: &str = include_str!("../../../../examples/peers/insurer.toml");
 const HOSPITAL_A: &str = include_str!("../../../../examples/peers/hospital-a.toml");
@@ -321,6 +322,7 @@ fn write_party_files(
         "a linkage key",
     )?;
     write(dir.join("schema.toml"), SCHEMA.as_bytes())?;
+    write(dir.join("clk-schema.toml"), CLK_SCHEMA.as_bytes())?;
     let (server_text, client_text) = if mode.hospitals() {
         (HOSPITAL_A, HOSPITAL_B)
     } else {
