@@ -17,6 +17,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+// Lets `src/modes/tests.rs` include `examples/scenario/mod.rs`, which names this crate by its
+// package name, as the example does.
+#[cfg(test)]
+extern crate self as blindlink_protocol;
+
 mod driver;
 mod error;
 mod handshake;
