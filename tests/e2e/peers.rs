@@ -560,8 +560,8 @@ async fn refused_sessions_write_nothing_and_say_why_on_both_sides() {
     );
     check(
         "oversize",
-        "insurer failed, nothing written: message over the grpc size limit: decoded message length too large: found 5363 bytes, the limit is: 4160 bytes",
-        "peer ended the session (ResourceExhausted): message over the grpc size limit: decoded message length too large: found 5363 bytes, the limit is: 4160 bytes",
+        "insurer failed, nothing written: message over the grpc size limit: decoded message length too large: found 5395 bytes, the limit is: 4160 bytes",
+        "peer ended the session (ResourceExhausted): message over the grpc size limit: decoded message length too large: found 5395 bytes, the limit is: 4160 bytes",
     );
 }
 
@@ -704,8 +704,8 @@ async fn hostile_initiators_get_a_clear_error_and_nothing_is_written() {
     };
     check(
         0,
-        "invalid psi message: blinded set has an invalid point encoding at index 166",
-        "peer ended the session (InvalidArgument): invalid psi message: blinded set has an invalid point encoding at index 166",
+        "invalid psi message: blinded set has an invalid point encoding at index 167",
+        "peer ended the session (InvalidArgument): invalid psi message: blinded set has an invalid point encoding at index 167",
     );
     check(
         1,

@@ -7,6 +7,11 @@
 //! it is reported and left out of that round (the records stay in later rounds, where a more
 //! specific key may separate them). The other party does not learn that a value was withheld.
 //!
+//! A caller that will examine every holder of a shared value itself (the comparing side of
+//! `validate`, which scores each holder against the peer's record) can ask for a round to
+//! *share* duplicates instead ([`CascadePlan::share_duplicates_in_round`]): the value is sent
+//! once, as usual, and every holder gets its link id. The peer still sees one element.
+//!
 //! The plan is a typed state machine like the sessions: [`CascadePlan::next_round`] consumes
 //! the plan and hands out a [`PendingRound`], which gives the plan back only with that round's
 //! [`MutualOutcome`].
@@ -27,6 +32,7 @@ pub struct CascadePlan {
     records: Vec<Vec<Option<Vec<u8>>>>,
     links: Vec<Option<CascadeLink>>,
     ambiguous: Vec<AmbiguousKey>,
+    shared_rounds: Vec<bool>,
     next: usize,
 }
 
@@ -73,7 +79,7 @@ pub struct PendingRound {
     plan: CascadePlan,
     round: usize,
     elements: Vec<Vec<u8>>,
-    record_of_element: Vec<usize>,
+    holders_of_element: Vec<Vec<usize>>,
 }
 
 impl std::fmt::Debug for CascadePlan {
@@ -136,13 +142,29 @@ impl CascadePlan {
             });
         }
         let links = vec![None; records.len()];
+        let shared_rounds = vec![false; keys.len()];
         Ok(Self {
             keys,
             records,
             links,
             ambiguous: Vec::new(),
+            shared_rounds,
             next: 0,
         })
+    }
+
+    /// Lets round `round` link every holder of a value that several unlinked records carry,
+    /// instead of reporting it ambiguous; a round that does not exist is ignored.
+    ///
+    /// # Security
+    /// The peer's view is unchanged (the value is one element, as before). Use it only where
+    /// the caller checks each holder itself, or one link id would join unrelated records.
+    #[must_use]
+    pub fn share_duplicates_in_round(mut self, round: usize) -> Self {
+        if let Some(shared) = self.shared_rounds.get_mut(round) {
+            *shared = true;
+        }
+        self
     }
 
     /// Prepares the next round, or finishes.
@@ -171,13 +193,14 @@ impl CascadePlan {
             }
         }
         let mut elements = Vec::with_capacity(order.len());
-        let mut record_of_element = Vec::with_capacity(order.len());
+        let mut holders_of_element = Vec::with_capacity(order.len());
         let mut ambiguous = Vec::new();
+        let shared = self.shared_rounds[round];
         for value in order {
             let records = &holders[value];
-            if let [record] = records.as_slice() {
+            if records.len() == 1 || shared {
                 elements.push(value.to_vec());
-                record_of_element.push(*record);
+                holders_of_element.push(records.clone());
             } else {
                 ambiguous.push(AmbiguousKey {
                     round,
@@ -190,7 +213,7 @@ impl CascadePlan {
             plan: self,
             round,
             elements,
-            record_of_element,
+            holders_of_element,
         })
     }
 }
@@ -217,7 +240,7 @@ impl PendingRound {
     /// [`PsiError::Cascade`] when the outcome names an element this round did not have.
     pub fn finish(mut self, outcome: &MutualOutcome) -> Result<CascadePlan, PsiError> {
         for matched in &outcome.matches {
-            let Some(&record) = self.record_of_element.get(matched.index) else {
+            let Some(holders) = self.holders_of_element.get(matched.index) else {
                 return Err(PsiError::Cascade {
                     reason: format!(
                         "round {} outcome names element {}, but the round has {}",
@@ -227,11 +250,13 @@ impl PendingRound {
                     ),
                 });
             };
-            self.plan.links[record] = Some(CascadeLink {
-                record,
-                round: self.round,
-                link_id: matched.link_id,
-            });
+            for &record in holders {
+                self.plan.links[record] = Some(CascadeLink {
+                    record,
+                    round: self.round,
+                    link_id: matched.link_id,
+                });
+            }
         }
         Ok(self.plan)
     }

@@ -655,3 +655,46 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_shared_round_links_every_holder_of_a_duplicate_value_once() {
+    let keys = vec![key("my_number")];
+    let a = vec![
+        vec![Some(b"333".to_vec())], // 0 and 1 share a number: both get its link id
+        vec![Some(b"333".to_vec())],
+        vec![Some(b"111".to_vec())],
+    ];
+    let b = vec![vec![Some(b"333".to_vec())], vec![Some(b"111".to_vec())]];
+    let plan_a = CascadePlan::new(keys.clone(), a)
+        .unwrap()
+        .share_duplicates_in_round(0);
+    let plan_b = CascadePlan::new(keys, b).unwrap();
+    let (CascadeStep::Round(ra), CascadeStep::Round(rb)) =
+        (plan_a.next_round(), plan_b.next_round())
+    else {
+        panic!("one round expected");
+    };
+    // The peer still sees the shared value once.
+    assert_eq!(ra.elements(), &[b"333".to_vec(), b"111".to_vec()]);
+    let (oa, ob) = mutual_in_memory(
+        ra.key(),
+        ra.elements(),
+        rb.elements(),
+        &mut rng(7),
+        &mut rng(8),
+    )
+    .unwrap();
+    let (CascadeStep::Done(a), CascadeStep::Done(b)) = (
+        ra.finish(&oa).unwrap().next_round(),
+        rb.finish(&ob).unwrap().next_round(),
+    ) else {
+        panic!("one round expected");
+    };
+    assert_eq!(links(&a), [(0, 0), (1, 0), (2, 0)]);
+    assert!(a.ambiguous.is_empty());
+    let link =
+        |o: &CascadeOutcome, record| o.links.iter().find(|l| l.record == record).unwrap().link_id;
+    assert_eq!(link(&a, 0), link(&a, 1));
+    assert_eq!(link(&a, 0), link(&b, 0));
+    assert_eq!(link(&a, 2), link(&b, 1));
+}

@@ -266,7 +266,13 @@ impl Machine {
                     .iter()
                     .map(|r| r.keys[..keys.len()].to_vec())
                     .collect();
-                let plan = CascadePlan::new(keys, records).map_err(psi_error)?;
+                let mut plan = CascadePlan::new(keys, records).map_err(psi_error)?;
+                if self.config.mode == Mode::Validate && self.comparing() {
+                    // The comparing side scores every holder of a shared ID against the peer's
+                    // record itself, so a wrong-person number that two of its records carry is
+                    // flagged on the wrong one instead of holding back both.
+                    plan = plan.share_duplicates_in_round(0);
+                }
                 send.extend(self.next_round(plan, ledger)?);
             }
             Mode::Fuzzy => {
@@ -639,26 +645,47 @@ impl Machine {
                         self.config.validate.field_bits / 8,
                     )
                 };
-                let flat = payload::decode_field_clks(bytes, linked.len(), fields, field_bytes)?;
-                self.learn_clks(ledger, linked.len() as u64);
-                let scores = self.score_pairs(&linked, &flat, fields, field_bytes);
-                for (&record, &(score, flagged)) in linked.iter().zip(&scores) {
+                // `linked` is in link-id order; records sharing a link id (holders of one ID,
+                // see `share_duplicates_in_round`) are all compared with the peer's one record.
+                let mut peer_record_of = Vec::with_capacity(linked.len());
+                let mut peer_records = 0usize;
+                for (n, &record) in linked.iter().enumerate() {
+                    let same = n > 0
+                        && self.links[linked[n - 1]].map(|l| l.link_id)
+                            == self.links[record].map(|l| l.link_id);
+                    if !same {
+                        peer_records += 1;
+                    }
+                    peer_record_of.push(peer_records - 1);
+                }
+                let flat = payload::decode_field_clks(bytes, peer_records, fields, field_bytes)?;
+                self.learn_clks(ledger, peer_records as u64);
+                let scores = self.score_pairs(&linked, &peer_record_of, &flat, fields, field_bytes);
+                // The peer gets one score per pair it knows of: the best holder's.
+                let mut best: Vec<Option<(u32, bool)>> = vec![None; peer_records];
+                for ((&record, &peer), &(score, flagged)) in
+                    linked.iter().zip(&peer_record_of).zip(&scores)
+                {
                     if let Some(link) = &mut self.links[record] {
                         link.score = Some(payload::dequantise(score));
                         link.suspected = flagged;
                     }
+                    if best[peer].is_none_or(|(b, _)| score > b) {
+                        best[peer] = Some((score, flagged));
+                    }
                 }
+                let best: Vec<(u32, bool)> = best.into_iter().flatten().collect();
                 self.learn_both(
                     ledger,
                     Disclosure::AgreementScores {
-                        pairs: linked.len() as u64,
+                        pairs: peer_records as u64,
                     },
                 );
-                self.learned.pair_scores = linked.len() as u64;
+                self.learned.pair_scores = peer_records as u64;
                 send.extend(split(
                     MessageKind::PairScores,
                     0,
-                    &payload::encode_pair_scores(&scores),
+                    &payload::encode_pair_scores(&best),
                 ));
                 self.phase = Phase::AwaitDone;
             }
@@ -994,6 +1021,7 @@ impl Machine {
     fn score_pairs(
         &self,
         linked: &[usize],
+        peer_record_of: &[usize],
         flat: &[u8],
         fields: usize,
         field_bytes: usize,
@@ -1006,8 +1034,8 @@ impl Machine {
         let empty_field = vec![0u8; field_bytes];
         linked
             .par_iter()
-            .enumerate()
-            .map(|(pair, &record)| {
+            .zip(peer_record_of)
+            .map(|(&record, &pair)| {
                 let theirs: Vec<&[u8]> = flat[pair * stride..(pair + 1) * stride]
                     .chunks(field_bytes.max(1))
                     .collect();
