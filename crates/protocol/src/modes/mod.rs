@@ -129,7 +129,7 @@ impl std::fmt::Debug for ModeConfig {
 impl ModeConfig {
     /// A configuration with the defaults: match key `my_number`, 1024-bit CLKs, the initiator
     /// compares, validate with the default per-field scoring ([`FieldScoring::defaults`],
-    /// 256-bit field filters), fuzzy at Dice 0.93 with 12 MinHash bands of 10 minima, raw cardinality.
+    /// 256-bit field filters), fuzzy at Dice 0.93 with 6 MinHash bands of 10 minima, raw cardinality.
     #[must_use]
     pub fn new(mode: Mode) -> Self {
         Self {
@@ -144,7 +144,7 @@ impl ModeConfig {
             fuzzy: FuzzyConfig {
                 dice_threshold: 0.93,
                 lsh: LshParameters {
-                    bands: 12,
+                    bands: 6,
                     bits_per_band: 10,
                 },
             },

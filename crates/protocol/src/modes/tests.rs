@@ -1030,6 +1030,6 @@ fn parameters_name_what_both_sides_must_share() {
         ModeConfig::new(Mode::Validate).parameters().unwrap()
     );
     let fuzzy = entries(&fuzzy_config(Mode::Fuzzy));
-    assert_eq!(fuzzy["fuzzy.minhash"], "12x10");
+    assert_eq!(fuzzy["fuzzy.minhash"], "6x10");
     assert!(!format!("{:?}", fuzzy_config(Mode::Fuzzy)).contains("BlockingSecret("));
 }
