@@ -20,6 +20,10 @@ pub struct LinkArgs {
     /// No progress messages.
     #[arg(long)]
     pub quiet: bool,
+    /// Allow plaintext gRPC on a loopback address, for experiments only; the config must also
+    /// say `tls.insecure_loopback = true`. Without both, mutual TLS is required.
+    #[arg(long)]
+    pub insecure_loopback: bool,
 }
 
 /// Runs `blindlink link`.
@@ -28,6 +32,7 @@ pub struct LinkArgs {
 /// A bad config or input, no connection, or whatever ended the session.
 pub fn run(args: LinkArgs) -> anyhow::Result<()> {
     let config = PartyConfig::load(&args.config, PartyCommand::Link)?;
+    config.confirm_transport(args.insecure_loopback)?;
     if !args.quiet {
         eprintln!("reading and encoding {}", config.input_csv.display());
     }

@@ -23,6 +23,10 @@ pub struct ServeArgs {
     /// No progress messages.
     #[arg(long)]
     pub quiet: bool,
+    /// Allow plaintext gRPC on a loopback address, for experiments only; the config must also
+    /// say `tls.insecure_loopback = true`. Without both, mutual TLS is required.
+    #[arg(long)]
+    pub insecure_loopback: bool,
 }
 
 /// Runs `blindlink serve`.
@@ -32,6 +36,7 @@ pub struct ServeArgs {
 /// error.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = PartyConfig::load(&args.config, PartyCommand::Serve)?;
+    config.confirm_transport(args.insecure_loopback)?;
     let listen = config
         .listen
         .context("the config has no [server] listen address")?;

@@ -20,7 +20,7 @@
 //! ca = "certs/ca.pem"
 //! cert = "certs/registry.pem"
 //! key = "certs/registry.key"
-//! insecure_loopback = false         # plaintext on 127.0.0.1 only, for experiments
+//! insecure_loopback = false         # plaintext on loopback only, for experiments; also needs `--insecure-loopback`
 //!
 //! [linkage]
 //! schema = "schema.toml"            # the CLK schema (quasi-identifier columns)
@@ -517,6 +517,27 @@ fn strip_service_prefix(text: &str) -> String {
         .to_owned()
 }
 
+impl PartyConfig {
+    /// Checks the transport against the command line: plaintext needs both
+    /// `tls.insecure_loopback = true` in the config and `--insecure-loopback` on the command
+    /// line, so neither a copied config nor a stray flag alone turns TLS off.
+    ///
+    /// # Errors
+    /// The two disagree.
+    pub fn confirm_transport(&self, insecure_loopback_flag: bool) -> anyhow::Result<()> {
+        let shown = self.source.display();
+        match (&self.tls, insecure_loopback_flag) {
+            (TlsFiles::InsecureLoopback, false) => bail!(
+                "{shown}: tls.insecure_loopback is true, which sends everything in plaintext: pass --insecure-loopback to confirm"
+            ),
+            (TlsFiles::InsecureLoopback, true) | (_, false) => Ok(()),
+            (_, true) => bail!(
+                "--insecure-loopback given, but {shown} configures mutual TLS (tls.ca, tls.cert, tls.key): set tls.insecure_loopback = true there instead of the TLS files"
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -554,6 +575,29 @@ dir = "out/registry"
             .map(|_| "ok".to_owned())
             .unwrap_or_else(|e| format!("{e:#}"));
         (got != expected).then_some(got)
+    }
+
+    #[test]
+    fn plaintext_needs_the_config_and_the_flag() {
+        let path = Path::new("peers/registry.toml");
+        let tls = PartyConfig::parse(SERVE, path, PartyCommand::Serve).unwrap();
+        assert!(tls.confirm_transport(false).is_ok());
+        assert_eq!(
+            format!("{:#}", tls.confirm_transport(true).unwrap_err()),
+            "--insecure-loopback given, but peers/registry.toml configures mutual TLS (tls.ca, tls.cert, tls.key): set tls.insecure_loopback = true there instead of the TLS files"
+        );
+        let text = SERVE.replacen(
+            "ca = \"certs/ca.pem\"\ncert = \"certs/registry.pem\"\nkey = \"certs/registry.key\"",
+            "insecure_loopback = true",
+            1,
+        );
+        assert_ne!(text, SERVE);
+        let plain = PartyConfig::parse(&text, path, PartyCommand::Serve).unwrap();
+        assert!(plain.confirm_transport(true).is_ok());
+        assert_eq!(
+            format!("{:#}", plain.confirm_transport(false).unwrap_err()),
+            "peers/registry.toml: tls.insecure_loopback is true, which sends everything in plaintext: pass --insecure-loopback to confirm"
+        );
     }
 
     #[test]
