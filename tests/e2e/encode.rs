@@ -20,6 +20,25 @@ fn clks_in(path: &Path) -> blindlink_encoding::format::ClkSet {
     read_clks(std::fs::File::open(path).unwrap()).unwrap()
 }
 
+/// `blindlink encode` with the example schema and key on `input`, plus `extra` arguments.
+fn encode_example(input: &str, output: &str, extra: &[&str]) -> Result<(), String> {
+    let schema = repo("examples/schema.toml");
+    let key = repo("examples/linkage.key");
+    let mut args = vec![
+        "encode",
+        "--schema",
+        s(&schema),
+        "--secret-file",
+        s(&key),
+        "--input",
+        input,
+        "--output",
+        output,
+    ];
+    args.extend_from_slice(extra);
+    blindlink(&args)
+}
+
 const HEADER: &str = "id,surname,given_name,name_kana,date_of_birth,sex,postcode\n";
 const GOOD: &str = "1,高橋,一郎,タカハシ,1985-04-03,M,100-0001\n";
 
@@ -40,18 +59,7 @@ fn csv_with_bad_date_on_line_7(dir: &Path) -> PathBuf {
 fn readme_command_encodes_the_example() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("clks.json");
-    blindlink(&[
-        "encode",
-        "--schema",
-        s(&repo("examples/schema.toml")),
-        "--secret-file",
-        s(&repo("examples/linkage.key")),
-        "--input",
-        s(&repo("examples/people.csv")),
-        "--output",
-        s(&out),
-    ])
-    .unwrap();
+    encode_example(s(&repo("examples/people.csv")), s(&out), &[]).unwrap();
     let clks = clks_in(&out);
     assert_eq!((clks.len(), clks.filter_bits()), (30, 1024));
     // Rows 1 and 2 are the same person written differently (髙/高, half-width kana, era date).
@@ -63,18 +71,7 @@ fn bad_date_on_line_7_names_line_and_field_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let input = csv_with_bad_date_on_line_7(dir.path());
     let out = dir.path().join("clks.json");
-    let err = blindlink(&[
-        "encode",
-        "--schema",
-        s(&repo("examples/schema.toml")),
-        "--secret-file",
-        s(&repo("examples/linkage.key")),
-        "--input",
-        s(&input),
-        "--output",
-        s(&out),
-    ])
-    .unwrap_err();
+    let err = encode_example(s(&input), s(&out), &[]).unwrap_err();
     let expected = format!("{}:7: field 'date_of_birth': ", input.display());
     assert!(err.starts_with(&expected), "{err}");
     assert!(!out.exists());
@@ -92,21 +89,11 @@ fn rejects_file_takes_bad_rows_and_the_rest_is_encoded() {
     let input = csv_with_bad_date_on_line_7(dir.path());
     let out = dir.path().join("clks.bin");
     let rejects = dir.path().join("rejects.csv");
-    blindlink(&[
-        "encode",
-        "--schema",
-        s(&repo("examples/schema.toml")),
-        "--secret-file",
-        s(&repo("examples/linkage.key")),
-        "--input",
+    encode_example(
         s(&input),
-        "--output",
         s(&out),
-        "--format",
-        "bin",
-        "--rejects",
-        s(&rejects),
-    ])
+        &["--format", "bin", "--rejects", s(&rejects)],
+    )
     .unwrap();
     assert_eq!(clks_in(&out).len(), 6);
     let text = std::fs::read_to_string(&rejects).unwrap();
@@ -132,18 +119,7 @@ fn line_numbers_count_physical_lines_of_quoted_fields() {
         "{HEADER}1,\"高橋\n(旧姓 田中)\",一郎,タカハシ,1985-04-03,M,\n2,山田,太郎,ヤマダ,13/13/2000,M,\n"
     );
     std::fs::write(&input, text).unwrap();
-    let err = blindlink(&[
-        "encode",
-        "--schema",
-        s(&repo("examples/schema.toml")),
-        "--secret-file",
-        s(&repo("examples/linkage.key")),
-        "--input",
-        s(&input),
-        "--output",
-        s(&dir.path().join("o.json")),
-    ])
-    .unwrap_err();
+    let err = encode_example(s(&input), s(&dir.path().join("o.json")), &[]).unwrap_err();
     assert!(
         err.starts_with(&format!("{}:4: field 'date_of_birth': ", input.display())),
         "{err}"
@@ -155,18 +131,7 @@ fn header_without_a_schema_column_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("h.csv");
     std::fs::write(&input, "id,surname\n1,x\n").unwrap();
-    let err = blindlink(&[
-        "encode",
-        "--schema",
-        s(&repo("examples/schema.toml")),
-        "--secret-file",
-        s(&repo("examples/linkage.key")),
-        "--input",
-        s(&input),
-        "--output",
-        s(&dir.path().join("o.json")),
-    ])
-    .unwrap_err();
+    let err = encode_example(s(&input), s(&dir.path().join("o.json")), &[]).unwrap_err();
     assert_eq!(
         err,
         format!(
