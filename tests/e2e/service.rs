@@ -349,6 +349,32 @@ async fn raw_session(chunks: Vec<Chunk>, limits: Limits) -> (String, String) {
     )
 }
 
+/// Opens a raw session, sends only the initiator's hello (exact mode) and waits for the
+/// responder's; the sender keeps the stream open until dropped.
+async fn open_after_hello(
+    initiator: &mut Initiator,
+    id: u64,
+) -> (mpsc::Sender<Chunk>, tonic::Streaming<Chunk>) {
+    let (_, hello) = blindlink_protocol::InitiatorHandshake::start(
+        offer(Mode::Exact, FIELDS),
+        SECRET,
+        session_id(id),
+    );
+    let (tx, rx) = mpsc::channel(4);
+    tx.send(chunk(hello.encode().unwrap(), true)).await.unwrap();
+    let mut stream = initiator
+        .raw()
+        .session(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        stream.message().await.unwrap().is_some(),
+        "the responder's hello"
+    );
+    (tx, stream)
+}
+
 fn chunk(data: Vec<u8>, last: bool) -> Chunk {
     Chunk { data, last }
 }
@@ -485,24 +511,7 @@ async fn an_initiator_error_reaches_the_responder_and_a_disconnect_is_reported()
     );
 
     // A peer that sends its hello and then goes away.
-    let (waiting, hello) = blindlink_protocol::InitiatorHandshake::start(
-        offer(Mode::Exact, FIELDS),
-        SECRET,
-        session_id(6),
-    );
-    drop(waiting);
-    let (tx, rx) = mpsc::channel(4);
-    tx.send(chunk(hello.encode().unwrap(), true)).await.unwrap();
-    let response = initiator
-        .raw()
-        .session(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-        .unwrap();
-    let mut stream = response.into_inner();
-    assert!(
-        stream.message().await.unwrap().is_some(),
-        "the responder's hello"
-    );
+    let (tx, stream) = open_after_hello(&mut initiator, 6).await;
     drop(tx);
     drop(stream);
     assert_eq!(
@@ -860,23 +869,7 @@ async fn a_session_may_outlive_the_unary_call_timeout_but_not_its_idle_timeout()
     assert_eq!(server.next_report().await, "insurer: ok exact");
 
     // A peer that sends its hello and then nothing is cut off after the idle timeout.
-    let (_, hello) = blindlink_protocol::InitiatorHandshake::start(
-        offer(Mode::Exact, FIELDS),
-        SECRET,
-        session_id(13),
-    );
-    let (tx, rx) = mpsc::channel(4);
-    tx.send(chunk(hello.encode().unwrap(), true)).await.unwrap();
-    let mut stream = initiator
-        .raw()
-        .session(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(
-        stream.message().await.unwrap().is_some(),
-        "the responder's hello"
-    );
+    let (tx, mut stream) = open_after_hello(&mut initiator, 13).await;
     let status = stream.message().await.unwrap_err();
     assert_eq!(
         format!("{:?}: {}", status.code(), status.message()),
@@ -902,23 +895,7 @@ async fn a_session_id_in_use_is_refused() {
     let endpoint = endpoint(server.address, pki.credentials("insurer").unwrap());
     let mut initiator = Initiator::connect(&endpoint).await.unwrap();
     // A first session says hello and stays open ...
-    let (_, hello) = blindlink_protocol::InitiatorHandshake::start(
-        offer(Mode::Exact, FIELDS),
-        SECRET,
-        session_id(14),
-    );
-    let (tx, rx) = mpsc::channel(4);
-    tx.send(chunk(hello.encode().unwrap(), true)).await.unwrap();
-    let mut first = initiator
-        .raw()
-        .session(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(
-        first.message().await.unwrap().is_some(),
-        "the responder's hello"
-    );
+    let (tx, first) = open_after_hello(&mut initiator, 14).await;
     // ... so a second one with the same id is refused.
     let error = initiator
         .run_session(
