@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 
 use regex::Regex;
 
+use crate::normalise::calendar::{MONTH_NAMES, days_in_month, month_of_name};
+
 /// How a string field's characters become bytes before hashing (clkhash `encoding`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TextEncoding {
@@ -268,21 +270,6 @@ enum DatePart {
     Day,
 }
 
-const MONTHS: [&str; 12] = [
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-];
-
 /// Alternatives longest first, as Python's `__seqToRE` orders them (a stable sort).
 fn names_regex(names: impl Iterator<Item = String>) -> String {
     let mut names: Vec<String> = names.collect();
@@ -324,11 +311,11 @@ impl DateFormat {
                 ),
                 'b' => (
                     DatePart::MonthAbbrev,
-                    names_regex(MONTHS.iter().map(|m| m[..3].to_owned())),
+                    names_regex(MONTH_NAMES.iter().map(|m| m[..3].to_owned())),
                 ),
                 'B' => (
                     DatePart::MonthName,
-                    names_regex(MONTHS.iter().map(|m| (*m).to_owned())),
+                    names_regex(MONTH_NAMES.iter().map(|m| (*m).to_owned())),
                 ),
                 '%' => {
                     pattern.push('%');
@@ -380,31 +367,19 @@ impl DateFormat {
                 DatePart::Month => month = number(),
                 DatePart::Day => day = number(),
                 DatePart::MonthAbbrev | DatePart::MonthName => {
-                    let lower = text.to_lowercase();
-                    let index = MONTHS
-                        .iter()
-                        .position(|m| *m == lower || m[..3] == lower)
-                        .unwrap_or(0);
-                    month = index as u32 + 1;
+                    // The regex admits only the names in any case; one that matched by
+                    // Unicode case folding alone (`ſep`) is not a name here and reads as January.
+                    month = month_of_name(&text.to_lowercase()).unwrap_or(1);
                 }
             }
         }
-        if year < 1 {
+        let Some(positive_year) = u32::try_from(year).ok().filter(|&y| y >= 1) else {
             return Err(format!("year {year} is out of range"));
-        }
-        if day > days_in_month(year, month) {
+        };
+        if day > days_in_month(positive_year, month) {
             return Err(format!("day is out of range for month in '{value}'"));
         }
         Ok((year, month, day))
-    }
-}
-
-pub(crate) fn days_in_month(year: i32, month: u32) -> u32 {
-    match month {
-        4 | 6 | 9 | 11 => 30,
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        _ => 31,
     }
 }
 

@@ -273,12 +273,7 @@ fn is_kanji(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn check(step: fn(&str, &mut String), input: &str, expected: &str) {
-        let mut out = String::from("stale");
-        step(input, &mut out);
-        assert_eq!(out, expected, "input {input:?}");
-    }
+    use crate::normalise::checks::check_step as check;
 
     fn check_address(input: &str, expected: &str) {
         check(normalise_jp_address, input, expected);

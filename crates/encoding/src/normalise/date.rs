@@ -22,6 +22,7 @@
 //! before the next begins.
 
 use super::NormaliseError;
+use super::calendar::{MONTH_NAMES, days_in_month};
 use super::numerals::{kanji_digit, kanji_number};
 
 /// A Japanese era: its name, first year, and first and last days it can convert.
@@ -406,34 +407,6 @@ fn digit_value(c: char) -> Option<u32> {
     }
 }
 
-const MONTH_NAMES: [&str; 12] = [
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-];
-
-fn is_leap_year(year: u32) -> bool {
-    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
-}
-
-fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        2 if is_leap_year(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
 /// Checks a proleptic Gregorian date, years 1..=9999.
 fn check_calendar(year: u32, month: u32, day: u32) -> Result<(), NormaliseError> {
     if !(1..=9999).contains(&year) {
@@ -455,18 +428,10 @@ fn check_calendar(year: u32, month: u32, day: u32) -> Result<(), NormaliseError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::normalise::checks::check_fallible_step;
 
     fn check(input: &str, expected: Result<&str, &str>) {
-        let mut out = String::new();
-        let got = normalise_date(input, &mut out).map(|()| out.as_str());
-        match expected {
-            Ok(want) => assert_eq!(got, Ok(want), "input {input:?}"),
-            Err(msg) => assert_eq!(
-                got,
-                Err(NormaliseError::Invalid(msg.to_owned())),
-                "input {input:?}"
-            ),
-        }
+        check_fallible_step(normalise_date, input, expected);
     }
 
     #[test]

@@ -61,11 +61,10 @@ fn is_variation_selector(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::normalise::checks::check_step;
 
     fn check(input: &str, expected: &str) {
-        let mut out = String::from("stale");
-        fold_itaiji(input, &mut out);
-        assert_eq!(out, expected, "input {input:?}");
+        check_step(fold_itaiji, input, expected);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! `halfwidth-kana, katakana, vu-fold, small-kana-fold, kana-reading-fold, long-vowel-drop`
 //! (vu-fold reads small vowels, so it runs before small-kana-fold).
 
-use unicode_normalization::char::is_combining_mark;
+use super::text::{copy_unchanged_prefix, copy_without};
 
 /// Hiragana to katakana (`katakana`): `やまだ たろう` → `ヤマダ タロウ`, including ゔ → ヴ and the
 /// iteration marks ゝゞ → ヽヾ. Katakana is the canonical script because kana names on
@@ -112,19 +112,16 @@ pub fn drop_long_vowel(input: &str, out: &mut String) {
         out.push_str(input);
         return;
     }
-    let input = copy_unchanged_prefix(input, out, |c| c == 'ー' || is_dash(c));
-    let mut removing_marks = false;
-    for c in input.chars() {
-        let after_kana = out.chars().next_back().is_some_and(is_kana);
-        if c == 'ー' || c == '\u{FF70}' || (after_kana && is_dash(c)) {
-            // Combining marks on a removed mark go with it, so none lands on the kana before.
-            removing_marks = true;
-        } else if removing_marks && is_combining_mark(c) {
-        } else {
-            removing_marks = false;
-            out.push(c);
-        }
-    }
+    // Combining marks on a removed mark go with it, so none lands on the kana before.
+    copy_without(
+        input,
+        out,
+        |c| c == 'ー' || is_dash(c),
+        |c, written| {
+            let after_kana = written.chars().next_back().is_some_and(is_kana);
+            c == 'ー' || c == '\u{FF70}' || (after_kana && is_dash(c))
+        },
+    );
 }
 
 /// Small-kana policy "fold" (`small-kana-fold`): small kana to their full-size letters,
@@ -232,23 +229,6 @@ fn map_composing(input: &str, out: &mut String, map: impl Fn(char) -> char) {
             None => out.push(map(c)),
         }
     }
-}
-
-/// Clears `out`, copies into it the longest prefix of `input` with no character that
-/// `interesting` selects, and returns the rest. Most values need few or no changes from a
-/// given step, and one scan plus a copy is several times cheaper than pushing every character.
-fn copy_unchanged_prefix<'a>(
-    input: &'a str,
-    out: &mut String,
-    interesting: impl Fn(char) -> bool,
-) -> &'a str {
-    out.clear();
-    let start = input
-        .char_indices()
-        .find(|&(_, c)| interesting(c))
-        .map_or(input.len(), |(i, _)| i);
-    out.push_str(&input[..start]);
-    &input[start..]
 }
 
 #[derive(Clone, Copy)]
@@ -370,12 +350,7 @@ fn small_to_large(c: char) -> Option<char> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn check(step: fn(&str, &mut String), input: &str, expected: &str) {
-        let mut out = String::from("stale");
-        step(input, &mut out);
-        assert_eq!(out, expected, "input {input:?}");
-    }
+    use crate::normalise::checks::check_step as check;
 
     #[test]
     fn katakana_cases() {

@@ -33,7 +33,10 @@
 //! papers/normalisation.md describes every policy and where the kanji variant table comes from.
 
 pub mod address;
+pub(crate) mod calendar;
 mod casefold_table;
+#[cfg(test)]
+mod checks;
 pub mod date;
 pub mod itaiji;
 mod itaiji_table;

@@ -63,18 +63,10 @@ fn invalid(code: &str) -> NormaliseError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::normalise::checks::check_fallible_step;
 
     fn check(input: &str, expected: Result<&str, &str>) {
-        let mut out = String::from("stale");
-        let got = normalise_sex(input, &mut out).map(|()| out.as_str());
-        match expected {
-            Ok(want) => assert_eq!(got, Ok(want), "input {input:?}"),
-            Err(msg) => assert_eq!(
-                got,
-                Err(NormaliseError::Invalid(msg.to_owned())),
-                "input {input:?}"
-            ),
-        }
+        check_fallible_step(normalise_sex, input, expected);
     }
 
     const BAD_X: &str =
