@@ -22,7 +22,7 @@
 //! before the next begins.
 
 use super::NormaliseError;
-use super::calendar::{MONTH_NAMES, days_in_month};
+use super::calendar::{MONTH_NAMES, days_in_month, month_of_name};
 use super::numerals::{kanji_digit, kanji_number};
 
 /// A Japanese era: its name, first year, and first and last days it can convert.
@@ -83,6 +83,28 @@ enum Token {
     Year,
     Month,
     Day,
+    /// An English month name, full or abbreviated, as its number 1..=12.
+    MonthName(u32),
+    /// `,`, as in `July 5, 1982`.
+    Comma,
+    /// `st`, `nd`, `rd` or `th` written right after the number before it (`5th`), and checked
+    /// against it.
+    OrdinalSuffix,
+    /// `of`, as in `5th of July 1982`.
+    Of,
+}
+
+/// How a date written in numbers with the year last (`15/07/1981`, `07/15/1981`) is read: the
+/// one thing a date's notation cannot say for itself. Every other accepted form (year first,
+/// compact `YYYYMMDD`, Japanese, English month names) reads the same under all three.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumericOrder {
+    /// Year first only (`date`): a year-last date is rejected as ambiguous.
+    YearFirst,
+    /// Day, month, year when the year is last (`date_dmy`), as written in the UK and Australia.
+    DayFirst,
+    /// Month, day, year when the year is last (`date_mdy`), as written in the US.
+    MonthFirst,
 }
 
 /// Parses a date and writes it as `YYYY-MM-DD`.
@@ -105,8 +127,42 @@ enum Token {
 /// );
 /// ```
 pub fn normalise_date(input: &str, out: &mut String) -> Result<(), NormaliseError> {
+    normalise_date_in_order(input, NumericOrder::YearFirst, out)
+}
+
+/// Parses a date, reading a numeric date with the year last in `order`, and writes it as
+/// `YYYY-MM-DD`: the steps `date` ([`NumericOrder::YearFirst`]), `date_dmy`
+/// ([`NumericOrder::DayFirst`]) and `date_mdy` ([`NumericOrder::MonthFirst`]).
+///
+/// # Errors
+/// As [`normalise_date`]; under [`NumericOrder::YearFirst`] a date with the year last is
+/// rejected with a reason that names `date_dmy` and `date_mdy`.
+///
+/// # Example
+/// ```
+/// use blindlink_encoding::normalise::date::{NumericOrder, normalise_date_in_order};
+/// let mut out = String::new();
+/// normalise_date_in_order("15/07/1981", NumericOrder::DayFirst, &mut out).unwrap();
+/// assert_eq!(out, "1981-07-15");
+/// normalise_date_in_order("07/15/1981", NumericOrder::MonthFirst, &mut out).unwrap();
+/// assert_eq!(out, "1981-07-15");
+/// normalise_date_in_order("July 15, 1981", NumericOrder::YearFirst, &mut out).unwrap();
+/// assert_eq!(out, "1981-07-15");
+/// assert_eq!(
+///     normalise_date_in_order("15/07/1981", NumericOrder::YearFirst, &mut out)
+///         .unwrap_err()
+///         .to_string(),
+///     "date '15/07/1981' has the year last, so its day and month could be either way round; \
+///      use the step date_dmy (day first) or date_mdy (month first)"
+/// );
+/// ```
+pub fn normalise_date_in_order(
+    input: &str,
+    order: NumericOrder,
+    out: &mut String,
+) -> Result<(), NormaliseError> {
     out.clear();
-    let (year, month, day) = parse_date(input)?;
+    let (year, month, day) = parse_date(input, order)?;
     use std::fmt::Write as _;
     let _ = write!(out, "{year:04}-{month:02}-{day:02}");
     Ok(())
@@ -116,7 +172,7 @@ fn invalid(message: String) -> NormaliseError {
     NormaliseError::Invalid(message)
 }
 
-fn parse_date(input: &str) -> Result<(u32, u32, u32), NormaliseError> {
+fn parse_date(input: &str, order: NumericOrder) -> Result<(u32, u32, u32), NormaliseError> {
     let trimmed = input.trim();
     if trimmed.is_empty() {
         return Err(invalid("date is empty".to_owned()));
@@ -129,6 +185,9 @@ fn parse_date(input: &str) -> Result<(u32, u32, u32), NormaliseError> {
     }
     let trimmed = strip_time_of_day(trimmed)?;
     let tokens = tokenise(trimmed)?;
+    if tokens.iter().any(|t| matches!(t, Token::MonthName(_))) {
+        return parse_month_name_date(&tokens, trimmed);
+    }
     let (era, rest) = match tokens.first() {
         Some(Token::Era(era)) => (Some(*era), &tokens[1..]),
         _ => (None, &tokens[..]),
@@ -136,16 +195,13 @@ fn parse_date(input: &str) -> Result<(u32, u32, u32), NormaliseError> {
     let parts = split_parts(rest, trimmed, era.is_some())?;
     match era {
         None => {
-            if parts.year_digits != 4 {
-                return Err(invalid(format!(
-                    "date '{trimmed}' has a {}-digit year; write the year with 4 digits or an era",
-                    parts.year_digits
-                )));
-            }
-            check_calendar(parts.year, parts.month, parts.day)?;
-            Ok((parts.year, parts.month, parts.day))
+            let (year, month, day) = gregorian_order(&parts, order, trimmed)?;
+            check_calendar(year, month, day)?;
+            Ok((year, month, day))
         }
         Some(era) => {
+            let [(year, _), (month, _), (day, _)] = parts.numbers;
+            let parts = EraDate { year, month, day };
             if parts.year == 0 {
                 return Err(invalid(format!(
                     "{} year 0 does not exist; the first year is 1 (元年)",
@@ -182,6 +238,111 @@ fn parse_date(input: &str) -> Result<(u32, u32, u32), NormaliseError> {
             Ok(date)
         }
     }
+}
+
+/// A part of a date with an English month name: a number (and whether it had an ordinal
+/// suffix) or the month.
+#[derive(Clone, Copy)]
+enum NamedDatePart {
+    Number {
+        value: u32,
+        digits: u32,
+        ordinal: bool,
+    },
+    Month(u32),
+}
+
+/// Reads a date with an English month name, which says which number is the month: day first
+/// (`5 Jul 1982`, `5th of July, 1982`, `05-JUL-1982`, `05JUL1982`), month first (`July 5, 1982`,
+/// `Jul. 5th 1982`) or year first (`1982-Jul-05`). Parts are separated by spaces, one
+/// separator or a comma, or nothing.
+fn parse_month_name_date(tokens: &[Token], input: &str) -> Result<(u32, u32, u32), NormaliseError> {
+    let not_a_date = || {
+        invalid(format!(
+            "date '{input}' is not day, month name and year (5 jul 1982, july 5, 1982 or 1982-jul-05)"
+        ))
+    };
+    let mut parts: Vec<NamedDatePart> = Vec::with_capacity(3);
+    // A separator, comma or `of` since the last part: another one, or the end, is an error.
+    let mut after_separator = false;
+    let mut after_of = false;
+    for token in tokens {
+        match *token {
+            Token::Number { value, digits } if parts.len() < 3 && !after_of => {
+                parts.push(NamedDatePart::Number {
+                    value,
+                    digits,
+                    ordinal: false,
+                });
+            }
+            Token::MonthName(month) if parts.len() < 3 => parts.push(NamedDatePart::Month(month)),
+            Token::OrdinalSuffix => match parts.last_mut() {
+                Some(NamedDatePart::Number { ordinal, .. }) => *ordinal = true,
+                _ => return Err(not_a_date()),
+            },
+            Token::Of
+                if !after_separator
+                    && matches!(
+                        parts.last(),
+                        Some(NamedDatePart::Number { ordinal: true, .. })
+                    ) =>
+            {
+                after_separator = true;
+                after_of = true;
+                continue;
+            }
+            Token::Separator | Token::Comma if !after_separator && !parts.is_empty() => {
+                after_separator = true;
+                continue;
+            }
+            _ => return Err(not_a_date()),
+        }
+        after_separator = false;
+        after_of = false;
+    }
+    if after_separator {
+        return Err(not_a_date());
+    }
+    use NamedDatePart::{Month, Number};
+    let (year, month, day) = match parts[..] {
+        [
+            Number {
+                value: year,
+                digits: 4,
+                ordinal: false,
+            },
+            Month(month),
+            Number { value: day, .. },
+        ] => (year, month, day),
+        [
+            Number { value: day, .. },
+            Month(month),
+            Number {
+                value: year,
+                digits,
+                ordinal: false,
+            },
+        ]
+        | [
+            Month(month),
+            Number { value: day, .. },
+            Number {
+                value: year,
+                digits,
+                ordinal: false,
+            },
+        ] => {
+            if digits != 4 {
+                return Err(invalid(format!(
+                    "date '{input}' has a {digits}-digit year; write the year with 4 digits"
+                )));
+            }
+            (year, month, day)
+        }
+        _ => return Err(not_a_date()),
+    };
+    check_calendar(year, month, day)?;
+    Ok((year, month, day))
 }
 
 /// Removes a time of day after the date (`1985-04-03 00:00:00`, `1985/4/3 0:00`,
@@ -229,15 +390,59 @@ fn strip_time_of_day(input: &str) -> Result<&str, NormaliseError> {
     Ok(date)
 }
 
-struct DateParts {
+/// The three numbers of a numeric date as written, each with its count of digits.
+struct WrittenNumbers {
+    numbers: [(u32, u32); 3],
+    /// The notation itself puts the year first: 年/月/日 or a compact run of digits.
+    year_first: bool,
+}
+
+/// An era date's year (in the era), month and day.
+struct EraDate {
     year: u32,
-    year_digits: u32,
     month: u32,
     day: u32,
 }
 
-/// Reads `year sep month sep day [日]` or a compact run of digits from the tokens after the era.
-fn split_parts(tokens: &[Token], input: &str, has_era: bool) -> Result<DateParts, NormaliseError> {
+/// Picks year, month and day out of a numeric Gregorian date: year first when the notation
+/// says so or the first number has 4 digits, else year last in the declared `order`.
+fn gregorian_order(
+    parts: &WrittenNumbers,
+    order: NumericOrder,
+    input: &str,
+) -> Result<(u32, u32, u32), NormaliseError> {
+    let [(first, first_digits), (second, _), (third, third_digits)] = parts.numbers;
+    if first_digits == 4 {
+        return Ok((first, second, third));
+    }
+    let two_digit_year = |digits: u32, hint: &str| {
+        invalid(format!(
+            "date '{input}' has a {digits}-digit year; write the year with 4 digits{hint}"
+        ))
+    };
+    if parts.year_first || (third_digits != 4 && order == NumericOrder::YearFirst) {
+        return Err(two_digit_year(first_digits, " or an era"));
+    }
+    if third_digits != 4 {
+        return Err(two_digit_year(third_digits, ""));
+    }
+    match order {
+        NumericOrder::YearFirst => Err(invalid(format!(
+            "date '{input}' has the year last, so its day and month could be either way round; \
+             use the step date_dmy (day first) or date_mdy (month first)"
+        ))),
+        NumericOrder::DayFirst => Ok((third, second, first)),
+        NumericOrder::MonthFirst => Ok((third, first, second)),
+    }
+}
+
+/// Reads `year sep month sep day [日]` (or, without an era, any three numbers between
+/// separators) or a compact run of digits from the tokens after the era.
+fn split_parts(
+    tokens: &[Token],
+    input: &str,
+    has_era: bool,
+) -> Result<WrittenNumbers, NormaliseError> {
     // Compact: 19850403, or S600403 after an era initial.
     if let [Token::Number { value, digits }] = tokens {
         let expected = if has_era { 6 } else { 8 };
@@ -252,17 +457,19 @@ fn split_parts(tokens: &[Token], input: &str, has_era: bool) -> Result<DateParts
             )));
         }
         let year_digits = if has_era { 2 } else { 4 };
-        let divisor = 10_000;
-        return Ok(DateParts {
-            year: value / divisor,
-            year_digits,
-            month: value / 100 % 100,
-            day: value % 100,
+        return Ok(WrittenNumbers {
+            numbers: [
+                (value / 10_000, year_digits),
+                (value / 100 % 100, 2),
+                (value % 100, 2),
+            ],
+            year_first: true,
         });
     }
     let mut numbers = [(0u32, 0u32); 3];
     let mut found = 0;
     let mut expect_number = true;
+    let mut year_first = false;
     for (i, token) in tokens.iter().enumerate() {
         let last = i + 1 == tokens.len();
         match (*token, expect_number) {
@@ -282,7 +489,10 @@ fn split_parts(tokens: &[Token], input: &str, has_era: bool) -> Result<DateParts
                 )));
             }
             (Token::Separator, false) if found < 3 => expect_number = true,
-            (Token::Year, false) if found == 1 => expect_number = true,
+            (Token::Year, false) if found == 1 => {
+                expect_number = true;
+                year_first = true;
+            }
             (Token::Month, false) if found == 2 => expect_number = true,
             (Token::Day, false) if found == 3 && last => {}
             (Token::Year | Token::Month | Token::Day, _) => {
@@ -307,22 +517,22 @@ fn split_parts(tokens: &[Token], input: &str, has_era: bool) -> Result<DateParts
             "date '{input}' is not year, month and day"
         )));
     }
-    let [(year, year_digits), (month, _), (day, _)] = numbers;
-    Ok(DateParts {
-        year,
-        year_digits,
-        month,
-        day,
+    Ok(WrittenNumbers {
+        numbers,
+        year_first,
     })
 }
 
 fn tokenise(input: &str) -> Result<Vec<Token>, NormaliseError> {
     let mut tokens = Vec::with_capacity(8);
-    let mut chars = input.chars().peekable();
-    while let Some(c) = chars.next() {
+    let mut chars = input.char_indices().peekable();
+    // The value of the digits just read, while nothing (not even a space) has followed them.
+    let mut number_just_read: Option<u32> = None;
+    while let Some((start, c)) = chars.next() {
+        let number_before = number_just_read.take();
         if let Some(d) = digit_value(c) {
             let (mut value, mut digits) = (d, 1u32);
-            while let Some(d) = chars.peek().copied().and_then(digit_value) {
+            while let Some(d) = chars.peek().and_then(|&(_, c)| digit_value(c)) {
                 chars.next();
                 digits += 1;
                 if digits > 8 {
@@ -333,11 +543,16 @@ fn tokenise(input: &str) -> Result<Vec<Token>, NormaliseError> {
                 value = value * 10 + d;
             }
             tokens.push(Token::Number { value, digits });
+            number_just_read = Some(value);
             continue;
         }
         if kanji_digit(c).is_some() {
             let mut run = vec![c];
-            while let Some(next) = chars.peek().copied().filter(|&n| kanji_digit(n).is_some()) {
+            while let Some(next) = chars
+                .peek()
+                .map(|&(_, n)| n)
+                .filter(|&n| kanji_digit(n).is_some())
+            {
                 chars.next();
                 run.push(next);
             }
@@ -358,27 +573,40 @@ fn tokenise(input: &str) -> Result<Vec<Token>, NormaliseError> {
             tokens.push(Token::Number { value, digits });
             continue;
         }
+        if latin_letter(c).is_some() {
+            let mut end = start + c.len_utf8();
+            while let Some(&(i, next)) = chars.peek().filter(|&&(_, n)| latin_letter(n).is_some()) {
+                chars.next();
+                end = i + next.len_utf8();
+            }
+            let written = &input[start..end];
+            let word: String = written.chars().filter_map(latin_letter).collect();
+            tokens.push(word_token(
+                &word,
+                written,
+                number_before,
+                tokens.is_empty(),
+                input,
+            )?);
+            continue;
+        }
         let token = match c {
             c if c.is_whitespace() => continue,
             '-' | '/' | '.' | '－' | '／' | '．' | '‐' | '−' | '・' => Token::Separator,
+            ',' | '，' => Token::Comma,
             '年' => Token::Year,
             '月' => Token::Month,
             '日' => Token::Day,
             '元' => Token::Gannen,
             // 生 / 生まれ ("born") after the date, as on resident records, ends the date.
-            '生' if matches!(chars.clone().collect::<String>().trim(), "" | "まれ") => break,
+            '生' if matches!(input[start + c.len_utf8()..].trim(), "" | "まれ") => break,
             '㍾' => Token::Era(MEIJI),
             '㍽' => Token::Era(TAISHO),
             '㍼' => Token::Era(SHOWA),
             '㍻' => Token::Era(HEISEI),
             '㋿' => Token::Era(REIWA),
-            'M' | 'm' | 'Ｍ' | 'ｍ' if tokens.is_empty() => Token::Era(MEIJI),
-            'T' | 't' | 'Ｔ' | 'ｔ' if tokens.is_empty() => Token::Era(TAISHO),
-            'S' | 's' | 'Ｓ' | 'ｓ' if tokens.is_empty() => Token::Era(SHOWA),
-            'H' | 'h' | 'Ｈ' | 'ｈ' if tokens.is_empty() => Token::Era(HEISEI),
-            'R' | 'r' | 'Ｒ' | 'ｒ' if tokens.is_empty() => Token::Era(REIWA),
             '明' | '大' | '昭' | '平' | '令' => {
-                let era = match (c, chars.next()) {
+                let era = match (c, chars.next().map(|(_, n)| n)) {
                     ('明', Some('治')) => MEIJI,
                     ('大', Some('正')) => TAISHO,
                     ('昭', Some('和')) => SHOWA,
@@ -397,6 +625,67 @@ fn tokenise(input: &str) -> Result<Vec<Token>, NormaliseError> {
         tokens.push(token);
     }
     Ok(tokens)
+}
+
+/// The token for a run of Latin letters (`word`, lowercase ASCII; `written` as in the input):
+/// an era initial at the start (`S60.4.3`), an English month name, `of`, or the ordinal
+/// suffix of the number written right before it, which must be the right one (`1st`, `22nd`).
+fn word_token(
+    word: &str,
+    written: &str,
+    number_before: Option<u32>,
+    at_start: bool,
+    input: &str,
+) -> Result<Token, NormaliseError> {
+    let era = match word {
+        "m" => Some(MEIJI),
+        "t" => Some(TAISHO),
+        "s" => Some(SHOWA),
+        "h" => Some(HEISEI),
+        "r" => Some(REIWA),
+        _ => None,
+    };
+    if let Some(era) = era.filter(|_| at_start) {
+        return Ok(Token::Era(era));
+    }
+    if let Some(number) = number_before
+        && matches!(word, "st" | "nd" | "rd" | "th")
+    {
+        let expected = match (number % 10, number % 100) {
+            (_, 11..=13) => "th",
+            (1, _) => "st",
+            (2, _) => "nd",
+            (3, _) => "rd",
+            _ => "th",
+        };
+        if word != expected {
+            return Err(invalid(format!(
+                "date '{input}' has '{number}{written}', which is not an ordinal number \
+                 ({number}{expected})"
+            )));
+        }
+        return Ok(Token::OrdinalSuffix);
+    }
+    if word == "of" {
+        return Ok(Token::Of);
+    }
+    month_of_name(word).map(Token::MonthName).ok_or_else(|| {
+        invalid(format!(
+            "date '{input}' contains '{written}', which is not part of a date"
+        ))
+    })
+}
+
+/// A Latin letter, ASCII or full-width, as lowercase ASCII.
+fn latin_letter(c: char) -> Option<char> {
+    match c {
+        'a'..='z' => Some(c),
+        'A'..='Z' => Some(c.to_ascii_lowercase()),
+        'ａ'..='ｚ' | 'Ａ'..='Ｚ' => {
+            char::from_u32(u32::from(c) - 0xFEE0).map(|a| a.to_ascii_lowercase())
+        }
+        _ => None,
+    }
 }
 
 fn digit_value(c: char) -> Option<u32> {
@@ -429,63 +718,77 @@ fn check_calendar(year: u32, month: u32, day: u32) -> Result<(), NormaliseError>
 mod tests {
     use super::*;
     use crate::normalise::checks::check_fallible_step;
+    use proptest::prelude::*;
 
-    fn check(input: &str, expected: Result<&str, &str>) {
-        check_fallible_step(normalise_date, input, expected);
+    use NumericOrder::{DayFirst, MonthFirst, YearFirst};
+
+    /// The steps `date`, `date_dmy` and `date_mdy`.
+    const ALL: &[NumericOrder] = &[YearFirst, DayFirst, MonthFirst];
+    const DATE: &[NumericOrder] = &[YearFirst];
+    const DMY: &[NumericOrder] = &[DayFirst];
+    const MDY: &[NumericOrder] = &[MonthFirst];
+
+    /// Checks `input` under each of `orders`, all of which must give `expected`.
+    fn check(orders: &[NumericOrder], input: &str, expected: Result<&str, &str>) {
+        for &order in orders {
+            let step = |input: &str, out: &mut String| normalise_date_in_order(input, order, out);
+            check_fallible_step(step, input, expected);
+        }
     }
 
     #[test]
     fn gregorian_forms() {
-        check("1985-04-03", Ok("1985-04-03"));
-        check("1985-4-3", Ok("1985-04-03"));
-        check("1985/4/3", Ok("1985-04-03"));
-        check("1985.04.03", Ok("1985-04-03"));
-        check("19850403", Ok("1985-04-03"));
-        check("１９８５／０４／０３", Ok("1985-04-03"));
-        check("１９８５０４０３", Ok("1985-04-03"));
-        check("1985年4月3日", Ok("1985-04-03"));
-        check("1985年 4月 3日", Ok("1985-04-03"));
-        check(" 1985-04-03 ", Ok("1985-04-03"));
-        check("1985-04-03 00:00:00", Ok("1985-04-03"));
-        check("1985/4/3 0:00", Ok("1985-04-03"));
-        check("1985-04-03T12:34:56.789", Ok("1985-04-03"));
-        check("昭和60年4月3日 9:30", Ok("1985-04-03"));
-        check("昭和60年4月3日\u{3000}9:30", Ok("1985-04-03"));
-        check("昭和60年4月3日生", Ok("1985-04-03"));
-        check("昭和60年4月3日 生まれ", Ok("1985-04-03"));
-        check("2000-02-29", Ok("2000-02-29"));
-        check("1850-01-01", Ok("1850-01-01"));
+        check(ALL, "1985-04-03", Ok("1985-04-03"));
+        check(ALL, "1985-4-3", Ok("1985-04-03"));
+        check(ALL, "1985/4/3", Ok("1985-04-03"));
+        check(ALL, "1985.04.03", Ok("1985-04-03"));
+        check(ALL, "19850403", Ok("1985-04-03"));
+        check(ALL, "１９８５／０４／０３", Ok("1985-04-03"));
+        check(ALL, "１９８５０４０３", Ok("1985-04-03"));
+        check(ALL, "1985年4月3日", Ok("1985-04-03"));
+        check(ALL, "1985年 4月 3日", Ok("1985-04-03"));
+        check(ALL, " 1985-04-03 ", Ok("1985-04-03"));
+        check(ALL, "1985-04-03 00:00:00", Ok("1985-04-03"));
+        check(ALL, "1985/4/3 0:00", Ok("1985-04-03"));
+        check(ALL, "1985-04-03T12:34:56.789", Ok("1985-04-03"));
+        check(ALL, "昭和60年4月3日 9:30", Ok("1985-04-03"));
+        check(ALL, "昭和60年4月3日\u{3000}9:30", Ok("1985-04-03"));
+        check(ALL, "昭和60年4月3日生", Ok("1985-04-03"));
+        check(ALL, "昭和60年4月3日 生まれ", Ok("1985-04-03"));
+        check(ALL, "2000-02-29", Ok("2000-02-29"));
+        check(ALL, "1850-01-01", Ok("1850-01-01"));
     }
 
     #[test]
     fn era_forms() {
-        check("昭和60年4月3日", Ok("1985-04-03"));
-        check("S60.4.3", Ok("1985-04-03"));
-        check("s60/4/3", Ok("1985-04-03"));
-        check("S60-04-03", Ok("1985-04-03"));
-        check("S600403", Ok("1985-04-03"));
-        check("Ｓ６０．４．３", Ok("1985-04-03"));
-        check("㍼60年4月3日", Ok("1985-04-03"));
-        check("昭和 60年 4月 3日", Ok("1985-04-03"));
-        check("平成元年1月8日", Ok("1989-01-08"));
-        check("H1/1/8", Ok("1989-01-08"));
-        check("H元.1.8", Ok("1989-01-08"));
-        check("R5.12.1", Ok("2023-12-01"));
-        check("令和元年5月1日", Ok("2019-05-01"));
-        check("㋿5年12月1日", Ok("2023-12-01"));
-        check("平成31年4月30日", Ok("2019-04-30"));
-        check("昭和六十年四月三日", Ok("1985-04-03"));
-        check("一九八五年四月三日", Ok("1985-04-03"));
-        check("千九百八十五年十二月三十一日", Ok("1985-12-31"));
-        check("平成元年一月八日", Ok("1989-01-08"));
-        check("令和五年十二月一日", Ok("2023-12-01"));
-        check("昭和64年1月7日", Ok("1989-01-07"));
-        check("昭和元年12月25日", Ok("1926-12-25"));
-        check("大正元年7月30日", Ok("1912-07-30"));
-        check("T15.12.24", Ok("1926-12-24"));
-        check("明治45年7月29日", Ok("1912-07-29"));
-        check("M6.1.1", Ok("1873-01-01"));
+        check(ALL, "昭和60年4月3日", Ok("1985-04-03"));
+        check(ALL, "S60.4.3", Ok("1985-04-03"));
+        check(ALL, "s60/4/3", Ok("1985-04-03"));
+        check(ALL, "S60-04-03", Ok("1985-04-03"));
+        check(ALL, "S600403", Ok("1985-04-03"));
+        check(ALL, "Ｓ６０．４．３", Ok("1985-04-03"));
+        check(ALL, "㍼60年4月3日", Ok("1985-04-03"));
+        check(ALL, "昭和 60年 4月 3日", Ok("1985-04-03"));
+        check(ALL, "平成元年1月8日", Ok("1989-01-08"));
+        check(ALL, "H1/1/8", Ok("1989-01-08"));
+        check(ALL, "H元.1.8", Ok("1989-01-08"));
+        check(ALL, "R5.12.1", Ok("2023-12-01"));
+        check(ALL, "令和元年5月1日", Ok("2019-05-01"));
+        check(ALL, "㋿5年12月1日", Ok("2023-12-01"));
+        check(ALL, "平成31年4月30日", Ok("2019-04-30"));
+        check(ALL, "昭和六十年四月三日", Ok("1985-04-03"));
+        check(ALL, "一九八五年四月三日", Ok("1985-04-03"));
+        check(ALL, "千九百八十五年十二月三十一日", Ok("1985-12-31"));
+        check(ALL, "平成元年一月八日", Ok("1989-01-08"));
+        check(ALL, "令和五年十二月一日", Ok("2023-12-01"));
+        check(ALL, "昭和64年1月7日", Ok("1989-01-07"));
+        check(ALL, "昭和元年12月25日", Ok("1926-12-25"));
+        check(ALL, "大正元年7月30日", Ok("1912-07-30"));
+        check(ALL, "T15.12.24", Ok("1926-12-24"));
+        check(ALL, "明治45年7月29日", Ok("1912-07-29"));
+        check(ALL, "M6.1.1", Ok("1873-01-01"));
         check(
+            ALL,
             "明治33年2月29日",
             Err("day 29 does not exist in february 1900, which has 28 days"),
         );
@@ -494,40 +797,49 @@ mod tests {
     #[test]
     fn era_boundaries() {
         check(
+            ALL,
             "平成元年1月7日",
             Err("平成1年1月7日 (1989-01-07) is before 平成 began on 1989-01-08"),
         );
         check(
+            ALL,
             "H1.1.7",
             Err("平成1年1月7日 (1989-01-07) is before 平成 began on 1989-01-08"),
         );
         check(
+            ALL,
             "平成31年5月1日",
             Err("平成31年5月1日 (2019-05-01) is after 平成 ended on 2019-04-30"),
         );
         check(
+            ALL,
             "平成32年1月1日",
             Err("平成32年1月1日 (2020-01-01) is after 平成 ended on 2019-04-30"),
         );
         check(
+            ALL,
             "令和元年4月30日",
             Err("令和1年4月30日 (2019-04-30) is before 令和 began on 2019-05-01"),
         );
         check(
+            ALL,
             "昭和64年1月8日",
             Err("昭和64年1月8日 (1989-01-08) is after 昭和 ended on 1989-01-07"),
         );
         check(
+            ALL,
             "大正元年7月29日",
             Err("大正1年7月29日 (1912-07-29) is before 大正 began on 1912-07-30"),
         );
         check(
+            ALL,
             "明治5年12月2日",
             Err(
                 "明治5年 (1872) is before 1873, when Japan adopted the gregorian calendar; the date cannot be converted",
             ),
         );
         check(
+            ALL,
             "S0.1.1",
             Err("昭和 year 0 does not exist; the first year is 1 (元年)"),
         );
@@ -536,125 +848,339 @@ mod tests {
     #[test]
     fn impossible_dates() {
         check(
+            ALL,
             "1985-02-30",
             Err("day 30 does not exist in february 1985, which has 28 days"),
         );
         check(
+            ALL,
             "1900-02-29",
             Err("day 29 does not exist in february 1900, which has 28 days"),
         );
-        check("1985-13-01", Err("month 13 is not in 1..=12"));
-        check("1985-00-10", Err("month 0 is not in 1..=12"));
+        check(ALL, "1985-13-01", Err("month 13 is not in 1..=12"));
+        check(ALL, "1985-00-10", Err("month 0 is not in 1..=12"));
         check(
+            ALL,
             "1985-04-31",
             Err("day 31 does not exist in april 1985, which has 30 days"),
         );
         check(
+            ALL,
             "1985-04-00",
             Err("day 0 does not exist in april 1985, which has 30 days"),
         );
-        check("0000-01-01", Err("year 0 is not in 1..=9999"));
+        check(ALL, "0000-01-01", Err("year 0 is not in 1..=9999"));
     }
 
     #[test]
     fn malformed_dates() {
-        check("", Err("date is empty"));
-        check("   ", Err("date is empty"));
+        check(ALL, "", Err("date is empty"));
+        check(ALL, "   ", Err("date is empty"));
         check(
+            DATE,
             "85/4/3",
             Err("date '85/4/3' has a 2-digit year; write the year with 4 digits or an era"),
         );
         check(
-            "3/4/1985",
-            Err("date '3/4/1985' has a 1-digit year; write the year with 4 digits or an era"),
+            ALL,
+            "1985-04",
+            Err("date '1985-04' is not year, month and day"),
         );
-        check("1985-04", Err("date '1985-04' is not year, month and day"));
         check(
+            ALL,
             "1985-04-03-01",
             Err("date '1985-04-03-01' is not year, month and day"),
         );
         check(
+            ALL,
             "1985--04-03",
             Err("date '1985--04-03' is not year, month and day"),
         );
         check(
+            ALL,
             "1985-04-03-",
             Err("date '1985-04-03-' is not year, month and day"),
         );
         check(
+            ALL,
             "1985月4年3日",
             Err("date '1985月4年3日' has 年, 月 or 日 in the wrong place"),
         );
         check(
+            ALL,
             "1985-04-03T",
             Err("date '1985-04-03T' contains 'T', which is not part of a date"),
         );
         check(
+            ALL,
             "1985-04-03T00:00+09:00",
             Err(
                 "date '1985-04-03T00:00+09:00' has a time part '00:00+09:00' that is not H:MM, H:MM:SS or H:MM:SS.fff",
             ),
         );
         check(
+            ALL,
             "1985-04-03 24:00",
             Err(
                 "date '1985-04-03 24:00' has a time part '24:00' that is not H:MM, H:MM:SS or H:MM:SS.fff",
             ),
         );
         check(
+            ALL,
             "1985-04-03 1:2",
             Err(
                 "date '1985-04-03 1:2' has a time part '1:2' that is not H:MM, H:MM:SS or H:MM:SS.fff",
             ),
         );
         check(
+            ALL,
             "1985:04:03",
             Err("date '1985:04:03' contains ':', which is not part of a date"),
         );
         check(
+            ALL,
             "1985043",
             Err("date '1985043' has 7 digits and no separators, expected 8 (YYYYMMDD)"),
         );
         check(
+            ALL,
             "S6043",
             Err("date 'S6043' has 4 digits and no separators, expected 6 (YYMMDD after the era)"),
         );
         check(
+            ALL,
             "1985元年",
             Err("date '1985元年' has 元 (first year) in the wrong place"),
         );
-        check("昭60年", Err("date '昭60年' has an unknown era"));
+        check(ALL, "昭60年", Err("date '昭60年' has an unknown era"));
         check(
+            ALL,
             "昭和60年4月3日生x",
             Err("date '昭和60年4月3日生x' contains '生', which is not part of a date"),
         );
         check(
+            ALL,
             "八五年四月三日",
             Err("date '八五年四月三日' has a 2-digit year; write the year with 4 digits or an era"),
         );
         check(
+            ALL,
             "昭和十十年",
             Err("date '昭和十十年' has '十十', which is not a number"),
         );
         check(
+            ALL,
             "1985-04-03昭和",
             Err("date '1985-04-03昭和' has an era name that is not at its start"),
         );
         check(
+            ALL,
             "昭和60年4月3日昭和",
             Err("date '昭和60年4月3日昭和' has 年, 月 or 日 in the wrong place"),
         );
         check(
+            ALL,
             "123456789",
             Err("date '123456789' has a number longer than 8 digits"),
         );
         check(
-            "April 3, 1985",
-            Err("date 'April 3, 1985' contains 'A', which is not part of a date"),
+            ALL,
+            "Aprl 3, 1985",
+            Err("date 'Aprl 3, 1985' contains 'Aprl', which is not part of a date"),
         );
         check(
+            ALL,
             &"1".repeat(65),
             Err("date is 65 bytes long, at most 64 expected"),
+        );
+    }
+
+    #[test]
+    fn numeric_orders_with_the_year_last() {
+        check(DMY, "15/07/1981", Ok("1981-07-15"));
+        check(DMY, "15.07.1981", Ok("1981-07-15"));
+        check(DMY, "15-07-1981", Ok("1981-07-15"));
+        check(DMY, "5/7/1981", Ok("1981-07-05"));
+        check(DMY, "１５／０７／１９８１", Ok("1981-07-15"));
+        check(DMY, "15/07/1981 00:00:00", Ok("1981-07-15"));
+        check(DMY, "29/02/2000", Ok("2000-02-29"));
+        check(MDY, "07/15/1981", Ok("1981-07-15"));
+        check(MDY, "7/5/1981", Ok("1981-07-05"));
+        check(MDY, "02-29-2000", Ok("2000-02-29"));
+        check(MDY, "12.31.1999", Ok("1999-12-31"));
+        // Year first stays year first, whatever the declared order.
+        check(ALL, "1981/07/05", Ok("1981-07-05"));
+        check(ALL, "19810705", Ok("1981-07-05"));
+        let ambiguous = "date '15/07/1981' has the year last, so its day and month could be either \
+             way round; use the step date_dmy (day first) or date_mdy (month first)";
+        check(DATE, "15/07/1981", Err(ambiguous));
+        check(
+            DATE,
+            "3/4/1985",
+            Err(
+                "date '3/4/1985' has the year last, so its day and month could be either way \
+                 round; use the step date_dmy (day first) or date_mdy (month first)",
+            ),
+        );
+        check(MDY, "15/07/1981", Err("month 15 is not in 1..=12"));
+        check(DMY, "07/15/1981", Err("month 15 is not in 1..=12"));
+        check(
+            DMY,
+            "31/04/1981",
+            Err("day 31 does not exist in april 1981, which has 30 days"),
+        );
+        check(
+            MDY,
+            "02/29/1900",
+            Err("day 29 does not exist in february 1900, which has 28 days"),
+        );
+        check(
+            DMY,
+            "15/07/81",
+            Err("date '15/07/81' has a 2-digit year; write the year with 4 digits"),
+        );
+        check(
+            MDY,
+            "7/15/81",
+            Err("date '7/15/81' has a 2-digit year; write the year with 4 digits"),
+        );
+        check(
+            DATE,
+            "15/07/81",
+            Err("date '15/07/81' has a 2-digit year; write the year with 4 digits or an era"),
+        );
+        check(
+            DMY,
+            "85/4/3",
+            Err("date '85/4/3' has a 1-digit year; write the year with 4 digits"),
+        );
+        // Compact digits are always YYYYMMDD, never DDMMYYYY.
+        check(DMY, "15071981", Err("month 19 is not in 1..=12"));
+        check(
+            DMY,
+            "15年07月1981日",
+            Err("date '15年07月1981日' has a 2-digit year; write the year with 4 digits or an era"),
+        );
+        check(DMY, "15/07", Err("date '15/07' is not year, month and day"));
+        check(
+            DMY,
+            "15 07 1981",
+            Err("date '15 07 1981' is not year, month and day"),
+        );
+    }
+
+    #[test]
+    fn english_month_names() {
+        check(ALL, "5 Jul 1982", Ok("1982-07-05"));
+        check(ALL, "5 July 1982", Ok("1982-07-05"));
+        check(ALL, "5 jul 1982", Ok("1982-07-05"));
+        check(ALL, "05 JULY 1982", Ok("1982-07-05"));
+        check(ALL, "July 5, 1982", Ok("1982-07-05"));
+        check(ALL, "Jul 5 1982", Ok("1982-07-05"));
+        check(ALL, "Jul. 5, 1982", Ok("1982-07-05"));
+        check(ALL, "5 Jul. 1982", Ok("1982-07-05"));
+        check(ALL, "5 July, 1982", Ok("1982-07-05"));
+        check(ALL, "1982-Jul-05", Ok("1982-07-05"));
+        check(ALL, "1982 July 5", Ok("1982-07-05"));
+        check(ALL, "05-JUL-1982", Ok("1982-07-05"));
+        check(ALL, "05/Jul/1982", Ok("1982-07-05"));
+        check(ALL, "05JUL1982", Ok("1982-07-05"));
+        check(ALL, "5th July 1982", Ok("1982-07-05"));
+        check(ALL, "5th of July 1982", Ok("1982-07-05"));
+        check(ALL, "July 5th, 1982", Ok("1982-07-05"));
+        check(ALL, "1st May 1990", Ok("1990-05-01"));
+        check(ALL, "22nd Sept 1990", Ok("1990-09-22"));
+        check(ALL, "23rd Sep. 1990", Ok("1990-09-23"));
+        check(ALL, "11th Nov 1990", Ok("1990-11-11"));
+        check(ALL, "February 29, 2000", Ok("2000-02-29"));
+        check(ALL, "５　Ｊｕｌ　１９８２", Ok("1982-07-05"));
+        check(ALL, "5 Jul 1982 00:00", Ok("1982-07-05"));
+        check(ALL, " december 31 1999 ", Ok("1999-12-31"));
+        check(
+            ALL,
+            "February 29, 1900",
+            Err("day 29 does not exist in february 1900, which has 28 days"),
+        );
+        check(
+            ALL,
+            "31 Apr 1982",
+            Err("day 31 does not exist in april 1982, which has 30 days"),
+        );
+        check(
+            ALL,
+            "0 Jul 1982",
+            Err("day 0 does not exist in july 1982, which has 31 days"),
+        );
+        check(
+            ALL,
+            "5 Jul 82",
+            Err("date '5 Jul 82' has a 2-digit year; write the year with 4 digits"),
+        );
+        check(
+            ALL,
+            "Jul 5, 82",
+            Err("date 'Jul 5, 82' has a 2-digit year; write the year with 4 digits"),
+        );
+        let not_a_date = |input: &str| {
+            format!(
+                "date '{input}' is not day, month name and year (5 jul 1982, july 5, 1982 or \
+                 1982-jul-05)"
+            )
+        };
+        for input in [
+            "Jul 1982",
+            "5 Jul",
+            "5 1982 Jul",
+            "1982 5 Jul",
+            "5 Jul Aug 1982",
+            "5 Jul 1982 1",
+            "5 Jul 1982,",
+            ", 5 Jul 1982",
+            "5, , Jul 1982",
+            "5 Jul 1982nd",
+            "5 of July 1982",
+            "5th of, July 1982",
+            "昭和 Jul 5",
+            "5 Jul 1982年",
+            "1982年Jul5日",
+        ] {
+            check(ALL, input, Err(&not_a_date(input)));
+        }
+        check(
+            ALL,
+            "5st July 1982",
+            Err("date '5st July 1982' has '5st', which is not an ordinal number (5th)"),
+        );
+        check(ALL, "1982 Jul 5th", Ok("1982-07-05"));
+        check(
+            ALL,
+            "5 Jul 1982th",
+            Err("date '5 Jul 1982th' has '1982th', which is not an ordinal number (1982nd)"),
+        );
+        check(
+            ALL,
+            "11st July 1982",
+            Err("date '11st July 1982' has '11st', which is not an ordinal number (11th)"),
+        );
+        check(
+            ALL,
+            "5 Juli 1982",
+            Err("date '5 Juli 1982' contains 'Juli', which is not part of a date"),
+        );
+        check(
+            ALL,
+            "Mon 5 Jul 1982",
+            Err("date 'Mon 5 Jul 1982' contains 'Mon', which is not part of a date"),
+        );
+        check(
+            ALL,
+            "5th of 1982",
+            Err("date '5th of 1982' is not year, month and day"),
+        );
+        check(
+            ALL,
+            "5 th July 1982",
+            Err("date '5 th July 1982' contains 'th', which is not part of a date"),
         );
     }
 
@@ -666,15 +1192,96 @@ mod tests {
         let mut checked = 0;
         for line in vectors.lines().filter(|l| !l.starts_with('#')) {
             let (input, iso) = line.split_once('\t').expect("two columns");
-            let mut out = String::new();
-            let got = normalise_date(input, &mut out).map(|()| out.as_str());
-            if iso < "1873-01-01" {
-                assert!(got.is_err(), "{input} should be rejected, got {got:?}");
-            } else {
-                assert_eq!(got, Ok(iso), "{input}");
+            for &order in ALL {
+                let mut out = String::new();
+                let got = normalise_date_in_order(input, order, &mut out).map(|()| out.as_str());
+                if iso < "1873-01-01" {
+                    assert!(got.is_err(), "{input} should be rejected, got {got:?}");
+                } else {
+                    assert_eq!(got, Ok(iso), "{input} under {order:?}");
+                }
             }
             checked += 1;
         }
         assert!(checked > 1_000);
+    }
+
+    /// A valid date, years 1000..=9999 (four digits).
+    fn valid_date() -> impl Strategy<Value = (u32, u32, u32)> {
+        (1000u32..=9999, 1u32..=12)
+            .prop_flat_map(|(y, m)| (Just(y), Just(m), 1..=days_in_month(y, m)))
+    }
+
+    /// `name` in the case `case` picks: lower, upper or capitalised.
+    fn in_case(name: &str, case: usize) -> String {
+        match case {
+            0 => name.to_owned(),
+            1 => name.to_ascii_uppercase(),
+            _ => name[..1].to_ascii_uppercase() + &name[1..],
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn numeric_orders_read_back(
+            (year, month, day) in valid_date(),
+            separator in proptest::sample::select(vec!['/', '.', '-']),
+            padded in any::<bool>(),
+        ) {
+            let iso = format!("{year:04}-{month:02}-{day:02}");
+            let (d, m) = if padded {
+                (format!("{day:02}"), format!("{month:02}"))
+            } else {
+                (day.to_string(), month.to_string())
+            };
+            let s = separator;
+            let mut out = String::new();
+            let day_first = format!("{d}{s}{m}{s}{year}");
+            prop_assert_eq!(
+                normalise_date_in_order(&day_first, DayFirst, &mut out).map(|()| out.clone()),
+                Ok(iso.clone()),
+                "{}", day_first
+            );
+            let month_first = format!("{m}{s}{d}{s}{year}");
+            prop_assert_eq!(
+                normalise_date_in_order(&month_first, MonthFirst, &mut out).map(|()| out.clone()),
+                Ok(iso.clone()),
+                "{}", month_first
+            );
+            // The default step never guesses.
+            prop_assert!(normalise_date(&day_first, &mut out).is_err());
+        }
+
+        #[test]
+        fn month_names_read_back_under_every_order(
+            (year, month, day) in valid_date(),
+            form in 0usize..6,
+            full_name in any::<bool>(),
+            case in 0usize..3,
+        ) {
+            let iso = format!("{year:04}-{month:02}-{day:02}");
+            let full = MONTH_NAMES[(month - 1) as usize];
+            let name = in_case(if full_name { full } else { &full[..3] }, case);
+            let suffix = match (day % 10, day % 100) {
+                (_, 11..=13) => "th",
+                (1, _) => "st",
+                (2, _) => "nd",
+                (3, _) => "rd",
+                _ => "th",
+            };
+            let input = match form {
+                0 => format!("{day} {name} {year}"),
+                1 => format!("{name} {day}, {year}"),
+                2 => format!("{year}-{name}-{day:02}"),
+                3 => format!("{day:02}-{name}-{year}"),
+                4 => format!("{day}{suffix} of {name} {year}"),
+                _ => format!("{name}. {day}{suffix} {year}"),
+            };
+            for &order in ALL {
+                let mut out = String::new();
+                let got = normalise_date_in_order(&input, order, &mut out).map(|()| out);
+                prop_assert_eq!(got, Ok(iso.clone()), "{} under {:?}", input, order);
+            }
+        }
     }
 }

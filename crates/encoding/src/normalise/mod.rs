@@ -23,7 +23,9 @@
 //! | `vu-fold` | ヴ row to バ row | `ヴァイオリン` → `バイオリン` |
 //! | `kana-reading-fold` | ヂ→ジ, ヅ→ズ, ヲ→オ, ヰ→イ, ヱ→エ | `ツヅキ` → `ツズキ` |
 //! | `itaiji` | kanji variants to the modern form, variation selectors dropped | `髙橋 渡邉` → `高橋 渡辺` |
-//! | `date` | any accepted date to `YYYY-MM-DD`; rejects impossible dates | `昭和60年4月3日` → `1985-04-03` |
+//! | `date` | any accepted date to `YYYY-MM-DD`; rejects impossible dates and numeric dates with the year last | `昭和60年4月3日`, `5 Jul 1982` → `1985-04-03`, `1982-07-05` |
+//! | `date_dmy` | as `date`, and numeric dates with the year last are day first | `15/07/1981` → `1981-07-15` |
+//! | `date_mdy` | as `date`, and numeric dates with the year last are month first | `07/15/1981` → `1981-07-15` |
 //! | `sex` | sex code to ISO/IEC 5218 `1`/`2`, unknown to empty | `女性` → `2` |
 //! | `jp-address` | one notation for 丁目/番/号 and dashes | `一丁目2番3号` → `1-2-3` |
 //! | `drop-prefecture` | remove a leading prefecture | `東京都千代田区` → `千代田区` |
@@ -97,6 +99,12 @@ pub enum NormaliseStep {
     Itaiji,
     /// A date to `YYYY-MM-DD` (`date`), [`date::normalise_date`].
     Date,
+    /// A date to `YYYY-MM-DD`, a numeric one with the year last read day first (`date_dmy`),
+    /// [`date::normalise_date_in_order`] with [`date::NumericOrder::DayFirst`].
+    DateDayFirst,
+    /// A date to `YYYY-MM-DD`, a numeric one with the year last read month first
+    /// (`date_mdy`), [`date::normalise_date_in_order`] with [`date::NumericOrder::MonthFirst`].
+    DateMonthFirst,
     /// A sex code to ISO/IEC 5218 (`sex`), [`sex::normalise_sex`].
     Sex,
     /// Japanese address notation (`jp-address`), [`address::normalise_jp_address`].
@@ -111,7 +119,7 @@ pub enum NormaliseStep {
 
 impl NormaliseStep {
     /// Every step, in the order of the module documentation.
-    pub const ALL: [NormaliseStep; 19] = [
+    pub const ALL: [NormaliseStep; 21] = [
         Self::Nfkc,
         Self::Casefold,
         Self::Whitespace,
@@ -126,6 +134,8 @@ impl NormaliseStep {
         Self::KanaReadingFold,
         Self::Itaiji,
         Self::Date,
+        Self::DateDayFirst,
+        Self::DateMonthFirst,
         Self::Sex,
         Self::JpAddress,
         Self::DropPrefecture,
@@ -150,6 +160,8 @@ impl NormaliseStep {
             Self::KanaReadingFold => "kana-reading-fold",
             Self::Itaiji => "itaiji",
             Self::Date => "date",
+            Self::DateDayFirst => "date_dmy",
+            Self::DateMonthFirst => "date_mdy",
             Self::Sex => "sex",
             Self::JpAddress => "jp-address",
             Self::DropPrefecture => "drop-prefecture",
@@ -197,6 +209,12 @@ impl NormaliseStep {
             Self::KanaReadingFold => kana::fold_kana_reading(input, out),
             Self::Itaiji => itaiji::fold_itaiji(input, out),
             Self::Date => return date::normalise_date(input, out),
+            Self::DateDayFirst => {
+                return date::normalise_date_in_order(input, date::NumericOrder::DayFirst, out);
+            }
+            Self::DateMonthFirst => {
+                return date::normalise_date_in_order(input, date::NumericOrder::MonthFirst, out);
+            }
             Self::Sex => return sex::normalise_sex(input, out),
             Self::JpAddress => address::normalise_jp_address(input, out),
             Self::DropPrefecture => address::drop_prefecture(input, out),
@@ -349,6 +367,10 @@ mod tests {
             "smith john",
         );
         check(&["nfkc", "date"], "㍼60年4月3日", "1985-04-03");
+        check(&["date"], "5 Jul 1982", "1982-07-05");
+        check(&["date_dmy"], "15/07/1981", "1981-07-15");
+        check(&["date_mdy"], "07/15/1981", "1981-07-15");
+        check(&["nfkc", "date_dmy"], "Ｓ60.4.3", "1985-04-03");
         check(
             &["nfkc", "jp-address", "drop-prefecture"],
             "東京都千代田区一丁目２番３号",
@@ -373,6 +395,14 @@ mod tests {
             ))
         );
         assert_eq!(
+            date.apply("15/07/1981").map_err(|e| e.to_string()),
+            Err(
+                "date '15/07/1981' has the year last, so its day and month could be either way \
+                 round; use the step date_dmy (day first) or date_mdy (month first)"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
             NormaliseStep::Sex.apply("x").map_err(|e| e.to_string()),
             Err(
                 "sex code 'x' is not one of 1/2/0/9, m/f, male/female, 男/女, 男性/女性 or unknown"
@@ -386,7 +416,7 @@ mod tests {
         let alphabet: Vec<char> = "0123456789０１２３４５６７８９:-－‐ーｰ〜/.年月日元明治大正昭和平成令和MTSHR\
             ㍻㋿ 　\tアイウカガキハパヴァィッャュョヂヅヲヰヱヷかがぱゔぁっゝｱｶﾊｳﾞﾟｰ｡゛゜\u{3099}\u{309A}\
             髙﨑邊邉齋齊斉澤濱櫻國德眞𠮷嶋龍塚\u{FA10}辻\u{E0100}\u{FE00}一二三十百千〇丁目番地号の之ノ室町\
-            ヶケが霞関東京都北海道千代田区〒男女性不明mfMFßΣẞİǅ"
+            ヶケが霞関東京都北海道千代田区〒男女性不明mfMFßΣẞİǅ,Jjulyseptohnd"
             .chars()
             .collect();
         proptest::collection::vec(proptest::sample::select(alphabet), 0..24)
