@@ -1022,6 +1022,8 @@ mod tests {
                  round; use the step date_dmy (day first) or date_mdy (month first)",
             ),
         );
+        check(DMY, "3/4/1985", Ok("1985-04-03"));
+        check(MDY, "3/4/1985", Ok("1985-03-04"));
         check(MDY, "15/07/1981", Err("month 15 is not in 1..=12"));
         check(DMY, "07/15/1981", Err("month 15 is not in 1..=12"));
         check(
