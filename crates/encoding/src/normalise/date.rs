@@ -1,18 +1,33 @@
-//! Dates (`date`) in the forms found in Western and Japanese records, to `YYYY-MM-DD`.
+//! Dates (`date`, `date_dmy`, `date_mdy`) in the forms found in Western and Japanese records,
+//! to `YYYY-MM-DD`.
 //!
-//! Accepted, with ASCII or full-width digits and optional spaces:
-//! - Gregorian: `1985-04-03`, `1985-4-3`, `1985/4/3`, `1985.4.3`, `19850403`, `1985年4月3日`;
+//! Accepted by all three steps, with ASCII or full-width digits and optional spaces:
+//! - Gregorian, year first: `1985-04-03`, `1985-4-3`, `1985/4/3`, `1985.4.3`, `19850403`,
+//!   `1985年4月3日`;
 //! - kanji numerals in either: `昭和六十年四月三日`, `一九八五年四月三日`, `平成元年一月八日`;
 //! - Japanese eras by name or initial: `昭和60年4月3日`, `S60.4.3`, `s60/4/3`, `Ｈ１．１．８`,
 //!   `平成元年1月8日`, `R5.12.1`, the one-character era signs `㍼60年4月3日`, and the compact
-//!   `S600403` (initial and six digits).
+//!   `S600403` (initial and six digits);
+//! - English month names, which say by themselves which number is the month, in full or as
+//!   three letters (and `Sept`), any case, with an optional `.` after the name and `,` between
+//!   parts: `5 Jul 1982`, `5 July 1982`, `5th of July 1982`, `05-JUL-1982`, `05JUL1982`,
+//!   `July 5, 1982`, `Jul. 5th 1982`, `1982-Jul-05`. An ordinal suffix must be the right one
+//!   (`1st`, `22nd`, `11th`).
 //!
-//! A trailing `生` or `生まれ` ("born") is ignored. A time of day after the date (`1985-04-03 00:00:00`, `1985-04-03T00:00`), as spreadsheet
-//! and database exports write it, is dropped.
+//! A numeric date with the year last (`15/07/1981`, `07/15/1981`) cannot say whether the day or
+//! the month comes first, and `3/4/1985` is a different day in London and in New York. `date`
+//! rejects it, naming the fix; `date_dmy` reads it day first (UK, Australia) and `date_mdy`
+//! month first (US), with `/`, `.` or `-` between the parts, padded or not. Nothing else
+//! changes between the three steps: year-first dates stay year first and eight digits stay
+//! `YYYYMMDD` (never `DDMMYYYY`).
 //!
-//! Rejected, with the reason: two-digit Gregorian years (`85/4/3` is ambiguous), day-first or
-//! month-first orders, impossible dates (`1985-02-30`, month 13), era dates before the era
-//! began (`平成元年1月7日` was still 昭和64年) or after it ended (`平成32年`: 平成 ended on
+//! A trailing `生` or `生まれ` ("born") is ignored. A time of day after the date
+//! (`1985-04-03 00:00:00`, `1985-04-03T00:00`), as spreadsheet and database exports write it,
+//! is dropped.
+//!
+//! Rejected, with the reason: two-digit years everywhere (`85/4/3`, `15/07/81`, `5 Jul 82` are
+//! ambiguous), impossible dates (`1985-02-30`, month 13), era dates before the era began
+//! (`平成元年1月7日` was still 昭和64年) or after it ended (`平成32年`: 平成 ended on
 //! 2019-04-30, and a date written in an era that had already ended is a data error this step
 //! will not guess around), and Meiji dates before 明治6年 (1873), which are in the lunisolar
 //! calendar and do not convert by adding a year offset.
@@ -107,11 +122,13 @@ pub enum NumericOrder {
     MonthFirst,
 }
 
-/// Parses a date and writes it as `YYYY-MM-DD`.
+/// Parses a date and writes it as `YYYY-MM-DD` (the step `date`): a numeric date with the year
+/// last is rejected, since only a declared order ([`normalise_date_in_order`]) can read it.
 ///
 /// # Errors
 /// [`NormaliseError::Invalid`] saying what is wrong: an unexpected character, a missing or
-/// extra part, an ambiguous two-digit year, an impossible day, or a day outside its era.
+/// extra part, an ambiguous two-digit year, a year-last numeric date, an impossible day, or a
+/// day outside its era.
 ///
 /// # Example
 /// ```
