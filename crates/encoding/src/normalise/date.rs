@@ -217,18 +217,16 @@ fn parse_date(input: &str, order: NumericOrder) -> Result<(u32, u32, u32), Norma
             Ok((year, month, day))
         }
         Some(era) => {
-            let [(year, _), (month, _), (day, _)] = parts.numbers;
-            let parts = EraDate { year, month, day };
-            if parts.year == 0 {
+            let [(era_year, _), (month, _), (day, _)] = parts.numbers;
+            if era_year == 0 {
                 return Err(invalid(format!(
                     "{} year 0 does not exist; the first year is 1 (元年)",
                     era.name
                 )));
             }
-            let year = era.first_year + parts.year - 1;
-            check_calendar(year, parts.month, parts.day)?;
-            let date = (year, parts.month, parts.day);
-            let era_year = parts.year;
+            let year = era.first_year + era_year - 1;
+            check_calendar(year, month, day)?;
+            let date = (year, month, day);
             if date < era.first_day {
                 let (y, m, d) = era.first_day;
                 return Err(invalid(if era.name == MEIJI.name {
@@ -239,7 +237,7 @@ fn parse_date(input: &str, order: NumericOrder) -> Result<(u32, u32, u32), Norma
                 } else {
                     format!(
                         "{}{era_year}年{}月{}日 ({year:04}-{:02}-{:02}) is before {} began on {y:04}-{m:02}-{d:02}",
-                        era.name, parts.month, parts.day, parts.month, parts.day, era.name
+                        era.name, month, day, month, day, era.name
                     )
                 }));
             }
@@ -249,7 +247,7 @@ fn parse_date(input: &str, order: NumericOrder) -> Result<(u32, u32, u32), Norma
                 let (y, m, d) = last;
                 return Err(invalid(format!(
                     "{}{era_year}年{}月{}日 ({year:04}-{:02}-{:02}) is after {} ended on {y:04}-{m:02}-{d:02}",
-                    era.name, parts.month, parts.day, parts.month, parts.day, era.name
+                    era.name, month, day, month, day, era.name
                 )));
             }
             Ok(date)
@@ -276,7 +274,7 @@ enum NamedDatePart {
 fn parse_month_name_date(tokens: &[Token], input: &str) -> Result<(u32, u32, u32), NormaliseError> {
     let not_a_date = || {
         invalid(format!(
-            "date '{input}' is not day, month name and year (5 jul 1982, july 5, 1982 or 1982-jul-05)"
+            "date '{input}' is not day, month name and year (5 jul 1982, jul 5 1982 or 1982-jul-05)"
         ))
     };
     let mut parts: Vec<NamedDatePart> = Vec::with_capacity(3);
@@ -414,13 +412,6 @@ struct WrittenNumbers {
     year_first: bool,
 }
 
-/// An era date's year (in the era), month and day.
-struct EraDate {
-    year: u32,
-    month: u32,
-    day: u32,
-}
-
 /// Picks year, month and day out of a numeric Gregorian date: year first when the notation
 /// says so or the first number has 4 digits, else year last in the declared `order`.
 fn gregorian_order(
@@ -432,16 +423,16 @@ fn gregorian_order(
     if first_digits == 4 {
         return Ok((first, second, third));
     }
-    let two_digit_year = |digits: u32, hint: &str| {
+    let short_year = |digits: u32, hint: &str| {
         invalid(format!(
             "date '{input}' has a {digits}-digit year; write the year with 4 digits{hint}"
         ))
     };
     if parts.year_first || (third_digits != 4 && order == NumericOrder::YearFirst) {
-        return Err(two_digit_year(first_digits, " or an era"));
+        return Err(short_year(first_digits, " or an era"));
     }
     if third_digits != 4 {
-        return Err(two_digit_year(third_digits, ""));
+        return Err(short_year(third_digits, ""));
     }
     match order {
         NumericOrder::YearFirst => Err(invalid(format!(
@@ -668,13 +659,7 @@ fn word_token(
     if let Some(number) = number_before
         && matches!(word, "st" | "nd" | "rd" | "th")
     {
-        let expected = match (number % 10, number % 100) {
-            (_, 11..=13) => "th",
-            (1, _) => "st",
-            (2, _) => "nd",
-            (3, _) => "rd",
-            _ => "th",
-        };
+        let expected = ordinal_suffix(number);
         if word != expected {
             return Err(invalid(format!(
                 "date '{input}' has '{number}{written}', which is not an ordinal number \
@@ -691,6 +676,17 @@ fn word_token(
             "date '{input}' contains '{written}', which is not part of a date"
         ))
     })
+}
+
+/// The English ordinal suffix of `number`: `1st`, `2nd`, `3rd`, `4th`, `11th`, `21st`.
+fn ordinal_suffix(number: u32) -> &'static str {
+    match (number % 10, number % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    }
 }
 
 /// A Latin letter, ASCII or full-width, as lowercase ASCII.
@@ -1111,6 +1107,10 @@ mod tests {
         check(ALL, "22nd Sept 1990", Ok("1990-09-22"));
         check(ALL, "23rd Sep. 1990", Ok("1990-09-23"));
         check(ALL, "11th Nov 1990", Ok("1990-11-11"));
+        check(ALL, "12th Dec 1990", Ok("1990-12-12"));
+        check(ALL, "13th Dec 1990", Ok("1990-12-13"));
+        check(ALL, "21st Dec 1990", Ok("1990-12-21"));
+        check(ALL, "31st Dec 1990", Ok("1990-12-31"));
         check(ALL, "February 29, 2000", Ok("2000-02-29"));
         check(ALL, "５　Ｊｕｌ　１９８２", Ok("1982-07-05"));
         check(ALL, "5 Jul 1982 00:00", Ok("1982-07-05"));
@@ -1142,7 +1142,7 @@ mod tests {
         );
         let not_a_date = |input: &str| {
             format!(
-                "date '{input}' is not day, month name and year (5 jul 1982, july 5, 1982 or \
+                "date '{input}' is not day, month name and year (5 jul 1982, jul 5 1982 or \
                  1982-jul-05)"
             )
         };
@@ -1175,6 +1175,11 @@ mod tests {
             ALL,
             "5 Jul 1982th",
             Err("date '5 Jul 1982th' has '1982th', which is not an ordinal number (1982nd)"),
+        );
+        check(
+            ALL,
+            "12nd July 1982",
+            Err("date '12nd July 1982' has '12nd', which is not an ordinal number (12th)"),
         );
         check(
             ALL,
@@ -1281,13 +1286,7 @@ mod tests {
             let iso = format!("{year:04}-{month:02}-{day:02}");
             let full = MONTH_NAMES[(month - 1) as usize];
             let name = in_case(if full_name { full } else { &full[..3] }, case);
-            let suffix = match (day % 10, day % 100) {
-                (_, 11..=13) => "th",
-                (1, _) => "st",
-                (2, _) => "nd",
-                (3, _) => "rd",
-                _ => "th",
-            };
+            let suffix = ordinal_suffix(day);
             let input = match form {
                 0 => format!("{day} {name} {year}"),
                 1 => format!("{name} {day}, {year}"),
