@@ -4,7 +4,8 @@
 //!     cargo bench -p blindlink-benches --bench encoding
 //!
 //! Every iteration encodes the whole data set with a fresh scratch space (cold token caches),
-//! as one `blindlink encode` run does. The clkhash side of the comparison is
+//! as one `blindlink encode` run does. `encode-pipeline` runs the whole `blindlink encode`
+//! pipeline with one and two workers. The clkhash side of the comparison is
 //! `scripts/clkhash_speed.py` (see papers/benchmarks.md).
 
 use std::path::PathBuf;
@@ -81,29 +82,6 @@ impl Workload {
         }
         ok
     }
-
-    /// Encodes on `threads` rayon workers, one contiguous share and one scratch space each.
-    fn encode_parallel(&self, pool: &rayon::ThreadPool, threads: usize, out: &mut [u8]) {
-        use rayon::prelude::*;
-        let bytes = self.encoder.bytes_per_clk();
-        let part = self.records.len().div_ceil(threads);
-        pool.install(|| {
-            self.records
-                .par_chunks(part)
-                .zip(out.par_chunks_mut(part * bytes))
-                .for_each(|(rows, out)| {
-                    let mut scratch = EncoderScratch::default();
-                    let mut values: Vec<&str> = Vec::new();
-                    for (i, (record, clk)) in
-                        rows.iter().zip(out.chunks_exact_mut(bytes)).enumerate()
-                    {
-                        values.clear();
-                        values.extend(record.iter().map(String::as_str));
-                        let _ = self.encoder.encode(&values, i as u64, &mut scratch, clk);
-                    }
-                });
-        });
-    }
 }
 
 const FEBRL4: &[&str] = &["tests/data/febrl4/a.csv", "tests/data/febrl4/b.csv"];
@@ -143,16 +121,54 @@ fn encoding(c: &mut Criterion) {
             b.iter(|| work.encode_all(&mut out))
         });
     }
-    let (_, febrl) = &cases[0];
-    let mut out = vec![0u8; febrl.records.len() * febrl.encoder.bytes_per_clk()];
+    group.finish();
+    pipeline(c);
+}
+
+/// The whole `blindlink encode` pipeline (CSV parsing, encoding, JSON output; see
+/// `CsvEncoding`) on the registry file of `blindlink synth --persons 200000`, with one and two
+/// encoding workers; CSV in memory, output to memory. The reader and writer threads come in
+/// addition to the workers, so the 1-worker case already uses a little of a second core; for
+/// scaling over cores proper (the process pinned to one core, then two) see
+/// `scripts/encode_scaling.sh`.
+fn pipeline(c: &mut Criterion) {
+    use blindlink_cli::commands::encode::{CsvEncoding, Progress};
+    use blindlink_encoding::format::{ClkFormat, ClkWriter};
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    blindlink_cli::run_from(["blindlink", "synth", "--persons", "200000", "--out", out]).unwrap();
+    let csv = std::fs::read(dir.path().join("registry.csv")).unwrap();
+    let records = csv.iter().filter(|&&b| b == b'\n').count() as u64 - 1;
+    let schema = std::fs::read_to_string(repo("benches/data/synth-registry.toml")).unwrap();
+    let document = SchemaDocument::parse(&schema).unwrap();
+    let secret = std::fs::read(repo("examples/linkage.key")).unwrap();
+    let encoder = ClkEncoder::new(&document, &LinkageSecret::from_bytes(secret).unwrap()).unwrap();
+    let progress = Progress::new(0, true);
+    let mut group = c.benchmark_group("encode-pipeline");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(records));
     for threads in [1, 2] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        group.throughput(Throughput::Elements(febrl.records.len() as u64));
-        group.bench_function(format!("febrl4-5field-clkhash/rayon-{threads}"), |b| {
-            b.iter(|| febrl.encode_parallel(&pool, threads, &mut out));
+        let job = CsvEncoding {
+            encoder: &encoder,
+            schema: &document.schema,
+            input_name: "registry.csv",
+            output_name: "memory",
+            threads,
+        };
+        let buffer = Vec::with_capacity(records as usize * 180);
+        let mut output = Some(std::io::Cursor::new(buffer));
+        group.bench_function(format!("synth-registry-200k/{threads}-workers"), |b| {
+            b.iter(|| {
+                let mut target = output.take().unwrap();
+                target.get_mut().clear();
+                target.set_position(0);
+                let writer =
+                    ClkWriter::new(target, ClkFormat::Json, encoder.filter_bits(), None).unwrap();
+                let (writer, summary) = job.run(&csv[..], writer, None, &progress).unwrap();
+                assert_eq!(summary.encoded, records);
+                output = Some(writer.finish().unwrap());
+            })
         });
     }
     group.finish();

@@ -50,9 +50,24 @@ fn csv_with_bad_date_on_line_7(dir: &Path) -> PathBuf {
     }
     text.push_str("7,山田,太郎,ヤマダ,1990-02-30,M,530-0001\n");
     text.push_str(GOOD);
-    let path = dir.join("people.csv");
-    std::fs::write(&path, text).unwrap();
+    write_file(dir, "people.csv", text)
+}
+
+/// Writes `contents` to `dir/name` and returns the path.
+fn write_file(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
     path
+}
+
+/// The names of the files in `dir`, sorted: what a failed run left behind.
+fn files_in(dir: &Path) -> Vec<std::ffi::OsString> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    names
 }
 
 #[test]
@@ -76,11 +91,7 @@ fn bad_date_on_line_7_names_line_and_field_and_writes_nothing() {
     assert!(err.starts_with(&expected), "{err}");
     assert!(!out.exists());
     // No temporary file is left behind either.
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(leftovers, ["people.csv"]);
+    assert_eq!(files_in(dir.path()), ["people.csv"]);
 }
 
 #[test]
@@ -109,6 +120,106 @@ fn rejects_file_takes_bad_rows_and_the_rest_is_encoded() {
         "{row}"
     );
     assert_eq!(lines.next(), None);
+}
+
+/// 10,000 rows, three batches of the encoding pipeline: rows with an impossible date on lines
+/// 4,500 and 9,001 and a short row on line 9,500 (the header is line 1).
+fn csv_with_bad_rows_in_later_batches(dir: &Path) -> PathBuf {
+    let mut text = String::from(HEADER);
+    for line in 2..=10_001 {
+        text.push_str(&match line {
+            4500 | 9001 => format!("{line},山田,太郎,ヤマダ,1990-02-30,M,530-0001\n"),
+            9500 => format!("{line},山田\n"),
+            _ => format!(
+                "{line},高橋,一郎,タカハシ,1985-04-{:02},M,100-0001\n",
+                line % 28 + 1
+            ),
+        });
+    }
+    write_file(dir, "many.csv", text)
+}
+
+/// Whatever the number of workers, the first bad row in file order fails the run, the rejects
+/// come out in file order, and the CLKs are the same bytes in the same order.
+#[test]
+fn many_batches_keep_file_order_on_any_number_of_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = csv_with_bad_rows_in_later_batches(dir.path());
+    let mut outputs = Vec::new();
+    for threads in ["1", "2", "3"] {
+        let out = dir.path().join(format!("clks-{threads}.bin"));
+        let err = encode_example(s(&input), s(&out), &["--threads", threads]).unwrap_err();
+        let expected = format!("{}:4500: field 'date_of_birth': ", input.display());
+        assert!(err.starts_with(&expected), "{threads} workers: {err}");
+        assert!(!out.exists());
+
+        let rejects = dir.path().join(format!("rejects-{threads}.csv"));
+        let extra = [
+            "--threads",
+            threads,
+            "--format",
+            "bin",
+            "--rejects",
+            s(&rejects),
+        ];
+        encode_example(s(&input), s(&out), &extra).unwrap();
+        // Each rejected row, its fields joined by '|'.
+        let rows: Vec<String> = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_path(&rejects)
+            .unwrap()
+            .records()
+            .map(|r| r.unwrap().iter().collect::<Vec<_>>().join("|"))
+            .collect();
+        let bad_date = "day 30 does not exist in february 1990, which has 28 days";
+        let row = "山田|太郎|ヤマダ|1990-02-30|M|530-0001";
+        assert_eq!(
+            rows,
+            [
+                format!("4500|date_of_birth|{bad_date}|4500|{row}"),
+                format!("9001|date_of_birth|{bad_date}|9001|{row}"),
+                "9500||the row has 2 fields but the header has 7|9500|山田".to_owned(),
+            ],
+            "{threads} workers"
+        );
+        outputs.push(std::fs::read(&out).unwrap());
+    }
+    let clks = read_clks(&outputs[0][..]).unwrap();
+    assert_eq!(clks.len(), 9_997);
+    // Row 2 has day 3 and row 30 (line 30, day 30 % 28 + 1 = 3) too: same person, same CLK;
+    // row 3 (day 4) differs. Indices count good rows only.
+    assert_eq!(clks.get(0), clks.get(28));
+    assert_ne!(clks.get(0), clks.get(1));
+    assert!(outputs.iter().all(|o| *o == outputs[0]));
+}
+
+/// Malformed CSV fails the run even with `--rejects` (there is no row to reject), but a bad
+/// row before it in the file is still the error reported; nothing is written either way.
+#[test]
+fn malformed_csv_after_a_bad_row_reports_the_bad_row_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from(HEADER).into_bytes();
+    for line in 2..=9_001u32 {
+        if line == 9_000 {
+            text.extend_from_slice(b"9000,\xff\xfe,x,x,1985-04-03,M,\n");
+        } else if line == 20 {
+            text.extend_from_slice("20,山田,太郎,ヤマダ,1990-13-01,M,\n".as_bytes());
+        } else {
+            text.extend_from_slice(GOOD.as_bytes());
+        }
+    }
+    let input = write_file(dir.path(), "broken.csv", text);
+    let out = dir.path().join("clks.json");
+    let err = encode_example(s(&input), s(&out), &["--threads", "2"]).unwrap_err();
+    let expected = format!("{}:20: field 'date_of_birth': ", input.display());
+    assert!(err.starts_with(&expected), "{err}");
+
+    let rejects = dir.path().join("rejects.csv");
+    let err = encode_example(s(&input), s(&out), &["--rejects", s(&rejects)]).unwrap_err();
+    let expected = format!("{}:9000: malformed csv: ", input.display());
+    assert!(err.starts_with(&expected), "{err}");
+    assert!(!out.exists() && !rejects.exists());
+    assert_eq!(files_in(dir.path()), ["broken.csv"]);
 }
 
 #[test]

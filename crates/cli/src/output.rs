@@ -66,6 +66,13 @@ impl Write for AtomicFile {
     }
 }
 
+/// Seeking flushes the buffer first (a binary CLK file's header is filled in at the end).
+impl std::io::Seek for AtomicFile {
+    fn seek(&mut self, position: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.writer.seek(position)
+    }
+}
+
 /// Writes a whole file atomically from a closure.
 ///
 /// # Errors

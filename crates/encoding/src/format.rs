@@ -16,7 +16,7 @@
 //! | 24 | 32 | schema digest (SHA-256 of the schema file; zero when unknown) |
 //! | 56 | count × ⌈bits/8⌉ | the CLKs, bit 0 being the most significant bit of byte 0 |
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -378,16 +378,15 @@ pub fn write_clks(clks: &ClkSet, format: ClkFormat, out: impl Write) -> std::io:
 /// # Errors
 /// The writer's I/O error.
 pub fn write_json(clks: &ClkSet, mut out: impl Write) -> std::io::Result<()> {
-    out.write_all(b"{\"clks\": [")?;
-    let mut text = String::new();
-    for (i, clk) in clks.iter().enumerate() {
-        text.clear();
-        BASE64.encode_string(clk, &mut text);
-        out.write_all(if i == 0 { b"\n\"" } else { b",\n\"" })?;
-        out.write_all(text.as_bytes())?;
-        out.write_all(b"\"")?;
-    }
-    out.write_all(b"\n]}\n")
+    out.write_all(JSON_OPENING)?;
+    write_json_items(
+        &mut out,
+        &clks.data,
+        clks.bytes_per_clk,
+        0,
+        &mut String::new(),
+    )?;
+    out.write_all(JSON_CLOSING)
 }
 
 /// Writes the binary format described in the module documentation.
@@ -395,15 +394,178 @@ pub fn write_json(clks: &ClkSet, mut out: impl Write) -> std::io::Result<()> {
 /// # Errors
 /// The writer's I/O error.
 pub fn write_binary(clks: &ClkSet, mut out: impl Write) -> std::io::Result<()> {
+    out.write_all(&binary_header(
+        clks.filter_bits,
+        clks.count as u64,
+        clks.schema_digest,
+    ))?;
+    out.write_all(&clks.data)
+}
+
+const JSON_OPENING: &[u8] = b"{\"clks\": [";
+const JSON_CLOSING: &[u8] = b"\n]}\n";
+
+/// Writes the contiguous CLKs in `data` as JSON array items, after `written` earlier items.
+fn write_json_items(
+    out: &mut impl Write,
+    data: &[u8],
+    bytes_per_clk: usize,
+    written: u64,
+    text: &mut String,
+) -> std::io::Result<()> {
+    for (i, clk) in data.chunks_exact(bytes_per_clk).enumerate() {
+        text.clear();
+        text.push_str(if written == 0 && i == 0 {
+            "\n\""
+        } else {
+            ",\n\""
+        });
+        BASE64.encode_string(clk, text);
+        text.push('"');
+        out.write_all(text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The binary format's header.
+fn binary_header(
+    filter_bits: usize,
+    count: u64,
+    schema_digest: Option<[u8; 32]>,
+) -> [u8; BINARY_HEADER_LEN] {
     let mut header = [0u8; BINARY_HEADER_LEN];
     header[..8].copy_from_slice(&BINARY_MAGIC);
     header[8..10].copy_from_slice(&BINARY_VERSION.to_le_bytes());
-    let bits = u32::try_from(clks.filter_bits).unwrap_or(u32::MAX);
+    let bits = u32::try_from(filter_bits).unwrap_or(u32::MAX);
     header[12..16].copy_from_slice(&bits.to_le_bytes());
-    header[16..24].copy_from_slice(&(clks.count as u64).to_le_bytes());
-    header[24..56].copy_from_slice(&clks.schema_digest.unwrap_or_default());
-    out.write_all(&header)?;
-    out.write_all(&clks.data)
+    header[16..24].copy_from_slice(&count.to_le_bytes());
+    header[24..56].copy_from_slice(&schema_digest.unwrap_or_default());
+    header
+}
+
+/// Writes CLKs as they are produced, in either format, without holding them in memory: the
+/// streaming counterpart of [`write_clks`], giving byte-identical files.
+///
+/// The binary header carries the number of CLKs, which is known only at the end, so
+/// [`ClkWriter::finish`] seeks back to fill it in; the output must therefore be seekable (a
+/// file, or a `Cursor`).
+///
+/// # Example
+/// ```
+/// use blindlink_encoding::format::{ClkFormat, ClkWriter, read_clks};
+/// let out = std::io::Cursor::new(Vec::new());
+/// let mut writer = ClkWriter::new(out, ClkFormat::Binary, 8, None)?;
+/// writer.write(&[0xf0, 0x0f])?; // two 8-bit CLKs
+/// writer.write(&[0xff])?;
+/// let bytes = writer.finish()?.into_inner();
+/// let clks = read_clks(&bytes[..])?;
+/// assert_eq!((clks.len(), clks.get(2)), (3, &[0xff][..]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct ClkWriter<W: Write + Seek> {
+    out: W,
+    format: ClkFormat,
+    filter_bits: usize,
+    bytes_per_clk: usize,
+    schema_digest: Option<[u8; 32]>,
+    /// Where the file starts in `out` (the binary header is rewritten there).
+    start: u64,
+    count: u64,
+    text: String,
+}
+
+impl<W: Write + Seek> ClkWriter<W> {
+    /// Starts a file of `filter_bits`-bit CLKs in `out`: the JSON opening, or the binary
+    /// header with a count of zero until [`finish`](Self::finish).
+    ///
+    /// # Errors
+    /// `InvalidInput` when `filter_bits` is zero or above [`MAX_FILTER_BITS`]; the writer's
+    /// I/O error.
+    pub fn new(
+        mut out: W,
+        format: ClkFormat,
+        filter_bits: usize,
+        schema_digest: Option<[u8; 32]>,
+    ) -> std::io::Result<Self> {
+        let bytes_per_clk = ClkSet::new(filter_bits)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?
+            .bytes_per_clk;
+        let start = out.stream_position()?;
+        match format {
+            ClkFormat::Json => out.write_all(JSON_OPENING)?,
+            ClkFormat::Binary => out.write_all(&binary_header(filter_bits, 0, schema_digest))?,
+        }
+        Ok(Self {
+            out,
+            format,
+            filter_bits,
+            bytes_per_clk,
+            schema_digest,
+            start,
+            count: 0,
+            text: String::new(),
+        })
+    }
+
+    /// Appends the CLKs stored contiguously in `clks`.
+    ///
+    /// # Errors
+    /// `InvalidInput` when `clks` is not a whole number of CLKs; the writer's I/O error.
+    pub fn write(&mut self, clks: &[u8]) -> std::io::Result<()> {
+        if !clks.len().is_multiple_of(self.bytes_per_clk) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "{} bytes are not a whole number of {}-byte CLKs",
+                    clks.len(),
+                    self.bytes_per_clk
+                ),
+            ));
+        }
+        match self.format {
+            ClkFormat::Json => write_json_items(
+                &mut self.out,
+                clks,
+                self.bytes_per_clk,
+                self.count,
+                &mut self.text,
+            )?,
+            ClkFormat::Binary => self.out.write_all(clks)?,
+        }
+        self.count += (clks.len() / self.bytes_per_clk) as u64;
+        Ok(())
+    }
+
+    /// The number of CLKs written so far.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// Whether no CLK has been written yet.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Completes the file (the JSON closing, or the binary header's count) and returns the
+    /// writer, positioned at the end of the file.
+    /// A file with no CLKs is complete and well-formed, although [`read_clks`] refuses it.
+    ///
+    /// # Errors
+    /// The writer's I/O error.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        match self.format {
+            ClkFormat::Json => self.out.write_all(JSON_CLOSING)?,
+            ClkFormat::Binary => {
+                let end = self.out.stream_position()?;
+                self.out.seek(SeekFrom::Start(self.start))?;
+                let header = binary_header(self.filter_bits, self.count, self.schema_digest);
+                self.out.write_all(&header)?;
+                self.out.seek(SeekFrom::Start(end))?;
+            }
+        }
+        Ok(self.out)
+    }
 }
 
 #[cfg(test)]
@@ -523,7 +685,76 @@ mod tests {
         assert_eq!(back.bytes_per_clk(), 2);
     }
 
+    #[test]
+    fn streamed_files_have_exact_bytes_and_reject_partial_clks() {
+        let mut json =
+            ClkWriter::new(std::io::Cursor::new(Vec::new()), ClkFormat::Json, 12, None).unwrap();
+        json.write(&[0xde, 0xa0, 0xbe, 0xe0]).unwrap();
+        let error = json.write(&[1, 2, 3]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "3 bytes are not a whole number of 2-byte CLKs"
+        );
+        assert_eq!(json.len(), 2);
+        let text = json.finish().unwrap().into_inner();
+        assert_eq!(text, b"{\"clks\": [\n\"3qA=\",\n\"vuA=\"\n]}\n");
+        let error = ClkWriter::new(std::io::Cursor::new(Vec::new()), ClkFormat::Binary, 0, None)
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "clk file: filter length 0 bits is outside 1..=1048576"
+        );
+    }
+
+    /// The binary header is rewritten where the file started, not at offset 0 of the writer.
+    #[test]
+    fn streamed_binary_file_may_start_inside_a_writer() {
+        let mut out = std::io::Cursor::new(b"prefix".to_vec());
+        out.seek(SeekFrom::End(0)).unwrap();
+        let mut writer = ClkWriter::new(out, ClkFormat::Binary, 8, Some([7; 32])).unwrap();
+        writer.write(&[1, 2]).unwrap();
+        let bytes = writer.finish().unwrap().into_inner();
+        assert_eq!(&bytes[..6], b"prefix");
+        let mut clks = set(8, &[&[1], &[2]]);
+        clks.set_schema_digest([7; 32]);
+        let mut expected = Vec::new();
+        write_binary(&clks, &mut expected).unwrap();
+        assert_eq!(&bytes[6..], &expected[..]);
+    }
+
     proptest::proptest! {
+        /// Streaming in arbitrary pieces writes exactly what writing the whole set writes.
+        #[test]
+        fn streaming_equals_writing_the_whole_set(
+            bits in 1usize..40,
+            count in 0usize..20,
+            seed in proptest::prelude::any::<u8>(),
+            pieces in proptest::collection::vec(0usize..5, 0..20),
+            binary in proptest::prelude::any::<bool>(),
+        ) {
+            let bytes = bits.div_ceil(8);
+            let data: Vec<u8> = (0..count * bytes).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect();
+            let mut clks = ClkSet::new(bits).unwrap();
+            for clk in data.chunks_exact(bytes) {
+                clks.push(clk).unwrap();
+            }
+            clks.set_schema_digest([seed; 32]);
+            let format = if binary { ClkFormat::Binary } else { ClkFormat::Json };
+            let mut whole = Vec::new();
+            write_clks(&clks, format, &mut whole).unwrap();
+            let mut writer = ClkWriter::new(
+                std::io::Cursor::new(Vec::new()), format, bits, Some([seed; 32]),
+            ).unwrap();
+            let mut rest = &data[..];
+            for piece in pieces.iter().chain(std::iter::once(&count)) {
+                let (now, later) = rest.split_at((piece * bytes).min(rest.len()));
+                writer.write(now).unwrap();
+                rest = later;
+            }
+            proptest::prop_assert_eq!(writer.len(), count as u64);
+            proptest::prop_assert_eq!(writer.finish().unwrap().into_inner(), whole);
+        }
+
         #[test]
         fn binary_reader_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
             let mut input = BINARY_MAGIC.to_vec();

@@ -1,20 +1,19 @@
-//! `blindlink encode`: CSV records → CLKs, streamed in chunks and encoded on all cores.
+//! `blindlink encode`: CSV records → CLKs, streamed through a reader, encoding workers and an
+//! in-order writer (see [`CsvEncoding`]).
 
-use std::io::IsTerminal as _;
+use std::collections::BTreeMap;
+use std::io::{IsTerminal as _, Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use blindlink_encoding::format::{ClkFormat, ClkSet, write_clks};
+use blindlink_encoding::format::{ClkFormat, ClkWriter};
 use blindlink_encoding::{
-    ClkEncoder, EncoderScratch, EncodingError, LinkageSecret, SchemaDocument,
+    ClkEncoder, EncoderScratch, EncodingError, LinkageSecret, Schema, SchemaDocument,
 };
-use rayon::prelude::*;
 
 use crate::output::AtomicFile;
-
-/// Records each worker encodes per chunk; a chunk holds `threads ×` this many rows.
-const RECORDS_PER_WORKER: usize = 4096;
 
 /// Output format of `blindlink encode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -87,160 +86,60 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, usize::from),
     };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .context("cannot start worker threads")?;
-
     let input_name = args.input.display().to_string();
     let file =
         std::fs::File::open(&args.input).with_context(|| format!("cannot read {input_name}"))?;
     let input_size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .buffer_capacity(1 << 20)
-        .from_reader(file);
-    let header = reader
-        .headers()
-        .with_context(|| format!("{input_name}:1: cannot read the header row"))?
-        .clone();
-    if header.is_empty() {
-        bail!("{input_name}: the file is empty (a header row is required)");
-    }
-    let header_fields: Vec<&str> = header.iter().collect();
-    let columns = document
-        .schema
-        .bind_header(&header_fields)
-        .with_context(|| format!("{input_name}:1"))?;
-
-    let mut clks = ClkSet::new(encoder.filter_bits())?;
-    clks.set_schema_digest(encoder.schema_digest());
-    // Bad rows stream into the rejects file as they are found, so memory stays bounded.
-    let mut rejects = match &args.rejects {
-        Some(path) => Some(RejectsWriter::create(path, &header)?),
-        None => None,
-    };
-    let mut scratches: Vec<EncoderScratch> =
-        (0..threads).map(|_| EncoderScratch::default()).collect();
-    let chunk_len = RECORDS_PER_WORKER * threads;
-    let mut records: Vec<csv::StringRecord> = Vec::with_capacity(chunk_len);
-    let mut outcomes: Vec<Result<(), EncodingError>> = Vec::with_capacity(chunk_len);
-    let bytes_per_clk = encoder.bytes_per_clk();
-    let mut buffer = vec![0u8; chunk_len * bytes_per_clk];
-    let mut record_index: u64 = 0;
-    let progress = Progress::new(input_size, args.no_progress);
-
-    loop {
-        // Read one chunk, reusing the record buffers.
-        let mut filled = 0;
-        while filled < chunk_len {
-            if records.len() == filled {
-                records.push(csv::StringRecord::new());
-            }
-            let more = reader.read_record(&mut records[filled]).map_err(|e| {
-                let line = e.position().map_or(0, csv::Position::line);
-                anyhow::anyhow!("{input_name}:{line}: malformed csv: {e}")
-            })?;
-            if !more {
-                break;
-            }
-            filled += 1;
-        }
-        if filled == 0 {
-            break;
-        }
-        let chunk = &records[..filled];
-        outcomes.clear();
-        outcomes.resize_with(filled, || Ok(()));
-        let out = &mut buffer[..filled * bytes_per_clk];
-        let part = filled.div_ceil(threads);
-        let encoder = &encoder;
-        let columns = &columns;
-        let header_len = header.len();
-        let first_index = record_index;
-        pool.install(|| {
-            scratches
-                .par_iter_mut()
-                .zip(chunk.par_chunks(part))
-                .zip(out.par_chunks_mut(part * bytes_per_clk))
-                .zip(outcomes.par_chunks_mut(part))
-                .enumerate()
-                .for_each(|(p, (((scratch, rows), out), results))| {
-                    let mut values: Vec<&str> = Vec::with_capacity(columns.len());
-                    for (i, (row, (clk, result))) in rows
-                        .iter()
-                        .zip(out.chunks_exact_mut(bytes_per_clk).zip(results))
-                        .enumerate()
-                    {
-                        if row.len() != header_len {
-                            *result = Err(EncodingError::RecordLength {
-                                expected: header_len,
-                                found: row.len(),
-                            });
-                            continue;
-                        }
-                        values.clear();
-                        values.extend(columns.iter().map(|&c| row.get(c).unwrap_or("")));
-                        let index = first_index + (p * part + i) as u64;
-                        *result = encoder.encode(&values, index, scratch, clk);
-                    }
-                });
-        });
-        for (i, (row, outcome)) in chunk.iter().zip(&outcomes).enumerate() {
-            match outcome {
-                Ok(()) => clks.push(&buffer[i * bytes_per_clk..(i + 1) * bytes_per_clk])?,
-                Err(e) => {
-                    let line = row.position().map_or(0, csv::Position::line);
-                    let (field, reason) = describe_rejection(e, header_len);
-                    let Some(rejects) = rejects.as_mut() else {
-                        if field.is_empty() {
-                            bail!("{input_name}:{line}: {reason}");
-                        }
-                        bail!("{input_name}:{line}: field '{field}': {reason}");
-                    };
-                    rejects.write(line, &field, &reason, row)?;
-                }
-            }
-        }
-        record_index += filled as u64;
-        progress.update(
-            chunk
-                .last()
-                .and_then(|r| r.position())
-                .map_or(0, csv::Position::byte),
-            record_index,
-        );
-    }
-    progress.finish();
-
-    let rejected = rejects.as_ref().map_or(0, |r| r.count);
-    if clks.is_empty() && rejected == 0 {
-        bail!("{input_name}: no records after the header row");
-    }
     let format = match args.format {
         OutputFormat::Json => ClkFormat::Json,
         OutputFormat::Bin => ClkFormat::Binary,
     };
+    let output_name = args.output.display().to_string();
+    let output = ClkWriter::new(
+        AtomicFile::create(&args.output)?,
+        format,
+        encoder.filter_bits(),
+        Some(encoder.schema_digest()),
+    )
+    .with_context(|| format!("cannot write {output_name}"))?;
+    // Bad rows stream into the rejects file as they are found, so memory stays bounded.
+    let mut rejects = match &args.rejects {
+        Some(path) => Some(RejectsWriter::create(path)?),
+        None => None,
+    };
+    let progress = Progress::new(input_size, args.no_progress);
+    let job = CsvEncoding {
+        encoder: &encoder,
+        schema: &document.schema,
+        input_name: &input_name,
+        output_name: &output_name,
+        threads,
+    };
+    let (output, summary) = job.run(file, output, rejects.as_mut(), &progress)?;
+    progress.finish();
+
+    if summary.encoded == 0 && summary.rejected == 0 {
+        bail!("{input_name}: no records after the header row");
+    }
     // Rejects first: if they cannot be written, the CLK file does not appear either.
     let rejects_file = rejects.map(RejectsWriter::finish).transpose()?;
-    let mut output = AtomicFile::create(&args.output)?;
-    write_clks(&clks, format, &mut output)
-        .with_context(|| format!("cannot write {}", args.output.display()))?;
-    output.commit()?;
+    output
+        .finish()
+        .with_context(|| format!("cannot write {output_name}"))?
+        .commit()?;
     if let Some(file) = rejects_file {
         file.commit()?;
     }
     let elapsed = started.elapsed();
     println!(
         "encoded {} records ({} rejected{}) from {} into {} ({}, {}-bit CLKs) in {:.3} s",
-        clks.len(),
-        rejected,
+        summary.encoded,
+        summary.rejected,
         args.rejects
             .as_ref()
             .map_or(String::new(), |p| format!(", listed in {}", p.display())),
         input_name,
-        args.output.display(),
+        output_name,
         match format {
             ClkFormat::Json => "anonlink json",
             ClkFormat::Binary => "binary",
@@ -249,6 +148,289 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
         elapsed.as_secs_f64()
     );
     Ok(())
+}
+
+/// Records per batch: the unit the reader hands to a worker and the writer takes back.
+const BATCH_RECORDS: usize = 4096;
+
+/// One encoding run over a CSV stream: the pipeline behind `blindlink encode`.
+///
+/// Three kinds of thread work at once, so no core waits for another's serial step: a reader
+/// parses the CSV into batches of [`BATCH_RECORDS`] rows, `threads` workers encode whole batches
+/// (each keeps its own warm token and mask caches for the whole run), and the calling thread
+/// puts the batches back in input order and streams their CLKs to the output and their bad rows
+/// to the rejects file. A fixed number of batches circulates between them, so memory does not
+/// grow with the input, and the first bad row in file order is the one reported.
+#[derive(Debug)]
+pub struct CsvEncoding<'a> {
+    /// The encoder, built from the schema and the linkage secret.
+    pub encoder: &'a ClkEncoder,
+    /// The schema, to bind the CSV header to the encoder's columns.
+    pub schema: &'a Schema,
+    /// The input's name in error messages.
+    pub input_name: &'a str,
+    /// The output's name in error messages.
+    pub output_name: &'a str,
+    /// Worker threads encoding batches (the reader and the writer come in addition).
+    pub threads: usize,
+}
+
+/// What a [`CsvEncoding`] run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncodeSummary {
+    /// Records encoded and written.
+    pub encoded: u64,
+    /// Records written to the rejects file.
+    pub rejected: u64,
+}
+
+/// A batch of rows travelling reader → worker → writer → reader.
+#[derive(Default)]
+struct Batch {
+    /// Position in the input, counted in batches.
+    seq: u64,
+    /// Index of the first row among all data rows (seeds randomised hardening).
+    first_index: u64,
+    rows: Vec<csv::StringRecord>,
+    filled: usize,
+    clks: Vec<u8>,
+    outcomes: Vec<Result<(), EncodingError>>,
+    /// Input the reader could not parse after the rows of this batch: the run fails there.
+    read_error: Option<String>,
+}
+
+impl CsvEncoding<'_> {
+    /// Encodes every data row of `input` (a CSV with a header row) into `output`, returning
+    /// it for the caller to finish, with the counts.
+    ///
+    /// # Errors
+    /// A header that does not fit the schema, malformed CSV, a write error, or (without
+    /// `rejects`) the first bad row, named by input, line, field and reason.
+    pub fn run<W: Write + Seek>(
+        &self,
+        input: impl Read + Send,
+        output: ClkWriter<W>,
+        rejects: Option<&mut RejectsWriter>,
+        progress: &Progress,
+    ) -> anyhow::Result<(ClkWriter<W>, EncodeSummary)> {
+        let input_name = self.input_name;
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(true)
+            .buffer_capacity(1 << 20)
+            .from_reader(input);
+        let header = reader
+            .headers()
+            .with_context(|| format!("{input_name}:1: cannot read the header row"))?
+            .clone();
+        if header.is_empty() {
+            bail!("{input_name}: the file is empty (a header row is required)");
+        }
+        let header_fields: Vec<&str> = header.iter().collect();
+        let columns = self
+            .schema
+            .bind_header(&header_fields)
+            .with_context(|| format!("{input_name}:1"))?;
+        let mut rejects = rejects;
+        if let Some(rejects) = rejects.as_deref_mut() {
+            rejects.write_header(&header)?;
+        }
+
+        let threads = self.threads.max(1);
+        let (free_tx, free_rx) = mpsc::channel::<Batch>();
+        for _ in 0..2 * threads + 2 {
+            // The receiver is alive: this cannot fail.
+            let _ = free_tx.send(Batch::default());
+        }
+        let (job_tx, job_rx) = mpsc::channel::<Batch>();
+        let job_rx = Mutex::new(job_rx);
+        let (done_tx, done_rx) = mpsc::channel::<Batch>();
+        let header_len = header.len();
+        std::thread::scope(|scope| {
+            scope.spawn(move || read_batches(reader, input_name, &free_rx, &job_tx));
+            for _ in 0..threads {
+                let done_tx = done_tx.clone();
+                let (job_rx, columns) = (&job_rx, &columns);
+                scope.spawn(move || {
+                    let mut scratch = EncoderScratch::default();
+                    loop {
+                        let next = match job_rx.lock() {
+                            Ok(jobs) => jobs.recv(),
+                            Err(_) => break,
+                        };
+                        let Ok(mut batch) = next else { break };
+                        self.encode_batch(&mut batch, columns, header_len, &mut scratch);
+                        if done_tx.send(batch).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(done_tx);
+            // Returning (also early, on the first error) drops `free_tx` and `done_rx`, which
+            // stops the reader and then the workers before the scope joins them.
+            self.write_in_order(output, rejects, header_len, free_tx, done_rx, progress)
+        })
+    }
+
+    /// Encodes the rows of `batch` into its CLK buffer, recording each row's outcome.
+    fn encode_batch(
+        &self,
+        batch: &mut Batch,
+        columns: &[usize],
+        header_len: usize,
+        scratch: &mut EncoderScratch,
+    ) {
+        let bytes_per_clk = self.encoder.bytes_per_clk();
+        batch.clks.resize(batch.filled * bytes_per_clk, 0);
+        batch.outcomes.clear();
+        let mut values: Vec<&str> = Vec::with_capacity(columns.len());
+        for (i, (row, clk)) in batch.rows[..batch.filled]
+            .iter()
+            .zip(batch.clks.chunks_exact_mut(bytes_per_clk))
+            .enumerate()
+        {
+            if row.len() != header_len {
+                batch.outcomes.push(Err(EncodingError::RecordLength {
+                    expected: header_len,
+                    found: row.len(),
+                }));
+                continue;
+            }
+            values.clear();
+            values.extend(columns.iter().map(|&c| row.get(c).unwrap_or("")));
+            let index = batch.first_index + i as u64;
+            batch
+                .outcomes
+                .push(self.encoder.encode(&values, index, scratch, clk));
+        }
+    }
+
+    /// The writer's side: takes encoded batches as they come, and handles them in input order.
+    fn write_in_order<W: Write + Seek>(
+        &self,
+        mut output: ClkWriter<W>,
+        mut rejects: Option<&mut RejectsWriter>,
+        header_len: usize,
+        free_tx: mpsc::Sender<Batch>,
+        done_rx: mpsc::Receiver<Batch>,
+        progress: &Progress,
+    ) -> anyhow::Result<(ClkWriter<W>, EncodeSummary)> {
+        let mut pending = BTreeMap::new();
+        let mut next = 0;
+        let mut summary = EncodeSummary {
+            encoded: 0,
+            rejected: 0,
+        };
+        for batch in done_rx {
+            pending.insert(batch.seq, batch);
+            while let Some(batch) = pending.remove(&next) {
+                self.write_batch(&batch, &mut output, rejects.as_deref_mut(), header_len)?;
+                summary.encoded = output.len();
+                summary.rejected = rejects.as_deref().map_or(0, |r| r.count);
+                progress.update(
+                    batch.rows[..batch.filled]
+                        .last()
+                        .and_then(|r| r.position())
+                        .map_or(0, csv::Position::byte),
+                    batch.first_index + batch.filled as u64,
+                );
+                next += 1;
+                // The reader may have stopped at the end of the input; then nobody needs it.
+                let _ = free_tx.send(batch);
+            }
+        }
+        if !pending.is_empty() {
+            bail!(
+                "{}: an encoding worker stopped unexpectedly",
+                self.input_name
+            );
+        }
+        Ok((output, summary))
+    }
+
+    /// Writes one batch's CLKs and rejects; fails on its first bad row without `rejects`.
+    fn write_batch<W: Write + Seek>(
+        &self,
+        batch: &Batch,
+        output: &mut ClkWriter<W>,
+        mut rejects: Option<&mut RejectsWriter>,
+        header_len: usize,
+    ) -> anyhow::Result<()> {
+        let input_name = self.input_name;
+        let bytes_per_clk = self.encoder.bytes_per_clk();
+        let write = |output: &mut ClkWriter<W>, rows: std::ops::Range<usize>| {
+            output
+                .write(&batch.clks[rows.start * bytes_per_clk..rows.end * bytes_per_clk])
+                .with_context(|| format!("cannot write {}", self.output_name))
+        };
+        let mut good_from = 0;
+        for (i, outcome) in batch.outcomes.iter().enumerate() {
+            let Err(error) = outcome else { continue };
+            write(output, good_from..i)?;
+            good_from = i + 1;
+            let row = &batch.rows[i];
+            let line = row.position().map_or(0, csv::Position::line);
+            let (field, reason) = describe_rejection(error, header_len);
+            let Some(rejects) = rejects.as_deref_mut() else {
+                if field.is_empty() {
+                    bail!("{input_name}:{line}: {reason}");
+                }
+                bail!("{input_name}:{line}: field '{field}': {reason}");
+            };
+            rejects.write(line, &field, &reason, row)?;
+        }
+        write(output, good_from..batch.filled)?;
+        if let Some(error) = &batch.read_error {
+            bail!("{error}");
+        }
+        Ok(())
+    }
+}
+
+/// The reader's side: fills free batches with parsed rows and hands them to the workers, until
+/// the input ends, it cannot be parsed, or the writer stops taking batches back.
+fn read_batches(
+    mut reader: csv::Reader<impl Read>,
+    input_name: &str,
+    free_rx: &mpsc::Receiver<Batch>,
+    job_tx: &mpsc::Sender<Batch>,
+) {
+    let mut seq = 0;
+    let mut first_index = 0;
+    while let Ok(mut batch) = free_rx.recv() {
+        batch.seq = seq;
+        batch.first_index = first_index;
+        batch.filled = 0;
+        batch.read_error = None;
+        let mut at_end = false;
+        while batch.filled < BATCH_RECORDS {
+            if batch.rows.len() == batch.filled {
+                batch.rows.push(csv::StringRecord::new());
+            }
+            match reader.read_record(&mut batch.rows[batch.filled]) {
+                Ok(true) => batch.filled += 1,
+                Ok(false) => {
+                    at_end = true;
+                    break;
+                }
+                Err(e) => {
+                    let line = e.position().map_or(0, csv::Position::line);
+                    batch.read_error = Some(format!("{input_name}:{line}: malformed csv: {e}"));
+                    at_end = true;
+                    break;
+                }
+            }
+        }
+        if batch.filled == 0 && batch.read_error.is_none() {
+            return;
+        }
+        seq += 1;
+        first_index += batch.filled as u64;
+        if job_tx.send(batch).is_err() || at_end {
+            return;
+        }
+    }
 }
 
 /// Field and reason of a rejected row, for the error message and the rejects file.
@@ -264,25 +446,32 @@ fn describe_rejection(error: &EncodingError, header_len: usize) -> (String, Stri
 }
 
 /// The `--rejects` CSV: line, field, reason, then the row as read.
-struct RejectsWriter {
+#[derive(Debug)]
+pub struct RejectsWriter {
     writer: csv::Writer<AtomicFile>,
     path: PathBuf,
     count: u64,
 }
 
 impl RejectsWriter {
-    fn create(path: &Path, header: &csv::StringRecord) -> anyhow::Result<Self> {
-        let mut writer = csv::Writer::from_writer(AtomicFile::create(path)?);
-        let mut head = vec!["line", "field", "reason"];
-        head.extend(header.iter());
-        writer
-            .write_record(&head)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+    fn create(path: &Path) -> anyhow::Result<Self> {
         Ok(Self {
-            writer,
+            // Flexible: a row with the wrong number of fields is rejected as it was read.
+            writer: csv::WriterBuilder::new()
+                .flexible(true)
+                .from_writer(AtomicFile::create(path)?),
             path: path.to_path_buf(),
             count: 0,
         })
+    }
+
+    /// Writes the header row: line, field, reason, then the input's header.
+    fn write_header(&mut self, header: &csv::StringRecord) -> anyhow::Result<()> {
+        let mut head = vec!["line", "field", "reason"];
+        head.extend(header.iter());
+        self.writer
+            .write_record(&head)
+            .with_context(|| format!("cannot write {}", self.path.display()))
     }
 
     fn write(
@@ -313,14 +502,16 @@ impl RejectsWriter {
 
 /// A progress bar on stderr that appears only on a terminal and only once a run has taken
 /// more than two seconds, so quick runs and redirected output stay clean.
-struct Progress {
+#[derive(Debug)]
+pub struct Progress {
     bar: Option<indicatif::ProgressBar>,
     started: Instant,
     shown: std::cell::Cell<bool>,
 }
 
 impl Progress {
-    fn new(total_bytes: u64, disabled: bool) -> Self {
+    /// A bar for an input of `total_bytes`; never shown when `disabled`.
+    pub fn new(total_bytes: u64, disabled: bool) -> Self {
         let bar = (!disabled && std::io::stderr().is_terminal()).then(|| {
             let bar = indicatif::ProgressBar::with_draw_target(
                 Some(total_bytes),
