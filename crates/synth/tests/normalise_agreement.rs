@@ -152,8 +152,8 @@ fn notation_errors_normalise_away() {
 }
 
 /// The en registry writes dates of birth in ISO form; the insurer's day-first dates agree
-/// under `date_dmy` (the declared UK order), and its other notations, month names included,
-/// under `date` as well (`date` itself rejects a day-first date, naming `date_dmy`).
+/// under `date-dmy` (the declared UK order), and its other notations, month names included,
+/// under `date` as well (`date` itself rejects a day-first date, naming `date-dmy`).
 #[test]
 fn latin_notation_errors_normalise_away() {
     const BIRTH: &[usize] = &[10];
@@ -162,8 +162,8 @@ fn latin_notation_errors_normalise_away() {
     config.corruption.date_format = 0.5;
     config.corruption.sex_format = 0.5;
     let (checked, mismatches) = compare_corrupted_fields(config, |c| match (c.field, c.kind) {
-        ("date_of_birth", "day-first") => vec![(BIRTH, &["date_dmy"][..])],
-        ("date_of_birth", _) => vec![(BIRTH, &["date"][..]), (BIRTH, &["date_dmy"][..])],
+        ("date_of_birth", "day-first") => vec![(BIRTH, &["date-dmy"][..])],
+        ("date_of_birth", _) => vec![(BIRTH, &["date"][..]), (BIRTH, &["date-dmy"][..])],
         ("sex", _) => vec![(SEX, &["sex"][..])],
         _ => Vec::new(),
     });

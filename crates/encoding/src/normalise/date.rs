@@ -1,4 +1,4 @@
-//! Dates (`date`, `date_dmy`, `date_mdy`) in the forms found in Western and Japanese records,
+//! Dates (`date`, `date-dmy`, `date-mdy`) in the forms found in Western and Japanese records,
 //! to `YYYY-MM-DD`.
 //!
 //! Accepted by all three steps, with ASCII or full-width digits and optional spaces:
@@ -16,7 +16,7 @@
 //!
 //! A numeric date with the year last (`15/07/1981`, `07/15/1981`) cannot say whether the day or
 //! the month comes first, and `3/4/1985` is a different day in London and in New York. `date`
-//! rejects it, naming the fix; `date_dmy` reads it day first (UK, Australia) and `date_mdy`
+//! rejects it, naming the fix; `date-dmy` reads it day first (UK, Australia) and `date-mdy`
 //! month first (US), with `/`, `.` or `-` between the parts, padded or not. Nothing else
 //! changes between the three steps: year-first dates stay year first and eight digits stay
 //! `YYYYMMDD` (never `DDMMYYYY`).
@@ -116,9 +116,9 @@ enum Token {
 pub enum NumericOrder {
     /// Year first only (`date`): a year-last date is rejected as ambiguous.
     YearFirst,
-    /// Day, month, year when the year is last (`date_dmy`), as written in the UK and Australia.
+    /// Day, month, year when the year is last (`date-dmy`), as written in the UK and Australia.
     DayFirst,
-    /// Month, day, year when the year is last (`date_mdy`), as written in the US.
+    /// Month, day, year when the year is last (`date-mdy`), as written in the US.
     MonthFirst,
 }
 
@@ -148,12 +148,12 @@ pub fn normalise_date(input: &str, out: &mut String) -> Result<(), NormaliseErro
 }
 
 /// Parses a date, reading a numeric date with the year last in `order`, and writes it as
-/// `YYYY-MM-DD`: the steps `date` ([`NumericOrder::YearFirst`]), `date_dmy`
-/// ([`NumericOrder::DayFirst`]) and `date_mdy` ([`NumericOrder::MonthFirst`]).
+/// `YYYY-MM-DD`: the steps `date` ([`NumericOrder::YearFirst`]), `date-dmy`
+/// ([`NumericOrder::DayFirst`]) and `date-mdy` ([`NumericOrder::MonthFirst`]).
 ///
 /// # Errors
 /// As [`normalise_date`]; under [`NumericOrder::YearFirst`] a date with the year last is
-/// rejected with a reason that names `date_dmy` and `date_mdy`.
+/// rejected with a reason that names `date-dmy` and `date-mdy`.
 ///
 /// # Example
 /// ```
@@ -170,7 +170,7 @@ pub fn normalise_date(input: &str, out: &mut String) -> Result<(), NormaliseErro
 ///         .unwrap_err()
 ///         .to_string(),
 ///     "date '15/07/1981' has the year last, so its day and month could be either way round; \
-///      use the step date_dmy (day first) or date_mdy (month first)"
+///      use the step date-dmy (day first) or date-mdy (month first)"
 /// );
 /// ```
 pub fn normalise_date_in_order(
@@ -437,7 +437,7 @@ fn gregorian_order(
     match order {
         NumericOrder::YearFirst => Err(invalid(format!(
             "date '{input}' has the year last, so its day and month could be either way round; \
-             use the step date_dmy (day first) or date_mdy (month first)"
+             use the step date-dmy (day first) or date-mdy (month first)"
         ))),
         NumericOrder::DayFirst => Ok((third, second, first)),
         NumericOrder::MonthFirst => Ok((third, first, second)),

@@ -24,8 +24,8 @@
 //! | `kana-reading-fold` | ヂ→ジ, ヅ→ズ, ヲ→オ, ヰ→イ, ヱ→エ | `ツヅキ` → `ツズキ` |
 //! | `itaiji` | kanji variants to the modern form, variation selectors dropped | `髙橋 渡邉` → `高橋 渡辺` |
 //! | `date` | any accepted date to `YYYY-MM-DD`; rejects impossible dates and numeric dates with the year last | `昭和60年4月3日`, `5 Jul 1982` → `1985-04-03`, `1982-07-05` |
-//! | `date_dmy` | as `date`, and numeric dates with the year last are day first | `15/07/1981` → `1981-07-15` |
-//! | `date_mdy` | as `date`, and numeric dates with the year last are month first | `07/15/1981` → `1981-07-15` |
+//! | `date-dmy` | as `date`, and numeric dates with the year last are day first | `15/07/1981` → `1981-07-15` |
+//! | `date-mdy` | as `date`, and numeric dates with the year last are month first | `07/15/1981` → `1981-07-15` |
 //! | `sex` | sex code to ISO/IEC 5218 `1`/`2`, unknown to empty | `女性` → `2` |
 //! | `jp-address` | one notation for 丁目/番/号 and dashes | `一丁目2番3号` → `1-2-3` |
 //! | `drop-prefecture` | remove a leading prefecture | `東京都千代田区` → `千代田区` |
@@ -99,11 +99,11 @@ pub enum NormaliseStep {
     Itaiji,
     /// A date to `YYYY-MM-DD` (`date`), [`date::normalise_date`].
     Date,
-    /// A date to `YYYY-MM-DD`, a numeric one with the year last read day first (`date_dmy`),
+    /// A date to `YYYY-MM-DD`, a numeric one with the year last read day first (`date-dmy`),
     /// [`date::normalise_date_in_order`] with [`date::NumericOrder::DayFirst`].
     DateDayFirst,
     /// A date to `YYYY-MM-DD`, a numeric one with the year last read month first
-    /// (`date_mdy`), [`date::normalise_date_in_order`] with [`date::NumericOrder::MonthFirst`].
+    /// (`date-mdy`), [`date::normalise_date_in_order`] with [`date::NumericOrder::MonthFirst`].
     DateMonthFirst,
     /// A sex code to ISO/IEC 5218 (`sex`), [`sex::normalise_sex`].
     Sex,
@@ -160,8 +160,8 @@ impl NormaliseStep {
             Self::KanaReadingFold => "kana-reading-fold",
             Self::Itaiji => "itaiji",
             Self::Date => "date",
-            Self::DateDayFirst => "date_dmy",
-            Self::DateMonthFirst => "date_mdy",
+            Self::DateDayFirst => "date-dmy",
+            Self::DateMonthFirst => "date-mdy",
             Self::Sex => "sex",
             Self::JpAddress => "jp-address",
             Self::DropPrefecture => "drop-prefecture",
@@ -368,9 +368,9 @@ mod tests {
         );
         check(&["nfkc", "date"], "㍼60年4月3日", "1985-04-03");
         check(&["date"], "5 Jul 1982", "1982-07-05");
-        check(&["date_dmy"], "15/07/1981", "1981-07-15");
-        check(&["date_mdy"], "07/15/1981", "1981-07-15");
-        check(&["nfkc", "date_dmy"], "Ｓ60.4.3", "1985-04-03");
+        check(&["date-dmy"], "15/07/1981", "1981-07-15");
+        check(&["date-mdy"], "07/15/1981", "1981-07-15");
+        check(&["nfkc", "date-dmy"], "Ｓ60.4.3", "1985-04-03");
         check(
             &["nfkc", "jp-address", "drop-prefecture"],
             "東京都千代田区一丁目２番３号",
@@ -398,7 +398,7 @@ mod tests {
             date.apply("15/07/1981").map_err(|e| e.to_string()),
             Err(
                 "date '15/07/1981' has the year last, so its day and month could be either way \
-                 round; use the step date_dmy (day first) or date_mdy (month first)"
+                 round; use the step date-dmy (day first) or date-mdy (month first)"
                     .to_owned()
             )
         );

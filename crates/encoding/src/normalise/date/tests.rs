@@ -7,7 +7,7 @@ use proptest::prelude::*;
 
 use NumericOrder::{DayFirst, MonthFirst, YearFirst};
 
-/// The steps `date`, `date_dmy` and `date_mdy`.
+/// The steps `date`, `date-dmy` and `date-mdy`.
 const ALL: &[NumericOrder] = &[YearFirst, DayFirst, MonthFirst];
 const DATE: &[NumericOrder] = &[YearFirst];
 const DMY: &[NumericOrder] = &[DayFirst];
@@ -295,14 +295,14 @@ fn numeric_orders_with_the_year_last() {
     check(ALL, "1981/07/05", Ok("1981-07-05"));
     check(ALL, "19810705", Ok("1981-07-05"));
     let ambiguous = "date '15/07/1981' has the year last, so its day and month could be either \
-         way round; use the step date_dmy (day first) or date_mdy (month first)";
+         way round; use the step date-dmy (day first) or date-mdy (month first)";
     check(DATE, "15/07/1981", Err(ambiguous));
     check(
         DATE,
         "3/4/1985",
         Err(
             "date '3/4/1985' has the year last, so its day and month could be either way \
-             round; use the step date_dmy (day first) or date_mdy (month first)",
+             round; use the step date-dmy (day first) or date-mdy (month first)",
         ),
     );
     check(DMY, "3/4/1985", Ok("1985-04-03"));
