@@ -126,11 +126,12 @@ fn encoding(c: &mut Criterion) {
 }
 
 /// The whole `blindlink encode` pipeline (CSV parsing, encoding, JSON output; see
-/// `CsvEncoding`) on the registry file of `blindlink synth --persons 200000`, with one and two
-/// encoding workers; CSV in memory, output to memory. The reader and writer threads come in
-/// addition to the workers, so the 1-worker case already uses a little of a second core; for
-/// scaling over cores proper (the process pinned to one core, then two) see
-/// `scripts/encode_scaling.sh`.
+/// `CsvEncoding`) on the registry file of `blindlink synth --persons 200000`, CSV in memory,
+/// output to memory, fresh worker caches every iteration as in a real run: the process pinned
+/// to one core with one worker, then to two cores with two workers (Linux; elsewhere the cases
+/// run unpinned). The reader and writer threads come in addition to the workers and share the
+/// same cores, so the ratio of the two is the scaling over cores. `scripts/encode_scaling.sh`
+/// measures the same with the CLI, file I/O included.
 fn pipeline(c: &mut Criterion) {
     use blindlink_cli::commands::encode::{CsvEncoding, Progress};
     use blindlink_encoding::format::{ClkFormat, ClkWriter};
@@ -145,20 +146,23 @@ fn pipeline(c: &mut Criterion) {
     let secret = std::fs::read(repo("examples/linkage.key")).unwrap();
     let encoder = ClkEncoder::new(&document, &LinkageSecret::from_bytes(secret).unwrap()).unwrap();
     let progress = Progress::new(0, true);
+    let all_cores = std::thread::available_parallelism().map_or(1, usize::from);
     let mut group = c.benchmark_group("encode-pipeline");
     group.sample_size(10);
     group.throughput(Throughput::Elements(records));
-    for threads in [1, 2] {
+    for cores in [1, 2].into_iter().filter(|&n| n <= all_cores) {
+        let pinned = use_cores(cores);
         let job = CsvEncoding {
             encoder: &encoder,
             schema: &document.schema,
             input_name: "registry.csv",
             output_name: "memory",
-            threads,
+            threads: cores,
         };
         let buffer = Vec::with_capacity(records as usize * 180);
         let mut output = Some(std::io::Cursor::new(buffer));
-        group.bench_function(format!("synth-registry-200k/{threads}-workers"), |b| {
+        let name = if pinned { "cores" } else { "workers-unpinned" };
+        group.bench_function(format!("synth-registry-200k/{cores}-{name}"), |b| {
             b.iter(|| {
                 let mut target = output.take().unwrap();
                 target.get_mut().clear();
@@ -171,7 +175,23 @@ fn pipeline(c: &mut Criterion) {
             })
         });
     }
+    use_cores(all_cores);
     group.finish();
+}
+
+/// Restricts this thread, and the threads it starts from now on, to the first `cores` CPUs;
+/// whether that worked.
+#[cfg(target_os = "linux")]
+fn use_cores(cores: usize) -> bool {
+    use nix::sched::{CpuSet, sched_setaffinity};
+    let mut set = CpuSet::new();
+    (0..cores).all(|core| set.set(core).is_ok())
+        && sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).is_ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn use_cores(_cores: usize) -> bool {
+    false
 }
 
 criterion_group!(benches, encoding);

@@ -247,11 +247,16 @@ impl CsvEncoding<'_> {
         let (done_tx, done_rx) = mpsc::channel::<Batch>();
         let header_len = header.len();
         std::thread::scope(|scope| {
-            scope.spawn(move || read_batches(reader, input_name, &free_rx, &job_tx));
-            for _ in 0..threads {
+            std::thread::Builder::new()
+                .name("csv-reader".into())
+                .spawn_scoped(scope, move || {
+                    read_batches(reader, input_name, &free_rx, &job_tx);
+                })
+                .context("cannot start the csv reader thread")?;
+            for worker in 0..threads {
                 let done_tx = done_tx.clone();
                 let (job_rx, columns) = (&job_rx, &columns);
-                scope.spawn(move || {
+                let work = move || {
                     let mut scratch = EncoderScratch::default();
                     loop {
                         let next = match job_rx.lock() {
@@ -264,7 +269,11 @@ impl CsvEncoding<'_> {
                             break;
                         }
                     }
-                });
+                };
+                std::thread::Builder::new()
+                    .name(format!("encoder-{worker}"))
+                    .spawn_scoped(scope, work)
+                    .context("cannot start encoding threads")?;
             }
             drop(done_tx);
             // Returning (also early, on the first error) drops `free_tx` and `done_rx`, which
