@@ -11,7 +11,9 @@
 # randomnames schema. clkhash's time excludes
 # interpreter start-up and output serialisation (scripts/clkhash_speed.py); blindlink's is the
 # time its summary line reports, which includes reading the CSV and writing and syncing the
-# output file. Both start with cold token caches.
+# output file. Both start with cold token caches. Both are pinned to one core (`taskset -c 0`):
+# blindlink's CSV reader and output writer are threads of their own, which would otherwise run
+# on the second core and flatter the per-core figure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-5}
@@ -30,11 +32,11 @@ compare() {
     local name=$1 schema=$2 key=$3 data=$4 records
     records=$(($(wc -l <"$data") - 1))
     local py_rate
-    py_rate=$("$PY" scripts/clkhash_speed.py "$schema" "$key" "$data" "$RUNS" | awk '/^median/ {gsub(",", "", $2); print $2}')
+    py_rate=$(taskset -c 0 "$PY" scripts/clkhash_speed.py "$schema" "$key" "$data" "$RUNS" | awk '/^median/ {gsub(",", "", $2); print $2}')
     local rates=()
     for _ in $(seq "$RUNS"); do
         local seconds
-        seconds=$("$BIN" encode --schema "$schema" --secret-file "$key" --input "$data" \
+        seconds=$(taskset -c 0 "$BIN" encode --schema "$schema" --secret-file "$key" --input "$data" \
             --output "$WORK/out.json" --threads 1 --no-progress | sed -E 's/.* in ([0-9.]+) s$/\1/')
         rates+=("$(awk -v n="$records" -v s="$seconds" 'BEGIN {printf "%.0f", n / (s > 0 ? s : 0.001)}')")
     done
