@@ -572,7 +572,7 @@ async fn concurrent_sessions_on_one_server_do_not_cross() {
 async fn session_limit_is_enforced() {
     let pki = pki();
     let limits = Limits {
-        max_sessions: 1,
+        max_concurrent_sessions: 1,
         ..quick_limits()
     };
     let mut server = TestServer::start_with(

@@ -67,7 +67,7 @@ pub struct Limits {
     /// Longest wait for the peer's next chunk.
     pub idle_timeout: Duration,
     /// Most sessions a server runs at once; more are refused with `ResourceExhausted`.
-    pub max_sessions: usize,
+    pub max_concurrent_sessions: usize,
     /// Longest wait to connect.
     pub connect_timeout: Duration,
     /// Longest a unary call (server info, health) may take.
@@ -80,7 +80,7 @@ impl Default for Limits {
             max_chunk_bytes: 1 << 20,
             session_deadline: Duration::from_secs(60 * 60),
             idle_timeout: Duration::from_secs(120),
-            max_sessions: 64,
+            max_concurrent_sessions: 64,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
         }

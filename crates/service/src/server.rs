@@ -165,7 +165,7 @@ impl Linkage for LinkageService {
                 return Err(e.to_status());
             }
         };
-        let limit = shared.config.limits.max_sessions;
+        let limit = shared.config.limits.max_concurrent_sessions;
         let Ok(permit) = Arc::clone(&shared.sessions).try_acquire_owned() else {
             let e = ServiceError::Busy(limit);
             shared.report(SessionReport {
@@ -285,7 +285,7 @@ impl Responder {
         factory: impl DriverFactory,
         reports: Option<mpsc::UnboundedSender<SessionReport>>,
     ) -> Self {
-        let sessions = Arc::new(Semaphore::new(config.limits.max_sessions));
+        let sessions = Arc::new(Semaphore::new(config.limits.max_concurrent_sessions));
         Self {
             shared: Arc::new(Shared {
                 config,
@@ -313,8 +313,10 @@ impl Responder {
         config.security.check_address(address)?;
         let limits = &config.limits;
         let mut builder = tonic::transport::Server::builder()
-            .concurrency_limit_per_connection(limits.max_sessions)
-            .max_concurrent_streams(u32::try_from(limits.max_sessions).unwrap_or(u32::MAX))
+            .concurrency_limit_per_connection(limits.max_concurrent_sessions)
+            .max_concurrent_streams(
+                u32::try_from(limits.max_concurrent_sessions).unwrap_or(u32::MAX),
+            )
             .http2_keepalive_interval(Some(crate::KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(crate::KEEPALIVE_TIMEOUT))
             .timeout(limits.request_timeout);

@@ -52,7 +52,8 @@ pub struct EncodeArgs {
     /// encode the rest. Without it, the first bad row fails the run and nothing is written.
     #[arg(long, value_name = "FILE")]
     pub rejects: Option<PathBuf>,
-    /// Worker threads (default: all cores).
+    /// Encoding threads (default: one per core). A CSV reader thread and the output writer run
+    /// beside them.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// Never show a progress bar (it only appears on a terminal, for runs longer than 2 s).
