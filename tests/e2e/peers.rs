@@ -361,6 +361,36 @@ async fn fuzzy_and_clk_exchange_against_the_two_hospitals_truth() {
     }
 }
 
+/// The MinHash shape of fuzzy's private blocking comes from `[linkage] fuzzy_bands` and
+/// `fuzzy_minima_per_band`, is committed to by the handshake, and must agree on both sides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuzzy_blocking_shape_comes_from_the_config_and_must_agree() {
+    let peers = Peers::new(true, 200, "fuzzy");
+    peers.edit("hospital-b", |t| {
+        t.replace(
+            "# fuzzy_threshold = 0.93",
+            "fuzzy_bands = 12\nfuzzy_minima_per_band = 8",
+        )
+    });
+    let client = peers.load("hospital-b", PartyCommand::Link);
+    assert_eq!(
+        (
+            client.1.mode_config.fuzzy.lsh.bands,
+            client.1.mode_config.fuzzy.lsh.bits_per_band
+        ),
+        (12, 8)
+    );
+    assert!(client.1.mode_config.keys.is_empty());
+    let (server, client) = failed(&peers, quick(), &client).await;
+    assert_eq!(
+        (server.as_str(), without_port(&client).as_str()),
+        (
+            "session with hospital-b failed, nothing written: parameter digest differs: parameter 'fuzzy.minhash' is '6x10' on this side and '12x8' on the peer",
+            "link with hospital-a at ADDR failed, nothing written: parameter digest differs: parameter 'fuzzy.minhash' is '12x8' on this side and '6x10' on the peer",
+        )
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_sessions_on_one_server_do_not_cross() {
     let peers = Peers::new(false, 400, "exact");

@@ -78,6 +78,13 @@ impl Mode {
         }
     }
 
+    /// Whether the mode runs a PSI on match keys (`cardinality`, `exact`, `validate`);
+    /// `fuzzy` and `clk-exchange` link on CLKs alone and take none.
+    #[must_use]
+    pub const fn uses_match_keys(self) -> bool {
+        matches!(self, Self::Cardinality | Self::Exact | Self::Validate)
+    }
+
     const fn wire_byte(self) -> u8 {
         match self {
             Self::Cardinality => 1,

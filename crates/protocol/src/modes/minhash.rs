@@ -47,6 +47,19 @@ impl std::fmt::Debug for BlockingSecret {
     }
 }
 
+/// Checks a MinHash shape: 1 to [`MAX_MINHASH_BANDS`] bands of 1 to [`MAX_MINHASH_ROWS`] minima.
+pub(crate) fn check_minhash(bands: usize, rows: usize) -> Result<(), ProtocolError> {
+    if !(1..=MAX_MINHASH_BANDS).contains(&bands) || !(1..=MAX_MINHASH_ROWS).contains(&rows) {
+        return Err(ProtocolError::Invalid {
+            what: "fuzzy.lsh",
+            reason: format!(
+                "{bands} bands of {rows} minima, expected 1 to {MAX_MINHASH_BANDS} bands of 1 to {MAX_MINHASH_ROWS}"
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Keyed MinHash tokens for one filter length.
 pub(crate) struct MinHashBlocker {
     bands: usize,
@@ -62,14 +75,7 @@ impl MinHashBlocker {
         rows: usize,
         filter_bits: usize,
     ) -> Result<Self, ProtocolError> {
-        if !(1..=MAX_MINHASH_BANDS).contains(&bands) || !(1..=MAX_MINHASH_ROWS).contains(&rows) {
-            return Err(ProtocolError::Invalid {
-                what: "fuzzy.lsh",
-                reason: format!(
-                    "{bands} bands of {rows} minima, expected 1 to {MAX_MINHASH_BANDS} bands of 1 to {MAX_MINHASH_ROWS}"
-                ),
-            });
-        }
+        check_minhash(bands, rows)?;
         let order = (0..bands * rows)
             .map(|table| {
                 let mut values = Vec::with_capacity(filter_bits);

@@ -127,14 +127,19 @@ impl std::fmt::Debug for ModeConfig {
 }
 
 impl ModeConfig {
-    /// A configuration with the defaults: match key `my_number`, 1024-bit CLKs, the initiator
+    /// A configuration with the defaults: match key `my_number` for the modes that use one (none
+    /// for `fuzzy` and `clk-exchange`), 1024-bit CLKs, the initiator
     /// compares, validate with the default per-field scoring ([`FieldScoring::defaults`],
     /// 256-bit field filters), fuzzy at Dice 0.93 with 6 MinHash bands of 10 minima, raw cardinality.
     #[must_use]
     pub fn new(mode: Mode) -> Self {
         Self {
             mode,
-            keys: vec!["my_number".to_owned()],
+            keys: if mode.uses_match_keys() {
+                vec!["my_number".to_owned()]
+            } else {
+                Vec::new()
+            },
             filter_bits: 1024,
             validate: ValidateConfig {
                 fields: FieldScoring::defaults(),
@@ -168,7 +173,10 @@ impl ModeConfig {
     /// ```
     pub fn parameters(&self) -> Result<Parameters, ProtocolError> {
         self.check()?;
-        let mut entries: Vec<(String, String)> = vec![("mode.keys".into(), self.keys.join(","))];
+        let mut entries: Vec<(String, String)> = Vec::new();
+        if self.mode.uses_match_keys() {
+            entries.push(("mode.keys".into(), self.keys.join(",")));
+        }
         match self.mode {
             Mode::Cardinality => {
                 let bloom = self
@@ -220,12 +228,24 @@ impl ModeConfig {
     /// Checks the configuration on its own.
     ///
     /// # Errors
-    /// [`ProtocolError::Invalid`] naming the setting: no or too many match keys, an invalid
+    /// [`ProtocolError::Invalid`] naming the setting: no or too many match keys (any at all for
+    /// `fuzzy` and `clk-exchange`), an invalid
     /// key name, filter lengths that are not whole bytes, thresholds outside `[0, 1]`, a
     /// fuzzy configuration without a blocking key.
     pub fn check(&self) -> Result<(), ProtocolError> {
         let invalid = |what: &'static str, reason: String| ProtocolError::Invalid { what, reason };
-        if self.keys.is_empty() || self.keys.len() > MAX_MATCH_KEYS {
+        if !self.mode.uses_match_keys() && !self.keys.is_empty() {
+            return Err(invalid(
+                "match keys",
+                format!(
+                    "{} links on CLKs alone and takes none ({} given)",
+                    self.mode,
+                    self.keys.len()
+                ),
+            ));
+        }
+        if self.mode.uses_match_keys() && (self.keys.is_empty() || self.keys.len() > MAX_MATCH_KEYS)
+        {
             return Err(invalid(
                 "match keys",
                 format!("{} keys, expected 1 to {MAX_MATCH_KEYS}", self.keys.len()),
@@ -274,6 +294,9 @@ impl ModeConfig {
         }
         if matches!(self.mode, Mode::Fuzzy | Mode::ClkExchange) {
             unit_interval("link.dice_threshold", self.fuzzy.dice_threshold)?;
+        }
+        if self.mode == Mode::Fuzzy {
+            minhash::check_minhash(self.fuzzy.lsh.bands, self.fuzzy.lsh.bits_per_band)?;
         }
         if self.mode == Mode::Fuzzy && self.blocking_key.is_none() {
             return Err(invalid(

@@ -959,6 +959,13 @@ fn configurations_and_data_are_checked() {
         "invalid fuzzy configuration: no blocking key (derive one from the linkage secret)",
     );
     let mut c = ModeConfig::new(Mode::ClkExchange);
+    c.keys = vec!["my_number".into()];
+    check(
+        &c,
+        empty.clone(),
+        "invalid match keys: clk-exchange links on CLKs alone and takes none (1 given)",
+    );
+    let mut c = ModeConfig::new(Mode::ClkExchange);
     c.fuzzy.dice_threshold = 1.5;
     check(
         &c,

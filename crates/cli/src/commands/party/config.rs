@@ -27,6 +27,8 @@
 //! key_file = "linkage.key"          # the shared linkage secret (blindlink keygen)
 //! validate_threshold = 0.75         # validate: Dice below this flags a suspected wrong person
 //! fuzzy_threshold = 0.8             # fuzzy, clk-exchange: Dice needed to link
+//! fuzzy_bands = 6                   # fuzzy: MinHash bands (more: higher recall, more PSI work)
+//! fuzzy_minima_per_band = 10        # fuzzy: minima per band (more: fewer, closer candidates)
 //! [[linkage.validate_field]]        # optional: validate's per-field weights (default: built in)
 //! name = "date_of_birth"
 //! weight = 2.0
@@ -51,7 +53,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use blindlink_protocol::Mode;
+use blindlink_protocol::{MAX_MINHASH_BANDS, MAX_MINHASH_ROWS, Mode};
 use serde::Deserialize;
 
 /// Which command reads the config: it decides which sections are required.
@@ -113,6 +115,8 @@ struct RawLinkage {
     key_file: PathBuf,
     validate_threshold: Option<f64>,
     fuzzy_threshold: Option<f64>,
+    fuzzy_bands: Option<usize>,
+    fuzzy_minima_per_band: Option<usize>,
     #[serde(default, rename = "validate_field")]
     validate_fields: Vec<RawValidateField>,
 }
@@ -220,6 +224,10 @@ pub struct PartyConfig {
     pub validate_threshold: Option<f64>,
     /// `fuzzy`, `clk-exchange`: Dice needed to link.
     pub fuzzy_threshold: Option<f64>,
+    /// `fuzzy`: MinHash bands of the private blocking.
+    pub fuzzy_bands: Option<usize>,
+    /// `fuzzy`: minima per MinHash band.
+    pub fuzzy_minima_per_band: Option<usize>,
     /// The input CSV.
     pub input_csv: PathBuf,
     /// The column holding each record's local id.
@@ -390,6 +398,25 @@ impl PartyConfig {
             }
         }
 
+        for (key, value, max) in [
+            (
+                "linkage.fuzzy_bands",
+                raw.linkage.fuzzy_bands,
+                MAX_MINHASH_BANDS,
+            ),
+            (
+                "linkage.fuzzy_minima_per_band",
+                raw.linkage.fuzzy_minima_per_band,
+                MAX_MINHASH_ROWS,
+            ),
+        ] {
+            if let Some(v) = value
+                && !(1..=max).contains(&v)
+            {
+                return Err(bad(key, format!("{v} is not between 1 and {max}")));
+            }
+        }
+
         let mut validate_fields = Vec::with_capacity(raw.linkage.validate_fields.len());
         for (i, field) in raw.linkage.validate_fields.into_iter().enumerate() {
             let at = format!("linkage.validate_field[{i}]");
@@ -460,8 +487,7 @@ impl PartyConfig {
                 columns,
             });
         }
-        if match_keys.is_empty() && matches!(mode, Mode::Cardinality | Mode::Exact | Mode::Validate)
-        {
+        if match_keys.is_empty() && mode.uses_match_keys() {
             return Err(bad(
                 "input.match_key",
                 format!("mode {mode} needs at least one [[input.match_key]]"),
@@ -481,6 +507,8 @@ impl PartyConfig {
             key_file: resolve(&raw.linkage.key_file),
             validate_threshold: raw.linkage.validate_threshold,
             fuzzy_threshold: raw.linkage.fuzzy_threshold,
+            fuzzy_bands: raw.linkage.fuzzy_bands,
+            fuzzy_minima_per_band: raw.linkage.fuzzy_minima_per_band,
             input_csv: resolve(&raw.input.csv),
             id_column: raw.input.id_column,
             schema_columns: raw.input.schema_columns,
@@ -674,6 +702,24 @@ dir = "out/registry"
              "listen = \"0.0.0.0:7443\"\nallowed_peers = [\"insurer\"]\n[tls]\ninsecure_loopback = true"),
             Serve,
             "peers/registry.toml: server.listen: 0.0.0.0:7443 is not a loopback address, and insecure_loopback allows plaintext only on loopback",
+        ));
+        wrong.extend(check(
+            ("validate_threshold = 0.75", "fuzzy_bands = 0"),
+            Serve,
+            "peers/registry.toml: linkage.fuzzy_bands: 0 is not between 1 and 64",
+        ));
+        wrong.extend(check(
+            ("validate_threshold = 0.75", "fuzzy_minima_per_band = 17"),
+            Serve,
+            "peers/registry.toml: linkage.fuzzy_minima_per_band: 17 is not between 1 and 16",
+        ));
+        wrong.extend(check(
+            (
+                "validate_threshold = 0.75",
+                "fuzzy_bands = 12\nfuzzy_minima_per_band = 8",
+            ),
+            Serve,
+            "ok",
         ));
         wrong.extend(check(
             ("validate_threshold = 0.75", "validate_threshold = 1.5"),

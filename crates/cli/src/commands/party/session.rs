@@ -28,9 +28,6 @@ use super::fields::{cut_bits, per_field_ranges};
 use super::outputs::{report_text, write_outputs};
 use super::{LoadedParty, transport_security};
 
-/// Key name used when a mode needs no match key (fuzzy, clk-exchange without one configured).
-const NO_MATCH_KEY: &str = "none";
-
 /// The mode configuration, handshake offer and protocol data of one party.
 #[derive(Debug, Clone)]
 pub struct PreparedParty {
@@ -55,10 +52,12 @@ pub fn prepare(party: &LoadedParty) -> anyhow::Result<PreparedParty> {
     let schema = &party.schema.schema;
     let mode = config.mode;
     let mut mode_config = ModeConfig::new(mode);
-    mode_config.keys = if config.match_keys.is_empty() {
-        vec![NO_MATCH_KEY.to_owned()]
-    } else {
+    // Fuzzy and clk-exchange link on CLKs alone: match keys a config may still list (it was
+    // written for another mode) are not offered, so they need not agree with the peer's.
+    mode_config.keys = if mode.uses_match_keys() {
         config.match_keys.iter().map(|k| k.name.clone()).collect()
+    } else {
+        Vec::new()
     };
     mode_config.filter_bits = schema.filter_bits();
     if let Some(threshold) = config.validate_threshold {
@@ -66,6 +65,12 @@ pub fn prepare(party: &LoadedParty) -> anyhow::Result<PreparedParty> {
     }
     if let Some(threshold) = config.fuzzy_threshold {
         mode_config.fuzzy.dice_threshold = threshold;
+    }
+    if let Some(bands) = config.fuzzy_bands {
+        mode_config.fuzzy.lsh.bands = bands;
+    }
+    if let Some(minima) = config.fuzzy_minima_per_band {
+        mode_config.fuzzy.lsh.bits_per_band = minima;
     }
     mode_config.blocking_key = Some(derive_blocking_key(&party.secret));
     mode_config.comparing = Role::Initiator;
