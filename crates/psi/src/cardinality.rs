@@ -123,7 +123,8 @@ impl CardinalityInitiatorAwaitingReply {
         let unblinded = self.secret.unblind(MESSAGE, &reply.initiator_doubled)?;
         match &reply.responder_set {
             ResponderSet::Raw(points) => {
-                validate_points(MESSAGE, points).map_err(|e| shift(e, unblinded.len()))?;
+                validate_points(MESSAGE, points)
+                    .map_err(|e| e.with_index_offset(unblinded.len()))?;
                 let peer: HashSet<&CompressedRistretto> = points.iter().collect();
                 Ok(CardinalityOutcome {
                     intersection_size: unblinded.iter().filter(|p| peer.contains(p)).count(),
@@ -137,20 +138,6 @@ impl CardinalityInitiatorAwaitingReply {
                 expected_false_positives: bloom.per_test_rate() * unblinded.len() as f64,
             }),
         }
-    }
-}
-
-fn shift(error: PsiError, offset: usize) -> PsiError {
-    match error {
-        PsiError::InvalidPoint { message, index } => PsiError::InvalidPoint {
-            message,
-            index: index + offset,
-        },
-        PsiError::IdentityPoint { message, index } => PsiError::IdentityPoint {
-            message,
-            index: index + offset,
-        },
-        other => other,
     }
 }
 

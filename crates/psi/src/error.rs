@@ -126,3 +126,21 @@ pub enum PsiError {
         reason: String,
     },
 }
+
+impl PsiError {
+    /// The same error with its point index moved by `offset`: a point list checked on its own
+    /// whose errors must be numbered within the whole message.
+    pub(crate) fn with_index_offset(self, offset: usize) -> Self {
+        match self {
+            Self::InvalidPoint { message, index } => Self::InvalidPoint {
+                message,
+                index: index + offset,
+            },
+            Self::IdentityPoint { message, index } => Self::IdentityPoint {
+                message,
+                index: index + offset,
+            },
+            other => other,
+        }
+    }
+}

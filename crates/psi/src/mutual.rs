@@ -203,7 +203,8 @@ impl InitiatorAwaitingReply {
             || self.secret.reblind(MESSAGE, &reply.responder_blinded),
         );
         validated?;
-        let reblinded = reblinded.map_err(|e| shift_index(e, reply.initiator_doubled.len()))?;
+        let reblinded =
+            reblinded.map_err(|e| e.with_index_offset(reply.initiator_doubled.len()))?;
         let peer: HashSet<&CompressedRistretto> = reblinded.iter().collect();
         let link_of_distinct = links_by_distinct(
             &self.key,
@@ -236,21 +237,6 @@ fn links_by_distinct(
         by_distinct[permutation[position]] = link;
     }
     by_distinct
-}
-
-/// Errors about the second point list of a reply are numbered within the whole message.
-fn shift_index(error: PsiError, offset: usize) -> PsiError {
-    match error {
-        PsiError::InvalidPoint { message, index } => PsiError::InvalidPoint {
-            message,
-            index: index + offset,
-        },
-        PsiError::IdentityPoint { message, index } => PsiError::IdentityPoint {
-            message,
-            index: index + offset,
-        },
-        other => other,
-    }
 }
 
 /// Entry point of the responding party.

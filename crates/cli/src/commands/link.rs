@@ -3,10 +3,8 @@
 //! `insecure_loopback`), runs one session of the configured mode and writes `links.csv`,
 //! `ledger.json` and `report.txt`; a failed session writes nothing.
 
-use std::path::PathBuf;
-
 use super::party::session::{self, RunOptions};
-use super::party::{PartyCommand, PartyConfig, load_party};
+use super::party::{PartyArgs, PartyCommand, load_party};
 
 /// Arguments of `blindlink link`.
 #[derive(Debug, clap::Args)]
@@ -14,16 +12,9 @@ use super::party::{PartyCommand, PartyConfig, load_party};
     after_help = "Example (see examples/peers/README.md):\n  blindlink link --config examples/peers/insurer.toml"
 )]
 pub struct LinkArgs {
-    /// The party's TOML config.
-    #[arg(long)]
-    pub config: PathBuf,
-    /// No progress messages.
-    #[arg(long)]
-    pub quiet: bool,
-    /// Allow plaintext gRPC on a loopback address, for experiments only; the config must also
-    /// say `tls.insecure_loopback = true`. Without both, mutual TLS is required.
-    #[arg(long)]
-    pub insecure_loopback: bool,
+    /// The config and transport options.
+    #[command(flatten)]
+    pub party: PartyArgs,
 }
 
 /// Runs `blindlink link`.
@@ -31,21 +22,20 @@ pub struct LinkArgs {
 /// # Errors
 /// A bad config or input, no connection, or whatever ended the session.
 pub fn run(args: LinkArgs) -> anyhow::Result<()> {
-    let config = PartyConfig::load(&args.config, PartyCommand::Link)?;
-    config.confirm_transport(args.insecure_loopback)?;
-    if !args.quiet {
+    let config = args.party.load_config(PartyCommand::Link)?;
+    if !args.party.quiet {
         eprintln!("reading and encoding {}", config.input_csv.display());
     }
     let party = load_party(config)?;
     let prepared = session::prepare(&party)?;
     let options = RunOptions {
-        quiet: args.quiet,
+        quiet: args.party.quiet,
         ..RunOptions::default()
     };
     let done = super::runtime()?
         .block_on(async { session::link(&party, &prepared, None, &options).await })?;
     let counts = &done.outcome.counts;
-    if !args.quiet {
+    if !args.party.quiet {
         eprintln!(
             "session {} with {} in {:.2} s: {} linked, {} suspected wrong person, {} ambiguous, \
              {} unmatched; outputs in {}",

@@ -4,12 +4,10 @@
 //! `report.txt` for every completed session. By default it serves one session and exits
 //! (`[server] max_sessions`); a failed session writes nothing.
 
-use std::path::PathBuf;
-
 use anyhow::Context;
 
 use super::party::session::{self, RunOptions};
-use super::party::{PartyCommand, PartyConfig, load_party};
+use super::party::{PartyArgs, PartyCommand, load_party};
 
 /// Arguments of `blindlink serve`.
 #[derive(Debug, clap::Args)]
@@ -17,16 +15,9 @@ use super::party::{PartyCommand, PartyConfig, load_party};
     after_help = "Example (see examples/peers/README.md):\n  blindlink serve --config examples/peers/registry.toml"
 )]
 pub struct ServeArgs {
-    /// The party's TOML config.
-    #[arg(long)]
-    pub config: PathBuf,
-    /// No progress messages.
-    #[arg(long)]
-    pub quiet: bool,
-    /// Allow plaintext gRPC on a loopback address, for experiments only; the config must also
-    /// say `tls.insecure_loopback = true`. Without both, mutual TLS is required.
-    #[arg(long)]
-    pub insecure_loopback: bool,
+    /// The config and transport options.
+    #[command(flatten)]
+    pub party: PartyArgs,
 }
 
 /// Runs `blindlink serve`.
@@ -35,17 +26,16 @@ pub struct ServeArgs {
 /// A bad config or input, a listener that cannot bind, or (serving one session) the session's
 /// error.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let config = PartyConfig::load(&args.config, PartyCommand::Serve)?;
-    config.confirm_transport(args.insecure_loopback)?;
+    let config = args.party.load_config(PartyCommand::Serve)?;
     let listen = config
         .listen
         .context("the config has no [server] listen address")?;
-    if !args.quiet {
+    if !args.party.quiet {
         eprintln!("reading and encoding {}", config.input_csv.display());
     }
     let party = load_party(config)?;
     let prepared = session::prepare(&party)?;
-    if !args.quiet {
+    if !args.party.quiet {
         eprintln!(
             "{} records ready in {:.2} s; listening on {listen} for {} ({} mode)",
             party.records.ids.len(),
@@ -55,7 +45,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     let options = RunOptions {
-        quiet: args.quiet,
+        quiet: args.party.quiet,
         ..RunOptions::default()
     };
     super::runtime()?.block_on(async {

@@ -20,6 +20,34 @@ use zeroize::Zeroizing;
 pub use config::{PartyCommand, PartyConfig, TlsFiles};
 pub use input::PartyRecords;
 
+/// The command-line arguments `serve` and `link` share.
+#[derive(Debug, clap::Args)]
+pub struct PartyArgs {
+    /// The party's TOML config.
+    #[arg(long)]
+    pub config: std::path::PathBuf,
+    /// No progress messages.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Allow plaintext gRPC on a loopback address, for experiments only; the config must also
+    /// say `tls.insecure_loopback = true`. Without both, mutual TLS is required.
+    #[arg(long)]
+    pub insecure_loopback: bool,
+}
+
+impl PartyArgs {
+    /// Loads the config for `command` and checks that it and the command line agree on the
+    /// transport.
+    ///
+    /// # Errors
+    /// An unreadable or invalid config, or plaintext asked for on only one of the two.
+    pub fn load_config(&self, command: PartyCommand) -> anyhow::Result<PartyConfig> {
+        let config = PartyConfig::load(&self.config, command)?;
+        config.confirm_transport(self.insecure_loopback)?;
+        Ok(config)
+    }
+}
+
 /// A party ready to link: its config, secret, schema and records.
 pub struct LoadedParty {
     /// The config it was loaded from.
