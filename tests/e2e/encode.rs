@@ -79,6 +79,13 @@ fn readme_command_encodes_the_example() {
     assert_eq!((clks.len(), clks.filter_bits()), (30, 1024));
     // Rows 1 and 2 are the same person written differently (髙/高, half-width kana, era date).
     assert_eq!(clks.get(0), clks.get(1));
+    // Derived from personal data: readable by the owner only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
 }
 
 #[test]

@@ -1,6 +1,10 @@
 //! Atomic output files: everything the CLI writes goes to a temporary file in the destination's
 //! directory and is renamed into place only when complete, so a failed run leaves no
 //! half-written output.
+//!
+//! Output files are readable and writable by their owner only (mode 0600 on Unix, the
+//! temporary file's mode, kept by the rename): CLKs, link files, rejects and ledgers are
+//! derived from personal data. `chmod` them to share.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
