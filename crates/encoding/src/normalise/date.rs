@@ -190,6 +190,36 @@ fn invalid(message: String) -> NormaliseError {
 }
 
 fn parse_date(input: &str, order: NumericOrder) -> Result<(u32, u32, u32), NormaliseError> {
+    if let Some((year, month, day)) = iso_like(input) {
+        check_calendar(year, month, day)?;
+        return Ok((year, month, day));
+    }
+    parse_date_in_general(input, order)
+}
+
+/// `YYYY-MM-DD` (or with `/` or `.`) and `YYYYMMDD` in ASCII digits, the forms most records
+/// use, read without tokenising. Every other input goes the general way, which reads these
+/// the same in every order (a test checks it).
+fn iso_like(input: &str) -> Option<(u32, u32, u32)> {
+    let bytes = input.as_bytes();
+    let number = |range: std::ops::Range<usize>| {
+        bytes.get(range)?.iter().try_fold(0u32, |value, &b| {
+            b.is_ascii_digit().then(|| value * 10 + u32::from(b - b'0'))
+        })
+    };
+    match bytes.len() {
+        10 if matches!(bytes[4], b'-' | b'/' | b'.') && bytes[7] == bytes[4] => {
+            Some((number(0..4)?, number(5..7)?, number(8..10)?))
+        }
+        8 => Some((number(0..4)?, number(4..6)?, number(6..8)?)),
+        _ => None,
+    }
+}
+
+fn parse_date_in_general(
+    input: &str,
+    order: NumericOrder,
+) -> Result<(u32, u32, u32), NormaliseError> {
     let trimmed = input.trim();
     if trimmed.is_empty() {
         return Err(invalid("date is empty".to_owned()));

@@ -515,6 +515,30 @@ fn in_case(name: &str, case: usize) -> String {
 }
 
 proptest! {
+    /// The fast path for `YYYY-MM-DD` / `YYYYMMDD` gives exactly what the general path gives,
+    /// dates and errors, in every order, on digit strings of those shapes (valid or not).
+    #[test]
+    fn iso_fast_path_agrees_with_the_general_path(
+        digits in "[0-9]{8}",
+        separator in proptest::sample::select(vec!["", "-", "/", ".", "-/"]),
+    ) {
+        let input = match separator {
+            "" => digits.clone(),
+            "-/" => format!("{}-{}/{}", &digits[..4], &digits[4..6], &digits[6..]),
+            s => format!("{}{s}{}{s}{}", &digits[..4], &digits[4..6], &digits[6..]),
+        };
+        for order in [YearFirst, DayFirst, MonthFirst] {
+            let general = parse_date_in_general(&input, order).and_then(|(y, m, d)| {
+                check_calendar(y, m, d).map(|()| (y, m, d))
+            });
+            prop_assert_eq!(
+                parse_date(&input, order).map_err(|e| e.to_string()),
+                general.map_err(|e| e.to_string()),
+                "{}", input
+            );
+        }
+    }
+
     #[test]
     fn numeric_orders_read_back(
         (year, month, day) in valid_date(),
