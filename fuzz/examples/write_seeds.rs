@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use blindlink_encoding::format::{ClkFormat, ClkSet, read_clks, write_clks};
 use blindlink_encoding::normalise::NormaliseStep;
 use blindlink_fuzz::{
-    DRIVER_SETUPS, SECRET, SESSION, driver, driver_setup, handshake_offer, push_frame,
+    DRIVER_SETUPS, SECRET, SESSION, driver, driver_setup, frames, handshake_offer, push_frame,
 };
 use blindlink_protocol::{
     DisclosureLedger, InitiatorHandshake, Message, MessageKind, ModeChunk, Ping,
@@ -249,7 +249,33 @@ fn mode_driver(dir: &Path) {
         );
         for (side, transcript) in transcripts.iter().enumerate() {
             let role = if side == 0 { "initiator" } else { "responder" };
+            assert!(
+                replays(transcript),
+                "the {} {role} transcript does not replay to the end",
+                config.mode
+            );
             write(dir, &format!("{}-{role}", config.mode), transcript);
         }
     }
+}
+
+/// Whether a fresh driver of the transcript's set-up, fed its frames as the `mode_driver`
+/// target feeds them, finishes: the seed then leads the fuzzer through a whole session.
+fn replays(transcript: &[u8]) -> bool {
+    let (config, party, role) = driver_setup(transcript[0]);
+    let mut driver = driver(&config, party, role);
+    let mut ledger =
+        DisclosureLedger::new(SessionId::from_bytes([0; 16]), role, config.mode, "peer");
+    let mut finished = driver.start(&mut ledger).expect("honest start").finished;
+    for frame in frames(&transcript[1..]) {
+        if finished {
+            break;
+        }
+        let message = Message::decode(frame).expect("recorded frames decode");
+        finished = driver
+            .handle(message, &mut ledger)
+            .expect("recorded frames are honest")
+            .finished;
+    }
+    finished
 }

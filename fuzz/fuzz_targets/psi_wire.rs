@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
             max_bloom_bytes: 0,
         };
         assert_eq!(BlindedSet::decode(data, &tight).as_ref(), Ok(&message));
-        if message.len() > 0 {
+        if !message.is_empty() {
             let short = WireLimits {
                 max_elements: message.len() - 1,
                 ..tight

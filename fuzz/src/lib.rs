@@ -38,7 +38,7 @@ pub const DRIVER_SETUPS: usize = Mode::ALL.len() * 2;
 pub fn driver_setup(selector: u8) -> (ModeConfig, PartyData, Role) {
     let selector = usize::from(selector) % DRIVER_SETUPS;
     let mode = Mode::ALL[selector / 2];
-    let role = if selector % 2 == 0 {
+    let role = if selector.is_multiple_of(2) {
         Role::Initiator
     } else {
         Role::Responder
