@@ -34,11 +34,13 @@
 pub fn normalise_jp_address(input: &str, out: &mut String) {
     let mut dropped_dash = rewrite_address(input, out);
     // Dropping a dash can make new neighbours (`霞-が関` → `霞が関`, whose が is then between
-    // two kanji), so then rewrite until nothing changes; every rewrite shortens the text or
-    // moves it toward the fixed forms, and two or three rounds are the most real addresses
-    // need. Without a dropped dash one round is already a fixed point.
+    // two kanji; `0-号` → `0号`, whose 号 then follows a number), so then rewrite until
+    // nothing changes. Every round that changes the text lowers the number of kanji numerals,
+    // of marker characters or of characters, so the loop ends; real addresses need two or
+    // three rounds, a run of markers one round per marker (the bound is only a safety net).
+    // Without a dropped dash one round is already a fixed point.
     let mut previous = String::new();
-    for _ in 0..8 {
+    for _ in 0..input.len() + 8 {
         if !dropped_dash {
             break;
         }
@@ -111,7 +113,9 @@ fn rewrite_address(input: &str, out: &mut String) -> bool {
     dropped_dash
 }
 
-/// Removes a leading prefecture name (`drop-prefecture`), and the spaces after it.
+/// Removes the leading prefecture name (`drop-prefecture`), and the spaces after it; a
+/// prefecture written twice (`東京都東京都…`, a data-entry slip) goes entirely, so that a second
+/// pass changes nothing.
 ///
 /// # Example
 /// ```
@@ -124,11 +128,10 @@ fn rewrite_address(input: &str, out: &mut String) -> bool {
 /// ```
 pub fn drop_prefecture(input: &str, out: &mut String) {
     out.clear();
-    let trimmed = input.trim_start();
-    let rest = PREFECTURES
-        .iter()
-        .find_map(|p| trimmed.strip_prefix(p))
-        .map_or(trimmed, str::trim_start);
+    let mut rest = input.trim_start();
+    while let Some(after) = PREFECTURES.iter().find_map(|p| rest.strip_prefix(p)) {
+        rest = after.trim_start();
+    }
     out.push_str(rest);
 }
 
@@ -292,6 +295,10 @@ mod tests {
         check_address("大手町二十一丁目5番地", "大手町21-5");
         check_address("中央三十丁目十番", "中央30-10");
         check_address("本町3番地の1", "本町3-1");
+        // A run of markers after a dash takes one round each; all of them go, so a second
+        // pass changes nothing (found by fuzz/normalise, which stopped at eight rounds).
+        check_address("0-号番号号号番号番号", "0");
+        check_address("1-号番号号号番号番号号番号号号番号番号", "1");
         check_address("本町3番地1", "本町3-1");
         check_address("本町3の1", "本町3-1");
         check_address("本町二〇番", "本町20");
@@ -374,6 +381,9 @@ mod tests {
         check(drop_prefecture, "京都府京都市", "京都市");
         check(drop_prefecture, "京都市左京区", "京都市左京区");
         check(drop_prefecture, "神奈川県横浜市", "横浜市");
+        // Written twice (found by fuzz/normalise): both go, so a second pass changes nothing.
+        check(drop_prefecture, "東京都 東京都港区", "港区");
+        check(drop_prefecture, "栃木県東京都", "");
         check(drop_prefecture, "鹿児島県鹿児島市", "鹿児島市");
         check(drop_prefecture, "東京都", "");
     }

@@ -208,8 +208,8 @@ pub fn fold_kana_reading(input: &str, out: &mut String) {
 
 /// Maps every character with `map`, composing a combining voiced or semi-voiced mark
 /// (U+3099, U+309A) with the mapped kana before it when they compose (`ッ` + U+3099 → `ヅ`
-/// under small-kana-fold), so the result is what NFC would make of it and a later `nfkc` finds
-/// nothing more to compose.
+/// under small-kana-fold) and mapping the composed kana again, so the result is what NFC would
+/// make of it, a later `nfkc` finds nothing more to compose, and a second pass changes nothing.
 fn map_composing(input: &str, out: &mut String, map: impl Fn(char) -> char) {
     let input = copy_unchanged_prefix(input, out, |c| {
         map(c) != c || c == '\u{3099}' || c == '\u{309A}'
@@ -223,8 +223,10 @@ fn map_composing(input: &str, out: &mut String, map: impl Fn(char) -> char) {
         let composed = voicing.and_then(|v| voiced(out.chars().next_back()?, v));
         match composed {
             Some(composed) => {
+                // The composed kana is mapped too (`つ` + U+3099 is `づ`, which the reading
+                // fold turns into `ず`), or a second pass would change it.
                 out.pop();
-                out.push(composed);
+                out.push(map(composed));
             }
             None => out.push(map(c)),
         }
@@ -429,6 +431,9 @@ mod tests {
         check(fold_kana_reading, "チヂミ", "チジミ");
         check(fold_kana_reading, "ヲヰヱ", "オイエ");
         check(fold_kana_reading, "ぢづをゐゑ", "じずおいえ");
+        // A combining voiced mark composes first, then folds (found by fuzz/normalise).
+        check(fold_kana_reading, "つ\u{3099}", "ず");
+        check(fold_kana_reading, "ツ\u{3099}キ", "ズキ");
     }
 
     /// Every hiragana and half-width kana (with and without a voiced mark) against jaconv 0.5.0
