@@ -144,9 +144,19 @@ pub fn fold_small_kana(input: &str, out: &mut String) {
 /// assert_eq!(out, "バイオリン");
 /// ```
 pub fn fold_vu(input: &str, out: &mut String) {
-    let input = copy_unchanged_prefix(input, out, |c| matches!(c, 'ヴ' | 'ゔ' | 'ヷ'..='ヺ'));
+    let input = copy_unchanged_prefix(input, out, |c| {
+        matches!(c, 'ヴ' | 'ゔ' | 'ヷ'..='ヺ') || voiced_vu(c).is_some()
+    });
     let mut chars = input.chars().peekable();
     while let Some(c) = chars.next() {
+        // The decomposed forms (`ウ` + U+3099 for `ヴ`) fold like the composed ones.
+        let c = match voiced_vu(c) {
+            Some(composed) if chars.peek() == Some(&'\u{3099}') => {
+                chars.next();
+                composed
+            }
+            _ => c,
+        };
         let (b_row, hiragana) = match c {
             'ヴ' => (['バ', 'ビ', 'ブ', 'ベ', 'ボ'], false),
             'ゔ' => (['ば', 'び', 'ぶ', 'べ', 'ぼ'], true),
@@ -185,6 +195,20 @@ pub fn fold_vu(input: &str, out: &mut String) {
             None => out.push(b_row[2]),
         }
     }
+}
+
+/// The kana that a combining voiced mark (U+3099) turns into one of vu-fold's: `ウ` → `ヴ`,
+/// `う` → `ゔ`, `ワ` → `ヷ`, `ヰ` → `ヸ`, `ヱ` → `ヹ`, `ヲ` → `ヺ`.
+fn voiced_vu(c: char) -> Option<char> {
+    Some(match c {
+        'ウ' => 'ヴ',
+        'う' => 'ゔ',
+        'ワ' => 'ヷ',
+        'ヰ' => 'ヸ',
+        'ヱ' => 'ヹ',
+        'ヲ' => 'ヺ',
+        _ => return None,
+    })
 }
 
 /// Reading variants (`kana-reading-fold`): the kana that modern spelling merged with another,
@@ -419,6 +443,11 @@ mod tests {
         check(fold_vu, "ヴィヴゥヴェヴォ", "ビブベボ");
         check(fold_vu, "ヴ", "ブ");
         check(fold_vu, "ヴヴ", "ブブ");
+        // Decomposed (as NFD writes them) fold the same (noticed by fuzz/normalise).
+        check(fold_vu, "ウ\u{3099}ァイオリン", "バイオリン");
+        check(fold_vu, "う\u{3099}", "ぶ");
+        check(fold_vu, "ワ\u{3099}ヲ\u{3099}", "バボ");
+        check(fold_vu, "ウ\u{309A}ウ", "ウ\u{309A}ウ");
         check(fold_vu, "ヴア", "ブア");
         check(fold_vu, "ゔぁ", "ば");
         check(fold_vu, "ヷヸヹヺ", "バビベボ");
