@@ -328,16 +328,10 @@ impl CsvEncoding<'_> {
     ) -> anyhow::Result<(ClkWriter<W>, EncodeSummary)> {
         let mut pending = BTreeMap::new();
         let mut next = 0;
-        let mut summary = EncodeSummary {
-            encoded: 0,
-            rejected: 0,
-        };
         for batch in done_rx {
             pending.insert(batch.seq, batch);
             while let Some(batch) = pending.remove(&next) {
                 self.write_batch(&batch, &mut output, rejects.as_deref_mut(), header_len)?;
-                summary.encoded = output.len();
-                summary.rejected = rejects.as_deref().map_or(0, |r| r.count);
                 progress.update(
                     batch.rows[..batch.filled]
                         .last()
@@ -356,6 +350,10 @@ impl CsvEncoding<'_> {
                 self.input_name
             );
         }
+        let summary = EncodeSummary {
+            encoded: output.len(),
+            rejected: rejects.as_deref().map_or(0, |r| r.count),
+        };
         Ok((output, summary))
     }
 
