@@ -5,11 +5,14 @@
 Writes crates/psi/tests/data/grouped_vectors.txt, one vector a line, whitespace-separated:
 
     grouped <session hex> <label hex> <occurrence> <token hex> <enc(H(session, label, occ, token)) hex>
+    tag     <point hex> <tag hex>
 
 ("-" stands for empty bytes.) H = ristretto255_from_hash(SHA3-512(L(tag) || session ||
 L(label) || u64le(occurrence) || L(token))), L(s) = u64le(len s) || s,
 tag = "blindlink/v1/psi/grouped", session = the 16 session-id bytes. libsodium's from_hash is
-the RFC 9496 one-way map, as curve25519-dalek's.
+the RFC 9496 one-way map, as curve25519-dalek's. tag(P) = SHA3-256(L("blindlink/v1/psi/grouped-tag")
+|| enc(P))[:8], the truncated hash the answerer sends instead of its own blinded points; the tag
+vectors take the points of the first three hash vectors blinded by a fixed scalar.
 
     python3 -m venv /tmp/venv-grouped-psi && /tmp/venv-grouped-psi/bin/pip install rbcl
     /tmp/venv-grouped-psi/bin/python scripts/grouped_psi_vectors.py
@@ -38,6 +41,10 @@ def grouped_hash(session: bytes, label: bytes, occurrence: int, token: bytes) ->
     return rbcl.crypto_core_ristretto255_from_hash(digest)
 
 
+def point_tag(point: bytes) -> bytes:
+    return hashlib.sha3_256(framed(b"blindlink/v1/psi/grouped-tag") + point).digest()[:8]
+
+
 def main() -> None:
     session = bytes(range(16))
     other = b"\xff" * 16
@@ -58,6 +65,10 @@ def main() -> None:
         lines.append(
             f"grouped {sid.hex()} {label.hex() or '-'} {occurrence} {token.hex() or '-'} {point.hex()}"
         )
+    scalar = rbcl.crypto_core_ristretto255_scalar_reduce(hashlib.sha3_512(b"tag").digest())
+    for sid, label, occurrence, token in cases[:3]:
+        point = rbcl.crypto_scalarmult_ristretto255(scalar, grouped_hash(sid, label, occurrence, token))
+        lines.append(f"tag {point.hex()} {point_tag(point).hex()}")
     out = Path(__file__).resolve().parent.parent / "crates/psi/tests/data/grouped_vectors.txt"
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {len(lines)} vectors to {out}")

@@ -50,7 +50,7 @@ pub use group::{LinkId, MatchKeyName, PROTOCOL_TAG, hash_to_group};
 pub use grouped::{
     GROUPED_TAG, GroupCount, GroupedAnswerer, GroupedAnswererOutcome, GroupedAnswererReady,
     GroupedLimits, GroupedOutcome, GroupedQuerier, GroupedQuerierAwaitingReply, GroupedQuery,
-    GroupedReply, SizeBuckets, TokenGroup, grouped_hash_to_group, grouped_in_memory,
+    GroupedReply, SizeBuckets, TokenGroup, grouped_hash_to_group, grouped_in_memory, point_tag,
 };
 pub use mutual::{
     InitiatorAwaitingReply, MAX_SET_SIZE, Match, MutualInitiator, MutualOutcome, MutualResponder,

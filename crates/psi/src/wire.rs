@@ -10,7 +10,7 @@
 //! | 3 | [`ReblindedSet`] | `m: u32`, `m × 32` (responder's points, doubly blinded, in the responder's order) |
 //! | 4 | [`CardinalityReply`] | `n: u32`, `n × 32` (initiator's points, doubly blinded, sorted), then a responder set: tag `0` raw (`m: u32`, `m × 32` sorted) or tag `1` Bloom filter (`len: u32`, `len` bytes, see [`crate::bloom`]) |
 //! | 5 | [`crate::GroupedQuery`] | `g: u32`, `g × n_i: u32`, then each group's `n_i × 32` (see [`crate::grouped`]) |
-//! | 6 | [`crate::GroupedReply`] | `g: u32`, `g × (n_i: u32, m_i: u32)`, then per group `n_i × 32` (the querier's points, doubly blinded, shuffled) and `m_i × 32` (the answerer's points, blinded, shuffled) |
+//! | 6 | [`crate::GroupedReply`] | `g: u32`, `g × (n_i: u32, m_i: u32)`, then per group `n_i × 32` (the querier's points, doubly blinded, sorted) and `m_i × 8` (the tags of the answerer's blinded points, sorted) |
 //!
 //! Decoding checks the version, the kind, every count against [`WireLimits`], the exact length
 //! (no trailing bytes) and rejects the identity point (all-zero bytes). Whether 32 bytes are a

@@ -5,8 +5,9 @@ use std::collections::HashMap;
 
 use blindlink_psi::{
     GroupCount, GroupedAnswerer, GroupedLimits, GroupedQuerier, GroupedQuery, GroupedReply,
-    PsiError, SizeBuckets, TokenGroup, grouped_hash_to_group, grouped_in_memory,
+    PsiError, SizeBuckets, TokenGroup, grouped_hash_to_group, grouped_in_memory, point_tag,
 };
+use curve25519_dalek::ristretto::CompressedRistretto;
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -173,6 +174,12 @@ fn libsodium_grouped_vectors() {
     let mut checked = 0;
     for line in vectors.lines() {
         let f: Vec<&str> = line.split(' ').collect();
+        if f[0] == "tag" {
+            let point = CompressedRistretto(unhex(f[1]).try_into().unwrap());
+            assert_eq!(point_tag(&point).to_vec(), unhex(f[2]), "{line}");
+            checked += 1;
+            continue;
+        }
         assert_eq!(f[0], "grouped", "{line}");
         let session: [u8; 16] = unhex(f[1]).try_into().unwrap();
         let occurrence: u64 = f[3].parse().unwrap();
@@ -180,12 +187,13 @@ fn libsodium_grouped_vectors() {
         assert_eq!(point.compress().to_bytes().to_vec(), unhex(f[5]), "{line}");
         checked += 1;
     }
-    assert!(checked >= 8, "{checked}");
+    assert!(checked >= 11, "{checked}");
 }
 
 // ---- hostile bytes ----
 
 type Point = [u8; 32];
+type Tag = [u8; 8];
 
 /// An honest query and reply for three groups (sizes 4, 6 and 1 with the default buckets).
 fn honest() -> (Vec<TokenGroup>, Vec<u8>, Vec<u8>) {
@@ -252,8 +260,8 @@ fn encode_query(groups: &[Vec<Point>]) -> Vec<u8> {
     out
 }
 
-/// A reply's groups as raw (doubled, answerer) points.
-fn split_reply(bytes: &[u8]) -> Vec<(Vec<Point>, Vec<Point>)> {
+/// A reply's groups as raw (doubled points, answerer's tags).
+fn split_reply(bytes: &[u8]) -> Vec<(Vec<Point>, Vec<Tag>)> {
     let g = u32_at(bytes, 2);
     let mut at = 6 + 8 * g;
     (0..g)
@@ -262,14 +270,17 @@ fn split_reply(bytes: &[u8]) -> Vec<(Vec<Point>, Vec<Point>)> {
             let m = u32_at(bytes, 10 + 8 * i);
             let doubled = points_of(&bytes[at..at + 32 * n]);
             at += 32 * n;
-            let answerer = points_of(&bytes[at..at + 32 * m]);
-            at += 32 * m;
+            let answerer = bytes[at..at + 8 * m]
+                .chunks_exact(8)
+                .map(|c| c.try_into().unwrap())
+                .collect();
+            at += 8 * m;
             (doubled, answerer)
         })
         .collect()
 }
 
-fn encode_reply(groups: &[(Vec<Point>, Vec<Point>)]) -> Vec<u8> {
+fn encode_reply(groups: &[(Vec<Point>, Vec<Tag>)]) -> Vec<u8> {
     let mut out = vec![1, 6];
     out.extend((groups.len() as u32).to_le_bytes());
     for (n, m) in groups {
@@ -469,17 +480,20 @@ fn identity_point() {
             index: 3
         })
     );
-    // In the reply's second list, indices continue after the doubled points.
     let mut parts = split_reply(&reply);
-    parts[1].1[2] = [0; 32];
+    parts[1].0[2] = [0; 32];
     assert_eq!(
         query_with(&groups, &encode_reply(&parts)),
         Err(PsiError::IdentityGroupPoint {
             message: "grouped reply",
             group: 1,
-            index: 6 + 2
+            index: 2
         })
     );
+    // A tag is a hash, not a point: eight zero bytes are a tag like any other.
+    let mut parts = split_reply(&reply);
+    parts[1].1[2] = [0; 8];
+    assert_eq!(query_with(&groups, &encode_reply(&parts)), Ok(()));
 }
 
 #[test]
@@ -495,22 +509,16 @@ fn invalid_point_encoding() {
             index: 0
         })
     );
-    for (list, index) in [(0, 1), (1, 4 + 1)] {
-        let mut parts = split_reply(&reply);
-        if list == 0 {
-            parts[0].0[1] = INVALID;
-        } else {
-            parts[0].1[1] = INVALID;
-        }
-        assert_eq!(
-            query_with(&groups, &encode_reply(&parts)),
-            Err(PsiError::InvalidGroupPoint {
-                message: "grouped reply",
-                group: 0,
-                index
-            })
-        );
-    }
+    let mut parts = split_reply(&reply);
+    parts[0].0[1] = INVALID;
+    assert_eq!(
+        query_with(&groups, &encode_reply(&parts)),
+        Err(PsiError::InvalidGroupPoint {
+            message: "grouped reply",
+            group: 0,
+            index: 1
+        })
+    );
 }
 
 #[test]
@@ -538,13 +546,21 @@ fn duplicate_point_within_a_group() {
             first: 6
         })
     );
-    // The same point in two groups, or in both lists of one group, is no duplicate.
+    let mut parts = split_reply(&reply);
+    parts[0].0[3] = parts[0].0[0];
+    assert_eq!(
+        query_with(&groups, &encode_reply(&parts)),
+        Err(PsiError::DuplicateGroupPoint {
+            message: "grouped reply",
+            group: 0,
+            index: 3,
+            first: 0
+        })
+    );
+    // The same point in two groups is no duplicate.
     let mut parts = split_query(&query);
     parts[1][0] = parts[0][0];
     assert!(GroupedQuery::decode(&encode_query(&parts), &GroupedLimits::default()).is_ok());
-    let mut parts = split_reply(&reply);
-    parts[0].1[0] = parts[0].0[0];
-    assert!(GroupedReply::decode(&encode_reply(&parts), &GroupedLimits::default()).is_ok());
 }
 
 #[test]

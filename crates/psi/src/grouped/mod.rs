@@ -4,11 +4,11 @@
 //! ```text
 //! querier (a)                                      answerer (b)
 //! GroupedQuerier::start ── GroupedQuery ─────────▶ GroupedAnswerer::start → GroupedAnswererReady
-//!   per group: a·H(x), padded with random points     ::handle_query
-//!   to the bucket's top, shuffled                     per group: b·(a·H(x)) sorted,
-//! GroupedQuerierAwaitingReply ◀── GroupedReply ───── b·H(y) padded and shuffled
+//!   per group: a·H(x), padded with random points     per group: tag(b·H(y)), padded, sorted
+//!   to the bucket's top, shuffled                    ::handle_query
+//! GroupedQuerierAwaitingReply ◀── GroupedReply ───── per group: b·(a·H(x)) sorted, and the tags
 //!   ::handle_reply
-//!   per group: |{b·a·H(x)} ∩ {a·(b·H(y))}|
+//!   per group: |{tag(a⁻¹·b·a·H(x))} ∩ {tag(b·H(y))}|
 //! ```
 //!
 //! `H(x)` is [`grouped_hash_to_group`] of the session id, the group's label, the token's
@@ -19,6 +19,13 @@
 //! with negligible probability). The answerer sorts each group's doubly blinded points, so
 //! their order is a function of the set alone and the querier cannot tell which of its tokens
 //! matched.
+//!
+//! The answerer sends its own blinded points as 8-byte tags ([`point_tag`], a truncated
+//! SHA3-256), not as points: the querier only tests membership, so it unblinds its doubly
+//! blinded points (`a⁻¹`) and compares tags. That is 8 bytes instead of 32 per answerer point
+//! and saves the querier a decompression per point; the price is a false-positive rate of at
+//! most `m · 2⁻⁶⁴` per querier point against a group of `m` tags (below 10⁻¹⁷ for m = 48), so
+//! a count is exact for every practical purpose (it can only be too high, never too low).
 //!
 //! # Security
 //! Semi-honest model, under DDH in ristretto255 with hash-to-group as a random oracle: the
@@ -33,18 +40,41 @@ mod wire;
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use rand_core::CryptoRng;
 use rayon::prelude::*;
-use sha3::{Digest, Sha3_512};
+use sha3::{Digest, Sha3_256, Sha3_512};
 
 pub use buckets::SizeBuckets;
-use wire::GroupedPoints;
 pub use wire::{GroupedLimits, GroupedQuery, GroupedReply};
+use wire::{GroupedPoints, GroupedTags, ItemBytes, TAG_LEN, Tag};
 
 use crate::error::PsiError;
-use crate::group::{BATCH, SessionSecret, absorb, validate_points};
+use crate::group::{BATCH, SessionSecret, absorb};
 use crate::shuffle::random_permutation;
 
 /// The domain tag of [`grouped_hash_to_group`].
 pub const GROUPED_TAG: &[u8] = b"blindlink/v1/psi/grouped";
+
+/// The domain tag of [`point_tag`].
+const POINT_TAG_DOMAIN: &[u8] = b"blindlink/v1/psi/grouped-tag";
+
+/// The 8-byte tag of a point: the first 8 bytes of `SHA3-256(L(tag) ‖ enc(P))`, tag
+/// `blindlink/v1/psi/grouped-tag`. The answerer sends the tags of its blinded points instead of
+/// the points; the querier compares the tags of the points it unblinds.
+///
+/// # Example
+/// ```
+/// use blindlink_psi::{grouped_hash_to_group, point_tag};
+/// let p = grouped_hash_to_group(&[0; 16], b"f", 0, b"ab").compress();
+/// assert_eq!(point_tag(&p), point_tag(&p));
+/// ```
+pub fn point_tag(point: &CompressedRistretto) -> [u8; 8] {
+    let mut hash = Sha3_256::new();
+    absorb(&mut hash, POINT_TAG_DOMAIN);
+    hash.update(point.as_bytes());
+    let digest = hash.finalize();
+    let mut tag = [0u8; TAG_LEN];
+    tag.copy_from_slice(&digest[..TAG_LEN]);
+    tag
+}
 
 /// One group: both sides must list the groups in the same order with the same labels.
 #[derive(Clone, PartialEq, Eq)]
@@ -218,7 +248,7 @@ fn blind_groups<R: CryptoRng + ?Sized>(
         let start = points.offsets[i];
         let group = points.group(i).to_vec();
         for (j, &from) in random_permutation(group.len(), rng).iter().enumerate() {
-            points.points[start + j] = group[from];
+            points.items[start + j] = group[from];
         }
     }
     points
@@ -226,9 +256,9 @@ fn blind_groups<R: CryptoRng + ?Sized>(
 
 /// Moves a flat point error (`InvalidPoint` / `IdentityPoint` at a flat index) to the group
 /// and the index within it, plus `offset(group)`.
-fn locate_error(
+fn locate_error<T>(
     error: PsiError,
-    points: &GroupedPoints,
+    points: &wire::Grouped<T>,
     offset: impl Fn(usize) -> usize,
 ) -> PsiError {
     match error {
@@ -350,29 +380,24 @@ impl GroupedQuerierAwaitingReply {
         check_peer_sizes(MESSAGE, &reply.answerer, &self.buckets, &self.limits)?;
         check_duplicates(MESSAGE, &reply.doubled, |_| 0)?;
         check_duplicates(MESSAGE, &reply.answerer, |g| reply.doubled.size(g))?;
-        let (validated, reblinded) = rayon::join(
-            || validate_points(MESSAGE, &reply.doubled.points),
-            || self.secret.reblind(MESSAGE, &reply.answerer.points),
-        );
-        validated.map_err(|e| locate_error(e, &reply.doubled, |_| 0))?;
-        let reblinded =
-            reblinded.map_err(|e| locate_error(e, &reply.answerer, |g| reply.doubled.size(g)))?;
-        let reblinded = GroupedPoints {
-            points: reblinded,
-            offsets: reply.answerer.offsets.clone(),
+        // a⁻¹·(b·a·H(x)) = b·H(x), whose tag is compared with the answerer's tags of b·H(y).
+        let unblinded = self
+            .secret
+            .unblind(MESSAGE, &reply.doubled.items)
+            .map_err(|e| locate_error(e, &reply.doubled, |_| 0))?;
+        let tags: Vec<Tag> = unblinded.par_iter().map(point_tag).collect();
+        let tags = GroupedTags {
+            items: tags,
+            offsets: reply.doubled.offsets.clone(),
         };
         let groups = (0..self.padded.len())
             .map(|group| {
-                let mut doubled = reply.doubled.group(group).to_vec();
-                doubled.sort_unstable_by(|x, y| x.as_bytes().cmp(y.as_bytes()));
-                let shared = reblinded
+                let mut theirs = reply.answerer.group(group).to_vec();
+                theirs.sort_unstable();
+                let shared = tags
                     .group(group)
                     .iter()
-                    .filter(|p| {
-                        doubled
-                            .binary_search_by(|d| d.as_bytes().cmp(p.as_bytes()))
-                            .is_ok()
-                    })
+                    .filter(|tag| theirs.binary_search(tag).is_ok())
                     .count();
                 GroupCount {
                     shared: to_u32(shared),
@@ -387,9 +412,9 @@ impl GroupedQuerierAwaitingReply {
 
 /// A peer's padded sizes must be bucket tops within the limit (the decoder checked the limit
 /// already for decoded messages; values built in memory are checked here too).
-fn check_peer_sizes(
+fn check_peer_sizes<T>(
     message: &'static str,
-    points: &GroupedPoints,
+    points: &wire::Grouped<T>,
     buckets: &SizeBuckets,
     limits: &GroupedLimits,
 ) -> Result<(), PsiError> {
@@ -416,15 +441,21 @@ fn check_peer_sizes(
 
 /// Repeated points within a group (the decoder refuses them already; this covers messages
 /// built in memory).
-fn check_duplicates(
+fn check_duplicates<T: ItemBytes>(
     message: &'static str,
-    points: &GroupedPoints,
+    points: &wire::Grouped<T>,
     offset: impl Fn(usize) -> usize,
 ) -> Result<(), PsiError> {
-    let mut sorted: Vec<(&[u8; 32], usize)> = Vec::new();
+    let mut sorted: Vec<(&[u8], usize)> = Vec::new();
     for group in 0..points.groups() {
         sorted.clear();
-        sorted.extend(points.group(group).iter().map(|p| p.as_bytes()).zip(0..));
+        sorted.extend(
+            points
+                .group(group)
+                .iter()
+                .map(ItemBytes::item_bytes)
+                .zip(0..),
+        );
         sorted.sort_unstable();
         if let Some(w) = sorted
             .windows(2)
@@ -465,11 +496,20 @@ impl GroupedAnswerer {
         let padded = padded_sizes(groups, buckets, limits)?;
         let secret = SessionSecret::random(rng);
         let own = blind_groups(&secret, session, groups, &padded, rng);
+        let mut tags = GroupedTags {
+            items: own.items.par_iter().map(point_tag).collect(),
+            offsets: own.offsets,
+        };
+        // Sorted: a canonical order, independent of the tokens' order and of the padding.
+        for group in 0..tags.groups() {
+            let (start, end) = (tags.offsets[group], tags.offsets[group + 1]);
+            tags.items[start..end].sort_unstable();
+        }
         Ok(GroupedAnswererReady {
             secret,
             buckets: buckets.clone(),
             limits: *limits,
-            own,
+            own: tags,
         })
     }
 }
@@ -480,7 +520,7 @@ pub struct GroupedAnswererReady {
     secret: SessionSecret,
     buckets: SizeBuckets,
     limits: GroupedLimits,
-    own: GroupedPoints,
+    own: GroupedTags,
 }
 
 impl GroupedAnswererReady {
@@ -508,15 +548,15 @@ impl GroupedAnswererReady {
         check_duplicates(MESSAGE, &query.groups, |_| 0)?;
         let doubled = self
             .secret
-            .reblind(MESSAGE, &query.groups.points)
+            .reblind(MESSAGE, &query.groups.items)
             .map_err(|e| locate_error(e, &query.groups, |_| 0))?;
         let mut doubled = GroupedPoints {
-            points: doubled,
+            items: doubled,
             offsets: query.groups.offsets.clone(),
         };
         for group in 0..doubled.groups() {
             let (start, end) = (doubled.offsets[group], doubled.offsets[group + 1]);
-            doubled.points[start..end].sort_unstable_by(|x, y| x.as_bytes().cmp(y.as_bytes()));
+            doubled.items[start..end].sort_unstable_by(|x, y| x.as_bytes().cmp(y.as_bytes()));
         }
         let outcome = GroupedAnswererOutcome {
             peer_padded: query.padded_sizes().into_iter().map(to_u32).collect(),

@@ -35,27 +35,54 @@ impl GroupedLimits {
     /// ```
     /// use blindlink_psi::GroupedLimits;
     /// let limits = GroupedLimits { max_groups: 2, max_group_size: 3 };
-    /// assert_eq!(limits.max_message_bytes(), 2 + 4 + 2 * (8 + 2 * 3 * 32));
+    /// assert_eq!(limits.max_message_bytes(), 2 + 4 + 2 * (8 + 3 * (32 + 8)));
     /// ```
     pub fn max_message_bytes(&self) -> usize {
-        let group = 8usize.saturating_add(
-            2usize
-                .saturating_mul(POINT_LEN)
-                .saturating_mul(self.max_group_size),
-        );
+        let group =
+            8usize.saturating_add((POINT_LEN + TAG_LEN).saturating_mul(self.max_group_size));
         6usize.saturating_add(self.max_groups.saturating_mul(group))
     }
 }
 
-/// Flat points of many groups: group `i` is `points[offsets[i]..offsets[i + 1]]`.
+/// Bytes of a tag: the truncated hash of a point that the answerer sends instead of its own
+/// blinded points (see [`crate::grouped`]).
+pub(crate) const TAG_LEN: usize = 8;
+
+/// A truncated hash of a point.
+pub(crate) type Tag = [u8; TAG_LEN];
+
+/// Flat items of many groups: group `i` is `items[offsets[i]..offsets[i + 1]]`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct GroupedPoints {
-    pub(crate) points: Vec<CompressedRistretto>,
+pub(crate) struct Grouped<T> {
+    pub(crate) items: Vec<T>,
     pub(crate) offsets: Vec<usize>,
 }
 
-impl GroupedPoints {
-    pub(crate) fn from_sizes(points: Vec<CompressedRistretto>, sizes: &[usize]) -> Self {
+/// Points per group.
+pub(crate) type GroupedPoints = Grouped<CompressedRistretto>;
+
+/// Tags per group.
+pub(crate) type GroupedTags = Grouped<Tag>;
+
+/// The bytes an item is compared by.
+pub(crate) trait ItemBytes {
+    fn item_bytes(&self) -> &[u8];
+}
+
+impl ItemBytes for CompressedRistretto {
+    fn item_bytes(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl ItemBytes for Tag {
+    fn item_bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+impl<T> Grouped<T> {
+    pub(crate) fn from_sizes(items: Vec<T>, sizes: &[usize]) -> Self {
         let mut offsets = Vec::with_capacity(sizes.len() + 1);
         offsets.push(0);
         let mut total = 0;
@@ -63,16 +90,16 @@ impl GroupedPoints {
             total += size;
             offsets.push(total);
         }
-        debug_assert_eq!(total, points.len());
-        Self { points, offsets }
+        debug_assert_eq!(total, items.len());
+        Self { items, offsets }
     }
 
     pub(crate) fn groups(&self) -> usize {
         self.offsets.len().saturating_sub(1)
     }
 
-    pub(crate) fn group(&self, i: usize) -> &[CompressedRistretto] {
-        &self.points[self.offsets[i]..self.offsets[i + 1]]
+    pub(crate) fn group(&self, i: usize) -> &[T] {
+        &self.items[self.offsets[i]..self.offsets[i + 1]]
     }
 
     pub(crate) fn size(&self, i: usize) -> usize {
@@ -93,12 +120,12 @@ pub struct GroupedQuery {
     pub(crate) groups: GroupedPoints,
 }
 
-/// The answerer's message: per group, the querier's points blinded again and shuffled within
-/// the group, and the answerer's own tokens blinded, padded and shuffled.
+/// The answerer's message: per group, the querier's points blinded again and sorted, and the
+/// tags (8-byte truncated hashes) of the answerer's own tokens blinded and padded, sorted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupedReply {
     pub(crate) doubled: GroupedPoints,
-    pub(crate) answerer: GroupedPoints,
+    pub(crate) answerer: GroupedTags,
 }
 
 const QUERY: &str = "grouped query";
@@ -122,7 +149,7 @@ impl GroupedQuery {
 
     /// Number of points over all groups.
     pub fn point_count(&self) -> usize {
-        self.groups.points.len()
+        self.groups.items.len()
     }
 
     /// The wire bytes.
@@ -136,7 +163,7 @@ impl GroupedQuery {
         for i in 0..g {
             put_count(&mut out, self.groups.size(i));
         }
-        out.extend(self.groups.points.iter().flat_map(|p| p.to_bytes()));
+        out.extend(self.groups.items.iter().flat_map(|p| p.to_bytes()));
         out
     }
 
@@ -186,9 +213,14 @@ impl GroupedReply {
         (0..self.len()).map(|i| self.answerer.size(i)).collect()
     }
 
-    /// Number of points over all groups and both lists.
+    /// Number of doubly blinded points over all groups.
     pub fn point_count(&self) -> usize {
-        self.doubled.points.len() + self.answerer.points.len()
+        self.doubled.items.len()
+    }
+
+    /// Number of the answerer's tags over all groups.
+    pub fn tag_count(&self) -> usize {
+        self.answerer.items.len()
     }
 
     /// The wire bytes.
@@ -205,17 +237,17 @@ impl GroupedReply {
         }
         for i in 0..g {
             out.extend(self.doubled.group(i).iter().flat_map(|p| p.to_bytes()));
-            out.extend(self.answerer.group(i).iter().flat_map(|p| p.to_bytes()));
+            out.extend(self.answerer.group(i).iter().flatten());
         }
         out
     }
 
     /// Parses wire bytes. Within a group, indices in errors count the doubly blinded points
-    /// first (`0..n`), then the answerer's points (`n..n + m`).
+    /// first (`0..n`), then the answerer's tags (`n..n + m`).
     ///
     /// # Errors
     /// As [`GroupedQuery::decode`]; duplicates are refused within each of a group's two
-    /// lists.
+    /// lists ([`PsiError::DuplicateGroupPoint`] also for a repeated tag).
     pub fn decode(bytes: &[u8], limits: &GroupedLimits) -> Result<Self, PsiError> {
         let mut reader = Reader::new(REPLY, bytes, KIND_GROUPED_REPLY)?;
         let g = read_group_count(&mut reader, limits)?;
@@ -229,16 +261,17 @@ impl GroupedReply {
         let mut doubled = Vec::new();
         let mut answerer = Vec::new();
         let mut seen = HashMap::new();
+        let mut seen_tags = HashMap::new();
         for group in 0..g {
             let n = doubled_sizes[group];
             read_group_points(&mut reader, REPLY, group, n, 0, &mut seen, &mut doubled)?;
             let m = answerer_sizes[group];
-            read_group_points(&mut reader, REPLY, group, m, n, &mut seen, &mut answerer)?;
+            read_group_tags(&mut reader, group, m, n, &mut seen_tags, &mut answerer)?;
         }
         reader.finish()?;
         Ok(Self {
             doubled: GroupedPoints::from_sizes(doubled, &doubled_sizes),
-            answerer: GroupedPoints::from_sizes(answerer, &answerer_sizes),
+            answerer: GroupedTags::from_sizes(answerer, &answerer_sizes),
         })
     }
 }
@@ -300,6 +333,37 @@ fn read_group_points(
         }
         seen.insert(bytes, index);
         out.push(CompressedRistretto(bytes));
+    }
+    Ok(())
+}
+
+/// Reads one group's tags, refusing a repeated one; `first_index` numbers them within the
+/// group for errors.
+fn read_group_tags(
+    reader: &mut Reader<'_>,
+    group: usize,
+    count: usize,
+    first_index: usize,
+    seen: &mut HashMap<Tag, usize>,
+    out: &mut Vec<Tag>,
+) -> Result<(), PsiError> {
+    let raw = reader.take(count.saturating_mul(TAG_LEN))?;
+    seen.clear();
+    out.reserve(count);
+    for (i, chunk) in raw.chunks_exact(TAG_LEN).enumerate() {
+        let mut tag = [0u8; TAG_LEN];
+        tag.copy_from_slice(chunk);
+        let index = first_index + i;
+        if let Some(&first) = seen.get(&tag) {
+            return Err(PsiError::DuplicateGroupPoint {
+                message: REPLY,
+                group,
+                index,
+                first,
+            });
+        }
+        seen.insert(tag, index);
+        out.push(tag);
     }
     Ok(())
 }
