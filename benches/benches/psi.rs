@@ -4,9 +4,10 @@
 
 use std::hint::black_box;
 
+use blindlink_cli::commands::bench::registry_insurer_groups;
 use blindlink_psi::{
-    CardinalityInitiator, CardinalityResponder, FalsePositiveRate, MatchKeyName, SetEncoding,
-    hash_to_group, mutual_in_memory,
+    CardinalityInitiator, CardinalityResponder, FalsePositiveRate, GroupedAnswerer, GroupedLimits,
+    GroupedQuerier, MatchKeyName, SetEncoding, SizeBuckets, hash_to_group, mutual_in_memory,
 };
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use curve25519_dalek::Scalar;
@@ -111,5 +112,71 @@ fn sessions(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, primitives, sessions);
+/// Grouped PSI cardinality on 200 registry-insurer-like pairs (five fields, 45 tokens per
+/// party per pair), one thread, each party's two steps timed separately: divide by 200 for the
+/// cost per party per pair.
+fn grouped(c: &mut Criterion) {
+    const PAIRS: usize = 200;
+    let (querier_groups, answerer_groups) = registry_insurer_groups(PAIRS, 1);
+    let buckets = SizeBuckets::default();
+    let limits = GroupedLimits::default();
+    let session = [7u8; 16];
+    let one_thread = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("psi/grouped_200_pairs_one_thread");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(PAIRS as u64));
+    let rng = |seed| ChaCha20Rng::seed_from_u64(seed);
+    let (_, query) =
+        GroupedQuerier::start(&session, &querier_groups, &buckets, &limits, &mut rng(1)).unwrap();
+    group.bench_function("querier", |b| {
+        b.iter_batched(
+            || {
+                let answerer = GroupedAnswerer::start(
+                    &session,
+                    &answerer_groups,
+                    &buckets,
+                    &limits,
+                    &mut rng(2),
+                )
+                .unwrap();
+                answerer.handle_query(&query).unwrap().0
+            },
+            |reply| {
+                one_thread.install(|| {
+                    let (querier, _) = GroupedQuerier::start(
+                        &session,
+                        &querier_groups,
+                        &buckets,
+                        &limits,
+                        &mut rng(1),
+                    )
+                    .unwrap();
+                    querier.handle_reply(&reply).unwrap()
+                })
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("answerer", |b| {
+        b.iter(|| {
+            one_thread.install(|| {
+                let answerer = GroupedAnswerer::start(
+                    &session,
+                    &answerer_groups,
+                    &buckets,
+                    &limits,
+                    &mut rng(2),
+                )
+                .unwrap();
+                answerer.handle_query(&query).unwrap()
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, primitives, sessions, grouped);
 criterion_main!(benches);
