@@ -60,6 +60,47 @@ pub use wire::{BlindedSet, CardinalityReply, MutualReply, ReblindedSet, Responde
 
 use rand_core::CryptoRng;
 
+/// The field arithmetic curve25519-dalek runs on this CPU in this build: `"avx512ifma"`,
+/// `"avx2"` or `"serial"`, for benchmark reports.
+///
+/// dalek chooses when it is compiled which backends exist and, among them, at run time which
+/// one the CPU supports: IFMA only when built with `--cfg curve25519_dalek_backend="avx512"`
+/// (or with the `avx512ifma` and `avx512vl` target features), AVX2 on any x86-64 build unless
+/// the portable code is forced with `--cfg curve25519_dalek_backend="serial"`. This function
+/// repeats that choice (it reads the same cfg and the same CPU features); it does not change it.
+///
+/// # Example
+/// ```
+/// assert!(["avx512ifma", "avx2", "serial"].contains(&blindlink_psi::curve_backend()));
+/// ```
+pub fn curve_backend() -> &'static str {
+    #[cfg(all(target_arch = "x86_64", target_pointer_width = "64"))]
+    {
+        let portable = cfg!(any(
+            curve25519_dalek_backend = "serial",
+            curve25519_dalek_backend = "fiat"
+        ));
+        let ifma_built = cfg!(curve25519_dalek_backend = "avx512")
+            || cfg!(all(
+                not(curve25519_dalek_backend = "simd"),
+                target_feature = "avx512ifma",
+                target_feature = "avx512vl"
+            ));
+        if !portable {
+            if ifma_built
+                && std::arch::is_x86_feature_detected!("avx512ifma")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                return "avx512ifma";
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return "avx2";
+            }
+        }
+    }
+    "serial"
+}
+
 /// Runs a whole mutual PSI session with both parties in this process, passing the messages
 /// as values (no encoding): for tests, benchmarks and `blindlink bench psi`.
 ///
