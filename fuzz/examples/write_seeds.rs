@@ -17,8 +17,9 @@ use blindlink_protocol::{
     ResponderHandshake, Role, SessionDriver, SessionId,
 };
 use blindlink_psi::{
-    CardinalityInitiator, CardinalityResponder, FalsePositiveRate, MatchKeyName, MutualInitiator,
-    MutualResponder, SetEncoding,
+    CardinalityInitiator, CardinalityResponder, FalsePositiveRate, GroupedAnswerer, GroupedLimits,
+    GroupedQuerier, MatchKeyName, MutualInitiator, MutualResponder, SetEncoding, SizeBuckets,
+    TokenGroup,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -28,6 +29,7 @@ fn main() {
     let seeds = root.join("seeds");
     clk_file(&seeds.join("clk_file"), root);
     psi_wire(&seeds.join("psi_wire"));
+    grouped_psi(&seeds.join("grouped_psi"));
     protocol_frames(&seeds.join("protocol_frames"));
     normalise(&seeds.join("normalise"));
     schema(&seeds.join("schema"), root);
@@ -97,6 +99,39 @@ fn psi_wire(dir: &Path) {
             .handle_blinded_set(&request, &mut rng(4))
             .expect("honest");
         write(dir, &format!("cardinality-reply-{name}"), &reply.encode());
+    }
+}
+
+fn grouped_psi(dir: &Path) {
+    let rng = |seed: u8| ChaCha20Rng::from_seed([seed; 32]);
+    let group = |label: &str, tokens: &[&str]| TokenGroup {
+        label: label.as_bytes().to_vec(),
+        tokens: tokens.iter().map(|t| t.as_bytes().to_vec()).collect(),
+    };
+    let ours = [
+        group("0", &["ab", "bc", "ab"]),
+        group("1", &[]),
+        group("2", &["x"]),
+    ];
+    let theirs = [
+        group("0", &["ab", "ab", "cd", "de", "ef"]),
+        group("1", &["y"]),
+        group("2", &["x"]),
+    ];
+    let limits = GroupedLimits::default();
+    for (name, buckets) in [
+        ("default", SizeBuckets::default()),
+        ("exact", SizeBuckets::exact()),
+    ] {
+        let (querier, query) =
+            GroupedQuerier::start(&[0x5a; 16], &ours, &buckets, &limits, &mut rng(1))
+                .expect("start");
+        let answerer = GroupedAnswerer::start(&[0x5a; 16], &theirs, &buckets, &limits, &mut rng(2))
+            .expect("start");
+        let (reply, _) = answerer.handle_query(&query).expect("honest query");
+        querier.handle_reply(&reply).expect("honest reply");
+        write(dir, &format!("query-{name}"), &query.encode());
+        write(dir, &format!("reply-{name}"), &reply.encode());
     }
 }
 
