@@ -68,6 +68,8 @@ pub struct EncodeArgs {
 /// `--rejects`) the first bad row, named by file, line, field and reason.
 pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
+    // A run stopped by Ctrl-C or `kill` removes its unfinished output files.
+    let _signals = crate::output::remove_partial_files_on_signal()?;
     let schema_text = std::fs::read_to_string(&args.schema)
         .with_context(|| format!("cannot read schema {}", args.schema.display()))?;
     let document = SchemaDocument::parse(&schema_text)
@@ -75,9 +77,8 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
     for warning in document.schema.warnings() {
         eprintln!("warning: {}: {warning}", args.schema.display());
     }
-    let secret_bytes = std::fs::read(&args.secret_file)
-        .with_context(|| format!("cannot read secret file {}", args.secret_file.display()))?;
-    let secret = LinkageSecret::from_bytes(secret_bytes)
+    let secret_bytes = super::keygen::read_key_file(&args.secret_file)?;
+    let secret = LinkageSecret::from_bytes(secret_bytes.to_vec())
         .with_context(|| format!("secret file {}", args.secret_file.display()))?;
     let encoder = ClkEncoder::new(&document, &secret)?;
     drop(secret);
@@ -196,6 +197,9 @@ struct Batch {
     filled: usize,
     clks: Vec<u8>,
     outcomes: Vec<Result<(), EncodingError>>,
+    /// Per row: the column whose value is not valid UTF-8 (the row is then rejected, and holds
+    /// its values with U+FFFD in place of the bad bytes).
+    bad_utf8: Vec<Option<String>>,
     /// Input the reader could not parse after the rows of this batch: the run fails there.
     read_error: Option<String>,
 }
@@ -300,6 +304,13 @@ impl CsvEncoding<'_> {
             .zip(batch.clks.chunks_exact_mut(bytes_per_clk))
             .enumerate()
         {
+            if let Some(Some(field)) = batch.bad_utf8.get(i) {
+                batch.outcomes.push(Err(EncodingError::InvalidValue {
+                    field: field.clone(),
+                    reason: "the value is not valid UTF-8".to_owned(),
+                }));
+                continue;
+            }
             if row.len() != header_len {
                 batch.outcomes.push(Err(EncodingError::RecordLength {
                     expected: header_len,
@@ -416,8 +427,42 @@ fn read_batches(
             if batch.rows.len() == batch.filled {
                 batch.rows.push(csv::StringRecord::new());
             }
-            match reader.read_record(&mut batch.rows[batch.filled]) {
-                Ok(true) => batch.filled += 1,
+            if batch.bad_utf8.len() <= batch.filled {
+                batch.bad_utf8.resize(batch.filled + 1, None);
+            }
+            // Read as bytes, then checked (no copy): a row that is not UTF-8 is rejected by
+            // itself with its line instead of ending the run.
+            let mut bytes = std::mem::take(&mut batch.rows[batch.filled]).into_byte_record();
+            match reader.read_byte_record(&mut bytes) {
+                Ok(true) => {
+                    let slot = batch.filled;
+                    match csv::StringRecord::from_byte_record(bytes) {
+                        Ok(row) => {
+                            batch.rows[slot] = row;
+                            batch.bad_utf8[slot] = None;
+                        }
+                        Err(e) => {
+                            let column = e.utf8_error().field();
+                            let bytes = e.into_byte_record();
+                            let mut row = csv::StringRecord::new();
+                            for value in &bytes {
+                                row.push_field(&String::from_utf8_lossy(value));
+                            }
+                            row.set_position(bytes.position().cloned());
+                            let field = reader
+                                .byte_headers()
+                                .ok()
+                                .and_then(|h| h.get(column))
+                                .map_or_else(
+                                    || format!("column {}", column + 1),
+                                    |h| String::from_utf8_lossy(h).into_owned(),
+                                );
+                            batch.rows[slot] = row;
+                            batch.bad_utf8[slot] = Some(field);
+                        }
+                    }
+                    batch.filled += 1;
+                }
                 Ok(false) => {
                     at_end = true;
                     break;
