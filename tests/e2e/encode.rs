@@ -553,3 +553,63 @@ fn describe_reads_both_formats_and_reports_per_field() {
         "{err}"
     );
 }
+
+/// `--era-dates lenient` reads `平成32年1月1日` as 2020-01-01 (the same CLK as the row written
+/// in the Gregorian calendar) and counts it; the default still rejects it.
+#[test]
+fn era_dates_outside_their_era_are_read_under_lenient_and_counted() {
+    use blindlink_cli::commands::encode::{CsvEncoding, Progress};
+    use blindlink_encoding::format::{ClkFormat, ClkWriter};
+    use blindlink_encoding::{ClkEncoder, LinkageSecret, SchemaDocument};
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{HEADER}1,高橋,一郎,タカハシ,2020-01-01,M,100-0001\n\
+         2,高橋,一郎,タカハシ,平成32年1月1日,M,100-0001\n\
+         3,高橋,一郎,タカハシ,令和元年4月1日,M,100-0001\n\
+         4,高橋,一郎,タカハシ,2019-04-01,M,100-0001\n"
+    );
+    let input = write_file(dir.path(), "eras.csv", &text);
+    let out = dir.path().join("clks.json");
+    let err = encode_example(s(&input), s(&out), &[]).unwrap_err();
+    assert_eq!(
+        err,
+        format!(
+            "{}:3: field 'date_of_birth': 平成32年1月1日 (2020-01-01) is after 平成 ended on 2019-04-30",
+            input.display()
+        )
+    );
+    encode_example(s(&input), s(&out), &["--era-dates", "lenient"]).unwrap();
+    let clks = clks_in(&out);
+    assert_eq!(clks.len(), 4);
+    assert_eq!(clks.get(0), clks.get(1));
+    assert_eq!(clks.get(2), clks.get(3));
+    assert_ne!(clks.get(0), clks.get(3));
+
+    // The count the summary line reports.
+    let schema = std::fs::read_to_string(repo("examples/schema.toml")).unwrap();
+    let document = SchemaDocument::parse(&schema).unwrap();
+    let secret = std::fs::read(repo("examples/linkage.key")).unwrap();
+    let encoder = ClkEncoder::new(&document, &LinkageSecret::from_bytes(secret).unwrap()).unwrap();
+    let columns = document.schema.columns();
+    let dob = columns.iter().position(|c| *c == "date_of_birth").unwrap();
+    let job = CsvEncoding {
+        encoder: &encoder,
+        schema: &document.schema,
+        input_name: "eras.csv",
+        output_name: "memory",
+        threads: 2,
+    };
+    let writer = ClkWriter::new(
+        std::io::Cursor::new(Vec::new()),
+        ClkFormat::Json,
+        encoder.filter_bits(),
+        None,
+    )
+    .unwrap();
+    let progress = Progress::new(0, true);
+    let (_, summary) = job
+        .run_reading_era_dates(text.as_bytes(), writer, None, &progress, &[dob])
+        .unwrap();
+    assert_eq!((summary.encoded, summary.era_dates_read_leniently), (4, 2));
+}

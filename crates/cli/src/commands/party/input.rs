@@ -535,7 +535,9 @@ fn encode_rows(
         .collect()
 }
 
-fn has_date_step(pipeline: &Pipeline) -> bool {
+/// Whether `pipeline` has a date step (`date`, `date-dmy`, `date-mdy`): its column's era
+/// dates may be read leniently.
+pub(crate) fn has_date_step(pipeline: &Pipeline) -> bool {
     pipeline.steps().iter().any(|s| {
         matches!(
             s,
