@@ -200,10 +200,11 @@ fn many_batches_keep_file_order_on_any_number_of_workers() {
     assert!(outputs.iter().all(|o| *o == outputs[0]));
 }
 
-/// Malformed CSV fails the run even with `--rejects` (there is no row to reject), but a bad
-/// row before it in the file is still the error reported; nothing is written either way.
+/// A row that is not valid UTF-8 is a bad row like any other: without `--rejects` the first
+/// bad row in the file is the error (here an earlier impossible date, then the UTF-8 row
+/// itself); with `--rejects` it is listed with its line and the rest is encoded.
 #[test]
-fn malformed_csv_after_a_bad_row_reports_the_bad_row_first() {
+fn invalid_utf8_is_a_bad_row_with_its_line_not_the_end_of_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let mut text = String::from(HEADER).into_bytes();
     for line in 2..=9_001u32 {
@@ -215,18 +216,178 @@ fn malformed_csv_after_a_bad_row_reports_the_bad_row_first() {
             text.extend_from_slice(GOOD.as_bytes());
         }
     }
-    let input = write_file(dir.path(), "broken.csv", text);
+    let input = write_file(dir.path(), "broken.csv", &text);
     let out = dir.path().join("clks.json");
     let err = encode_example(s(&input), s(&out), &["--threads", "2"]).unwrap_err();
     let expected = format!("{}:20: field 'date_of_birth': ", input.display());
     assert!(err.starts_with(&expected), "{err}");
+    assert!(!out.exists());
+    assert_eq!(files_in(dir.path()), ["broken.csv"]);
 
     let rejects = dir.path().join("rejects.csv");
-    let err = encode_example(s(&input), s(&out), &["--rejects", s(&rejects)]).unwrap_err();
-    let expected = format!("{}:9000: malformed csv: ", input.display());
-    assert!(err.starts_with(&expected), "{err}");
-    assert!(!out.exists() && !rejects.exists());
-    assert_eq!(files_in(dir.path()), ["broken.csv"]);
+    encode_example(s(&input), s(&out), &["--rejects", s(&rejects)]).unwrap();
+    assert_eq!(clks_in(&out).len(), 9_000 - 2);
+    let rows: Vec<String> = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(&rejects)
+        .unwrap()
+        .records()
+        .map(|r| r.unwrap().iter().take(4).collect::<Vec<_>>().join("|"))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "20|date_of_birth|month 13 is not in 1..=12|20",
+            "9000|surname|the value is not valid UTF-8|9000",
+        ]
+    );
+
+    // Alone, the UTF-8 row is the error, with its line and column.
+    let only = write_file(
+        dir.path(),
+        "utf8.csv",
+        [
+            HEADER.as_bytes(),
+            GOOD.as_bytes(),
+            b"2,\xff,x,x,1985-04-03,M,\n",
+        ]
+        .concat(),
+    );
+    let err = encode_example(s(&only), s(&out), &[]).unwrap_err();
+    assert_eq!(
+        err,
+        format!(
+            "{}:3: field 'surname': the value is not valid UTF-8",
+            only.display()
+        )
+    );
+}
+
+/// A run killed before it could clean up leaves `.blindlink-<pid>-*.partial` files: the next
+/// run into that directory removes those of processes that are gone, and never a live one.
+#[test]
+fn partial_files_of_a_killed_run_are_removed_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // A process id above Linux's largest (2^22): no such process is running.
+    let stale = write_file(dir.path(), ".blindlink-4194305-AbCdEf.partial", b"half");
+    // A running process's (a child that sleeps), and a locked one: both are live.
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let running = write_file(
+        dir.path(),
+        &format!(".blindlink-{}-XyZ123.partial", child.id()),
+        b"live",
+    );
+    let locked = write_file(dir.path(), ".blindlink-4194306-LoCkEd.partial", b"live");
+    let held = std::fs::File::open(&locked).unwrap();
+    held.try_lock().unwrap();
+    let out = dir.path().join("clks.json");
+    encode_example(s(&repo("examples/people.csv")), s(&out), &[]).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!stale.exists());
+    assert!(running.exists() && locked.exists());
+    assert_eq!(clks_in(&out).len(), 30);
+    drop(held);
+}
+
+/// `encode` stopped by SIGINT or SIGTERM removes its unfinished output and exits 130 / 143.
+/// The test runs itself again as the child (with `BLINDLINK_E2E_SIGNAL_CHILD` set), whose
+/// input is a FIFO the parent keeps open, so the child is mid-run when the signal comes.
+#[cfg(unix)]
+#[test]
+fn sigint_and_sigterm_remove_the_partial_output() {
+    use std::os::unix::process::ExitStatusExt as _;
+    if let Some(dir) = std::env::var_os("BLINDLINK_E2E_SIGNAL_CHILD") {
+        let dir = PathBuf::from(dir);
+        let _ = encode_example(s(&dir.join("in.csv")), s(&dir.join("clks.json")), &[]);
+        return;
+    }
+    for (signal, status) in [("INT", 130), ("TERM", 143)] {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("in.csv");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "encode::sigint_and_sigterm_remove_the_partial_output",
+                "--exact",
+                "--test-threads=1",
+            ])
+            .env("BLINDLINK_E2E_SIGNAL_CHILD", dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Opening blocks until the child opens the FIFO to read; the header and one row go
+        // through, then the child waits for more.
+        let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        use std::io::Write as _;
+        writer.write_all(HEADER.as_bytes()).unwrap();
+        writer.write_all(GOOD.as_bytes()).unwrap();
+        writer.flush().unwrap();
+        let partials = || {
+            files_in(dir.path())
+                .into_iter()
+                .filter(|n| n.to_string_lossy().ends_with(".partial"))
+                .count()
+        };
+        let started = std::time::Instant::now();
+        while partials() == 0 {
+            assert!(started.elapsed() < std::time::Duration::from_secs(30));
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // The handler is installed before the output is created.
+        let killed = std::process::Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let exit = child.wait().unwrap();
+        drop(writer);
+        assert_eq!(
+            (exit.code(), exit.signal()),
+            (Some(status), None),
+            "SIG{signal}"
+        );
+        assert_eq!(files_in(dir.path()), ["in.csv"], "SIG{signal}");
+    }
+}
+
+/// Key files shorter than 16 bytes are refused.
+#[test]
+fn short_secret_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = write_file(dir.path(), "weak.key", b"k");
+    let out = dir.path().join("clks.json");
+    let err = blindlink(&[
+        "encode",
+        "--schema",
+        s(&repo("examples/schema.toml")),
+        "--secret-file",
+        s(&key),
+        "--input",
+        s(&repo("examples/people.csv")),
+        "--output",
+        s(&out),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        err,
+        format!(
+            "key file {} holds 1 bytes; a linkage key needs at least 16 (make one with \
+             `blindlink keygen`, or set BLINDLINK_ALLOW_WEAK_KEY=1 to use a weak key for tests)",
+            key.display()
+        )
+    );
+    assert!(!out.exists());
 }
 
 #[test]
@@ -391,4 +552,64 @@ fn describe_reads_both_formats_and_reports_per_field() {
         err.contains("record 1: clk has 2 bytes when record 0 has 1 (mixed lengths)"),
         "{err}"
     );
+}
+
+/// `--era-dates lenient` reads `平成32年1月1日` as 2020-01-01 (the same CLK as the row written
+/// in the Gregorian calendar) and counts it; the default still rejects it.
+#[test]
+fn era_dates_outside_their_era_are_read_under_lenient_and_counted() {
+    use blindlink_cli::commands::encode::{CsvEncoding, Progress};
+    use blindlink_encoding::format::{ClkFormat, ClkWriter};
+    use blindlink_encoding::{ClkEncoder, LinkageSecret, SchemaDocument};
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{HEADER}1,高橋,一郎,タカハシ,2020-01-01,M,100-0001\n\
+         2,高橋,一郎,タカハシ,平成32年1月1日,M,100-0001\n\
+         3,高橋,一郎,タカハシ,令和元年4月1日,M,100-0001\n\
+         4,高橋,一郎,タカハシ,2019-04-01,M,100-0001\n"
+    );
+    let input = write_file(dir.path(), "eras.csv", &text);
+    let out = dir.path().join("clks.json");
+    let err = encode_example(s(&input), s(&out), &[]).unwrap_err();
+    assert_eq!(
+        err,
+        format!(
+            "{}:3: field 'date_of_birth': 平成32年1月1日 (2020-01-01) is after 平成 ended on 2019-04-30",
+            input.display()
+        )
+    );
+    encode_example(s(&input), s(&out), &["--era-dates", "lenient"]).unwrap();
+    let clks = clks_in(&out);
+    assert_eq!(clks.len(), 4);
+    assert_eq!(clks.get(0), clks.get(1));
+    assert_eq!(clks.get(2), clks.get(3));
+    assert_ne!(clks.get(0), clks.get(3));
+
+    // The count the summary line reports.
+    let schema = std::fs::read_to_string(repo("examples/schema.toml")).unwrap();
+    let document = SchemaDocument::parse(&schema).unwrap();
+    let secret = std::fs::read(repo("examples/linkage.key")).unwrap();
+    let encoder = ClkEncoder::new(&document, &LinkageSecret::from_bytes(secret).unwrap()).unwrap();
+    let columns = document.schema.columns();
+    let dob = columns.iter().position(|c| *c == "date_of_birth").unwrap();
+    let job = CsvEncoding {
+        encoder: &encoder,
+        schema: &document.schema,
+        input_name: "eras.csv",
+        output_name: "memory",
+        threads: 2,
+    };
+    let writer = ClkWriter::new(
+        std::io::Cursor::new(Vec::new()),
+        ClkFormat::Json,
+        encoder.filter_bits(),
+        None,
+    )
+    .unwrap();
+    let progress = Progress::new(0, true);
+    let (_, summary) = job
+        .run_reading_era_dates(text.as_bytes(), writer, None, &progress, &[dob])
+        .unwrap();
+    assert_eq!((summary.encoded, summary.era_dates_read_leniently), (4, 2));
 }

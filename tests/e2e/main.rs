@@ -4,6 +4,7 @@
 mod encode;
 mod matching;
 mod peers;
+mod rejects;
 mod service;
 mod support;
 mod synth;

@@ -31,4 +31,4 @@ pub mod stats;
 
 pub use encoder::{ClkEncoder, EncoderScratch, Schema, SchemaDocument};
 pub use keyed::DOMAIN;
-pub use secret::LinkageSecret;
+pub use secret::{LinkageSecret, MIN_SECRET_BYTES};

@@ -188,6 +188,14 @@ pub struct NativeField {
     pub rbf_sample: usize,
 }
 
+impl NativeField {
+    /// The field's normalisation pipeline (read-only: e.g. to tell which columns hold dates).
+    #[must_use]
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+}
+
 /// A parsed native schema.
 #[derive(Debug, Clone)]
 pub struct NativeSchema {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use blindlink_encoding::format::{ClkFormat, ClkWriter};
+use blindlink_encoding::normalise::date::{EraReading, NumericOrder, normalise_date_with};
 use blindlink_encoding::{
     ClkEncoder, EncoderScratch, EncodingError, LinkageSecret, Schema, SchemaDocument,
 };
@@ -59,6 +60,21 @@ pub struct EncodeArgs {
     /// Never show a progress bar (it only appears on a terminal, for runs longer than 2 s).
     #[arg(long)]
     pub no_progress: bool,
+    /// How a Japanese era date outside its era (`平成32年1月1日`, `令和元年4月1日`) in a column
+    /// that a date step normalises is read: `strict` rejects it as a bad value (the date
+    /// steps' behaviour), `lenient` reads it as the Gregorian date it denotes (2020-01-01,
+    /// 2019-04-01) and counts it in the summary. Native schemas only.
+    #[arg(long, value_enum, default_value_t = EraDatesArg::Strict)]
+    pub era_dates: EraDatesArg,
+}
+
+/// `--era-dates`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EraDatesArg {
+    /// Reject era dates outside their era.
+    Strict,
+    /// Read them as the Gregorian date they denote.
+    Lenient,
 }
 
 /// Runs `blindlink encode`.
@@ -68,6 +84,8 @@ pub struct EncodeArgs {
 /// `--rejects`) the first bad row, named by file, line, field and reason.
 pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
+    // A run stopped by Ctrl-C or `kill` removes its unfinished output files.
+    let _signals = crate::output::remove_partial_files_on_signal()?;
     let schema_text = std::fs::read_to_string(&args.schema)
         .with_context(|| format!("cannot read schema {}", args.schema.display()))?;
     let document = SchemaDocument::parse(&schema_text)
@@ -75,9 +93,8 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
     for warning in document.schema.warnings() {
         eprintln!("warning: {}: {warning}", args.schema.display());
     }
-    let secret_bytes = std::fs::read(&args.secret_file)
-        .with_context(|| format!("cannot read secret file {}", args.secret_file.display()))?;
-    let secret = LinkageSecret::from_bytes(secret_bytes)
+    let secret_bytes = super::keygen::read_key_file(&args.secret_file)?;
+    let secret = LinkageSecret::from_bytes(secret_bytes.to_vec())
         .with_context(|| format!("secret file {}", args.secret_file.display()))?;
     let encoder = ClkEncoder::new(&document, &secret)?;
     drop(secret);
@@ -116,7 +133,18 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
         output_name: &output_name,
         threads,
     };
-    let (output, summary) = job.run(file, output, rejects.as_mut(), &progress)?;
+    let era_columns = match (args.era_dates, &document.schema) {
+        (EraDatesArg::Lenient, Schema::Native(native)) => native
+            .fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| super::party::input::has_date_step(f.pipeline()))
+            .map(|(i, _)| i)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let (output, summary) =
+        job.run_reading_era_dates(file, output, rejects.as_mut(), &progress, &era_columns)?;
     progress.finish();
 
     if summary.encoded == 0 && summary.rejected == 0 {
@@ -133,12 +161,20 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed();
     println!(
-        "encoded {} records ({} rejected{}) from {} into {} ({}, {}-bit CLKs) in {:.3} s",
+        "encoded {} records ({} rejected{}{}) from {} into {} ({}, {}-bit CLKs) in {:.3} s",
         summary.encoded,
         summary.rejected,
         args.rejects
             .as_ref()
             .map_or(String::new(), |p| format!(", listed in {}", p.display())),
+        if args.era_dates == EraDatesArg::Lenient {
+            format!(
+                ", {} era dates outside their era read as the gregorian date they denote",
+                summary.era_dates_read_leniently
+            )
+        } else {
+            String::new()
+        },
         input_name,
         output_name,
         match format {
@@ -183,6 +219,8 @@ pub struct EncodeSummary {
     pub encoded: u64,
     /// Records written to the rejects file.
     pub rejected: u64,
+    /// Era dates outside their era read as the Gregorian date they denote.
+    pub era_dates_read_leniently: u64,
 }
 
 /// A batch of rows travelling reader → worker → writer → reader.
@@ -196,8 +234,13 @@ struct Batch {
     filled: usize,
     clks: Vec<u8>,
     outcomes: Vec<Result<(), EncodingError>>,
+    /// Per row: the column whose value is not valid UTF-8 (the row is then rejected, and holds
+    /// its values with U+FFFD in place of the bad bytes).
+    bad_utf8: Vec<Option<String>>,
     /// Input the reader could not parse after the rows of this batch: the run fails there.
     read_error: Option<String>,
+    /// Era dates of this batch read leniently.
+    era_read: u64,
 }
 
 impl CsvEncoding<'_> {
@@ -213,6 +256,23 @@ impl CsvEncoding<'_> {
         output: ClkWriter<W>,
         rejects: Option<&mut RejectsWriter>,
         progress: &Progress,
+    ) -> anyhow::Result<(ClkWriter<W>, EncodeSummary)> {
+        self.run_reading_era_dates(input, output, rejects, progress, &[])
+    }
+
+    /// As [`CsvEncoding::run`], reading the values at `era_columns` (positions among the
+    /// encoder's values) that are Japanese era dates outside their era as the Gregorian date
+    /// they denote ([`EraReading::Lenient`]), counted in the summary.
+    ///
+    /// # Errors
+    /// As [`CsvEncoding::run`].
+    pub fn run_reading_era_dates<W: Write + Seek>(
+        &self,
+        input: impl Read + Send,
+        output: ClkWriter<W>,
+        rejects: Option<&mut RejectsWriter>,
+        progress: &Progress,
+        era_columns: &[usize],
     ) -> anyhow::Result<(ClkWriter<W>, EncodeSummary)> {
         let input_name = self.input_name;
         let mut reader = csv::ReaderBuilder::new()
@@ -265,7 +325,13 @@ impl CsvEncoding<'_> {
                             Err(_) => break,
                         };
                         let Ok(mut batch) = next else { break };
-                        self.encode_batch(&mut batch, columns, header_len, &mut scratch);
+                        self.encode_batch(
+                            &mut batch,
+                            columns,
+                            header_len,
+                            &mut scratch,
+                            era_columns,
+                        );
                         if done_tx.send(batch).is_err() {
                             break;
                         }
@@ -290,16 +356,27 @@ impl CsvEncoding<'_> {
         columns: &[usize],
         header_len: usize,
         scratch: &mut EncoderScratch,
+        era_columns: &[usize],
     ) {
         let bytes_per_clk = self.encoder.bytes_per_clk();
         batch.clks.resize(batch.filled * bytes_per_clk, 0);
         batch.outcomes.clear();
+        batch.era_read = 0;
+        let mut dates: Vec<String> = vec![String::new(); era_columns.len()];
+        let mut read = vec![false; era_columns.len()];
         let mut values: Vec<&str> = Vec::with_capacity(columns.len());
         for (i, (row, clk)) in batch.rows[..batch.filled]
             .iter()
             .zip(batch.clks.chunks_exact_mut(bytes_per_clk))
             .enumerate()
         {
+            if let Some(Some(field)) = batch.bad_utf8.get(i) {
+                batch.outcomes.push(Err(EncodingError::InvalidValue {
+                    field: field.clone(),
+                    reason: "the value is not valid UTF-8".to_owned(),
+                }));
+                continue;
+            }
             if row.len() != header_len {
                 batch.outcomes.push(Err(EncodingError::RecordLength {
                     expected: header_len,
@@ -307,12 +384,32 @@ impl CsvEncoding<'_> {
                 }));
                 continue;
             }
+            for (slot, &j) in era_columns.iter().enumerate() {
+                let value = columns.get(j).and_then(|&c| row.get(c)).unwrap_or("");
+                read[slot] = normalise_date_with(
+                    value,
+                    NumericOrder::YearFirst,
+                    EraReading::Lenient,
+                    &mut dates[slot],
+                ) == Ok(true);
+            }
             values.clear();
             values.extend(columns.iter().map(|&c| row.get(c).unwrap_or("")));
             let index = batch.first_index + i as u64;
-            batch
-                .outcomes
-                .push(self.encoder.encode(&values, index, scratch, clk));
+            let outcome = if read.contains(&true) {
+                // Rare: the row with its era dates replaced.
+                let mut lenient = values.clone();
+                for (slot, &j) in era_columns.iter().enumerate() {
+                    if read[slot] {
+                        lenient[j] = dates[slot].as_str();
+                        batch.era_read += 1;
+                    }
+                }
+                self.encoder.encode(&lenient, index, scratch, clk)
+            } else {
+                self.encoder.encode(&values, index, scratch, clk)
+            };
+            batch.outcomes.push(outcome);
         }
     }
 
@@ -328,10 +425,12 @@ impl CsvEncoding<'_> {
     ) -> anyhow::Result<(ClkWriter<W>, EncodeSummary)> {
         let mut pending = BTreeMap::new();
         let mut next = 0;
+        let mut era_read = 0;
         for batch in done_rx {
             pending.insert(batch.seq, batch);
             while let Some(batch) = pending.remove(&next) {
                 self.write_batch(&batch, &mut output, rejects.as_deref_mut(), header_len)?;
+                era_read += batch.era_read;
                 progress.update(
                     batch.rows[..batch.filled]
                         .last()
@@ -353,6 +452,7 @@ impl CsvEncoding<'_> {
         let summary = EncodeSummary {
             encoded: output.len(),
             rejected: rejects.as_deref().map_or(0, |r| r.count),
+            era_dates_read_leniently: era_read,
         };
         Ok((output, summary))
     }
@@ -416,8 +516,42 @@ fn read_batches(
             if batch.rows.len() == batch.filled {
                 batch.rows.push(csv::StringRecord::new());
             }
-            match reader.read_record(&mut batch.rows[batch.filled]) {
-                Ok(true) => batch.filled += 1,
+            if batch.bad_utf8.len() <= batch.filled {
+                batch.bad_utf8.resize(batch.filled + 1, None);
+            }
+            // Read as bytes, then checked (no copy): a row that is not UTF-8 is rejected by
+            // itself with its line instead of ending the run.
+            let mut bytes = std::mem::take(&mut batch.rows[batch.filled]).into_byte_record();
+            match reader.read_byte_record(&mut bytes) {
+                Ok(true) => {
+                    let slot = batch.filled;
+                    match csv::StringRecord::from_byte_record(bytes) {
+                        Ok(row) => {
+                            batch.rows[slot] = row;
+                            batch.bad_utf8[slot] = None;
+                        }
+                        Err(e) => {
+                            let column = e.utf8_error().field();
+                            let bytes = e.into_byte_record();
+                            let mut row = csv::StringRecord::new();
+                            for value in &bytes {
+                                row.push_field(&String::from_utf8_lossy(value));
+                            }
+                            row.set_position(bytes.position().cloned());
+                            let field = reader
+                                .byte_headers()
+                                .ok()
+                                .and_then(|h| h.get(column))
+                                .map_or_else(
+                                    || format!("column {}", column + 1),
+                                    |h| String::from_utf8_lossy(h).into_owned(),
+                                );
+                            batch.rows[slot] = row;
+                            batch.bad_utf8[slot] = Some(field);
+                        }
+                    }
+                    batch.filled += 1;
+                }
                 Ok(false) => {
                     at_end = true;
                     break;

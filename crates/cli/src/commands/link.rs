@@ -1,8 +1,10 @@
 //! `blindlink link --config insurer.toml`: the initiator of a linkage session. Reads and
 //! encodes its input, connects to the configured peer (mutual TLS unless the config says
 //! `insecure_loopback`), runs one session of the configured mode and writes `links.csv`,
-//! `ledger.json` and `report.txt`; a failed session writes nothing.
+//! `ledger.json` and `report.txt`; a failed session writes nothing. The output directory is
+//! checked, created and locked first, before the input is read.
 
+use super::party::outputs::claim_output_dir;
 use super::party::session::{self, RunOptions};
 use super::party::{PartyArgs, PartyCommand, load_party};
 
@@ -23,6 +25,9 @@ pub struct LinkArgs {
 /// A bad config or input, no connection, or whatever ended the session.
 pub fn run(args: LinkArgs) -> anyhow::Result<()> {
     let config = args.party.load_config(PartyCommand::Link)?;
+    // Before reading the input or connecting: a session must not run only to find at the end
+    // that its outputs cannot be written, or mix its files with a concurrent run's.
+    let _output = claim_output_dir(&config)?;
     if !args.party.quiet {
         eprintln!("reading and encoding {}", config.input_csv.display());
     }

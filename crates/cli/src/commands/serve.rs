@@ -27,6 +27,7 @@ pub struct ServeArgs {
 /// error.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.party.load_config(PartyCommand::Serve)?;
+    let _output = super::party::outputs::claim_output_dir(&config)?;
     let listen = config
         .listen
         .context("the config has no [server] listen address")?;

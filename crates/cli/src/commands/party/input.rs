@@ -11,16 +11,67 @@
 //! CLKs: every schema column is encoded with the shared [`ClkEncoder`]; a row the encoder
 //! rejects (a `missing = "reject"` field, say) stops the run with its file, line, field and
 //! reason, as `blindlink encode` does.
+//!
+//! Bad rows ([`InputOptions::invalid_rows`]): a row that cannot be used — not valid UTF-8, a
+//! field count other than the header's, an empty or repeated record id, a value the encoder
+//! rejects — stops the run under `abort` (the default), naming file, line, field and reason.
+//! Under `reject` it is withheld from the session (the peer never sees it, nor learns how many
+//! there were) and listed in [`PartyRecords::rejects`]; the rows kept are encoded exactly as
+//! the same file without the bad rows would be, so they link the same. A repeated id rejects
+//! the later rows and keeps the first.
+//!
+//! Era dates ([`InputOptions::era_dates`]): under `lenient`, a value of a column that a date
+//! step normalises (in the schema or a match key) and that is a Japanese era date outside its
+//! era (`平成32年1月1日`) is replaced by the Gregorian date it denotes (`2020-01-01`) before
+//! anything else reads it, and counted in [`PartyRecords::era_dates_read_leniently`].
+//!
+//! A file with no data rows left (empty, header only, or every row rejected) is refused: a
+//! session over zero records would still tell the peer this side's set size.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use blindlink_encoding::normalise::Pipeline;
-use blindlink_encoding::{ClkEncoder, EncoderScratch, SchemaDocument};
+use blindlink_encoding::normalise::date::{EraReading, NumericOrder, normalise_date_with};
+use blindlink_encoding::normalise::{NormaliseStep, Pipeline};
+use blindlink_encoding::{ClkEncoder, EncoderScratch, EncodingError, Schema, SchemaDocument};
 use rayon::prelude::*;
 
-use super::config::MatchKeySpec;
+use super::config::{EraDates, InvalidRows, MatchKeySpec};
+
+/// What [`read_party_records`] does with bad rows and era dates (`[input] invalid_rows` and
+/// `era_dates`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InputOptions {
+    /// Abort on the first bad row, or withhold and list them.
+    pub invalid_rows: InvalidRows,
+    /// Strict or lenient reading of era dates outside their era.
+    pub era_dates: EraDates,
+}
+
+/// A row withheld under `invalid_rows = "reject"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedRow {
+    /// 1-based line in the CSV where the row starts (the header is line 1).
+    pub line: u64,
+    /// The column at fault (empty when the whole row is: a wrong field count).
+    pub field: String,
+    /// Why.
+    pub reason: String,
+    /// The row as read (invalid UTF-8 replaced by U+FFFD).
+    pub values: Vec<String>,
+}
+
+/// The rows withheld from a session, for `rejects.csv`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rejects {
+    /// The input file, as shown in messages.
+    pub file: String,
+    /// The input's header row.
+    pub header: Vec<String>,
+    /// The rows, in file order.
+    pub rows: Vec<RejectedRow>,
+}
 
 /// How many rows without a key a report lists by line, per step.
 pub const LISTED_KEYLESS_ROWS: usize = 10;
@@ -60,6 +111,13 @@ pub struct PartyRecords {
     pub clks: Vec<u8>,
     /// Bytes per CLK.
     pub clk_bytes: usize,
+    /// Data rows in the file (kept and rejected).
+    pub rows_read: u64,
+    /// Under `invalid_rows = "reject"`: the rows withheld (possibly none); `None` under abort.
+    pub rejects: Option<Rejects>,
+    /// Era dates outside their era read as the Gregorian date they denote (`era_dates =
+    /// "lenient"`).
+    pub era_dates_read_leniently: u64,
 }
 
 impl PartyRecords {
@@ -80,10 +138,13 @@ struct BoundKeyColumn {
 /// Reads `csv_path`: `id_column`, the `match_keys` columns and the schema's columns (renamed
 /// through `schema_columns`, or made of several CSV columns joined by a space through
 /// `combined_columns`), and encodes the CLKs with `encoder` (on the current rayon pool).
+/// Bad rows and era dates are handled as `options` says (see the module docs).
 ///
 /// # Errors
-/// The file cannot be read, a column is missing or repeated, an id is empty or repeated, or a
-/// row cannot be encoded; each names the file and line.
+/// The file cannot be read, is empty or has no data rows left, a column is missing or
+/// repeated, or (under `abort`) a row is bad: an id empty or repeated, invalid UTF-8, a wrong
+/// field count, a value the encoder rejects; each names the file and line.
+#[allow(clippy::too_many_arguments)]
 pub fn read_party_records(
     csv_path: &Path,
     id_column: &str,
@@ -92,17 +153,28 @@ pub fn read_party_records(
     schema_columns: &BTreeMap<String, String>,
     combined_columns: &BTreeMap<String, Vec<String>>,
     encoder: Option<&ClkEncoder>,
+    options: InputOptions,
 ) -> anyhow::Result<PartyRecords> {
     let shown = csv_path.display().to_string();
     let file = std::fs::File::open(csv_path).with_context(|| format!("cannot read {shown}"))?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
+        .flexible(true)
         .buffer_capacity(1 << 20)
         .from_reader(std::io::BufReader::new(file));
     let header = reader
-        .headers()
+        .byte_headers()
         .with_context(|| format!("{shown}:1: cannot read the header row"))?
         .clone();
+    if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
+        bail!("{shown}: the file is empty (a header row naming the columns is required)");
+    }
+    let header = csv::StringRecord::from_byte_record(header).map_err(|e| {
+        anyhow::anyhow!(
+            "{shown}:1: the header row is not valid UTF-8 (column {})",
+            e.utf8_error().field() + 1
+        )
+    })?;
     let find = |column: &str, why: &str| -> anyhow::Result<usize> {
         let hits: Vec<usize> = header
             .iter()
@@ -118,6 +190,7 @@ pub fn read_party_records(
     };
     let id_index = find(id_column, "input.id_column names it")?;
     let mut key_columns: Vec<Vec<BoundKeyColumn>> = Vec::with_capacity(match_keys.len());
+    let mut date_sources = BTreeSet::new();
     for key in match_keys {
         let mut bound = Vec::with_capacity(key.columns.len());
         for column in &key.columns {
@@ -129,11 +202,15 @@ pub fn read_party_records(
                     .collect::<anyhow::Result<Vec<_>>>()?,
                 None => vec![find(&column.column, &why)?],
             };
+            let pipeline = Pipeline::parse(&column.normalise)
+                .with_context(|| format!("match key '{}'", key.name))?;
+            if has_date_step(&pipeline) {
+                date_sources.extend(indices.iter().copied());
+            }
             bound.push(BoundKeyColumn {
                 indices,
                 name: column.column.clone(),
-                pipeline: Pipeline::parse(&column.normalise)
-                    .with_context(|| format!("match key '{}'", key.name))?,
+                pipeline,
             });
         }
         key_columns.push(bound);
@@ -144,7 +221,8 @@ pub fn read_party_records(
     } else {
         Vec::new()
     };
-    for c in schema_columns_needed {
+    let schema_dates = schema_date_columns(&schema.schema);
+    for (n, c) in schema_columns_needed.into_iter().enumerate() {
         let why = format!("the schema's field '{c}' reads it");
         let sources = match combined_columns.get(c) {
             Some(parts) => parts
@@ -153,39 +231,161 @@ pub fn read_party_records(
                 .collect::<anyhow::Result<Vec<_>>>()?,
             None => vec![find(schema_columns.get(c).map_or(c, String::as_str), &why)?],
         };
+        if schema_dates.get(n).copied().unwrap_or(false) {
+            date_sources.extend(sources.iter().copied());
+        }
         schema_sources.push(sources);
     }
+    if options.era_dates == EraDates::Strict {
+        date_sources.clear();
+    }
 
+    let mut bad = BadRows {
+        shown: &shown,
+        options,
+        rows: Vec::new(),
+        first: None,
+    };
     let mut rows: Vec<csv::StringRecord> = Vec::new();
-    for (i, row) in reader.records().enumerate() {
-        let line = i as u64 + 2;
-        let row = row.with_context(|| format!("{shown}:{line}: cannot read the row"))?;
+    let mut lines: Vec<u64> = Vec::new();
+    let mut era_dates_read_leniently = 0;
+    let mut rows_read = 0;
+    let mut date = String::new();
+    for row in reader.byte_records() {
+        let row = row.map_err(|e| {
+            let line = e.position().map_or(0, csv::Position::line);
+            anyhow::anyhow!("{shown}:{line}: cannot read the row: {e}")
+        })?;
+        rows_read += 1;
+        let line = row.position().map_or(rows_read + 1, csv::Position::line);
+        if row.len() != header.len() {
+            let reason = format!(
+                "the row has {} fields but the header has {}",
+                row.len(),
+                header.len()
+            );
+            bad.reject(line, "", reason, &row, String::new());
+            continue;
+        }
+        let row = match csv::StringRecord::from_byte_record(row) {
+            Ok(row) => row,
+            Err(e) => {
+                let field = header.get(e.utf8_error().field()).unwrap_or("").to_owned();
+                let row = e.into_byte_record();
+                let reason = "the value is not valid UTF-8".to_owned();
+                bad.reject(line, &field, reason, &row, String::new());
+                continue;
+            }
+        };
+        let row = if date_sources.is_empty() {
+            row
+        } else {
+            let (row, read) = read_era_dates_leniently(row, &date_sources, &mut date);
+            era_dates_read_leniently += read;
+            row
+        };
         rows.push(row);
+        lines.push(line);
+    }
+
+    // Ids: an empty or repeated id is a bad row (the first of a repeated id is kept).
+    let mut seen = std::collections::HashMap::with_capacity(rows.len());
+    let mut keep = vec![true; rows.len()];
+    for (i, row) in rows.iter().enumerate() {
+        let line = lines[i];
+        let id = row.get(id_index).unwrap_or("").trim();
+        let problem = if id.is_empty() {
+            Some("the record id is empty".to_owned())
+        } else if seen.insert(id.to_owned(), line).is_some() {
+            Some(format!("record id '{id}' appears more than once"))
+        } else {
+            None
+        };
+        if let Some(reason) = problem {
+            let message = format!("{shown}:{line}: {id_column}: {reason}");
+            bad.reject(line, id_column, reason, row.as_byte_record(), message);
+            keep[i] = false;
+        }
+    }
+    drop(seen);
+    retain_rows(&mut rows, &mut lines, &keep);
+
+    let clk_bytes = encoder.map_or(0, ClkEncoder::bytes_per_clk);
+    let mut clks = Vec::new();
+    if let Some(encoder) = encoder {
+        let outcomes = encode_rows(encoder, &rows, &schema_sources, &mut clks);
+        if outcomes.iter().any(Result::is_err) {
+            let mut keep = vec![true; rows.len()];
+            for (i, outcome) in outcomes.iter().enumerate() {
+                let Err(error) = outcome else { continue };
+                let line = lines[i];
+                let message = format!("{shown}:{line}: {error}");
+                let (field, reason) = match error {
+                    EncodingError::InvalidValue { field, reason } => {
+                        (field.clone(), reason.clone())
+                    }
+                    other => (String::new(), other.to_string()),
+                };
+                bad.reject(line, &field, reason, rows[i].as_byte_record(), message);
+                keep[i] = false;
+            }
+            bad.abort_on_the_first()?;
+            retain_rows(&mut rows, &mut lines, &keep);
+            // Encoded again with the kept rows' own positions (randomised hardening is seeded
+            // by position), so they get the CLKs the file without the bad rows would give.
+            let again = encode_rows(encoder, &rows, &schema_sources, &mut clks);
+            if let Some((i, Err(error))) = again.iter().enumerate().find(|(_, r)| r.is_err()) {
+                bail!("{shown}:{}: {error}", lines[i]);
+            }
+        }
+    }
+
+    bad.abort_on_the_first()?;
+    let mut rejected = bad.rows;
+    rejected.sort_by_key(|r| r.line);
+    if rows.is_empty() {
+        if let Some(first) = rejected.first() {
+            bail!(
+                "{shown}: no records to link: all {} data rows were rejected (the first on \
+                 line {}: {}{}); nothing was sent",
+                rejected.len(),
+                first.line,
+                if first.field.is_empty() {
+                    String::new()
+                } else {
+                    format!("field '{}': ", first.field)
+                },
+                first.reason
+            );
+        }
+        bail!(
+            "{shown}: no records after the header row; refusing to link an empty set (a session \
+             would still tell the peer this side's set size)"
+        );
     }
 
     let mut records = PartyRecords {
-        clk_bytes: encoder.map_or(0, ClkEncoder::bytes_per_clk),
+        clk_bytes,
+        clks,
+        rows_read,
+        era_dates_read_leniently,
+        rejects: (options.invalid_rows == InvalidRows::Reject).then(|| Rejects {
+            file: shown.clone(),
+            header: header.iter().map(str::to_owned).collect(),
+            rows: rejected,
+        }),
         ..PartyRecords::default()
     };
-    let mut seen = std::collections::HashSet::with_capacity(rows.len());
-    for (i, row) in rows.iter().enumerate() {
-        let line = i as u64 + 2;
-        let id = row.get(id_index).unwrap_or("").trim();
-        if id.is_empty() {
-            bail!("{shown}:{line}: {id_column}: the record id is empty");
-        }
-        if !seen.insert(id.to_owned()) {
-            bail!("{shown}:{line}: {id_column}: record id '{id}' appears more than once");
-        }
-        records.ids.push(id.to_owned());
-    }
-    drop(seen);
+    records.ids = rows
+        .iter()
+        .map(|row| row.get(id_index).unwrap_or("").trim().to_owned())
+        .collect();
 
     for (spec, bound) in match_keys.iter().zip(&key_columns) {
         let results: Vec<Result<Vec<u8>, KeylessRow>> = rows
             .par_iter()
-            .enumerate()
-            .map(|(i, row)| match_key(row, i as u64 + 2, bound))
+            .zip(lines.par_iter())
+            .map(|(row, &line)| match_key(row, line, bound))
             .collect();
         let mut column = MatchKeyColumn {
             name: spec.name.clone(),
@@ -206,20 +406,117 @@ pub fn read_party_records(
         }
         records.match_keys.push(column);
     }
+    Ok(records)
+}
 
-    let Some(encoder) = encoder else {
-        return Ok(records);
-    };
-    let clk_bytes = records.clk_bytes;
-    let mut clks = vec![0u8; rows.len() * clk_bytes];
+/// Lines for `report.txt` about rows withheld and era dates read leniently.
+#[must_use]
+pub fn input_notes(records: &PartyRecords) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(rejects) = &records.rejects {
+        notes.push(format!(
+            "input: {} of {} rows rejected and withheld from the session (invalid_rows = \
+             \"reject\"), listed in {}",
+            rejects.rows.len(),
+            records.rows_read,
+            super::outputs::REJECTS_FILE
+        ));
+    }
+    if records.era_dates_read_leniently > 0 {
+        notes.push(format!(
+            "input: {} era dates outside their era read as the gregorian date they denote \
+             (era_dates = \"lenient\")",
+            records.era_dates_read_leniently
+        ));
+    }
+    notes
+}
+
+/// Collects bad rows; under `abort`, [`BadRows::abort_on_the_first`] then fails with the
+/// first in file order (whichever check found it).
+struct BadRows<'a> {
+    shown: &'a str,
+    options: InputOptions,
+    rows: Vec<RejectedRow>,
+    /// Under `abort`: (line, error message) of the first bad row so far.
+    first: Option<(u64, String)>,
+}
+
+impl BadRows<'_> {
+    /// Records a bad row; `message` is the abort error (empty: `file:line: [field 'f': ]reason`).
+    fn reject(
+        &mut self,
+        line: u64,
+        field: &str,
+        reason: String,
+        row: &csv::ByteRecord,
+        message: String,
+    ) {
+        if self.options.invalid_rows == InvalidRows::Abort {
+            if self.first.as_ref().is_none_or(|(first, _)| line < *first) {
+                let message = match (message.is_empty(), field.is_empty()) {
+                    (false, _) => message,
+                    (true, true) => format!("{}:{line}: {reason}", self.shown),
+                    (true, false) => format!("{}:{line}: field '{field}': {reason}", self.shown),
+                };
+                self.first = Some((line, message));
+            }
+            return;
+        }
+        self.rows.push(RejectedRow {
+            line,
+            field: field.to_owned(),
+            reason,
+            values: row
+                .iter()
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .collect(),
+        });
+    }
+
+    /// Under `abort`, the first bad row found so far as the error.
+    fn abort_on_the_first(&self) -> anyhow::Result<()> {
+        match &self.first {
+            Some((_, message)) => bail!("{message}"),
+            None => Ok(()),
+        }
+    }
+}
+
+fn retain_rows(rows: &mut Vec<csv::StringRecord>, lines: &mut Vec<u64>, keep: &[bool]) {
+    if keep.iter().all(|&k| k) {
+        return;
+    }
+    let mut i = 0;
+    rows.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
+    let mut i = 0;
+    lines.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
+}
+
+/// Encodes every row into `clks` (resized), returning each row's outcome.
+fn encode_rows(
+    encoder: &ClkEncoder,
+    rows: &[csv::StringRecord],
+    schema_sources: &[Vec<usize>],
+    clks: &mut Vec<u8>,
+) -> Vec<Result<(), EncodingError>> {
+    let clk_bytes = encoder.bytes_per_clk();
+    clks.clear();
+    clks.resize(rows.len() * clk_bytes, 0);
     clks.par_chunks_mut(clk_bytes.max(1))
         .zip(rows.par_iter())
         .enumerate()
-        .try_for_each_init(
+        .map_init(
             || (EncoderScratch::default(), Vec::<String>::new()),
             |(scratch, values), (i, (out, row))| {
                 values.resize(schema_sources.len(), String::new());
-                for (value, sources) in values.iter_mut().zip(&schema_sources) {
+                for (value, sources) in values.iter_mut().zip(schema_sources) {
                     value.clear();
                     for &c in sources {
                         let part = row.get(c).unwrap_or("").trim();
@@ -232,13 +529,64 @@ pub fn read_party_records(
                     }
                 }
                 let values: Vec<&str> = values.iter().map(String::as_str).collect();
-                encoder
-                    .encode(&values, i as u64, scratch, out)
-                    .map_err(|e| anyhow::anyhow!("{shown}:{}: {e}", i as u64 + 2))
+                encoder.encode(&values, i as u64, scratch, out)
             },
-        )?;
-    records.clks = clks;
-    Ok(records)
+        )
+        .collect()
+}
+
+/// Whether `pipeline` has a date step (`date`, `date-dmy`, `date-mdy`): its column's era
+/// dates may be read leniently.
+pub(crate) fn has_date_step(pipeline: &Pipeline) -> bool {
+    pipeline.steps().iter().any(|s| {
+        matches!(
+            s,
+            NormaliseStep::Date | NormaliseStep::DateDayFirst | NormaliseStep::DateMonthFirst
+        )
+    })
+}
+
+/// Per column of [`Schema::columns`]: whether a date step normalises it (native schemas; a
+/// clkhash schema's date features have their own formats and are never read leniently).
+fn schema_date_columns(schema: &Schema) -> Vec<bool> {
+    match schema {
+        Schema::Native(native) => native
+            .fields
+            .iter()
+            .map(|f| has_date_step(f.pipeline()))
+            .collect(),
+        Schema::Clkhash(_) => Vec::new(),
+    }
+}
+
+/// `row` with each value of `columns` that is an era date outside its era replaced by the
+/// Gregorian date it denotes, and how many were.
+fn read_era_dates_leniently(
+    row: csv::StringRecord,
+    columns: &BTreeSet<usize>,
+    date: &mut String,
+) -> (csv::StringRecord, u64) {
+    let mut replaced: Vec<(usize, String)> = Vec::new();
+    for &c in columns {
+        if let Some(value) = row.get(c)
+            && normalise_date_with(value, NumericOrder::YearFirst, EraReading::Lenient, date)
+                == Ok(true)
+        {
+            replaced.push((c, date.clone()));
+        }
+    }
+    if replaced.is_empty() {
+        return (row, 0);
+    }
+    let mut out = csv::StringRecord::with_capacity(row.as_slice().len(), row.len());
+    for (i, value) in row.iter().enumerate() {
+        match replaced.iter().find(|(c, _)| *c == i) {
+            Some((_, date)) => out.push_field(date),
+            None => out.push_field(value),
+        }
+    }
+    out.set_position(row.position().cloned());
+    (out, replaced.len() as u64)
 }
 
 fn document_columns(schema: &SchemaDocument) -> Vec<&str> {
@@ -339,6 +687,7 @@ mod tests {
             &renamed,
             &combined_for_schema,
             Some(&encoder),
+            InputOptions::default(),
         );
         let got = match got {
             Ok(r) => {

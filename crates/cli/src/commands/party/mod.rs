@@ -86,12 +86,8 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
     })?;
     let schema = SchemaDocument::parse(&schema_text)
         .with_context(|| format!("invalid schema {}", config.schema.display()))?;
-    let secret = Zeroizing::new(std::fs::read(&config.key_file).with_context(|| {
-        format!(
-            "{shown}: linkage.key_file: cannot read {}",
-            config.key_file.display()
-        )
-    })?);
+    let secret = crate::commands::keygen::read_key_file(&config.key_file)
+        .with_context(|| format!("{shown}: linkage.key_file"))?;
     let linkage_secret = LinkageSecret::from_bytes(secret.to_vec())
         .with_context(|| format!("key file {}", config.key_file.display()))?;
     let encoder = ClkEncoder::new(&schema, &linkage_secret)
@@ -106,6 +102,10 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
         &config.schema_columns,
         &config.combined_columns,
         needs_clks.then_some(&encoder),
+        input::InputOptions {
+            invalid_rows: config.invalid_rows,
+            era_dates: config.era_dates,
+        },
     )?;
     Ok(LoadedParty {
         config,

@@ -206,6 +206,7 @@ pub fn prepare(party: &LoadedParty) -> anyhow::Result<PreparedParty> {
             }
         }
     }
+    notes.extend(super::input::input_notes(records));
     Ok(PreparedParty {
         mode_config,
         offer,
@@ -387,7 +388,7 @@ pub async fn serve(
                 };
                 let dir = session_output_dir(party, &report.peer, ledger.session_id);
                 let report_body = report_text(&config.name, &outcome, &ledger, &prepared.notes);
-                write_outputs(&dir, &outcome, &ledger, &report_body)?;
+                write_outputs(&dir, &outcome, &ledger, &report_body, &party.records)?;
                 if !options.quiet {
                     eprintln!(
                         "session {} with {}: {} linked, {} suspected wrong person, {} unmatched; \
@@ -496,7 +497,7 @@ pub async fn link(
         .with_context(context)?;
     let dir = config.output_dir.clone();
     let report_body = report_text(&config.name, &outcome, &ledger, &prepared.notes);
-    write_outputs(&dir, &outcome, &ledger, &report_body)?;
+    write_outputs(&dir, &outcome, &ledger, &report_body, &party.records)?;
     Ok(CompletedSession {
         party: config.name.clone(),
         peer: ledger.peer.clone(),
