@@ -115,7 +115,8 @@ struct Gate {
 }
 
 enum Admission {
-    Regular(Slot),
+    /// A slot, and (TLS) the registration of the handshake that eviction may end.
+    Regular(Slot, Option<(u64, oneshot::Receiver<()>)>),
     Overflow(Slot),
     Refused,
 }
@@ -125,34 +126,36 @@ impl Gate {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn admit(self: &Arc<Self>) -> Admission {
+    /// Admits a new connection; `handshake`: it has a TLS handshake ahead, registered (in the
+    /// same step, so the order of eviction is the order of arrival) as evictable.
+    fn admit(self: &Arc<Self>, handshake: bool) -> Admission {
         let mut state = self.lock();
-        if state.open < self.max {
-            state.open += 1;
-            return Admission::Regular(Slot::new(self, false));
-        }
-        if let Some((_, evict)) = state.handshaking.pop_first() {
+        let regular = if state.open < self.max {
+            true
+        } else if let Some((_, evict)) = state.handshaking.pop_first() {
             // The evicted connection frees its slot when its task ends; until then the count
             // is one over, never more per eviction.
             let _ = evict.send(());
+            true
+        } else {
+            false
+        };
+        if regular {
             state.open += 1;
-            return Admission::Regular(Slot::new(self, false));
+            let registration = handshake.then(|| {
+                let (tx, rx) = oneshot::channel();
+                let id = state.next_id;
+                state.next_id += 1;
+                state.handshaking.insert(id, tx);
+                (id, rx)
+            });
+            return Admission::Regular(Slot::new(self, false), registration);
         }
         if state.overflow < OVERFLOW_CONNECTIONS {
             state.overflow += 1;
             return Admission::Overflow(Slot::new(self, true));
         }
         Admission::Refused
-    }
-
-    /// Registers a connection in its handshake; the receiver fires if it is evicted.
-    fn handshaking(&self) -> (u64, oneshot::Receiver<()>) {
-        let (tx, rx) = oneshot::channel();
-        let mut state = self.lock();
-        let id = state.next_id;
-        state.next_id += 1;
-        state.handshaking.insert(id, tx);
-        (id, rx)
     }
 
     fn handshake_done(&self, id: u64) {
@@ -311,9 +314,9 @@ pub(crate) fn accept_loop(
                     continue;
                 }
             };
-            let (slot, over_capacity) = match gate.admit() {
-                Admission::Regular(slot) => (slot, false),
-                Admission::Overflow(slot) => (slot, true),
+            let (slot, registration, over_capacity) = match gate.admit(acceptor.is_some()) {
+                Admission::Regular(slot, registration) => (slot, registration, false),
+                Admission::Overflow(slot) => (slot, None, true),
                 Admission::Refused => {
                     log(&format!(
                         "refused connection from {remote}: server is at its limit of {} \
@@ -338,7 +341,7 @@ pub(crate) fn accept_loop(
                             tcp,
                             remote,
                             &gate,
-                            over_capacity,
+                            registration,
                             handshake_timeout,
                             &log,
                         )
@@ -374,24 +377,22 @@ pub(crate) fn accept_loop(
     rx
 }
 
-/// The TLS handshake of one connection, bounded in time, and evictable while it runs unless
-/// the connection is over capacity already. Logs why it failed.
+/// The TLS handshake of one connection, bounded in time, and evictable while it runs if it
+/// is `registration`ed. Logs why it failed.
 async fn handshake(
     acceptor: &tokio_rustls::TlsAcceptor,
     tcp: TcpStream,
     remote: SocketAddr,
     gate: &Gate,
-    over_capacity: bool,
+    registration: Option<(u64, oneshot::Receiver<()>)>,
     timeout: Duration,
     log: &LogSink,
 ) -> Option<(Io, Option<Arc<Vec<CertificateDer<'static>>>>)> {
-    let (id, evicted) = if over_capacity {
-        let (_tx, rx) = oneshot::channel::<()>();
-        // Never fires: `_tx` is dropped, so the receiver reports an error, not eviction.
-        (None, rx)
-    } else {
-        let (id, rx) = gate.handshaking();
-        (Some(id), rx)
+    let (id, evicted) = match registration {
+        Some((id, rx)) => (Some(id), rx),
+        // Over capacity: not evictable. The sender is dropped at once, so the receiver ends
+        // with an error (which the select below ignores), never with an eviction.
+        None => (None, oneshot::channel::<()>().1),
     };
     let result = tokio::select! {
         result = tokio::time::timeout(timeout, acceptor.accept(tcp)) => Some(result),
