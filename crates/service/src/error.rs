@@ -208,6 +208,17 @@ mod tests {
             "ResourceExhausted: server is at its limit of 3 concurrent sessions",
         );
         check(
+            ServiceError::AtCapacity(2),
+            "ResourceExhausted: server is at capacity: all 2 connections are in use; try again \
+             later",
+        );
+        check(
+            ServiceError::InsecureAllowList("insurer".into()),
+            "Internal: refusing plaintext with an allow-list: insecure-loopback cannot \
+             authenticate peers, so allowed_peers (insurer) would not be enforced; use mutual tls \
+             or leave allowed_peers empty",
+        );
+        check(
             ServiceError::Timeout {
                 what: "session",
                 after: Duration::from_secs(2),
