@@ -3,6 +3,7 @@
 
 mod encode;
 mod matching;
+mod operations;
 mod peers;
 mod rejects;
 mod service;

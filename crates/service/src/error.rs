@@ -37,6 +37,15 @@ pub enum ServiceError {
     /// The server is already running as many sessions as it may.
     #[error("server is at its limit of {0} concurrent sessions")]
     Busy(usize),
+    /// The connection came in over the server's connection limit.
+    #[error("server is at capacity: all {0} connections are in use; try again later")]
+    AtCapacity(usize),
+    /// Plaintext was asked for together with an allow-list it cannot enforce.
+    #[error(
+        "refusing plaintext with an allow-list: insecure-loopback cannot authenticate peers, so \
+         allowed_peers ({0}) would not be enforced; use mutual tls or leave allowed_peers empty"
+    )]
+    InsecureAllowList(String),
     /// A session or a wait for the next message took too long.
     #[error("{what} timed out after {after:?}")]
     Timeout {
@@ -88,11 +97,13 @@ impl ServiceError {
             Self::DuplicateSession(_) => Code::AlreadyExists,
             Self::Unauthenticated => Code::Unauthenticated,
             Self::NotAllowed { .. } => Code::PermissionDenied,
-            Self::Busy(_) | Self::ChunkTooLarge { .. } | Self::MessageTooLarge(_) => {
-                Code::ResourceExhausted
-            }
+            Self::Busy(_)
+            | Self::AtCapacity(_)
+            | Self::ChunkTooLarge { .. }
+            | Self::MessageTooLarge(_) => Code::ResourceExhausted,
             Self::Timeout { .. } => Code::DeadlineExceeded,
             Self::InsecureNotLoopback(_)
+            | Self::InsecureAllowList(_)
             | Self::Tls(_)
             | Self::Certificate(_)
             | Self::Transport(_) => Code::Internal,
@@ -195,6 +206,17 @@ mod tests {
         check(
             ServiceError::Busy(3),
             "ResourceExhausted: server is at its limit of 3 concurrent sessions",
+        );
+        check(
+            ServiceError::AtCapacity(2),
+            "ResourceExhausted: server is at capacity: all 2 connections are in use; try again \
+             later",
+        );
+        check(
+            ServiceError::InsecureAllowList("insurer".into()),
+            "Internal: refusing plaintext with an allow-list: insecure-loopback cannot \
+             authenticate peers, so allowed_peers (insurer) would not be enforced; use mutual tls \
+             or leave allowed_peers empty",
         );
         check(
             ServiceError::Timeout {

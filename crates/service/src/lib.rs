@@ -20,6 +20,7 @@
 
 use std::time::Duration;
 
+mod accept;
 mod client;
 mod error;
 mod framing;
@@ -43,6 +44,7 @@ pub mod pb {
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/blindlink_v1_descriptor.bin"));
 
+pub use accept::OVERFLOW_CONNECTIONS;
 pub use client::{Initiator, PeerEndpoint};
 pub use error::ServiceError;
 pub use pki::{DevPki, PartyCertificate, check_party_name};
@@ -72,6 +74,13 @@ pub struct Limits {
     pub connect_timeout: Duration,
     /// Longest a unary call (server info, health) may take.
     pub request_timeout: Duration,
+    /// Longest a server waits for a new connection's TLS handshake before closing it.
+    pub handshake_timeout: Duration,
+    /// Longest a server keeps a connection open that has no session running and no call.
+    pub connection_idle_timeout: Duration,
+    /// Most connections a server keeps open at once (in their TLS handshake or established);
+    /// see [`OVERFLOW_CONNECTIONS`] for what happens beyond.
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -83,6 +92,9 @@ impl Default for Limits {
             max_concurrent_sessions: 64,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(10),
+            connection_idle_timeout: Duration::from_secs(60),
+            max_connections: 128,
         }
     }
 }

@@ -11,11 +11,12 @@ use blindlink_protocol::{
 };
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
+use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status, Streaming};
 use zeroize::Zeroizing;
 
+use crate::accept::{ConnectionInfo, LogSink, accept_loop};
 use crate::link::Link;
 use crate::pb::linkage_server::{Linkage, LinkageServer};
 use crate::pb::{Chunk, ServerInfoReply, ServerInfoRequest};
@@ -92,6 +93,7 @@ struct Shared {
     /// Ids of the sessions running now: the key of the server's session state.
     active: Mutex<HashSet<SessionId>>,
     reports: Option<mpsc::UnboundedSender<SessionReport>>,
+    log: LogSink,
 }
 
 /// Holds a session id in the active set and frees it when the session ends, however it ends.
@@ -126,18 +128,44 @@ impl Shared {
         }
     }
 
+    /// The peer of a request on an authenticated connection; a connection over the server's
+    /// connection limit is refused first.
     fn authorise<T>(&self, request: &Request<T>) -> Result<String, ServiceError> {
+        let info = request
+            .extensions()
+            .get::<ConnectionInfo>()
+            .ok_or_else(|| ServiceError::Transport("request without connection info".into()))?;
+        info.activity.touch();
+        if info.over_capacity {
+            return Err(ServiceError::AtCapacity(self.config.limits.max_connections));
+        }
         match &self.config.security {
             TransportSecurity::InsecureLoopback => Ok(INSECURE_PEER_NAME.to_owned()),
-            TransportSecurity::MutualTls(_) => {
-                let certs = request.peer_certs();
-                authorise_peer(
-                    certs.as_deref().map(Vec::as_slice),
-                    &self.config.allowed_peers,
-                )
+            TransportSecurity::MutualTls(_) => authorise_peer(
+                info.certs.as_deref().map(Vec::as_slice),
+                &self.config.allowed_peers,
+            ),
+        }
+    }
+
+    /// Authorises a call to health checking or reflection: the same allow-list as sessions.
+    fn authorise_call(&self, request: Request<()>) -> Result<Request<()>, Status> {
+        match self.authorise(&request) {
+            Ok(_) => Ok(request),
+            Err(e) => {
+                (self.log)(&format!("refused a call from {}: {e}", remote_of(&request)));
+                Err(e.to_status())
             }
         }
     }
+}
+
+/// The peer's address of a request, for log lines.
+fn remote_of<T>(request: &Request<T>) -> String {
+    request
+        .extensions()
+        .get::<ConnectionInfo>()
+        .map_or_else(|| "an unknown address".to_owned(), |i| i.remote.to_string())
 }
 
 /// The `Linkage` gRPC service.
@@ -154,9 +182,19 @@ impl Linkage for LinkageService {
         request: Request<Streaming<Chunk>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
         let shared = Arc::clone(&self.shared);
+        let remote = remote_of(&request);
+        let stream = request
+            .extensions()
+            .get::<ConnectionInfo>()
+            .map(|i| i.activity.stream());
         let peer = match shared.authorise(&request) {
             Ok(peer) => peer,
+            Err(e @ ServiceError::AtCapacity(_)) => {
+                (shared.log)(&format!("refused a session from {remote}: {e}"));
+                return Err(e.to_status());
+            }
             Err(e) => {
+                (shared.log)(&format!("refused a session from {remote}: {e}"));
                 shared.report(SessionReport {
                     peer: "unauthorised peer".to_owned(),
                     session_id: None,
@@ -177,7 +215,9 @@ impl Linkage for LinkageService {
         };
         let (tx, rx) = mpsc::channel(crate::CHANNEL_DEPTH);
         let mut link = Link::new(request.into_inner(), tx, Ok, &shared.config.limits);
+        (shared.log)(&format!("session from {peer} at {remote} started"));
         tokio::spawn(async move {
+            let _stream = stream;
             let mut session_id = None;
             let deadline = shared.config.limits.session_deadline;
             let outcome = tokio::time::timeout(
@@ -211,7 +251,10 @@ impl Linkage for LinkageService {
         &self,
         request: Request<ServerInfoRequest>,
     ) -> Result<Response<ServerInfoReply>, Status> {
-        self.shared.authorise(&request).map_err(|e| e.to_status())?;
+        self.shared.authorise(&request).map_err(|e| {
+            (self.shared.log)(&format!("refused a call from {}: {e}", remote_of(&request)));
+            e.to_status()
+        })?;
         Ok(Response::new(ServerInfoReply {
             protocol_version: u32::from(PROTOCOL_VERSION),
             modes: vec![self.shared.config.offer.mode.to_string()],
@@ -278,7 +321,9 @@ impl std::fmt::Debug for Responder {
 
 impl Responder {
     /// A responder with this configuration and these mode drivers; `reports` receives one
-    /// [`SessionReport`] per session or refused attempt.
+    /// [`SessionReport`] per session or refused attempt. Log lines (connections refused or
+    /// closed below the protocol, with the peer's address and the reason; sessions started)
+    /// go to standard error unless [`Responder::log_to`] says otherwise.
     #[must_use]
     pub fn new(
         config: ServerConfig,
@@ -293,14 +338,48 @@ impl Responder {
                 sessions,
                 active: Mutex::new(HashSet::new()),
                 reports,
+                log: Arc::new(|line: &str| eprintln!("{line}")),
             }),
         }
     }
 
-    /// Serves on `listener` until `shutdown` completes.
+    /// Sends the server's log lines to `log` instead of standard error. Lines never hold key
+    /// material: they name peer addresses, certificate names and reasons.
+    ///
+    /// # Example
+    /// ```
+    /// # use blindlink_service::{Responder, ServerConfig, PingResponderFactory, Limits, TransportSecurity};
+    /// # use blindlink_protocol::{Mode, Parameters, SchemaDescriptor, SessionOffer};
+    /// # let config = ServerConfig {
+    /// #     security: TransportSecurity::InsecureLoopback,
+    /// #     allowed_peers: Vec::new(),
+    /// #     limits: Limits::default(),
+    /// #     offer: SessionOffer {
+    /// #         mode: Mode::Exact,
+    /// #         schema: SchemaDescriptor::new([("name", "text")]).unwrap(),
+    /// #         parameters: Parameters::new([("k", "v")]).unwrap(),
+    /// #     },
+    /// #     secret: Default::default(),
+    /// # };
+    /// let responder = Responder::new(config, PingResponderFactory, None)
+    ///     .log_to(|line| println!("server: {line}"));
+    /// ```
+    #[must_use]
+    pub fn log_to(mut self, log: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        // The state is shared only once the responder serves, so this always finds it alone.
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.log = Arc::new(log);
+        }
+        self
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then drains: no new connection or
+    /// session is accepted and the sessions running finish (each within its deadline).
     ///
     /// # Errors
-    /// Plaintext on a non-loopback address, unusable TLS material, or a failure of the server.
+    /// Plaintext on a non-loopback address, plaintext with an allow-list (plaintext cannot
+    /// authenticate peers, so the list could not be enforced), unusable TLS material, or a
+    /// failure of the server.
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -312,6 +391,25 @@ impl Responder {
         let config = &self.shared.config;
         config.security.check_address(address)?;
         let limits = &config.limits;
+        let acceptor = match &config.security {
+            TransportSecurity::MutualTls(credentials) => {
+                install_ring_provider();
+                Some(tokio_rustls::TlsAcceptor::from(Arc::new(
+                    credentials.server_config()?,
+                )))
+            }
+            TransportSecurity::InsecureLoopback if !config.allowed_peers.is_empty() => {
+                return Err(ServiceError::InsecureAllowList(
+                    config
+                        .allowed_peers
+                        .iter()
+                        .map(|p| blindlink_protocol::sanitise_peer_text(p, 64))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ));
+            }
+            TransportSecurity::InsecureLoopback => None,
+        };
         let mut builder = tonic::transport::Server::builder()
             .concurrency_limit_per_connection(limits.max_concurrent_sessions)
             .max_concurrent_streams(
@@ -320,12 +418,6 @@ impl Responder {
             .http2_keepalive_interval(Some(crate::KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(crate::KEEPALIVE_TIMEOUT))
             .timeout(limits.request_timeout);
-        if let TransportSecurity::MutualTls(credentials) = &config.security {
-            install_ring_provider();
-            builder = builder
-                .tls_config(credentials.server_config())
-                .map_err(|e| ServiceError::Tls(error_chain(&e)))?;
-        }
         let (health_reporter, health) = tonic_health::server::health_reporter();
         health_reporter
             .set_serving::<LinkageServer<LinkageService>>()
@@ -341,14 +433,29 @@ impl Responder {
         })
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
+        // Health checking and reflection answer only peers that may open sessions.
+        let for_health = Arc::clone(&self.shared);
+        let for_reflection = Arc::clone(&self.shared);
+        let health = tonic::service::interceptor::InterceptedService::new(
+            health,
+            move |request: Request<()>| for_health.authorise_call(request),
+        );
+        let reflection = tonic::service::interceptor::InterceptedService::new(
+            reflection,
+            move |request: Request<()>| for_reflection.authorise_call(request),
+        );
+        let connections = ReceiverStream::new(accept_loop(
+            listener,
+            acceptor,
+            limits,
+            Arc::clone(&self.shared.log),
+        ))
+        .map(Ok::<_, std::io::Error>);
         builder
             .add_service(health)
             .add_service(reflection)
             .add_service(linkage)
-            .serve_with_incoming_shutdown(
-                TcpIncoming::from(listener).with_nodelay(Some(true)),
-                shutdown,
-            )
+            .serve_with_incoming_shutdown(connections, shutdown)
             .await
             .map_err(|e| ServiceError::Transport(error_chain(&e)))
     }

@@ -4,9 +4,13 @@
 //! loopback addresses, behind an explicit setting.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use rustls_pki_types::CertificateDer;
-use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+use rustls::RootCertStore;
+use rustls::server::WebPkiClientVerifier;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 use zeroize::Zeroizing;
 
 use crate::ServiceError;
@@ -38,11 +42,41 @@ impl TlsCredentials {
         Certificate::from_pem(self.ca_pem.as_bytes())
     }
 
-    pub(crate) fn server_config(&self) -> ServerTlsConfig {
-        ServerTlsConfig::new()
-            .identity(self.identity())
-            .client_ca_root(self.ca())
-            .client_auth_optional(false)
+    /// The server's rustls configuration: this party's certificate, client certificates
+    /// required and verified against the CA, HTTP/2 by ALPN.
+    ///
+    /// # Errors
+    /// A PEM file that does not parse or a key that does not fit the certificate (the message
+    /// names the file's role, never its contents).
+    pub(crate) fn server_config(&self) -> Result<rustls::ServerConfig, ServiceError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
+            let cert = cert.map_err(|_| ServiceError::Tls("the ca pem does not parse".into()))?;
+            roots
+                .add(cert)
+                .map_err(|e| ServiceError::Tls(format!("the ca certificate is unusable: {e}")))?;
+        }
+        if roots.is_empty() {
+            return Err(ServiceError::Tls("the ca pem holds no certificate".into()));
+        }
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+                .build()
+                .map_err(|e| ServiceError::Tls(format!("client certificate verifier: {e}")))?;
+        let chain = CertificateDer::pem_slice_iter(self.cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| ServiceError::Tls("the certificate pem does not parse".into()))?;
+        let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes())
+            .map_err(|_| ServiceError::Tls("the private key pem does not parse".into()))?;
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ServiceError::Tls(e.to_string()))?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)
+            .map_err(|e| ServiceError::Tls(format!("certificate and key: {e}")))?;
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(config)
     }
 
     pub(crate) fn client_config(&self, server_name: &str) -> ClientTlsConfig {

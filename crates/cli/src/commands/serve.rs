@@ -2,7 +2,9 @@
 //! encodes its input once, listens (mutual TLS unless the config says `insecure_loopback`),
 //! lets the peers of its allow-list link, and writes `links.csv`, `ledger.json` and
 //! `report.txt` for every completed session. By default it serves one session and exits
-//! (`[server] max_sessions`); a failed session writes nothing.
+//! (`[server] max_sessions`, counting completed sessions only); a failed session writes
+//! nothing. SIGINT (Ctrl-C) and SIGTERM both drain: no new connection or session is accepted,
+//! the running sessions finish and write their outputs, then `serve` exits.
 
 use anyhow::Context;
 
@@ -53,10 +55,33 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        session::serve(&party, &prepared, listener, &options, shutdown).await
+        let shutdown = shutdown_signal()?;
+        // Completed sessions are written and dropped: memory stays flat however many are served.
+        session::serve_each(&party, &prepared, listener, &options, shutdown, drop).await
     })?;
     Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM (Unix), saying which arrived and that the server drains.
+///
+/// # Errors
+/// The signal handlers cannot be installed.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    #[cfg(unix)]
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot install the SIGTERM handler")?;
+    Ok(async move {
+        #[cfg(unix)]
+        let name = tokio::select! {
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        };
+        #[cfg(not(unix))]
+        let name = {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        };
+        // Said even with --quiet: it explains why the server stops accepting.
+        eprintln!("{name} received: draining (running sessions finish, no new ones start)");
+    })
 }

@@ -313,12 +313,13 @@ fn session_output_dir(party: &LoadedParty, peer: &str, session: SessionId) -> Pa
     }
 }
 
-/// Serves sessions on `listener` until `config.max_sessions` sessions ended (0: until
-/// `shutdown` completes), writing each completed session's outputs. With `max_sessions = 1`
-/// a failed session is an error.
+/// Serves sessions on `listener` until `config.max_sessions` sessions completed (0: until
+/// `shutdown` completes), writing each completed session's outputs. Failed sessions and
+/// refused attempts do not count; they are logged, and if the server stops before any session
+/// completed, the last failure is its error.
 ///
 /// # Errors
-/// Unreadable TLS files, a server failure, or (one session) the session's error.
+/// Unreadable TLS files, a server failure, or (no session completed) the last session's error.
 pub async fn serve(
     party: &LoadedParty,
     prepared: &PreparedParty,
@@ -326,6 +327,27 @@ pub async fn serve(
     options: &RunOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Vec<CompletedSession>> {
+    let mut completed = Vec::new();
+    serve_each(party, prepared, listener, options, shutdown, |s| {
+        completed.push(s);
+    })
+    .await?;
+    Ok(completed)
+}
+
+/// [`serve`], handing each completed session to `on_completed` instead of keeping them all
+/// (a long-running server's memory must not grow with every session).
+///
+/// # Errors
+/// As [`serve`].
+pub async fn serve_each(
+    party: &LoadedParty,
+    prepared: &PreparedParty,
+    listener: TcpListener,
+    options: &RunOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    mut on_completed: impl FnMut(CompletedSession),
+) -> anyhow::Result<()> {
     let config = &party.config;
     let security = transport_security(config)?;
     // Check the data against the mode before anyone connects.
@@ -359,11 +381,10 @@ pub async fn serve(
             () = shutdown => {}
         }
     }));
-    let mut completed = Vec::new();
     let mut ended: u64 = 0;
     let mut failure = None;
+    let mut last_failed = None;
     while let Some(report) = reports.recv().await {
-        ended += 1;
         match report.outcome {
             Ok(ledger) => {
                 let entry = outcomes
@@ -401,7 +422,8 @@ pub async fn serve(
                         dir.display()
                     );
                 }
-                completed.push(CompletedSession {
+                ended += 1;
+                on_completed(CompletedSession {
                     party: config.name.clone(),
                     peer: report.peer,
                     outcome,
@@ -419,11 +441,8 @@ pub async fn serve(
                 }
                 let error =
                     anyhow::anyhow!("session with {} failed, nothing written: {e}", report.peer);
-                if config.max_sessions == 1 {
-                    failure = Some(error);
-                    break;
-                }
                 eprintln!("{error}");
+                last_failed = Some(error);
             }
         }
         if config.max_sessions != 0 && ended >= config.max_sessions {
@@ -438,7 +457,10 @@ pub async fn serve(
         return Err(error);
     }
     served.map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(completed)
+    match last_failed {
+        Some(error) if ended == 0 => Err(error),
+        _ => Ok(()),
+    }
 }
 
 /// Runs one session against the configured peer at `address` (the config's `[peer]` address
