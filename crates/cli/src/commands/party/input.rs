@@ -17,7 +17,9 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use blindlink_encoding::normalise::Pipeline;
-use blindlink_encoding::{ClkEncoder, EncoderScratch, SchemaDocument};
+use blindlink_encoding::{
+    ClkEncoder, EncoderScratch, FieldTokenScratch, FieldTokenizer, FieldTokens, SchemaDocument,
+};
 use rayon::prelude::*;
 
 use super::config::MatchKeySpec;
@@ -60,6 +62,8 @@ pub struct PartyRecords {
     pub clks: Vec<u8>,
     /// Bytes per CLK.
     pub clk_bytes: usize,
+    /// Each record's field tokens, in the schema's field order (empty if not asked for).
+    pub fields: Vec<Vec<FieldTokens>>,
 }
 
 impl PartyRecords {
@@ -79,11 +83,14 @@ struct BoundKeyColumn {
 
 /// Reads `csv_path`: `id_column`, the `match_keys` columns and the schema's columns (renamed
 /// through `schema_columns`, or made of several CSV columns joined by a space through
-/// `combined_columns`), and encodes the CLKs with `encoder` (on the current rayon pool).
+/// `combined_columns`), and encodes the CLKs with `encoder` and the field tokens with
+/// `tokenizer` (on the current rayon pool).
 ///
 /// # Errors
 /// The file cannot be read, a column is missing or repeated, an id is empty or repeated, or a
 /// row cannot be encoded; each names the file and line.
+// The CLK encoder and the field tokenizer are independent options: a mode wants either or both.
+#[allow(clippy::too_many_arguments)]
 pub fn read_party_records(
     csv_path: &Path,
     id_column: &str,
@@ -92,6 +99,7 @@ pub fn read_party_records(
     schema_columns: &BTreeMap<String, String>,
     combined_columns: &BTreeMap<String, Vec<String>>,
     encoder: Option<&ClkEncoder>,
+    tokenizer: Option<&FieldTokenizer>,
 ) -> anyhow::Result<PartyRecords> {
     let shown = csv_path.display().to_string();
     let file = std::fs::File::open(csv_path).with_context(|| format!("cannot read {shown}"))?;
@@ -139,7 +147,7 @@ pub fn read_party_records(
         key_columns.push(bound);
     }
     let mut schema_sources: Vec<Vec<usize>> = Vec::new();
-    let schema_columns_needed = if encoder.is_some() {
+    let schema_columns_needed = if encoder.is_some() || tokenizer.is_some() {
         document_columns(schema)
     } else {
         Vec::new()
@@ -207,6 +215,24 @@ pub fn read_party_records(
         records.match_keys.push(column);
     }
 
+    if let Some(tokenizer) = tokenizer {
+        records.fields = rows
+            .par_iter()
+            .enumerate()
+            .map_init(
+                || (FieldTokenScratch::default(), Vec::<String>::new()),
+                |(scratch, values), (i, row)| {
+                    schema_values(row, &schema_sources, values);
+                    let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                    let mut fields = Vec::new();
+                    tokenizer
+                        .tokens(&values, scratch, &mut fields)
+                        .map_err(|e| anyhow::anyhow!("{shown}:{}: {e}", i as u64 + 2))?;
+                    Ok(fields)
+                },
+            )
+            .collect::<anyhow::Result<_>>()?;
+    }
     let Some(encoder) = encoder else {
         return Ok(records);
     };
@@ -218,19 +244,7 @@ pub fn read_party_records(
         .try_for_each_init(
             || (EncoderScratch::default(), Vec::<String>::new()),
             |(scratch, values), (i, (out, row))| {
-                values.resize(schema_sources.len(), String::new());
-                for (value, sources) in values.iter_mut().zip(&schema_sources) {
-                    value.clear();
-                    for &c in sources {
-                        let part = row.get(c).unwrap_or("").trim();
-                        if !part.is_empty() {
-                            if !value.is_empty() {
-                                value.push(' ');
-                            }
-                            value.push_str(part);
-                        }
-                    }
-                }
+                schema_values(row, &schema_sources, values);
                 let values: Vec<&str> = values.iter().map(String::as_str).collect();
                 encoder
                     .encode(&values, i as u64, scratch, out)
@@ -239,6 +253,23 @@ pub fn read_party_records(
         )?;
     records.clks = clks;
     Ok(records)
+}
+
+/// The schema's values of `row`: each from its CSV columns joined by a space.
+fn schema_values(row: &csv::StringRecord, schema_sources: &[Vec<usize>], values: &mut Vec<String>) {
+    values.resize(schema_sources.len(), String::new());
+    for (value, sources) in values.iter_mut().zip(schema_sources) {
+        value.clear();
+        for &c in sources {
+            let part = row.get(c).unwrap_or("").trim();
+            if !part.is_empty() {
+                if !value.is_empty() {
+                    value.push(' ');
+                }
+                value.push_str(part);
+            }
+        }
+    }
 }
 
 fn document_columns(schema: &SchemaDocument) -> Vec<&str> {
@@ -339,6 +370,7 @@ mod tests {
             &renamed,
             &combined_for_schema,
             Some(&encoder),
+            None,
         );
         let got = match got {
             Ok(r) => {

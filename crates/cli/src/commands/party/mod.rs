@@ -96,6 +96,7 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
         .with_context(|| format!("key file {}", config.key_file.display()))?;
     let encoder = ClkEncoder::new(&schema, &linkage_secret)
         .with_context(|| format!("schema {}", config.schema.display()))?;
+    let tokenizer = fields::field_tokenizer(config.mode, &schema, &linkage_secret, &config.schema)?;
     drop(linkage_secret);
     let needs_clks = !matches!(config.mode, Mode::Cardinality | Mode::Exact);
     let records = input::read_party_records(
@@ -106,6 +107,7 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
         &config.schema_columns,
         &config.combined_columns,
         needs_clks.then_some(&encoder),
+        tokenizer.as_ref(),
     )?;
     Ok(LoadedParty {
         config,
