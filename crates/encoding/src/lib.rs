@@ -33,4 +33,4 @@ pub mod stats;
 pub use encoder::{ClkEncoder, EncoderScratch, Schema, SchemaDocument};
 pub use field_tokens::{FIELD_TOKEN_BYTES, FieldTokenScratch, FieldTokenizer, FieldTokens};
 pub use keyed::DOMAIN;
-pub use secret::LinkageSecret;
+pub use secret::{LinkageSecret, MIN_SECRET_BYTES};

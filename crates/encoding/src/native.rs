@@ -239,6 +239,12 @@ impl NativeField {
             .tokens(text, chars, buf, emit)
             .map_err(|r| EncodingError::invalid(&self.column, r))
     }
+
+    /// The field's normalisation pipeline (read-only: e.g. to tell which columns hold dates).
+    #[must_use]
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
 }
 
 /// A parsed native schema.

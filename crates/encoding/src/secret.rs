@@ -4,6 +4,13 @@ use zeroize::Zeroizing;
 
 use crate::EncodingError;
 
+/// The shortest linkage secret a key file may hold: 16 bytes (128 bits). Library callers may
+/// wrap shorter secrets ([`LinkageSecret::from_bytes`] refuses only an empty one, so tests can
+/// use short literals); the CLI refuses key files shorter than this, since everyone who can
+/// guess the secret can run dictionary attacks on every CLK and match key made with it.
+/// `blindlink keygen` writes 64 hex digits (32 random bytes).
+pub const MIN_SECRET_BYTES: usize = 16;
+
 /// The shared secret every keyed hash is derived from.
 ///
 /// # Security

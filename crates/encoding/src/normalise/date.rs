@@ -32,6 +32,16 @@
 //! will not guess around), and Meiji dates before 明治6年 (1873), which are in the lunisolar
 //! calendar and do not convert by adding a year offset.
 //!
+//! Era dates outside their era are common in real Japanese records all the same: pre-printed
+//! forms kept `平成` after May 2019, and `令和元年4月1日` is written for April 2019 (a date
+//! before 令和 began). The steps keep rejecting them; a caller that wants them read as the
+//! Gregorian date they denote says so with [`EraReading::Lenient`] in
+//! [`normalise_date_with`], which also says whether it read a date that way (so the caller can
+//! count them). Lenient reading takes the era's year offset as it is: `平成32年1月1日` is
+//! 2020-01-01, `令和元年4月1日` is 2019-04-01, `昭和64年1月8日` is 1989-01-08 (which was
+//! `平成元年1月8日`), `平成元年1月7日` is 1989-01-07. It still rejects impossible days
+//! (`平成32年2月30日`), year 0, and Meiji dates before 1873.
+//!
 //! Era start days: 明治 1873-01-01 (the first Gregorian day; the era itself began in 1868),
 //! 大正 1912-07-30, 昭和 1926-12-25, 平成 1989-01-08, 令和 2019-05-01. Each era ends the day
 //! before the next begins.
@@ -122,6 +132,20 @@ pub enum NumericOrder {
     MonthFirst,
 }
 
+/// How [`normalise_date_with`] reads a Japanese era date outside its era (`平成32年1月1日`,
+/// `令和元年4月1日`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EraReading {
+    /// Rejected as a data error, naming the era's first or last day: what the steps `date`,
+    /// `date-dmy` and `date-mdy` do.
+    #[default]
+    Strict,
+    /// Read as the Gregorian date it denotes: the era's first year plus the written year,
+    /// minus one (`平成32年1月1日` -> 2020-01-01, `令和元年4月1日` -> 2019-04-01). Impossible
+    /// days, year 0 and Meiji dates before 1873 are still rejected.
+    Lenient,
+}
+
 /// Parses a date and writes it as `YYYY-MM-DD` (the step `date`): a numeric date with the year
 /// last is rejected, since only a declared order ([`normalise_date_in_order`]) can read it.
 ///
@@ -185,16 +209,68 @@ pub fn normalise_date_in_order(
     Ok(())
 }
 
+/// Parses a date as [`normalise_date_in_order`] does, reading an era date outside its era as
+/// `era` says, and writes it as `YYYY-MM-DD`. Returns `true` when the date was an era date
+/// outside its era that [`EraReading::Lenient`] read as the Gregorian date it denotes (always
+/// `false` under [`EraReading::Strict`]), so a caller can count such dates.
+///
+/// # Errors
+/// As [`normalise_date_in_order`]; under [`EraReading::Lenient`] an era date outside its era
+/// is an error only if the day does not exist, the era year is 0 or it is a Meiji date before
+/// 1873.
+///
+/// # Example
+/// ```
+/// use blindlink_encoding::normalise::date::{EraReading, NumericOrder, normalise_date_with};
+/// let mut out = String::new();
+/// let lenient = |input: &str, out: &mut String| {
+///     normalise_date_with(input, NumericOrder::YearFirst, EraReading::Lenient, out)
+/// };
+/// assert_eq!(lenient("平成32年1月1日", &mut out), Ok(true));
+/// assert_eq!(out, "2020-01-01");
+/// assert_eq!(lenient("令和元年4月1日", &mut out), Ok(true));
+/// assert_eq!(out, "2019-04-01");
+/// assert_eq!(lenient("平成31年4月30日", &mut out), Ok(false));
+/// assert_eq!(out, "2019-04-30");
+/// assert_eq!(
+///     normalise_date_with("平成32年1月1日", NumericOrder::YearFirst, EraReading::Strict, &mut out)
+///         .unwrap_err()
+///         .to_string(),
+///     "平成32年1月1日 (2020-01-01) is after 平成 ended on 2019-04-30"
+/// );
+/// ```
+pub fn normalise_date_with(
+    input: &str,
+    order: NumericOrder,
+    era: EraReading,
+    out: &mut String,
+) -> Result<bool, NormaliseError> {
+    out.clear();
+    let ((year, month, day), outside_era) = parse_date_reading(input, order, era)?;
+    use std::fmt::Write as _;
+    let _ = write!(out, "{year:04}-{month:02}-{day:02}");
+    Ok(outside_era)
+}
+
 fn invalid(message: String) -> NormaliseError {
     NormaliseError::Invalid(message)
 }
 
 fn parse_date(input: &str, order: NumericOrder) -> Result<(u32, u32, u32), NormaliseError> {
+    parse_date_reading(input, order, EraReading::Strict).map(|(date, _)| date)
+}
+
+/// The date, and whether it was an era date outside its era read leniently.
+fn parse_date_reading(
+    input: &str,
+    order: NumericOrder,
+    era: EraReading,
+) -> Result<((u32, u32, u32), bool), NormaliseError> {
     if let Some((year, month, day)) = iso_like(input) {
         check_calendar(year, month, day)?;
-        return Ok((year, month, day));
+        return Ok(((year, month, day), false));
     }
-    parse_date_in_general(input, order)
+    parse_date_in_general(input, order, era)
 }
 
 /// `YYYY-MM-DD` (or with `/` or `.`) and `YYYYMMDD` in ASCII digits, the forms most records
@@ -219,7 +295,8 @@ fn iso_like(input: &str) -> Option<(u32, u32, u32)> {
 fn parse_date_in_general(
     input: &str,
     order: NumericOrder,
-) -> Result<(u32, u32, u32), NormaliseError> {
+    reading: EraReading,
+) -> Result<((u32, u32, u32), bool), NormaliseError> {
     let trimmed = input.trim();
     if trimmed.is_empty() {
         return Err(invalid("date is empty".to_owned()));
@@ -233,7 +310,7 @@ fn parse_date_in_general(
     let trimmed = strip_time_of_day(trimmed)?;
     let tokens = tokenise(trimmed)?;
     if tokens.iter().any(|t| matches!(t, Token::MonthName(_))) {
-        return parse_month_name_date(&tokens, trimmed);
+        return parse_month_name_date(&tokens, trimmed).map(|date| (date, false));
     }
     let (era, rest) = match tokens.first() {
         Some(Token::Era(era)) => (Some(*era), &tokens[1..]),
@@ -244,7 +321,7 @@ fn parse_date_in_general(
         None => {
             let (year, month, day) = gregorian_order(&parts, order, trimmed)?;
             check_calendar(year, month, day)?;
-            Ok((year, month, day))
+            Ok(((year, month, day), false))
         }
         Some(era) => {
             let [(era_year, _), (month, _), (day, _)] = parts.numbers;
@@ -257,7 +334,11 @@ fn parse_date_in_general(
             let year = era.first_year + era_year - 1;
             check_calendar(year, month, day)?;
             let date = (year, month, day);
+            let lenient = reading == EraReading::Lenient;
             if date < era.first_day {
+                if lenient && (era.name != MEIJI.name) {
+                    return Ok((date, true));
+                }
                 let (y, m, d) = era.first_day;
                 return Err(invalid(if era.name == MEIJI.name {
                     format!(
@@ -274,13 +355,16 @@ fn parse_date_in_general(
             if let Some(last) = era.last_day
                 && date > last
             {
+                if lenient {
+                    return Ok((date, true));
+                }
                 let (y, m, d) = last;
                 return Err(invalid(format!(
                     "{}{era_year}年{}月{}日 ({year:04}-{:02}-{:02}) is after {} ended on {y:04}-{m:02}-{d:02}",
                     era.name, month, day, month, day, era.name
                 )));
             }
-            Ok(date)
+            Ok((date, false))
         }
     }
 }

@@ -33,12 +33,20 @@
 //! name = "date_of_birth"
 //! weight = 2.0
 //! veto_below = 0.9                  # flag whenever this field's Dice is below
+//! reveal_decodable_encodings = false # clk-exchange only: true sends record-level CLKs, which a
+//!                                   # peer holding the key can decode; both sides must say true
 //!
 //! [input]
 //! csv = "data/registry.csv"
 //! id_column = "record_id"
 //! schema_columns = { surname_kana = "kana_surname" }   # optional: schema column -> CSV column
 //! combined_columns = { name_kana = ["surname_kana", "given_name_kana"] }  # joined by a space
+//! invalid_rows = "abort"            # abort (default): the first bad row stops the run, naming
+//!                                   # file, line, field and reason; reject: bad rows are withheld
+//!                                   # from the session and listed in <output dir>/rejects.csv
+//! era_dates = "strict"              # strict (default): 平成32年1月1日 (an era date after the era
+//!                                   # ended) is a bad value; lenient: read as the Gregorian date it
+//!                                   # denotes (2020-01-01), counted in report.txt
 //!
 //! [[input.match_key]]               # the cascade, in order
 //! name = "my-number"
@@ -46,6 +54,7 @@
 //!
 //! [output]
 //! dir = "out/registry"
+//! transcript = false                # true: also write transcript.bin (every protocol message)
 //! ```
 
 use std::collections::BTreeMap;
@@ -119,6 +128,8 @@ struct RawLinkage {
     fuzzy_minima_per_band: Option<usize>,
     #[serde(default, rename = "validate_field")]
     validate_fields: Vec<RawValidateField>,
+    #[serde(default)]
+    reveal_decodable_encodings: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -140,6 +151,8 @@ struct RawInput {
     combined_columns: BTreeMap<String, Vec<String>>,
     #[serde(default, rename = "match_key")]
     match_keys: Vec<RawMatchKey>,
+    invalid_rows: Option<String>,
+    era_dates: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,6 +174,58 @@ struct RawKeyColumn {
 #[serde(deny_unknown_fields)]
 struct RawOutput {
     dir: PathBuf,
+    #[serde(default)]
+    transcript: bool,
+}
+
+/// What a party does with an input row that cannot be used (a value its normalisation rejects,
+/// a required field missing, a column count that does not match the header): `[input]
+/// invalid_rows`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InvalidRows {
+    /// The first bad row stops the run before any connection, naming file, line, field and
+    /// reason (the default: a linkage never silently runs on fewer records than the file holds).
+    #[default]
+    Abort,
+    /// Bad rows are withheld from the session (the peer never sees them, not even in a count)
+    /// and written with file, line, field and reason to `rejects.csv` in the output directory;
+    /// `report.txt` and the ledger count them.
+    Reject,
+}
+
+impl InvalidRows {
+    /// The config spelling.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Abort => "abort",
+            Self::Reject => "reject",
+        }
+    }
+}
+
+/// How a Japanese era date outside its era is read: `[input] era_dates`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EraDates {
+    /// Rejected as a bad value (`平成32年1月1日`: 平成 ended on 2019-04-30), the default and the
+    /// behaviour of the normalisation steps `date`, `date-dmy` and `date-mdy` on their own.
+    #[default]
+    Strict,
+    /// Read as the Gregorian date it denotes (`平成32年1月1日` -> 2020-01-01, `令和元年4月1日`
+    /// -> 2019-04-01), as pre-printed forms and late-updated systems write them; how many were
+    /// read so is counted in `report.txt`.
+    Lenient,
+}
+
+impl EraDates {
+    /// The config spelling.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Strict => "strict",
+            Self::Lenient => "lenient",
+        }
+    }
 }
 
 /// TLS material, or plaintext on loopback.
@@ -242,6 +307,15 @@ pub struct PartyConfig {
     pub match_keys: Vec<MatchKeySpec>,
     /// Where `links.csv`, `ledger.json` and `report.txt` go.
     pub output_dir: PathBuf,
+    /// `[linkage] reveal_decodable_encodings`: this party agrees to send record-level CLKs
+    /// (`clk-exchange`), which a peer holding the linkage key can decode. Default false.
+    pub reveal_decodable_encodings: bool,
+    /// `[output] transcript`: also write `transcript.bin` beside `ledger.json`. Default false.
+    pub transcript: bool,
+    /// `[input] invalid_rows`: abort on the first bad row (default) or withhold and list them.
+    pub invalid_rows: InvalidRows,
+    /// `[input] era_dates`: strict (default) or lenient reading of era dates outside their era.
+    pub era_dates: EraDates,
 }
 
 impl PartyConfig {
@@ -487,6 +561,34 @@ impl PartyConfig {
                 columns,
             });
         }
+        let invalid_rows = match raw.input.invalid_rows.as_deref() {
+            None | Some("abort") => InvalidRows::Abort,
+            Some("reject") => InvalidRows::Reject,
+            Some(other) => {
+                return Err(bad(
+                    "input.invalid_rows",
+                    format!("unknown value '{other}' (expected abort or reject)"),
+                ));
+            }
+        };
+        let era_dates = match raw.input.era_dates.as_deref() {
+            None | Some("strict") => EraDates::Strict,
+            Some("lenient") => EraDates::Lenient,
+            Some(other) => {
+                return Err(bad(
+                    "input.era_dates",
+                    format!("unknown value '{other}' (expected strict or lenient)"),
+                ));
+            }
+        };
+        if raw.linkage.reveal_decodable_encodings && mode != Mode::ClkExchange {
+            return Err(bad(
+                "linkage.reveal_decodable_encodings",
+                format!(
+                    "is true, but only mode clk-exchange sends decodable encodings (mode is {mode}); remove it"
+                ),
+            ));
+        }
         if match_keys.is_empty() && mode.uses_match_keys() {
             return Err(bad(
                 "input.match_key",
@@ -516,6 +618,10 @@ impl PartyConfig {
             validate_fields,
             match_keys,
             output_dir: resolve(&raw.output.dir),
+            reveal_decodable_encodings: raw.linkage.reveal_decodable_encodings,
+            transcript: raw.output.transcript,
+            invalid_rows,
+            era_dates,
         })
     }
 }
@@ -654,7 +760,7 @@ dir = "out/registry"
         wrong.extend(check(
             ("[[input.match_key]]", "colour = 1\n[[input.match_key]]"),
             Serve,
-            "peers/registry.toml:18: unknown field `colour`, expected one of `csv`, `id_column`, `schema_columns`, `combined_columns`, `match_key`",
+            "peers/registry.toml:18: unknown field `colour`, expected one of `csv`, `id_column`, `schema_columns`, `combined_columns`, `match_key`, `invalid_rows`, `era_dates`",
         ));
         wrong.extend(check(
             ("dir = \"out/registry\"", ""),
@@ -740,6 +846,103 @@ dir = "out/registry"
             ("name = \"registry\"", "name = \"Registry Office\""),
             Serve,
             "peers/registry.toml: name: party name 'Registry Office' may contain only lowercase letters, digits, '-' and '.'",
+        ));
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    #[test]
+    fn new_keys_default_off_and_parse() {
+        let path = Path::new("peers/registry.toml");
+        let config = PartyConfig::parse(SERVE, path, PartyCommand::Serve).unwrap();
+        assert!(!config.reveal_decodable_encodings);
+        assert!(!config.transcript);
+        assert_eq!(config.invalid_rows, InvalidRows::Abort);
+        assert_eq!(config.era_dates, EraDates::Strict);
+
+        let text = SERVE
+            .replacen("mode = \"validate\"", "mode = \"clk-exchange\"", 1)
+            .replacen(
+                "validate_threshold = 0.75",
+                "reveal_decodable_encodings = true",
+                1,
+            )
+            .replacen(
+                "id_column = \"record_id\"",
+                "id_column = \"record_id\"\ninvalid_rows = \"reject\"\nera_dates = \"lenient\"",
+                1,
+            )
+            .replacen(
+                "dir = \"out/registry\"",
+                "dir = \"out/registry\"\ntranscript = true",
+                1,
+            );
+        let config = PartyConfig::parse(&text, path, PartyCommand::Serve).unwrap();
+        assert!(config.reveal_decodable_encodings);
+        assert!(config.transcript);
+        assert_eq!(config.invalid_rows, InvalidRows::Reject);
+        assert_eq!(config.era_dates, EraDates::Lenient);
+        assert_eq!(InvalidRows::Reject.as_str(), "reject");
+        assert_eq!(EraDates::Lenient.as_str(), "lenient");
+    }
+
+    #[test]
+    fn bad_new_keys_name_the_file_and_key() {
+        use PartyCommand::Serve;
+        let mut wrong = Vec::new();
+        wrong.extend(check(
+            ("id_column = \"record_id\"", "id_column = \"record_id\"\ninvalid_rows = \"skip\""),
+            Serve,
+            "peers/registry.toml: input.invalid_rows: unknown value 'skip' (expected abort or reject)",
+        ));
+        wrong.extend(check(
+            (
+                "id_column = \"record_id\"",
+                "id_column = \"record_id\"\ninvalid_rows = \"abort\"",
+            ),
+            Serve,
+            "ok",
+        ));
+        wrong.extend(check(
+            ("id_column = \"record_id\"", "id_column = \"record_id\"\nera_dates = \"loose\""),
+            Serve,
+            "peers/registry.toml: input.era_dates: unknown value 'loose' (expected strict or lenient)",
+        ));
+        wrong.extend(check(
+            (
+                "id_column = \"record_id\"",
+                "id_column = \"record_id\"\nera_dates = \"strict\"",
+            ),
+            Serve,
+            "ok",
+        ));
+        wrong.extend(check(
+            (
+                "id_column = \"record_id\"",
+                "id_column = \"record_id\"\nera_dates = true",
+            ),
+            Serve,
+            "peers/registry.toml:18: invalid type: boolean `true`, expected a string",
+        ));
+        wrong.extend(check(
+            ("validate_threshold = 0.75", "reveal_decodable_encodings = true"),
+            Serve,
+            "peers/registry.toml: linkage.reveal_decodable_encodings: is true, but only mode clk-exchange sends decodable encodings (mode is validate); remove it",
+        ));
+        wrong.extend(check(
+            (
+                "validate_threshold = 0.75",
+                "reveal_decodable_encodings = \"yes\"",
+            ),
+            Serve,
+            "peers/registry.toml:14: invalid type: string \"yes\", expected a boolean",
+        ));
+        wrong.extend(check(
+            (
+                "dir = \"out/registry\"",
+                "dir = \"out/registry\"\ntranscript = 1",
+            ),
+            Serve,
+            "peers/registry.toml:23: invalid type: integer `1`, expected a boolean",
         ));
         assert!(wrong.is_empty(), "{wrong:#?}");
     }

@@ -79,6 +79,86 @@ fn era_forms() {
     );
 }
 
+/// `input` read leniently: `Ok((date, read outside its era))` or the error.
+fn lenient(input: &str) -> Result<(String, bool), String> {
+    let mut out = String::new();
+    let mut results = Vec::new();
+    for order in [YearFirst, DayFirst, MonthFirst] {
+        results.push(
+            normalise_date_with(input, order, EraReading::Lenient, &mut out)
+                .map(|outside| (out.clone(), outside))
+                .map_err(|e| e.to_string()),
+        );
+    }
+    // Era dates read the same in every numeric order.
+    assert!(
+        results.windows(2).all(|w| w[0] == w[1]),
+        "{input}: {results:?}"
+    );
+    results.swap_remove(0)
+}
+
+#[test]
+fn lenient_era_reading_golden_cases() {
+    let ok = |date: &str, outside: bool| Ok((date.to_owned(), outside));
+    assert_eq!(lenient("平成32年1月1日"), ok("2020-01-01", true));
+    assert_eq!(lenient("令和元年4月1日"), ok("2019-04-01", true));
+    // 昭和 ended on 1989-01-07: 昭和64年1月8日 is the day that was 平成元年1月8日.
+    assert_eq!(lenient("昭和64年1月8日"), ok("1989-01-08", true));
+    assert_eq!(lenient("昭和64年1月7日"), ok("1989-01-07", false));
+    assert_eq!(lenient("平成元年1月7日"), ok("1989-01-07", true));
+    assert_eq!(lenient("H32.1.1"), ok("2020-01-01", true));
+    assert_eq!(lenient("Ｈ３２．５．１"), ok("2020-05-01", true));
+    assert_eq!(lenient("H320101"), ok("2020-01-01", true));
+    assert_eq!(lenient("平成三十二年一月一日"), ok("2020-01-01", true));
+    assert_eq!(lenient("大正15年12月25日"), ok("1926-12-25", true));
+    assert_eq!(lenient("令和5年12月1日"), ok("2023-12-01", false));
+    assert_eq!(lenient("平成31年4月30日"), ok("2019-04-30", false));
+    assert_eq!(lenient("1985-04-03"), ok("1985-04-03", false));
+    assert_eq!(lenient("5 Jul 1982"), ok("1982-07-05", false));
+    // Still errors: impossible days, year 0, Meiji before the Gregorian calendar.
+    assert_eq!(
+        lenient("平成32年2月30日"),
+        Err("day 30 does not exist in february 2020, which has 29 days".to_owned())
+    );
+    assert_eq!(
+        lenient("平成0年1月1日"),
+        Err("平成 year 0 does not exist; the first year is 1 (元年)".to_owned())
+    );
+    assert_eq!(
+        lenient("明治5年1月1日"),
+        Err("明治5年 (1872) is before 1873, when Japan adopted the gregorian calendar; the date cannot be converted".to_owned())
+    );
+}
+
+#[test]
+fn strict_era_reading_is_the_steps_behaviour() {
+    let mut out = String::new();
+    for input in [
+        "平成32年1月1日",
+        "令和元年4月1日",
+        "昭和64年1月8日",
+        "平成元年1月7日",
+    ] {
+        let strict = normalise_date_with(input, YearFirst, EraReading::Strict, &mut out)
+            .map_err(|e| e.to_string());
+        let step = normalise_date(input, &mut out).map_err(|e| e.to_string());
+        assert_eq!(strict.clone().map(|_| ()), step, "{input}");
+        assert!(strict.is_err(), "{input}");
+    }
+    assert_eq!(
+        normalise_date("令和元年4月1日", &mut out)
+            .unwrap_err()
+            .to_string(),
+        "令和1年4月1日 (2019-04-01) is before 令和 began on 2019-05-01"
+    );
+    assert_eq!(
+        normalise_date_with("1985-04-03", YearFirst, EraReading::Strict, &mut out),
+        Ok(false)
+    );
+    assert_eq!(EraReading::default(), EraReading::Strict);
+}
+
 #[test]
 fn era_boundaries() {
     check(
@@ -528,7 +608,7 @@ proptest! {
             s => format!("{}{s}{}{s}{}", &digits[..4], &digits[4..6], &digits[6..]),
         };
         for order in [YearFirst, DayFirst, MonthFirst] {
-            let general = parse_date_in_general(&input, order).and_then(|(y, m, d)| {
+            let general = parse_date_in_general(&input, order, EraReading::Strict).and_then(|((y, m, d), _)| {
                 check_calendar(y, m, d).map(|()| (y, m, d))
             });
             prop_assert_eq!(
