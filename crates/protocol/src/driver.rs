@@ -6,6 +6,7 @@
 //! payloads and learn nothing about anyone's data. They are not a linkage mode.
 
 use crate::ProtocolError;
+use crate::handshake::EstablishedSession;
 use crate::ledger::DisclosureLedger;
 use crate::message::{Message, Ping};
 
@@ -25,6 +26,12 @@ pub struct DriverStep {
 /// sees every other message and may return an error for one it does not expect, which the
 /// transport reports to the peer and to its caller.
 pub trait SessionDriver: Send {
+    /// Called once when the handshake has established the session, before [`Self::start`]:
+    /// a driver that keeps a transcript records both hellos from it. The default does nothing.
+    fn established(&mut self, session: &EstablishedSession) {
+        let _ = session;
+    }
+
     /// Called once right after the handshake.
     ///
     /// # Errors

@@ -99,7 +99,32 @@ pub enum ProtocolError {
     /// The peer closed the session before it was complete.
     #[error("peer closed the session {0}")]
     PeerClosed(&'static str),
+    /// This side cannot run as asked: its configuration or its own data is invalid. The text
+    /// may name local settings and record ids, so it is for this side's operator only (see
+    /// [`ProtocolError::peer_text`]).
+    #[error("{what}: {reason}")]
+    Local {
+        /// The setting or input concerned.
+        what: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
+
+/// Whose fault an error is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorOrigin {
+    /// The peer's bytes: malformed, oversize or out of order, or the peer gave up.
+    Peer,
+    /// Both sides are well-behaved but configured differently (found by the handshake, which
+    /// compares the same two hellos on both sides).
+    Agreement,
+    /// This side's own configuration or data.
+    Local,
+}
+
+/// The text sent to the peer in place of a local error's own text.
+pub const LOCAL_ERROR_PEER_TEXT: &str = "the peer stopped because of a problem with its own configuration or data (details stay on its side)";
 
 /// Coarse classes of [`ProtocolError`], so a transport can map them to its own status codes in
 /// one place without matching every variant.
@@ -109,7 +134,9 @@ pub enum ErrorClass {
     Malformed,
     /// A message is over its size limit.
     Oversize,
-    /// Both sides are well-behaved but configured differently (version, mode, schema, key...).
+    /// Both sides are well-behaved but configured differently (version, mode, schema, key...),
+    /// or this side cannot run as configured ([`ProtocolError::Local`]; see
+    /// [`ProtocolError::origin`] to tell them apart).
     Mismatch,
     /// A well-formed message arrived at the wrong time.
     OutOfOrder,
@@ -129,6 +156,7 @@ impl ProtocolError {
             | Self::Invalid { .. } => ErrorClass::Malformed,
             Self::Oversize { .. } => ErrorClass::Oversize,
             Self::VersionMismatch { .. }
+            | Self::Local { .. }
             | Self::ModeMismatch { .. }
             | Self::SchemaMismatch(_)
             | Self::ParameterMismatch(_)
@@ -136,6 +164,42 @@ impl ProtocolError {
             | Self::SessionMismatch { .. } => ErrorClass::Mismatch,
             Self::UnexpectedMessage { .. } => ErrorClass::OutOfOrder,
             Self::PeerAborted(_) | Self::PeerClosed(_) => ErrorClass::PeerGone,
+        }
+    }
+
+    /// Whether the peer's bytes, a disagreement of the two configurations, or this side's own
+    /// configuration or data caused the error.
+    #[must_use]
+    pub fn origin(&self) -> ErrorOrigin {
+        match self {
+            Self::Local { .. } => ErrorOrigin::Local,
+            Self::VersionMismatch { .. }
+            | Self::ModeMismatch { .. }
+            | Self::SchemaMismatch(_)
+            | Self::ParameterMismatch(_)
+            | Self::KeyMismatch
+            | Self::SessionMismatch { .. } => ErrorOrigin::Agreement,
+            _ => ErrorOrigin::Peer,
+        }
+    }
+
+    /// The text that is safe to send to the peer (an abort reason or a status message): the
+    /// error itself when it is about the peer's bytes or about a difference both sides see,
+    /// [`LOCAL_ERROR_PEER_TEXT`] for a local error, whose text may name local record ids and
+    /// settings.
+    ///
+    /// # Example
+    /// ```
+    /// use blindlink_protocol::{LOCAL_ERROR_PEER_TEXT, ProtocolError};
+    /// let local = ProtocolError::Local { what: "party data", reason: "record 3 ('p-17')".into() };
+    /// assert_eq!(local.peer_text(), LOCAL_ERROR_PEER_TEXT);
+    /// assert_eq!(ProtocolError::KeyMismatch.peer_text(), ProtocolError::KeyMismatch.to_string());
+    /// ```
+    #[must_use]
+    pub fn peer_text(&self) -> String {
+        match self.origin() {
+            ErrorOrigin::Local => LOCAL_ERROR_PEER_TEXT.to_owned(),
+            ErrorOrigin::Peer | ErrorOrigin::Agreement => self.to_string(),
         }
     }
 }

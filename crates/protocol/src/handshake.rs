@@ -641,6 +641,10 @@ pub struct EstablishedSession {
     pub schema: SchemaDescriptor,
     /// The agreed parameters.
     pub parameters: Parameters,
+    /// The hello this side sent (for the transcript).
+    pub sent_hello: Box<Hello>,
+    /// The hello this side received (for the transcript).
+    pub received_hello: Box<Hello>,
 }
 
 /// The initiator before it has sent its hello.
@@ -676,14 +680,15 @@ impl InitiatorHandshake {
     ) -> (AwaitingResponderHello, Message) {
         let ours = KeyCheck::derive(secret, session_id, Role::Initiator);
         let expected = KeyCheck::derive(secret, session_id, Role::Responder);
-        let hello = offer.hello(session_id, ours);
+        let hello = Box::new(offer.hello(session_id, ours));
         (
             AwaitingResponderHello {
                 offer,
                 session_id,
                 expected,
+                sent: hello.clone(),
             },
-            Message::Hello(Box::new(hello)),
+            Message::Hello(hello),
         )
     }
 }
@@ -694,6 +699,7 @@ pub struct AwaitingResponderHello {
     offer: SessionOffer,
     session_id: SessionId,
     expected: KeyCheck,
+    sent: Box<Hello>,
 }
 
 impl AwaitingResponderHello {
@@ -726,6 +732,8 @@ impl AwaitingResponderHello {
             mode: self.offer.mode,
             schema: self.offer.schema,
             parameters: self.offer.parameters,
+            sent_hello: self.sent,
+            received_hello: theirs,
         })
     }
 }
@@ -793,7 +801,8 @@ impl ResponderHandshake {
         let session_id = theirs.session_id;
         let ours = KeyCheck::derive(&self.secret, session_id, Role::Responder);
         let expected = KeyCheck::derive(&self.secret, session_id, Role::Initiator);
-        let reply = Message::Hello(Box::new(self.offer.hello(session_id, ours)));
+        let sent = Box::new(self.offer.hello(session_id, ours));
+        let reply = Message::Hello(sent.clone());
         let result = self
             .offer
             .compare(&theirs, &expected)
@@ -803,6 +812,8 @@ impl ResponderHandshake {
                 mode: self.offer.mode,
                 schema: self.offer.schema.clone(),
                 parameters: self.offer.parameters.clone(),
+                sent_hello: sent,
+                received_hello: theirs,
             });
         ResponderAnswer {
             reply: Some(reply),

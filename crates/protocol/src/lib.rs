@@ -29,10 +29,13 @@ mod ledger;
 mod message;
 mod modes;
 mod session;
+mod transcript;
 mod wire;
 
 pub use driver::{DriverStep, PingInitiator, PingResponder, SessionDriver};
-pub use error::{ErrorClass, ProtocolError, sanitise_peer_text};
+pub use error::{
+    ErrorClass, ErrorOrigin, LOCAL_ERROR_PEER_TEXT, ProtocolError, sanitise_peer_text,
+};
 pub use handshake::{
     AwaitingResponderHello, EstablishedSession, FieldDescriptor, Hello, InitiatorHandshake,
     KEY_CHECK_TAG, KeyCheck, MAX_FIELD_NAME_BYTES, MAX_PARAMETER_NAME_BYTES,
@@ -45,12 +48,14 @@ pub use message::{
     ModeChunk, Ping, max_frame_len,
 };
 pub use modes::{
-    BlockingSecret, FieldAgreement, FieldScoring, FuzzyConfig, InMemoryRun, Learned, LinkCounts,
-    LinkOutcome, LinkRow, LinkStatus, MAX_FIELDS, MAX_MATCH_KEYS, MAX_MINHASH_BANDS,
-    MAX_MINHASH_ROWS, MAX_RECORDS, ModeConfig, ModeDriver, OutcomeHandle, PartyData, PartyRecord,
+    BlockingSecret, CardinalityConfig, ClkExchangeConfig, ExactConfig, FieldAgreement,
+    FieldScoring, FieldTokens, FuzzyConfig, InMemoryRun, Learned, LinkCounts, LinkOutcome, LinkRow,
+    LinkStatus, MAX_FIELD_TOKENS, MAX_FIELDS, MAX_MATCH_KEYS, MAX_MINHASH_BANDS, MAX_MINHASH_ROWS,
+    MAX_RECORDS, MAX_TOKEN_BYTES, ModeConfig, ModeDriver, OutcomeHandle, PartyData, PartyRecord,
     ValidateConfig, ValidateScorer, derive_blocking_key, new_driver, run_in_memory,
 };
 pub use session::{Role, SessionId};
+pub use transcript::{Direction, TRANSCRIPT_MAGIC, Transcript, TranscriptEntry};
 
 #[cfg(test)]
 mod tests;

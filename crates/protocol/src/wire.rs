@@ -37,6 +37,10 @@ impl<'a> WireReader<'a> {
         Ok(out)
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
     pub(crate) fn u8(&mut self, what: &'static str) -> Result<u8, ProtocolError> {
         Ok(self.array::<1>(what)?[0])
     }

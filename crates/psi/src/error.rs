@@ -119,6 +119,106 @@ pub enum PsiError {
         /// The configured limit.
         limit: usize,
     },
+    /// A group of a grouped message has more points than the limit.
+    #[error("{message} group {group} has {size} points, more than the limit of {limit}")]
+    GroupTooLarge {
+        /// Which message.
+        message: &'static str,
+        /// Position of the group in the message.
+        group: usize,
+        /// The announced size.
+        size: u64,
+        /// The configured limit.
+        limit: u64,
+    },
+    /// A group's padded size is not the top of a size bucket.
+    #[error("{message} group {group} has {size} points, which is not the top of a size bucket")]
+    GroupSizeNotBucket {
+        /// Which message.
+        message: &'static str,
+        /// Position of the group in the message.
+        group: usize,
+        /// The size found.
+        size: usize,
+    },
+    /// Thirty-two bytes in a group that are not the canonical encoding of a ristretto255 point.
+    #[error("{message} group {group} has an invalid point encoding at index {index}")]
+    InvalidGroupPoint {
+        /// Which message.
+        message: &'static str,
+        /// Position of the group in the message.
+        group: usize,
+        /// Position of the point within the group.
+        index: usize,
+    },
+    /// The identity point in a group.
+    #[error("{message} group {group} has the identity point at index {index}")]
+    IdentityGroupPoint {
+        /// Which message.
+        message: &'static str,
+        /// Position of the group in the message.
+        group: usize,
+        /// Position of the point within the group.
+        index: usize,
+    },
+    /// A point repeated within a group (an honest party never repeats one).
+    #[error("{message} group {group} repeats at index {index} the point at index {first}")]
+    DuplicateGroupPoint {
+        /// Which message.
+        message: &'static str,
+        /// Position of the group in the message.
+        group: usize,
+        /// Position of the repeat within the group.
+        index: usize,
+        /// Position of the first copy within the group.
+        first: usize,
+    },
+    /// A grouped message has another number of groups than this party.
+    #[error("{message} has {actual} groups, expected {expected}")]
+    GroupCountMismatch {
+        /// Which message.
+        message: &'static str,
+        /// The number of groups this party has (or sent).
+        expected: usize,
+        /// The number received.
+        actual: usize,
+    },
+    /// A group of the reply does not answer every point the query sent in it.
+    #[error("{message} group {group} answers {actual} points, expected {expected}")]
+    GroupSizeMismatch {
+        /// Which message.
+        message: &'static str,
+        /// Position of the group.
+        group: usize,
+        /// The number of points sent.
+        expected: usize,
+        /// The number answered.
+        actual: usize,
+    },
+    /// This party was given more groups than the limit.
+    #[error("{count} own groups, more than the limit of {limit}")]
+    TooManyOwnGroups {
+        /// The number of groups.
+        count: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// One of this party's groups pads to more points than the limit.
+    #[error("own group {group} has {count} tokens, its padded size is above the limit of {limit}")]
+    OwnGroupTooLarge {
+        /// Position of the group.
+        group: usize,
+        /// Its token count.
+        count: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A size-bucket scheme that is malformed.
+    #[error("size buckets are invalid: {reason}")]
+    InvalidSizeBuckets {
+        /// What was wrong.
+        reason: &'static str,
+    },
     /// A cascade was given results that do not fit its plan.
     #[error("cascade: {reason}")]
     Cascade {

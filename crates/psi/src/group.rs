@@ -18,7 +18,7 @@ pub const PROTOCOL_TAG: &[u8] = b"blindlink/v1/psi";
 
 /// How many points one batch compression covers. Batch inversion amortises one field inversion
 /// over the batch; past a few hundred points the saving is flat and only memory grows.
-const BATCH: usize = 512;
+pub(crate) const BATCH: usize = 512;
 
 /// The name of a match key (`my_number`, `kana_name+dob+sex`, ...), part of every hash-to-group
 /// domain tag, so that the same bytes under two keys never collide.
@@ -86,7 +86,7 @@ pub fn hash_to_group(key: &MatchKeyName, element: &[u8]) -> RistrettoPoint {
     RistrettoPoint::from_hash(hash)
 }
 
-fn absorb<D: Digest>(hash: &mut D, bytes: &[u8]) {
+pub(crate) fn absorb<D: Digest>(hash: &mut D, bytes: &[u8]) {
     hash.update((bytes.len() as u64).to_le_bytes());
     hash.update(bytes);
 }
@@ -147,6 +147,11 @@ impl SessionSecret {
             inverse.zeroize();
             return out;
         }
+    }
+
+    /// Half the secret: `half · P` batch-doubled and compressed is `k · P`.
+    pub(crate) fn half(&self) -> &Scalar {
+        &self.half
     }
 
     /// `k · hash(e)` for every element, compressed, in input order.

@@ -32,6 +32,7 @@ mod cardinality;
 mod cascade;
 mod error;
 mod group;
+pub mod grouped;
 mod mutual;
 mod shuffle;
 pub mod wire;
@@ -46,6 +47,11 @@ pub use cascade::{
 };
 pub use error::PsiError;
 pub use group::{LinkId, MatchKeyName, PROTOCOL_TAG, hash_to_group};
+pub use grouped::{
+    GROUPED_TAG, GroupCount, GroupedAnswerer, GroupedAnswererOutcome, GroupedAnswererReady,
+    GroupedLimits, GroupedOutcome, GroupedQuerier, GroupedQuerierAwaitingReply, GroupedQuery,
+    GroupedReply, SizeBuckets, TokenGroup, grouped_hash_to_group, grouped_in_memory,
+};
 pub use mutual::{
     InitiatorAwaitingReply, MAX_SET_SIZE, Match, MutualInitiator, MutualOutcome, MutualResponder,
     ResponderAwaitingReblinded, ResponderReady,

@@ -9,6 +9,8 @@
 //! | 2 | [`MutualReply`] | `n: u32`, `m: u32`, `n × 32` (initiator's points, doubly blinded, in the initiator's order), `m × 32` (responder's points, blinded, shuffled) |
 //! | 3 | [`ReblindedSet`] | `m: u32`, `m × 32` (responder's points, doubly blinded, in the responder's order) |
 //! | 4 | [`CardinalityReply`] | `n: u32`, `n × 32` (initiator's points, doubly blinded, sorted), then a responder set: tag `0` raw (`m: u32`, `m × 32` sorted) or tag `1` Bloom filter (`len: u32`, `len` bytes, see [`crate::bloom`]) |
+//! | 5 | [`crate::GroupedQuery`] | `g: u32`, `g × n_i: u32`, then each group's `n_i × 32` (see [`crate::grouped`]) |
+//! | 6 | [`crate::GroupedReply`] | `g: u32`, `g × (n_i: u32, m_i: u32)`, then per group `n_i × 32` (the querier's points, doubly blinded, shuffled) and `m_i × 32` (the answerer's points, blinded, shuffled) |
 //!
 //! Decoding checks the version, the kind, every count against [`WireLimits`], the exact length
 //! (no trailing bytes) and rejects the identity point (all-zero bytes). Whether 32 bytes are a
@@ -28,8 +30,10 @@ const KIND_BLINDED_SET: u8 = 1;
 const KIND_MUTUAL_REPLY: u8 = 2;
 const KIND_REBLINDED_SET: u8 = 3;
 const KIND_CARDINALITY_REPLY: u8 = 4;
+pub(crate) const KIND_GROUPED_QUERY: u8 = 5;
+pub(crate) const KIND_GROUPED_REPLY: u8 = 6;
 
-const POINT_LEN: usize = 32;
+pub(crate) const POINT_LEN: usize = 32;
 
 /// Bounds applied while decoding a peer's message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,14 +283,14 @@ impl CardinalityReply {
     }
 }
 
-fn header(kind: u8, body: usize) -> Vec<u8> {
+pub(crate) fn header(kind: u8, body: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(2 + body);
     out.push(WIRE_VERSION);
     out.push(kind);
     out
 }
 
-fn put_count(out: &mut Vec<u8>, count: usize) {
+pub(crate) fn put_count(out: &mut Vec<u8>, count: usize) {
     // Counts are bounded by `WireLimits` (far below 2^32) before any message is built.
     let count = u32::try_from(count).unwrap_or(u32::MAX);
     out.extend_from_slice(&count.to_le_bytes());
@@ -298,14 +302,14 @@ fn put_points(out: &mut Vec<u8>, points: &[CompressedRistretto]) {
 }
 
 /// The one reader every decoder goes through: bounds, exact lengths, no trailing bytes.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     message: &'static str,
     bytes: &'a [u8],
     position: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn new(message: &'static str, bytes: &'a [u8], kind: u8) -> Result<Self, PsiError> {
+    pub(crate) fn new(message: &'static str, bytes: &'a [u8], kind: u8) -> Result<Self, PsiError> {
         let mut reader = Self {
             message,
             bytes,
@@ -330,7 +334,21 @@ impl<'a> Reader<'a> {
         Ok(reader)
     }
 
-    fn take(&mut self, len: usize) -> Result<&'a [u8], PsiError> {
+    /// A reader over a slice already taken from a message (no header).
+    pub(crate) fn sub(message: &'static str, bytes: &'a [u8]) -> Self {
+        Self {
+            message,
+            bytes,
+            position: 0,
+        }
+    }
+
+    /// Which message this reads.
+    pub(crate) fn message(&self) -> &'static str {
+        self.message
+    }
+
+    pub(crate) fn take(&mut self, len: usize) -> Result<&'a [u8], PsiError> {
         let end = self
             .position
             .checked_add(len)
@@ -349,15 +367,21 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn byte(&mut self) -> Result<u8, PsiError> {
+    /// A little-endian `u32` with no bound (the caller checks it).
+    pub(crate) fn raw_u32(&mut self) -> Result<u32, PsiError> {
+        let raw = self.take(4)?;
+        Ok(u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]))
+    }
+
+    pub(crate) fn byte(&mut self) -> Result<u8, PsiError> {
         Ok(self.take(1)?[0])
     }
 
-    fn count(&mut self, limit: usize) -> Result<usize, PsiError> {
+    pub(crate) fn count(&mut self, limit: usize) -> Result<usize, PsiError> {
         self.count_of(limit, "elements")
     }
 
-    fn count_of(&mut self, limit: usize, what: &'static str) -> Result<usize, PsiError> {
+    pub(crate) fn count_of(&mut self, limit: usize, what: &'static str) -> Result<usize, PsiError> {
         let raw = self.take(4)?;
         let count = u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
         let count = usize::try_from(count).unwrap_or(usize::MAX);
@@ -400,7 +424,7 @@ impl<'a> Reader<'a> {
             .collect()
     }
 
-    fn finish(self) -> Result<(), PsiError> {
+    pub(crate) fn finish(self) -> Result<(), PsiError> {
         let extra = self.bytes.len() - self.position;
         if extra > 0 {
             return Err(PsiError::TrailingBytes {

@@ -1,14 +1,15 @@
 //! The per-role state machine behind [`super::ModeDriver`].
 //!
+//! Interim: validate and fuzzy are being moved onto the grouped PSI and typed states.
+#![allow(dead_code)]
+//!
 //! One [`Phase`] per point where the machine waits for a logical message; each phase names the
 //! kind and round it accepts, and consuming PSI states are moved out of the phase when their
 //! message is complete, so a message can only ever be used by the state that expects it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
-use blindlink_matching::{
-    Candidate, CandidateSearch, ClkStore, DiceThreshold, dice, dice_upper_bound, greedy,
-};
+use blindlink_matching::{Candidate, CandidateSearch, ClkStore, DiceThreshold, greedy};
 use blindlink_psi::{
     BlindedSet, CardinalityInitiator, CardinalityInitiatorAwaitingReply, CardinalityReply,
     CardinalityResponder, CascadePlan, CascadeStep, FalsePositiveRate, InitiatorAwaitingReply,
@@ -18,13 +19,13 @@ use blindlink_psi::{
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, Rng, SeedableRng};
-use rayon::prelude::*;
 
 use super::chunks::{Reassembly, split};
-use super::minhash::MinHashBlocker;
 use super::payload::{self, SentLink};
-use super::score::ValidateScorer;
-use super::{Learned, LinkOutcome, LinkRow, LinkStatus, MAX_RECORDS, ModeConfig, PartyData};
+use super::{
+    Learned, LinkOutcome, LinkRow, LinkStatus, MAX_FIELD_TOKENS, MAX_RECORDS, MAX_TOKEN_BYTES,
+    ModeConfig, PartyData,
+};
 use crate::{
     Disclosure, DisclosureLedger, DriverStep, Message, MessageKind, Mode, ProtocolError, Role,
 };
@@ -79,13 +80,6 @@ enum Phase {
     CardinalityAwaitBlinded(CardinalityResponder),
     CardinalityAwaitSize,
     Cascade(PendingRound, Mutual),
-    Blocking(Blocking, Mutual),
-    /// Validate, comparing side: linked records in link-id order.
-    AwaitFieldClks(Vec<usize>),
-    /// Validate, revealing side: linked records in link-id order.
-    AwaitScores(Vec<usize>),
-    /// Fuzzy, comparing side: own records' matched token indices.
-    AwaitCandidateClks(Vec<Vec<u32>>, usize),
     AwaitAllClks,
     /// Revealing side: the record of each revealed position.
     AwaitLinkIds(Vec<usize>),
@@ -101,10 +95,7 @@ impl Phase {
             Self::CardinalityAwaitReply(_) => "while waiting for the cardinality reply",
             Self::CardinalityAwaitBlinded(_) => "while waiting for the blinded set",
             Self::CardinalityAwaitSize => "while waiting for the intersection size",
-            Self::Cascade(..) | Self::Blocking(..) => "during the private set intersection",
-            Self::AwaitFieldClks(_) => "while waiting for the per-field filters",
-            Self::AwaitScores(_) => "while waiting for the pair scores",
-            Self::AwaitCandidateClks(..) => "while waiting for the candidate clks",
+            Self::Cascade(..) => "during the private set intersection",
             Self::AwaitAllClks => "while waiting for the clks",
             Self::AwaitLinkIds(_) => "while waiting for the link ids",
             Self::AwaitDone => "while waiting for the end of the session",
@@ -119,14 +110,11 @@ impl Phase {
             Self::CardinalityAwaitReply(_) => MessageKind::PsiCardinalityReply,
             Self::CardinalityAwaitBlinded(_) => MessageKind::PsiBlindedSet,
             Self::CardinalityAwaitSize => MessageKind::IntersectionSize,
-            Self::Cascade(_, mutual) | Self::Blocking(_, mutual) => match mutual {
+            Self::Cascade(_, mutual) => match mutual {
                 Mutual::InitiatorAwaitingReply(_) => MessageKind::PsiMutualReply,
                 Mutual::ResponderReady(_) => MessageKind::PsiBlindedSet,
                 Mutual::ResponderAwaitingReblinded(_) => MessageKind::PsiReblindedSet,
             },
-            Self::AwaitFieldClks(_) => MessageKind::FieldClks,
-            Self::AwaitScores(_) => MessageKind::PairScores,
-            Self::AwaitCandidateClks(..) => MessageKind::CandidateClks,
             Self::AwaitAllClks => MessageKind::AllClks,
             Self::AwaitLinkIds(_) => MessageKind::LinkIds,
             Self::AwaitDone | Self::Finished | Self::Failed => return None,
@@ -164,7 +152,7 @@ impl Machine {
     ) -> Result<Self, ProtocolError> {
         check_data(&config, &data)?;
         let keys = config
-            .keys
+            .keys()
             .iter()
             .map(|k| MatchKeyName::new(k).map_err(psi_error))
             .collect::<Result<Vec<_>, _>>()?;
@@ -187,7 +175,25 @@ impl Machine {
     }
 
     pub(crate) fn mode(&self) -> Mode {
-        self.config.mode
+        self.config.mode()
+    }
+
+    fn bloom_fpr(&self) -> Option<f64> {
+        match &self.config {
+            ModeConfig::Cardinality(c) => c.bloom_fpr,
+            _ => None,
+        }
+    }
+
+    fn filter_bits(&self) -> usize {
+        self.config.filter_bits().unwrap_or(8)
+    }
+
+    fn dice_threshold(&self) -> f64 {
+        match &self.config {
+            ModeConfig::ClkExchange(c) => c.dice_threshold,
+            _ => 1.0,
+        }
     }
 
     pub(crate) fn role(&self) -> Role {
@@ -199,7 +205,7 @@ impl Machine {
     }
 
     fn comparing(&self) -> bool {
-        self.role == self.config.comparing
+        Some(self.role) == self.config.comparing()
     }
 
     pub(crate) fn start(
@@ -228,7 +234,7 @@ impl Machine {
     fn start_inner(&mut self, ledger: &mut DisclosureLedger) -> Result<DriverStep, ProtocolError> {
         let _ = ledger;
         let mut send = Vec::new();
-        match self.config.mode {
+        match self.config.mode() {
             Mode::Cardinality => {
                 let elements: Vec<&[u8]> = self
                     .data
@@ -243,7 +249,7 @@ impl Machine {
                     send.extend(split(MessageKind::PsiBlindedSet, 0, &request.encode()));
                     self.phase = Phase::CardinalityAwaitReply(state);
                 } else {
-                    let encoding = match self.config.cardinality_bloom_fpr {
+                    let encoding = match self.bloom_fpr() {
                         None => SetEncoding::Raw,
                         Some(rate) => {
                             SetEncoding::Bloom(FalsePositiveRate::new(rate).map_err(psi_error)?)
@@ -255,7 +261,7 @@ impl Machine {
                 }
             }
             Mode::Exact | Mode::Validate => {
-                let keys = if self.config.mode == Mode::Validate {
+                let keys = if self.config.mode() == Mode::Validate {
                     self.keys[..1].to_vec()
                 } else {
                     self.keys.clone()
@@ -267,7 +273,7 @@ impl Machine {
                     .map(|r| r.keys[..keys.len()].to_vec())
                     .collect();
                 let mut plan = CascadePlan::new(keys, records).map_err(psi_error)?;
-                if self.config.mode == Mode::Validate && self.comparing() {
+                if self.config.mode() == Mode::Validate && self.comparing() {
                     // The comparing side scores every holder of a shared ID against the peer's
                     // record itself, so a wrong-person number that two of its records carry is
                     // flagged on the wrong one instead of holding back both.
@@ -276,10 +282,10 @@ impl Machine {
                 send.extend(self.next_round(plan, ledger)?);
             }
             Mode::Fuzzy => {
-                let (blocking, elements) = self.band_tokens()?;
-                let key = MatchKeyName::new(BAND_KEY).map_err(psi_error)?;
-                let mutual = self.start_mutual(&key, &elements, 0, &mut send)?;
-                self.phase = Phase::Blocking(blocking, mutual);
+                return Err(ProtocolError::Local {
+                    what: "fuzzy",
+                    reason: "fuzzy over the grouped PSI is not available in this build yet".into(),
+                });
             }
             Mode::ClkExchange => {
                 if self.comparing() {
@@ -292,7 +298,7 @@ impl Machine {
                         .iter()
                         .filter_map(|&i| self.data.records[i].clk.as_deref())
                         .collect();
-                    let bytes = payload::encode_all_clks(self.config.filter_bits / 8, &clks);
+                    let bytes = payload::encode_all_clks(self.filter_bits() / 8, &clks);
                     send.extend(split(MessageKind::AllClks, 0, &bytes));
                     ledger.record_revealed(Disclosure::Clks {
                         count: revealed.len() as u64,
@@ -362,7 +368,8 @@ impl Machine {
 
     /// What follows the last PSI round of exact and validate.
     fn after_psi(&mut self, ledger: &mut DisclosureLedger) -> Result<Vec<Message>, ProtocolError> {
-        if self.config.mode == Mode::Exact {
+        let _ = ledger;
+        if self.config.mode() == Mode::Exact {
             return Ok(if self.role == Role::Responder {
                 self.finish();
                 vec![Message::Done]
@@ -371,82 +378,10 @@ impl Machine {
                 Vec::new()
             });
         }
-        // Validate: both sides order their linked records by link id, which they share.
-        let mut linked: Vec<usize> = (0..self.links.len())
-            .filter(|&i| self.links[i].is_some())
-            .collect();
-        linked.sort_by_key(|&i| self.links[i].map(|l| l.link_id));
-        if self.comparing() {
-            self.phase = Phase::AwaitFieldClks(linked);
-            return Ok(Vec::new());
-        }
-        let bytes = if self.config.validate.fields.is_empty() {
-            let empty = vec![0u8; self.config.filter_bits / 8];
-            let filters: Vec<Vec<&[u8]>> = linked
-                .iter()
-                .map(|&i| vec![self.data.records[i].clk.as_deref().unwrap_or(&empty)])
-                .collect();
-            payload::encode_field_clks(1, self.config.filter_bits / 8, &filters)
-        } else {
-            let field_bytes = self.config.validate.field_bits / 8;
-            let empty = vec![0u8; field_bytes];
-            let filters: Vec<Vec<&[u8]>> = linked
-                .iter()
-                .map(|&i| {
-                    self.data.records[i]
-                        .fields
-                        .iter()
-                        .map(|f| f.as_deref().unwrap_or(&empty))
-                        .collect()
-                })
-                .collect();
-            payload::encode_field_clks(self.config.validate.fields.len(), field_bytes, &filters)
-        };
-        ledger.record_revealed(Disclosure::Clks {
-            count: linked.len() as u64,
-        });
-        self.phase = Phase::AwaitScores(linked);
-        Ok(split(MessageKind::FieldClks, 0, &bytes))
-    }
-
-    /// Fuzzy: every record's band tokens, in record then band order.
-    fn band_tokens(&self) -> Result<(Blocking, Vec<Vec<u8>>), ProtocolError> {
-        let Some(key) = &self.config.blocking_key else {
-            return Err(ProtocolError::Invalid {
-                what: "fuzzy configuration",
-                reason: "no blocking key (derive one from the linkage secret)".into(),
-            });
-        };
-        let blocker = MinHashBlocker::new(
-            key,
-            self.config.fuzzy.lsh.bands,
-            self.config.fuzzy.lsh.bits_per_band,
-            self.config.filter_bits,
-        )?;
-        let per_record: Vec<(usize, Vec<Vec<u8>>)> = (0..self.data.records.len())
-            .into_par_iter()
-            .filter_map(|i| {
-                let clk = self.data.records[i].clk.as_deref()?;
-                Some((i, blocker.tokens(clk)))
-            })
-            .collect();
-        let _ = blocker.bands();
-        let mut elements = Vec::new();
-        let mut record_of_element = Vec::new();
-        for (record, tokens) in per_record {
-            for token in tokens {
-                elements.push(token);
-                record_of_element.push(record);
-            }
-        }
-        let distinct_tokens = elements.iter().collect::<HashSet<_>>().len();
-        Ok((
-            Blocking {
-                record_of_element,
-                distinct_tokens,
-            },
-            elements,
-        ))
+        Err(ProtocolError::Local {
+            what: "validate",
+            reason: "validate over the grouped PSI is not available in this build yet".into(),
+        })
     }
 
     fn handle_inner(
@@ -499,16 +434,8 @@ impl Machine {
     /// The most bytes the logical message this phase waits for can take: exact where the
     /// count is known from the state, a bound otherwise.
     fn message_limit(&self, kind: MessageKind) -> usize {
-        let fields = self.config.validate.fields.len().max(1);
-        let field_bytes = if self.config.validate.fields.is_empty() {
-            self.config.filter_bits / 8
-        } else {
-            self.config.validate.field_bits / 8
-        };
         match &self.phase {
             Phase::CardinalityAwaitSize => 8,
-            Phase::AwaitFieldClks(linked) => 10 + linked.len() * fields * field_bytes,
-            Phase::AwaitScores(linked) => 4 + linked.len() * 5,
             Phase::AwaitLinkIds(revealed) => 4 + revealed.len() * 40,
             _ if kind.name().starts_with("psi_") => WireLimits::default().max_message_bytes(),
             _ => MAX_BULK_BYTES,
@@ -581,7 +508,7 @@ impl Machine {
                     .handle_blinded_set(&request, &mut self.rng)
                     .map_err(psi_error)?;
                 self.learn_set_size(ledger, &key, peer);
-                if self.config.cardinality_bloom_fpr.is_none() {
+                if self.bloom_fpr().is_none() {
                     let own = distinct_count(
                         self.data
                             .records
@@ -625,154 +552,8 @@ impl Machine {
                     (None, None) => unreachable!("a mutual step either finishes or continues"),
                 }
             }
-            Phase::Blocking(blocking, mutual) => {
-                let (outcome, mut out, next) = self.step_mutual(mutual, bytes, 0)?;
-                send.append(&mut out);
-                match (outcome, next) {
-                    (Some(outcome), _) => {
-                        send.extend(self.after_blocking(ledger, &blocking, &outcome)?);
-                    }
-                    (None, Some(next)) => self.phase = Phase::Blocking(blocking, next),
-                    (None, None) => unreachable!("a mutual step either finishes or continues"),
-                }
-            }
-            Phase::AwaitFieldClks(linked) => {
-                let (fields, field_bytes) = if self.config.validate.fields.is_empty() {
-                    (1, self.config.filter_bits / 8)
-                } else {
-                    (
-                        self.config.validate.fields.len(),
-                        self.config.validate.field_bits / 8,
-                    )
-                };
-                // `linked` is in link-id order; records sharing a link id (holders of one ID,
-                // see `share_duplicates_in_round`) are all compared with the peer's one record.
-                let mut peer_record_of = Vec::with_capacity(linked.len());
-                let mut peer_records = 0usize;
-                for (n, &record) in linked.iter().enumerate() {
-                    let same = n > 0
-                        && self.links[linked[n - 1]].map(|l| l.link_id)
-                            == self.links[record].map(|l| l.link_id);
-                    if !same {
-                        peer_records += 1;
-                    }
-                    peer_record_of.push(peer_records - 1);
-                }
-                let flat = payload::decode_field_clks(bytes, peer_records, fields, field_bytes)?;
-                self.learn_clks(ledger, peer_records as u64);
-                let scores = self.score_pairs(&linked, &peer_record_of, &flat, fields, field_bytes);
-                // The peer gets one score per pair it knows of: the best holder's.
-                let mut best: Vec<Option<(u32, bool)>> = vec![None; peer_records];
-                for ((&record, &peer), &(score, flagged)) in
-                    linked.iter().zip(&peer_record_of).zip(&scores)
-                {
-                    if let Some(link) = &mut self.links[record] {
-                        link.score = Some(payload::dequantise(score));
-                        link.suspected = flagged;
-                    }
-                    if best[peer].is_none_or(|(b, _)| score > b) {
-                        best[peer] = Some((score, flagged));
-                    }
-                }
-                let best: Vec<(u32, bool)> = best.into_iter().flatten().collect();
-                self.learn_both(
-                    ledger,
-                    Disclosure::AgreementScores {
-                        pairs: peer_records as u64,
-                    },
-                );
-                self.learned.pair_scores = peer_records as u64;
-                send.extend(split(
-                    MessageKind::PairScores,
-                    0,
-                    &payload::encode_pair_scores(&best),
-                ));
-                self.phase = Phase::AwaitDone;
-            }
-            Phase::AwaitScores(linked) => {
-                let scores = payload::decode_pair_scores(bytes, linked.len())?;
-                for (&record, &(score, flagged)) in linked.iter().zip(&scores) {
-                    if let Some(link) = &mut self.links[record] {
-                        link.score = Some(payload::dequantise(score));
-                        link.suspected = flagged;
-                    }
-                }
-                self.learn_both(
-                    ledger,
-                    Disclosure::AgreementScores {
-                        pairs: linked.len() as u64,
-                    },
-                );
-                self.learned.pair_scores = linked.len() as u64;
-                send.push(Message::Done);
-                self.finish();
-                finished = true;
-            }
-            Phase::AwaitCandidateClks(own_tokens, token_count) => {
-                let clk_bytes = self.config.filter_bits / 8;
-                let candidates =
-                    payload::decode_candidate_clks(bytes, clk_bytes, MAX_RECORDS, token_count)?;
-                let count = candidates.tokens.len();
-                self.learn_clks(ledger, count as u64);
-                let theirs = self.store_of(&candidates.clks)?;
-                let ours_index: Vec<usize> = (0..self.data.records.len())
-                    .filter(|&i| self.data.records[i].clk.is_some())
-                    .collect();
-                let ours = self.own_store(&ours_index)?;
-                // Own records (positions in `ours`) by matched token.
-                let mut by_token: Vec<Vec<u32>> = vec![Vec::new(); token_count];
-                let mut position_of = vec![u32::MAX; self.data.records.len()];
-                for (p, &i) in ours_index.iter().enumerate() {
-                    position_of[i] = p as u32;
-                }
-                for (record, tokens) in own_tokens.iter().enumerate() {
-                    for &t in tokens {
-                        by_token[t as usize].push(position_of[record]);
-                    }
-                }
-                let threshold = self.config.fuzzy.dice_threshold;
-                // Each revealed record against the own records sharing a token with it, each
-                // pair once (a per-thread stamp instead of sorting), popcount bound first.
-                let (ours, theirs) = (&ours, &theirs);
-                let by_token = &by_token;
-                let pairs: Vec<Candidate> = candidates
-                    .tokens
-                    .par_iter()
-                    .enumerate()
-                    .map_init(
-                        || vec![u32::MAX; ours.len()],
-                        |seen, (j, tokens)| {
-                            let mut found = Vec::new();
-                            let pb = theirs.popcount(j);
-                            for &t in tokens {
-                                let group = &by_token[t as usize];
-                                if group.len() > MAX_TOKEN_GROUP {
-                                    continue;
-                                }
-                                for &a in group {
-                                    let a = a as usize;
-                                    if seen[a] == j as u32 {
-                                        continue;
-                                    }
-                                    seen[a] = j as u32;
-                                    if dice_upper_bound(ours.popcount(a), pb) < threshold {
-                                        continue;
-                                    }
-                                    let score = dice(ours, a, theirs, j);
-                                    if score >= threshold {
-                                        found.push(Candidate { a, b: j, score });
-                                    }
-                                }
-                            }
-                            found
-                        },
-                    )
-                    .flatten_iter()
-                    .collect();
-                send.extend(self.link_pairs(ledger, &pairs, &ours_index)?);
-            }
             Phase::AwaitAllClks => {
-                let clk_bytes = self.config.filter_bits / 8;
+                let clk_bytes = self.filter_bits() / 8;
                 let (flat, count) = payload::decode_all_clks(bytes, clk_bytes, MAX_RECORDS)?;
                 self.learn_clks(ledger, count as u64);
                 let theirs = self.store_of(&flat)?;
@@ -780,13 +561,12 @@ impl Machine {
                     .filter(|&i| self.data.records[i].clk.is_some())
                     .collect();
                 let ours = self.own_store(&ours_index)?;
-                let threshold =
-                    DiceThreshold::new(self.config.fuzzy.dice_threshold).map_err(|e| {
-                        ProtocolError::Invalid {
-                            what: "dice threshold",
-                            reason: e.to_string(),
-                        }
-                    })?;
+                let threshold = DiceThreshold::new(self.dice_threshold()).map_err(|e| {
+                    ProtocolError::Invalid {
+                        what: "dice threshold",
+                        reason: e.to_string(),
+                    }
+                })?;
                 let (pairs, _) = CandidateSearch::new(threshold)
                     .collect(&ours, &theirs)
                     .map_err(|e| ProtocolError::Invalid {
@@ -904,54 +684,6 @@ impl Machine {
         self.learned.clks_received += count;
     }
 
-    /// Fuzzy, after the band-token PSI: which records are candidates, by matched token.
-    fn after_blocking(
-        &mut self,
-        ledger: &mut DisclosureLedger,
-        blocking: &Blocking,
-        outcome: &MutualOutcome,
-    ) -> Result<Vec<Message>, ProtocolError> {
-        self.record_mutual(ledger, BAND_KEY, blocking.distinct_tokens, outcome);
-        let mut matched: Vec<[u8; 32]> = outcome.matches.iter().map(|m| m.link_id.0).collect();
-        matched.sort_unstable();
-        matched.dedup();
-        let index: HashMap<[u8; 32], u32> = matched
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (*id, i as u32))
-            .collect();
-        let mut tokens: Vec<Vec<u32>> = vec![Vec::new(); self.data.records.len()];
-        for m in &outcome.matches {
-            tokens[blocking.record_of_element[m.index]].push(index[&m.link_id.0]);
-        }
-        for list in &mut tokens {
-            list.sort_unstable();
-            list.dedup();
-        }
-        if self.comparing() {
-            self.phase = Phase::AwaitCandidateClks(tokens, matched.len());
-            return Ok(Vec::new());
-        }
-        let revealed: Vec<usize> = (0..tokens.len())
-            .filter(|&i| !tokens[i].is_empty())
-            .collect();
-        let records: Vec<(&[u8], &[u32])> = revealed
-            .iter()
-            .filter_map(|&i| {
-                self.data.records[i]
-                    .clk
-                    .as_deref()
-                    .map(|clk| (clk, tokens[i].as_slice()))
-            })
-            .collect();
-        let bytes = payload::encode_candidate_clks(self.config.filter_bits / 8, &records);
-        ledger.record_revealed(Disclosure::Clks {
-            count: revealed.len() as u64,
-        });
-        self.phase = Phase::AwaitLinkIds(revealed);
-        Ok(split(MessageKind::CandidateClks, 0, &bytes))
-    }
-
     /// Comparing side: one-to-one links from candidate pairs (`a`: position in `ours_index`,
     /// `b`: the peer's revealed position), fresh link ids, and the message that returns them.
     fn link_pairs(
@@ -998,7 +730,7 @@ impl Machine {
     }
 
     fn store_of(&self, flat: &[u8]) -> Result<ClkStore, ProtocolError> {
-        ClkStore::from_bytes(self.config.filter_bits, flat).map_err(|e| ProtocolError::Invalid {
+        ClkStore::from_bytes(self.filter_bits(), flat).map_err(|e| ProtocolError::Invalid {
             what: "clks",
             reason: e.to_string(),
         })
@@ -1006,7 +738,7 @@ impl Machine {
 
     fn own_store(&self, index: &[usize]) -> Result<ClkStore, ProtocolError> {
         ClkStore::from_clks(
-            self.config.filter_bits,
+            self.filter_bits(),
             index
                 .iter()
                 .filter_map(|&i| self.data.records[i].clk.as_deref()),
@@ -1017,51 +749,10 @@ impl Machine {
         })
     }
 
-    /// Validate, comparing side: the quantised score and flag of each linked pair.
-    fn score_pairs(
-        &self,
-        linked: &[usize],
-        peer_record_of: &[usize],
-        flat: &[u8],
-        fields: usize,
-        field_bytes: usize,
-    ) -> Vec<(u32, bool)> {
-        let stride = fields * field_bytes;
-        let scorer = ValidateScorer::new(
-            self.config.validate.fields.clone(),
-            self.config.validate.threshold,
-        );
-        let empty_field = vec![0u8; field_bytes];
-        linked
-            .par_iter()
-            .zip(peer_record_of)
-            .map(|(&record, &pair)| {
-                let theirs: Vec<&[u8]> = flat[pair * stride..(pair + 1) * stride]
-                    .chunks(field_bytes.max(1))
-                    .collect();
-                let record = &self.data.records[record];
-                if self.config.validate.fields.is_empty() {
-                    let ours = record.clk.as_deref().unwrap_or(&empty_field);
-                    let score = dice_bytes(ours, theirs[0]);
-                    let q = payload::quantise(score);
-                    (q, payload::dequantise(q) < self.config.validate.threshold)
-                } else {
-                    let ours: Vec<&[u8]> = record
-                        .fields
-                        .iter()
-                        .map(|f| f.as_deref().unwrap_or(&empty_field))
-                        .collect();
-                    let agreement = scorer.score(&ours, &theirs);
-                    (payload::quantise(agreement.score), agreement.flagged)
-                }
-            })
-            .collect()
-    }
-
     /// Builds the outcome and ends the machine.
     fn finish(&mut self) {
         self.phase = Phase::Finished;
-        let mode = self.config.mode;
+        let mode = self.config.mode();
         let rows = if mode == Mode::Cardinality {
             Vec::new()
         } else {
@@ -1085,7 +776,7 @@ impl Machine {
                         status,
                         key: link
                             .and_then(|l| l.key)
-                            .map(|k| self.config.keys[k].clone()),
+                            .map(|k| self.config.keys()[k].clone()),
                     }
                 })
                 .collect()
@@ -1099,13 +790,6 @@ impl Machine {
     }
 }
 
-fn dice_bytes(a: &[u8], b: &[u8]) -> f64 {
-    let pa: u32 = a.iter().map(|x| x.count_ones()).sum();
-    let pb: u32 = b.iter().map(|x| x.count_ones()).sum();
-    let common: u32 = a.iter().zip(b).map(|(x, y)| (x & y).count_ones()).sum();
-    blindlink_matching::dice_from_counts(common, pa, pb)
-}
-
 fn distinct_count<'a>(values: impl Iterator<Item = &'a [u8]>) -> usize {
     values.collect::<HashSet<_>>().len()
 }
@@ -1113,7 +797,7 @@ fn distinct_count<'a>(values: impl Iterator<Item = &'a [u8]>) -> usize {
 /// Checks that the data fits the configuration, naming the first record that does not.
 fn check_data(config: &ModeConfig, data: &PartyData) -> Result<(), ProtocolError> {
     if data.records.len() > MAX_RECORDS {
-        return Err(ProtocolError::Invalid {
+        return Err(ProtocolError::Local {
             what: "party data",
             reason: format!(
                 "{} records, over the limit of {MAX_RECORDS}",
@@ -1121,65 +805,63 @@ fn check_data(config: &ModeConfig, data: &PartyData) -> Result<(), ProtocolError
             ),
         });
     }
-    let bad = |i: usize, id: &str, reason: String| ProtocolError::Invalid {
+    let bad = |i: usize, id: &str, reason: String| ProtocolError::Local {
         what: "party data",
         reason: format!("record {} ('{id}'): {reason}", i + 1),
     };
-    let clk_bytes = config.filter_bits / 8;
-    let field_bytes = config.validate.field_bits / 8;
+    let keys = config.keys().len();
+    let fields = config.fields();
     for (i, record) in data.records.iter().enumerate() {
         let id = record.id.as_str();
-        match config.mode {
-            Mode::Cardinality | Mode::Exact | Mode::Validate => {
-                if record.keys.len() != config.keys.len() {
-                    return Err(bad(
-                        i,
-                        id,
-                        format!(
-                            "{} match keys, expected {}",
-                            record.keys.len(),
-                            config.keys.len()
-                        ),
-                    ));
-                }
-            }
-            Mode::Fuzzy | Mode::ClkExchange => {}
+        if record.keys.len() != keys {
+            return Err(bad(
+                i,
+                id,
+                format!("{} match keys, expected {keys}", record.keys.len()),
+            ));
         }
-        let needs_clk = matches!(config.mode, Mode::Fuzzy | Mode::ClkExchange)
-            || (config.mode == Mode::Validate && config.validate.fields.is_empty());
-        if needs_clk
+        if let Some(bits) = config.filter_bits()
             && let Some(clk) = &record.clk
-            && clk.len() != clk_bytes
+            && clk.len() != bits / 8
         {
             return Err(bad(
                 i,
                 id,
-                format!("clk of {} bytes, expected {clk_bytes}", clk.len()),
+                format!("clk of {} bytes, expected {}", clk.len(), bits / 8),
             ));
         }
-        if config.mode == Mode::Validate && !config.validate.fields.is_empty() {
-            if record.fields.len() != config.validate.fields.len() {
+        if !fields.is_empty() {
+            if record.fields.len() != fields.len() {
                 return Err(bad(
                     i,
                     id,
                     format!(
-                        "{} field filters, expected {}",
+                        "{} compared fields, expected {}",
                         record.fields.len(),
-                        config.validate.fields.len()
+                        fields.len()
                     ),
                 ));
             }
-            for (f, filter) in record.fields.iter().enumerate() {
-                if let Some(filter) = filter
-                    && filter.len() != field_bytes
-                {
+            for (f, tokens) in record.fields.iter().enumerate() {
+                if tokens.len() > MAX_FIELD_TOKENS {
                     return Err(bad(
                         i,
                         id,
                         format!(
-                            "filter of field '{}' has {} bytes, expected {field_bytes}",
-                            config.validate.fields[f].name,
-                            filter.len()
+                            "field '{}' has {} tokens, over the limit of {MAX_FIELD_TOKENS}",
+                            fields[f].name,
+                            tokens.len()
+                        ),
+                    ));
+                }
+                if let Some(t) = tokens.iter().find(|t| t.len() > MAX_TOKEN_BYTES) {
+                    return Err(bad(
+                        i,
+                        id,
+                        format!(
+                            "a token of field '{}' has {} bytes, over the limit of {MAX_TOKEN_BYTES}",
+                            fields[f].name,
+                            t.len()
                         ),
                     ));
                 }

@@ -16,329 +16,30 @@
 //! needed).
 
 mod chunks;
+mod config;
 mod driver;
+#[allow(dead_code)] // interim: fuzzy moves onto the grouped PSI
 mod minhash;
+#[allow(dead_code)] // interim: validate and fuzzy move onto the grouped PSI
 mod payload;
 mod score;
 
 use std::sync::{Arc, Mutex};
 
-use blindlink_matching::LshParameters;
-use hmac::{KeyInit, Mac};
 use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 
 use crate::driver::SessionDriver;
-use crate::{DisclosureLedger, DriverStep, Message, Mode, Parameters, ProtocolError, Role};
+use crate::transcript::{Direction, Recorder, Transcript};
+use crate::{DisclosureLedger, DriverStep, Message, Mode, ProtocolError, Role};
 
+pub use config::{
+    CardinalityConfig, ClkExchangeConfig, ExactConfig, FieldTokens, FuzzyConfig, MAX_FIELD_TOKENS,
+    MAX_FIELDS, MAX_MATCH_KEYS, MAX_RECORDS, MAX_TOKEN_BYTES, ModeConfig, PartyData, PartyRecord,
+    ValidateConfig, derive_blocking_key,
+};
 pub use minhash::{BlockingSecret, MAX_MINHASH_BANDS, MAX_MINHASH_ROWS};
 pub use score::{FieldAgreement, FieldScoring, ValidateScorer};
-
-/// Most records one party may bring to a session.
-pub const MAX_RECORDS: usize = 1 << 24;
-/// Most match keys in a cascade.
-pub const MAX_MATCH_KEYS: usize = 8;
-/// Most per-field filters per record.
-pub const MAX_FIELDS: usize = 16;
-
-/// One record of this party.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PartyRecord {
-    /// The local record id (written back in the link file, never sent).
-    pub id: String,
-    /// Normalised match-key values in the order of [`ModeConfig::keys`]; `None` when the
-    /// record lacks that key.
-    pub keys: Vec<Option<Vec<u8>>>,
-    /// The record-level CLK (`filter_bits / 8` bytes) for `fuzzy` and `clk-exchange`.
-    pub clk: Option<Vec<u8>>,
-    /// Per-field filters (`field_bits / 8` bytes each) in the order of
-    /// [`ValidateConfig::fields`], for `validate`; `None` (or an all-zero filter) when the field
-    /// is missing.
-    pub fields: Vec<Option<Vec<u8>>>,
-}
-
-/// This party's records.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PartyData {
-    /// The records, in input order (rows of the outcome follow it).
-    pub records: Vec<PartyRecord>,
-}
-
-/// How `validate` compares the quasi-identifiers of a linked pair.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ValidateConfig {
-    /// The per-field filters compared, in the order of [`PartyRecord::fields`], with their
-    /// weights and rules. Empty: the record-level CLKs are compared instead.
-    pub fields: Vec<FieldScoring>,
-    /// Length of each per-field filter in bits (a multiple of 8).
-    pub field_bits: usize,
-    /// A pair whose weighted score is below this is flagged as a suspected wrong-person link.
-    pub threshold: f64,
-}
-
-/// How `fuzzy` blocks and matches.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FuzzyConfig {
-    /// Pairs with a Dice coefficient below this are never linked.
-    pub dice_threshold: f64,
-    /// The private blocking tokens: `bands` keyed MinHash band tokens per CLK, each joining
-    /// `bits_per_band` minima (MinHash rows; see papers/protocol.md for the choice of MinHash
-    /// over bit sampling on sparse CLKs).
-    pub lsh: LshParameters,
-}
-
-/// Everything both parties must agree on for one run, plus this side's blocking key.
-#[derive(Clone)]
-pub struct ModeConfig {
-    /// The mode.
-    pub mode: Mode,
-    /// Names of the match keys in cascade order (e.g. `my_number`, `kana+dob+sex`); `validate`
-    /// and `cardinality` use the first.
-    pub keys: Vec<String>,
-    /// Length of the record-level CLKs in bits (a multiple of 8).
-    pub filter_bits: usize,
-    /// Validate's scoring.
-    pub validate: ValidateConfig,
-    /// Fuzzy's blocking and threshold (clk-exchange uses `dice_threshold` too).
-    pub fuzzy: FuzzyConfig,
-    /// Cardinality: send the responder's set as a Bloom filter with this false-positive rate
-    /// over the whole query instead of as raw points.
-    pub cardinality_bloom_fpr: Option<f64>,
-    /// The side that receives CLKs or per-field filters and compares (`validate`, `fuzzy`,
-    /// `clk-exchange`).
-    pub comparing: Role,
-    /// Secret key of the LSH bit sampling (`fuzzy`); derive it with [`derive_blocking_key`].
-    pub blocking_key: Option<BlockingSecret>,
-}
-
-impl std::fmt::Debug for ModeConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ModeConfig")
-            .field("mode", &self.mode)
-            .field("keys", &self.keys)
-            .field("filter_bits", &self.filter_bits)
-            .field("validate", &self.validate)
-            .field("fuzzy", &self.fuzzy)
-            .field("cardinality_bloom_fpr", &self.cardinality_bloom_fpr)
-            .field("comparing", &self.comparing)
-            .field("blocking_key", &self.blocking_key.as_ref().map(|_| ".."))
-            .finish()
-    }
-}
-
-impl ModeConfig {
-    /// A configuration with the defaults: match key `my_number` for the modes that use one (none
-    /// for `fuzzy` and `clk-exchange`), 1024-bit CLKs, the initiator
-    /// compares, validate with the default per-field scoring ([`FieldScoring::defaults`],
-    /// 256-bit field filters), fuzzy at Dice 0.93 with 6 MinHash bands of 10 minima, raw cardinality.
-    #[must_use]
-    pub fn new(mode: Mode) -> Self {
-        Self {
-            mode,
-            keys: if mode.uses_match_keys() {
-                vec!["my_number".to_owned()]
-            } else {
-                Vec::new()
-            },
-            filter_bits: 1024,
-            validate: ValidateConfig {
-                fields: FieldScoring::defaults(),
-                field_bits: 256,
-                threshold: score::DEFAULT_VALIDATE_THRESHOLD,
-            },
-            fuzzy: FuzzyConfig {
-                dice_threshold: 0.93,
-                lsh: LshParameters {
-                    bands: 6,
-                    bits_per_band: 10,
-                },
-            },
-            cardinality_bloom_fpr: None,
-            comparing: Role::Initiator,
-            blocking_key: None,
-        }
-    }
-
-    /// The parameters the handshake commits to: everything that must be equal on both sides
-    /// for this mode (never the blocking key, whose equality the key-check value covers).
-    ///
-    /// # Errors
-    /// The configuration is invalid (see [`ModeConfig::check`]).
-    ///
-    /// # Example
-    /// ```
-    /// use blindlink_protocol::{Mode, ModeConfig};
-    /// let params = ModeConfig::new(Mode::Exact).parameters().unwrap();
-    /// assert_eq!(params.entries()[0], ("mode.keys".to_owned(), "my_number".to_owned()));
-    /// ```
-    pub fn parameters(&self) -> Result<Parameters, ProtocolError> {
-        self.check()?;
-        let mut entries: Vec<(String, String)> = Vec::new();
-        if self.mode.uses_match_keys() {
-            entries.push(("mode.keys".into(), self.keys.join(",")));
-        }
-        match self.mode {
-            Mode::Cardinality => {
-                let bloom = self
-                    .cardinality_bloom_fpr
-                    .map_or_else(|| "raw".to_owned(), |r| format!("bloom:{r}"));
-                entries.push(("cardinality.set_encoding".into(), bloom));
-            }
-            Mode::Exact => {}
-            Mode::Validate => {
-                entries.push(("validate.comparing".into(), self.comparing.to_string()));
-                entries.push((
-                    "validate.threshold".into(),
-                    self.validate.threshold.to_string(),
-                ));
-                if self.validate.fields.is_empty() {
-                    entries.push(("filter_bits".into(), self.filter_bits.to_string()));
-                } else {
-                    entries.push((
-                        "validate.field_bits".into(),
-                        self.validate.field_bits.to_string(),
-                    ));
-                    let fields: Vec<String> = self
-                        .validate
-                        .fields
-                        .iter()
-                        .map(FieldScoring::describe)
-                        .collect();
-                    entries.push(("validate.fields".into(), fields.join(";")));
-                }
-            }
-            Mode::Fuzzy | Mode::ClkExchange => {
-                entries.push(("link.comparing".into(), self.comparing.to_string()));
-                entries.push(("filter_bits".into(), self.filter_bits.to_string()));
-                entries.push((
-                    "link.dice_threshold".into(),
-                    self.fuzzy.dice_threshold.to_string(),
-                ));
-                if self.mode == Mode::Fuzzy {
-                    entries.push((
-                        "fuzzy.minhash".into(),
-                        format!("{}x{}", self.fuzzy.lsh.bands, self.fuzzy.lsh.bits_per_band),
-                    ));
-                }
-            }
-        }
-        Parameters::new(entries)
-    }
-
-    /// Checks the configuration on its own.
-    ///
-    /// # Errors
-    /// [`ProtocolError::Invalid`] naming the setting: no or too many match keys (any at all for
-    /// `fuzzy` and `clk-exchange`), an invalid
-    /// key name, filter lengths that are not whole bytes, thresholds outside `[0, 1]`, a
-    /// fuzzy configuration without a blocking key.
-    pub fn check(&self) -> Result<(), ProtocolError> {
-        let invalid = |what: &'static str, reason: String| ProtocolError::Invalid { what, reason };
-        if !self.mode.uses_match_keys() && !self.keys.is_empty() {
-            return Err(invalid(
-                "match keys",
-                format!(
-                    "{} links on CLKs alone and takes none ({} given)",
-                    self.mode,
-                    self.keys.len()
-                ),
-            ));
-        }
-        if self.mode.uses_match_keys() && (self.keys.is_empty() || self.keys.len() > MAX_MATCH_KEYS)
-        {
-            return Err(invalid(
-                "match keys",
-                format!("{} keys, expected 1 to {MAX_MATCH_KEYS}", self.keys.len()),
-            ));
-        }
-        for key in &self.keys {
-            blindlink_psi::MatchKeyName::new(key)
-                .map_err(|e| invalid("match key", format!("'{key}': {e}")))?;
-        }
-        let bits_ok = |bits: usize| bits > 0 && bits.is_multiple_of(8) && bits <= 1 << 16;
-        if (matches!(self.mode, Mode::Fuzzy | Mode::ClkExchange)
-            || (self.mode == Mode::Validate && self.validate.fields.is_empty()))
-            && !bits_ok(self.filter_bits)
-        {
-            return Err(invalid(
-                "filter_bits",
-                format!(
-                    "{} is not a positive multiple of 8 up to 65536",
-                    self.filter_bits
-                ),
-            ));
-        }
-        if self.mode == Mode::Validate {
-            if !self.validate.fields.is_empty() && !bits_ok(self.validate.field_bits) {
-                return Err(invalid(
-                    "validate.field_bits",
-                    format!(
-                        "{} is not a positive multiple of 8 up to 65536",
-                        self.validate.field_bits
-                    ),
-                ));
-            }
-            if self.validate.fields.len() > MAX_FIELDS {
-                return Err(invalid(
-                    "validate.fields",
-                    format!(
-                        "{} fields, over the limit of {MAX_FIELDS}",
-                        self.validate.fields.len()
-                    ),
-                ));
-            }
-            for field in &self.validate.fields {
-                field.check()?;
-            }
-            unit_interval("validate.threshold", self.validate.threshold)?;
-        }
-        if matches!(self.mode, Mode::Fuzzy | Mode::ClkExchange) {
-            unit_interval("link.dice_threshold", self.fuzzy.dice_threshold)?;
-        }
-        if self.mode == Mode::Fuzzy {
-            minhash::check_minhash(self.fuzzy.lsh.bands, self.fuzzy.lsh.bits_per_band)?;
-        }
-        if self.mode == Mode::Fuzzy && self.blocking_key.is_none() {
-            return Err(invalid(
-                "fuzzy configuration",
-                "no blocking key (derive one from the linkage secret)".into(),
-            ));
-        }
-        if let Some(rate) = self.cardinality_bloom_fpr {
-            blindlink_psi::FalsePositiveRate::new(rate)
-                .map_err(|e| invalid("cardinality.bloom_fpr", e.to_string()))?;
-        }
-        Ok(())
-    }
-}
-
-fn unit_interval(what: &'static str, value: f64) -> Result<(), ProtocolError> {
-    if (0.0..=1.0).contains(&value) {
-        Ok(())
-    } else {
-        Err(ProtocolError::Invalid {
-            what,
-            reason: format!("{value} is outside [0, 1]"),
-        })
-    }
-}
-
-/// The LSH blocking key both parties derive from their shared linkage secret:
-/// HMAC-SHA-256 under the secret of the tag `blindlink/v1/protocol/lsh-blocking-key`.
-///
-/// # Security
-/// The secret bytes are used only as an HMAC key; the result is as secret as the linkage key.
-#[must_use]
-pub fn derive_blocking_key(linkage_secret: &[u8]) -> BlockingSecret {
-    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(linkage_secret)
-        .unwrap_or_else(|_| unreachable!("hmac accepts keys of any length"));
-    mac.update(b"blindlink/v1/protocol/lsh-blocking-key");
-    let mut key = [0u8; 32];
-    key.copy_from_slice(&mac.finalize().into_bytes());
-    let blocking = BlockingSecret::new(key);
-    zeroize::Zeroize::zeroize(&mut key);
-    blocking
-}
 
 /// The status of one local record after a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -450,21 +151,36 @@ impl LinkOutcome {
     }
 }
 
-/// A shared slot the outcome is put in when the driver finishes, for a caller that hands the
-/// driver itself to a transport as a `Box<dyn SessionDriver>`.
+/// A shared slot the outcome (and the transcript, when one is kept) is put in when the driver
+/// finishes, for a caller that hands the driver itself to a transport as a
+/// `Box<dyn SessionDriver>`.
 #[derive(Debug, Clone, Default)]
-pub struct OutcomeHandle(Arc<Mutex<Option<LinkOutcome>>>);
+pub struct OutcomeHandle(Arc<Mutex<Finished>>);
+
+#[derive(Debug, Default)]
+struct Finished {
+    outcome: Option<LinkOutcome>,
+    transcript: Option<Transcript>,
+}
 
 impl OutcomeHandle {
     /// The outcome, once the driver has finished.
     #[must_use]
     pub fn get(&self) -> Option<LinkOutcome> {
-        self.0.lock().map_or(None, |slot| slot.clone())
+        self.0.lock().map_or(None, |slot| slot.outcome.clone())
     }
 
-    fn set(&self, outcome: LinkOutcome) {
+    /// The transcript, once the driver has finished, if it was asked to keep one
+    /// ([`ModeDriver::keep_transcript`]); [`Transcript::to_bytes`] gives `transcript.bin`.
+    #[must_use]
+    pub fn transcript(&self) -> Option<Transcript> {
+        self.0.lock().map_or(None, |slot| slot.transcript.clone())
+    }
+
+    fn set(&self, outcome: LinkOutcome, transcript: Option<Transcript>) {
         if let Ok(mut slot) = self.0.lock() {
-            *slot = Some(outcome);
+            slot.outcome = Some(outcome);
+            slot.transcript = transcript;
         }
     }
 }
@@ -473,6 +189,7 @@ impl OutcomeHandle {
 pub struct ModeDriver {
     inner: driver::Machine,
     handle: OutcomeHandle,
+    recorder: Option<Recorder>,
 }
 
 impl std::fmt::Debug for ModeDriver {
@@ -498,19 +215,50 @@ impl ModeDriver {
         self.handle.clone()
     }
 
-    fn publish(&self, step: &DriverStep) {
+    /// Asks the driver to record a [`Transcript`] of the session (`[output] transcript =
+    /// true`): every logical message it sends and receives, and both hellos when the
+    /// transport reports them through [`SessionDriver::established`]. Call before the session
+    /// starts.
+    pub fn keep_transcript(&mut self) {
+        let role = self.inner.role();
+        self.recorder
+            .get_or_insert_with(|| Recorder::new(crate::SessionId::from_bytes([0; 16]), role));
+    }
+
+    /// The transcript so far (`None` unless [`ModeDriver::keep_transcript`] was called).
+    #[must_use]
+    pub fn transcript(&self) -> Option<Transcript> {
+        self.recorder.as_ref().map(Recorder::transcript)
+    }
+
+    fn after(&mut self, step: &DriverStep) {
+        if let Some(recorder) = &mut self.recorder {
+            for message in &step.send {
+                recorder.record(Direction::Sent, message);
+            }
+        }
         if step.finished
             && let Some(outcome) = self.inner.outcome()
         {
-            self.handle.set(outcome);
+            self.handle.set(outcome, self.transcript());
         }
     }
 }
 
 impl SessionDriver for ModeDriver {
+    fn established(&mut self, session: &crate::EstablishedSession) {
+        if let Some(recorder) = &mut self.recorder {
+            recorder.set_session(session.session_id);
+            recorder.hellos(&session.sent_hello, &session.received_hello);
+        }
+    }
+
     fn start(&mut self, ledger: &mut DisclosureLedger) -> Result<DriverStep, ProtocolError> {
+        if let Some(recorder) = &mut self.recorder {
+            recorder.set_session(ledger.session_id);
+        }
         let step = self.inner.start(ledger)?;
-        self.publish(&step);
+        self.after(&step);
         Ok(step)
     }
 
@@ -519,8 +267,11 @@ impl SessionDriver for ModeDriver {
         message: Message,
         ledger: &mut DisclosureLedger,
     ) -> Result<DriverStep, ProtocolError> {
+        if let Some(recorder) = &mut self.recorder {
+            recorder.record(Direction::Received, &message);
+        }
         let step = self.inner.handle(message, ledger)?;
-        self.publish(&step);
+        self.after(&step);
         Ok(step)
     }
 }
@@ -567,6 +318,7 @@ pub fn new_driver<R: CryptoRng + ?Sized>(
     Ok(ModeDriver {
         inner,
         handle: OutcomeHandle::default(),
+        recorder: None,
     })
 }
 

@@ -1,0 +1,477 @@
+//! What a party brings to a run: its records ([`PartyData`]) and the per-mode configuration
+//! ([`ModeConfig`]) whose [`ModeConfig::parameters`] the handshake commits to.
+
+use blindlink_matching::LshParameters;
+use hmac::{KeyInit, Mac};
+
+use super::minhash::{self, BlockingSecret};
+use super::score::{self, FieldScoring};
+use crate::{Mode, Parameters, ProtocolError, Role};
+
+/// Most records one party may bring to a session.
+pub const MAX_RECORDS: usize = 1 << 24;
+/// Most match keys in a cascade.
+pub const MAX_MATCH_KEYS: usize = 8;
+/// Most compared fields per record (`validate`, `fuzzy`).
+pub const MAX_FIELDS: usize = 16;
+/// Most tokens of one field of one record.
+pub const MAX_FIELD_TOKENS: usize = 256;
+/// Longest token, in bytes.
+pub const MAX_TOKEN_BYTES: usize = 1024;
+
+/// The tokens of one compared field of one record (q-grams of a name or address, or the one
+/// normalised value of an exact field), as a multiset; empty when the field is missing.
+///
+/// # Security
+/// Tokens are personal data in the clear. They never leave this party: the grouped PSI sends
+/// only blinded points derived from them.
+pub type FieldTokens = Vec<Vec<u8>>;
+
+/// One record of this party.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct PartyRecord {
+    /// The local record id (written back in the link file, never sent).
+    pub id: String,
+    /// Normalised match-key values, one per [`ModeConfig::keys`] in that order; `None` when
+    /// the record lacks that key.
+    pub keys: Vec<Option<Vec<u8>>>,
+    /// The record-level CLK (`filter_bits / 8` bytes): `fuzzy`'s local MinHash blocking input
+    /// (it stays on this side) and `clk-exchange`'s payload (it is sent).
+    pub clk: Option<Vec<u8>>,
+    /// `validate` and `fuzzy`: one entry per compared field, in the order of the mode's
+    /// `fields` (the schema's field order).
+    pub fields: Vec<FieldTokens>,
+}
+
+impl std::fmt::Debug for PartyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Keys, CLKs and tokens are personal data: show their shape only.
+        f.debug_struct("PartyRecord")
+            .field("id", &self.id)
+            .field("keys", &self.keys.len())
+            .field("clk", &self.clk.as_ref().map(Vec::len))
+            .field("fields", &self.fields.len())
+            .finish()
+    }
+}
+
+/// This party's records.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PartyData {
+    /// The records, in input order (rows of the outcome follow it).
+    pub records: Vec<PartyRecord>,
+}
+
+/// `cardinality`: ECDH-PSI cardinality on one match key.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct CardinalityConfig {
+    /// The match key (e.g. `my_number`).
+    pub key: String,
+    /// Send the responder's set as a Bloom filter with this false-positive rate over the whole
+    /// query instead of as raw points (the initiator then does not learn the responder's set
+    /// size exactly).
+    pub bloom_fpr: Option<f64>,
+}
+
+impl Default for CardinalityConfig {
+    fn default() -> Self {
+        Self {
+            key: "my_number".to_owned(),
+            bloom_fpr: None,
+        }
+    }
+}
+
+/// `exact`: mutual ECDH-PSI on a cascade of match keys.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ExactConfig {
+    /// Names of the match keys in cascade order (e.g. `my_number`, `kana+dob+sex`).
+    pub keys: Vec<String>,
+}
+
+impl Default for ExactConfig {
+    fn default() -> Self {
+        Self {
+            keys: vec!["my_number".to_owned()],
+        }
+    }
+}
+
+/// `validate`: `exact` on the ID key, then every linked pair's fields compared through the
+/// grouped PSI cardinality (no CLK or field filter crosses the wire).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ValidateConfig {
+    /// The ID match key (e.g. `my_number`).
+    pub key: String,
+    /// The compared fields, in the order of [`PartyRecord::fields`], with their weights and
+    /// veto rules.
+    pub fields: Vec<FieldScoring>,
+    /// A pair whose weighted score is below this is flagged as a suspected wrong-person link.
+    pub threshold: f64,
+    /// The side that learns the per-pair shared-token counts and scores the pairs.
+    pub comparing: Role,
+}
+
+impl Default for ValidateConfig {
+    fn default() -> Self {
+        Self {
+            key: "my_number".to_owned(),
+            fields: FieldScoring::defaults(),
+            threshold: score::DEFAULT_VALIDATE_THRESHOLD,
+            comparing: Role::Initiator,
+        }
+    }
+}
+
+/// `fuzzy`: private MinHash blocking through the mutual PSI (the CLK stays local, only keyed
+/// band tokens go through the PSI), then the candidate pairs' fields compared through the
+/// grouped PSI cardinality, then the one-to-one solver.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct FuzzyConfig {
+    /// Length of the record-level CLKs in bits (a multiple of 8); they are the local input of
+    /// the MinHash blocking.
+    pub filter_bits: usize,
+    /// The blocking tokens: `bands` keyed MinHash band tokens per CLK, each joining
+    /// `bits_per_band` minima.
+    pub lsh: LshParameters,
+    /// The compared fields, in the order of [`PartyRecord::fields`].
+    pub fields: Vec<FieldScoring>,
+    /// Candidate pairs whose weighted field score is below this (or that a veto field rejects)
+    /// are never linked.
+    pub threshold: f64,
+    /// The side that learns the per-pair shared-token counts and picks the links.
+    pub comparing: Role,
+    /// Secret key of the MinHash blocking; derive it with [`derive_blocking_key`].
+    pub blocking_key: Option<BlockingSecret>,
+}
+
+impl std::fmt::Debug for FuzzyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FuzzyConfig")
+            .field("filter_bits", &self.filter_bits)
+            .field("lsh", &self.lsh)
+            .field("fields", &self.fields)
+            .field("threshold", &self.threshold)
+            .field("comparing", &self.comparing)
+            .field("blocking_key", &self.blocking_key.as_ref().map(|_| ".."))
+            .finish()
+    }
+}
+
+impl Default for FuzzyConfig {
+    fn default() -> Self {
+        Self {
+            filter_bits: 1024,
+            lsh: LshParameters {
+                bands: 6,
+                bits_per_band: 10,
+            },
+            fields: FieldScoring::defaults(),
+            threshold: score::DEFAULT_VALIDATE_THRESHOLD,
+            comparing: Role::Initiator,
+            blocking_key: None,
+        }
+    }
+}
+
+/// `clk-exchange`: every CLK of the revealing side goes to the comparing side (the anonlink
+/// baseline).
+///
+/// # Security
+/// Both parties hold the linkage secret, so the comparing side can decode every CLK it receives
+/// (compute the bit pattern of any candidate value and test it). The mode is refused unless
+/// [`ClkExchangeConfig::reveal_decodable_encodings`] is set, and it is a handshake parameter,
+/// so both sides must opt in.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ClkExchangeConfig {
+    /// Length of the CLKs in bits (a multiple of 8).
+    pub filter_bits: usize,
+    /// Pairs with a Dice coefficient below this are never linked.
+    pub dice_threshold: f64,
+    /// The side that receives the CLKs.
+    pub comparing: Role,
+    /// The explicit opt-in (`[linkage] reveal_decodable_encodings = true`): this side accepts
+    /// that the comparing side can decode the revealed CLKs.
+    pub reveal_decodable_encodings: bool,
+}
+
+impl Default for ClkExchangeConfig {
+    fn default() -> Self {
+        Self {
+            filter_bits: 1024,
+            dice_threshold: 0.93,
+            comparing: Role::Initiator,
+            reveal_decodable_encodings: false,
+        }
+    }
+}
+
+/// Everything both parties must agree on for one run (plus, for `fuzzy`, this side's blocking
+/// key): one configuration per mode.
+#[derive(Debug, Clone)]
+pub enum ModeConfig {
+    /// See [`CardinalityConfig`].
+    Cardinality(CardinalityConfig),
+    /// See [`ExactConfig`].
+    Exact(ExactConfig),
+    /// See [`ValidateConfig`].
+    Validate(ValidateConfig),
+    /// See [`FuzzyConfig`].
+    Fuzzy(FuzzyConfig),
+    /// See [`ClkExchangeConfig`].
+    ClkExchange(ClkExchangeConfig),
+}
+
+impl ModeConfig {
+    /// The defaults of `mode`: match key `my_number` where one is used, the initiator compares,
+    /// validate and fuzzy with the default per-field scoring ([`FieldScoring::defaults`]),
+    /// fuzzy with 6 MinHash bands of 10 minima over 1024-bit CLKs and no blocking key (set
+    /// one), clk-exchange at Dice 0.93 and *not* opted in.
+    #[must_use]
+    pub fn new(mode: Mode) -> Self {
+        match mode {
+            Mode::Cardinality => Self::Cardinality(CardinalityConfig::default()),
+            Mode::Exact => Self::Exact(ExactConfig::default()),
+            Mode::Validate => Self::Validate(ValidateConfig::default()),
+            Mode::Fuzzy => Self::Fuzzy(FuzzyConfig::default()),
+            Mode::ClkExchange => Self::ClkExchange(ClkExchangeConfig::default()),
+        }
+    }
+
+    /// The mode.
+    #[must_use]
+    pub const fn mode(&self) -> Mode {
+        match self {
+            Self::Cardinality(_) => Mode::Cardinality,
+            Self::Exact(_) => Mode::Exact,
+            Self::Validate(_) => Mode::Validate,
+            Self::Fuzzy(_) => Mode::Fuzzy,
+            Self::ClkExchange(_) => Mode::ClkExchange,
+        }
+    }
+
+    /// The match keys a record must carry, in [`PartyRecord::keys`] order: one for
+    /// `cardinality` and `validate`, the cascade for `exact`, none for `fuzzy` and
+    /// `clk-exchange`.
+    #[must_use]
+    pub fn keys(&self) -> &[String] {
+        match self {
+            Self::Cardinality(c) => std::slice::from_ref(&c.key),
+            Self::Exact(c) => &c.keys,
+            Self::Validate(c) => std::slice::from_ref(&c.key),
+            Self::Fuzzy(_) | Self::ClkExchange(_) => &[],
+        }
+    }
+
+    /// The compared fields a record must carry, in [`PartyRecord::fields`] order (`validate`
+    /// and `fuzzy`; empty otherwise).
+    #[must_use]
+    pub fn fields(&self) -> &[FieldScoring] {
+        match self {
+            Self::Validate(c) => &c.fields,
+            Self::Fuzzy(c) => &c.fields,
+            _ => &[],
+        }
+    }
+
+    /// The side that compares (`validate`, `fuzzy`, `clk-exchange`).
+    #[must_use]
+    pub const fn comparing(&self) -> Option<Role> {
+        match self {
+            Self::Validate(c) => Some(c.comparing),
+            Self::Fuzzy(c) => Some(c.comparing),
+            Self::ClkExchange(c) => Some(c.comparing),
+            Self::Cardinality(_) | Self::Exact(_) => None,
+        }
+    }
+
+    /// The length of the record-level CLKs in bits (`fuzzy`, `clk-exchange`).
+    #[must_use]
+    pub const fn filter_bits(&self) -> Option<usize> {
+        match self {
+            Self::Fuzzy(c) => Some(c.filter_bits),
+            Self::ClkExchange(c) => Some(c.filter_bits),
+            _ => None,
+        }
+    }
+
+    /// The parameters the handshake commits to: everything that must be equal on both sides
+    /// for this mode (never the blocking key, whose equality the key-check value covers).
+    ///
+    /// # Errors
+    /// The configuration is invalid (see [`ModeConfig::check`]).
+    ///
+    /// # Example
+    /// ```
+    /// use blindlink_protocol::{Mode, ModeConfig};
+    /// let params = ModeConfig::new(Mode::Exact).parameters().unwrap();
+    /// assert_eq!(params.entries()[0], ("mode.keys".to_owned(), "my_number".to_owned()));
+    /// ```
+    pub fn parameters(&self) -> Result<Parameters, ProtocolError> {
+        self.check()?;
+        let mut entries: Vec<(String, String)> = Vec::new();
+        if !self.keys().is_empty() {
+            entries.push(("mode.keys".into(), self.keys().join(",")));
+        }
+        let fields = |fields: &[FieldScoring]| {
+            fields
+                .iter()
+                .map(FieldScoring::describe)
+                .collect::<Vec<_>>()
+                .join(";")
+        };
+        match self {
+            Self::Cardinality(c) => {
+                let bloom = c
+                    .bloom_fpr
+                    .map_or_else(|| "raw".to_owned(), |r| format!("bloom:{r}"));
+                entries.push(("cardinality.set_encoding".into(), bloom));
+            }
+            Self::Exact(_) => {}
+            Self::Validate(c) => {
+                entries.push(("validate.comparing".into(), c.comparing.to_string()));
+                entries.push(("validate.threshold".into(), c.threshold.to_string()));
+                entries.push(("validate.fields".into(), fields(&c.fields)));
+            }
+            Self::Fuzzy(c) => {
+                entries.push(("link.comparing".into(), c.comparing.to_string()));
+                entries.push(("filter_bits".into(), c.filter_bits.to_string()));
+                entries.push((
+                    "fuzzy.minhash".into(),
+                    format!("{}x{}", c.lsh.bands, c.lsh.bits_per_band),
+                ));
+                entries.push(("fuzzy.threshold".into(), c.threshold.to_string()));
+                entries.push(("fuzzy.fields".into(), fields(&c.fields)));
+            }
+            Self::ClkExchange(c) => {
+                entries.push(("link.comparing".into(), c.comparing.to_string()));
+                entries.push(("filter_bits".into(), c.filter_bits.to_string()));
+                entries.push(("link.dice_threshold".into(), c.dice_threshold.to_string()));
+                entries.push((
+                    "clk_exchange.reveal_decodable_encodings".into(),
+                    c.reveal_decodable_encodings.to_string(),
+                ));
+            }
+        }
+        Parameters::new(entries)
+    }
+
+    /// Checks the configuration on its own.
+    ///
+    /// # Errors
+    /// [`ProtocolError::Local`] naming the setting: no or too many match keys, an invalid key
+    /// name, no or too many compared fields, an invalid field scoring, a filter length that is
+    /// not whole bytes, a threshold outside `[0, 1]`, a fuzzy configuration without a blocking
+    /// key, and `clk-exchange` without `[linkage] reveal_decodable_encodings = true`.
+    pub fn check(&self) -> Result<(), ProtocolError> {
+        let local = |what: &'static str, reason: String| ProtocolError::Local { what, reason };
+        let keys = self.keys();
+        if matches!(self, Self::Exact(_)) && (keys.is_empty() || keys.len() > MAX_MATCH_KEYS) {
+            return Err(local(
+                "match keys",
+                format!("{} keys, expected 1 to {MAX_MATCH_KEYS}", keys.len()),
+            ));
+        }
+        for key in keys {
+            blindlink_psi::MatchKeyName::new(key)
+                .map_err(|e| local("match key", format!("'{key}': {e}")))?;
+        }
+        let bits_ok = |bits: usize| bits > 0 && bits.is_multiple_of(8) && bits <= 1 << 16;
+        if let Some(bits) = self.filter_bits()
+            && !bits_ok(bits)
+        {
+            return Err(local(
+                "filter_bits",
+                format!("{bits} is not a positive multiple of 8 up to 65536"),
+            ));
+        }
+        if matches!(self, Self::Validate(_) | Self::Fuzzy(_)) {
+            let fields = self.fields();
+            if fields.is_empty() || fields.len() > MAX_FIELDS {
+                return Err(local(
+                    "compared fields",
+                    format!(
+                        "{} fields, expected 1 to {MAX_FIELDS} (validate and fuzzy compare \
+                         field tokens)",
+                        fields.len()
+                    ),
+                ));
+            }
+            for (i, field) in fields.iter().enumerate() {
+                field.check()?;
+                if fields[..i].iter().any(|f| f.name == field.name) {
+                    return Err(local(
+                        "compared fields",
+                        format!("field '{}' is listed twice", field.name),
+                    ));
+                }
+            }
+        }
+        match self {
+            Self::Cardinality(c) => {
+                if let Some(rate) = c.bloom_fpr {
+                    blindlink_psi::FalsePositiveRate::new(rate)
+                        .map_err(|e| local("cardinality.bloom_fpr", e.to_string()))?;
+                }
+            }
+            Self::Exact(_) => {}
+            Self::Validate(c) => unit_interval("validate.threshold", c.threshold)?,
+            Self::Fuzzy(c) => {
+                unit_interval("fuzzy.threshold", c.threshold)?;
+                minhash::check_minhash(c.lsh.bands, c.lsh.bits_per_band)?;
+                if c.blocking_key.is_none() {
+                    return Err(local(
+                        "fuzzy configuration",
+                        "no blocking key (derive one from the linkage secret)".into(),
+                    ));
+                }
+            }
+            Self::ClkExchange(c) => {
+                unit_interval("link.dice_threshold", c.dice_threshold)?;
+                if !c.reveal_decodable_encodings {
+                    return Err(local(
+                        "clk-exchange",
+                        "it sends every CLK to the comparing side, which holds the linkage key \
+                         and can decode them; set [linkage] reveal_decodable_encodings = true \
+                         in both party configs to accept that"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unit_interval(what: &'static str, value: f64) -> Result<(), ProtocolError> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(ProtocolError::Local {
+            what,
+            reason: format!("{value} is outside [0, 1]"),
+        })
+    }
+}
+
+/// The MinHash blocking key both parties derive from their shared linkage secret:
+/// HMAC-SHA-256 under the secret of the tag `blindlink/v1/protocol/lsh-blocking-key`.
+///
+/// # Security
+/// The secret bytes are used only as an HMAC key; the result is as secret as the linkage key.
+#[must_use]
+pub fn derive_blocking_key(linkage_secret: &[u8]) -> BlockingSecret {
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(linkage_secret)
+        .unwrap_or_else(|_| unreachable!("hmac accepts keys of any length"));
+    mac.update(b"blindlink/v1/protocol/lsh-blocking-key");
+    let mut key = [0u8; 32];
+    key.copy_from_slice(&mac.finalize().into_bytes());
+    let blocking = BlockingSecret::new(key);
+    zeroize::Zeroize::zeroize(&mut key);
+    blocking
+}
