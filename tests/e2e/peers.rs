@@ -10,7 +10,7 @@ use std::time::Duration;
 use blindlink_cli::commands::party::session::{self, CompletedSession, PreparedParty, RunOptions};
 use blindlink_cli::commands::party::{LoadedParty, PartyCommand, PartyConfig, load_party};
 use blindlink_protocol::{
-    DisclosureLedger, DriverStep, LinkStatus, Message, ModeChunk, ProtocolError, Role,
+    DisclosureLedger, DriverStep, LinkStatus, Message, ModeChunk, ModeConfig, ProtocolError, Role,
     SessionDriver, SessionId, new_driver,
 };
 use blindlink_service::{Initiator, Limits, PeerEndpoint, TransportSecurity};
@@ -368,19 +368,16 @@ async fn fuzzy_blocking_shape_comes_from_the_config_and_must_agree() {
     let peers = Peers::new(true, 200, "fuzzy");
     peers.edit("hospital-b", |t| {
         t.replace(
-            "# fuzzy_threshold = 0.93",
+            "# fuzzy_bands = 6 ",
             "fuzzy_bands = 12\nfuzzy_minima_per_band = 8",
         )
     });
     let client = peers.load("hospital-b", PartyCommand::Link);
-    assert_eq!(
-        (
-            client.1.mode_config.fuzzy.lsh.bands,
-            client.1.mode_config.fuzzy.lsh.bits_per_band
-        ),
-        (12, 8)
-    );
-    assert!(client.1.mode_config.keys.is_empty());
+    let ModeConfig::Fuzzy(fuzzy) = &client.1.mode_config else {
+        panic!("hospital-b runs fuzzy");
+    };
+    assert_eq!((fuzzy.lsh.bands, fuzzy.lsh.bits_per_band), (12, 8));
+    assert!(client.1.mode_config.keys().is_empty());
     let (server, client) = failed(&peers, quick(), &client).await;
     assert_eq!(
         (server.as_str(), without_port(&client).as_str()),

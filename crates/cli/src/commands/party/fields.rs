@@ -10,7 +10,7 @@ use std::path::Path;
 
 use anyhow::bail;
 use blindlink_encoding::{FieldTokenizer, LinkageSecret, Schema, SchemaDocument};
-use blindlink_protocol::Mode;
+use blindlink_protocol::{FieldScoring, Mode};
 
 /// Whether `mode` compares the records' field tokens.
 #[must_use]
@@ -42,59 +42,87 @@ pub fn field_tokenizer(
     Ok(Some(FieldTokenizer::new(schema, secret)?))
 }
 
-use blindlink_encoding::native::Layout;
-
-/// Bit ranges of the fields of a `per-field` layout CLK, or `None` when the schema has another
-/// layout or hardening (which mixes the fields' bits, so they cannot be cut apart).
-#[must_use]
-pub fn per_field_ranges(schema: &Schema) -> Option<Vec<(String, std::ops::Range<usize>)>> {
-    let Schema::Native(native) = schema else {
-        return None;
-    };
-    if native.layout != Layout::PerField || !native.hardening.is_empty() {
-        return None;
+/// The scoring of every compared field: each field of the schema (`field_names`, the
+/// tokenizer's order), with the weight and veto of its `[[linkage.validate_field]]` entry if
+/// the config has one, else the built-in default for that name
+/// ([`FieldScoring::defaults`]), else weight 1 and no veto.
+///
+/// # Errors
+/// A `[[linkage.validate_field]]` names no field of the schema.
+pub fn compared_fields(
+    field_names: &[&str],
+    configured: &[FieldScoring],
+    config_path: &Path,
+    schema_path: &Path,
+) -> anyhow::Result<Vec<FieldScoring>> {
+    if let Some(field) = configured
+        .iter()
+        .find(|f| !field_names.contains(&f.name.as_str()))
+    {
+        bail!(
+            "{}: linkage.validate_field '{}' is not a field of schema {} (its fields: {})",
+            config_path.display(),
+            field.name,
+            schema_path.display(),
+            field_names.join(", ")
+        );
     }
-    let mut start = 0;
-    Some(
-        native
-            .fields
-            .iter()
-            .map(|f| {
-                let range = start..start + f.own_bits;
-                start = range.end;
-                (f.column.clone(), range)
-            })
-            .collect(),
-    )
-}
-
-/// Copies bits `range` of `clk` (MSB-first, as the encoder lays them out) into a byte-aligned
-/// filter of `range.len()` bits.
-#[must_use]
-pub fn cut_bits(clk: &[u8], range: std::ops::Range<usize>) -> Vec<u8> {
-    let len = range.len();
-    let mut out = vec![0u8; len.div_ceil(8)];
-    if range.start.is_multiple_of(8) {
-        let from = range.start / 8;
-        out.copy_from_slice(&clk[from..from + len.div_ceil(8)]);
-        if !len.is_multiple_of(8) {
-            let last = out.len() - 1;
-            out[last] &= 0xff << (8 - len % 8);
-        }
-        return out;
-    }
-    for (j, i) in range.enumerate() {
-        if clk[i >> 3] & (0x80 >> (i & 7)) != 0 {
-            out[j >> 3] |= 0x80 >> (j & 7);
-        }
-    }
-    out
+    let defaults = FieldScoring::defaults();
+    Ok(field_names
+        .iter()
+        .map(|name| {
+            configured
+                .iter()
+                .chain(&defaults)
+                .find(|f| f.name == *name)
+                .cloned()
+                .unwrap_or_else(|| FieldScoring::weighted(name, 1.0))
+        })
+        .collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use blindlink_encoding::FieldTokenScratch;
+
+    #[test]
+    fn compared_fields_take_the_config_then_the_defaults() {
+        let configured = [FieldScoring {
+            veto_below: Some(0.8),
+            ..FieldScoring::weighted("surname", 3.0)
+        }];
+        let got = compared_fields(
+            &["surname", "sex", "postcode"],
+            &configured,
+            Path::new("p.toml"),
+            Path::new("s.toml"),
+        )
+        .unwrap();
+        let sex = FieldScoring::defaults()
+            .into_iter()
+            .find(|f| f.name == "sex")
+            .unwrap();
+        assert_eq!(
+            got,
+            [
+                configured[0].clone(),
+                sex,
+                FieldScoring::weighted("postcode", 1.0)
+            ]
+        );
+        let err = compared_fields(
+            &["sex"],
+            &configured,
+            Path::new("p.toml"),
+            Path::new("s.toml"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "p.toml: linkage.validate_field 'surname' is not a field of schema s.toml (its fields: sex)"
+        );
+    }
 
     fn example(schema: &str) -> (SchemaDocument, std::path::PathBuf) {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -181,39 +209,6 @@ mod tests {
             err.to_string(),
             "schema s.json: mode fuzzy compares the fields' tokens, which need a native schema \
              (this is a clkhash schema; clk-exchange can use it)"
-        );
-    }
-
-    fn check(clk: &[u8], range: std::ops::Range<usize>, expected: &[u8]) {
-        assert_eq!(cut_bits(clk, range.clone()), expected, "range {range:?}");
-    }
-
-    #[test]
-    fn cuts_aligned_and_unaligned_ranges() {
-        let clk = [0b1010_1100, 0b0111_0001, 0xff];
-        check(&clk, 0..8, &[0b1010_1100]);
-        check(&clk, 8..16, &[0b0111_0001]);
-        check(&clk, 0..4, &[0b1010_0000]);
-        check(&clk, 4..12, &[0b1100_0111]);
-        check(&clk, 6..9, &[0b0000_0000]);
-        check(&clk, 9..20, &[0b1110_0011, 0b1110_0000]);
-        check(&clk, 0..24, &clk);
-    }
-
-    #[test]
-    fn ranges_follow_the_per_field_layout() {
-        let doc = blindlink_encoding::SchemaDocument::parse(
-            "version = 1\n[filter]\nbits = 160\nlayout = \"per-field\"\n\
-             [[field]]\ncolumn = \"a\"\nbits = 100\ntokens = { kind = \"exact\" }\nbits_per_token = 5\n\
-             [[field]]\ncolumn = \"b\"\nbits = 60\ntokens = { kind = \"exact\" }\nbits_per_token = 5\n",
-        );
-        let ranges = doc.map(|d| per_field_ranges(&d.schema));
-        assert_eq!(
-            ranges.map_err(|e| e.to_string()),
-            Ok(Some(vec![
-                ("a".to_owned(), 0..100),
-                ("b".to_owned(), 100..160)
-            ]))
         );
     }
 }

@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::Context;
-use blindlink_protocol::{Disclosure, DisclosureLedger, LinkOutcome};
+use blindlink_protocol::{Disclosure, DisclosureLedger, LinkOutcome, Mode};
 
 use crate::output::AtomicFile;
 
@@ -18,8 +18,11 @@ pub const LINKS_FILE: &str = "links.csv";
 pub const LEDGER_FILE: &str = "ledger.json";
 /// The human-readable report.
 pub const REPORT_FILE: &str = "report.txt";
+/// The audit transcript (`[output] transcript = true`; format: `blindlink_protocol::Transcript`).
+pub const TRANSCRIPT_FILE: &str = "transcript.bin";
 
-/// Writes the three output files into `dir` (created if missing).
+/// Writes the three output files into `dir` (created if missing), and `transcript.bin` when
+/// `transcript` is given.
 ///
 /// # Errors
 /// The directory cannot be created or a file cannot be written; then none of the files is
@@ -29,6 +32,7 @@ pub fn write_outputs(
     outcome: &LinkOutcome,
     ledger: &DisclosureLedger,
     report: &str,
+    transcript: Option<&[u8]>,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut links = AtomicFile::create(&dir.join(LINKS_FILE))?;
@@ -46,8 +50,20 @@ pub fn write_outputs(
     report_file
         .write_all(report.as_bytes())
         .with_context(|| format!("cannot write {}", dir.join(REPORT_FILE).display()))?;
+    let transcript_file = match transcript {
+        Some(bytes) => {
+            let mut file = AtomicFile::create(&dir.join(TRANSCRIPT_FILE))?;
+            file.write_all(bytes)
+                .with_context(|| format!("cannot write {}", dir.join(TRANSCRIPT_FILE).display()))?;
+            Some(file)
+        }
+        None => None,
+    };
     links.commit()?;
     ledger_file.commit()?;
+    if let Some(file) = transcript_file {
+        file.commit()?;
+    }
     report_file.commit()
 }
 
@@ -110,6 +126,9 @@ pub fn report_text(
             let _ = writeln!(text, "  {}", describe(&entry.disclosure));
         }
     }
+    if outcome.mode == Mode::ClkExchange {
+        let _ = writeln!(text, "{}", clk_exchange_warning(ledger));
+    }
     if let Some(fp) = outcome.learned.expected_false_positives {
         let _ = writeln!(text, "  expected false positives in the count: {fp:.2}");
     }
@@ -125,6 +144,25 @@ pub fn report_text(
         let _ = writeln!(text, "{note}");
     }
     text
+}
+
+/// What `clk-exchange` gave away, in words: the receiver of the CLKs holds the linkage key.
+fn clk_exchange_warning(ledger: &DisclosureLedger) -> String {
+    let received = ledger
+        .disclosures
+        .iter()
+        .any(|e| e.learned_by == ledger.role && matches!(e.disclosure, Disclosure::Clks { .. }));
+    if received {
+        "warning: clk-exchange: this side received the peer's CLKs and holds the linkage key, so \
+         it can decode them (test any guessed identifier against them); the peer accepted that \
+         with [linkage] reveal_decodable_encodings = true"
+            .to_owned()
+    } else {
+        "warning: clk-exchange: the peer received this side's CLKs and holds the linkage key, so \
+         it can decode them (test any guessed identifier against them); this side accepted that \
+         with [linkage] reveal_decodable_encodings = true"
+            .to_owned()
+    }
 }
 
 fn describe(disclosure: &Disclosure) -> String {
