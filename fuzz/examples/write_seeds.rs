@@ -125,6 +125,15 @@ fn protocol_frames(dir: &Path) {
                 payload: 3u64.to_be_bytes().to_vec(),
             }),
         ),
+        (
+            "pair-plan-chunk",
+            Message::Mode(ModeChunk {
+                kind: MessageKind::PairPlan,
+                round: 0,
+                last: false,
+                payload: vec![0, 0, 0, 2, 0, 1, 0, 2],
+            }),
+        ),
     ];
     for (name, message) in messages {
         write(dir, name, &message.encode().expect("encodes"));
@@ -208,8 +217,8 @@ fn mode_driver(dir: &Path) {
         ];
         let session = SessionId::from_bytes([0; 16]);
         let mut ledgers = [
-            DisclosureLedger::new(session, Role::Initiator, config.mode, "responder"),
-            DisclosureLedger::new(session, Role::Responder, config.mode, "initiator"),
+            DisclosureLedger::new(session, Role::Initiator, config.mode(), "responder"),
+            DisclosureLedger::new(session, Role::Responder, config.mode(), "initiator"),
         ];
         let mut transcripts = [vec![selector], vec![selector + 1]];
         let mut queues: [VecDeque<Vec<u8>>; 2] = [VecDeque::new(), VecDeque::new()];
@@ -233,7 +242,7 @@ fn mode_driver(dir: &Path) {
                     let message = Message::decode(&frame).expect("decodes");
                     let step = drivers[side]
                         .handle(message, &mut ledgers[side])
-                        .unwrap_or_else(|e| panic!("honest {} run fails: {e}", config.mode));
+                        .unwrap_or_else(|e| panic!("honest {} run fails: {e}", config.mode()));
                     finished[side] |= step.finished;
                     for m in step.send {
                         queues[1 - side].push_back(m.encode().expect("encodes"));
@@ -245,16 +254,16 @@ fn mode_driver(dir: &Path) {
             finished,
             [true, true],
             "the honest {} run finishes",
-            config.mode
+            config.mode()
         );
         for (side, transcript) in transcripts.iter().enumerate() {
             let role = if side == 0 { "initiator" } else { "responder" };
             assert!(
                 replays(transcript),
                 "the {} {role} transcript does not replay to the end",
-                config.mode
+                config.mode()
             );
-            write(dir, &format!("{}-{role}", config.mode), transcript);
+            write(dir, &format!("{}-{role}", config.mode()), transcript);
         }
     }
 }
@@ -265,7 +274,7 @@ fn replays(transcript: &[u8]) -> bool {
     let (config, party, role) = driver_setup(transcript[0]);
     let mut driver = driver(&config, party, role);
     let mut ledger =
-        DisclosureLedger::new(SessionId::from_bytes([0; 16]), role, config.mode, "peer");
+        DisclosureLedger::new(SessionId::from_bytes([0; 16]), role, config.mode(), "peer");
     let mut finished = driver.start(&mut ledger).expect("honest start").finished;
     for frame in frames(&transcript[1..]) {
         if finished {

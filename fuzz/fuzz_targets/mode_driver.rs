@@ -24,7 +24,8 @@ fuzz_target!(|data: &[u8]| {
     } else {
         "initiator"
     };
-    let mut ledger = DisclosureLedger::new(SessionId::from_bytes([0; 16]), role, config.mode, peer);
+    let mut ledger =
+        DisclosureLedger::new(SessionId::from_bytes([0; 16]), role, config.mode(), peer);
     let Ok(step) = driver.start(&mut ledger) else {
         return;
     };

@@ -44,13 +44,20 @@ pub fn driver_setup(selector: u8) -> (ModeConfig, PartyData, Role) {
         Role::Responder
     };
     let mut config = ModeConfig::new(mode);
-    if mode == Mode::Fuzzy {
-        config.blocking_key = Some(derive_blocking_key(SECRET));
+    // Small CLKs keep the fuzzed messages small.
+    match &mut config {
+        ModeConfig::Fuzzy(c) => {
+            c.blocking_key = Some(derive_blocking_key(SECRET));
+            c.filter_bits = 64;
+        }
+        ModeConfig::ClkExchange(c) => {
+            c.reveal_decodable_encodings = true;
+            c.filter_bits = 64;
+        }
+        _ => {}
     }
-    // Small filters keep the fuzzed messages small.
-    config.filter_bits = 64;
-    config.validate.field_bits = 64;
-    let fields = config.validate.fields.len();
+    let keys = config.keys().len();
+    let fields = config.fields().len();
     let records = (0..3u8)
         .map(|i| {
             // Side-dependent data with one shared record, so honest runs link something.
@@ -62,20 +69,11 @@ pub fn driver_setup(selector: u8) -> (ModeConfig, PartyData, Role) {
             };
             PartyRecord {
                 id: format!("record-{i}"),
-                keys: if mode.uses_match_keys() {
-                    vec![Some(format!("key-{tag}").into_bytes())]
-                } else {
-                    Vec::new()
-                },
-                clk: matches!(mode, Mode::Fuzzy | Mode::ClkExchange)
-                    .then(|| filter(tag, config.filter_bits)),
-                fields: if mode == Mode::Validate {
-                    (0..fields)
-                        .map(|f| Some(filter(tag ^ f as u8, config.validate.field_bits)))
-                        .collect()
-                } else {
-                    Vec::new()
-                },
+                keys: (0..keys)
+                    .map(|_| Some(format!("key-{tag}").into_bytes()))
+                    .collect(),
+                clk: config.filter_bits().map(|bits| filter(tag, bits)),
+                fields: (0..fields).map(|f| field_tokens(tag, f)).collect(),
             }
         })
         .collect();
@@ -90,6 +88,14 @@ pub fn driver_setup(selector: u8) -> (ModeConfig, PartyData, Role) {
 pub fn driver(config: &ModeConfig, data: PartyData, role: Role) -> ModeDriver {
     let mut rng = ChaCha20Rng::from_seed([u8::from(role == Role::Responder) + 1; 32]);
     new_driver(role, config, data, &mut rng).expect("a valid fuzz set-up")
+}
+
+/// The tokens of field `field` of a record tagged `tag`: equal for the shared record, and
+/// sharing some tokens across tags so that scores are neither 0 nor 1.
+fn field_tokens(tag: u8, field: usize) -> Vec<Vec<u8>> {
+    (0..3u8)
+        .map(|t| vec![field as u8, t, if t == 0 { 0 } else { tag }])
+        .collect()
 }
 
 /// A filter of `bits` bits with a pattern derived from `tag`.

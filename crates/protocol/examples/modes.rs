@@ -37,15 +37,26 @@ fn main() {
         .build_global()
         .unwrap();
     let mut config = ModeConfig::new(mode);
-    config.blocking_key = Some(derive_blocking_key(b"benchmark linkage secret"));
-    if let Some(bands) = args.get(2) {
-        config.fuzzy.lsh.bands = bands.parse().unwrap();
-    }
-    if let Some(bits) = args.get(3) {
-        config.fuzzy.lsh.bits_per_band = bits.parse().unwrap();
-    }
-    if let Some(t) = args.get(4) {
-        config.fuzzy.dice_threshold = t.parse().unwrap();
+    match &mut config {
+        ModeConfig::Fuzzy(c) => {
+            c.blocking_key = Some(derive_blocking_key(b"benchmark linkage secret"));
+            if let Some(bands) = args.get(2) {
+                c.lsh.bands = bands.parse().unwrap();
+            }
+            if let Some(bits) = args.get(3) {
+                c.lsh.bits_per_band = bits.parse().unwrap();
+            }
+            if let Some(t) = args.get(4) {
+                c.threshold = t.parse().unwrap();
+            }
+        }
+        ModeConfig::ClkExchange(c) => {
+            c.reveal_decodable_encodings = true;
+            if let Some(t) = args.get(4) {
+                c.dice_threshold = t.parse().unwrap();
+            }
+        }
+        _ => {}
     }
     let two_hospitals = matches!(mode, Mode::Fuzzy | Mode::ClkExchange);
     let scenario = if two_hospitals {
@@ -101,6 +112,13 @@ fn main() {
         config.parameters().unwrap().entries()
     );
     println!("session time {seconds:.2} s (in memory, both parties, 2 threads)");
+    let pairs = oa.learned.compared_pairs.max(ob.learned.compared_pairs);
+    if pairs > 0 {
+        println!(
+            "grouped PSI: {pairs} pairs compared, {:.3} ms per pair (both parties, whole session)",
+            seconds * 1e3 / pairs as f64
+        );
+    }
     println!(
         "bytes initiator->responder {} responder->initiator {}",
         ledgers.initiator.sent.total.bytes, ledgers.responder.sent.total.bytes

@@ -102,7 +102,7 @@ pub enum ProtocolError {
     /// This side cannot run as asked: its configuration or its own data is invalid. The text
     /// may name local settings and record ids, so it is for this side's operator only (see
     /// [`ProtocolError::peer_text`]).
-    #[error("{what}: {reason}")]
+    #[error("invalid {what}: {reason}")]
     Local {
         /// The setting or input concerned.
         what: &'static str,

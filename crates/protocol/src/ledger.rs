@@ -74,10 +74,35 @@ pub enum Disclosure {
         /// Number of pairs scored.
         pairs: u64,
     },
-    /// CLKs (Bloom-filter encodings) of the other party's records.
+    /// CLKs (Bloom-filter encodings) of the other party's records (`clk-exchange`): the
+    /// receiver holds the linkage key and can decode them.
     Clks {
         /// Number of CLKs.
         count: u64,
+    },
+    /// Fuzzy: which matched band tokens (by number) each of the other party's candidate
+    /// records holds, the records numbered in a random order.
+    CandidateTokens {
+        /// Number of candidate records.
+        records: u64,
+    },
+    /// One compared pair (grouped PSI): the comparing party learned, per field, the number of
+    /// tokens the two records share (and so whether the other party's field is present) and
+    /// the other party's padded token count. The shared counts themselves stay in the
+    /// comparing party's outputs (its scores).
+    SharedTokenCounts {
+        /// The pair, as both parties name it (`<link id>#<holder>` or `candidate <b>#<k>`).
+        pair: String,
+        /// Per field, the other party's padded token count (presence marker included).
+        peer_padded: Vec<u32>,
+    },
+    /// One compared pair (grouped PSI): the other party learned the comparing party's padded
+    /// token count per field.
+    PaddedTokenCounts {
+        /// The pair, as in [`Disclosure::SharedTokenCounts`].
+        pair: String,
+        /// Per field, the comparing party's padded token count (presence marker included).
+        padded: Vec<u32>,
     },
 }
 

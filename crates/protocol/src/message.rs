@@ -44,11 +44,16 @@ pub enum MessageKind {
     PsiCardinalityReply,
     /// The intersection size the cardinality initiator found, sent back to the responder.
     IntersectionSize,
-    /// Validate: per-field filters of linked records, in link-id order.
-    FieldClks,
-    /// Fuzzy: CLKs of candidate records with the matched band tokens of each.
-    CandidateClks,
-    /// Clk-exchange: every record's CLK.
+    /// Grouped PSI: the comparing side's blinded tokens of every compared pair and field.
+    PsiGroupedQuery,
+    /// Grouped PSI: the other side's doubly blinded and own blinded points of every group.
+    PsiGroupedReply,
+    /// Fuzzy: the matched band-token numbers of each candidate record (no CLK).
+    CandidateTokens,
+    /// Validate and fuzzy: the compared pairs, named (holders per linked ID, or the candidate
+    /// of every pair).
+    PairPlan,
+    /// Clk-exchange: every record's CLK (decodable by the receiver, who holds the key).
     AllClks,
     /// Validate: the agreement score and flag of every linked pair, in link-id order.
     PairScores,
@@ -58,7 +63,7 @@ pub enum MessageKind {
 
 impl MessageKind {
     /// Every kind.
-    pub const ALL: [MessageKind; 15] = [
+    pub const ALL: [MessageKind; 17] = [
         MessageKind::Hello,
         MessageKind::Abort,
         MessageKind::Done,
@@ -69,8 +74,10 @@ impl MessageKind {
         MessageKind::PsiReblindedSet,
         MessageKind::PsiCardinalityReply,
         MessageKind::IntersectionSize,
-        MessageKind::FieldClks,
-        MessageKind::CandidateClks,
+        MessageKind::PsiGroupedQuery,
+        MessageKind::PsiGroupedReply,
+        MessageKind::CandidateTokens,
+        MessageKind::PairPlan,
         MessageKind::AllClks,
         MessageKind::PairScores,
         MessageKind::LinkIds,
@@ -82,11 +89,12 @@ impl MessageKind {
         self.byte() >= 0x20
     }
 
-    /// Whether frames of this kind carry CLKs or per-field filters (Bloom-filter encodings of
-    /// personal data), as opposed to blinded points, counts, scores or link ids.
+    /// Whether frames of this kind carry CLKs (Bloom-filter encodings of personal data, which
+    /// the receiver can decode with the linkage key), as opposed to blinded points, counts,
+    /// token numbers, scores or link ids: only `all_clks`, of `clk-exchange`.
     #[must_use]
     pub const fn carries_clks(self) -> bool {
-        matches!(self, Self::FieldClks | Self::CandidateClks | Self::AllClks)
+        matches!(self, Self::AllClks)
     }
 
     /// The first byte of a frame of this kind.
@@ -103,8 +111,10 @@ impl MessageKind {
             Self::PsiReblindedSet => 0x22,
             Self::PsiCardinalityReply => 0x23,
             Self::IntersectionSize => 0x24,
-            Self::FieldClks => 0x30,
-            Self::CandidateClks => 0x31,
+            Self::PsiGroupedQuery => 0x25,
+            Self::PsiGroupedReply => 0x26,
+            Self::CandidateTokens => 0x33,
+            Self::PairPlan => 0x34,
             Self::AllClks => 0x32,
             Self::PairScores => 0x40,
             Self::LinkIds => 0x41,
@@ -136,8 +146,10 @@ impl MessageKind {
             Self::PsiReblindedSet => "psi_reblinded_set",
             Self::PsiCardinalityReply => "psi_cardinality_reply",
             Self::IntersectionSize => "intersection_size",
-            Self::FieldClks => "field_clks",
-            Self::CandidateClks => "candidate_clks",
+            Self::PsiGroupedQuery => "psi_grouped_query",
+            Self::PsiGroupedReply => "psi_grouped_reply",
+            Self::CandidateTokens => "candidate_tokens",
+            Self::PairPlan => "pair_plan",
             Self::AllClks => "all_clks",
             Self::PairScores => "pair_scores",
             Self::LinkIds => "link_ids",

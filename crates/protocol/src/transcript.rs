@@ -194,6 +194,8 @@ impl Transcript {
 #[derive(Debug)]
 pub(crate) struct Recorder {
     transcript: Transcript,
+    /// The session id came from the handshake.
+    established: bool,
     sending: Option<(MessageKind, u16, Vec<u8>)>,
     receiving: Option<(MessageKind, u16, Vec<u8>)>,
 }
@@ -202,16 +204,22 @@ impl Recorder {
     pub(crate) fn new(session_id: SessionId, role: Role) -> Self {
         Self {
             transcript: Transcript::new(session_id, role),
+            established: false,
             sending: None,
             receiving: None,
         }
     }
 
+    /// The session id from the ledger, unless the handshake gave one.
     pub(crate) fn set_session(&mut self, session_id: SessionId) {
-        self.transcript.session_id = session_id;
+        if !self.established {
+            self.transcript.session_id = session_id;
+        }
     }
 
-    pub(crate) fn hellos(&mut self, sent: &Hello, received: &Hello) {
+    pub(crate) fn hellos(&mut self, session_id: SessionId, sent: &Hello, received: &Hello) {
+        self.transcript.session_id = session_id;
+        self.established = true;
         // The hellos precede every mode message: the initiator's first.
         let later = std::mem::take(&mut self.transcript.entries);
         let ours = (Direction::Sent, sent);

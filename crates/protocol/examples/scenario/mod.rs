@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use blindlink_encoding::normalise::Pipeline;
 use blindlink_encoding::{ClkEncoder, EncoderScratch, LinkageSecret, SchemaDocument};
-use blindlink_protocol::{PartyData, PartyRecord};
+use blindlink_protocol::{FieldTokens, PartyData, PartyRecord};
 use blindlink_synth::{
     Generator, Locale, OutputFile, RecordSink, Scenario, SynthConfig, Truth, columns,
 };
@@ -145,11 +145,97 @@ pub(crate) fn secret() -> LinkageSecret {
     LinkageSecret::from_bytes(vec![0x5e; 32]).unwrap()
 }
 
-/// A party's data from one synthetic file: My Number (normalised, `None` when the check digit
-/// fails), per-field filters and a record-level CLK.
-pub(crate) fn party(file: OutputFile, scenario: Scenario, rows: &[Vec<String>]) -> PartyData {
+/// How the compared fields are normalised and tokenised, as in [`PER_FIELD_SCHEMA`]: bigrams
+/// of the names and the address, positional unigrams of the date of birth, the sex as one
+/// token.
+pub(crate) struct Tokeniser {
+    fields: Vec<(Pipeline, TokenKind)>,
+}
+
+#[derive(Clone, Copy)]
+enum TokenKind {
+    Bigrams,
+    Positional,
+    Exact,
+}
+
+impl Tokeniser {
+    pub(crate) fn new() -> Self {
+        let field = |steps: &[&str], kind| (Pipeline::parse(steps).unwrap(), kind);
+        Self {
+            fields: vec![
+                field(
+                    &[
+                        "nfkc",
+                        "halfwidth-kana",
+                        "katakana",
+                        "long-vowel-fold",
+                        "strip-whitespace",
+                    ],
+                    TokenKind::Bigrams,
+                ),
+                field(
+                    &["nfkc", "itaiji", "casefold", "strip-whitespace"],
+                    TokenKind::Bigrams,
+                ),
+                field(&["nfkc", "date"], TokenKind::Positional),
+                field(&["sex"], TokenKind::Exact),
+                field(
+                    &["nfkc", "jp-address", "drop-prefecture", "strip-whitespace"],
+                    TokenKind::Bigrams,
+                ),
+            ],
+        }
+    }
+
+    /// Each field's tokens (empty when the value is missing or does not normalise).
+    pub(crate) fn tokens(&self, values: &[&str]) -> Vec<FieldTokens> {
+        self.fields
+            .iter()
+            .zip(values)
+            .map(|((pipeline, kind), value)| {
+                let Ok(text) = pipeline.apply(value) else {
+                    return Vec::new();
+                };
+                let chars: Vec<char> = text.chars().collect();
+                if chars.is_empty() {
+                    return Vec::new();
+                }
+                match kind {
+                    TokenKind::Exact => vec![text.into_bytes()],
+                    TokenKind::Positional => chars
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| format!("{i}:{c}").into_bytes())
+                        .collect(),
+                    TokenKind::Bigrams if chars.len() == 1 => vec![text.into_bytes()],
+                    TokenKind::Bigrams => chars
+                        .windows(2)
+                        .map(|w| w.iter().collect::<String>().into_bytes())
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The per-field filters of a record's compared fields (what `validate` sent before the
+/// grouped PSI), to check that none crosses the wire now.
+pub(crate) fn field_filters(values: &[&str], row: u64) -> Vec<Vec<u8>> {
     let per_field =
         ClkEncoder::new(&SchemaDocument::parse(PER_FIELD_SCHEMA).unwrap(), &secret()).unwrap();
+    let mut scratch = EncoderScratch::default();
+    let mut fields = vec![0u8; per_field.bytes_per_clk()];
+    per_field
+        .encode(values, row, &mut scratch, &mut fields)
+        .unwrap();
+    fields.chunks(32).map(<[u8]>::to_vec).collect()
+}
+
+/// A party's data from one synthetic file: My Number (normalised, `None` when the check digit
+/// fails), the compared fields' tokens and a record-level CLK.
+pub(crate) fn party(file: OutputFile, scenario: Scenario, rows: &[Vec<String>]) -> PartyData {
+    let tokeniser = Tokeniser::new();
     let clk = ClkEncoder::new(&SchemaDocument::parse(CLK_SCHEMA).unwrap(), &secret()).unwrap();
     let my_number = Pipeline::parse(&["my-number"]).unwrap();
     let header = columns(Locale::Japanese, file, scenario);
@@ -161,10 +247,6 @@ pub(crate) fn party(file: OutputFile, scenario: Scenario, rows: &[Vec<String>]) 
         .map(|(i, row)| {
             let values = derived(file, scenario, row);
             let values: Vec<&str> = values.iter().map(String::as_str).collect();
-            let mut fields = vec![0u8; per_field.bytes_per_clk()];
-            per_field
-                .encode(&values, i as u64, &mut scratch, &mut fields)
-                .unwrap();
             let mut record_clk = vec![0u8; clk.bytes_per_clk()];
             clk.encode(&values, i as u64, &mut scratch, &mut record_clk)
                 .unwrap();
@@ -175,7 +257,7 @@ pub(crate) fn party(file: OutputFile, scenario: Scenario, rows: &[Vec<String>]) 
                 id: row[0].clone(),
                 keys: vec![key],
                 clk: Some(record_clk),
-                fields: fields.chunks(32).map(|f| Some(f.to_vec())).collect(),
+                fields: tokeniser.tokens(&values),
             }
         })
         .collect();

@@ -2,6 +2,7 @@
 //! ([`ModeConfig`]) whose [`ModeConfig::parameters`] the handshake commits to.
 
 use blindlink_matching::LshParameters;
+use blindlink_psi::SizeBuckets;
 use hmac::{KeyInit, Mac};
 
 use super::minhash::{self, BlockingSecret};
@@ -33,7 +34,8 @@ pub struct PartyRecord {
     /// The local record id (written back in the link file, never sent).
     pub id: String,
     /// Normalised match-key values, one per [`ModeConfig::keys`] in that order; `None` when
-    /// the record lacks that key.
+    /// the record lacks that key. Ignored by the modes that take no key (`fuzzy`,
+    /// `clk-exchange`).
     pub keys: Vec<Option<Vec<u8>>>,
     /// The record-level CLK (`filter_bits / 8` bytes): `fuzzy`'s local MinHash blocking input
     /// (it stays on this side) and `clk-exchange`'s payload (it is sent).
@@ -113,6 +115,9 @@ pub struct ValidateConfig {
     pub threshold: f64,
     /// The side that learns the per-pair shared-token counts and scores the pairs.
     pub comparing: Role,
+    /// The size buckets token counts are padded to in the grouped PSI (a handshake
+    /// parameter).
+    pub buckets: SizeBuckets,
 }
 
 impl Default for ValidateConfig {
@@ -122,6 +127,7 @@ impl Default for ValidateConfig {
             fields: FieldScoring::defaults(),
             threshold: score::DEFAULT_VALIDATE_THRESHOLD,
             comparing: Role::Initiator,
+            buckets: SizeBuckets::default(),
         }
     }
 }
@@ -147,6 +153,9 @@ pub struct FuzzyConfig {
     pub comparing: Role,
     /// Secret key of the MinHash blocking; derive it with [`derive_blocking_key`].
     pub blocking_key: Option<BlockingSecret>,
+    /// The size buckets token counts are padded to in the grouped PSI (a handshake
+    /// parameter).
+    pub buckets: SizeBuckets,
 }
 
 impl std::fmt::Debug for FuzzyConfig {
@@ -158,6 +167,7 @@ impl std::fmt::Debug for FuzzyConfig {
             .field("threshold", &self.threshold)
             .field("comparing", &self.comparing)
             .field("blocking_key", &self.blocking_key.as_ref().map(|_| ".."))
+            .field("buckets", &self.buckets)
             .finish()
     }
 }
@@ -174,6 +184,7 @@ impl Default for FuzzyConfig {
             threshold: score::DEFAULT_VALIDATE_THRESHOLD,
             comparing: Role::Initiator,
             blocking_key: None,
+            buckets: SizeBuckets::default(),
         }
     }
 }
@@ -337,6 +348,7 @@ impl ModeConfig {
                 entries.push(("validate.comparing".into(), c.comparing.to_string()));
                 entries.push(("validate.threshold".into(), c.threshold.to_string()));
                 entries.push(("validate.fields".into(), fields(&c.fields)));
+                entries.push(("grouped.buckets".into(), c.buckets.describe()));
             }
             Self::Fuzzy(c) => {
                 entries.push(("link.comparing".into(), c.comparing.to_string()));
@@ -347,6 +359,7 @@ impl ModeConfig {
                 ));
                 entries.push(("fuzzy.threshold".into(), c.threshold.to_string()));
                 entries.push(("fuzzy.fields".into(), fields(&c.fields)));
+                entries.push(("grouped.buckets".into(), c.buckets.describe()));
             }
             Self::ClkExchange(c) => {
                 entries.push(("link.comparing".into(), c.comparing.to_string()));
@@ -435,10 +448,11 @@ impl ModeConfig {
                 unit_interval("link.dice_threshold", c.dice_threshold)?;
                 if !c.reveal_decodable_encodings {
                     return Err(local(
-                        "clk-exchange",
-                        "it sends every CLK to the comparing side, which holds the linkage key \
-                         and can decode them; set [linkage] reveal_decodable_encodings = true \
-                         in both party configs to accept that"
+                        "clk-exchange configuration",
+                        "[linkage] reveal_decodable_encodings is not set: clk-exchange sends every \
+                         CLK to the comparing side, which holds the linkage key and can decode \
+                         them; set [linkage] reveal_decodable_encodings = true in both party \
+                         configs to accept that"
                             .into(),
                     ));
                 }
@@ -474,4 +488,81 @@ pub fn derive_blocking_key(linkage_secret: &[u8]) -> BlockingSecret {
     let blocking = BlockingSecret::new(key);
     zeroize::Zeroize::zeroize(&mut key);
     blocking
+}
+
+/// Checks that the data fits the configuration, naming the first record that does not.
+pub(crate) fn check_data(config: &ModeConfig, data: &PartyData) -> Result<(), ProtocolError> {
+    if data.records.len() > MAX_RECORDS {
+        return Err(ProtocolError::Local {
+            what: "party data",
+            reason: format!(
+                "{} records, over the limit of {MAX_RECORDS}",
+                data.records.len()
+            ),
+        });
+    }
+    let bad = |i: usize, id: &str, reason: String| ProtocolError::Local {
+        what: "party data",
+        reason: format!("record {} ('{id}'): {reason}", i + 1),
+    };
+    let keys = config.keys().len();
+    let fields = config.fields();
+    for (i, record) in data.records.iter().enumerate() {
+        let id = record.id.as_str();
+        if keys > 0 && record.keys.len() != keys {
+            return Err(bad(
+                i,
+                id,
+                format!("{} match keys, expected {keys}", record.keys.len()),
+            ));
+        }
+        if let Some(bits) = config.filter_bits()
+            && let Some(clk) = &record.clk
+            && clk.len() != bits / 8
+        {
+            return Err(bad(
+                i,
+                id,
+                format!("clk of {} bytes, expected {}", clk.len(), bits / 8),
+            ));
+        }
+        if !fields.is_empty() {
+            if record.fields.len() != fields.len() {
+                return Err(bad(
+                    i,
+                    id,
+                    format!(
+                        "{} compared fields, expected {}",
+                        record.fields.len(),
+                        fields.len()
+                    ),
+                ));
+            }
+            for (f, tokens) in record.fields.iter().enumerate() {
+                if tokens.len() > MAX_FIELD_TOKENS {
+                    return Err(bad(
+                        i,
+                        id,
+                        format!(
+                            "field '{}' has {} tokens, over the limit of {MAX_FIELD_TOKENS}",
+                            fields[f].name,
+                            tokens.len()
+                        ),
+                    ));
+                }
+                if let Some(t) = tokens.iter().find(|t| t.len() > MAX_TOKEN_BYTES) {
+                    return Err(bad(
+                        i,
+                        id,
+                        format!(
+                            "a token of field '{}' has {} bytes, over the limit of {MAX_TOKEN_BYTES}",
+                            fields[f].name,
+                            t.len()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -50,7 +50,7 @@ impl std::fmt::Debug for BlockingSecret {
 /// Checks a MinHash shape: 1 to [`MAX_MINHASH_BANDS`] bands of 1 to [`MAX_MINHASH_ROWS`] minima.
 pub(crate) fn check_minhash(bands: usize, rows: usize) -> Result<(), ProtocolError> {
     if !(1..=MAX_MINHASH_BANDS).contains(&bands) || !(1..=MAX_MINHASH_ROWS).contains(&rows) {
-        return Err(ProtocolError::Invalid {
+        return Err(ProtocolError::Local {
             what: "fuzzy.lsh",
             reason: format!(
                 "{bands} bands of {rows} minima, expected 1 to {MAX_MINHASH_BANDS} bands of 1 to {MAX_MINHASH_ROWS}"
@@ -98,10 +98,6 @@ impl MinHashBlocker {
             })
             .collect();
         Ok(Self { bands, rows, order })
-    }
-
-    pub(crate) fn bands(&self) -> usize {
-        self.bands
     }
 
     /// The band tokens of one CLK: band number (4 bytes) then `rows` minima (4 bytes each),

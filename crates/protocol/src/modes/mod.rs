@@ -15,18 +15,24 @@
 //! [`DisclosureLedger`] as it happens (papers/protocol.md, "Modes", says why each disclosure is
 //! needed).
 
+mod cardinality;
 mod chunks;
+mod clk_exchange;
+mod common;
 mod config;
-mod driver;
-#[allow(dead_code)] // interim: fuzzy moves onto the grouped PSI
+mod exact;
+mod fuzzy;
+mod grouped;
+mod linking;
 mod minhash;
-#[allow(dead_code)] // interim: validate and fuzzy move onto the grouped PSI
 mod payload;
 mod score;
+mod shell;
+mod validate;
 
 use std::sync::{Arc, Mutex};
 
-use rand_core::CryptoRng;
+use rand_core::{CryptoRng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::driver::SessionDriver;
@@ -108,10 +114,14 @@ pub struct Learned {
     pub intersection_sizes: Vec<(String, u64)>,
     /// Cardinality with a Bloom filter: the expected number of false positives counted.
     pub expected_false_positives: Option<f64>,
-    /// CLKs or per-field filter sets of peer records this side received.
+    /// CLKs of peer records this side received (`clk-exchange` only; it can decode them, as
+    /// it holds the linkage key).
     pub clks_received: u64,
     /// Per-pair agreement scores this side holds (`validate`).
     pub pair_scores: u64,
+    /// Pairs compared field by field through the grouped PSI (`validate`, `fuzzy`).
+    #[serde(default)]
+    pub compared_pairs: u64,
 }
 
 /// The result of one side's run.
@@ -187,7 +197,8 @@ impl OutcomeHandle {
 
 /// One role of one mode, as a [`SessionDriver`].
 pub struct ModeDriver {
-    inner: driver::Machine,
+    inner: shell::Shell,
+    mode: Mode,
     handle: OutcomeHandle,
     recorder: Option<Recorder>,
 }
@@ -195,8 +206,8 @@ pub struct ModeDriver {
 impl std::fmt::Debug for ModeDriver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ModeDriver")
-            .field("mode", &self.inner.mode())
-            .field("role", &self.inner.role())
+            .field("mode", &self.mode)
+            .field("role", &self.inner.context().role)
             .finish_non_exhaustive()
     }
 }
@@ -220,7 +231,7 @@ impl ModeDriver {
     /// transport reports them through [`SessionDriver::established`]. Call before the session
     /// starts.
     pub fn keep_transcript(&mut self) {
-        let role = self.inner.role();
+        let role = self.inner.context().role;
         self.recorder
             .get_or_insert_with(|| Recorder::new(crate::SessionId::from_bytes([0; 16]), role));
     }
@@ -248,8 +259,11 @@ impl ModeDriver {
 impl SessionDriver for ModeDriver {
     fn established(&mut self, session: &crate::EstablishedSession) {
         if let Some(recorder) = &mut self.recorder {
-            recorder.set_session(session.session_id);
-            recorder.hellos(&session.sent_hello, &session.received_hello);
+            recorder.hellos(
+                session.session_id,
+                &session.sent_hello,
+                &session.received_hello,
+            );
         }
     }
 
@@ -314,9 +328,13 @@ pub fn new_driver<R: CryptoRng + ?Sized>(
     rng: &mut R,
 ) -> Result<ModeDriver, ProtocolError> {
     config.check()?;
-    let inner = driver::Machine::new(role, config.clone(), data, rng)?;
+    config::check_data(config, &data)?;
+    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(seed.as_mut());
+    let cx = common::Context::new(role, data, rand_chacha::ChaCha20Rng::from_seed(*seed));
     Ok(ModeDriver {
-        inner,
+        inner: shell::Shell::new(cx, config.clone()),
+        mode: config.mode(),
         handle: OutcomeHandle::default(),
         recorder: None,
     })

@@ -5,8 +5,9 @@
 //! | kind | body |
 //! |---|---|
 //! | `intersection_size` | `size: u64` |
-//! | `field_clks` | `pairs: u32`, `fields: u16`, `field_bytes: u32`, `pairs × fields × field_bytes` |
-//! | `candidate_clks` | `count: u32`, `clk_bytes: u32`, per record: `clk_bytes`, `n: u16`, `n × u32` ascending token indices |
+//! | `candidate_tokens` | `count: u32`, per record: `n: u16` (1 to bands), `n × u32` ascending matched band-token indices |
+//! | `pair_plan` (validate) | `links: u32`, per linked ID in link-id order: `holders: u16` (1 to 1024) |
+//! | `pair_plan` (fuzzy) | `pairs: u32`, per pair: `position: u32` (the candidate position, ascending) |
 //! | `all_clks` | `count: u32`, `clk_bytes: u32`, `count × clk_bytes` |
 //! | `pair_scores` | `pairs: u32`, per pair: `score: u32` (millionths), `flagged: u8` |
 //! | `link_ids` | `count: u32`, per link: `position: u32` (strictly ascending), `link id: 32 bytes`, `score: u32` (millionths) |
@@ -54,41 +55,6 @@ pub(crate) fn decode_intersection_size(bytes: &[u8]) -> Result<u64, ProtocolErro
     Ok(size)
 }
 
-/// Per-field filters of linked records: `filters[pair][field]`.
-pub(crate) fn encode_field_clks(
-    fields: usize,
-    field_bytes: usize,
-    filters: &[Vec<&[u8]>],
-) -> Vec<u8> {
-    let mut w = WireWriter::default();
-    w.u32(filters.len() as u32);
-    w.u16(fields as u16);
-    w.u32(field_bytes as u32);
-    for record in filters {
-        for filter in record {
-            w.raw(filter);
-        }
-    }
-    w.bytes
-}
-
-/// Returns the flat filter bytes, `pairs × fields × field_bytes`.
-pub(crate) fn decode_field_clks(
-    bytes: &[u8],
-    pairs: usize,
-    fields: usize,
-    field_bytes: usize,
-) -> Result<Vec<u8>, ProtocolError> {
-    const WHAT: &str = "field clks";
-    let mut r = WireReader::new(bytes);
-    expect_count(WHAT, "pair count", r.u32(WHAT)? as usize, pairs)?;
-    expect_count(WHAT, "field count", usize::from(r.u16(WHAT)?), fields)?;
-    expect_count(WHAT, "field length", r.u32(WHAT)? as usize, field_bytes)?;
-    let flat = r.take(pairs * fields * field_bytes, WHAT)?.to_vec();
-    r.finish(WHAT)?;
-    Ok(flat)
-}
-
 pub(crate) fn encode_all_clks(clk_bytes: usize, clks: &[&[u8]]) -> Vec<u8> {
     let mut w = WireWriter::default();
     w.u32(clks.len() as u32);
@@ -120,33 +86,28 @@ pub(crate) fn decode_all_clks(
     Ok((flat, count))
 }
 
-pub(crate) fn encode_candidate_clks(clk_bytes: usize, records: &[(&[u8], &[u32])]) -> Vec<u8> {
+/// Fuzzy: the matched band-token indices of each candidate record, in candidate order.
+pub(crate) fn encode_candidate_tokens(records: &[Vec<u32>]) -> Vec<u8> {
     let mut w = WireWriter::default();
     w.u32(records.len() as u32);
-    w.u32(clk_bytes as u32);
-    for (clk, tokens) in records {
-        w.raw(clk);
-        w.u16(tokens.len() as u16);
-        for &token in *tokens {
+    for tokens in records {
+        w.u16(u16::try_from(tokens.len()).unwrap_or(u16::MAX));
+        for &token in tokens {
             w.u32(token);
         }
     }
     w.bytes
 }
 
-/// Candidate CLKs: flat CLK bytes and, per record, its matched token indices.
-pub(crate) struct CandidateClks {
-    pub(crate) clks: Vec<u8>,
-    pub(crate) tokens: Vec<Vec<u32>>,
-}
-
-pub(crate) fn decode_candidate_clks(
+/// Decodes candidate tokens: at most `max_count` records, each with 1 to `max_tokens`
+/// strictly ascending indices below `token_count`.
+pub(crate) fn decode_candidate_tokens(
     bytes: &[u8],
-    clk_bytes: usize,
     max_count: usize,
+    max_tokens: usize,
     token_count: usize,
-) -> Result<CandidateClks, ProtocolError> {
-    const WHAT: &str = "candidate clks";
+) -> Result<Vec<Vec<u32>>, ProtocolError> {
+    const WHAT: &str = "candidate tokens";
     let mut r = WireReader::new(bytes);
     let count = r.u32(WHAT)? as usize;
     if count > max_count {
@@ -155,19 +116,16 @@ pub(crate) fn decode_candidate_clks(
             format!("{count} records, over the limit of {max_count}"),
         ));
     }
-    expect_count(WHAT, "clk length", r.u32(WHAT)? as usize, clk_bytes)?;
-    let mut clks = Vec::with_capacity(count.min(bytes.len() / clk_bytes.max(1)) * clk_bytes);
-    let mut tokens = Vec::with_capacity(count.min(bytes.len()));
+    let mut records = Vec::with_capacity(count.min(bytes.len() / 6));
     for record in 0..count {
-        clks.extend_from_slice(r.take(clk_bytes, WHAT)?);
         let n = usize::from(r.u16(WHAT)?);
-        if n == 0 {
+        if n == 0 || n > max_tokens {
             return Err(invalid(
                 WHAT,
-                format!("record {record} has no matched token"),
+                format!("record {record} has {n} matched tokens, expected 1 to {max_tokens}"),
             ));
         }
-        let mut list = Vec::with_capacity(n);
+        let mut list: Vec<u32> = Vec::with_capacity(n);
         for _ in 0..n {
             let token = r.u32(WHAT)?;
             if token as usize >= token_count || list.last().is_some_and(|&l| l >= token) {
@@ -180,10 +138,86 @@ pub(crate) fn decode_candidate_clks(
             }
             list.push(token);
         }
-        tokens.push(list);
+        records.push(list);
     }
     r.finish(WHAT)?;
-    Ok(CandidateClks { clks, tokens })
+    Ok(records)
+}
+
+/// Validate's pair plan: how many of the comparing side's records hold each linked ID, in
+/// link-id order.
+pub(crate) fn encode_holders(holders: &[u16]) -> Vec<u8> {
+    let mut w = WireWriter::default();
+    w.u32(holders.len() as u32);
+    for &h in holders {
+        w.u16(h);
+    }
+    w.bytes
+}
+
+pub(crate) fn decode_holders(
+    bytes: &[u8],
+    links: usize,
+    max_holders: u16,
+) -> Result<Vec<u16>, ProtocolError> {
+    const WHAT: &str = "pair plan";
+    let mut r = WireReader::new(bytes);
+    expect_count(WHAT, "link count", r.u32(WHAT)? as usize, links)?;
+    let mut holders = Vec::with_capacity(links);
+    for link in 0..links {
+        let h = r.u16(WHAT)?;
+        if h == 0 || h > max_holders {
+            return Err(invalid(
+                WHAT,
+                format!("link {link} has {h} holders, expected 1 to {max_holders}"),
+            ));
+        }
+        holders.push(h);
+    }
+    r.finish(WHAT)?;
+    Ok(holders)
+}
+
+/// Fuzzy's pair plan: the revealing side's candidate position of every compared pair,
+/// ascending (a position repeats once per pair it is in).
+pub(crate) fn encode_positions(positions: &[u32]) -> Vec<u8> {
+    let mut w = WireWriter::default();
+    w.u32(positions.len() as u32);
+    for &p in positions {
+        w.u32(p);
+    }
+    w.bytes
+}
+
+pub(crate) fn decode_positions(
+    bytes: &[u8],
+    candidates: usize,
+    max_pairs: usize,
+) -> Result<Vec<u32>, ProtocolError> {
+    const WHAT: &str = "pair plan";
+    let mut r = WireReader::new(bytes);
+    let count = r.u32(WHAT)? as usize;
+    if count > max_pairs {
+        return Err(invalid(
+            WHAT,
+            format!("{count} pairs, over the limit of {max_pairs}"),
+        ));
+    }
+    let mut positions: Vec<u32> = Vec::with_capacity(count.min(bytes.len() / 4));
+    for pair in 0..count {
+        let p = r.u32(WHAT)?;
+        if p as usize >= candidates || positions.last().is_some_and(|&l| l > p) {
+            return Err(invalid(
+                WHAT,
+                format!(
+                    "pair {pair}: position {p} is not ascending below {candidates} (a pair with a record that was never a candidate)"
+                ),
+            ));
+        }
+        positions.push(p);
+    }
+    r.finish(WHAT)?;
+    Ok(positions)
 }
 
 pub(crate) fn encode_pair_scores(scores: &[(u32, bool)]) -> Vec<u8> {

@@ -61,13 +61,13 @@ impl FieldScoring {
 
     pub(crate) fn check(&self) -> Result<(), ProtocolError> {
         if self.name.is_empty() || self.name.contains([':', ';', ',']) {
-            return Err(ProtocolError::Invalid {
+            return Err(ProtocolError::Local {
                 what: "validate field",
                 reason: format!("name '{}' is empty or contains ':', ';' or ','", self.name),
             });
         }
         if !(self.weight.is_finite() && self.weight >= 0.0) {
-            return Err(ProtocolError::Invalid {
+            return Err(ProtocolError::Local {
                 what: "validate field",
                 reason: format!(
                     "field '{}' has weight {}, expected >= 0",
@@ -78,7 +78,7 @@ impl FieldScoring {
         if let Some(veto) = self.veto_below
             && !(0.0..=1.0).contains(&veto)
         {
-            return Err(ProtocolError::Invalid {
+            return Err(ProtocolError::Local {
                 what: "validate field",
                 reason: format!("field '{}' has veto {veto}, outside [0, 1]", self.name),
             });
@@ -129,18 +129,44 @@ impl ValidateScorer {
         ours: &[A],
         theirs: &[B],
     ) -> FieldAgreement {
+        let dice: Vec<Option<f64>> = ours
+            .iter()
+            .zip(theirs)
+            .map(|(a, b)| {
+                let (a, b) = (a.as_ref(), b.as_ref());
+                let pa: u32 = a.iter().map(|x| x.count_ones()).sum();
+                let pb: u32 = b.iter().map(|x| x.count_ones()).sum();
+                if pa == 0 || pb == 0 {
+                    return None;
+                }
+                let common: u32 = a.iter().zip(b).map(|(x, y)| (x & y).count_ones()).sum();
+                Some(dice_from_counts(common, pa, pb))
+            })
+            .collect();
+        self.score_dice(&dice)
+    }
+
+    /// Scores one pair from its per-field Dice coefficients, in the order of the fields;
+    /// `None` for a field missing on either side (left out of the weighted mean and of the
+    /// vetoes).
+    ///
+    /// # Example
+    /// ```
+    /// use blindlink_protocol::{FieldScoring, ValidateScorer};
+    /// let scorer = ValidateScorer::new(FieldScoring::defaults(), 0.75);
+    /// let same = scorer.score_dice(&[Some(1.0), None, Some(1.0), Some(1.0), Some(0.9)]);
+    /// assert!(!same.flagged && (same.score - (2.0 + 2.0 + 1.0 + 0.9) / 6.0).abs() < 1e-12);
+    /// assert!(scorer.score_dice(&[Some(1.0), Some(1.0), Some(0.0), Some(1.0), Some(1.0)]).flagged);
+    /// ```
+    #[must_use]
+    pub fn score_dice(&self, dice: &[Option<f64>]) -> FieldAgreement {
         let mut weighted = 0.0;
         let mut total_weight = 0.0;
         let mut vetoed = false;
-        for ((field, a), b) in self.fields.iter().zip(ours).zip(theirs) {
-            let (a, b) = (a.as_ref(), b.as_ref());
-            let pa: u32 = a.iter().map(|x| x.count_ones()).sum();
-            let pb: u32 = b.iter().map(|x| x.count_ones()).sum();
-            if pa == 0 || pb == 0 {
+        for (field, dice) in self.fields.iter().zip(dice) {
+            let Some(dice) = *dice else {
                 continue;
-            }
-            let common: u32 = a.iter().zip(b).map(|(x, y)| (x & y).count_ones()).sum();
-            let dice = dice_from_counts(common, pa, pb);
+            };
             weighted += field.weight * dice;
             total_weight += field.weight;
             if field.veto_below.is_some_and(|veto| dice < veto) {

@@ -9,7 +9,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 use super::*;
-use crate::{Disclosure, MAX_MODE_CHUNK_BYTES, MessageKind, ModeChunk};
+use crate::{Disclosure, ErrorOrigin, MAX_MODE_CHUNK_BYTES, MessageKind, ModeChunk};
 
 #[path = "../../examples/scenario/mod.rs"]
 mod scenario;
@@ -37,7 +37,7 @@ fn run(config: &ModeConfig, initiator: PartyData, responder: PartyData) -> Run {
     )
     .unwrap();
     let handle = b.outcome_handle();
-    let ledgers = run_in_memory(&mut a, &mut b, config.mode).unwrap();
+    let ledgers = run_in_memory(&mut a, &mut b, config.mode()).unwrap();
     check_ledgers(config, &ledgers);
     Run {
         initiator: a.outcome().unwrap(),
@@ -56,7 +56,9 @@ fn allowed_kinds(mode: Mode) -> &'static [MessageKind] {
             PsiBlindedSet,
             PsiMutualReply,
             PsiReblindedSet,
-            FieldClks,
+            PairPlan,
+            PsiGroupedQuery,
+            PsiGroupedReply,
             PairScores,
             Done,
         ],
@@ -64,7 +66,10 @@ fn allowed_kinds(mode: Mode) -> &'static [MessageKind] {
             PsiBlindedSet,
             PsiMutualReply,
             PsiReblindedSet,
-            CandidateClks,
+            CandidateTokens,
+            PairPlan,
+            PsiGroupedQuery,
+            PsiGroupedReply,
             LinkIds,
             Done,
         ],
@@ -85,7 +90,7 @@ fn check_ledgers(config: &ModeConfig, run: &InMemoryRun) {
         r.sent, i.received,
         "responder's sent vs initiator's received"
     );
-    let allowed: Vec<&str> = allowed_kinds(config.mode)
+    let allowed: Vec<&str> = allowed_kinds(config.mode())
         .iter()
         .map(|k| k.name())
         .collect();
@@ -95,7 +100,7 @@ fn check_ledgers(config: &ModeConfig, run: &InMemoryRun) {
                 allowed.contains(&kind.as_str()),
                 "{} sent '{kind}' in {} mode",
                 ledger.role,
-                config.mode.name()
+                config.mode().name()
             );
         }
     }
@@ -131,6 +136,9 @@ fn check_ledgers(config: &ModeConfig, run: &InMemoryRun) {
             _ => None,
         })
         .sum();
+    if config.mode() != Mode::ClkExchange {
+        assert_eq!(clk_messages, 0, "no CLK-bearing kind outside clk-exchange");
+    }
     if clk_messages == 0 {
         assert_eq!(clks_revealed, 0);
     } else {
@@ -259,6 +267,23 @@ fn exact_links_every_valid_number_to_its_owner() {
     }
 }
 
+fn exact_keys(keys: &[&str]) -> ModeConfig {
+    ModeConfig::Exact(ExactConfig {
+        keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+    })
+}
+
+/// `config` with `role` as the comparing side.
+fn comparing(mut config: ModeConfig, role: Role) -> ModeConfig {
+    match &mut config {
+        ModeConfig::Validate(c) => c.comparing = role,
+        ModeConfig::Fuzzy(c) => c.comparing = role,
+        ModeConfig::ClkExchange(c) => c.comparing = role,
+        ModeConfig::Cardinality(_) | ModeConfig::Exact(_) => {}
+    }
+    config
+}
+
 fn keyed(id: &str, keys: &[Option<&str>]) -> PartyRecord {
     PartyRecord {
         id: id.into(),
@@ -280,8 +305,7 @@ fn statuses(outcome: &LinkOutcome) -> Vec<(&str, &str, Option<&str>)> {
 
 #[test]
 fn exact_cascade_links_on_later_keys_and_leaves_duplicates_ambiguous() {
-    let mut config = ModeConfig::new(Mode::Exact);
-    config.keys = vec!["my_number".into(), "kana+dob+sex".into()];
+    let config = exact_keys(&["my_number", "kana+dob+sex"]);
     let insurer = PartyData {
         records: vec![
             keyed("i1", &[Some("111"), Some("ヤマダ|1980-01-01|1")]),
@@ -328,8 +352,7 @@ fn exact_cascade_links_on_later_keys_and_leaves_duplicates_ambiguous() {
         "link ids agree pairwise"
     );
     // Without the second key, the duplicated number stays ambiguous.
-    let mut one_key = ModeConfig::new(Mode::Exact);
-    one_key.keys = vec!["my_number".into()];
+    let one_key = exact_keys(&["my_number"]);
     let only = |data: &[(&str, &str)]| PartyData {
         records: data.iter().map(|(id, k)| keyed(id, &[Some(k)])).collect(),
     };
@@ -386,8 +409,10 @@ fn cardinality_reveals_only_the_count() {
         assert!(!ledger.sent.by_kind.contains_key("psi_reblinded_set"));
         assert!(!ledger.sent.by_kind.contains_key("psi_mutual_reply"));
     }
-    let mut bloom = ModeConfig::new(Mode::Cardinality);
-    bloom.cardinality_bloom_fpr = Some(0.01);
+    let bloom = ModeConfig::Cardinality(CardinalityConfig {
+        bloom_fpr: Some(0.01),
+        ..CardinalityConfig::default()
+    });
     let run_bloom = run(&bloom, data.insurer.clone(), data.registry.clone());
     let counted = run_bloom.initiator.learned.intersection_sizes[0].1;
     assert!(
@@ -524,7 +549,13 @@ fn two_hospitals(persons: u64, seed: u64) -> (PartyData, PartyData, Vec<(usize, 
 
 fn fuzzy_config(mode: Mode) -> ModeConfig {
     let mut config = ModeConfig::new(mode);
-    config.blocking_key = Some(derive_blocking_key(b"a shared linkage secret"));
+    match &mut config {
+        ModeConfig::Fuzzy(c) => {
+            c.blocking_key = Some(derive_blocking_key(b"a shared linkage secret"))
+        }
+        ModeConfig::ClkExchange(c) => c.reveal_decodable_encodings = true,
+        _ => {}
+    }
     config
 }
 
@@ -543,18 +574,24 @@ fn fuzzy_and_clk_exchange_link_two_hospitals() {
         q_fuzzy.precision() >= 0.99 && q_fuzzy.recall() >= 0.95,
         "{q_fuzzy:?}"
     );
-    // The baseline reveals all of the responder's CLKs; fuzzy only candidates' (here nearly
-    // all: most persons have a household member in the other hospital whose CLK is close).
-    let revealed = |r: &Run| r.initiator.learned.clks_received;
+    // The baseline reveals all of the responder's CLKs; fuzzy none, only band tokens through
+    // the PSI, candidate token numbers and blinded field tokens.
     eprintln!(
-        "fuzzy {q_fuzzy:?} revealed {} of {}",
-        revealed(&fuzzy),
-        revealed(&baseline)
+        "fuzzy {q_fuzzy:?}, {} pairs compared for {} records",
+        fuzzy.initiator.learned.compared_pairs,
+        b.records.len()
     );
-    assert_eq!(revealed(&baseline), b.records.len() as u64);
-    assert!(revealed(&fuzzy) <= revealed(&baseline));
-    // The responder never receives a CLK.
+    assert_eq!(
+        baseline.initiator.learned.clks_received,
+        b.records.len() as u64
+    );
+    assert_eq!(fuzzy.initiator.learned.clks_received, 0);
     assert_eq!(fuzzy.responder.learned.clks_received, 0);
+    assert_eq!(
+        fuzzy.initiator.learned.compared_pairs,
+        fuzzy.responder.learned.compared_pairs
+    );
+    assert!(fuzzy.initiator.learned.compared_pairs < 3 * b.records.len() as u64);
     for (i, r) in linked_pairs(&fuzzy) {
         assert_eq!(fuzzy.initiator.rows[i].score, fuzzy.responder.rows[r].score);
     }
@@ -563,8 +600,7 @@ fn fuzzy_and_clk_exchange_link_two_hospitals() {
 #[test]
 fn comparing_side_can_be_the_responder() {
     let (a, b, _) = two_hospitals(400, 3);
-    let mut config = fuzzy_config(Mode::ClkExchange);
-    config.comparing = Role::Responder;
+    let config = comparing(fuzzy_config(Mode::ClkExchange), Role::Responder);
     let run = run(&config, a.clone(), b);
     assert_eq!(run.initiator.learned.clks_received, 0);
     assert_eq!(run.responder.learned.clks_received, a.records.len() as u64);
@@ -575,14 +611,14 @@ fn comparing_side_can_be_the_responder() {
     assert_eq!(sent.messages, payload.div_ceil(MAX_MODE_CHUNK_BYTES as u64));
     assert!(run.initiator.counts.linked > 0);
     let data = registry_insurer(1_500, 4);
-    let mut config = ModeConfig::new(Mode::Validate);
-    config.comparing = Role::Responder;
+    let config = comparing(ModeConfig::new(Mode::Validate), Role::Responder);
     let run = super::tests::run(&config, data.insurer, data.registry);
     assert_eq!(
-        run.responder.learned.clks_received,
+        run.responder.learned.compared_pairs,
         run.responder.learned.pair_scores
     );
     assert_eq!(run.initiator.learned.clks_received, 0);
+    assert_eq!(run.responder.learned.clks_received, 0);
     assert_eq!(
         run.initiator.counts.suspected_wrong_person,
         run.responder.counts.suspected_wrong_person
@@ -719,9 +755,9 @@ fn hostile_messages_are_refused_with_clear_errors() {
     check_responder_error(
         vec![
             chunk(PsiBlindedSet, 0, false, good[..10].to_vec()),
-            chunk(FieldClks, 0, true, good[10..].to_vec()),
+            chunk(CandidateTokens, 0, true, good[10..].to_vec()),
         ],
-        "unexpected message 'field_clks' during the private set intersection: expected psi_blinded_set",
+        "unexpected message 'candidate_tokens' during the private set intersection: expected psi_blinded_set",
     );
     let psi_error = |reason: String| format!("invalid psi message: {reason}");
     let bad_point_error = blindlink_psi::BlindedSet::decode(&bad_point, &Default::default())
@@ -820,32 +856,55 @@ fn mode_payloads_reject_wrong_counts_and_trailing_bytes() {
         "invalid link ids: position 2 is not ascending below 4",
     );
     let field = [1u8; 4];
-    let clks = payload::encode_field_clks(2, 4, &[vec![&field, &field]]);
+    let candidates = payload::encode_candidate_tokens(&[vec![0, 2], vec![1]]);
     assert_eq!(
-        payload::decode_field_clks(&clks, 1, 2, 4).unwrap(),
-        [1u8; 8]
+        payload::decode_candidate_tokens(&candidates, 10, 6, 3).unwrap(),
+        [vec![0, 2], vec![1]]
     );
     check(
-        payload::decode_field_clks(&clks, 1, 3, 4),
-        "invalid field clks: field count is 2, expected 3",
+        payload::decode_candidate_tokens(&candidates, 10, 6, 2),
+        "invalid candidate tokens: record 0: token index 2 is not ascending below 2",
     );
     check(
-        payload::decode_field_clks(&clks[..12], 1, 2, 4),
-        "truncated field clks: 8 more bytes needed, 2 available",
+        payload::decode_candidate_tokens(&candidates, 1, 6, 3),
+        "invalid candidate tokens: 2 records, over the limit of 1",
     );
-    let candidates = payload::encode_candidate_clks(4, &[(&field, &[0, 2])]);
-    let decoded = payload::decode_candidate_clks(&candidates, 4, 10, 3).unwrap();
+    check(
+        payload::decode_candidate_tokens(&payload::encode_candidate_tokens(&[vec![]]), 1, 6, 3),
+        "invalid candidate tokens: record 0 has 0 matched tokens, expected 1 to 6",
+    );
+    let mut long = candidates.clone();
+    long.push(0);
+    check(
+        payload::decode_candidate_tokens(&long, 10, 6, 3),
+        "trailing data after candidate tokens: 1 bytes",
+    );
+    let holders = payload::encode_holders(&[1, 2]);
+    assert_eq!(payload::decode_holders(&holders, 2, 4).unwrap(), [1, 2]);
+    check(
+        payload::decode_holders(&holders, 3, 4),
+        "invalid pair plan: link count is 2, expected 3",
+    );
+    check(
+        payload::decode_holders(&payload::encode_holders(&[0]), 1, 4),
+        "invalid pair plan: link 0 has 0 holders, expected 1 to 4",
+    );
+    let positions = payload::encode_positions(&[0, 0, 3]);
     assert_eq!(
-        (decoded.clks, decoded.tokens),
-        (field.to_vec(), vec![vec![0, 2]])
+        payload::decode_positions(&positions, 4, 10).unwrap(),
+        [0, 0, 3]
     );
     check(
-        payload::decode_candidate_clks(&candidates, 4, 10, 2).map(|c| c.tokens),
-        "invalid candidate clks: record 0: token index 2 is not ascending below 2",
+        payload::decode_positions(&positions, 3, 10),
+        "invalid pair plan: pair 2: position 3 is not ascending below 3 (a pair with a record that was never a candidate)",
     );
     check(
-        payload::decode_candidate_clks(&candidates, 4, 0, 3).map(|c| c.tokens),
-        "invalid candidate clks: 1 records, over the limit of 0",
+        payload::decode_positions(&payload::encode_positions(&[2, 1]), 3, 10),
+        "invalid pair plan: pair 1: position 1 is not ascending below 3 (a pair with a record that was never a candidate)",
+    );
+    check(
+        payload::decode_positions(&positions, 4, 2),
+        "invalid pair plan: 3 pairs, over the limit of 2",
     );
     check(
         payload::decode_all_clks(&payload::encode_all_clks(4, &[&field]), 8, 10),
@@ -944,12 +1003,12 @@ fn configurations_and_data_are_checked() {
         )
         .unwrap_err();
         assert_eq!(err.to_string(), expected);
+        assert_eq!(err.origin(), ErrorOrigin::Local);
+        assert_eq!(err.peer_text(), crate::LOCAL_ERROR_PEER_TEXT);
     }
     let empty = PartyData::default();
-    let mut c = ModeConfig::new(Mode::Exact);
-    c.keys.clear();
     check(
-        &c,
+        &exact_keys(&[]),
         empty.clone(),
         "invalid match keys: 0 keys, expected 1 to 8",
     );
@@ -958,26 +1017,40 @@ fn configurations_and_data_are_checked() {
         empty.clone(),
         "invalid fuzzy configuration: no blocking key (derive one from the linkage secret)",
     );
-    let mut c = ModeConfig::new(Mode::ClkExchange);
-    c.keys = vec!["my_number".into()];
     check(
-        &c,
+        &ModeConfig::new(Mode::ClkExchange),
         empty.clone(),
-        "invalid match keys: clk-exchange links on CLKs alone and takes none (1 given)",
+        "invalid clk-exchange configuration: [linkage] reveal_decodable_encodings is not set: \
+         clk-exchange sends every CLK to the comparing side, which holds the linkage key and can \
+         decode them; set [linkage] reveal_decodable_encodings = true in both party configs to \
+         accept that",
     );
-    let mut c = ModeConfig::new(Mode::ClkExchange);
-    c.fuzzy.dice_threshold = 1.5;
+    let mut c = fuzzy_config(Mode::ClkExchange);
+    if let ModeConfig::ClkExchange(c) = &mut c {
+        c.dice_threshold = 1.5;
+    }
     check(
         &c,
         empty.clone(),
         "invalid link.dice_threshold: 1.5 is outside [0, 1]",
     );
-    let mut c = ModeConfig::new(Mode::ClkExchange);
-    c.filter_bits = 1001;
+    let mut c = fuzzy_config(Mode::ClkExchange);
+    if let ModeConfig::ClkExchange(c) = &mut c {
+        c.filter_bits = 1001;
+    }
     check(
         &c,
         empty.clone(),
         "invalid filter_bits: 1001 is not a positive multiple of 8 up to 65536",
+    );
+    let mut c = ModeConfig::new(Mode::Validate);
+    if let ModeConfig::Validate(c) = &mut c {
+        c.fields.clear();
+    }
+    check(
+        &c,
+        empty.clone(),
+        "invalid compared fields: 0 fields, expected 1 to 16 (validate and fuzzy compare field tokens)",
     );
     check(
         &ModeConfig::new(Mode::Exact),
@@ -994,22 +1067,36 @@ fn configurations_and_data_are_checked() {
         }],
     };
     check(
-        &ModeConfig::new(Mode::ClkExchange),
+        &fuzzy_config(Mode::ClkExchange),
         with_clk,
         "invalid party data: record 1 ('x'): clk of 3 bytes, expected 128",
     );
-    let with_fields = PartyData {
+    let record = |fields: Vec<FieldTokens>| PartyData {
         records: vec![PartyRecord {
             id: "y".into(),
             keys: vec![Some(b"1".to_vec())],
-            fields: vec![None, None, Some(vec![0; 3]), None, None],
+            fields,
             ..PartyRecord::default()
         }],
     };
     check(
         &ModeConfig::new(Mode::Validate),
-        with_fields,
-        "invalid party data: record 1 ('y'): filter of field 'date_of_birth' has 3 bytes, expected 32",
+        record(vec![Vec::new(); 4]),
+        "invalid party data: record 1 ('y'): 4 compared fields, expected 5",
+    );
+    let mut fields = vec![Vec::new(); 5];
+    fields[2] = vec![b"t".to_vec(); MAX_FIELD_TOKENS + 1];
+    check(
+        &ModeConfig::new(Mode::Validate),
+        record(fields),
+        "invalid party data: record 1 ('y'): field 'date_of_birth' has 257 tokens, over the limit of 256",
+    );
+    let mut fields = vec![Vec::new(); 5];
+    fields[0] = vec![vec![0; MAX_TOKEN_BYTES + 1]];
+    check(
+        &ModeConfig::new(Mode::Validate),
+        record(fields),
+        "invalid party data: record 1 ('y'): a token of field 'name_kana' has 1025 bytes, over the limit of 1024",
     );
 }
 
@@ -1030,13 +1117,866 @@ fn parameters_name_what_both_sides_must_share() {
         validate["validate.fields"],
         "name_kana:2;name_kanji:1;date_of_birth:2:0.9;sex:1:0.5;address:1"
     );
+    assert_eq!(
+        validate["grouped.buckets"],
+        blindlink_psi::SizeBuckets::default().describe()
+    );
     let mut other = ModeConfig::new(Mode::Validate);
-    other.validate.threshold = 0.8;
+    if let ModeConfig::Validate(c) = &mut other {
+        c.threshold = 0.8;
+    }
     assert_ne!(
         other.parameters().unwrap(),
         ModeConfig::new(Mode::Validate).parameters().unwrap()
     );
+    let mut exact_buckets = ModeConfig::new(Mode::Validate);
+    if let ModeConfig::Validate(c) = &mut exact_buckets {
+        c.buckets = blindlink_psi::SizeBuckets::exact();
+    }
+    assert_ne!(
+        entries(&exact_buckets)["grouped.buckets"],
+        validate["grouped.buckets"],
+        "the handshake commits to the bucket scheme"
+    );
     let fuzzy = entries(&fuzzy_config(Mode::Fuzzy));
     assert_eq!(fuzzy["fuzzy.minhash"], "6x10");
+    assert!(fuzzy.contains_key("grouped.buckets"));
     assert!(!format!("{:?}", fuzzy_config(Mode::Fuzzy)).contains("BlockingSecret("));
+    // Both sides must opt in to clk-exchange: the opt-in is a parameter.
+    assert_eq!(
+        entries(&fuzzy_config(Mode::ClkExchange))["clk_exchange.reveal_decodable_encodings"],
+        "true"
+    );
+}
+
+// ---- grouped PSI: validate and fuzzy ----
+
+/// Two drivers and their ledgers, with the messages in flight, driven by hand.
+struct Manual {
+    drivers: [ModeDriver; 2],
+    ledgers: [DisclosureLedger; 2],
+    /// `(to side, message)`.
+    queue: std::collections::VecDeque<(usize, Message)>,
+}
+
+impl Manual {
+    fn new(config: &ModeConfig, a: PartyData, b: PartyData) -> Self {
+        let mut drivers = [
+            new_driver(
+                Role::Initiator,
+                config,
+                a,
+                &mut ChaCha20Rng::from_seed([1; 32]),
+            )
+            .unwrap(),
+            new_driver(
+                Role::Responder,
+                config,
+                b,
+                &mut ChaCha20Rng::from_seed([2; 32]),
+            )
+            .unwrap(),
+        ];
+        let session = crate::SessionId::from_bytes([5; 16]);
+        let mut ledgers = [
+            DisclosureLedger::new(session, Role::Initiator, config.mode(), "responder"),
+            DisclosureLedger::new(session, Role::Responder, config.mode(), "initiator"),
+        ];
+        let mut queue = std::collections::VecDeque::new();
+        for side in 0..2 {
+            let step = drivers[side].start(&mut ledgers[side]).unwrap();
+            queue.extend(step.send.into_iter().map(|m| (1 - side, m)));
+        }
+        Self {
+            drivers,
+            ledgers,
+            queue,
+        }
+    }
+
+    /// Delivers messages until the next one is a chunk of `kind`; takes that whole logical
+    /// message out of the queue and returns its receiver and bytes.
+    fn until(&mut self, kind: MessageKind) -> (usize, Vec<u8>) {
+        loop {
+            let (to, message) = self.queue.pop_front().expect("the message never came");
+            if let Message::Mode(chunk) = &message
+                && chunk.kind == kind
+            {
+                let mut bytes = chunk.payload.clone();
+                let mut last = chunk.last;
+                while !last {
+                    let Some((_, Message::Mode(next))) = self.queue.pop_front() else {
+                        panic!("a chunked message");
+                    };
+                    bytes.extend_from_slice(&next.payload);
+                    last = next.last;
+                }
+                return (to, bytes);
+            }
+            let step = self.drivers[to]
+                .handle(message, &mut self.ledgers[to])
+                .unwrap();
+            self.queue
+                .extend(step.send.into_iter().map(|m| (1 - to, m)));
+        }
+    }
+
+    fn inject(&mut self, to: usize, kind: MessageKind, bytes: &[u8]) -> Result<(), ProtocolError> {
+        for message in chunks::split(kind, 0, bytes) {
+            let step = self.drivers[to].handle(message, &mut self.ledgers[to])?;
+            self.queue
+                .extend(step.send.into_iter().map(|m| (1 - to, m)));
+        }
+        Ok(())
+    }
+
+    /// Runs what is left to the end.
+    fn finish(&mut self) {
+        while let Some((to, message)) = self.queue.pop_front() {
+            let step = self.drivers[to]
+                .handle(message, &mut self.ledgers[to])
+                .unwrap();
+            self.queue
+                .extend(step.send.into_iter().map(|m| (1 - to, m)));
+        }
+    }
+}
+
+/// A record with an ID and field values (name_kana, name_kanji, date_of_birth, sex, address).
+fn person(id: &str, number: &str, values: [&str; 5]) -> PartyRecord {
+    PartyRecord {
+        id: id.into(),
+        keys: vec![Some(number.as_bytes().to_vec())],
+        clk: None,
+        fields: Tokeniser::new().tokens(&values),
+    }
+}
+
+const TARO: [&str; 5] = [
+    "ヤマダタロウ",
+    "山田太郎",
+    "1980-01-02",
+    "1",
+    "東京都千代田区丸の内1-2-3",
+];
+const TARO_TYPO: [&str; 5] = [
+    "ヤマダタロ",
+    "山田太郎",
+    "1980-01-02",
+    "1",
+    "東京都千代田区丸の内1-2-3",
+];
+const HANAKO: [&str; 5] = [
+    "スズキハナコ",
+    "鈴木花子",
+    "1975-11-30",
+    "2",
+    "大阪府大阪市北区梅田3-4-5",
+];
+
+fn small_validate() -> (PartyData, PartyData) {
+    let insurer = PartyData {
+        records: vec![
+            person("i1", "111", TARO),
+            person("i2", "222", TARO_TYPO),
+            person("i3", "333", HANAKO),
+            person("i4", "333", TARO),
+        ],
+    };
+    let registry = PartyData {
+        records: vec![
+            person("r1", "111", TARO),
+            person("r2", "222", TARO),
+            person("r3", "333", HANAKO),
+        ],
+    };
+    (insurer, registry)
+}
+
+/// Dice of two token multisets, as exact sizes give it.
+fn exact_dice(a: &FieldTokens, b: &FieldTokens) -> f64 {
+    let mut counts: HashMap<&[u8], i64> = HashMap::new();
+    for t in a {
+        *counts.entry(t).or_default() += 1;
+    }
+    let mut shared = 0;
+    for t in b {
+        if let Some(c) = counts.get_mut(t.as_slice())
+            && *c > 0
+        {
+            *c -= 1;
+            shared += 1;
+        }
+    }
+    2.0 * f64::from(shared) / (a.len() + b.len()) as f64
+}
+
+#[test]
+fn validate_scores_right_and_wrong_person_pairs_through_the_grouped_psi() {
+    let (insurer, registry) = small_validate();
+    let run = run(
+        &ModeConfig::new(Mode::Validate),
+        insurer.clone(),
+        registry.clone(),
+    );
+    let rows = &run.initiator.rows;
+    // Same person, same values: 1 as before.
+    assert_eq!(
+        (rows[0].status, rows[0].score),
+        (LinkStatus::Linked, Some(1.0))
+    );
+    // Same person with a typo in the kana name: at least the weighted exact Dice (the Dice
+    // upper bound over the sizes the peer's bucket allows), not flagged.
+    let scorer = ValidateScorer::new(FieldScoring::defaults(), 0.75);
+    let dice: Vec<Option<f64>> = insurer.records[1]
+        .fields
+        .iter()
+        .zip(&registry.records[1].fields)
+        .map(|(a, b)| Some(exact_dice(a, b)))
+        .collect();
+    let expected = scorer.score_dice(&dice);
+    assert!(expected.score < 1.0 && !expected.flagged);
+    assert_eq!(rows[1].status, LinkStatus::Linked);
+    let score = rows[1].score.unwrap();
+    assert!(
+        score + 1e-6 >= expected.score && score <= 1.0,
+        "{score} vs {expected:?}"
+    );
+    // Two holders of 333: Hanako is right, Taro is the wrong person and is flagged.
+    assert_eq!(rows[2].status, LinkStatus::Linked);
+    assert_eq!(rows[3].status, LinkStatus::SuspectedWrongPerson);
+    assert!(rows[3].score.unwrap() < 0.5, "{:?}", rows[3].score);
+    assert_eq!(rows[2].link_id, rows[3].link_id);
+    // The registry learns the best holder's score.
+    assert_eq!(run.responder.rows[2].score, rows[2].score);
+    assert_eq!(run.responder.rows[2].status, LinkStatus::Linked);
+    assert_eq!(run.initiator.learned.compared_pairs, 4);
+    assert_eq!(run.responder.learned.compared_pairs, 4);
+    // The ledgers list every pair: 4 pairs, each with what both sides learned.
+    for ledger in [&run.ledgers.initiator, &run.ledgers.responder] {
+        let shared: Vec<&crate::DisclosureEntry> = ledger
+            .disclosures
+            .iter()
+            .filter(|e| matches!(e.disclosure, Disclosure::SharedTokenCounts { .. }))
+            .collect();
+        assert_eq!(shared.len(), 4);
+        assert!(shared.iter().all(|e| e.learned_by == Role::Initiator));
+        let padded = ledger
+            .disclosures
+            .iter()
+            .filter(|e| {
+                matches!(e.disclosure, Disclosure::PaddedTokenCounts { .. })
+                    && e.learned_by == Role::Responder
+            })
+            .count();
+        assert_eq!(padded, 4);
+    }
+    let per_pair = |l: &DisclosureLedger| -> Vec<crate::DisclosureEntry> {
+        l.disclosures
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.disclosure,
+                    Disclosure::SharedTokenCounts { .. } | Disclosure::PaddedTokenCounts { .. }
+                )
+            })
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        per_pair(&run.ledgers.initiator),
+        per_pair(&run.ledgers.responder),
+        "both ledgers list the same pairs, in the same order, with the same values"
+    );
+    assert_eq!(per_pair(&run.ledgers.initiator).len(), 8);
+}
+
+#[test]
+fn field_dice_is_the_upper_bound_over_the_bucket() {
+    let buckets = blindlink_psi::SizeBuckets::default();
+    let count = |shared: usize, x: usize, y: usize| blindlink_psi::GroupCount {
+        // The marker is one more shared token and one more of each size.
+        shared: shared as u32 + 1,
+        own_size: x as u32 + 1,
+        peer_padded: buckets.padded(y + 1) as u32,
+    };
+    for x in 1..40usize {
+        for y in 1..40usize {
+            for s in 0..=x.min(y) {
+                let exact = 2.0 * s as f64 / (x + y) as f64;
+                let bound = grouped::field_dice(&count(s, x, y), &buckets).unwrap();
+                assert!(bound + 1e-12 >= exact, "{s} {x} {y}: {bound} < {exact}");
+                assert!(bound <= 1.0 + 1e-12);
+                if s == x && s == y {
+                    assert_eq!(bound, 1.0, "agreeing fields score 1");
+                }
+            }
+        }
+    }
+    // A missing field on either side is left out.
+    let missing_peer = blindlink_psi::GroupCount {
+        shared: 0,
+        own_size: 5,
+        peer_padded: 1,
+    };
+    assert_eq!(grouped::field_dice(&missing_peer, &buckets), None);
+    let missing_own = blindlink_psi::GroupCount {
+        shared: 0,
+        own_size: 0,
+        peer_padded: 6,
+    };
+    assert_eq!(grouped::field_dice(&missing_own, &buckets), None);
+    // A one-token field that differs is a disagreement, not a missing field.
+    assert_eq!(grouped::field_dice(&count(0, 1, 1), &buckets), Some(0.0));
+}
+
+/// Every 32-byte piece of these filters that is not all zero.
+fn pieces(filters: impl IntoIterator<Item = Vec<u8>>) -> std::collections::HashSet<Vec<u8>> {
+    filters
+        .into_iter()
+        .flat_map(|f| f.chunks(32).map(<[u8]>::to_vec).collect::<Vec<_>>())
+        .filter(|p| p.len() == 32 && p.iter().any(|&b| b != 0))
+        .collect()
+}
+
+fn contains_any(bytes: &[u8], pieces: &std::collections::HashSet<Vec<u8>>) -> bool {
+    bytes.windows(32).any(|w| pieces.contains(w))
+}
+
+#[test]
+fn no_clk_or_field_filter_crosses_the_wire_in_validate_or_fuzzy() {
+    for mode in [Mode::Validate, Mode::Fuzzy, Mode::ClkExchange] {
+        let (scenario, files) = if mode == Mode::Validate {
+            (
+                Scenario::RegistryInsurer,
+                [OutputFile::Insurer, OutputFile::Registry],
+            )
+        } else {
+            (
+                Scenario::TwoHospitals,
+                [OutputFile::HospitalA, OutputFile::HospitalB],
+            )
+        };
+        let data = generate(scenario, 300, 0.5, 17);
+        let rows = |f: OutputFile| &data.files[f.file_name()];
+        let parties = files.map(|f| party(f, scenario, rows(f)));
+        // Every party's field filters (what validate used to send) and CLKs.
+        let secrets: Vec<std::collections::HashSet<Vec<u8>>> = files
+            .iter()
+            .zip(&parties)
+            .map(|(&f, p)| {
+                let filters = rows(f).iter().enumerate().flat_map(|(i, row)| {
+                    let values = derived(f, scenario, row);
+                    let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                    field_filters(&values, i as u64)
+                });
+                let clks = p.records.iter().filter_map(|r| r.clk.clone());
+                pieces(filters.chain(clks))
+            })
+            .collect();
+        let config = fuzzy_config(mode);
+        let mut a = new_driver(
+            Role::Initiator,
+            &config,
+            parties[0].clone(),
+            &mut ChaCha20Rng::from_seed([1; 32]),
+        )
+        .unwrap();
+        let mut b = new_driver(
+            Role::Responder,
+            &config,
+            parties[1].clone(),
+            &mut ChaCha20Rng::from_seed([2; 32]),
+        )
+        .unwrap();
+        a.keep_transcript();
+        b.keep_transcript();
+        run_in_memory(&mut a, &mut b, mode).unwrap();
+        for (side, driver) in [&a, &b].into_iter().enumerate() {
+            let transcript = driver.transcript().unwrap();
+            let received: Vec<u8> = transcript
+                .entries()
+                .iter()
+                .filter(|e| e.direction == crate::Direction::Received)
+                .flat_map(|e| e.bytes.clone())
+                .collect();
+            assert!(!received.is_empty());
+            let peer = &secrets[1 - side];
+            let leaked = contains_any(&received, peer);
+            if mode == Mode::ClkExchange && side == 0 {
+                assert!(leaked, "the check finds the CLKs clk-exchange sends");
+            } else {
+                assert!(
+                    !leaked,
+                    "{mode}: side {side} received a CLK or field filter"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_transcript_matches_the_ledger() {
+    let (insurer, registry) = small_validate();
+    let config = ModeConfig::new(Mode::Validate);
+    let mut a = new_driver(
+        Role::Initiator,
+        &config,
+        insurer,
+        &mut ChaCha20Rng::from_seed([1; 32]),
+    )
+    .unwrap();
+    let mut b = new_driver(
+        Role::Responder,
+        &config,
+        registry,
+        &mut ChaCha20Rng::from_seed([2; 32]),
+    )
+    .unwrap();
+    a.keep_transcript();
+    b.keep_transcript();
+    let handle = b.outcome_handle();
+    let ledgers = run_in_memory(&mut a, &mut b, Mode::Validate).unwrap();
+    let transcripts = [a.transcript().unwrap(), handle.transcript().unwrap()];
+    for (transcript, ledger) in transcripts
+        .iter()
+        .zip([&ledgers.initiator, &ledgers.responder])
+    {
+        for (direction, traffic) in [
+            (crate::Direction::Sent, &ledger.sent),
+            (crate::Direction::Received, &ledger.received),
+        ] {
+            let mut by_kind: BTreeMap<String, crate::TrafficCount> = BTreeMap::new();
+            for e in transcript
+                .entries()
+                .iter()
+                .filter(|e| e.direction == direction)
+            {
+                let c = by_kind.entry(e.kind.name().to_owned()).or_default();
+                if e.kind.is_mode() {
+                    // Frames of 8 bytes of header and at most a chunk of payload each.
+                    let frames = e.bytes.len().div_ceil(MAX_MODE_CHUNK_BYTES).max(1) as u64;
+                    c.messages += frames;
+                    c.bytes += e.bytes.len() as u64 + 8 * frames;
+                } else {
+                    c.messages += 1;
+                    c.bytes += 1 + e.bytes.len() as u64;
+                }
+            }
+            assert_eq!(by_kind, traffic.by_kind, "{} {direction:?}", ledger.role);
+        }
+        let bytes = transcript.to_bytes();
+        assert_eq!(&Transcript::from_bytes(&bytes).unwrap(), transcript);
+    }
+    // What one side sent is what the other received, message by message.
+    let sent = |t: &Transcript, d| -> Vec<(MessageKind, Vec<u8>)> {
+        t.entries()
+            .iter()
+            .filter(|e| e.direction == d)
+            .map(|e| (e.kind, e.bytes.clone()))
+            .collect()
+    };
+    assert_eq!(
+        sent(&transcripts[0], crate::Direction::Sent),
+        sent(&transcripts[1], crate::Direction::Received)
+    );
+    assert_eq!(
+        sent(&transcripts[1], crate::Direction::Sent),
+        sent(&transcripts[0], crate::Direction::Received)
+    );
+}
+
+#[test]
+fn the_transcript_starts_with_both_hellos() {
+    use crate::{
+        InitiatorHandshake, Parameters, ResponderHandshake, SchemaDescriptor, SessionOffer,
+    };
+    let config = ModeConfig::new(Mode::Exact);
+    let offer = SessionOffer {
+        mode: Mode::Exact,
+        schema: SchemaDescriptor::new([("key:my_number", "digits")]).unwrap(),
+        parameters: Parameters::new(config.parameters().unwrap().entries().to_vec()).unwrap(),
+    };
+    let sid = crate::SessionId::from_bytes([8; 16]);
+    let (waiting, hello) = InitiatorHandshake::start(offer.clone(), b"key", sid);
+    let answer = ResponderHandshake::new(offer, b"key").handle(hello.clone());
+    let responder_session = answer.result.unwrap();
+    let reply = answer.reply.unwrap();
+    let initiator_session = waiting.handle(reply.clone()).unwrap();
+    let data = || PartyData {
+        records: vec![keyed("x", &[Some("1")])],
+    };
+    let mut a = new_driver(
+        Role::Initiator,
+        &config,
+        data(),
+        &mut ChaCha20Rng::from_seed([1; 32]),
+    )
+    .unwrap();
+    let mut b = new_driver(
+        Role::Responder,
+        &config,
+        data(),
+        &mut ChaCha20Rng::from_seed([2; 32]),
+    )
+    .unwrap();
+    a.keep_transcript();
+    b.keep_transcript();
+    a.established(&initiator_session);
+    b.established(&responder_session);
+    run_in_memory(&mut a, &mut b, Mode::Exact).unwrap();
+    let frame_body = |m: &Message| m.encode().unwrap()[1..].to_vec();
+    for (driver, first, second) in [
+        (&a, crate::Direction::Sent, crate::Direction::Received),
+        (&b, crate::Direction::Received, crate::Direction::Sent),
+    ] {
+        let t = driver.transcript().unwrap();
+        assert_eq!(t.session_id(), sid);
+        let e = t.entries();
+        assert_eq!((e[0].kind, e[0].direction), (MessageKind::Hello, first));
+        assert_eq!((e[1].kind, e[1].direction), (MessageKind::Hello, second));
+        assert_eq!(e[0].bytes, frame_body(&hello));
+        assert_eq!(e[1].bytes, frame_body(&reply));
+        assert!(e[2..].iter().all(|e| e.kind != MessageKind::Hello));
+    }
+    let bytes = a.transcript().unwrap().to_bytes();
+    let cut = Transcript::from_bytes(&bytes[..bytes.len() - 1])
+        .unwrap_err()
+        .to_string();
+    assert!(cut.starts_with("truncated transcript entry"), "{cut}");
+    let mut wrong = bytes.clone();
+    wrong[0] = b'X';
+    assert_eq!(
+        Transcript::from_bytes(&wrong).unwrap_err().to_string(),
+        "invalid transcript: it does not start with BLTRANS1"
+    );
+}
+
+/// The error a hostile grouped message makes `side` report, after which it is failed.
+fn hostile(
+    config: &ModeConfig,
+    data: (PartyData, PartyData),
+    kind: MessageKind,
+    tamper: impl FnOnce(Vec<u8>) -> (MessageKind, Vec<u8>),
+) -> ProtocolError {
+    let mut manual = Manual::new(config, data.0, data.1);
+    let (to, bytes) = manual.until(kind);
+    let (kind, bytes) = tamper(bytes);
+    let error = manual.inject(to, kind, &bytes).unwrap_err();
+    assert_eq!(error.origin(), ErrorOrigin::Peer, "{error}");
+    assert_eq!(error.peer_text(), error.to_string());
+    let again = manual.drivers[to]
+        .handle(Message::Done, &mut manual.ledgers[to])
+        .unwrap_err();
+    assert!(
+        again.to_string().contains("after the session failed"),
+        "{again}"
+    );
+    error
+}
+
+/// Offset of the first point of group 0 in a grouped query of `groups` groups.
+fn first_point(groups: usize) -> usize {
+    2 + 4 + 4 * groups
+}
+
+fn query_groups(bytes: &[u8]) -> usize {
+    u32::from_le_bytes(bytes[2..6].try_into().unwrap()) as usize
+}
+
+#[test]
+fn hostile_grouped_messages_are_refused_on_both_sides() {
+    use MessageKind::*;
+    let config = ModeConfig::new(Mode::Validate);
+    let psi = |reason: &str| format!("invalid psi message: {reason}");
+    // The answerer (responder): a plan for more pairs than were linked.
+    let e = hostile(&config, small_validate(), PairPlan, |_| {
+        let mut plan = payload::encode_holders(&[1, 1, 2]);
+        plan[..4].copy_from_slice(&4u32.to_be_bytes());
+        (PairPlan, plan)
+    });
+    assert_eq!(
+        e.to_string(),
+        "invalid pair plan: link count is 4, expected 3"
+    );
+    let e = hostile(&config, small_validate(), PairPlan, |_| {
+        (PairPlan, payload::encode_holders(&[1, 1, 2, 1]))
+    });
+    assert_eq!(
+        e.to_string(),
+        "message of kind 'pair_plan' is 12 bytes, over its limit of 10 bytes"
+    );
+    let e = hostile(&config, small_validate(), PairPlan, |_| {
+        (PairPlan, payload::encode_holders(&[1, 0, 2]))
+    });
+    assert_eq!(
+        e.to_string(),
+        "invalid pair plan: link 1 has 0 holders, expected 1 to 1024"
+    );
+    // Out of order: the query before the plan, scores instead of the query.
+    let e = hostile(&config, small_validate(), PairPlan, |b| {
+        (PsiGroupedQuery, b)
+    });
+    assert_eq!(
+        e.to_string(),
+        "unexpected message 'psi_grouped_query' while waiting for the pair plan: expected pair_plan"
+    );
+    let mut manual = Manual::new(&config, small_validate().0, small_validate().1);
+    let (to, plan) = manual.until(PairPlan);
+    manual.inject(to, PairPlan, &plan).unwrap();
+    let e = manual
+        .inject(to, PairScores, &payload::encode_pair_scores(&[]))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "unexpected message 'pair_scores' while waiting for the grouped query: expected psi_grouped_query"
+    );
+    // The answerer: bad queries. Four pairs of five fields: 20 groups.
+    let query_error = |tamper: &dyn Fn(&mut Vec<u8>)| {
+        let mut manual = Manual::new(&config, small_validate().0, small_validate().1);
+        let (to, plan) = manual.until(PairPlan);
+        manual.inject(to, PairPlan, &plan).unwrap();
+        let (to, mut query) = manual.until(PsiGroupedQuery);
+        assert_eq!(query_groups(&query), 20);
+        tamper(&mut query);
+        let e = manual.inject(to, PsiGroupedQuery, &query).unwrap_err();
+        assert_eq!(e.origin(), ErrorOrigin::Peer);
+        e.to_string()
+    };
+    let p = first_point(20);
+    let trailing = query_error(&|q| q.push(0));
+    assert!(
+        trailing.starts_with("invalid psi message: grouped query") && trailing.contains("trailing"),
+        "{trailing}"
+    );
+    let identity = query_error(&|q| q[p..p + 32].fill(0));
+    assert!(
+        identity.starts_with("invalid psi message:") && identity.contains("identity point"),
+        "{identity}"
+    );
+    assert!(identity.contains("group 0"), "{identity}");
+    let invalid = query_error(&|q| q[p..p + 32].fill(0xff));
+    assert!(
+        invalid.contains("invalid point encoding") && invalid.contains("group 0"),
+        "{invalid}"
+    );
+    let duplicate = query_error(&|q| {
+        let first: Vec<u8> = q[p..p + 32].to_vec();
+        q[p + 32..p + 64].copy_from_slice(&first);
+    });
+    assert!(
+        duplicate.contains("repeats") && duplicate.contains("group 0"),
+        "{duplicate}"
+    );
+    let oversize = query_error(&|q| q[6..10].copy_from_slice(&100_000u32.to_le_bytes()));
+    assert!(
+        oversize.contains("group 0 has 100000 points, more than the limit"),
+        "{oversize}"
+    );
+    // Wrong group count: a well-formed query of one group.
+    let one = {
+        let group = blindlink_psi::TokenGroup {
+            label: b"x".to_vec(),
+            tokens: vec![b"t".to_vec()],
+        };
+        let buckets = blindlink_psi::SizeBuckets::default();
+        let (_, q) = blindlink_psi::GroupedQuerier::start(
+            &[5; 16],
+            &[group],
+            &buckets,
+            &grouped::limits(&buckets),
+            &mut ChaCha20Rng::from_seed([4; 32]),
+        )
+        .unwrap();
+        q.encode()
+    };
+    assert_eq!(
+        query_error(&|q| *q = one.clone()),
+        psi("grouped query has 1 groups, expected 20")
+    );
+    // The querier (initiator): bad replies.
+    let reply_error = |tamper: &dyn Fn(&mut Vec<u8>)| {
+        let mut manual = Manual::new(&config, small_validate().0, small_validate().1);
+        let (to, mut reply) = manual.until(PsiGroupedReply);
+        assert_eq!(to, 0);
+        tamper(&mut reply);
+        let e = manual.inject(to, PsiGroupedReply, &reply).unwrap_err();
+        assert_eq!(e.origin(), ErrorOrigin::Peer);
+        e.to_string()
+    };
+    let trailing = reply_error(&|r| r.push(0));
+    assert!(
+        trailing.starts_with("invalid psi message: grouped reply") && trailing.contains("trailing"),
+        "{trailing}"
+    );
+    let truncated = reply_error(&|r| {
+        r.pop();
+    });
+    assert!(
+        truncated.starts_with("invalid psi message: grouped reply"),
+        "{truncated}"
+    );
+    let rp = 2 + 4 + 8 * 20;
+    let identity = reply_error(&|r| r[rp..rp + 32].fill(0));
+    assert!(
+        identity.contains("identity point") && identity.contains("group 0"),
+        "{identity}"
+    );
+    let duplicate = reply_error(&|r| {
+        let first: Vec<u8> = r[rp..rp + 32].to_vec();
+        r[rp + 32..rp + 64].copy_from_slice(&first);
+    });
+    assert!(duplicate.contains("repeats"), "{duplicate}");
+    let one_reply = {
+        let buckets = blindlink_psi::SizeBuckets::default();
+        let group = blindlink_psi::TokenGroup {
+            label: b"x".to_vec(),
+            tokens: vec![b"t".to_vec()],
+        };
+        let (_, q) = blindlink_psi::GroupedQuerier::start(
+            &[5; 16],
+            std::slice::from_ref(&group),
+            &buckets,
+            &grouped::limits(&buckets),
+            &mut ChaCha20Rng::from_seed([4; 32]),
+        )
+        .unwrap();
+        let a = blindlink_psi::GroupedAnswerer::start(
+            &[5; 16],
+            &[group],
+            &buckets,
+            &grouped::limits(&buckets),
+            &mut ChaCha20Rng::from_seed([6; 32]),
+        )
+        .unwrap();
+        a.handle_query(&q).unwrap().0.encode()
+    };
+    assert_eq!(
+        reply_error(&|r| *r = one_reply.clone()),
+        psi("grouped reply has 1 groups, expected 20")
+    );
+    // Out of order on the querier: link ids instead of the reply.
+    let mut manual = Manual::new(&config, small_validate().0, small_validate().1);
+    let (to, _) = manual.until(PsiGroupedReply);
+    let e = manual
+        .inject(to, LinkIds, &payload::encode_link_ids(&[]))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "unexpected message 'link_ids' while waiting for the grouped reply: expected psi_grouped_reply"
+    );
+    // The honest run still works after all this.
+    let mut manual = Manual::new(&config, small_validate().0, small_validate().1);
+    manual.finish();
+    assert!(manual.drivers[0].outcome().is_some() && manual.drivers[1].outcome().is_some());
+}
+
+#[test]
+fn hostile_fuzzy_plans_and_candidates_are_refused() {
+    use MessageKind::*;
+    let (a, b, _) = two_hospitals(60, 9);
+    let config = fuzzy_config(Mode::Fuzzy);
+    // The querier (initiator): candidate token numbers it never matched.
+    let e = hostile(&config, (a.clone(), b.clone()), CandidateTokens, |bytes| {
+        let mut records =
+            payload::decode_candidate_tokens(&bytes, MAX_RECORDS, 64, 1 << 30).unwrap();
+        records[0] = vec![u32::MAX - 1];
+        (CandidateTokens, payload::encode_candidate_tokens(&records))
+    });
+    assert!(
+        e.to_string().starts_with(
+            "invalid candidate tokens: record 0: token index 4294967294 is not ascending below"
+        ),
+        "{e}"
+    );
+    // The answerer (responder): a pair with a record that was never a candidate.
+    let e = hostile(&config, (a.clone(), b.clone()), PairPlan, |bytes| {
+        let mut positions = payload::decode_positions(&bytes, usize::MAX, usize::MAX).unwrap();
+        let last = positions.len() - 1;
+        positions[last] = u32::MAX;
+        (PairPlan, payload::encode_positions(&positions))
+    });
+    assert!(
+        e.to_string()
+            .contains("(a pair with a record that was never a candidate)"),
+        "{e}"
+    );
+    // Link ids for a position it never sent.
+    let e = hostile(&config, (a.clone(), b.clone()), LinkIds, |_| {
+        let link = payload::SentLink {
+            position: u32::MAX,
+            link_id: [1; 32],
+            score: 1,
+        };
+        (LinkIds, payload::encode_link_ids(&[link]))
+    });
+    assert!(
+        e.to_string()
+            .starts_with("invalid link ids: position 4294967295 is not ascending below"),
+        "{e}"
+    );
+    // A query of the wrong shape for the plan.
+    let e = hostile(&config, (a, b), PsiGroupedQuery, |mut q| {
+        q.push(1);
+        (PsiGroupedQuery, q)
+    });
+    assert!(
+        e.to_string()
+            .starts_with("invalid psi message: grouped query"),
+        "{e}"
+    );
+}
+
+#[test]
+fn local_errors_are_not_sent_as_they_are() {
+    let data = PartyData {
+        records: vec![keyed("patient-0042", &[Some("1"), Some("2")])],
+    };
+    let error = new_driver(
+        Role::Responder,
+        &ModeConfig::new(Mode::Exact),
+        data,
+        &mut ChaCha20Rng::from_seed([0; 32]),
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("patient-0042"));
+    assert_eq!(error.origin(), ErrorOrigin::Local);
+    assert!(!error.peer_text().contains("patient-0042"));
+    assert_eq!(
+        Message::abort(&error.peer_text()),
+        Message::Abort(crate::LOCAL_ERROR_PEER_TEXT.into())
+    );
+    // Peer-caused and agreement errors are about bytes or settings both sides know.
+    assert_eq!(ProtocolError::KeyMismatch.origin(), ErrorOrigin::Agreement);
+    assert_eq!(ProtocolError::EmptyMessage.origin(), ErrorOrigin::Peer);
+}
+
+#[test]
+fn every_mode_runs_in_memory_with_either_side_comparing() {
+    let (insurer, registry) = small_validate();
+    let (a, b, _) = two_hospitals(200, 5);
+    for mode in Mode::ALL {
+        for role in [Role::Initiator, Role::Responder] {
+            let config = comparing(fuzzy_config(mode), role);
+            let (x, y) = if matches!(mode, Mode::Fuzzy | Mode::ClkExchange) {
+                (a.clone(), b.clone())
+            } else {
+                (insurer.clone(), registry.clone())
+            };
+            let run = run(&config, x, y);
+            if mode != Mode::Cardinality {
+                assert!(run.initiator.counts.linked > 0, "{mode} {role}");
+                if mode == Mode::Validate {
+                    // Holders of a shared ID differ; the other side has the best one's.
+                    continue;
+                }
+                for (i, r) in linked_pairs(&run) {
+                    assert_eq!(
+                        run.initiator.rows[i].score, run.responder.rows[r].score,
+                        "{mode} {role}"
+                    );
+                }
+            }
+        }
+    }
 }

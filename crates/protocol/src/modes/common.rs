@@ -1,0 +1,228 @@
+//! What the states of every mode share: the party's context (its records, randomness and what
+//! it has linked and learned so far), the mutual PSI steps, and the ledger helpers.
+
+use std::collections::HashSet;
+
+use blindlink_psi::{
+    BlindedSet, InitiatorAwaitingReply, MatchKeyName, MutualInitiator, MutualOutcome, MutualReply,
+    MutualResponder, PsiError, ReblindedSet, ResponderAwaitingReblinded, ResponderReady,
+    WireLimits,
+};
+use rand_chacha::ChaCha20Rng;
+
+use super::chunks::split;
+use super::shell::Expect;
+use super::{Learned, LinkOutcome, LinkRow, LinkStatus, PartyData};
+use crate::{Disclosure, DisclosureLedger, Message, MessageKind, Mode, ProtocolError, Role};
+
+/// A PSI error caused by the peer's bytes.
+pub(crate) fn peer_psi(error: PsiError) -> ProtocolError {
+    ProtocolError::Invalid {
+        what: "psi message",
+        reason: error.to_string(),
+    }
+}
+
+/// A PSI error caused by this side's own data (too many or too large groups, a bad key name).
+pub(crate) fn local_psi(error: PsiError) -> ProtocolError {
+    ProtocolError::Local {
+        what: "psi input",
+        reason: error.to_string(),
+    }
+}
+
+/// What a record of this party ended up with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecordLink {
+    pub(crate) link_id: [u8; 32],
+    /// The cascade round (match key) that linked it.
+    pub(crate) key: Option<usize>,
+    pub(crate) score: Option<f64>,
+    pub(crate) suspected: bool,
+}
+
+/// One party's side of a run, shared by the states of its mode.
+pub(crate) struct Context {
+    pub(crate) role: Role,
+    pub(crate) data: PartyData,
+    pub(crate) rng: ChaCha20Rng,
+    /// The session id (from the ledger at start): binds the grouped PSI's hashes.
+    pub(crate) session: [u8; 16],
+    pub(crate) links: Vec<Option<RecordLink>>,
+    pub(crate) ambiguous: Vec<bool>,
+    pub(crate) learned: Learned,
+}
+
+impl Context {
+    pub(crate) fn new(role: Role, data: PartyData, rng: ChaCha20Rng) -> Self {
+        let records = data.records.len();
+        Self {
+            role,
+            data,
+            rng,
+            session: [0; 16],
+            links: vec![None; records],
+            ambiguous: vec![false; records],
+            learned: Learned::default(),
+        }
+    }
+
+    /// A disclosure both parties learn.
+    pub(crate) fn learn_both(ledger: &mut DisclosureLedger, disclosure: Disclosure) {
+        ledger.record_learned(disclosure.clone());
+        ledger.record_revealed(disclosure);
+    }
+
+    pub(crate) fn learn_set_size(&mut self, ledger: &mut DisclosureLedger, key: &str, size: u64) {
+        ledger.record_learned(Disclosure::SetSize {
+            key: key.to_owned(),
+            size,
+        });
+        self.learned.peer_set_sizes.push((key.to_owned(), size));
+    }
+
+    pub(crate) fn learn_intersection(
+        &mut self,
+        ledger: &mut DisclosureLedger,
+        key: &str,
+        size: u64,
+    ) {
+        Self::learn_both(
+            ledger,
+            Disclosure::IntersectionSize {
+                key: key.to_owned(),
+                size,
+            },
+        );
+        self.learned.intersection_sizes.push((key.to_owned(), size));
+    }
+
+    /// Ledger entries of one mutual PSI session; both sides record the same entries.
+    pub(crate) fn record_mutual(
+        &mut self,
+        ledger: &mut DisclosureLedger,
+        key: &str,
+        own_distinct: usize,
+        outcome: &MutualOutcome,
+    ) {
+        let intersection = outcome
+            .matches
+            .iter()
+            .map(|m| m.link_id)
+            .collect::<HashSet<_>>()
+            .len() as u64;
+        self.learn_set_size(ledger, key, outcome.peer_set_size as u64);
+        ledger.record_revealed(Disclosure::SetSize {
+            key: key.to_owned(),
+            size: own_distinct as u64,
+        });
+        self.learn_intersection(ledger, key, intersection);
+    }
+
+    /// The rows of the outcome.
+    pub(crate) fn outcome(&self, mode: Mode, keys: &[String]) -> LinkOutcome {
+        let rows = if mode == Mode::Cardinality {
+            Vec::new()
+        } else {
+            self.data
+                .records
+                .iter()
+                .enumerate()
+                .map(|(i, record)| {
+                    let link = self.links[i];
+                    let status = match link {
+                        Some(l) if l.suspected => LinkStatus::SuspectedWrongPerson,
+                        Some(_) => LinkStatus::Linked,
+                        None if self.ambiguous[i] => LinkStatus::Ambiguous,
+                        None => LinkStatus::Unmatched,
+                    };
+                    LinkRow {
+                        local_id: record.id.clone(),
+                        link_id: link.map(|l| hex::encode(l.link_id)),
+                        mode,
+                        score: link.and_then(|l| l.score),
+                        status,
+                        key: link.and_then(|l| l.key).and_then(|k| keys.get(k).cloned()),
+                    }
+                })
+                .collect()
+        };
+        LinkOutcome::new(mode, self.role, rows, self.learned.clone())
+    }
+}
+
+/// A mutual PSI session in progress, one variant per message a side waits for.
+pub(crate) enum Mutual {
+    InitiatorAwaitingReply(InitiatorAwaitingReply),
+    ResponderReady(ResponderReady),
+    ResponderAwaitingReblinded(ResponderAwaitingReblinded),
+}
+
+/// After one mutual PSI step.
+pub(crate) enum MutualStep {
+    /// This side's part continues in the next state.
+    Continue(Mutual, Vec<Message>),
+    /// This side's part is over (the messages are its last of the session).
+    Finished(MutualOutcome, Vec<Message>),
+}
+
+impl Mutual {
+    /// Starts a session on `elements`: the initiator sends its blinded set at once.
+    pub(crate) fn start(
+        cx: &mut Context,
+        key: &MatchKeyName,
+        elements: &[Vec<u8>],
+        round: u16,
+    ) -> Result<(Self, Vec<Message>), ProtocolError> {
+        if cx.role == Role::Initiator {
+            let (state, request) =
+                MutualInitiator::start(key, elements, &mut cx.rng).map_err(local_psi)?;
+            let send = split(MessageKind::PsiBlindedSet, round, &request.encode());
+            Ok((Self::InitiatorAwaitingReply(state), send))
+        } else {
+            let state = MutualResponder::start(key, elements, &mut cx.rng).map_err(local_psi)?;
+            Ok((Self::ResponderReady(state), Vec::new()))
+        }
+    }
+
+    pub(crate) fn expects(&self, round: u16) -> Expect {
+        let kind = match self {
+            Self::InitiatorAwaitingReply(_) => MessageKind::PsiMutualReply,
+            Self::ResponderReady(_) => MessageKind::PsiBlindedSet,
+            Self::ResponderAwaitingReblinded(_) => MessageKind::PsiReblindedSet,
+        };
+        Expect {
+            kind,
+            round,
+            limit: WireLimits::default().max_message_bytes(),
+        }
+    }
+
+    pub(crate) fn step(self, bytes: &[u8], round: u16) -> Result<MutualStep, ProtocolError> {
+        let limits = WireLimits::default();
+        Ok(match self {
+            Self::InitiatorAwaitingReply(state) => {
+                let reply = MutualReply::decode(bytes, &limits).map_err(peer_psi)?;
+                let (outcome, reblinded) = state.handle_reply(&reply).map_err(peer_psi)?;
+                let send = split(MessageKind::PsiReblindedSet, round, &reblinded.encode());
+                MutualStep::Finished(outcome, send)
+            }
+            Self::ResponderReady(state) => {
+                let request = BlindedSet::decode(bytes, &limits).map_err(peer_psi)?;
+                let (next, reply) = state.handle_blinded_set(&request).map_err(peer_psi)?;
+                let send = split(MessageKind::PsiMutualReply, round, &reply.encode());
+                MutualStep::Continue(Self::ResponderAwaitingReblinded(next), send)
+            }
+            Self::ResponderAwaitingReblinded(state) => {
+                let message = ReblindedSet::decode(bytes, &limits).map_err(peer_psi)?;
+                let outcome = state.handle_reblinded_set(&message).map_err(peer_psi)?;
+                MutualStep::Finished(outcome, Vec::new())
+            }
+        })
+    }
+}
+
+/// Distinct values.
+pub(crate) fn distinct_count<'a>(values: impl Iterator<Item = &'a [u8]>) -> usize {
+    values.collect::<HashSet<_>>().len()
+}

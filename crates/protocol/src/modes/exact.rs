@@ -1,0 +1,155 @@
+//! `exact`: mutual ECDH-PSI on a cascade of match keys, one PSI round per key over the records
+//! the earlier rounds left unlinked ([`blindlink_psi::CascadePlan`]). Each side learns which
+//! of its records matched and a link id per match, both the same on both sides. `validate`
+//! runs the same cascade on its one ID key and continues from [`AfterCascade::Validate`].
+//!
+//! ```text
+//! initiator                                   responder           (per round r)
+//! ──── psi_blinded_set (r) ─────────────────▶ CascadeRound (ResponderReady)
+//! CascadeRound ◀── psi_mutual_reply (r) ─────
+//! ──── psi_reblinded_set (r) ───────────────▶ CascadeRound (ResponderAwaitingReblinded)
+//! next round, or: initiator waits for done; responder sends done.
+//! ```
+
+use blindlink_psi::{CascadePlan, CascadeStep, MatchKeyName, PendingRound};
+
+use super::common::{Context, Mutual, MutualStep, RecordLink, local_psi};
+use super::shell::{Expect, Next, State, Transition};
+use super::{ExactConfig, validate};
+use crate::{DisclosureLedger, ProtocolError, Role};
+
+/// What follows the last round of the cascade.
+pub(crate) enum AfterCascade {
+    /// `exact`: nothing; the responder ends the session.
+    Exact,
+    /// `validate`: the linked pairs' fields are compared.
+    Validate(Box<validate::Settings>),
+}
+
+pub(crate) fn start(
+    cx: &mut Context,
+    ledger: &mut DisclosureLedger,
+    config: &ExactConfig,
+) -> Result<Transition, ProtocolError> {
+    let plan = plan(cx, &config.keys)?;
+    next_round(cx, ledger, plan, AfterCascade::Exact)
+}
+
+/// The cascade plan of this side's records over `keys`.
+pub(crate) fn plan(cx: &Context, keys: &[String]) -> Result<CascadePlan, ProtocolError> {
+    let names = keys
+        .iter()
+        .map(|k| MatchKeyName::new(k).map_err(local_psi))
+        .collect::<Result<Vec<_>, _>>()?;
+    let records = cx
+        .data
+        .records
+        .iter()
+        .map(|r| r.keys[..keys.len()].to_vec())
+        .collect();
+    CascadePlan::new(names, records).map_err(local_psi)
+}
+
+/// Starts the plan's next round, or ends the cascade.
+pub(crate) fn next_round(
+    cx: &mut Context,
+    ledger: &mut DisclosureLedger,
+    plan: CascadePlan,
+    then: AfterCascade,
+) -> Result<Transition, ProtocolError> {
+    match plan.next_round() {
+        CascadeStep::Round(pending) => {
+            let key = pending.key().clone();
+            let round = round_number(&pending);
+            let elements = pending.elements().to_vec();
+            let (mutual, send) = Mutual::start(cx, &key, &elements, round)?;
+            Ok(Transition::to(
+                send,
+                CascadeRound {
+                    pending,
+                    mutual,
+                    then,
+                },
+            ))
+        }
+        CascadeStep::Done(outcome) => {
+            for ambiguous in &outcome.ambiguous {
+                for &record in &ambiguous.records {
+                    cx.ambiguous[record] = true;
+                }
+            }
+            for link in &outcome.links {
+                cx.links[link.record] = Some(RecordLink {
+                    link_id: link.link_id.0,
+                    key: Some(link.round),
+                    score: None,
+                    suspected: false,
+                });
+            }
+            match then {
+                AfterCascade::Exact => Ok(Transition::new(
+                    Vec::new(),
+                    if cx.role == Role::Responder {
+                        Next::Finish
+                    } else {
+                        Next::AwaitDone
+                    },
+                )),
+                AfterCascade::Validate(settings) => validate::after_psi(cx, ledger, *settings),
+            }
+        }
+    }
+}
+
+fn round_number(pending: &PendingRound) -> u16 {
+    u16::try_from(pending.round()).unwrap_or(u16::MAX)
+}
+
+/// One round of the cascade: waiting for the next mutual PSI message of this round.
+struct CascadeRound {
+    pending: PendingRound,
+    mutual: Mutual,
+    then: AfterCascade,
+}
+
+impl State for CascadeRound {
+    fn name(&self) -> &'static str {
+        "during the private set intersection"
+    }
+
+    fn expects(&self) -> Expect {
+        self.mutual.expects(round_number(&self.pending))
+    }
+
+    fn handle(
+        self: Box<Self>,
+        cx: &mut Context,
+        ledger: &mut DisclosureLedger,
+        bytes: Vec<u8>,
+    ) -> Result<Transition, ProtocolError> {
+        let Self {
+            pending,
+            mutual,
+            then,
+        } = *self;
+        let round = round_number(&pending);
+        match mutual.step(&bytes, round)? {
+            MutualStep::Continue(mutual, send) => Ok(Transition::to(
+                send,
+                CascadeRound {
+                    pending,
+                    mutual,
+                    then,
+                },
+            )),
+            MutualStep::Finished(outcome, mut send) => {
+                let key = pending.key().as_str().to_owned();
+                cx.record_mutual(ledger, &key, pending.elements().len(), &outcome);
+                let plan = pending.finish(&outcome).map_err(local_psi)?;
+                let next = next_round(cx, ledger, plan, then)?;
+                send.extend(next.send);
+                Ok(Transition::new(send, next.next))
+            }
+        }
+    }
+}

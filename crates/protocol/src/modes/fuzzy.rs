@@ -1,0 +1,559 @@
+//! `fuzzy`: private MinHash blocking, then the candidate pairs' fields compared through the
+//! grouped PSI cardinality, then the one-to-one solver. The CLK stays on its side: only keyed
+//! MinHash band tokens go through the mutual PSI, and no CLK or field filter crosses the wire.
+//!
+//! ```text
+//! comparing side (querier)                    other side (answerer)
+//! ── mutual PSI on the band tokens ───────────────────────────────
+//! AwaitCandidates ◀── candidate_tokens ──────
+//! ──── pair_plan, psi_grouped_query ────────▶ AwaitPlan → AwaitQuery
+//! AwaitReply ◀── psi_grouped_reply ──────────
+//! ──── link_ids ────────────────────────────▶ AwaitLinkIds → done
+//! ```
+//!
+//! # Naming the candidate pairs
+//! After the band-token PSI both sides hold the matched tokens as link ids, numbered in their
+//! sorted order (the same numbers on both sides). The answerer numbers its candidate records
+//! (those holding a matched token) in a random order and sends, per candidate, the numbers of
+//! the matched tokens it holds (`candidate_tokens`). The querier pairs each candidate with
+//! its own records that hold one of those tokens (skipping a token more than 256 of its
+//! records hold, which carries little information), and sends the candidate number of every
+//! pair, ascending (`pair_plan`). A pair is then named by the candidate number `b` and its
+//! number `k` among `b`'s pairs, which both sides know; its groups are labelled by `(b, k)`
+//! and the field ([`super::grouped`]).
+//!
+//! # What each side learns
+//! - Both: what the band-token PSI reveals (set sizes, intersection size, which own tokens
+//!   matched).
+//! - The querier learns which matched tokens each of the answerer's candidate records holds
+//!   (not which record: the numbering is random), then per pair and field the shared-token
+//!   count (and the field's presence) and the answerer's padded token count.
+//! - The answerer learns how many of the querier's records each of its candidates is paired
+//!   with (the pair plan) and, per pair and field, the querier's padded token count.
+//! - Both learn the number of links; the answerer learns which of its candidates were linked,
+//!   with the link id and score of each.
+
+use std::collections::{HashMap, HashSet};
+
+use blindlink_matching::Candidate;
+use blindlink_psi::{
+    GroupedAnswererReady, GroupedQuerierAwaitingReply, MatchKeyName, MutualOutcome, SizeBuckets,
+    TokenGroup,
+};
+use rand_core::Rng;
+use rayon::prelude::*;
+
+use super::chunks::split;
+use super::common::{Context, Mutual, MutualStep, local_psi};
+use super::grouped;
+use super::linking::{self, AwaitLinkIds};
+use super::minhash::MinHashBlocker;
+use super::payload;
+use super::score::{FieldScoring, ValidateScorer};
+use super::shell::{Expect, Next, State, Transition};
+use super::{FuzzyConfig, MAX_MINHASH_BANDS, MAX_RECORDS};
+use crate::{Disclosure, DisclosureLedger, MessageKind, ProtocolError};
+
+/// The match-key name of the band tokens (a domain tag for hashing them to the group).
+const BAND_KEY: &str = "lsh-band";
+/// A band token that more of the querier's records share than this is not used to pair
+/// records: it is made of bits most CLKs set and would make the comparison quadratic; pairs
+/// that are really alike share another, rarer band token.
+const MAX_TOKEN_GROUP: usize = 256;
+
+struct Settings {
+    fields: Vec<FieldScoring>,
+    threshold: f64,
+    comparing: bool,
+    buckets: SizeBuckets,
+}
+
+pub(crate) fn start(
+    cx: &mut Context,
+    _ledger: &mut DisclosureLedger,
+    config: &FuzzyConfig,
+) -> Result<Transition, ProtocolError> {
+    let Some(key) = &config.blocking_key else {
+        return Err(ProtocolError::Local {
+            what: "fuzzy configuration",
+            reason: "no blocking key (derive one from the linkage secret)".into(),
+        });
+    };
+    let blocker = MinHashBlocker::new(
+        key,
+        config.lsh.bands,
+        config.lsh.bits_per_band,
+        config.filter_bits,
+    )?;
+    let per_record: Vec<(usize, Vec<Vec<u8>>)> = (0..cx.data.records.len())
+        .into_par_iter()
+        .filter_map(|i| {
+            let clk = cx.data.records[i].clk.as_deref()?;
+            Some((i, blocker.tokens(clk)))
+        })
+        .collect();
+    let mut elements = Vec::new();
+    let mut record_of_element = Vec::new();
+    for (record, tokens) in per_record {
+        for token in tokens {
+            elements.push(token);
+            record_of_element.push(record);
+        }
+    }
+    let distinct = elements.iter().collect::<HashSet<_>>().len();
+    let band_key = MatchKeyName::new(BAND_KEY).map_err(local_psi)?;
+    let (mutual, send) = Mutual::start(cx, &band_key, &elements, 0)?;
+    Ok(Transition::to(
+        send,
+        Blocking {
+            mutual,
+            record_of_element,
+            distinct,
+            settings: Settings {
+                fields: config.fields.clone(),
+                threshold: config.threshold,
+                comparing: cx.role == config.comparing,
+                buckets: config.buckets.clone(),
+            },
+        },
+    ))
+}
+
+/// Both sides: the band-token PSI in progress.
+struct Blocking {
+    mutual: Mutual,
+    /// The record of each of this side's token elements.
+    record_of_element: Vec<usize>,
+    distinct: usize,
+    settings: Settings,
+}
+
+impl State for Blocking {
+    fn name(&self) -> &'static str {
+        "during the private set intersection"
+    }
+
+    fn expects(&self) -> Expect {
+        self.mutual.expects(0)
+    }
+
+    fn handle(
+        self: Box<Self>,
+        cx: &mut Context,
+        ledger: &mut DisclosureLedger,
+        bytes: Vec<u8>,
+    ) -> Result<Transition, ProtocolError> {
+        let Self {
+            mutual,
+            record_of_element,
+            distinct,
+            settings,
+        } = *self;
+        match mutual.step(&bytes, 0)? {
+            MutualStep::Continue(mutual, send) => Ok(Transition::to(
+                send,
+                Blocking {
+                    mutual,
+                    record_of_element,
+                    distinct,
+                    settings,
+                },
+            )),
+            MutualStep::Finished(outcome, mut send) => {
+                cx.record_mutual(ledger, BAND_KEY, distinct, &outcome);
+                let next = after_blocking(cx, ledger, &record_of_element, &outcome, settings)?;
+                send.extend(next.send);
+                Ok(Transition::new(send, next.next))
+            }
+        }
+    }
+}
+
+/// After the band-token PSI: each record's matched token numbers; the answerer sends its
+/// candidates, the querier waits for them.
+fn after_blocking(
+    cx: &mut Context,
+    ledger: &mut DisclosureLedger,
+    record_of_element: &[usize],
+    outcome: &MutualOutcome,
+    settings: Settings,
+) -> Result<Transition, ProtocolError> {
+    let mut matched: Vec<[u8; 32]> = outcome.matches.iter().map(|m| m.link_id.0).collect();
+    matched.sort_unstable();
+    matched.dedup();
+    let number: HashMap<[u8; 32], u32> = matched
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (*id, i as u32))
+        .collect();
+    let mut tokens: Vec<Vec<u32>> = vec![Vec::new(); cx.data.records.len()];
+    for m in &outcome.matches {
+        if let (Some(&record), Some(&t)) =
+            (record_of_element.get(m.index), number.get(&m.link_id.0))
+        {
+            tokens[record].push(t);
+        }
+    }
+    for list in &mut tokens {
+        list.sort_unstable();
+        list.dedup();
+    }
+    if settings.comparing {
+        return Ok(Transition::to(
+            Vec::new(),
+            AwaitCandidates {
+                tokens,
+                token_count: matched.len(),
+                settings,
+            },
+        ));
+    }
+    let mut positions: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !tokens[i].is_empty())
+        .collect();
+    shuffle(&mut positions, cx);
+    let lists: Vec<Vec<u32>> = positions.iter().map(|&i| tokens[i].clone()).collect();
+    ledger.record_revealed(Disclosure::CandidateTokens {
+        records: positions.len() as u64,
+    });
+    let send = split(
+        MessageKind::CandidateTokens,
+        0,
+        &payload::encode_candidate_tokens(&lists),
+    );
+    Ok(Transition::to(
+        send,
+        AwaitPlan {
+            positions,
+            settings,
+        },
+    ))
+}
+
+/// Fisher-Yates with the session's randomness.
+fn shuffle(items: &mut [usize], cx: &mut Context) {
+    for i in (1..items.len()).rev() {
+        let j = (cx.rng.next_u64() % (i as u64 + 1)) as usize;
+        items.swap(i, j);
+    }
+}
+
+/// The name of pair `k` of candidate `b`.
+fn pair_name(b: u32, k: u32) -> Vec<u8> {
+    let mut name = b.to_be_bytes().to_vec();
+    name.extend_from_slice(&k.to_be_bytes());
+    name
+}
+
+fn pair_text(b: u32, k: u32) -> String {
+    format!("candidate {b}#{k}")
+}
+
+/// `(b, k)` of every pair, from the ascending candidate numbers of the plan.
+fn names(positions: &[u32]) -> Vec<(u32, u32)> {
+    let mut out = Vec::with_capacity(positions.len());
+    let mut k = 0;
+    for (n, &b) in positions.iter().enumerate() {
+        k = if n > 0 && positions[n - 1] == b {
+            k + 1
+        } else {
+            0
+        };
+        out.push((b, k));
+    }
+    out
+}
+
+fn pair_groups(
+    cx: &Context,
+    names: &[(u32, u32)],
+    record: impl Fn(usize) -> usize,
+) -> Vec<TokenGroup> {
+    let mut groups = Vec::new();
+    for (n, &(b, k)) in names.iter().enumerate() {
+        grouped::pair_groups(
+            &pair_name(b, k),
+            &cx.data.records[record(n)].fields,
+            &mut groups,
+        );
+    }
+    groups
+}
+
+/// The querier: waiting for the answerer's candidates.
+struct AwaitCandidates {
+    /// Own records' matched token numbers.
+    tokens: Vec<Vec<u32>>,
+    token_count: usize,
+    settings: Settings,
+}
+
+impl State for AwaitCandidates {
+    fn name(&self) -> &'static str {
+        "while waiting for the candidate tokens"
+    }
+
+    fn expects(&self) -> Expect {
+        Expect {
+            kind: MessageKind::CandidateTokens,
+            round: 0,
+            // Every matched token of the peer's is one of this side's matched tokens.
+            limit: 4 + self
+                .token_count
+                .saturating_mul(6)
+                .min(MAX_RECORDS * (2 + 4 * MAX_MINHASH_BANDS)),
+        }
+    }
+
+    fn handle(
+        self: Box<Self>,
+        cx: &mut Context,
+        ledger: &mut DisclosureLedger,
+        bytes: Vec<u8>,
+    ) -> Result<Transition, ProtocolError> {
+        let Self {
+            tokens,
+            token_count,
+            settings,
+        } = *self;
+        let candidates =
+            payload::decode_candidate_tokens(&bytes, MAX_RECORDS, MAX_MINHASH_BANDS, token_count)?;
+        ledger.record_learned(Disclosure::CandidateTokens {
+            records: candidates.len() as u64,
+        });
+        // Own records by matched token.
+        let mut by_token: Vec<Vec<usize>> = vec![Vec::new(); token_count];
+        for (record, list) in tokens.iter().enumerate() {
+            for &t in list {
+                by_token[t as usize].push(record);
+            }
+        }
+        let by_token = &by_token;
+        // Each candidate against the own records sharing a token with it, each pair once.
+        let pairs: Vec<(u32, usize)> = candidates
+            .par_iter()
+            .enumerate()
+            .flat_map_iter(|(b, list)| {
+                let mut own: Vec<usize> = list
+                    .iter()
+                    .map(|&t| &by_token[t as usize])
+                    .filter(|group| group.len() <= MAX_TOKEN_GROUP)
+                    .flatten()
+                    .copied()
+                    .collect();
+                own.sort_unstable();
+                own.dedup();
+                own.into_iter().map(move |a| (b as u32, a))
+            })
+            .collect();
+        let fields = settings.fields.len();
+        if pairs.len().saturating_mul(fields) > grouped::MAX_GROUPS {
+            return Err(ProtocolError::Local {
+                what: "fuzzy blocking",
+                reason: format!(
+                    "{} candidate pairs of {fields} fields, over the limit of {} groups; use \
+                     more minima per band",
+                    pairs.len(),
+                    grouped::MAX_GROUPS
+                ),
+            });
+        }
+        let positions: Vec<u32> = pairs.iter().map(|&(b, _)| b).collect();
+        let names = names(&positions);
+        let groups = pair_groups(cx, &names, |n| pairs[n].1);
+        let own_padded = grouped::own_padded(&groups, &settings.buckets);
+        let mut send = split(
+            MessageKind::PairPlan,
+            0,
+            &payload::encode_positions(&positions),
+        );
+        let (querier, query) = grouped::query(cx, &groups, &settings.buckets)?;
+        send.extend(query);
+        Ok(Transition::to(
+            send,
+            AwaitReply {
+                querier,
+                groups: groups.len(),
+                own_padded,
+                pairs,
+                names,
+                settings,
+            },
+        ))
+    }
+}
+
+/// The answerer: waiting for the pair plan; `positions[b]` is its candidate record `b`.
+struct AwaitPlan {
+    positions: Vec<usize>,
+    settings: Settings,
+}
+
+impl State for AwaitPlan {
+    fn name(&self) -> &'static str {
+        "while waiting for the pair plan"
+    }
+
+    fn expects(&self) -> Expect {
+        let max_pairs = grouped::MAX_GROUPS / self.settings.fields.len().max(1);
+        Expect {
+            kind: MessageKind::PairPlan,
+            round: 0,
+            limit: 4 + 4 * max_pairs,
+        }
+    }
+
+    fn handle(
+        self: Box<Self>,
+        cx: &mut Context,
+        _ledger: &mut DisclosureLedger,
+        bytes: Vec<u8>,
+    ) -> Result<Transition, ProtocolError> {
+        let Self {
+            positions,
+            settings,
+        } = *self;
+        let max_pairs = grouped::MAX_GROUPS / settings.fields.len().max(1);
+        let plan = payload::decode_positions(&bytes, positions.len(), max_pairs)?;
+        let names = names(&plan);
+        let groups = pair_groups(cx, &names, |n| positions[plan[n] as usize]);
+        let own_padded = grouped::own_padded(&groups, &settings.buckets);
+        let ready = grouped::prepare_answer(cx, &groups, &settings.buckets)?;
+        Ok(Transition::to(
+            Vec::new(),
+            AwaitQuery {
+                ready,
+                groups: groups.len(),
+                own_padded,
+                names,
+                positions,
+                settings,
+            },
+        ))
+    }
+}
+
+/// The answerer: waiting for the grouped query.
+struct AwaitQuery {
+    ready: GroupedAnswererReady,
+    groups: usize,
+    own_padded: Vec<u32>,
+    names: Vec<(u32, u32)>,
+    positions: Vec<usize>,
+    settings: Settings,
+}
+
+impl State for AwaitQuery {
+    fn name(&self) -> &'static str {
+        "while waiting for the grouped query"
+    }
+
+    fn expects(&self) -> Expect {
+        grouped::expect_query(&self.settings.buckets, self.groups)
+    }
+
+    fn handle(
+        self: Box<Self>,
+        cx: &mut Context,
+        ledger: &mut DisclosureLedger,
+        bytes: Vec<u8>,
+    ) -> Result<Transition, ProtocolError> {
+        let Self {
+            ready,
+            own_padded,
+            names,
+            positions,
+            settings,
+            ..
+        } = *self;
+        let (send, outcome) = grouped::answer(ready, &bytes, &settings.buckets)?;
+        let fields = settings.fields.len();
+        for (n, &(b, k)) in names.iter().enumerate() {
+            let range = n * fields..(n + 1) * fields;
+            grouped::record_pair(
+                ledger,
+                false,
+                pair_text(b, k),
+                own_padded[range.clone()].to_vec(),
+                outcome.peer_padded[range].to_vec(),
+            );
+        }
+        cx.learned.compared_pairs = names.len() as u64;
+        Ok(Transition::to(send, AwaitLinkIds { positions }))
+    }
+}
+
+/// The querier: waiting for the grouped reply.
+struct AwaitReply {
+    querier: GroupedQuerierAwaitingReply,
+    groups: usize,
+    own_padded: Vec<u32>,
+    /// `(candidate number, own record)` of every pair.
+    pairs: Vec<(u32, usize)>,
+    names: Vec<(u32, u32)>,
+    settings: Settings,
+}
+
+impl State for AwaitReply {
+    fn name(&self) -> &'static str {
+        "while waiting for the grouped reply"
+    }
+
+    fn expects(&self) -> Expect {
+        grouped::expect_reply(&self.settings.buckets, self.groups)
+    }
+
+    fn handle(
+        self: Box<Self>,
+        cx: &mut Context,
+        ledger: &mut DisclosureLedger,
+        bytes: Vec<u8>,
+    ) -> Result<Transition, ProtocolError> {
+        let Self {
+            querier,
+            own_padded,
+            pairs,
+            names,
+            settings,
+            ..
+        } = *self;
+        let outcome = grouped::counts(querier, &bytes, &settings.buckets)?;
+        let fields = settings.fields.len().max(1);
+        let scorer = ValidateScorer::new(settings.fields.clone(), settings.threshold);
+        let buckets = &settings.buckets;
+        let kept: Vec<Candidate> = outcome
+            .groups
+            .par_chunks(fields)
+            .zip(&pairs)
+            .filter_map(|(counts, &(b, a))| {
+                let dice: Vec<Option<f64>> = counts
+                    .iter()
+                    .map(|c| grouped::field_dice(c, buckets))
+                    .collect();
+                let agreement = scorer.score_dice(&dice);
+                (!agreement.flagged).then_some(Candidate {
+                    a,
+                    b: b as usize,
+                    score: agreement.score,
+                })
+            })
+            .collect();
+        for (n, &(b, k)) in names.iter().enumerate() {
+            let range = n * fields..(n + 1) * fields;
+            let peer_padded = outcome.groups[range.clone()]
+                .iter()
+                .map(|c| c.peer_padded)
+                .collect();
+            grouped::record_pair(
+                ledger,
+                true,
+                pair_text(b, k),
+                peer_padded,
+                own_padded[range].to_vec(),
+            );
+        }
+        cx.learned.compared_pairs = pairs.len() as u64;
+        let send = linking::link_pairs(cx, ledger, &kept)?;
+        Ok(Transition::new(send, Next::AwaitDone))
+    }
+}

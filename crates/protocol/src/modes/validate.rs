@@ -1,0 +1,416 @@
+//! `validate`: the exact PSI on the ID key, then every linked pair's fields compared through
+//! the grouped PSI cardinality, then the weighted scoring and flags of [`FieldScoring`]. No CLK
+//! and no field filter crosses the wire.
+//!
+//! ```text
+//! comparing side (querier)                    other side (answerer)
+//! ── mutual PSI on the ID (see exact) ─────────────────────────────
+//! ──── pair_plan, psi_grouped_query ────────▶ AwaitPlan → AwaitQuery
+//! AwaitReply ◀── psi_grouped_reply ──────────
+//! ──── pair_scores ─────────────────────────▶ AwaitScores → done
+//! ```
+//!
+//! Both sides list their linked records in link-id order. The comparing side links every
+//! holder of a shared ID ([`blindlink_psi::CascadePlan::share_duplicates_in_round`]), so a
+//! wrong-person number two of its records carry is flagged on the wrong one: the pair plan
+//! tells the other side how many holders each linked ID has, and the groups are one per
+//! (link id, holder, field), labelled by the link id and the holder number.
+//!
+//! # What each side learns
+//! - Both: what the ID PSI reveals (set sizes, intersection size, which own records matched).
+//! - The other side learns how many of the comparing side's records hold each linked ID (the
+//!   pair plan) and, per pair and field, the comparing side's padded token count.
+//! - The comparing side learns, per pair and field, the number of shared tokens (with the
+//!   presence marker: whether the field is present on the other side) and the other side's
+//!   padded token count; from these it computes the score.
+//! - The other side learns each linked ID's best score and flag (`pair_scores`).
+
+use blindlink_psi::{GroupedAnswererReady, GroupedQuerierAwaitingReply, SizeBuckets, TokenGroup};
+use rayon::prelude::*;
+
+use super::common::Context;
+use super::exact::{self, AfterCascade};
+use super::grouped;
+use super::payload;
+use super::score::{FieldScoring, ValidateScorer};
+use super::shell::{Expect, Next, State, Transition};
+use super::{ValidateConfig, chunks::split};
+use crate::{Disclosure, DisclosureLedger, MessageKind, ProtocolError};
+
+/// Most of the comparing side's records that may share one linked ID.
+pub(crate) const MAX_HOLDERS: u16 = 1024;
+
+/// What validate needs after the ID PSI.
+pub(crate) struct Settings {
+    fields: Vec<FieldScoring>,
+    threshold: f64,
+    comparing: bool,
+    buckets: SizeBuckets,
+}
+
+pub(crate) fn start(
+    cx: &mut Context,
+    ledger: &mut DisclosureLedger,
+    config: &ValidateConfig,
+) -> Result<Transition, ProtocolError> {
+    let comparing = cx.role == config.comparing;
+    let mut plan = exact::plan(cx, std::slice::from_ref(&config.key))?;
+    if comparing {
+        // The comparing side scores every holder of a shared ID against the peer's record
+        // itself, so a wrong-person number that two of its records carry is flagged on the
+        // wrong one instead of holding back both.
+        plan = plan.share_duplicates_in_round(0);
+    }
+    let settings = Settings {
+        fields: config.fields.clone(),
+        threshold: config.threshold,
+        comparing,
+        buckets: config.buckets.clone(),
+    };
+    exact::next_round(cx, ledger, plan, AfterCascade::Validate(Box::new(settings)))
+}
+
+/// The name of a pair: its link id and holder number.
+fn pair_name(link_id: &[u8; 32], holder: u16) -> Vec<u8> {
+    let mut name = link_id.to_vec();
+    name.extend_from_slice(&holder.to_be_bytes());
+    name
+}
+
+fn pair_text(link_id: &[u8; 32], holder: u16) -> String {
+    format!("{}#{holder}", hex::encode(link_id))
+}
+
+/// Linked records by link id, in link-id order: `(link id, records)`.
+fn linked_by_id(cx: &Context) -> Vec<([u8; 32], Vec<usize>)> {
+    let mut linked: Vec<([u8; 32], usize)> = cx
+        .links
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| l.map(|l| (l.link_id, i)))
+        .collect();
+    linked.sort_unstable();
+    let mut out: Vec<([u8; 32], Vec<usize>)> = Vec::new();
+    for (id, record) in linked {
+        match out.last_mut() {
+            Some((last, records)) if *last == id => records.push(record),
+            _ => out.push((id, vec![record])),
+        }
+    }
+    out
+}
+
+/// The groups of every (link, holder) pair: `holders[i]` pairs for link `i`, each compared
+/// with `record(i, h)`'s fields.
+fn groups(
+    cx: &Context,
+    links: &[([u8; 32], Vec<usize>)],
+    holders: &[u16],
+    record: impl Fn(usize, usize) -> usize,
+) -> Vec<TokenGroup> {
+    let mut groups = Vec::new();
+    for (i, (link_id, _)) in links.iter().enumerate() {
+        for h in 0..holders[i] {
+            let r = record(i, usize::from(h));
+            grouped::pair_groups(
+                &pair_name(link_id, h),
+                &cx.data.records[r].fields,
+                &mut groups,
+            );
+        }
+    }
+    groups
+}
+
+/// After the ID PSI: the comparing side sends the pair plan and its query; the other side
+/// waits for them.
+pub(crate) fn after_psi(
+    cx: &mut Context,
+    _ledger: &mut DisclosureLedger,
+    settings: Settings,
+) -> Result<Transition, ProtocolError> {
+    let links = linked_by_id(cx);
+    if !settings.comparing {
+        if let Some((id, records)) = links.iter().find(|(_, records)| records.len() > 1) {
+            return Err(ProtocolError::Local {
+                what: "validate",
+                reason: format!(
+                    "link {} has {} records on the side that does not compare",
+                    hex::encode(id),
+                    records.len()
+                ),
+            });
+        }
+        return Ok(Transition::to(Vec::new(), AwaitPlan { links, settings }));
+    }
+    let holders: Vec<u16> = links
+        .iter()
+        .map(|(_, records)| u16::try_from(records.len()).unwrap_or(u16::MAX))
+        .collect();
+    if let Some(&h) = holders.iter().find(|&&h| h > MAX_HOLDERS) {
+        return Err(ProtocolError::Local {
+            what: "validate",
+            reason: format!(
+                "{h} records share one ID, over the limit of {MAX_HOLDERS} holders per ID"
+            ),
+        });
+    }
+    let groups = groups(cx, &links, &holders, |i, h| links[i].1[h]);
+    let own_padded = grouped::own_padded(&groups, &settings.buckets);
+    let mut send = split(MessageKind::PairPlan, 0, &payload::encode_holders(&holders));
+    let (querier, query) = grouped::query(cx, &groups, &settings.buckets)?;
+    send.extend(query);
+    Ok(Transition::to(
+        send,
+        AwaitReply {
+            querier,
+            groups: groups.len(),
+            own_padded,
+            links,
+            settings,
+        },
+    ))
+}
+
+/// The other side: waiting for the pair plan.
+struct AwaitPlan {
+    links: Vec<([u8; 32], Vec<usize>)>,
+    settings: Settings,
+}
+
+impl State for AwaitPlan {
+    fn name(&self) -> &'static str {
+        "while waiting for the pair plan"
+    }
+
+    fn expects(&self) -> Expect {
+        Expect {
+            kind: MessageKind::PairPlan,
+            round: 0,
+            limit: 4 + 2 * self.links.len(),
+        }
+    }
+
+    fn handle(
+        self: Box<Self>,
+        cx: &mut Context,
+        _ledger: &mut DisclosureLedger,
+        bytes: Vec<u8>,
+    ) -> Result<Transition, ProtocolError> {
+        let Self { links, settings } = *self;
+        let holders = payload::decode_holders(&bytes, links.len(), MAX_HOLDERS)?;
+        let fields = settings.fields.len();
+        let total: usize = holders.iter().map(|&h| usize::from(h)).sum::<usize>() * fields;
+        if total > grouped::MAX_GROUPS {
+            return Err(ProtocolError::Invalid {
+                what: "pair plan",
+                reason: format!("{total} groups, over the limit of {}", grouped::MAX_GROUPS),
+            });
+        }
+        let groups = groups(cx, &links, &holders, |i, _| links[i].1[0]);
+        let own_padded = grouped::own_padded(&groups, &settings.buckets);
+        let ready = grouped::prepare_answer(cx, &groups, &settings.buckets)?;
+        Ok(Transition::to(
+            Vec::new(),
+            AwaitQuery {
+                ready,
+                groups: groups.len(),
+                own_padded,
+                links,
+                holders,
+                settings,
+            },
+        ))
+    }
+}
+
+/// The other side: waiting for the grouped query.
+struct AwaitQuery {
+    ready: GroupedAnswererReady,
+    groups: usize,
+    own_padded: Vec<u32>,
+    links: Vec<([u8; 32], Vec<usize>)>,
+    holders: Vec<u16>,
+    settings: Settings,
+}
+
+impl State for AwaitQuery {
+    fn name(&self) -> &'static str {
+        "while waiting for the grouped query"
+    }
+
+    fn expects(&self) -> Expect {
+        grouped::expect_query(&self.settings.buckets, self.groups)
+    }
+
+    fn handle(
+        self: Box<Self>,
+        cx: &mut Context,
+        ledger: &mut DisclosureLedger,
+        bytes: Vec<u8>,
+    ) -> Result<Transition, ProtocolError> {
+        let Self {
+            ready,
+            own_padded,
+            links,
+            holders,
+            settings,
+            ..
+        } = *self;
+        let (send, outcome) = grouped::answer(ready, &bytes, &settings.buckets)?;
+        let fields = settings.fields.len();
+        let mut group = 0;
+        for (i, (link_id, _)) in links.iter().enumerate() {
+            for h in 0..holders[i] {
+                let range = group..group + fields;
+                grouped::record_pair(
+                    ledger,
+                    false,
+                    pair_text(link_id, h),
+                    own_padded[range.clone()].to_vec(),
+                    outcome.peer_padded[range].to_vec(),
+                );
+                group += fields;
+            }
+        }
+        cx.learned.compared_pairs = (group / fields.max(1)) as u64;
+        Ok(Transition::to(send, AwaitScores { links }))
+    }
+}
+
+/// The comparing side: waiting for the grouped reply.
+struct AwaitReply {
+    querier: GroupedQuerierAwaitingReply,
+    groups: usize,
+    own_padded: Vec<u32>,
+    links: Vec<([u8; 32], Vec<usize>)>,
+    settings: Settings,
+}
+
+impl State for AwaitReply {
+    fn name(&self) -> &'static str {
+        "while waiting for the grouped reply"
+    }
+
+    fn expects(&self) -> Expect {
+        grouped::expect_reply(&self.settings.buckets, self.groups)
+    }
+
+    fn handle(
+        self: Box<Self>,
+        cx: &mut Context,
+        ledger: &mut DisclosureLedger,
+        bytes: Vec<u8>,
+    ) -> Result<Transition, ProtocolError> {
+        let Self {
+            querier,
+            own_padded,
+            links,
+            settings,
+            ..
+        } = *self;
+        let outcome = grouped::counts(querier, &bytes, &settings.buckets)?;
+        let fields = settings.fields.len();
+        let scorer = ValidateScorer::new(settings.fields.clone(), settings.threshold);
+        // Per (link, holder) in group order.
+        let pairs: Vec<(usize, usize)> = links
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (_, records))| (0..records.len()).map(move |h| (i, h)))
+            .collect();
+        let buckets = &settings.buckets;
+        let scored: Vec<(u32, bool)> = outcome
+            .groups
+            .par_chunks(fields.max(1))
+            .map(|counts| {
+                let dice: Vec<Option<f64>> = counts
+                    .iter()
+                    .map(|c| grouped::field_dice(c, buckets))
+                    .collect();
+                let agreement = scorer.score_dice(&dice);
+                (payload::quantise(agreement.score), agreement.flagged)
+            })
+            .collect();
+        let mut best: Vec<Option<(u32, bool)>> = vec![None; links.len()];
+        for (n, (&(i, h), &(score, flagged))) in pairs.iter().zip(&scored).enumerate() {
+            let range = n * fields..(n + 1) * fields;
+            let peer_padded = outcome.groups[range.clone()]
+                .iter()
+                .map(|c| c.peer_padded)
+                .collect();
+            let holder = u16::try_from(h).unwrap_or(u16::MAX);
+            grouped::record_pair(
+                ledger,
+                true,
+                pair_text(&links[i].0, holder),
+                peer_padded,
+                own_padded[range].to_vec(),
+            );
+            if let Some(link) = &mut cx.links[links[i].1[h]] {
+                link.score = Some(payload::dequantise(score));
+                link.suspected = flagged;
+            }
+            // The peer gets one score per pair it knows of: the best holder's.
+            if best[i].is_none_or(|(b, _)| score > b) {
+                best[i] = Some((score, flagged));
+            }
+        }
+        cx.learned.compared_pairs = pairs.len() as u64;
+        let best: Vec<(u32, bool)> = best.into_iter().flatten().collect();
+        Context::learn_both(
+            ledger,
+            Disclosure::AgreementScores {
+                pairs: links.len() as u64,
+            },
+        );
+        cx.learned.pair_scores = links.len() as u64;
+        let send = split(
+            MessageKind::PairScores,
+            0,
+            &payload::encode_pair_scores(&best),
+        );
+        Ok(Transition::new(send, Next::AwaitDone))
+    }
+}
+
+/// The other side: waiting for the pair scores.
+struct AwaitScores {
+    links: Vec<([u8; 32], Vec<usize>)>,
+}
+
+impl State for AwaitScores {
+    fn name(&self) -> &'static str {
+        "while waiting for the pair scores"
+    }
+
+    fn expects(&self) -> Expect {
+        Expect {
+            kind: MessageKind::PairScores,
+            round: 0,
+            limit: 4 + self.links.len() * 5,
+        }
+    }
+
+    fn handle(
+        self: Box<Self>,
+        cx: &mut Context,
+        ledger: &mut DisclosureLedger,
+        bytes: Vec<u8>,
+    ) -> Result<Transition, ProtocolError> {
+        let scores = payload::decode_pair_scores(&bytes, self.links.len())?;
+        for ((_, records), &(score, flagged)) in self.links.iter().zip(&scores) {
+            if let Some(link) = &mut cx.links[records[0]] {
+                link.score = Some(payload::dequantise(score));
+                link.suspected = flagged;
+            }
+        }
+        Context::learn_both(
+            ledger,
+            Disclosure::AgreementScores {
+                pairs: self.links.len() as u64,
+            },
+        );
+        cx.learned.pair_scores = self.links.len() as u64;
+        Ok(Transition::new(Vec::new(), Next::Finish))
+    }
+}
