@@ -1,6 +1,7 @@
 //! End-to-end tests: one test binary, one module per capability. Data sets live in
 //! `tests/data/`.
 
+mod disclosure;
 mod encode;
 mod matching;
 mod operations;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use blindlink_cli::commands::party::session::{self, CompletedSession, PreparedParty, RunOptions};
 use blindlink_cli::commands::party::{LoadedParty, PartyCommand, PartyConfig, load_party};
 use blindlink_protocol::{
-    DisclosureLedger, DriverStep, LinkStatus, Message, ModeChunk, ProtocolError, Role,
+    DisclosureLedger, DriverStep, LinkStatus, Message, ModeChunk, ModeConfig, ProtocolError, Role,
     SessionDriver, SessionId, new_driver,
 };
 use blindlink_service::{Initiator, Limits, PeerEndpoint, TransportSecurity};
@@ -20,22 +20,27 @@ use crate::support::blindlink;
 
 /// A directory laid out like `examples/peers/` after its README's setup: data, certificates
 /// (for the two parties and `mallory`), a key, the schema and both configs.
-struct Peers {
+pub(crate) struct Peers {
     dir: tempfile::TempDir,
-    server: &'static str,
-    client: &'static str,
+    pub(crate) server: &'static str,
+    pub(crate) client: &'static str,
 }
 
-fn examples() -> PathBuf {
+pub(crate) fn examples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/peers")
 }
 
 impl Peers {
-    fn new(hospitals: bool, persons: u64, mode: &str) -> Self {
+    pub(crate) fn new(hospitals: bool, persons: u64, mode: &str) -> Self {
         Self::with_synth_args(hospitals, persons, mode, &[])
     }
 
-    fn with_synth_args(hospitals: bool, persons: u64, mode: &str, extra: &[&str]) -> Self {
+    pub(crate) fn with_synth_args(
+        hospitals: bool,
+        persons: u64,
+        mode: &str,
+        extra: &[&str],
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = |p: &str| dir.path().join(p).to_str().unwrap().to_owned();
         let (server, client, scenario) = if hospitals {
@@ -73,16 +78,16 @@ impl Peers {
         peers
     }
 
-    fn path(&self, p: &str) -> PathBuf {
+    pub(crate) fn path(&self, p: &str) -> PathBuf {
         self.dir.path().join(p)
     }
 
-    fn config(&self, party: &str) -> PathBuf {
+    pub(crate) fn config(&self, party: &str) -> PathBuf {
         self.path(&format!("{party}.toml"))
     }
 
     /// Rewrites a party's config (from the example on first use).
-    fn edit(&self, party: &str, change: impl FnOnce(String) -> String) {
+    pub(crate) fn edit(&self, party: &str, change: impl FnOnce(String) -> String) {
         let path = self.config(party);
         let text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
             std::fs::read_to_string(examples().join(format!("{party}.toml"))).unwrap()
@@ -90,14 +95,14 @@ impl Peers {
         std::fs::write(&path, change(text)).unwrap();
     }
 
-    fn load(&self, party: &str, command: PartyCommand) -> (LoadedParty, PreparedParty) {
+    pub(crate) fn load(&self, party: &str, command: PartyCommand) -> (LoadedParty, PreparedParty) {
         let party = load_party(PartyConfig::load(&self.config(party), command).unwrap()).unwrap();
         let prepared = session::prepare(&party).unwrap();
         (party, prepared)
     }
 
     /// Files in a party's output directory (recursively), as relative paths.
-    fn outputs(&self, party: &str) -> Vec<String> {
+    pub(crate) fn outputs(&self, party: &str) -> Vec<String> {
         fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) {
             let Ok(entries) = std::fs::read_dir(dir) else {
                 return;
@@ -118,7 +123,7 @@ impl Peers {
         files
     }
 
-    fn truth(&self) -> Vec<csv::StringRecord> {
+    pub(crate) fn truth(&self) -> Vec<csv::StringRecord> {
         csv::Reader::from_path(self.path("data/truth.csv"))
             .unwrap()
             .records()
@@ -136,7 +141,7 @@ fn set_mode(text: String, mode: &str) -> String {
     text.replacen(&line, &format!("mode = \"{mode}\""), 1)
 }
 
-fn quick() -> RunOptions {
+pub(crate) fn quick() -> RunOptions {
     RunOptions {
         seed: Some(7),
         limits: Limits {
@@ -152,7 +157,7 @@ fn quick() -> RunOptions {
 
 /// Serves one session (or `sessions`) and runs `client` against it; returns both results with
 /// errors as text (with causes).
-async fn run_pair<F, Fut, T>(
+pub(crate) async fn run_pair<F, Fut, T>(
     server: &(LoadedParty, PreparedParty),
     server_options: RunOptions,
     client: F,
@@ -178,7 +183,7 @@ where
     (served.map_err(|e| format!("{e:#}")), linked)
 }
 
-async fn honest_link(
+pub(crate) async fn honest_link(
     client: &(LoadedParty, PreparedParty),
     address: std::net::SocketAddr,
 ) -> Result<CompletedSession, String> {
@@ -200,7 +205,7 @@ async fn link_with_seed(
 }
 
 /// One honest session in `mode`; returns both sides' completed sessions.
-async fn linked(peers: &Peers) -> (CompletedSession, CompletedSession) {
+pub(crate) async fn linked(peers: &Peers) -> (CompletedSession, CompletedSession) {
     let server = peers.load(peers.server, PartyCommand::Serve);
     let client = peers.load(peers.client, PartyCommand::Link);
     let (served, linked) =
@@ -368,19 +373,16 @@ async fn fuzzy_blocking_shape_comes_from_the_config_and_must_agree() {
     let peers = Peers::new(true, 200, "fuzzy");
     peers.edit("hospital-b", |t| {
         t.replace(
-            "# fuzzy_threshold = 0.93",
+            "# fuzzy_bands = 6 ",
             "fuzzy_bands = 12\nfuzzy_minima_per_band = 8",
         )
     });
     let client = peers.load("hospital-b", PartyCommand::Link);
-    assert_eq!(
-        (
-            client.1.mode_config.fuzzy.lsh.bands,
-            client.1.mode_config.fuzzy.lsh.bits_per_band
-        ),
-        (12, 8)
-    );
-    assert!(client.1.mode_config.keys.is_empty());
+    let ModeConfig::Fuzzy(fuzzy) = &client.1.mode_config else {
+        panic!("hospital-b runs fuzzy");
+    };
+    assert_eq!((fuzzy.lsh.bands, fuzzy.lsh.bits_per_band), (12, 8));
+    assert!(client.1.mode_config.keys().is_empty());
     let (server, client) = failed(&peers, quick(), &client).await;
     assert_eq!(
         (server.as_str(), without_port(&client).as_str()),
@@ -451,7 +453,7 @@ async fn concurrent_sessions_on_one_server_do_not_cross() {
 
 /// Runs a session expected to fail and returns (server error, client error), checking that
 /// neither side wrote anything.
-async fn failed(
+pub(crate) async fn failed(
     peers: &Peers,
     server_options: RunOptions,
     client: &(LoadedParty, PreparedParty),
@@ -596,7 +598,7 @@ async fn refused_sessions_write_nothing_and_say_why_on_both_sides() {
 }
 
 /// The client's error with the server's port replaced by `ADDR`.
-fn without_port(text: &str) -> String {
+pub(crate) fn without_port(text: &str) -> String {
     match (text.find("127.0.0.1:"), text.find(" failed")) {
         (Some(start), Some(end)) if start < end => {
             format!("{}ADDR{}", &text[..start], &text[end..])

@@ -23,6 +23,7 @@ mod bits;
 mod cache;
 pub mod clkhash;
 mod encoder;
+pub mod field_tokens;
 pub mod harden;
 mod keyed;
 pub mod native;
@@ -30,5 +31,6 @@ mod secret;
 pub mod stats;
 
 pub use encoder::{ClkEncoder, EncoderScratch, Schema, SchemaDocument};
+pub use field_tokens::{FIELD_TOKEN_BYTES, FieldTokenScratch, FieldTokenizer, FieldTokens};
 pub use keyed::DOMAIN;
 pub use secret::{LinkageSecret, MIN_SECRET_BYTES};

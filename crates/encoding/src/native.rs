@@ -160,7 +160,7 @@ pub enum Weight {
 }
 
 impl Weight {
-    fn k(self, index: usize, count: usize) -> u32 {
+    pub(crate) fn k(self, index: usize, count: usize) -> u32 {
         match self {
             Self::BitsPerToken(k) => k,
             Self::BitsPerField(total) => {
@@ -189,6 +189,57 @@ pub struct NativeField {
 }
 
 impl NativeField {
+    /// The text a raw value's tokens are taken from: the missing-value policy applied (`""`
+    /// for a skipped missing value, the replacement for a replaced one), else the value
+    /// through the field's normalisation pipeline. The encoder and
+    /// [`FieldTokenizer`](crate::FieldTokenizer) both go through here, so a field's tokens are
+    /// the same whichever of the two asks.
+    ///
+    /// # Errors
+    /// [`EncodingError::InvalidValue`] naming the column when a missing value is not allowed
+    /// or normalisation rejects the value.
+    pub(crate) fn text<'a>(
+        &'a self,
+        raw: &str,
+        normalised: &'a mut String,
+        normalise_scratch: &mut String,
+    ) -> Result<&'a str, EncodingError> {
+        if self.missing_values.iter().any(|m| m == raw.trim()) {
+            return match &self.missing {
+                MissingPolicy::Skip => Ok(""),
+                MissingPolicy::Reject => Err(EncodingError::invalid(&self.column, "missing value")),
+                MissingPolicy::Replace(r) => Ok(r),
+            };
+        }
+        self.pipeline
+            .apply_into(raw, normalised, normalise_scratch)
+            .map_err(|e| EncodingError::invalid(&self.column, e.to_string()))?;
+        if normalised.is_empty() && self.missing == MissingPolicy::Reject {
+            return Err(EncodingError::invalid(
+                &self.column,
+                "missing value (empty after normalisation)",
+            ));
+        }
+        Ok(normalised)
+    }
+
+    /// Emits the tokens of `text` (from [`NativeField::text`]) in order, repeats included;
+    /// nothing for an empty text. `chars` and `buf` are reusable buffers.
+    ///
+    /// # Errors
+    /// [`EncodingError::InvalidValue`] when a numeric field's text is not a number.
+    pub(crate) fn tokens(
+        &self,
+        text: &str,
+        chars: &mut Vec<char>,
+        buf: &mut String,
+        emit: impl FnMut(&str),
+    ) -> Result<(), EncodingError> {
+        self.comparison
+            .tokens(text, chars, buf, emit)
+            .map_err(|r| EncodingError::invalid(&self.column, r))
+    }
+
     /// The field's normalisation pipeline (read-only: e.g. to tell which columns hold dates).
     #[must_use]
     pub fn pipeline(&self) -> &Pipeline {
@@ -501,7 +552,7 @@ impl NativeSchema {
         columns
     }
 
-    fn salt_column(&self) -> Option<&str> {
+    pub(crate) fn salt_column(&self) -> Option<&str> {
         self.hardening.iter().find_map(|s| match s {
             HardeningStep::Salt { column } => Some(column.as_str()),
             _ => None,
@@ -525,9 +576,9 @@ impl NativeSchema {
 #[derive(Clone)]
 pub struct NativeEncoder {
     schema: NativeSchema,
-    hashers: Vec<TokenHasher>,
+    pub(crate) hashers: Vec<TokenHasher>,
     /// Bit offset of each field's own filter in the working buffer.
-    offsets: Vec<usize>,
+    pub(crate) offsets: Vec<usize>,
     /// `rbf`: for each record bit, the (working-buffer) bit it is sampled from.
     rbf_map: Vec<u32>,
     steps: Vec<PreparedStep>,
@@ -736,36 +787,13 @@ impl NativeEncoder {
                 }
                 continue;
             }
-            let text: &str = if field.missing_values.iter().any(|m| m == raw.trim()) {
-                match &field.missing {
-                    MissingPolicy::Skip => "",
-                    MissingPolicy::Reject => {
-                        return Err(EncodingError::invalid(&field.column, "missing value"));
-                    }
-                    MissingPolicy::Replace(r) => r,
-                }
-            } else {
-                field
-                    .pipeline
-                    .apply_into(raw, normalised, normalise_scratch)
-                    .map_err(|e| EncodingError::invalid(&field.column, e.to_string()))?;
-                if normalised.is_empty() && field.missing == MissingPolicy::Reject {
-                    return Err(EncodingError::invalid(
-                        &field.column,
-                        "missing value (empty after normalisation)",
-                    ));
-                }
-                normalised
-            };
+            let text = field.text(raw, normalised, normalise_scratch)?;
             token_bytes.clear();
             token_ends.clear();
-            field
-                .comparison
-                .tokens(text, chars, token, |t| {
-                    token_bytes.extend_from_slice(t.as_bytes());
-                    token_ends.push(token_bytes.len());
-                })
-                .map_err(|r| EncodingError::invalid(&field.column, r))?;
+            field.tokens(text, chars, token, |t| {
+                token_bytes.extend_from_slice(t.as_bytes());
+                token_ends.push(token_bytes.len());
+            })?;
             let count = token_ends.len();
             field_filter.clear();
             field_filter.resize(field.own_bits.div_ceil(8), 0);

@@ -333,7 +333,17 @@ fn write_party_files(
             .lines()
             .find(|l| l.starts_with("mode = "))
             .context("an example config has no mode line")?;
-        Ok(text.replacen(line, &format!("mode = \"{}\"", mode.mode()), 1))
+        let text = text.replacen(line, &format!("mode = \"{}\"", mode.mode()), 1);
+        if mode != ModeArg::ClkExchange {
+            return Ok(text);
+        }
+        // Asking the demo for the baseline is the opt-in: both sides accept that the comparing
+        // side can decode the CLKs it receives (the report says so again).
+        let opt_in = "# reveal_decodable_encodings = true";
+        if !text.contains(opt_in) {
+            bail!("an example config has no '{opt_in}' line");
+        }
+        Ok(text.replacen(opt_in, "reveal_decodable_encodings = true", 1))
     };
     write(
         dir.join(format!("{server_name}.toml")),

@@ -34,7 +34,10 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use blindlink_encoding::normalise::date::{EraReading, NumericOrder, normalise_date_with};
 use blindlink_encoding::normalise::{NormaliseStep, Pipeline};
-use blindlink_encoding::{ClkEncoder, EncoderScratch, EncodingError, Schema, SchemaDocument};
+use blindlink_encoding::{
+    ClkEncoder, EncoderScratch, EncodingError, FieldTokenScratch, FieldTokenizer, FieldTokens,
+    Schema, SchemaDocument,
+};
 use rayon::prelude::*;
 
 use super::config::{EraDates, InvalidRows, MatchKeySpec};
@@ -118,6 +121,8 @@ pub struct PartyRecords {
     /// Era dates outside their era read as the Gregorian date they denote (`era_dates =
     /// "lenient"`).
     pub era_dates_read_leniently: u64,
+    /// Each record's field tokens, in the schema's field order (empty if not asked for).
+    pub fields: Vec<Vec<FieldTokens>>,
 }
 
 impl PartyRecords {
@@ -137,7 +142,8 @@ struct BoundKeyColumn {
 
 /// Reads `csv_path`: `id_column`, the `match_keys` columns and the schema's columns (renamed
 /// through `schema_columns`, or made of several CSV columns joined by a space through
-/// `combined_columns`), and encodes the CLKs with `encoder` (on the current rayon pool).
+/// `combined_columns`), and encodes the CLKs with `encoder` and the field tokens with
+/// `tokenizer` (on the current rayon pool; a mode wants either or both).
 /// Bad rows and era dates are handled as `options` says (see the module docs).
 ///
 /// # Errors
@@ -153,6 +159,7 @@ pub fn read_party_records(
     schema_columns: &BTreeMap<String, String>,
     combined_columns: &BTreeMap<String, Vec<String>>,
     encoder: Option<&ClkEncoder>,
+    tokenizer: Option<&FieldTokenizer>,
     options: InputOptions,
 ) -> anyhow::Result<PartyRecords> {
     let shown = csv_path.display().to_string();
@@ -216,7 +223,7 @@ pub fn read_party_records(
         key_columns.push(bound);
     }
     let mut schema_sources: Vec<Vec<usize>> = Vec::new();
-    let schema_columns_needed = if encoder.is_some() {
+    let schema_columns_needed = if encoder.is_some() || tokenizer.is_some() {
         document_columns(schema)
     } else {
         Vec::new()
@@ -310,6 +317,33 @@ pub fn read_party_records(
     drop(seen);
     retain_rows(&mut rows, &mut lines, &keep);
 
+    // Field tokens first: a row the tokenizer rejects (the encoder's own normalisation) is a
+    // bad row whether or not this mode also encodes CLKs.
+    let mut fields: Vec<Vec<FieldTokens>> = Vec::new();
+    if let Some(tokenizer) = tokenizer {
+        let outcomes = tokenize_rows(tokenizer, &rows, &schema_sources);
+        let mut keep = vec![true; rows.len()];
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            match outcome {
+                Ok(tokens) => fields.push(tokens),
+                Err(error) => {
+                    let line = lines[i];
+                    let message = format!("{shown}:{line}: {error}");
+                    let (field, reason) = match &error {
+                        EncodingError::InvalidValue { field, reason } => {
+                            (field.clone(), reason.clone())
+                        }
+                        other => (String::new(), other.to_string()),
+                    };
+                    bad.reject(line, &field, reason, rows[i].as_byte_record(), message);
+                    keep[i] = false;
+                }
+            }
+        }
+        bad.abort_on_the_first()?;
+        retain_rows(&mut rows, &mut lines, &keep);
+    }
+
     let clk_bytes = encoder.map_or(0, ClkEncoder::bytes_per_clk);
     let mut clks = Vec::new();
     if let Some(encoder) = encoder {
@@ -330,6 +364,13 @@ pub fn read_party_records(
                 keep[i] = false;
             }
             bad.abort_on_the_first()?;
+            if !fields.is_empty() {
+                let mut i = 0;
+                fields.retain(|_| {
+                    i += 1;
+                    keep[i - 1]
+                });
+            }
             retain_rows(&mut rows, &mut lines, &keep);
             // Encoded again with the kept rows' own positions (randomised hardening is seeded
             // by position), so they get the CLKs the file without the bad rows would give.
@@ -367,6 +408,7 @@ pub fn read_party_records(
     let mut records = PartyRecords {
         clk_bytes,
         clks,
+        fields,
         rows_read,
         era_dates_read_leniently,
         rejects: (options.invalid_rows == InvalidRows::Reject).then(|| Rejects {
@@ -515,24 +557,49 @@ fn encode_rows(
         .map_init(
             || (EncoderScratch::default(), Vec::<String>::new()),
             |(scratch, values), (i, (out, row))| {
-                values.resize(schema_sources.len(), String::new());
-                for (value, sources) in values.iter_mut().zip(schema_sources) {
-                    value.clear();
-                    for &c in sources {
-                        let part = row.get(c).unwrap_or("").trim();
-                        if !part.is_empty() {
-                            if !value.is_empty() {
-                                value.push(' ');
-                            }
-                            value.push_str(part);
-                        }
-                    }
-                }
+                schema_values(row, schema_sources, values);
                 let values: Vec<&str> = values.iter().map(String::as_str).collect();
                 encoder.encode(&values, i as u64, scratch, out)
             },
         )
         .collect()
+}
+
+/// Tokenizes every row's schema values, returning each row's field tokens or its error.
+fn tokenize_rows(
+    tokenizer: &FieldTokenizer,
+    rows: &[csv::StringRecord],
+    schema_sources: &[Vec<usize>],
+) -> Vec<Result<Vec<FieldTokens>, EncodingError>> {
+    rows.par_iter()
+        .map_init(
+            || (FieldTokenScratch::default(), Vec::<String>::new()),
+            |(scratch, values), row| {
+                schema_values(row, schema_sources, values);
+                let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                let mut fields = Vec::new();
+                tokenizer.tokens(&values, scratch, &mut fields)?;
+                Ok(fields)
+            },
+        )
+        .collect()
+}
+
+/// The schema's values of `row`: each from its CSV columns joined by a space.
+fn schema_values(row: &csv::StringRecord, schema_sources: &[Vec<usize>], values: &mut Vec<String>) {
+    values.resize(schema_sources.len(), String::new());
+    for (value, sources) in values.iter_mut().zip(schema_sources) {
+        value.clear();
+        for &c in sources {
+            let part = row.get(c).unwrap_or("").trim();
+            if !part.is_empty() {
+                if !value.is_empty() {
+                    value.push(' ');
+                }
+                value.push_str(part);
+            }
+        }
+    }
 }
 
 /// Whether `pipeline` has a date step (`date`, `date-dmy`, `date-mdy`): its column's era
@@ -687,6 +754,7 @@ mod tests {
             &renamed,
             &combined_for_schema,
             Some(&encoder),
+            None,
             InputOptions::default(),
         );
         let got = match got {

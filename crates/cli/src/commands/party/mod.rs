@@ -1,5 +1,5 @@
 //! What `serve`, `link` and `demo` share: the party config, reading the input CSV into match
-//! keys and CLKs, the TLS material, and writing the outputs (`links.csv`, `ledger.json`,
+//! keys, CLKs and field tokens, the TLS material, and writing the outputs (`links.csv`, `ledger.json`,
 //! `report.txt`) all at once, atomically, after a session completed — a failed session writes
 //! nothing.
 
@@ -92,8 +92,10 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
         .with_context(|| format!("key file {}", config.key_file.display()))?;
     let encoder = ClkEncoder::new(&schema, &linkage_secret)
         .with_context(|| format!("schema {}", config.schema.display()))?;
+    let tokenizer = fields::field_tokenizer(config.mode, &schema, &linkage_secret, &config.schema)?;
     drop(linkage_secret);
-    let needs_clks = !matches!(config.mode, Mode::Cardinality | Mode::Exact);
+    // validate compares field tokens only; fuzzy blocks on CLKs locally and compares tokens.
+    let needs_clks = matches!(config.mode, Mode::Fuzzy | Mode::ClkExchange);
     let records = input::read_party_records(
         &config.input_csv,
         &config.id_column,
@@ -102,6 +104,7 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
         &config.schema_columns,
         &config.combined_columns,
         needs_clks.then_some(&encoder),
+        tokenizer.as_ref(),
         input::InputOptions {
             invalid_rows: config.invalid_rows,
             era_dates: config.era_dates,

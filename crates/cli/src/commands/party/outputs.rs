@@ -17,7 +17,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use blindlink_protocol::{Disclosure, DisclosureLedger, LinkOutcome};
+use blindlink_protocol::{Disclosure, DisclosureLedger, LinkOutcome, Mode};
 
 use super::config::PartyConfig;
 use super::input::PartyRecords;
@@ -156,8 +156,11 @@ fn same_file(file: &std::fs::File, path: &Path) -> bool {
 fn same_file(_file: &std::fs::File, path: &Path) -> bool {
     path.exists()
 }
+/// The audit transcript (`[output] transcript = true`; format: `blindlink_protocol::Transcript`).
+pub const TRANSCRIPT_FILE: &str = "transcript.bin";
 
-/// Writes the three output files into `dir` (created if missing).
+/// Writes the three output files into `dir` (created if missing), and `transcript.bin` when
+/// `transcript` is given.
 ///
 /// # Errors
 /// The directory cannot be created or a file cannot be written; then none of the files is
@@ -168,6 +171,7 @@ pub fn write_outputs(
     ledger: &DisclosureLedger,
     report: &str,
     input: &PartyRecords,
+    transcript: Option<&[u8]>,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let rejects = write_rejects(dir, input)?;
@@ -184,11 +188,23 @@ pub fn write_outputs(
     report_file
         .write_all(report.as_bytes())
         .with_context(|| format!("cannot write {}", dir.join(REPORT_FILE).display()))?;
+    let transcript_file = match transcript {
+        Some(bytes) => {
+            let mut file = AtomicFile::create(&dir.join(TRANSCRIPT_FILE))?;
+            file.write_all(bytes)
+                .with_context(|| format!("cannot write {}", dir.join(TRANSCRIPT_FILE).display()))?;
+            Some(file)
+        }
+        None => None,
+    };
+    links.commit()?;
+    ledger_file.commit()?;
+    if let Some(file) = transcript_file {
+        file.commit()?;
+    }
     if let Some(rejects) = rejects {
         rejects.commit()?;
     }
-    links.commit()?;
-    ledger_file.commit()?;
     report_file.commit()
 }
 
@@ -302,6 +318,9 @@ pub fn report_text(
             let _ = writeln!(text, "  {}", describe(&entry.disclosure));
         }
     }
+    if outcome.mode == Mode::ClkExchange {
+        let _ = writeln!(text, "{}", clk_exchange_warning(ledger));
+    }
     if let Some(fp) = outcome.learned.expected_false_positives {
         let _ = writeln!(text, "  expected false positives in the count: {fp:.2}");
     }
@@ -317,6 +336,25 @@ pub fn report_text(
         let _ = writeln!(text, "{note}");
     }
     text
+}
+
+/// What `clk-exchange` gave away, in words: the receiver of the CLKs holds the linkage key.
+fn clk_exchange_warning(ledger: &DisclosureLedger) -> String {
+    let received = ledger
+        .disclosures
+        .iter()
+        .any(|e| e.learned_by == ledger.role && matches!(e.disclosure, Disclosure::Clks { .. }));
+    if received {
+        "warning: clk-exchange: this side received the peer's CLKs and holds the linkage key, so \
+         it can decode them (test any guessed identifier against them); the peer accepted that \
+         with [linkage] reveal_decodable_encodings = true"
+            .to_owned()
+    } else {
+        "warning: clk-exchange: the peer received this side's CLKs and holds the linkage key, so \
+         it can decode them (test any guessed identifier against them); this side accepted that \
+         with [linkage] reveal_decodable_encodings = true"
+            .to_owned()
+    }
 }
 
 fn describe(disclosure: &Disclosure) -> String {

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use blindlink_protocol::{
-    DisclosureLedger, EstablishedSession, FieldScoring, LinkOutcome, Mode, ModeConfig,
-    OutcomeHandle, Parameters, PartyData, PartyRecord, ProtocolError, Role, SchemaDescriptor,
-    SessionDriver, SessionId, SessionOffer, derive_blocking_key, new_driver,
+    DisclosureLedger, EstablishedSession, LinkOutcome, ModeConfig, OutcomeHandle, Parameters,
+    PartyData, PartyRecord, ProtocolError, Role, SchemaDescriptor, SessionDriver, SessionId,
+    SessionOffer, Transcript, derive_blocking_key, new_driver,
 };
 use blindlink_service::{
     DriverFactory, Initiator, Limits, PeerEndpoint, Responder, ServerConfig, SessionReport,
@@ -24,7 +24,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use zeroize::Zeroizing;
 
-use super::fields::{cut_bits, per_field_ranges};
+use super::fields::{compared_fields, uses_field_tokens};
 use super::outputs::{report_text, write_outputs};
 use super::{LoadedParty, transport_security};
 
@@ -44,88 +44,85 @@ pub struct PreparedParty {
 /// Builds the mode configuration, the offer and the protocol data.
 ///
 /// # Errors
-/// The schema does not suit the mode (e.g. `validate` with per-field filters of different
-/// lengths), or a `[[linkage.validate_field]]` names no schema field.
+/// The config does not suit the mode: a `[[linkage.validate_field]]` names no schema field,
+/// the mode needs field tokens or CLKs that were not read, or the mode configuration is
+/// invalid (`clk-exchange` without `[linkage] reveal_decodable_encodings = true`, say).
 pub fn prepare(party: &LoadedParty) -> anyhow::Result<PreparedParty> {
     let config = &party.config;
     let shown = config.source.display().to_string();
     let schema = &party.schema.schema;
     let mode = config.mode;
-    let mut mode_config = ModeConfig::new(mode);
-    // Fuzzy and clk-exchange link on CLKs alone: match keys a config may still list (it was
-    // written for another mode) are not offered, so they need not agree with the peer's.
-    mode_config.keys = if mode.uses_match_keys() {
-        config.match_keys.iter().map(|k| k.name.clone()).collect()
-    } else {
-        Vec::new()
+    let key_names =
+        || -> Vec<String> { config.match_keys.iter().map(|k| k.name.clone()).collect() };
+    let first_key = || {
+        config
+            .match_keys
+            .first()
+            .map(|k| k.name.clone())
+            .ok_or_else(|| anyhow::anyhow!("{shown}: mode {mode} needs an [[input.match_key]]"))
     };
-    mode_config.filter_bits = schema.filter_bits();
-    if let Some(threshold) = config.validate_threshold {
-        mode_config.validate.threshold = threshold;
-    }
-    if let Some(threshold) = config.fuzzy_threshold {
-        mode_config.fuzzy.dice_threshold = threshold;
-    }
-    if let Some(bands) = config.fuzzy_bands {
-        mode_config.fuzzy.lsh.bands = bands;
-    }
-    if let Some(minima) = config.fuzzy_minima_per_band {
-        mode_config.fuzzy.lsh.bits_per_band = minima;
-    }
-    mode_config.blocking_key = Some(derive_blocking_key(&party.secret));
-    mode_config.comparing = Role::Initiator;
-
-    // validate compares per-field filters where the schema lays fields out separately.
-    let ranges = per_field_ranges(schema);
-    let validate_ranges = match (&ranges, mode) {
-        (Some(ranges), Mode::Validate) => {
-            let defaults = FieldScoring::defaults();
-            for field in &config.validate_fields {
-                if !ranges.iter().any(|(name, _)| *name == field.name) {
-                    bail!(
-                        "{shown}: linkage.validate_field '{}' is not a field of schema {}",
-                        field.name,
-                        config.schema.display()
-                    );
-                }
-            }
-            let bits = ranges[0].1.len();
-            if let Some((name, range)) = ranges
-                .iter()
-                .find(|(_, r)| r.len() != bits || !r.len().is_multiple_of(8))
-            {
-                bail!(
-                    "schema {}: validate needs per-field filters of one length, a multiple of 8 \
-                     bits; field '{name}' has {} bits where '{}' has {bits}",
-                    config.schema.display(),
-                    range.len(),
-                    ranges[0].0
-                );
-            }
-            mode_config.validate.field_bits = bits;
-            mode_config.validate.fields = ranges
-                .iter()
-                .map(|(name, _)| {
-                    config
-                        .validate_fields
-                        .iter()
-                        .chain(&defaults)
-                        .find(|f| f.name == *name)
-                        .cloned()
-                        .unwrap_or_else(|| FieldScoring::weighted(name, 1.0))
-                })
-                .collect();
-            Some(ranges.clone())
+    let compared = || {
+        compared_fields(
+            &schema.field_names(),
+            &config.validate_fields,
+            &config.source,
+            &config.schema,
+        )
+    };
+    let mode_config = match ModeConfig::new(mode) {
+        ModeConfig::Cardinality(mut c) => {
+            c.key = first_key()?;
+            ModeConfig::Cardinality(c)
         }
-        _ => {
-            mode_config.validate.fields = Vec::new();
-            None
+        ModeConfig::Exact(mut c) => {
+            c.keys = key_names();
+            ModeConfig::Exact(c)
+        }
+        ModeConfig::Validate(mut c) => {
+            c.key = first_key()?;
+            c.fields = compared()?;
+            if let Some(threshold) = config.validate_threshold {
+                c.threshold = threshold;
+            }
+            c.comparing = Role::Initiator;
+            ModeConfig::Validate(c)
+        }
+        ModeConfig::Fuzzy(mut c) => {
+            c.filter_bits = schema.filter_bits();
+            c.fields = compared()?;
+            if let Some(threshold) = config.fuzzy_threshold {
+                c.threshold = threshold;
+            }
+            if let Some(bands) = config.fuzzy_bands {
+                c.lsh.bands = bands;
+            }
+            if let Some(minima) = config.fuzzy_minima_per_band {
+                c.lsh.bits_per_band = minima;
+            }
+            c.blocking_key = Some(derive_blocking_key(&party.secret));
+            c.comparing = Role::Initiator;
+            ModeConfig::Fuzzy(c)
+        }
+        ModeConfig::ClkExchange(mut c) => {
+            c.filter_bits = schema.filter_bits();
+            if let Some(threshold) = config.fuzzy_threshold {
+                c.dice_threshold = threshold;
+            }
+            c.reveal_decodable_encodings = config.reveal_decodable_encodings;
+            c.comparing = Role::Initiator;
+            ModeConfig::ClkExchange(c)
         }
     };
-    let uses_clks = matches!(mode, Mode::Fuzzy | Mode::ClkExchange)
-        || (mode == Mode::Validate && validate_ranges.is_none());
-    if (uses_clks || validate_ranges.is_some()) && party.records.clk_bytes == 0 {
+    mode_config
+        .check()
+        .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    let records = &party.records;
+    let uses_clks = mode_config.filter_bits().is_some();
+    if uses_clks && records.clk_bytes == 0 {
         bail!("{shown}: mode {mode} needs CLKs but none were encoded");
+    }
+    if uses_field_tokens(mode) && records.fields.len() != records.ids.len() {
+        bail!("{shown}: mode {mode} compares field tokens but none were read");
     }
 
     let mut descriptor: Vec<(String, String)> = config
@@ -161,8 +158,7 @@ pub fn prepare(party: &LoadedParty) -> anyhow::Result<PreparedParty> {
         parameters: Parameters::new(parameters).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?,
     };
 
-    let records = &party.records;
-    let key_count = mode_config.keys.len();
+    let key_count = mode_config.keys().len();
     let data = PartyData {
         records: (0..records.ids.len())
             .map(|i| PartyRecord {
@@ -170,19 +166,17 @@ pub fn prepare(party: &LoadedParty) -> anyhow::Result<PreparedParty> {
                 keys: if records.match_keys.is_empty() {
                     vec![None; key_count]
                 } else {
-                    records
-                        .match_keys
+                    records.match_keys[..key_count.min(records.match_keys.len())]
                         .iter()
                         .map(|k| k.keys[i].clone())
                         .collect()
                 },
                 clk: uses_clks.then(|| records.clk(i).to_vec()),
-                fields: validate_ranges.as_ref().map_or_else(Vec::new, |ranges| {
-                    ranges
-                        .iter()
-                        .map(|(_, r)| Some(cut_bits(records.clk(i), r.clone())))
-                        .collect()
-                }),
+                fields: if uses_field_tokens(mode) {
+                    records.fields[i].clone()
+                } else {
+                    Vec::new()
+                },
             })
             .collect(),
     };
@@ -273,6 +267,8 @@ struct ModeDriverFactory {
     data: Arc<PartyData>,
     rng: Mutex<ChaCha20Rng>,
     outcomes: Arc<Mutex<HashMap<SessionId, (OutcomeHandle, Instant)>>>,
+    /// `[output] transcript`: record every message of each session.
+    transcript: bool,
 }
 
 impl DriverFactory for ModeDriverFactory {
@@ -286,12 +282,15 @@ impl DriverFactory for ModeDriverFactory {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .fill_bytes(seed.as_mut());
-        let driver = new_driver(
+        let mut driver = new_driver(
             Role::Responder,
             &self.config,
             (*self.data).clone(),
             &mut ChaCha20Rng::from_seed(*seed),
         )?;
+        if self.transcript {
+            driver.keep_transcript();
+        }
         self.outcomes
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -300,6 +299,26 @@ impl DriverFactory for ModeDriverFactory {
                 (driver.outcome_handle(), Instant::now()),
             );
         Ok(Box::new(driver))
+    }
+}
+
+/// The bytes of `transcript.bin` when the config asks for one.
+///
+/// # Errors
+/// The config asks for a transcript and the driver kept none (it cannot happen with the drivers
+/// of this module, which are asked to keep one; it would be a bug, so say so rather than
+/// write the other outputs without it).
+fn transcript_bytes(
+    config: &super::PartyConfig,
+    transcript: Option<Transcript>,
+) -> anyhow::Result<Option<Vec<u8>>> {
+    match (config.transcript, transcript) {
+        (false, _) => Ok(None),
+        (true, Some(t)) => Ok(Some(t.to_bytes())),
+        (true, None) => bail!(
+            "{}: output.transcript is set but the session kept no transcript",
+            config.source.display()
+        ),
     }
 }
 
@@ -364,6 +383,7 @@ pub async fn serve_each(
         data: Arc::clone(&prepared.data),
         rng: Mutex::new(session_rng(options.seed)?),
         outcomes: Arc::clone(&outcomes),
+        transcript: config.transcript,
     };
     let (report_tx, mut reports) = mpsc::unbounded_channel::<SessionReport>();
     let server_config = ServerConfig {
@@ -409,7 +429,21 @@ pub async fn serve_each(
                 };
                 let dir = session_output_dir(party, &report.peer, ledger.session_id);
                 let report_body = report_text(&config.name, &outcome, &ledger, &prepared.notes);
-                write_outputs(&dir, &outcome, &ledger, &report_body, &party.records)?;
+                let transcript = match transcript_bytes(config, handle.transcript()) {
+                    Ok(bytes) => bytes,
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                };
+                write_outputs(
+                    &dir,
+                    &outcome,
+                    &ledger,
+                    &report_body,
+                    &party.records,
+                    transcript.as_deref(),
+                )?;
                 if !options.quiet {
                     eprintln!(
                         "session {} with {}: {} linked, {} suspected wrong person, {} unmatched; \
@@ -496,6 +530,9 @@ pub async fn link(
         &mut rng,
     )
     .map_err(|e| anyhow::anyhow!("{}: {e}", config.source.display()))?;
+    if config.transcript {
+        driver.keep_transcript();
+    }
     let started = Instant::now();
     let context = || format!("link with {server_name} at {address} failed, nothing written");
     let mut initiator = Initiator::connect(&endpoint)
@@ -519,7 +556,15 @@ pub async fn link(
         .with_context(context)?;
     let dir = config.output_dir.clone();
     let report_body = report_text(&config.name, &outcome, &ledger, &prepared.notes);
-    write_outputs(&dir, &outcome, &ledger, &report_body, &party.records)?;
+    let transcript = transcript_bytes(config, driver.transcript()).with_context(context)?;
+    write_outputs(
+        &dir,
+        &outcome,
+        &ledger,
+        &report_body,
+        &party.records,
+        transcript.as_deref(),
+    )?;
     Ok(CompletedSession {
         party: config.name.clone(),
         peer: ledger.peer.clone(),
