@@ -255,6 +255,7 @@ async fn respond(
     ledger.record_learned(Disclosure::Schema { fields });
     ledger.record_revealed(Disclosure::Schema { fields });
     let mut driver = shared.factory.responder(&established, peer)?;
+    driver.established(&established);
     let driven = link.drive(driver.as_mut(), &mut ledger).await;
     link.record_traffic(&mut ledger);
     driven?;
