@@ -25,8 +25,10 @@ extern crate self as blindlink_protocol;
 mod driver;
 mod error;
 mod handshake;
+mod hello;
 mod ledger;
 mod message;
+mod mode;
 mod modes;
 mod session;
 mod transcript;
@@ -37,16 +39,20 @@ pub use error::{
     ErrorClass, ErrorOrigin, LOCAL_ERROR_PEER_TEXT, ProtocolError, sanitise_peer_text,
 };
 pub use handshake::{
-    AwaitingResponderHello, EstablishedSession, FieldDescriptor, Hello, InitiatorHandshake,
-    KEY_CHECK_TAG, KeyCheck, MAX_FIELD_NAME_BYTES, MAX_PARAMETER_NAME_BYTES,
-    MAX_PARAMETER_VALUE_BYTES, MAX_PARAMETERS, MAX_SCHEMA_FIELDS, Mode, PROTOCOL_VERSION,
-    Parameters, ResponderAnswer, ResponderHandshake, SchemaDescriptor, SessionOffer,
+    AwaitingResponderHello, EstablishedSession, InitiatorHandshake, ResponderAnswer,
+    ResponderHandshake, SessionOffer,
+};
+pub use hello::{
+    FieldDescriptor, Hello, KEY_CHECK_TAG, KeyCheck, MAX_FIELD_NAME_BYTES,
+    MAX_PARAMETER_NAME_BYTES, MAX_PARAMETER_VALUE_BYTES, MAX_PARAMETERS, MAX_SCHEMA_FIELDS,
+    PROTOCOL_VERSION, Parameters, SchemaDescriptor,
 };
 pub use ledger::{Disclosure, DisclosureEntry, DisclosureLedger, Traffic, TrafficCount};
 pub use message::{
     MAX_ABORT_REASON_BYTES, MAX_MODE_CHUNK_BYTES, MAX_PING_PAYLOAD_BYTES, Message, MessageKind,
     ModeChunk, Ping, max_frame_len,
 };
+pub use mode::Mode;
 pub use modes::{
     BlockingSecret, CardinalityConfig, ClkExchangeConfig, ExactConfig, FieldAgreement,
     FieldScoring, FieldTokens, FuzzyConfig, InMemoryRun, Learned, LinkCounts, LinkOutcome, LinkRow,

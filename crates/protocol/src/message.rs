@@ -10,7 +10,7 @@
 //! kind names what it carries, so a ledger's per-kind counts say exactly what crossed the wire
 //! (e.g. no CLK-bearing kind ever appears in `exact` mode).
 
-use crate::handshake::Hello;
+use crate::hello::Hello;
 use crate::wire::{WireReader, WireWriter};
 use crate::{ProtocolError, sanitise_peer_text};
 

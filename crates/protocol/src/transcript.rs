@@ -21,7 +21,7 @@
 //! Entries are in the order this side sent or finished receiving them.
 
 use crate::ProtocolError;
-use crate::handshake::Hello;
+use crate::hello::Hello;
 use crate::message::{Message, MessageKind};
 use crate::session::{Role, SessionId};
 use crate::wire::{WireReader, WireWriter};

@@ -191,6 +191,7 @@ async fn initiate(
         .await?
         .ok_or(ProtocolError::PeerClosed("before answering the hello"))?;
     let established = waiting.handle(reply)?;
+    driver.established(&established);
     let mut ledger = DisclosureLedger::new(
         established.session_id,
         established.role,
