@@ -322,9 +322,10 @@ async fn ledgers_agree_with_transcripts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clk_exchange_needs_both_configs_to_opt_in() {
     let peers = hospitals("clk-exchange");
-    let refusal = "clk-exchange: it sends every CLK to the comparing side, which holds the \
-                   linkage key and can decode them; set [linkage] reveal_decodable_encodings = \
-                   true in both party configs to accept that";
+    let refusal = "invalid clk-exchange configuration: [linkage] reveal_decodable_encodings \
+                   is not set: clk-exchange sends every CLK to the comparing side, which holds \
+                   the linkage key and can decode them; set [linkage] \
+                   reveal_decodable_encodings = true in both party configs to accept that";
     // Neither side has opted in: each refuses on its own, before it listens or connects.
     for (party, command) in [
         ("hospital-a", PartyCommand::Serve),

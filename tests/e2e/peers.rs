@@ -343,6 +343,16 @@ async fn cardinality_learns_the_intersection_size_and_links_nothing() {
 async fn fuzzy_and_clk_exchange_against_the_two_hospitals_truth() {
     for mode in ["fuzzy", "clk-exchange"] {
         let peers = Peers::new(true, 500, mode);
+        if mode == "clk-exchange" {
+            for party in ["hospital-a", "hospital-b"] {
+                peers.edit(party, |t| {
+                    t.replace(
+                        "# reveal_decodable_encodings = true",
+                        "reveal_decodable_encodings = true",
+                    )
+                });
+            }
+        }
         let (server, client) = linked(&peers).await;
         let truth: HashSet<(String, String)> = peers
             .truth()

@@ -310,12 +310,34 @@ pub fn report_text(
     }
     for (who, learned_by) in [("this side", ledger.role), ("the peer", ledger.role.peer())] {
         let _ = writeln!(text, "{who} learned:");
+        // Grouped PSI discloses per compared pair: one line for all of them.
+        let (mut shared, mut padded) = (0u64, 0u64);
         for entry in ledger
             .disclosures
             .iter()
             .filter(|e| e.learned_by == learned_by)
         {
-            let _ = writeln!(text, "  {}", describe(&entry.disclosure));
+            match &entry.disclosure {
+                Disclosure::SharedTokenCounts { .. } => shared += 1,
+                Disclosure::PaddedTokenCounts { .. } => padded += 1,
+                other => {
+                    let _ = writeln!(text, "  {}", describe(other));
+                }
+            }
+        }
+        if shared > 0 {
+            let _ = writeln!(
+                text,
+                "  per compared pair and field, the number of tokens both records share and the \
+                 other side's token count rounded up to its size bucket: {shared} pairs"
+            );
+        }
+        if padded > 0 {
+            let _ = writeln!(
+                text,
+                "  per compared pair and field, the other side's token count rounded up to its \
+                 size bucket (not what is shared): {padded} pairs"
+            );
         }
     }
     if outcome.mode == Mode::ClkExchange {
@@ -370,6 +392,18 @@ fn describe(disclosure: &Disclosure) -> String {
         Disclosure::AgreementScores { pairs } => {
             format!("agreement scores of linked pairs: {pairs}")
         }
-        Disclosure::Clks { count } => format!("CLKs or field filters of the other side: {count}"),
+        Disclosure::Clks { count } => {
+            format!("CLKs of the other side, which the receiver can decode: {count}")
+        }
+        Disclosure::CandidateTokens { records } => format!(
+            "which shared blocking tokens each candidate record of the other side holds: \
+             {records} records"
+        ),
+        Disclosure::SharedTokenCounts { pair, .. } => {
+            format!("shared token counts of pair {pair}")
+        }
+        Disclosure::PaddedTokenCounts { pair, .. } => {
+            format!("padded token counts of pair {pair}")
+        }
     }
 }
