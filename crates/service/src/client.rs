@@ -163,7 +163,7 @@ impl Initiator {
                 // end its side: dropping the call at once could cancel the stream before the
                 // abort is delivered.
                 let _ = tokio::time::timeout(crate::FAREWELL_TIMEOUT, async {
-                    if link.outbound.queue(&Message::abort(&e.to_string())).is_ok() {
+                    if link.outbound.queue(&Message::abort(&e.peer_text())).is_ok() {
                         let _ = link.outbound.flush().await;
                     }
                     link.outbound.close();

@@ -108,7 +108,18 @@ impl ServiceError {
             | Self::Certificate(_)
             | Self::Transport(_) => Code::Internal,
         };
-        Status::new(code, self.to_string())
+        Status::new(code, self.peer_text())
+    }
+
+    /// The text that may be sent to the peer (a status message or an abort reason): a local
+    /// protocol error, whose text may name local record ids, becomes a generic sentence
+    /// ([`ProtocolError::peer_text`]); every other error is about the peer or the transport.
+    #[must_use]
+    pub fn peer_text(&self) -> String {
+        match self {
+            Self::Protocol(e) => e.peer_text(),
+            other => other.to_string(),
+        }
     }
 
     /// The error a status on a stream or call stands for. Statuses that tonic made on this
@@ -192,6 +203,16 @@ mod tests {
         check(
             ProtocolError::PeerAborted("bye".into()).into(),
             "Aborted: peer aborted the session: bye",
+        );
+        // A local error may name local record ids: the peer gets a generic sentence.
+        check(
+            ProtocolError::Local {
+                what: "record",
+                reason: "record 'patient-17' has 3 keys".into(),
+            }
+            .into(),
+            "FailedPrecondition: the peer stopped because of a problem with its own \
+             configuration or data (details stay on its side)",
         );
         check(
             ServiceError::Unauthenticated,
