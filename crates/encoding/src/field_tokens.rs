@@ -5,7 +5,7 @@
 //! They are the input of the protocol's grouped PSI cardinality (`validate` and `fuzzy`
 //! compare a pair's fields by the number of tokens they share, never by a filter sent to the
 //! peer). The tokens come from the same [`NativeField`] steps the encoder goes through
-//! ([`NativeField::text`], then [`NativeField::tokens`]), so they cannot drift apart: a
+//! (`NativeField::text`, then `NativeField::tokens`), so they cannot drift apart: a
 //! value's tokens are exactly what its Bloom filter bits are hashed from.
 //!
 //! # Plain tokens or keyed digests

@@ -6,7 +6,7 @@
 //! detected from the document itself: blindlink's native TOML schema (keyed SHA3 hashing,
 //! Japanese normalisation, RBF and per-field layouts, hardening) and clkhash's linkage schema
 //! v3 (JSON), whose CLKs are byte-identical to clkhash 0.18.3. The crate performs no I/O: it
-//! takes values as `&str` and returns bytes, and [`format`] reads and writes CLK files through
+//! takes values as `&str` and returns bytes, and [`mod@format`] reads and writes CLK files through
 //! `std::io::Read`/`Write` handed in by the caller. Bit positions always come from explicit
 //! keyed hashes of the token bytes, never from `std::hash`, so encodings are reproducible
 //! across machines and versions.

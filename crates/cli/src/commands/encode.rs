@@ -193,7 +193,7 @@ const BATCH_RECORDS: usize = 4096;
 /// One encoding run over a CSV stream: the pipeline behind `blindlink encode`.
 ///
 /// Three kinds of thread work at once, so no core waits for another's serial step: a reader
-/// parses the CSV into batches of [`BATCH_RECORDS`] rows, `threads` workers encode whole batches
+/// parses the CSV into batches of `BATCH_RECORDS` (4,096) rows, `threads` workers encode whole batches
 /// (each keeps its own warm token and mask caches for the whole run), and the calling thread
 /// puts the batches back in input order and streams their CLKs to the output and their bad rows
 /// to the rejects file. A fixed number of batches circulates between them, so memory does not
