@@ -201,7 +201,6 @@ async fn initiate(
     let fields = established.schema.fields().len() as u64;
     ledger.record_revealed(Disclosure::Schema { fields });
     ledger.record_learned(Disclosure::Schema { fields });
-    driver.established(&established);
     let driven = link.drive(driver, &mut ledger).await;
     if driven.is_ok() {
         link.outbound.flush().await?;
