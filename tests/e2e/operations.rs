@@ -37,11 +37,7 @@ fn fixture(persons: u64) -> PeerDir {
 }
 
 /// A copy of the insurer's config under another name (and output dir), changed.
-fn insurer_variant(
-    peers: &PeerDir,
-    name: &str,
-    change: impl FnOnce(String) -> String,
-) -> PathBuf {
+fn insurer_variant(peers: &PeerDir, name: &str, change: impl FnOnce(String) -> String) -> PathBuf {
     let text = std::fs::read_to_string(peers.config("insurer")).unwrap();
     let path = peers.config(name);
     std::fs::write(

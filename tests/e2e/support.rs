@@ -51,7 +51,11 @@ impl PeerDir {
         Self::create("two-hospitals", persons, ("hospital-a", "hospital-b"))
     }
 
-    fn create(scenario: &str, persons: u64, (server, client): (&'static str, &'static str)) -> Self {
+    fn create(
+        scenario: &str,
+        persons: u64,
+        (server, client): (&'static str, &'static str),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = |p: &str| dir.path().join(p).to_str().unwrap().to_owned();
         let persons = persons.to_string();
@@ -93,7 +97,7 @@ impl PeerDir {
         self.path(&format!("{party}.toml"))
     }
 
-    /// Rewrites a party's config (a copy of the insurer's under a new name starts from it).
+    /// Rewrites a party's config.
     pub fn edit(&self, party: &str, change: impl FnOnce(String) -> String) {
         let path = self.config(party);
         let text = std::fs::read_to_string(&path).unwrap();
