@@ -415,6 +415,12 @@ fn count_plus_one(mut bytes: Vec<u8>) -> Vec<u8> {
     bytes
 }
 
+/// Plans and lists (`u32` count first): the count says 2^32 - 1.
+fn huge_count(mut bytes: Vec<u8>) -> Vec<u8> {
+    set_be_u32(&mut bytes, 0, u32::MAX);
+    bytes
+}
+
 /// Validate's plan: one more link with one holder (a pair that was never linked).
 fn plan_unlinked_pair(bytes: Vec<u8>) -> Vec<u8> {
     let mut bytes = count_plus_one(bytes);
@@ -438,7 +444,8 @@ fn plan_too_many_holders(bytes: Vec<u8>) -> Vec<u8> {
 /// The first linked ID has a second holder the querier never had: the plan names pairs the
 /// grouped query then has no groups for.
 fn plan_extra_holder(bytes: Vec<u8>) -> Vec<u8> {
-    set_first_holders(bytes, 2)
+    let holders = u16::from_be_bytes([bytes[4], bytes[5]]);
+    set_first_holders(bytes, holders + 1)
 }
 
 /// Validate's scores: the first score is over 1.
@@ -471,12 +478,6 @@ fn plan_repeat_last_pair(bytes: Vec<u8>) -> Vec<u8> {
 fn plan_descending(mut bytes: Vec<u8>) -> Vec<u8> {
     let second = be_u32(&bytes, 8);
     set_be_u32(&mut bytes, 4, second + 1);
-    bytes
-}
-
-/// Fuzzy's plan: more pairs than any plan may hold.
-fn plan_too_many_pairs(mut bytes: Vec<u8>) -> Vec<u8> {
-    set_be_u32(&mut bytes, 0, u32::MAX);
     bytes
 }
 
@@ -773,7 +774,7 @@ const QUERY_CASES: &[Case] = &[
     ("a reply where the query goes", PsiGroupedQuery, wrong_psi_kind, BAD, "invalid psi message: expected grouped query (kind 5), got message kind 6"),
     ("identity point", PsiGroupedQuery, identity_point, BAD, "invalid psi message: grouped query group 0 has the identity point at index 0"),
     ("invalid point encoding", PsiGroupedQuery, invalid_point, BAD, "invalid psi message: grouped query group 0 has an invalid point encoding at index 0"),
-    ("duplicate point in a group", PsiGroupedQuery, duplicate_point, BAD, "invalid psi message: grouped query group 0 repeats at index 1 the point at index 0"),
+    ("duplicate point in a group", PsiGroupedQuery, duplicate_point, BAD, "invalid psi message: grouped query group {n} repeats at index 1 the point at index 0"),
     ("one group only", PsiGroupedQuery, one_group, BAD, "invalid psi message: grouped query has 1 groups, expected {G}"),
     ("a group for a pair nobody named", PsiGroupedQuery, extra_group, BAD, "invalid psi message: grouped query has {G+1} groups, expected {G}"),
     ("oversize group", PsiGroupedQuery, oversize_group, BAD, "invalid psi message: grouped query group 0 has 100000 points, more than the limit of 384"),
@@ -790,7 +791,7 @@ const REPLY_CASES: &[Case] = &[
     ("a query where the reply goes", PsiGroupedReply, wrong_psi_kind, BAD, "invalid psi message: expected grouped reply (kind 6), got message kind 5"),
     ("identity point", PsiGroupedReply, identity_point, BAD, "invalid psi message: grouped reply group 0 has the identity point at index 0"),
     ("invalid point encoding", PsiGroupedReply, invalid_point, BAD, "invalid psi message: grouped reply group 0 has an invalid point encoding at index 0"),
-    ("duplicate point in a group", PsiGroupedReply, duplicate_point, BAD, "invalid psi message: grouped reply group 0 repeats at index 1 the point at index 0"),
+    ("duplicate point in a group", PsiGroupedReply, duplicate_point, BAD, "invalid psi message: grouped reply group {n} repeats at index 1 the point at index 0"),
     ("duplicate tag in a group", PsiGroupedReply, duplicate_tag, BAD, "invalid psi message: grouped reply group 0 repeats at index {n} the point at index {n}"),
     ("one group only", PsiGroupedReply, one_group, BAD, "invalid psi message: grouped reply has 1 groups, expected {n}"),
     ("a group for a pair nobody named", PsiGroupedReply, extra_group, BAD, "invalid psi message: grouped reply has {n} groups, expected {n}"),
@@ -820,13 +821,13 @@ const VALIDATE_QUERIER_CASES: &[Case] = &[
 const FUZZY_QUERIER_CASES: &[Case] = &[
     ("plan: a candidate that was never sent", PairPlan, plan_unknown_candidate, BAD, "invalid pair plan: pair {L-1}: position 4294967295 is not ascending below {C} (a pair with a record that was never a candidate)"),
     ("plan: positions out of order", PairPlan, plan_descending, BAD, "invalid pair plan: pair 1: position {n} is not ascending below {C} (a pair with a record that was never a candidate)"),
-    ("plan: more pairs than any plan", PairPlan, plan_too_many_pairs, BAD, "invalid pair plan: 4294967295 pairs, over the limit of {n}"),
+    ("plan: more pairs than any plan", PairPlan, huge_count, BAD, "invalid pair plan: 4294967295 pairs, over the limit of {n}"),
     ("plan: one pair more than listed", PairPlan, count_plus_one, BAD, "truncated pair plan: 4 more bytes needed, 0 available"),
     ("plan: trailing byte", PairPlan, trailing_byte, BAD, "trailing data after pair plan: 1 bytes"),
     ("plan: a pair the query has no groups for", PairPlan, plan_repeat_last_pair, BAD, "invalid psi message: grouped query has {G} groups, expected {n}"),
     ("link ids: a candidate that was never sent", LinkIds, link_unknown_candidate, BAD, "invalid link ids: position 4294967295 is not ascending below {C}"),
     ("link ids: score over 1", LinkIds, link_score_over_one, BAD, "invalid link ids: position {n}: score 1000001 is over 1000000"),
-    ("link ids: one link more than listed", LinkIds, count_plus_one, BAD, "truncated link ids: 4 more bytes needed, 0 available"),
+    ("link ids: more links than candidates", LinkIds, huge_count, BAD, "invalid link ids: 4294967295 links for {C} revealed records"),
 ];
 
 /// Fuzzy's own message from a malicious other side: the candidate tokens.
