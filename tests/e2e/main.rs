@@ -3,6 +3,7 @@
 
 mod disclosure;
 mod encode;
+mod hostile;
 mod matching;
 mod operations;
 mod peers;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use blindlink_cli::commands::party::session::{self, RunOptions};
+use blindlink_cli::commands::party::session;
 use blindlink_cli::commands::party::{PartyCommand, PartyConfig, load_party};
 use blindlink_protocol::{
     Mode, Parameters, PingInitiator, SchemaDescriptor, SessionId, SessionOffer,
@@ -21,102 +21,31 @@ use blindlink_service::{
 };
 use zeroize::Zeroizing;
 
-use crate::support::blindlink;
+use crate::support::{PeerDir, blindlink, quick};
 
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
-fn examples() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/peers")
+/// The example set-up (registry and insurer, switched to exact mode), plus an `other-ca/`
+/// insurer and a second linkage key.
+fn fixture(persons: u64) -> PeerDir {
+    let peers = PeerDir::registry_insurer(persons);
+    let path = |p: &str| peers.path(p).to_str().unwrap().to_owned();
+    blindlink(&["certs", "--out", &path("other-ca"), "--names", "insurer"]).unwrap();
+    blindlink(&["keygen", "--out", &path("other.key")]).unwrap();
+    peers.set_mode("exact");
+    peers
 }
 
-/// A directory laid out like `examples/peers/` (registry and insurer, exact mode), with
-/// certificates for `mallory` (same CA, not allow-listed), an `other-ca/` insurer and a second
-/// linkage key.
-struct Fixture {
-    dir: tempfile::TempDir,
-}
-
-impl Fixture {
-    fn new(persons: u64) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let path = |p: &str| dir.path().join(p).to_str().unwrap().to_owned();
-        let persons = persons.to_string();
-        blindlink(&[
-            "synth",
-            "--scenario",
-            "registry-insurer",
-            "--persons",
-            &persons,
-            "--out",
-            &path("data"),
-        ])
-        .unwrap();
-        blindlink(&[
-            "certs",
-            "--out",
-            &path("certs"),
-            "--names",
-            "registry,insurer,mallory",
-        ])
-        .unwrap();
-        blindlink(&["certs", "--out", &path("other-ca"), "--names", "insurer"]).unwrap();
-        blindlink(&["keygen", "--out", &path("linkage.key")]).unwrap();
-        blindlink(&["keygen", "--out", &path("other.key")]).unwrap();
-        for schema in ["schema.toml", "clk-schema.toml"] {
-            std::fs::copy(examples().join(schema), dir.path().join(schema)).unwrap();
-        }
-        let fixture = Self { dir };
-        for party in ["registry", "insurer"] {
-            fixture.edit(party, |t| {
-                t.replacen("mode = \"validate\"", "mode = \"exact\"", 1)
-            });
-        }
-        fixture
-    }
-
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
-
-    fn config(&self, party: &str) -> PathBuf {
-        self.path(&format!("{party}.toml"))
-    }
-
-    /// Rewrites a party's config (from the example on first use).
-    fn edit(&self, party: &str, change: impl FnOnce(String) -> String) {
-        let path = self.config(party);
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-            std::fs::read_to_string(examples().join(format!("{party}.toml"))).unwrap()
-        });
-        std::fs::write(&path, change(text)).unwrap();
-    }
-
-    /// A copy of the insurer's config under another name, changed.
-    fn insurer_variant(&self, name: &str, change: impl FnOnce(String) -> String) -> PathBuf {
-        self.edit("insurer", |t| t);
-        let text = std::fs::read_to_string(self.config("insurer")).unwrap();
-        let path = self.config(name);
-        std::fs::write(
-            &path,
-            change(text.replace("out/insurer", &format!("out/{name}"))),
-        )
-        .unwrap();
-        path
-    }
-}
-
-fn quick() -> RunOptions {
-    RunOptions {
-        seed: Some(7),
-        limits: Limits {
-            idle_timeout: Duration::from_secs(5),
-            session_deadline: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(5),
-            ..Limits::default()
-        },
-        quiet: true,
-    }
+/// A copy of the insurer's config under another name (and output dir), changed.
+fn insurer_variant(peers: &PeerDir, name: &str, change: impl FnOnce(String) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(peers.config("insurer")).unwrap();
+    let path = peers.config(name);
+    std::fs::write(
+        &path,
+        change(text.replace("out/insurer", &format!("out/{name}"))),
+    )
+    .unwrap();
+    path
 }
 
 /// Links with the config at `config` against `address`; the error as text.
@@ -131,18 +60,19 @@ async fn link(config: &Path, address: SocketAddr) -> Result<u64, String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_attempts_do_not_use_up_a_one_session_server() {
-    let fixture = Fixture::new(150);
+    let fixture = fixture(150);
     // The shipped example serves one session (max_sessions = 1).
-    fixture.edit("registry", |t| t);
-    let mallory = fixture.insurer_variant("mallory", |t| {
+    let mallory = insurer_variant(&fixture, "mallory", |t| {
         t.replace("certs/insurer.pem", "certs/mallory.pem")
             .replace("certs/insurer.key", "certs/mallory.key")
     });
-    let forged = fixture.insurer_variant("forged", |t| {
+    let forged = insurer_variant(&fixture, "forged", |t| {
         t.replace("certs/insurer.pem", "other-ca/insurer.pem")
             .replace("certs/insurer.key", "other-ca/insurer.key")
     });
-    let wrong_key = fixture.insurer_variant("wrong-key", |t| t.replace("linkage.key", "other.key"));
+    let wrong_key = insurer_variant(&fixture, "wrong-key", |t| {
+        t.replace("linkage.key", "other.key")
+    });
     let server =
         load_party(PartyConfig::load(&fixture.config("registry"), PartyCommand::Serve).unwrap())
             .unwrap();
@@ -653,7 +583,7 @@ fn free_port() -> u16 {
 fn serve_drains_in_flight_sessions_on_sigterm_and_sigint() {
     use std::sync::atomic::{AtomicBool, Ordering};
     for signal in ["TERM", "INT"] {
-        let fixture = Fixture::new(300);
+        let fixture = fixture(300);
         let port = free_port();
         let hold = Arc::new(AtomicBool::new(false));
         let proxy = holding_proxy(

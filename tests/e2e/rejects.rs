@@ -5,110 +5,19 @@
 //! before anything is sent, and concurrent runs never share an output directory.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use blindlink_cli::commands::party::outputs::claim_output_dir;
-use blindlink_cli::commands::party::session::{self, CompletedSession, PreparedParty, RunOptions};
-use blindlink_cli::commands::party::{LoadedParty, PartyCommand, PartyConfig, load_party};
-use blindlink_service::Limits;
+use blindlink_cli::commands::party::session::{self, CompletedSession};
+use blindlink_cli::commands::party::{PartyCommand, PartyConfig, load_party};
 
-use crate::support::blindlink;
-
-/// The registry/insurer setup of `examples/peers/` in a temporary directory.
-struct Setup {
-    dir: tempfile::TempDir,
-}
-
-impl Setup {
-    fn new(persons: u64) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let path = |p: &str| dir.path().join(p).to_str().unwrap().to_owned();
-        let persons = persons.to_string();
-        blindlink(&[
-            "synth",
-            "--scenario",
-            "registry-insurer",
-            "--persons",
-            &persons,
-            "--out",
-            &path("data"),
-        ])
-        .unwrap();
-        blindlink(&[
-            "certs",
-            "--out",
-            &path("certs"),
-            "--names",
-            "registry,insurer",
-        ])
-        .unwrap();
-        blindlink(&["keygen", "--out", &path("linkage.key")]).unwrap();
-        let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/peers");
-        for file in ["schema.toml", "registry.toml", "insurer.toml"] {
-            std::fs::copy(examples.join(file), dir.path().join(file)).unwrap();
-        }
-        Self { dir }
-    }
-
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
-
-    fn config(&self, party: &str) -> PathBuf {
-        self.path(&format!("{party}.toml"))
-    }
-
-    fn edit(&self, party: &str, from: &str, to: &str) {
-        let path = self.config(party);
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains(from), "{party}.toml has no {from:?}");
-        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
-    }
-
-    fn load(&self, party: &str, command: PartyCommand) -> (LoadedParty, PreparedParty) {
-        let party = load_party(PartyConfig::load(&self.config(party), command).unwrap()).unwrap();
-        let prepared = session::prepare(&party).unwrap();
-        (party, prepared)
-    }
-
-    /// `blindlink link` for the insurer, with causes.
-    fn link(&self) -> Result<(), String> {
-        blindlink(&[
-            "link",
-            "--quiet",
-            "--config",
-            self.config("insurer").to_str().unwrap(),
-        ])
-    }
-}
-
-fn quick() -> RunOptions {
-    RunOptions {
-        seed: Some(7),
-        limits: Limits {
-            idle_timeout: Duration::from_secs(5),
-            session_deadline: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(2),
-            request_timeout: Duration::from_secs(5),
-            ..Limits::default()
-        },
-        quiet: true,
-    }
-}
+use crate::support::{PeerDir, blindlink, link_to, quick, serve_while};
 
 /// One session between the registry and the insurer (in-process, loopback mTLS).
-async fn one_session(setup: &Setup) -> (CompletedSession, CompletedSession) {
+async fn one_session(setup: &PeerDir) -> (CompletedSession, CompletedSession) {
     let server = setup.load("registry", PartyCommand::Serve);
     let client = setup.load("insurer", PartyCommand::Link);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let options = quick();
-    let serving = session::serve(&server.0, &server.1, listener, &options, async {
-        tokio::time::sleep(Duration::from_secs(60)).await;
-    });
-    let linking = session::link(&client.0, &client.1, Some(address), &options);
-    let (served, linked) = tokio::join!(serving, linking);
+    let (served, linked) = serve_while(&server, |address| link_to(&client, address)).await;
     let mut served = served.unwrap();
     (served.pop().unwrap(), linked.unwrap())
 }
@@ -142,7 +51,7 @@ fn pairs(
 /// The insurer's CSV with bad rows added: an era date after its era (line 4), a sex code `X`
 /// (line 7), a row with a field too few (line 10), then at the end a repeated id and a row
 /// with invalid UTF-8. Returns the lines of the bad rows and the header's field count.
-fn add_bad_rows(setup: &Setup) -> (Vec<u64>, usize) {
+fn add_bad_rows(setup: &PeerDir) -> (Vec<u64>, usize) {
     let path = setup.path("data/insurer.csv");
     let mut reader = csv::Reader::from_path(&path).unwrap();
     let header = reader.headers().unwrap().clone();
@@ -189,7 +98,7 @@ fn add_bad_rows(setup: &Setup) -> (Vec<u64>, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_rows_are_withheld_listed_and_the_good_rows_link_as_in_a_clean_file() {
-    let setup = Setup::new(120);
+    let setup = PeerDir::registry_insurer(120);
     let (clean_server, clean_client) = one_session(&setup).await;
     let clean = pairs(&clean_server, &clean_client);
     assert!(clean.len() > 20, "{}", clean.len());
@@ -210,7 +119,7 @@ async fn bad_rows_are_withheld_listed_and_the_good_rows_link_as_in_a_clean_file(
         )
     );
 
-    setup.edit(
+    setup.replace(
         "insurer",
         "id_column = \"record_id\"",
         "id_column = \"record_id\"\ninvalid_rows = \"reject\"",
@@ -292,7 +201,7 @@ async fn bad_rows_are_withheld_listed_and_the_good_rows_link_as_in_a_clean_file(
     );
 
     // Lenient era dates: the 平成32年 row is read as 2020-01-01 and kept.
-    setup.edit(
+    setup.replace(
         "insurer",
         "invalid_rows = \"reject\"",
         "invalid_rows = \"reject\"\nera_dates = \"lenient\"",
@@ -312,11 +221,11 @@ async fn bad_rows_are_withheld_listed_and_the_good_rows_link_as_in_a_clean_file(
 
 #[test]
 fn no_session_starts_when_the_output_dir_is_unusable() {
-    let setup = Setup::new(30);
+    let setup = PeerDir::registry_insurer(30);
     // Nothing listens on the configured address: any error but the output's would be about
     // the connection.
     std::fs::write(setup.path("blocker"), b"a file, not a directory").unwrap();
-    setup.edit("insurer", "dir = \"out/insurer\"", "dir = \"blocker/out\"");
+    setup.replace("insurer", "dir = \"out/insurer\"", "dir = \"blocker/out\"");
     let config = setup.config("insurer");
     assert_eq!(
         setup.link().unwrap_err(),
@@ -328,7 +237,7 @@ fn no_session_starts_when_the_output_dir_is_unusable() {
     );
     // serve too, before it listens.
     let registry = setup.config("registry");
-    setup.edit("registry", "dir = \"out/registry\"", "dir = \"blocker\"");
+    setup.replace("registry", "dir = \"out/registry\"", "dir = \"blocker\"");
     assert_eq!(
         blindlink(&["serve", "--quiet", "--config", registry.to_str().unwrap()]).unwrap_err(),
         format!(
@@ -341,7 +250,7 @@ fn no_session_starts_when_the_output_dir_is_unusable() {
 
 #[test]
 fn a_second_run_into_a_locked_output_dir_is_refused_before_connecting() {
-    let setup = Setup::new(30);
+    let setup = PeerDir::registry_insurer(30);
     let config = PartyConfig::load(&setup.config("insurer"), PartyCommand::Link).unwrap();
     let out = setup.path("out/insurer");
     let held = claim_output_dir(&config).unwrap();
@@ -365,11 +274,11 @@ fn a_second_run_into_a_locked_output_dir_is_refused_before_connecting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_runs_into_one_output_dir_never_mix_their_files() {
-    let setup = Setup::new(60);
-    setup.edit("registry", "max_sessions = 1", "max_sessions = 0");
+    let setup = PeerDir::registry_insurer(60);
+    setup.replace("registry", "max_sessions = 1", "max_sessions = 0");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    setup.edit("insurer", "127.0.0.1:7443", &format!("127.0.0.1:{port}"));
+    setup.replace("insurer", "127.0.0.1:7443", &format!("127.0.0.1:{port}"));
     let server = setup.load("registry", PartyCommand::Serve);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let options = quick();
@@ -449,7 +358,7 @@ async fn concurrent_runs_into_one_output_dir_never_mix_their_files() {
 
 #[test]
 fn empty_inputs_are_refused_before_connecting() {
-    let setup = Setup::new(30);
+    let setup = PeerDir::registry_insurer(30);
     let csv = setup.path("data/insurer.csv");
     let text = std::fs::read_to_string(&csv).unwrap();
     let header = text.lines().next().unwrap().to_owned();
@@ -472,7 +381,7 @@ fn empty_inputs_are_refused_before_connecting() {
     );
     // Every row rejected: as empty, with the first reason.
     std::fs::write(&csv, format!("{header}\n,\n")).unwrap();
-    setup.edit(
+    setup.replace(
         "insurer",
         "id_column = \"record_id\"",
         "id_column = \"record_id\"\ninvalid_rows = \"reject\"",
@@ -491,7 +400,7 @@ fn empty_inputs_are_refused_before_connecting() {
 
 #[test]
 fn weak_key_files_are_refused_and_keygen_writes_0600() {
-    let setup = Setup::new(30);
+    let setup = PeerDir::registry_insurer(30);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
