@@ -150,7 +150,12 @@ fn settings_error(reason: String) -> MatchingError {
     MatchingError::FellegiSunter { reason }
 }
 
-fn check_distribution(field: &str, what: &str, p: &[f64], levels: usize) -> Result<(), MatchingError> {
+fn check_distribution(
+    field: &str,
+    what: &str,
+    p: &[f64],
+    levels: usize,
+) -> Result<(), MatchingError> {
     let fail = |reason: String| MatchingError::InvalidComparison {
         field: field.to_owned(),
         reason,
@@ -274,9 +279,7 @@ pub fn estimate(
         if let Some(lambda) = lambda
             && !(lambda > 0.0 && lambda < 1.0)
         {
-            return Err(settings_error(format!(
-                "{what} {lambda} is not in (0, 1)"
-            )));
+            return Err(settings_error(format!("{what} {lambda} is not in (0, 1)")));
         }
     }
     for fixed in &settings.fixed {

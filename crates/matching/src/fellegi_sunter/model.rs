@@ -397,7 +397,10 @@ impl FellegiSunterModel {
         })?;
         let fail = |reason: String| MatchingError::FellegiSunter { reason };
         if !(model.lambda > 0.0 && model.lambda < 1.0) {
-            return Err(fail(format!("model json: lambda {} is not in (0, 1)", model.lambda)));
+            return Err(fail(format!(
+                "model json: lambda {} is not in (0, 1)",
+                model.lambda
+            )));
         }
         Comparisons::new(model.comparisons().fields)?;
         for field in &model.fields {

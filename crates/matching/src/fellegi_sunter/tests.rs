@@ -79,7 +79,10 @@ fn dice_bounds_of_a_bucket() {
         peer_max: 12,
     };
     assert_eq!(c.dice_bounds(), Some((16.0 / 22.0, 16.0 / 19.0)));
-    assert_eq!(FieldCounts::exact(3, 4, 5).dice_bounds(), Some((6.0 / 9.0, 6.0 / 9.0)));
+    assert_eq!(
+        FieldCounts::exact(3, 4, 5).dice_bounds(),
+        Some((6.0 / 9.0, 6.0 / 9.0))
+    );
     assert_eq!(FieldCounts::exact(0, 0, 5).dice_bounds(), None);
 }
 
@@ -136,7 +139,9 @@ fn declarations_are_checked() {
     );
     let two = Comparisons::new(vec![qgram("a"), qgram("b")]).unwrap();
     assert_eq!(
-        two.pattern(&[FieldObservation::Missing]).unwrap_err().to_string(),
+        two.pattern(&[FieldObservation::Missing])
+            .unwrap_err()
+            .to_string(),
         "field 'a': a pair has 1 field observations, expected one per compared field (2)"
     );
 }
@@ -206,7 +211,9 @@ fn recovery_error(truth: &Truth, model: &FellegiSunterModel) -> f64 {
     let mut worst = (model.lambda - truth.lambda).abs();
     for ((m, u), field) in truth.fields.iter().zip(&model.fields) {
         for (l, level) in field.levels.iter().enumerate() {
-            worst = worst.max((level.m - m[l]).abs()).max((level.u - u[l]).abs());
+            worst = worst
+                .max((level.m - m[l]).abs())
+                .max((level.u - u[l]).abs());
         }
     }
     worst
@@ -300,9 +307,13 @@ fn em_with_fixed_u() {
 fn no_pairs_is_an_error_unless_everything_is_fixed() {
     let comparisons = Comparisons::new(vec![qgram("a"), qgram("b"), qgram("c")]).unwrap();
     assert_eq!(
-        estimate(&comparisons, &PatternHistogram::new(), &EmSettings::default())
-            .unwrap_err()
-            .to_string(),
+        estimate(
+            &comparisons,
+            &PatternHistogram::new(),
+            &EmSettings::default()
+        )
+        .unwrap_err()
+        .to_string(),
         "fellegi-sunter: no pairs to estimate from (the pattern histogram is empty); give lambda, m and u in the config"
     );
     let fixed = vec![(four(0.9, 0.05, 0.03), four(0.01, 0.02, 0.07)); 3];
@@ -342,7 +353,10 @@ fn all_pairs_agree() {
             assert_eq!(level.u, field.levels[1].u);
             assert_eq!(level.m, field.levels[1].m);
         }
-        assert!(best.u < 0.6 && best.weight > 0.0 && best.weight < 2.0, "{field:?}");
+        assert!(
+            best.u < 0.6 && best.weight > 0.0 && best.weight < 2.0,
+            "{field:?}"
+        );
     }
     assert_eq!(
         model.fit.warnings,
@@ -512,7 +526,10 @@ fn model_json_round_trip_and_errors() {
     assert!(json.contains("\"label\": \"dice>=0.9\""));
     // serde_json reads floats back to within an ulp or so, not always bit for bit.
     let back = FellegiSunterModel::from_json(&json).unwrap();
-    assert_eq!((back.comparisons(), &back.fit), (model.comparisons(), &model.fit));
+    assert_eq!(
+        (back.comparisons(), &back.fit),
+        (model.comparisons(), &model.fit)
+    );
     for (a, b) in back.fields.iter().zip(&model.fields) {
         for (a, b) in a.levels.iter().zip(&b.levels) {
             for (x, y) in [(a.m, b.m), (a.u, b.u), (a.weight, b.weight)] {
@@ -530,7 +547,9 @@ fn model_json_round_trip_and_errors() {
         FellegiSunterModel::from_json("{")
             .unwrap_err()
             .to_string()
-            .starts_with("fellegi-sunter: model json: EOF while parsing an object at line 1 column 1")
+            .starts_with(
+                "fellegi-sunter: model json: EOF while parsing an object at line 1 column 1"
+            )
     );
 }
 
@@ -571,7 +590,14 @@ fn waterfall_is_deterministic_svg() {
         .unwrap();
     let svg = waterfall_svg(&why, "pair 1").unwrap();
     assert_eq!(svg, waterfall_svg(&why, "pair 1").unwrap());
-    for text in ["prior", "kana: exact", "dob: different", "sex: missing", "total", "veto"] {
+    for text in [
+        "prior",
+        "kana: exact",
+        "dob: different",
+        "sex: missing",
+        "total",
+        "veto",
+    ] {
         assert!(svg.contains(text), "{text} not in the chart");
     }
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
@@ -613,7 +639,13 @@ fn model_and_pattern() -> impl Strategy<Value = (FellegiSunterModel, Vec<Level>)
             let pattern = raw
                 .iter()
                 .zip([2, 3, 4])
-                .map(|(&r, levels)| if r >= levels { Level::MISSING } else { Level::at(r) })
+                .map(|(&r, levels)| {
+                    if r >= levels {
+                        Level::MISSING
+                    } else {
+                        Level::at(r)
+                    }
+                })
                 .collect();
             (model, pattern)
         })

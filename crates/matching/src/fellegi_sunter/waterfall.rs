@@ -4,6 +4,7 @@
 
 use plotters::coord::ranged1d::{IntoSegmentedCoord, SegmentValue};
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::model::PairExplanation;
 use crate::MatchingError;
@@ -85,7 +86,10 @@ fn bars(explanation: &PairExplanation) -> Vec<Bar> {
 /// ```
 pub fn waterfall_svg(explanation: &PairExplanation, title: &str) -> Result<String, MatchingError> {
     let bars = bars(explanation);
-    if bars.iter().any(|b| !(b.from.is_finite() && b.to.is_finite())) {
+    if bars
+        .iter()
+        .any(|b| !(b.from.is_finite() && b.to.is_finite()))
+    {
         return Err(chart_error("a weight is not finite"));
     }
     let low = bars.iter().map(|b| b.from.min(b.to)).fold(0.0, f64::min);
@@ -106,7 +110,7 @@ pub fn waterfall_svg(explanation: &PairExplanation, title: &str) -> Result<Strin
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(56)
-            .build_cartesian_2d((0..count).into_segmented(), low..high)
+            .build_cartesian_2d((0..count - 1).into_segmented(), low..high)
             .map_err(chart_error)?;
         let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
         let label_of = |x: &SegmentValue<i32>| match x {
@@ -137,13 +141,22 @@ pub fn waterfall_svg(explanation: &PairExplanation, title: &str) -> Result<Strin
             let corners = || {
                 [
                     (SegmentValue::Exact(column), bar.from.min(bar.to)),
-                    (SegmentValue::Exact(column + 1), bar.from.max(bar.to)),
+                    (
+                        if column + 1 == count {
+                            SegmentValue::Last
+                        } else {
+                            SegmentValue::Exact(column + 1)
+                        },
+                        bar.from.max(bar.to),
+                    ),
                 ]
             };
             let top = bar.from.max(bar.to);
             let mut rect = Rectangle::new(corners(), bar.colour.filled());
             rect.set_margin(0, 0, 10, 10);
-            chart.draw_series(std::iter::once(rect)).map_err(chart_error)?;
+            chart
+                .draw_series(std::iter::once(rect))
+                .map_err(chart_error)?;
             if bar.veto {
                 let mut outline = Rectangle::new(corners(), BLACK.stroke_width(3));
                 outline.set_margin(0, 0, 10, 10);
@@ -160,8 +173,9 @@ pub fn waterfall_svg(explanation: &PairExplanation, title: &str) -> Result<Strin
             chart
                 .draw_series(std::iter::once(Text::new(
                     text,
-                    (SegmentValue::CenterOf(column), top + pad * 0.3),
-                    ("sans-serif", 12),
+                    (SegmentValue::CenterOf(column), top + pad * 0.1),
+                    TextStyle::from(("sans-serif", 12).into_font())
+                        .pos(Pos::new(HPos::Center, VPos::Bottom)),
                 )))
                 .map_err(chart_error)?;
             column += 1;
