@@ -405,9 +405,9 @@ impl FellegiSunterModel {
         Comparisons::new(model.comparisons().fields)?;
         for field in &model.fields {
             for level in &field.levels {
-                if !(level.m > 0.0 && level.m <= 1.0 && level.u > 0.0 && level.u <= 1.0)
-                    || !level.weight.is_finite()
-                {
+                let probabilities =
+                    level.m > 0.0 && level.m <= 1.0 && level.u > 0.0 && level.u <= 1.0;
+                if !(probabilities && level.weight.is_finite()) {
                     return Err(fail(format!(
                         "model json: field '{}' level '{}' has m {}, u {}, weight {}; expected m and u in (0, 1] and a finite weight",
                         field.field, level.label, level.m, level.u, level.weight

@@ -136,8 +136,7 @@ pub fn waterfall_svg(explanation: &PairExplanation, title: &str) -> Result<Strin
                 BLACK.stroke_width(1),
             )))
             .map_err(chart_error)?;
-        let mut column = 0;
-        for bar in &bars {
+        for (column, bar) in (0..count).zip(&bars) {
             let corners = || {
                 [
                     (SegmentValue::Exact(column), bar.from.min(bar.to)),
@@ -178,7 +177,6 @@ pub fn waterfall_svg(explanation: &PairExplanation, title: &str) -> Result<Strin
                         .pos(Pos::new(HPos::Center, VPos::Bottom)),
                 )))
                 .map_err(chart_error)?;
-            column += 1;
         }
         root.present().map_err(chart_error)?;
     }
