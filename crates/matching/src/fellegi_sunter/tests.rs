@@ -711,3 +711,23 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn default_comparisons_are_valid_and_veto_only_exact_kinds() {
+    use TokenKind::*;
+    for (kind, levels, vetoes) in [
+        (Exact, 2, 1),
+        (PositionalQGram, 3, 1),
+        (QGram, 4, 0),
+        (Numeric, 4, 0),
+    ] {
+        let comparison = FieldComparison::for_token_kind("any name", kind);
+        comparison.check().unwrap();
+        assert_eq!(comparison.levels.len(), levels, "{kind:?}");
+        assert_eq!(
+            comparison.levels.iter().filter(|l| l.veto).count(),
+            vetoes,
+            "{kind:?}"
+        );
+    }
+}
