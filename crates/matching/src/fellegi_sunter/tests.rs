@@ -731,3 +731,27 @@ fn default_comparisons_are_valid_and_veto_only_exact_kinds() {
         );
     }
 }
+
+proptest! {
+    /// More shared tokens (all else equal) never give a worse level, and the Dice bounds
+    /// stay ordered within [0, 1].
+    #[test]
+    fn sharing_more_never_lowers_the_level(
+        own in 1u32..40,
+        peer_min in 0u32..40,
+        spread in 0u32..12,
+        shared in 0u32..40,
+    ) {
+        let peer_max = (peer_min + spread).max(1);
+        let shared = shared.min(own).min(peer_max);
+        prop_assume!(shared < own.min(peer_max));
+        let comparison = qgram("f");
+        let at = |s: u32| {
+            let counts = FieldCounts { shared: s, own, peer_min: peer_min.max(s), peer_max };
+            let (low, high) = counts.dice_bounds().unwrap();
+            assert!(0.0 <= low && low <= high && high <= 1.0, "{counts:?}");
+            comparison.level_of(&FieldObservation::Counts(counts)).unwrap().index().unwrap()
+        };
+        prop_assert!(at(shared + 1) <= at(shared));
+    }
+}
