@@ -98,4 +98,26 @@ pub enum MatchingError {
         /// Distance between thresholds.
         step: f64,
     },
+    /// A Fellegi–Sunter comparison declared wrongly (levels, bounds, vetoes, fixed m/u).
+    #[error("comparison of field '{field}': {reason}")]
+    InvalidComparison {
+        /// The field (as named in the schema).
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Per-field token counts that cannot come from one compared pair.
+    #[error("field '{field}': {reason}")]
+    InvalidCounts {
+        /// The field (as named in the schema).
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Fellegi–Sunter estimation or scoring that cannot proceed.
+    #[error("fellegi-sunter: {reason}")]
+    FellegiSunter {
+        /// What is wrong.
+        reason: String,
+    },
 }

@@ -32,6 +32,7 @@ mod blocking;
 mod candidates;
 mod dice;
 mod error;
+pub mod fellegi_sunter;
 mod metrics;
 mod simd;
 mod solve;
