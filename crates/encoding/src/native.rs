@@ -582,7 +582,9 @@ pub struct NativeEncoder {
     /// `rbf`: for each record bit, the (working-buffer) bit it is sampled from.
     rbf_map: Vec<u32>,
     steps: Vec<PreparedStep>,
-    blip_key: Option<std::sync::Arc<DerivedKey>>,
+    /// BLIP's per-encoder seed (fresh from the OS unless the caller chose one); `None`
+    /// without a BLIP step.
+    blip_seed: Option<std::sync::Arc<zeroize::Zeroizing<[u8; 32]>>>,
 }
 
 impl std::fmt::Debug for NativeEncoder {
@@ -616,15 +618,17 @@ impl std::fmt::Debug for NativeScratch {
 }
 
 impl NativeEncoder {
-    /// Derives the per-field keys and the keyed permutations from `secret`.
+    /// Derives the per-field keys and the keyed permutations from `secret`; a BLIP step gets a
+    /// fresh 32-byte seed from the operating system's RNG.
     ///
     /// # Security
     /// Field keys are `HMAC-SHA3-256(secret, "blindlink/v1/field-key" ‖ 0 ‖ column)`; token
     /// positions are independent HMAC-SHA3-512 outputs under the field key. Nothing derived
-    /// is ever printed.
+    /// is ever printed. BLIP's flips are *not* derived from `secret` (the peer holds it too):
+    /// see [`NativeEncoder::with_blip_seed`].
     ///
     /// # Errors
-    /// None today; reserved for key derivations that can fail.
+    /// [`EncodingError::Randomness`] when the schema has a BLIP step and the OS RNG fails.
     pub fn new(schema: &NativeSchema, secret: &LinkageSecret) -> Result<Self, EncodingError> {
         let hashers = schema
             .fields
@@ -662,7 +666,7 @@ impl NativeEncoder {
         };
         let mut steps = Vec::new();
         let mut length = schema.bits;
-        let mut blip_key = None;
+        let mut blip_seed = None;
         for (i, step) in schema.hardening.iter().enumerate() {
             let label = (i as u64).to_le_bytes();
             match step {
@@ -687,7 +691,12 @@ impl NativeEncoder {
                 }
                 HardeningStep::Rule90 => steps.push(PreparedStep::Rule90),
                 HardeningStep::Blip { epsilon } => {
-                    blip_key = Some(std::sync::Arc::new(DerivedKey::derive(secret, "blip", b"")));
+                    if blip_seed.is_none() {
+                        let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+                        getrandom::fill(seed.as_mut())
+                            .map_err(|e| EncodingError::Randomness(e.to_string()))?;
+                        blip_seed = Some(std::sync::Arc::new(seed));
+                    }
                     steps.push(PreparedStep::Blip {
                         flip_probability: harden::blip_flip_probability(*epsilon),
                         step_index: i as u64,
@@ -702,8 +711,22 @@ impl NativeEncoder {
             offsets,
             rbf_map,
             steps,
-            blip_key,
+            blip_seed,
         })
+    }
+
+    /// Replaces BLIP's seed: the caller's CSPRNG output, or a fixed value where a test needs
+    /// reproducible flips. Without a BLIP step this changes nothing.
+    ///
+    /// # Security
+    /// The flips protect only while the seed stays with the encoding party: never derive it
+    /// from the linkage secret or anything else the peer knows, and draw a new one per run.
+    #[must_use]
+    pub fn with_blip_seed(mut self, seed: [u8; 32]) -> Self {
+        if self.blip_seed.is_some() {
+            self.blip_seed = Some(std::sync::Arc::new(zeroize::Zeroizing::new(seed)));
+        }
+        self
     }
 
     /// The schema this encoder was built from.
@@ -719,7 +742,8 @@ impl NativeEncoder {
     }
 
     /// Encodes one record: `values` in the order of [`NativeSchema::columns`]. `record_index`
-    /// seeds BLIP's randomised response (deterministic for a given secret and record number).
+    /// selects BLIP's ChaCha20 stream under the encoder's seed (deterministic for one encoder
+    /// and record number, whatever the thread).
     /// With `field_popcounts`, also records the bits each field sets in its own space.
     ///
     /// # Errors
@@ -857,9 +881,13 @@ impl NativeEncoder {
                     flip_probability,
                     step_index,
                 } => {
-                    if let Some(key) = &self.blip_key {
-                        let mut stream = KeyedStream::new(key, record_index ^ (step_index << 56));
-                        harden::blip(&mut filter, length, *flip_probability, &mut stream);
+                    if let Some(seed) = &self.blip_seed {
+                        // Stream = record, word offset = step: every (record, step) draws
+                        // from its own part of the keystream (2^36 words per step).
+                        let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::from_seed(**seed.as_ref());
+                        rng.set_stream(record_index);
+                        rng.set_word_pos(u128::from(*step_index) << 36);
+                        harden::blip(&mut filter, length, *flip_probability, &mut rng);
                     }
                     filter
                 }
