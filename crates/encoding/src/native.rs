@@ -884,7 +884,10 @@ impl NativeEncoder {
                     if let Some(seed) = &self.blip_seed {
                         // Stream = record, word offset = step: every (record, step) draws
                         // from its own part of the keystream (2^36 words per step).
-                        let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::from_seed(**seed.as_ref());
+                        let mut rng =
+                            <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::from_seed(
+                                **seed.as_ref(),
+                            );
                         rng.set_stream(record_index);
                         rng.set_word_pos(u128::from(*step_index) << 36);
                         harden::blip(&mut filter, length, *flip_probability, &mut rng);

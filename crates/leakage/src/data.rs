@@ -198,7 +198,11 @@ impl Builder {
 
     fn finish(self, person_of: &HashMap<String, u64>) -> Table {
         Table {
-            person: self.ids.iter().map(|id| person_of.get(id).copied()).collect(),
+            person: self
+                .ids
+                .iter()
+                .map(|id| person_of.get(id).copied())
+                .collect(),
             columns: self.columns,
             rows: self.rows,
         }

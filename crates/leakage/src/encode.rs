@@ -244,15 +244,13 @@ pub fn birth_years(locale: Locale, table: &Table) -> Vec<String> {
     let column = table.column("date_of_birth");
     let pipeline = Pipeline::parse(steps).ok();
     (0..table.len())
-        .map(|i| {
-            match (column, &pipeline) {
-                (Some(c), Some(p)) => p
-                    .apply(&table.rows[i][c])
-                    .ok()
-                    .map(|d| d.chars().take(4).collect())
-                    .unwrap_or_default(),
-                _ => String::new(),
-            }
+        .map(|i| match (column, &pipeline) {
+            (Some(c), Some(p)) => p
+                .apply(&table.rows[i][c])
+                .ok()
+                .map(|d| d.chars().take(4).collect())
+                .unwrap_or_default(),
+            _ => String::new(),
         })
         .collect()
 }
@@ -261,7 +259,12 @@ pub fn birth_years(locale: Locale, table: &Table) -> Vec<String> {
 /// the encoder sees it (`None` when normalisation rejects it): the truth a value-level attack
 /// is scored against.
 #[must_use]
-pub fn normalised_values(locale: Locale, table: &Table, field: usize, q: usize) -> Vec<Option<String>> {
+pub fn normalised_values(
+    locale: Locale,
+    table: &Table,
+    field: usize,
+    q: usize,
+) -> Vec<Option<String>> {
     let names = quasi_identifiers(locale);
     let (normalise, _) = field_rules(locale, names[field], q);
     let steps: Vec<String> = normalise

@@ -107,7 +107,10 @@ pub(crate) fn qgrams(value: &str, q: usize) -> Vec<String> {
     if value.is_empty() || chars.len() < q.max(1) {
         return Vec::new();
     }
-    chars.windows(q.max(1)).map(|w| w.iter().collect()).collect()
+    chars
+        .windows(q.max(1))
+        .map(|w| w.iter().collect())
+        .collect()
 }
 
 struct Plain {
@@ -197,7 +200,9 @@ fn reidentify(
                 if least > TOLERATED_MISSES {
                     Vec::new()
                 } else {
-                    (0..plain.values.len()).filter(|&v| misses[v] == least).collect()
+                    (0..plain.values.len())
+                        .filter(|&v| misses[v] == least)
+                        .collect()
                 }
             };
             let guess = if candidates.is_empty() || candidates.len() > max_candidates {
@@ -259,9 +264,7 @@ pub fn frequency_attack(
     for &(fi, v) in &aligned {
         let b = &filters[fi].0;
         for &g in &plain.tokens[v] {
-            let e = possible
-                .entry(g)
-                .or_insert_with(|| (vec![true; bits], 0));
+            let e = possible.entry(g).or_insert_with(|| (vec![true; bits], 0));
             for (p, keep) in e.0.iter_mut().enumerate() {
                 *keep &= bit(b, p);
             }
@@ -348,7 +351,13 @@ pub fn pattern_mining_attack(
         set.sort_unstable();
         positions.insert(g, set);
     }
-    let guesses = reidentify(victim, &plain, &positions, &HashMap::new(), params.max_candidates);
+    let guesses = reidentify(
+        victim,
+        &plain,
+        &positions,
+        &HashMap::new(),
+        params.max_candidates,
+    );
     ValueAttack {
         identified: identified(&plain, positions),
         values: plain.values,
@@ -356,7 +365,10 @@ pub fn pattern_mining_attack(
     }
 }
 
-fn identified(plain: &Plain, positions: HashMap<usize, Vec<usize>>) -> Vec<(u32, String, Vec<usize>)> {
+fn identified(
+    plain: &Plain,
+    positions: HashMap<usize, Vec<usize>>,
+) -> Vec<(u32, String, Vec<usize>)> {
     let mut names: Vec<(&Token, usize)> = plain.token_ids.iter().map(|(t, &i)| (t, i)).collect();
     names.sort_unstable_by_key(|&(_, i)| i);
     let mut out: Vec<(u32, String, Vec<usize>)> = positions

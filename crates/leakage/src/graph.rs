@@ -139,18 +139,21 @@ pub fn graph_matching_attack(
     for _ in 0..params.rounds {
         // The most confident matches are the anchors.
         matching.sort_by(|a, b| b.3.total_cmp(&a.3).then(a.0.cmp(&b.0)));
-        let count = ((matching.len() as f64 * share).ceil() as usize).clamp(1, matching.len().max(1))
+        let count = ((matching.len() as f64 * share).ceil() as usize)
+            .clamp(1, matching.len().max(1))
             .min(params.max_anchors.max(1));
-        let anchors: Vec<(usize, usize)> = matching.iter().take(count).map(|m| (m.0, m.1)).collect();
+        let anchors: Vec<(usize, usize)> =
+            matching.iter().take(count).map(|m| (m.0, m.1)).collect();
         if anchors.is_empty() {
             break;
         }
-        let describe = |graph: &[Vec<f32>], pick: &dyn Fn(&(usize, usize)) -> usize| -> Vec<Vec<f32>> {
-            graph
-                .iter()
-                .map(|row| anchors.iter().map(|a| row[pick(a)]).collect())
-                .collect()
-        };
+        let describe =
+            |graph: &[Vec<f32>], pick: &dyn Fn(&(usize, usize)) -> usize| -> Vec<Vec<f32>> {
+                graph
+                    .iter()
+                    .map(|row| anchors.iter().map(|a| row[pick(a)]).collect())
+                    .collect()
+            };
         let fv = describe(victim, &|a| a.0);
         let fr = describe(reference, &|a| a.1);
         matching = match_features(&fv, &fr);

@@ -23,6 +23,10 @@ use crate::encode::{EncodingConfig, FilterLayout, Hardening, normalised_values};
 use crate::metrics::{Guess, dice};
 use crate::{LeakageError, Table};
 
+/// One field's decode: a guess per victim record (indices into the dictionary) and the
+/// dictionary of normalised values.
+pub type FieldDecode = (Vec<Guess>, Vec<String>);
+
 /// What the key holder knows of BLIP's flips.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlipKnowledge {
@@ -89,8 +93,8 @@ impl KeyHolder {
     }
 
     fn empty_values(&self) -> Vec<&'static str> {
-        let n = self.config.fields.len()
-            + usize::from(self.config.hardening == Hardening::SaltYear);
+        let n =
+            self.config.fields.len() + usize::from(self.config.hardening == Hardening::SaltYear);
         vec![""; n]
     }
 
@@ -141,6 +145,10 @@ impl KeyHolder {
     /// victim's part for that field. Returns, per field, the guesses (indices into that
     /// field's dictionary) and the dictionary of normalised values.
     ///
+    /// With a year-of-birth salt ([`Hardening::SaltYear`]) every value is also tried with
+    /// every year of `salt_years` (a date with its own year), so the salt costs the key holder
+    /// a factor of the number of years, not the decode.
+    ///
     /// With a `clk` layout the fields share bits and this decode does not apply: an empty
     /// list is returned.
     ///
@@ -150,35 +158,55 @@ impl KeyHolder {
         &self,
         victim: &[Vec<u8>],
         dictionary: impl Fn(usize) -> Vec<String>,
-    ) -> Result<Vec<(Vec<Guess>, Vec<String>)>, LeakageError> {
+        salt_years: &[String],
+    ) -> Result<Vec<FieldDecode>, LeakageError> {
         if self.config.layout != FilterLayout::PerField {
             return Ok(Vec::new());
         }
         let mut scratch = EncoderScratch::default();
         let empty = self.empty_values();
         let base = self.encode(&self.clean, &empty, 0, &mut scratch)?;
-        let shifted: Vec<Vec<u8>> = self
-            .strip(victim)?
-            .iter()
-            .map(|y| xor(y, &base))
-            .collect();
+        let shifted: Vec<Vec<u8>> = self.strip(victim)?.iter().map(|y| xor(y, &base)).collect();
         let mut out = Vec::new();
+        let salted = self.config.hardening == Hardening::SaltYear;
+        let salt_slot = self.config.fields.len();
         for (slot, &field) in self.config.fields.iter().enumerate() {
             let values = dictionary(field);
+            let is_date = field_is_date(self.locale, field);
+            // With a year-of-birth salt the key holder also tries the salt: a date carries
+            // its own year, any other value every year of `salt_years`.
+            let salts: Vec<String> = if !salted {
+                vec![String::new()]
+            } else {
+                salt_years.to_vec()
+            };
+            // (contribution, value index) for every (value, salt) tried.
             let mut contributions = Vec::with_capacity(values.len());
+            let mut owners = Vec::with_capacity(values.len());
             let mut support = vec![0u8; base.len()];
-            for v in &values {
-                let mut record = empty.clone();
-                record[slot] = v;
-                let c = xor(&self.encode(&self.clean, &record, 0, &mut scratch)?, &base);
-                for (s, b) in support.iter_mut().zip(&c) {
-                    *s |= b;
+            for (index, v) in values.iter().enumerate() {
+                let own_year = [v.chars().take(4).collect::<String>()];
+                let tried: &[String] = if salted && is_date { &own_year } else { &salts };
+                for salt in tried {
+                    let mut record = empty.clone();
+                    record[slot] = v;
+                    if salted {
+                        record[salt_slot] = salt;
+                    }
+                    let c = xor(&self.encode(&self.clean, &record, 0, &mut scratch)?, &base);
+                    for (s, b) in support.iter_mut().zip(&c) {
+                        *s |= b;
+                    }
+                    contributions.push(c);
+                    owners.push(index);
                 }
-                contributions.push(c);
             }
             let mut exact: HashMap<&[u8], Vec<usize>> = HashMap::new();
-            for (i, c) in contributions.iter().enumerate() {
-                exact.entry(c.as_slice()).or_default().push(i);
+            for (c, &owner) in contributions.iter().zip(&owners) {
+                let e = exact.entry(c.as_slice()).or_default();
+                if !e.contains(&owner) {
+                    e.push(owner);
+                }
             }
             let guesses = shifted
                 .iter()
@@ -189,7 +217,12 @@ impl KeyHolder {
                             candidates: c.clone(),
                             confidence: 1.0,
                         },
-                        None => nearest(&part, &contributions),
+                        None => {
+                            let mut g = nearest(&part, &contributions);
+                            g.candidates = g.candidates.iter().map(|&i| owners[i]).collect();
+                            g.candidates.dedup();
+                            g
+                        }
                     }
                 })
                 .collect();
@@ -227,6 +260,10 @@ pub fn field_dictionary(locale: Locale, reference: &Table, field: usize, q: usiz
     values
 }
 
+fn field_is_date(locale: Locale, field: usize) -> bool {
+    crate::quasi_identifiers(locale).get(field) == Some(&"date_of_birth")
+}
+
 fn days_in_month(year: i32, month: u32) -> u32 {
     match month {
         2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
@@ -238,7 +275,12 @@ fn days_in_month(year: i32, month: u32) -> u32 {
 
 /// Whether dictionary value `candidate` is victim record `target`'s normalised value.
 #[must_use]
-pub fn value_is_right(truth: &[Option<String>], dictionary: &[String], target: usize, candidate: usize) -> bool {
+pub fn value_is_right(
+    truth: &[Option<String>],
+    dictionary: &[String],
+    target: usize,
+    candidate: usize,
+) -> bool {
     truth[target].as_deref() == Some(dictionary[candidate].as_str())
 }
 

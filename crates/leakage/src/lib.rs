@@ -33,9 +33,13 @@ pub use encode::{EncodingConfig, FilterLayout, Hardening, birth_years, normalise
 pub use error::LeakageError;
 pub use frequency::{FrequencyParams, ValueAttack, frequency_attack, pattern_mining_attack};
 pub use graph::{GraphParams, graph_matching_attack, similarity_graph};
-pub use key_holder::{BlipKnowledge, KeyHolder, field_dictionary, field_truth, value_is_right};
-pub use sweep::{BlipSeed, Disclosure, Measurement, THRESHOLDS, clk_linkage, run_attacks, token_linkage};
+pub use key_holder::{
+    BlipKnowledge, FieldDecode, KeyHolder, field_dictionary, field_truth, value_is_right,
+};
 pub use metrics::{AttackScore, Guess, LinkageScore, dice, link_greedy, score_links};
+pub use sweep::{
+    BlipSeed, Disclosure, Measurement, THRESHOLDS, clk_linkage, run_attacks, token_linkage,
+};
 
 #[cfg(test)]
 mod tests;

@@ -65,11 +65,7 @@ impl AttackScore {
     /// Scores `guesses` (one per target) with `is_right(target, candidate)`, counting 1-to-m
     /// re-identifications for candidate lists of at most `m`.
     #[must_use]
-    pub fn measure(
-        guesses: &[Guess],
-        m: usize,
-        is_right: impl Fn(usize, usize) -> bool,
-    ) -> Self {
+    pub fn measure(guesses: &[Guess], m: usize, is_right: impl Fn(usize, usize) -> bool) -> Self {
         let mut s = Self {
             targets: guesses.len(),
             ..Self::default()
@@ -147,7 +143,11 @@ impl LinkageScore {
     #[must_use]
     pub fn f_measure(&self) -> f64 {
         let (p, r) = (self.precision(), self.recall());
-        if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) }
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
     }
 
     /// Share of links that join a record with a true partner to another person.
@@ -239,10 +239,19 @@ mod tests {
         // Target t's right candidate is t.
         let s = AttackScore::measure(&guesses, 2, |t, c| t == c);
         assert_eq!(
-            (s.guessed_1to1, s.correct_1to1, s.guessed_1tom, s.correct_1tom),
+            (
+                s.guessed_1to1,
+                s.correct_1to1,
+                s.guessed_1tom,
+                s.correct_1tom
+            ),
             (expected.0, expected.1, expected.2, expected.3)
         );
-        assert!((s.disclosure_risk - expected.4).abs() < 1e-12, "{}", s.disclosure_risk);
+        assert!(
+            (s.disclosure_risk - expected.4).abs() < 1e-12,
+            "{}",
+            s.disclosure_risk
+        );
     }
 
     #[test]

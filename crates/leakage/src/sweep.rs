@@ -6,13 +6,11 @@
 
 use blindlink_encoding::LinkageSecret;
 
-use crate::encode::{EncodingConfig, FilterLayout, Hardening, normalised_values};
+use crate::encode::{EncodingConfig, FilterLayout, Hardening, birth_years, normalised_values};
 use crate::frequency::{FrequencyParams, frequency_attack, pattern_mining_attack, qgrams};
 use crate::graph::{GraphParams, graph_matching_attack, similarity_graph};
 use crate::key_holder::{BlipKnowledge, KeyHolder, field_dictionary, value_is_right};
-use crate::metrics::{
-    AttackScore, LinkageScore, greedy_one_to_one, link_greedy, score_links,
-};
+use crate::metrics::{AttackScore, LinkageScore, greedy_one_to_one, link_greedy, score_links};
 use crate::{LeakageError, LinkedFiles};
 
 /// What a protocol mode hands to whom.
@@ -60,7 +58,10 @@ fn victim_encodings(
             BlipKnowledge::Seed(seed)
         }
     };
-    Ok((config.encode(files.locale, &files.victim, &encoder)?, knowledge))
+    Ok((
+        config.encode(files.locale, &files.victim, &encoder)?,
+        knowledge,
+    ))
 }
 
 /// Runs the attacks that `disclosure` makes possible on `config`'s encodings of the victim
@@ -99,9 +100,14 @@ pub fn run_attacks(
             score: AttackScore::measure(&guesses, 10, same),
         });
         if config.layout == FilterLayout::PerField {
-            let decoded = holder.decode_fields(&victim, |f| {
-                field_dictionary(files.locale, &files.reference, f, config.q)
-            })?;
+            let mut years = birth_years(files.locale, &files.reference);
+            years.sort_unstable();
+            years.dedup();
+            let decoded = holder.decode_fields(
+                &victim,
+                |f| field_dictionary(files.locale, &files.reference, f, config.q),
+                &years,
+            )?;
             // Field values re-identified, pooled over the fields.
             let mut pooled = AttackScore::default();
             let mut risk = 0.0;
@@ -156,7 +162,10 @@ pub fn run_attacks(
             };
             for (attack, result) in [
                 ("frequency", frequency_attack(&victim, &sample, params)),
-                ("pattern-mining", pattern_mining_attack(&victim, &sample, params)),
+                (
+                    "pattern-mining",
+                    pattern_mining_attack(&victim, &sample, params),
+                ),
             ] {
                 out.push(Measurement {
                     attack,
@@ -182,7 +191,11 @@ fn exact_mask(files: &LinkedFiles, config: &EncodingConfig) -> u32 {
 /// The normalised values of the configured fields per record, of the reference (the
 /// attacker's sample) or of the victim (the truth).
 fn field_tuples(files: &LinkedFiles, config: &EncodingConfig, victim: bool) -> Vec<Vec<String>> {
-    let table = if victim { &files.victim } else { &files.reference };
+    let table = if victim {
+        &files.victim
+    } else {
+        &files.reference
+    };
     let columns: Vec<Vec<Option<String>>> = config
         .fields
         .iter()
@@ -270,8 +283,7 @@ pub fn token_linkage(files: &LinkedFiles, fields: &[usize], q: usize) -> (f64, L
     }
     let truth = files.true_pairs();
     best_threshold(|t| {
-        let pairs: Vec<(f64, usize, usize)> =
-            scored.iter().copied().filter(|p| p.0 >= t).collect();
+        let pairs: Vec<(f64, usize, usize)> = scored.iter().copied().filter(|p| p.0 >= t).collect();
         let links = greedy_one_to_one(pairs, left.len(), right.len());
         score_links(&links, &truth, |r, v| files.same_person(r, v))
     })

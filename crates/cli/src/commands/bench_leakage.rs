@@ -148,9 +148,7 @@ fn locale(name: &str) -> anyhow::Result<(Locale, &'static str)> {
 /// An unknown locale, a population the generator refuses, or an output that cannot be
 /// written.
 pub fn run(args: &LeakageBenchArgs) -> anyhow::Result<()> {
-    let persons = args
-        .persons
-        .unwrap_or(if args.quick { 150 } else { 1000 });
+    let persons = args.persons.unwrap_or(if args.quick { 150 } else { 1000 });
     let locales = args
         .locales
         .iter()
@@ -183,7 +181,11 @@ pub fn run(args: &LeakageBenchArgs) -> anyhow::Result<()> {
         for config in &encodings {
             for &(hardening, blip, suffix) in &hardenings {
                 let config = config.clone().hardened(hardening);
-                bar.set_message(format!("{code} {} {}{suffix}", config.label(), hardening.label()));
+                bar.set_message(format!(
+                    "{code} {} {}{suffix}",
+                    config.label(),
+                    hardening.label()
+                ));
                 let (threshold, linkage) = clk_linkage(&files, &config, &secret)?;
                 let measurements = run_attacks(
                     &files,
@@ -351,13 +353,18 @@ mod tests {
                 .collect()
         };
         // validate and fuzzy: the key holder receives no encodings.
-        assert_eq!(reidentified("validate", "none", "key-holder-records"), [0.0]);
+        assert_eq!(
+            reidentified("validate", "none", "key-holder-records"),
+            [0.0]
+        );
         assert_eq!(reidentified("fuzzy", "none", "key-holder-records"), [0.0]);
         // clk-exchange: the key holder decodes the CLKs of every encoding.
         let clk = reidentified("clk-exchange", "none", "key-holder-records");
         assert_eq!(clk.len(), 3);
         assert!(clk.iter().all(|&r| r >= 0.9), "{clk:?}");
         let svg = std::fs::read_to_string(dir.path().join("tradeoff.svg")).unwrap();
-        assert!(svg.starts_with("<svg") && svg.contains("clk-exchange ja clk-l1024-k10-q2-5f none"));
+        assert!(
+            svg.starts_with("<svg") && svg.contains("clk-exchange ja clk-l1024-k10-q2-5f none")
+        );
     }
 }

@@ -227,8 +227,14 @@ fn blip_is_deterministic_per_encoder_and_record_index() {
     let e = encoder(&schema, b"k");
     let run = |e: &NativeEncoder, index: u64| {
         let mut out = vec![0; 32];
-        e.encode(&["tanaka"], index, &mut NativeScratch::default(), &mut out, None)
-            .unwrap();
+        e.encode(
+            &["tanaka"],
+            index,
+            &mut NativeScratch::default(),
+            &mut out,
+            None,
+        )
+        .unwrap();
         out
     };
     // One encoder (one run, any thread): the same record index gives the same flips.
@@ -249,8 +255,8 @@ fn blip_is_deterministic_per_encoder_and_record_index() {
 
 #[test]
 fn blip_flips_follow_the_seed_not_the_secret() {
-    // Golden: with seed [7; 32], record 0, ε = 1 (p ≈ 0.269), the flip mask of an empty
-    // record is a fixed function of the seed; a different linkage secret gives the same mask.
+    // With seed [7; 32], record 0 and ε = 1 (p ≈ 0.269), the flip mask of an empty record
+    // depends on the seed alone: a different linkage secret gives the same mask.
     let schema = format!("{HEAD}{NAME}[[harden]]\nstep = \"blip\"\nepsilon = 1.0\n");
     let mask = |secret: &[u8]| {
         let e = encoder(&schema, secret).with_blip_seed([7; 32]);
@@ -261,7 +267,10 @@ fn blip_flips_follow_the_seed_not_the_secret() {
     };
     assert_eq!(mask(b"k"), mask(b"another secret"));
     let flipped = popcount(&mask(b"k"));
-    assert!((40..=100).contains(&flipped), "{flipped} of 256 bits flipped");
+    assert!(
+        (40..=100).contains(&flipped),
+        "{flipped} of 256 bits flipped"
+    );
 }
 
 proptest::proptest! {
