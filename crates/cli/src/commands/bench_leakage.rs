@@ -266,12 +266,16 @@ fn display(path: &Path) -> String {
     path.display().to_string()
 }
 
+/// A mark of the plot: label, attack success, linkage F, whether the mode sends CLKs.
+type Point = (String, f64, f64, bool);
+
 /// Linkage F against the strongest attack's 1-to-1 success, one labelled point per
 /// configuration (mode, locale, encoding, hardening).
 fn tradeoff_svg(rows: &[Row]) -> anyhow::Result<String> {
     use plotters::prelude::*;
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-    let mut points: Vec<(String, f64, f64, bool)> = Vec::new();
+    let mut points: Vec<Point> = Vec::new();
     for row in rows {
         let key = format!(
             "{} {} {} {}",
@@ -308,14 +312,41 @@ fn tradeoff_svg(rows: &[Row]) -> anyhow::Result<String> {
             .y_desc("linkage F-measure")
             .draw()
             .map_err(plot_error)?;
-        chart
-            .draw_series(points.iter().map(|(label, x, y, clk)| {
-                let colour = if *clk { RED } else { BLUE };
-                EmptyElement::at((*x, *y))
-                    + Circle::new((0, 0), 4, colour.filled())
-                    + Text::new(label.clone(), (6, -4), ("sans-serif", 10))
-            }))
-            .map_err(plot_error)?;
+        // Configurations at the same place share one mark and a stack of labels, written
+        // towards the inside of the plot.
+        let mut groups: Vec<((i64, i64), Vec<&Point>)> = Vec::new();
+        for p in &points {
+            let at = ((p.1 * 100.0).round() as i64, (p.2 * 100.0).round() as i64);
+            match groups.iter_mut().find(|g| g.0 == at) {
+                Some(g) => g.1.push(p),
+                None => groups.push((at, vec![p])),
+            }
+        }
+        for (_, members) in &groups {
+            let (x, y) = (members[0].1, members[0].2);
+            let colour = if members.iter().any(|m| m.3) {
+                RED
+            } else {
+                BLUE
+            };
+            let right = x > 0.5;
+            let style = TextStyle::from(("sans-serif", 11).into_font()).pos(Pos::new(
+                if right { HPos::Right } else { HPos::Left },
+                VPos::Center,
+            ));
+            chart
+                .draw_series(std::iter::once(
+                    EmptyElement::at((x, y)) + Circle::new((0, 0), 4, colour.filled()),
+                ))
+                .map_err(plot_error)?;
+            chart
+                .draw_series(members.iter().enumerate().map(|(i, m)| {
+                    let dx = if right { -8 } else { 8 };
+                    EmptyElement::at((x, y))
+                        + Text::new(m.0.clone(), (dx, 12 * i as i32), style.clone())
+                }))
+                .map_err(plot_error)?;
+        }
         root.present().map_err(plot_error)?;
     }
     Ok(svg)
