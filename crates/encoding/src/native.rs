@@ -163,9 +163,7 @@ impl Weight {
     pub(crate) fn k(self, index: usize, count: usize) -> u32 {
         match self {
             Self::BitsPerToken(k) => k,
-            Self::BitsPerField(total) => {
-                total / count as u32 + u32::from(index < total as usize % count)
-            }
+            Self::BitsPerField(total) => crate::bits::token_share(total, index, count),
         }
     }
 }

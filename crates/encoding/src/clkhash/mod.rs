@@ -43,11 +43,7 @@ impl Strategy {
     fn k(self, index: usize, count: usize) -> u32 {
         match self {
             Self::BitsPerToken(k) => k,
-            Self::BitsPerFeature(total) => {
-                let per = total / count as u32;
-                let residue = total as usize % count;
-                per + u32::from(index < residue)
-            }
+            Self::BitsPerFeature(total) => crate::bits::token_share(total, index, count),
         }
     }
 
