@@ -1,4 +1,6 @@
 use super::*;
+use crate::LinkageSecret;
+use crate::bits::{get_bit, popcount, set_bit};
 
 fn check_error(schema: &str, expected: &str) {
     let err = NativeSchema::parse(schema).unwrap_err().to_string();
@@ -180,7 +182,7 @@ fn rbf_samples_each_field_its_share() {
             &[],
             value.as_bytes(),
             10,
-            e.schema.fields[i].own_bits,
+            e.schema().fields[i].own_bits,
             &mut p,
         );
         for q in p {
@@ -203,7 +205,7 @@ fn salt_changes_the_encoding_per_record_value() {
     let a1985 = encode(&e, &["tanaka", "1985"]).unwrap();
     assert_eq!(encode(&e, &["tanaka", " 1985 "]).unwrap(), a1985);
     assert_ne!(encode(&e, &["tanaka", "1986"]).unwrap(), a1985);
-    assert_eq!(e.schema.columns(), ["name", "year"]);
+    assert_eq!(e.schema().columns(), ["name", "year"]);
 }
 
 #[test]
@@ -212,7 +214,7 @@ fn hardening_chain_lengths_and_balance() {
         "{HEAD}{NAME}[[harden]]\nstep = \"xor-fold\"\n[[harden]]\nstep = \"balance\"\n[[harden]]\nstep = \"rule90\"\n[[harden]]\nstep = \"permute\"\n"
     );
     let e = encoder(&schema, b"k");
-    assert_eq!(e.schema.output_bits(), 256);
+    assert_eq!(e.schema().output_bits(), 256);
     let balanced = format!("{HEAD}{NAME}[[harden]]\nstep = \"balance\"\n");
     let b = encoder(&balanced, b"k");
     for name in ["a", "tanaka", "a much longer name than usual"] {
