@@ -2,7 +2,7 @@
 //! BLIP's fresh seed) and applied to one record at a time.
 
 use crate::bits::{get_bit, popcount, set_bit};
-use crate::cache::{MaskCache, PositionCache, or_into};
+use crate::cache::{MaskCache, PositionCache, insert_tokens, or_into};
 use crate::harden::{self, HardeningStep, PreparedStep};
 use crate::keyed::{DerivedKey, KeyedStream, TokenHasher};
 use crate::{EncodingError, LinkageSecret};
@@ -255,33 +255,18 @@ impl NativeEncoder {
                 token_bytes.extend_from_slice(t.as_bytes());
                 token_ends.push(token_bytes.len());
             })?;
-            let count = token_ends.len();
             field_filter.clear();
             field_filter.resize(field.own_bits.div_ceil(8), 0);
-            let mut start = 0;
             let hasher = &self.hashers[i];
-            for (t, &end) in token_ends.iter().enumerate() {
-                let bytes = &token_bytes[start..end];
-                start = end;
-                let k = field.weight.k(t, count);
-                let positions = if salt.is_empty() {
-                    caches[i].get_or_insert(bytes, k, |p| {
-                        hasher.positions(&[], bytes, k, field.own_bits, p);
-                    })
-                } else {
-                    // The cache key carries the salt so that salted tokens never collide.
-                    let mut key = Vec::with_capacity(salt.len() + bytes.len() + 4);
-                    key.extend_from_slice(&(salt.len() as u32).to_le_bytes());
-                    key.extend_from_slice(salt);
-                    key.extend_from_slice(bytes);
-                    caches[i].get_or_insert(&key, k, |p| {
-                        hasher.positions(salt, bytes, k, field.own_bits, p);
-                    })
-                };
-                for &p in positions {
-                    set_bit(field_filter, p as usize);
-                }
-            }
+            insert_tokens(
+                token_bytes,
+                token_ends,
+                salt,
+                &mut caches[i],
+                field_filter,
+                |t, count| field.weight.k(t, count),
+                |bytes, k, p| hasher.positions(salt, bytes, k, field.own_bits, p),
+            );
             if let Some(p) = field_popcounts.as_deref_mut() {
                 p.push(popcount(field_filter));
             }
