@@ -13,6 +13,14 @@ pub(crate) fn get_bit(bytes: &[u8], i: usize) -> bool {
     bytes[i >> 3] & (0x80 >> (i & 7)) != 0
 }
 
+/// The bits token `index` of `count` inserts when a field inserts `total` bits in all: an
+/// equal share, the first `total % count` tokens one more (clkhash's `bitsPerFeature` and the
+/// native schema's `bits_per_field`, so both encoders weigh tokens through this one rule).
+#[inline]
+pub(crate) fn token_share(total: u32, index: usize, count: usize) -> u32 {
+    total / count as u32 + u32::from(index < total as usize % count)
+}
+
 /// Number of bits set.
 pub(crate) fn popcount(bytes: &[u8]) -> u32 {
     bytes.iter().map(|b| b.count_ones()).sum()

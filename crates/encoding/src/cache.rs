@@ -76,6 +76,41 @@ impl PositionCache {
     }
 }
 
+/// The token-insertion loop of both encoders: sets, in `filter`, the positions of each token of
+/// one field (`tokens` split at `ends`), token `t` of `n` taking `weight(t, n)` positions from
+/// `hash(token, k, out)`, memoised in `cache`. A non-empty `salt` is part of the cache key (the
+/// caller's `hash` mixes it into the positions), so salted tokens never collide.
+pub(crate) fn insert_tokens(
+    tokens: &[u8],
+    ends: &[usize],
+    salt: &[u8],
+    cache: &mut PositionCache,
+    filter: &mut [u8],
+    weight: impl Fn(usize, usize) -> u32,
+    hash: impl Fn(&[u8], u32, &mut Vec<u32>),
+) {
+    let count = ends.len();
+    let mut start = 0;
+    let mut salted_key = Vec::new();
+    for (t, &end) in ends.iter().enumerate() {
+        let bytes = &tokens[start..end];
+        start = end;
+        let k = weight(t, count);
+        let key = if salt.is_empty() {
+            bytes
+        } else {
+            salted_key.clear();
+            salted_key.extend_from_slice(&(salt.len() as u32).to_le_bytes());
+            salted_key.extend_from_slice(salt);
+            salted_key.extend_from_slice(bytes);
+            salted_key.as_slice()
+        };
+        for &p in cache.get_or_insert(key, k, |p| hash(bytes, k, p)) {
+            crate::bits::set_bit(filter, p as usize);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

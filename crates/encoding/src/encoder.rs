@@ -212,6 +212,21 @@ impl ClkEncoder {
         })
     }
 
+    /// Replaces the seed of BLIP's flips (fresh from the OS RNG by default): the output of the
+    /// caller's CSPRNG, or a fixed value where a test needs reproducible flips. Changes nothing
+    /// for schemas without BLIP (clkhash schemas have none).
+    ///
+    /// # Security
+    /// Never derive the seed from the linkage secret or anything else the peer knows: the peer
+    /// would regenerate the flips and XOR them out. Draw a new one per encoding run.
+    #[must_use]
+    pub fn with_blip_seed(mut self, seed: [u8; 32]) -> Self {
+        if let EncoderKind::Native(e) = self.kind {
+            self.kind = EncoderKind::Native(e.with_blip_seed(seed));
+        }
+        self
+    }
+
     /// CLK length in bits.
     #[must_use]
     pub fn filter_bits(&self) -> usize {
@@ -231,7 +246,9 @@ impl ClkEncoder {
     }
 
     /// Encodes one record into `out` (`bytes_per_clk()` bytes). `values` follow
-    /// [`Schema::columns`]; `record_index` seeds randomised hardening (BLIP) deterministically.
+    /// [`Schema::columns`]; `record_index` picks the record's stream of BLIP flips under this
+    /// encoder's seed (so a run is deterministic whatever the thread count, and another
+    /// encoder, the peer's included, draws other flips).
     ///
     /// # Errors
     /// [`EncodingError::InvalidValue`] naming the field and the reason, or

@@ -45,6 +45,9 @@ pub enum EncodingError {
     /// A CLK file is malformed.
     #[error("clk file: {0}")]
     ClkFile(String),
+    /// The operating system's random number generator failed (BLIP's seed).
+    #[error("os random number generator: {0}")]
+    Randomness(String),
     /// The linkage secret cannot be used.
     #[error("linkage secret: {0}")]
     Secret(String),

@@ -12,9 +12,19 @@
 //!
 //! Keyed steps derive their keys from the linkage secret with the step's position in the list,
 //! so two parties with the same schema and secret harden identically.
+//!
+//! BLIP is the exception: its flips are noise, and noise regenerable from the linkage secret is
+//! no noise to the other key holder (who XORs the same flips back out; `blindlink-leakage`'s
+//! key-holder attack does exactly that). Its flips come from a ChaCha20 stream under a fresh
+//! per-encoder seed (the OS RNG, or one the caller passes to
+//! [`ClkEncoder::with_blip_seed`](crate::ClkEncoder::with_blip_seed)), with the record index as
+//! the stream number, so an encoding run is deterministic whatever the number of threads and
+//! two runs never flip the same bits.
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::Rng as _;
 
 use crate::bits::{get_bit, set_bit};
-use crate::keyed::KeyedStream;
 
 /// One hardening step, as configured.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,15 +120,11 @@ pub(crate) fn rule90(filter: &[u8], bits: usize) -> Vec<u8> {
     out
 }
 
-/// Flips each bit independently with probability `flip_probability`, drawing from `stream`.
-pub(crate) fn blip(
-    filter: &mut [u8],
-    bits: usize,
-    flip_probability: f64,
-    stream: &mut KeyedStream,
-) {
+/// Flips each bit independently with probability `flip_probability`, drawing from `rng`.
+pub(crate) fn blip(filter: &mut [u8], bits: usize, flip_probability: f64, rng: &mut ChaCha20Rng) {
     for i in 0..bits {
-        if stream.unit() < flip_probability {
+        let unit = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        if unit < flip_probability {
             filter[i >> 3] ^= 0x80 >> (i & 7);
         }
     }
@@ -136,7 +142,8 @@ mod tests {
     use super::*;
     use crate::LinkageSecret;
     use crate::bits::popcount;
-    use crate::keyed::DerivedKey;
+    use crate::keyed::{DerivedKey, KeyedStream};
+    use rand_core::SeedableRng as _;
 
     fn stream(nonce: u64) -> KeyedStream {
         let secret = LinkageSecret::from_bytes(b"harden".to_vec()).unwrap();
@@ -215,7 +222,7 @@ mod tests {
         let bits = 200_000;
         let original = filter(bits, 6);
         let mut noisy = original.clone();
-        blip(&mut noisy, bits, p, &mut stream(12));
+        blip(&mut noisy, bits, p, &mut ChaCha20Rng::seed_from_u64(12));
         let flipped: u32 = original
             .iter()
             .zip(&noisy)

@@ -1,6 +1,7 @@
 //! blindlink's native keyed hashing: HMAC-SHA3 with domain separation tags naming
 //! `blindlink/v1`, per-field keys derived from the linkage secret, and a keyed deterministic
-//! stream of random numbers for permutations, sampling and randomised response.
+//! stream of random numbers for permutations and sampling (never for BLIP's noise: the peer
+//! holds the key).
 
 use hmac::{KeyInit, Mac, SimpleHmac};
 use sha3::{Sha3_256, Sha3_512};
@@ -133,11 +134,6 @@ impl KeyedStream {
                 return (product >> 64) as u64;
             }
         }
-    }
-
-    /// Uniform in `[0, 1)` with 53 bits of precision.
-    pub(crate) fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// A uniformly random permutation of `0..n` (Fisher–Yates).

@@ -22,6 +22,9 @@ pub enum BenchCommand {
     /// Grouped PSI cardinality on registry-insurer-like pairs (about 45 tokens per party per
     /// pair in five fields), both parties in memory.
     GroupedPsi(GroupedPsiBenchArgs),
+    /// What each mode, encoding and hardening reveals to the attacks of the literature, against
+    /// its linkage quality: leakage.csv and tradeoff.svg.
+    Leakage(super::bench_leakage::LeakageBenchArgs),
 }
 
 /// Arguments of `blindlink bench grouped-psi`.
@@ -74,6 +77,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             println!("{report}");
             Ok(())
         }
+        BenchCommand::Leakage(args) => super::bench_leakage::run(&args),
     }
 }
 

@@ -25,8 +25,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use md5::Md5;
 use sha1::Sha1;
 
-use crate::bits::{be_bytes_mod, set_bit, xor_fold_once};
-use crate::cache::{MaskCache, PositionCache, or_into};
+use crate::bits::{be_bytes_mod, xor_fold_once};
+use crate::cache::{MaskCache, PositionCache, insert_tokens, or_into};
 use crate::{EncodingError, LinkageSecret};
 use formats::{Case, DateFormat, FieldFormat, TextEncoding};
 use json::{Located, Node};
@@ -43,11 +43,7 @@ impl Strategy {
     fn k(self, index: usize, count: usize) -> u32 {
         match self {
             Self::BitsPerToken(k) => k,
-            Self::BitsPerFeature(total) => {
-                let per = total / count as u32;
-                let residue = total as usize % count;
-                per + u32::from(index < residue)
-            }
+            Self::BitsPerFeature(total) => crate::bits::token_share(total, index, count),
         }
     }
 
@@ -805,20 +801,17 @@ impl ClkhashEncoder {
                     format!("'{canonical}' cannot be encoded in {}", encoding.name()),
                 ));
             }
-            let count = token_ends.len();
             field_filter.clear();
             field_filter.resize(filter_bytes, 0);
-            let mut start = 0;
-            for (t, &end) in token_ends.iter().enumerate() {
-                let bytes = &token_bytes[start..end];
-                start = end;
-                let k = h.strategy.k(t, count);
-                let positions = caches[i]
-                    .get_or_insert(bytes, k, |p| hasher.positions(bytes, k, self.hash_l, p));
-                for &p in positions {
-                    set_bit(field_filter, p as usize);
-                }
-            }
+            insert_tokens(
+                token_bytes,
+                token_ends,
+                &[],
+                &mut caches[i],
+                field_filter,
+                |t, count| h.strategy.k(t, count),
+                |bytes, k, p| hasher.positions(bytes, k, self.hash_l, p),
+            );
             if let Some(p) = field_popcounts.as_deref_mut() {
                 p.push(crate::bits::popcount(field_filter));
             }

@@ -1,4 +1,6 @@
 use super::*;
+use crate::LinkageSecret;
+use crate::bits::{get_bit, popcount, set_bit};
 
 fn check_error(schema: &str, expected: &str) {
     let err = NativeSchema::parse(schema).unwrap_err().to_string();
@@ -180,7 +182,7 @@ fn rbf_samples_each_field_its_share() {
             &[],
             value.as_bytes(),
             10,
-            e.schema.fields[i].own_bits,
+            e.schema().fields[i].own_bits,
             &mut p,
         );
         for q in p {
@@ -203,7 +205,7 @@ fn salt_changes_the_encoding_per_record_value() {
     let a1985 = encode(&e, &["tanaka", "1985"]).unwrap();
     assert_eq!(encode(&e, &["tanaka", " 1985 "]).unwrap(), a1985);
     assert_ne!(encode(&e, &["tanaka", "1986"]).unwrap(), a1985);
-    assert_eq!(e.schema.columns(), ["name", "year"]);
+    assert_eq!(e.schema().columns(), ["name", "year"]);
 }
 
 #[test]
@@ -212,7 +214,7 @@ fn hardening_chain_lengths_and_balance() {
         "{HEAD}{NAME}[[harden]]\nstep = \"xor-fold\"\n[[harden]]\nstep = \"balance\"\n[[harden]]\nstep = \"rule90\"\n[[harden]]\nstep = \"permute\"\n"
     );
     let e = encoder(&schema, b"k");
-    assert_eq!(e.schema.output_bits(), 256);
+    assert_eq!(e.schema().output_bits(), 256);
     let balanced = format!("{HEAD}{NAME}[[harden]]\nstep = \"balance\"\n");
     let b = encoder(&balanced, b"k");
     for name in ["a", "tanaka", "a much longer name than usual"] {
@@ -222,18 +224,55 @@ fn hardening_chain_lengths_and_balance() {
 }
 
 #[test]
-fn blip_is_deterministic_per_record_index() {
+fn blip_is_deterministic_per_encoder_and_record_index() {
     let schema = format!("{HEAD}{NAME}[[harden]]\nstep = \"blip\"\nepsilon = 1.0\n");
     let e = encoder(&schema, b"k");
-    let mut scratch = NativeScratch::default();
-    let run = |index: u64, scratch: &mut NativeScratch| {
+    let run = |e: &NativeEncoder, index: u64| {
         let mut out = vec![0; 32];
-        e.encode(&["tanaka"], index, scratch, &mut out, None)
+        e.encode(
+            &["tanaka"],
+            index,
+            &mut NativeScratch::default(),
+            &mut out,
+            None,
+        )
+        .unwrap();
+        out
+    };
+    // One encoder (one run, any thread): the same record index gives the same flips.
+    assert_eq!(run(&e, 3), run(&e, 3));
+    assert_ne!(run(&e, 3), run(&e, 4));
+    // Another encoder with the same schema and secret (the peer, or the next run) draws a
+    // fresh seed, so its flips differ: they are not regenerable from the linkage secret.
+    let other = encoder(&schema, b"k");
+    assert_ne!(run(&e, 3), run(&other, 3));
+    // A caller-chosen seed reproduces the flips across encoders.
+    let (a, b) = (
+        e.clone().with_blip_seed([7; 32]),
+        other.with_blip_seed([7; 32]),
+    );
+    assert_eq!(run(&a, 3), run(&b, 3));
+    assert_ne!(run(&a, 3), run(&e, 3));
+}
+
+#[test]
+fn blip_flips_follow_the_seed_not_the_secret() {
+    // With seed [7; 32], record 0 and ε = 1 (p ≈ 0.269), the flip mask of an empty record
+    // depends on the seed alone: a different linkage secret gives the same mask.
+    let schema = format!("{HEAD}{NAME}[[harden]]\nstep = \"blip\"\nepsilon = 1.0\n");
+    let mask = |secret: &[u8]| {
+        let e = encoder(&schema, secret).with_blip_seed([7; 32]);
+        let mut out = vec![0; 32];
+        e.encode(&[""], 0, &mut NativeScratch::default(), &mut out, None)
             .unwrap();
         out
     };
-    assert_eq!(run(3, &mut scratch), run(3, &mut scratch));
-    assert_ne!(run(3, &mut scratch), run(4, &mut scratch));
+    assert_eq!(mask(b"k"), mask(b"another secret"));
+    let flipped = popcount(&mask(b"k"));
+    assert!(
+        (40..=100).contains(&flipped),
+        "{flipped} of 256 bits flipped"
+    );
 }
 
 proptest::proptest! {

@@ -1,0 +1,19 @@
+//! The one error type of the crate.
+
+/// What can go wrong while building data, encodings or attacks.
+///
+/// Messages are lowercase, carry no trailing period and name what was wrong (the column, the
+/// record, the parameter); they never contain key material.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LeakageError {
+    /// The synthetic population could not be generated.
+    #[error("synthetic data: {0}")]
+    Synth(#[from] blindlink_synth::SynthError),
+    /// A schema, a secret or a record was refused by the encoder.
+    #[error("encoding: {0}")]
+    Encoding(#[from] blindlink_encoding::EncodingError),
+    /// A generated file lacks a column the quasi-identifiers are built from.
+    #[error("generated file has no column '{0}'")]
+    MissingColumn(&'static str),
+}
