@@ -210,3 +210,129 @@ fn short_kind(kind: &str) -> String {
         format!("sha256:{}", hex::encode(&digest[..16]))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use blindlink_protocol::{FieldScoring, Mode};
+
+    use super::*;
+    use crate::{LiteralAddresses, MatchKeyColumn, PartyCommand};
+
+    const SCHEMA: &str = "version = 1\n[filter]\nbits = 64\n\
+        [[field]]\ncolumn = \"surname\"\nnormalise = [\"nfkc\"]\n\
+        tokens = { kind = \"ngram\", n = 2 }\nbits_per_token = 4\n\
+        [[field]]\ncolumn = \"dob\"\nnormalise = [\"date\"]\ntokens = { kind = \"exact\" }\n\
+        bits_per_token = 4\n";
+
+    fn config(mode: &str, extra: &str) -> PartyConfig {
+        let text = format!(
+            "name = \"registry\"\nmode = \"{mode}\"\n[server]\nlisten = \"127.0.0.1:7443\"\n\
+             allowed_peers = [\"insurer\"]\n[tls]\ninsecure_loopback = true\n[linkage]\n\
+             schema = \"s.toml\"\nkey_file = \"k\"\n{extra}\n[input]\ncsv = \"c.csv\"\n\
+             id_column = \"id\"\n[[input.match_key]]\nname = \"number\"\n\
+             columns = [{{ column = \"n\", normalise = [\"digits-only\"] }}]\n\
+             [[input.match_key]]\nname = \"name+dob\"\ncolumns = [{{ column = \"surname\", \
+             normalise = [\"nfkc\", \"katakana\", \"halfwidth-kana\", \"long-vowel-fold\", \
+             \"strip-whitespace\"] }}, {{ column = \"dob\", normalise = [\"date\"] }}]\n\
+             [output]\ndir = \"o\"\n"
+        );
+        PartyConfig::parse(
+            &text,
+            Path::new("p/registry.toml"),
+            PartyCommand::Serve,
+            &LiteralAddresses,
+        )
+        .unwrap()
+    }
+
+    fn records() -> PartyRecords {
+        let mut number = MatchKeyColumn::new("number");
+        number.push(Ok(b"\x01\x00\x00\x001".to_vec()), 2);
+        PartyRecords {
+            ids: vec!["r1".to_owned()],
+            match_keys: vec![number],
+            rows_read: 1,
+            fields: vec![vec![vec![b"ab".to_vec()], vec![b"1985-04-03".to_vec()]]],
+            ..PartyRecords::default()
+        }
+    }
+
+    /// The offer names the keys with their normalisation (hashed when long), the schema's
+    /// fields as `clk`, the mode's parameters and the schema's digest.
+    #[test]
+    fn handshake_offer() {
+        let schema = SchemaDocument::parse(SCHEMA).unwrap();
+        let config = config("validate", "validate_threshold = 0.8");
+        let prepared = prepare(&config, &schema, b"secret", &records()).unwrap();
+        let descriptor: Vec<String> = prepared
+            .offer
+            .schema
+            .fields()
+            .iter()
+            .map(|f| format!("{}={}", f.name, f.kind))
+            .collect();
+        let long = "nfkc,katakana,halfwidth-kana,long-vowel-fold,strip-whitespace+date";
+        let digest = sha2::Sha256::digest(long.as_bytes());
+        assert_eq!(
+            descriptor,
+            [
+                "key:number=digits-only".to_owned(),
+                format!("key:name+dob=sha256:{}", hex::encode(&digest[..16])),
+                "surname=clk".to_owned(),
+                "dob=clk".to_owned(),
+            ]
+        );
+        let parameters = prepared.offer.parameters.entries();
+        assert_eq!(parameters[0], ("mode.keys".to_owned(), "number".to_owned()));
+        assert_eq!(
+            parameters.last().unwrap(),
+            &("schema.sha256".to_owned(), hex::encode(schema.digest))
+        );
+        assert!(
+            parameters.contains(&("validate.threshold".to_owned(), "0.8".to_owned())),
+            "{parameters:?}"
+        );
+        // No [[linkage.validate_field]]: the token-kind rule (dob's one exact token vetoes).
+        let ModeConfig::Validate(validate) = &prepared.mode_config else {
+            panic!("{:?}", prepared.mode_config)
+        };
+        assert_eq!(
+            validate.fields,
+            [
+                FieldScoring::weighted("surname", 1.0),
+                FieldScoring {
+                    veto_below: Some(1.0),
+                    ..FieldScoring::weighted("dob", 1.0)
+                }
+            ]
+        );
+        assert_eq!(prepared.data.records[0].keys, [Some(b"\x01\x00\x00\x001".to_vec())]);
+        assert_eq!(prepared.data.records[0].fields.len(), 2);
+        assert_eq!(prepared.offer.mode, Mode::Validate);
+    }
+
+    #[test]
+    fn modes_that_lack_their_inputs_are_refused() {
+        let schema = SchemaDocument::parse(SCHEMA).unwrap();
+        let check = |mode: &str, extra: &str, expected: &str| {
+            let got = prepare(&config(mode, extra), &schema, b"secret", &records())
+                .map(|_| "ok".to_owned())
+                .unwrap_or_else(|e| e.to_string());
+            assert_eq!(got, expected, "{mode}");
+        };
+        check("exact", "", "ok");
+        check(
+            "fuzzy",
+            "",
+            "p/registry.toml: mode fuzzy needs CLKs but none were encoded",
+        );
+        check(
+            "validate",
+            "[[linkage.validate_field]]\nname = \"address\"\nweight = 1.0",
+            "p/registry.toml: linkage.validate_field 'address' is not a field of schema \
+             p/s.toml (its fields: surname, dob)",
+        );
+    }
+}
