@@ -308,7 +308,10 @@ mod tests {
                 }
             ]
         );
-        assert_eq!(prepared.data.records[0].keys, [Some(b"\x01\x00\x00\x001".to_vec())]);
+        assert_eq!(
+            prepared.data.records[0].keys,
+            [Some(b"\x01\x00\x00\x001".to_vec())]
+        );
         assert_eq!(prepared.data.records[0].fields.len(), 2);
         assert_eq!(prepared.offer.mode, Mode::Validate);
     }

@@ -30,7 +30,7 @@ use super::{LoadedParty, transport_security};
 pub use blindlink_party::PreparedParty;
 
 /// Builds the mode configuration, the offer and the protocol data of a loaded party
-/// ([`blindlink_party::prepare`]).
+/// ([`blindlink_party::prepare()`]).
 ///
 /// # Errors
 /// The config does not suit the mode: a `[[linkage.validate_field]]` names no schema field,
