@@ -240,6 +240,13 @@ impl NativeField {
     pub fn pipeline(&self) -> &Pipeline {
         &self.pipeline
     }
+
+    /// Whether the field's one token is its whole normalised value (`tokens = { kind =
+    /// "exact" }`, as for a date of birth or a sex): two values agree completely or not at all.
+    #[must_use]
+    pub fn has_exact_token(&self) -> bool {
+        matches!(self.comparison, Comparison::Exact)
+    }
 }
 
 /// A parsed native schema.

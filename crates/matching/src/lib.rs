@@ -44,6 +44,8 @@ pub use blocking::{
 pub use candidates::{Candidate, CandidateSearch, DiceThreshold, SearchStats};
 pub use dice::{DiceKernel, dice, dice_from_counts, dice_upper_bound};
 pub use error::MatchingError;
-pub use metrics::{BlockingQuality, LinkageQuality, quality_by_threshold, threshold_sweep};
+pub use metrics::{
+    BlockingQuality, FlagQuality, LinkageQuality, quality_by_threshold, threshold_sweep,
+};
 pub use solve::{DEFAULT_OPTIMAL_CELL_LIMIT, greedy, optimal};
 pub use store::{ClkStore, MAX_FILTER_BITS};

@@ -76,6 +76,60 @@ impl LinkageQuality {
     }
 }
 
+/// How well links were flagged as suspected wrong-person links (`validate`), against the
+/// truth: of the links to the wrong person, how many were flagged (the detection rate), and of
+/// the links to the right person, how many were flagged all the same (the false-flag rate).
+/// The one measure the demo, the protocol's example and its tests share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FlagQuality {
+    /// Links to the wrong person.
+    pub wrong: u64,
+    /// Of them, flagged.
+    pub wrong_flagged: u64,
+    /// Links to the right person.
+    pub right: u64,
+    /// Of them, flagged (false flags).
+    pub right_flagged: u64,
+}
+
+impl FlagQuality {
+    /// Counts `links`, each `(right_person, flagged)`; links whose truth is unknown are left
+    /// out by the caller.
+    ///
+    /// # Example
+    /// ```
+    /// use blindlink_matching::FlagQuality;
+    /// let q = FlagQuality::measure([(false, true), (false, false), (true, false), (true, true)]);
+    /// assert_eq!((q.wrong, q.wrong_flagged, q.right, q.right_flagged), (2, 1, 2, 1));
+    /// assert_eq!((q.detection_rate(), q.false_flag_rate()), (0.5, 0.5));
+    /// ```
+    pub fn measure(links: impl IntoIterator<Item = (bool, bool)>) -> Self {
+        let mut q = Self::default();
+        for (right, flagged) in links {
+            if right {
+                q.right += 1;
+                q.right_flagged += u64::from(flagged);
+            } else {
+                q.wrong += 1;
+                q.wrong_flagged += u64::from(flagged);
+            }
+        }
+        q
+    }
+
+    /// Flagged wrong-person links / wrong-person links (0 when there are none).
+    #[must_use]
+    pub fn detection_rate(&self) -> f64 {
+        ratio(self.wrong_flagged, self.wrong)
+    }
+
+    /// Flagged right-person links / right-person links (0 when there are none).
+    #[must_use]
+    pub fn false_flag_rate(&self) -> f64 {
+        ratio(self.right_flagged, self.right)
+    }
+}
+
 /// Quality of a candidate-generation (blocking) step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockingQuality {
@@ -197,6 +251,29 @@ mod tests {
             q.recall(),
         );
         assert_eq!(got, expected, "{predicted:?} vs {truth:?}");
+    }
+
+    #[test]
+    fn flag_quality() {
+        let check = |links: &[(bool, bool)], expected: (u64, u64, u64, u64, f64, f64)| {
+            let q = FlagQuality::measure(links.iter().copied());
+            let got = (
+                q.wrong,
+                q.wrong_flagged,
+                q.right,
+                q.right_flagged,
+                q.detection_rate(),
+                q.false_flag_rate(),
+            );
+            assert_eq!(got, expected, "{links:?}");
+        };
+        check(&[], (0, 0, 0, 0, 0.0, 0.0));
+        check(&[(false, true)], (1, 1, 0, 0, 1.0, 0.0));
+        check(&[(true, true), (true, false)], (0, 0, 2, 1, 0.0, 0.5));
+        check(
+            &[(false, true), (false, false), (false, true), (true, false)],
+            (3, 2, 1, 0, 2.0 / 3.0, 0.0),
+        );
     }
 
     #[test]

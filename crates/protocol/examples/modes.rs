@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use blindlink_matching::LinkageQuality;
+use blindlink_matching::{FlagQuality, LinkageQuality};
 use blindlink_protocol::*;
 use blindlink_synth::{Outcome, OutputFile, Scenario, Truth};
 use rand_chacha::ChaCha20Rng;
@@ -163,29 +163,26 @@ fn main() {
                 Truth::Pair(_) => None,
             })
             .collect();
-        let (mut wrong, mut wrong_flagged, mut correct, mut correct_flagged) = (0, 0, 0, 0);
-        for row in &oa.rows {
+        let q = FlagQuality::measure(oa.rows.iter().filter_map(|row| {
             let flagged = match row.status {
                 LinkStatus::Linked => false,
                 LinkStatus::SuspectedWrongPerson => true,
-                _ => continue,
+                _ => return None,
             };
             match outcome[row.local_id.as_str()] {
-                Outcome::WrongPerson(_) => {
-                    wrong += 1;
-                    wrong_flagged += usize::from(flagged);
-                }
-                Outcome::Correct => {
-                    correct += 1;
-                    correct_flagged += usize::from(flagged);
-                }
-                _ => {}
+                Outcome::WrongPerson(_) => Some((false, flagged)),
+                Outcome::Correct => Some((true, flagged)),
+                _ => None,
             }
-        }
+        }));
         println!(
-            "wrong-person links flagged {wrong_flagged} of {wrong} ({:.2}%), correct links flagged {correct_flagged} of {correct} ({:.3}%)",
-            100.0 * wrong_flagged as f64 / wrong.max(1) as f64,
-            100.0 * correct_flagged as f64 / correct.max(1) as f64
+            "wrong-person links flagged {} of {} ({:.2}%), correct links flagged {} of {} ({:.3}%)",
+            q.wrong_flagged,
+            q.wrong,
+            100.0 * q.detection_rate(),
+            q.right_flagged,
+            q.right,
+            100.0 * q.false_flag_rate()
         );
     }
 }

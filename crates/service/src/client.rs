@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 
 use blindlink_protocol::{
-    Disclosure, DisclosureLedger, InitiatorHandshake, Message, ProtocolError, SessionDriver,
-    SessionId, SessionOffer,
+    DisclosureLedger, InitiatorHandshake, Message, ProtocolError, SessionDriver, SessionId,
+    SessionOffer,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -192,15 +192,7 @@ async fn initiate(
         .ok_or(ProtocolError::PeerClosed("before answering the hello"))?;
     let established = waiting.handle(reply)?;
     driver.established(&established);
-    let mut ledger = DisclosureLedger::new(
-        established.session_id,
-        established.role,
-        established.mode,
-        server_name,
-    );
-    let fields = established.schema.fields().len() as u64;
-    ledger.record_revealed(Disclosure::Schema { fields });
-    ledger.record_learned(Disclosure::Schema { fields });
+    let mut ledger = crate::link::open_ledger(&established, server_name);
     let driven = link.drive(driver, &mut ledger).await;
     if driven.is_ok() {
         link.outbound.flush().await?;

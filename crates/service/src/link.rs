@@ -9,12 +9,39 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use blindlink_protocol::{DisclosureLedger, Message, MessageKind, ProtocolError, SessionDriver};
+use blindlink_protocol::{
+    Disclosure, DisclosureLedger, EstablishedSession, Message, MessageKind, ProtocolError, Role,
+    SessionDriver,
+};
 use tokio::sync::mpsc;
 
 use crate::framing::{FrameAssembler, split};
 use crate::pb::Chunk;
 use crate::{Limits, ServiceError};
+
+/// The ledger of an established session with `peer`, opened the same way on both ends: the
+/// session, role and mode, and the schema descriptor each side disclosed to the other in its
+/// hello, recorded in the order the hellos travel (the initiator's first).
+pub(crate) fn open_ledger(established: &EstablishedSession, peer: &str) -> DisclosureLedger {
+    let mut ledger = DisclosureLedger::new(
+        established.session_id,
+        established.role,
+        established.mode,
+        peer,
+    );
+    let fields = established.schema.fields().len() as u64;
+    match established.role {
+        Role::Initiator => {
+            ledger.record_revealed(Disclosure::Schema { fields });
+            ledger.record_learned(Disclosure::Schema { fields });
+        }
+        Role::Responder => {
+            ledger.record_learned(Disclosure::Schema { fields });
+            ledger.record_revealed(Disclosure::Schema { fields });
+        }
+    }
+    ledger
+}
 
 /// Incoming side: chunks from the peer reassembled into messages.
 pub(crate) struct Inbound {

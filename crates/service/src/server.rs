@@ -6,8 +6,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use blindlink_protocol::{
-    Disclosure, DisclosureLedger, EstablishedSession, Message, PROTOCOL_VERSION, PingResponder,
-    ProtocolError, ResponderHandshake, SessionDriver, SessionId, SessionOffer,
+    DisclosureLedger, EstablishedSession, Message, PROTOCOL_VERSION, PingResponder, ProtocolError,
+    ResponderHandshake, SessionDriver, SessionId, SessionOffer,
 };
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
@@ -288,15 +288,7 @@ async fn respond(
         link.outbound.queue(reply)?;
     }
     let established = answer.result?;
-    let mut ledger = DisclosureLedger::new(
-        established.session_id,
-        established.role,
-        established.mode,
-        peer,
-    );
-    let fields = established.schema.fields().len() as u64;
-    ledger.record_learned(Disclosure::Schema { fields });
-    ledger.record_revealed(Disclosure::Schema { fields });
+    let mut ledger = crate::link::open_ledger(&established, peer);
     let mut driver = shared.factory.responder(&established, peer)?;
     driver.established(&established);
     let driven = link.drive(driver.as_mut(), &mut ledger).await;

@@ -16,9 +16,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use blindlink_matching::FlagQuality;
 use blindlink_protocol::{LinkOutcome, LinkStatus, Mode};
 use blindlink_service::{DevPki, Limits};
-use clap::Parser;
+use blindlink_synth::{Locale, Scenario, SynthConfig};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use zeroize::Zeroizing;
@@ -33,35 +34,17 @@ const INSURER: &str = include_str!("../../../../examples/peers/insurer.toml");
 const HOSPITAL_A: &str = include_str!("../../../../examples/peers/hospital-a.toml");
 const HOSPITAL_B: &str = include_str!("../../../../examples/peers/hospital-b.toml");
 
-/// A linkage mode on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ModeArg {
-    /// Only the number of shared My Numbers.
-    Cardinality,
-    /// Exact cascade: My Number, then kana name + date of birth + sex.
-    Exact,
-    /// Exact on the My Number, then every linked pair's quasi-identifiers compared.
-    Validate,
-    /// Private blocking, then Dice on candidate CLKs (two hospitals, no identifier).
-    Fuzzy,
-    /// All CLKs to the comparing side, the baseline (two hospitals).
-    ClkExchange,
+/// The modes as `--mode` values, parsed into the protocol's own [`Mode`].
+fn mode_parser() -> impl clap::builder::TypedValueParser<Value = Mode> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(Mode::ALL.map(Mode::name))
+        .try_map(|name| name.parse::<Mode>())
 }
 
-impl ModeArg {
-    fn mode(self) -> Mode {
-        match self {
-            Self::Cardinality => Mode::Cardinality,
-            Self::Exact => Mode::Exact,
-            Self::Validate => Mode::Validate,
-            Self::Fuzzy => Mode::Fuzzy,
-            Self::ClkExchange => Mode::ClkExchange,
-        }
-    }
-
-    fn hospitals(self) -> bool {
-        matches!(self, Self::Fuzzy | Self::ClkExchange)
-    }
+/// Whether `mode` runs on the two-hospitals scenario (no shared identifier) rather than the
+/// registry-insurer one.
+fn hospitals(mode: Mode) -> bool {
+    !mode.uses_match_keys()
 }
 
 /// Arguments of `blindlink demo`.
@@ -77,9 +60,13 @@ pub struct DemoArgs {
     /// Seed of the data, the key and the sessions' randomness.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// The linkage mode.
-    #[arg(long, value_enum, default_value_t = ModeArg::Validate)]
-    pub mode: ModeArg,
+    /// The linkage mode: cardinality (only the number of shared My Numbers), exact (cascade:
+    /// My Number, then kana name + date of birth + sex), validate (exact on the My Number, then
+    /// every linked pair's quasi-identifiers compared), fuzzy (private blocking, then the
+    /// candidate pairs' fields compared; two hospitals, no identifier), clk-exchange (all CLKs
+    /// to the comparing side, the baseline; two hospitals).
+    #[arg(long, default_value_t = Mode::Validate, value_parser = mode_parser())]
+    pub mode: Mode,
     /// Keep the data, certificates, key, configs and outputs in this directory (must be
     /// empty or absent).
     #[arg(long)]
@@ -121,7 +108,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             temp.path().to_path_buf()
         }
     };
-    let hospitals = args.mode.hospitals();
+    let hospitals = hospitals(args.mode);
     let (server_name, client_name) = if hospitals {
         ("hospital-a", "hospital-b")
     } else {
@@ -143,28 +130,19 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
     let phase = Instant::now();
     let data_dir = dir.join("data");
-    let persons = args.persons.to_string();
-    let seed = args.seed.to_string();
-    let overlap = args.overlap.to_string();
-    let synth_argv = [
-        "blindlink",
-        "synth",
-        "--scenario",
-        if hospitals {
-            "two-hospitals"
-        } else {
-            "registry-insurer"
-        },
-        "--persons",
-        &persons,
-        "--seed",
-        &seed,
-        "--overlap",
-        &overlap,
-        "--out",
-        data_dir.to_str().context("the --out path is not UTF-8")?,
-    ];
-    crate::run(crate::Cli::try_parse_from(synth_argv)?)?;
+    let scenario = if hospitals {
+        Scenario::TwoHospitals
+    } else {
+        Scenario::RegistryInsurer
+    };
+    let population = SynthConfig::new(
+        scenario,
+        Locale::Japanese,
+        args.persons,
+        args.overlap,
+        args.seed,
+    );
+    super::synth::generate(&population, &data_dir)?;
     let synth_time = phase.elapsed();
 
     step(
@@ -201,7 +179,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         &format!(
             "linking over loopback mutual TLS in {} mode ({client_name} connects to \
              {server_name})",
-            args.mode.mode()
+            args.mode
         ),
     );
     let phase = Instant::now();
@@ -253,7 +231,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
         print!(
             "{}",
-            super::party::outputs::report_text(&done.party, &done.outcome, &done.ledger, &[])
+            blindlink_party::report_text(&done.party, &done.outcome, &done.ledger, &[])
         );
     }
     println!();
@@ -288,7 +266,7 @@ fn seconds(d: Duration) -> String {
 /// Writes `ca.pem`, the party certificates, the key, the schema and the two configs.
 fn write_party_files(
     dir: &Path,
-    mode: ModeArg,
+    mode: Mode,
     seed: u64,
     server_name: &str,
     client_name: &str,
@@ -323,7 +301,7 @@ fn write_party_files(
     )?;
     write(dir.join("schema.toml"), SCHEMA.as_bytes())?;
     write(dir.join("clk-schema.toml"), CLK_SCHEMA.as_bytes())?;
-    let (server_text, client_text) = if mode.hospitals() {
+    let (server_text, client_text) = if hospitals(mode) {
         (HOSPITAL_A, HOSPITAL_B)
     } else {
         (REGISTRY, INSURER)
@@ -333,8 +311,8 @@ fn write_party_files(
             .lines()
             .find(|l| l.starts_with("mode = "))
             .context("an example config has no mode line")?;
-        let text = text.replacen(line, &format!("mode = \"{}\"", mode.mode()), 1);
-        if mode != ModeArg::ClkExchange {
+        let text = text.replacen(line, &format!("mode = \"{mode}\""), 1);
+        if mode != Mode::ClkExchange {
             return Ok(text);
         }
         // Asking the demo for the baseline is the opt-in: both sides accept that the comparing
@@ -425,7 +403,7 @@ fn registry_summary(
     let pairs = pairs(&server.outcome, outcome);
     let registered = truth.values().filter(|(r, _)| !r.is_empty()).count() as u64;
     let (mut linked, mut linked_right) = (0u64, 0u64);
-    let (mut wrong_pairs, mut wrong_flagged, mut right_pairs, mut right_flagged) = (0, 0, 0, 0);
+    let mut judged = Vec::with_capacity(pairs.len());
     let mut flagged_examples = Vec::new();
     let mut false_flags = Vec::new();
     let mut missed = Vec::new();
@@ -440,22 +418,15 @@ fn registry_summary(
             linked += 1;
             linked_right += u64::from(right);
         }
-        if right {
-            right_pairs += 1;
-            if flagged {
-                right_flagged += 1;
-                false_flags.push((insurer, registry, planted, *score));
-            }
-        } else {
-            wrong_pairs += 1;
-            if flagged {
-                wrong_flagged += 1;
-                flagged_examples.push((insurer, registry, planted, *score));
-            } else {
-                missed.push((insurer, registry, planted, *score));
-            }
+        judged.push((right, flagged));
+        match (right, flagged) {
+            (true, true) => false_flags.push((insurer, registry, planted, *score)),
+            (false, true) => flagged_examples.push((insurer, registry, planted, *score)),
+            (false, false) => missed.push((insurer, registry, planted, *score)),
+            (true, false) => {}
         }
     }
+    let flags = FlagQuality::measure(judged);
     let planted: Vec<&String> = truth
         .iter()
         .filter(|(_, (_, o))| o.starts_with("wrong-person"))
@@ -472,15 +443,11 @@ fn registry_summary(
             *planted_by_status.entry(*status).or_default() += 1;
         }
     }
-    let c = &outcome.counts;
     let _ = writeln!(
         text,
-        "insurer records: {} — linked {}, suspected wrong person {}, ambiguous {}, unmatched {}",
+        "insurer records: {} — {}",
         outcome.rows.len(),
-        c.linked,
-        c.suspected_wrong_person,
-        c.ambiguous,
-        c.unmatched
+        blindlink_party::counts_line(&outcome.counts)
     );
     let _ = writeln!(
         text,
@@ -492,13 +459,13 @@ fn registry_summary(
         let _ = writeln!(
             text,
             "pairs linked on the My Number: {} wrong person, {} right person",
-            wrong_pairs, right_pairs
+            flags.wrong, flags.right
         );
         let _ = writeln!(
             text,
             "wrong-person pairs flagged: {}; right-person pairs flagged (false flags): {}",
-            ratio(wrong_flagged, wrong_pairs),
-            ratio(right_flagged, right_pairs)
+            ratio(flags.wrong_flagged, flags.wrong),
+            ratio(flags.right_flagged, flags.right)
         );
         let get = |s| planted_by_status.get(&s).copied().unwrap_or(0);
         let _ = writeln!(

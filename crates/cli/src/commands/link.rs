@@ -39,18 +39,13 @@ pub fn run(args: LinkArgs) -> anyhow::Result<()> {
     };
     let done = super::runtime()?
         .block_on(async { session::link(&party, &prepared, None, &options).await })?;
-    let counts = &done.outcome.counts;
     if !args.party.quiet {
         eprintln!(
-            "session {} with {} in {:.2} s: {} linked, {} suspected wrong person, {} ambiguous, \
-             {} unmatched; outputs in {}",
+            "session {} with {} in {:.2} s: {}; outputs in {}",
             done.ledger.session_id,
             done.peer,
             done.elapsed.as_secs_f64(),
-            counts.linked,
-            counts.suspected_wrong_person,
-            counts.ambiguous,
-            counts.unmatched,
+            blindlink_party::counts_line(&done.outcome.counts),
             done.output_dir.display()
         );
     }

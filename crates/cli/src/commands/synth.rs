@@ -192,11 +192,20 @@ impl RecordSink for CsvSink {
 /// An invalid rate or population size, an output directory that cannot be created, a failed
 /// write; no file appears at its destination unless all were written.
 pub fn run(args: SynthArgs) -> anyhow::Result<()> {
-    let config = args.config();
+    generate(&args.config(), &args.out)
+}
+
+/// Generates `config`'s population through the [`Generator`] into the CSV files of `out`
+/// (created if missing) and prints the summary: `blindlink synth`, and `blindlink demo`'s
+/// first step.
+///
+/// # Errors
+/// As [`run`].
+pub(crate) fn generate(config: &SynthConfig, out: &Path) -> anyhow::Result<()> {
     let mut generator = Generator::new(config.clone()).context("invalid synth arguments")?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
-    let mut sink = CsvSink::create(&config, &args.out)?;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create output directory {}", out.display()))?;
+    let mut sink = CsvSink::create(config, out)?;
 
     let progress = if config.persons >= 100_000 {
         indicatif::ProgressBar::new(config.persons)
@@ -215,7 +224,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
     progress.finish_and_clear();
     sink.commit()?;
 
-    match print_summary(&config, generator.stats(), &args.out) {
+    match print_summary(config, generator.stats(), out) {
         // A closed pipe (`blindlink synth ... | head`) is not a failure: the files are written.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
         other => other.context("cannot print the summary")?,

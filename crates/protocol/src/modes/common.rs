@@ -2,6 +2,7 @@
 //! it has linked and learned so far), the mutual PSI steps, and the ledger helpers.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use blindlink_psi::{
     BlindedSet, InitiatorAwaitingReply, MatchKeyName, MutualInitiator, MutualOutcome, MutualReply,
@@ -44,7 +45,7 @@ pub(crate) struct RecordLink {
 /// One party's side of a run, shared by the states of its mode.
 pub(crate) struct Context {
     pub(crate) role: Role,
-    pub(crate) data: PartyData,
+    pub(crate) data: Arc<PartyData>,
     pub(crate) rng: ChaCha20Rng,
     /// The session id (from the ledger at start): binds the grouped PSI's hashes.
     pub(crate) session: [u8; 16],
@@ -54,7 +55,7 @@ pub(crate) struct Context {
 }
 
 impl Context {
-    pub(crate) fn new(role: Role, data: PartyData, rng: ChaCha20Rng) -> Self {
+    pub(crate) fn new(role: Role, data: Arc<PartyData>, rng: ChaCha20Rng) -> Self {
         let records = data.records.len();
         Self {
             role,

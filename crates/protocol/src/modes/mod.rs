@@ -290,7 +290,8 @@ impl SessionDriver for ModeDriver {
     }
 }
 
-/// A driver for `role` running `config.mode` on `data`.
+/// A driver for `role` running `config.mode` on `data`: a [`PartyData`], or an
+/// `Arc<PartyData>` that several sessions of one party share without copying it.
 ///
 /// # Errors
 /// [`ProtocolError::Invalid`] for an invalid configuration or data that does not fit it (a
@@ -324,9 +325,10 @@ impl SessionDriver for ModeDriver {
 pub fn new_driver<R: CryptoRng + ?Sized>(
     role: Role,
     config: &ModeConfig,
-    data: PartyData,
+    data: impl Into<Arc<PartyData>>,
     rng: &mut R,
 ) -> Result<ModeDriver, ProtocolError> {
+    let data = data.into();
     config.check()?;
     config::check_data(config, &data)?;
     let mut seed = zeroize::Zeroizing::new([0u8; 32]);

@@ -8,121 +8,34 @@
 
 use std::path::Path;
 
-use anyhow::bail;
-use blindlink_encoding::{FieldTokenizer, LinkageSecret, Schema, SchemaDocument};
-use blindlink_protocol::{FieldScoring, Mode};
+use blindlink_encoding::{FieldTokenizer, LinkageSecret, SchemaDocument};
+use blindlink_protocol::Mode;
 
-/// Whether `mode` compares the records' field tokens.
-#[must_use]
-pub const fn uses_field_tokens(mode: Mode) -> bool {
-    matches!(mode, Mode::Validate | Mode::Fuzzy)
-}
+pub use blindlink_party::uses_field_tokens;
 
-/// The tokenizer of `schema` when `mode` compares field tokens, else `None`.
+/// The tokenizer of `schema` when `mode` compares field tokens, else `None`
+/// ([`blindlink_party::field_tokenizer`], naming the schema by `schema_path`).
 ///
 /// # Errors
-/// The mode compares field tokens and `schema` (read from `schema_path`) is a clkhash schema,
-/// which has no native fields to take tokens from.
+/// The mode compares field tokens and `schema` is a clkhash schema.
 pub fn field_tokenizer(
     mode: Mode,
     schema: &SchemaDocument,
     secret: &LinkageSecret,
     schema_path: &Path,
 ) -> anyhow::Result<Option<FieldTokenizer>> {
-    if !uses_field_tokens(mode) {
-        return Ok(None);
-    }
-    if matches!(schema.schema, Schema::Clkhash(_)) {
-        bail!(
-            "schema {}: mode {mode} compares the fields' tokens, which need a native schema \
-             (this is a clkhash schema; clk-exchange can use it)",
-            schema_path.display()
-        );
-    }
-    Ok(Some(FieldTokenizer::new(schema, secret)?))
-}
-
-/// The scoring of every compared field: each field of the schema (`field_names`, the
-/// tokenizer's order), with the weight and veto of its `[[linkage.validate_field]]` entry if
-/// the config has one, else the built-in default for that name
-/// ([`FieldScoring::defaults`]), else weight 1 and no veto.
-///
-/// # Errors
-/// A `[[linkage.validate_field]]` names no field of the schema.
-pub fn compared_fields(
-    field_names: &[&str],
-    configured: &[FieldScoring],
-    config_path: &Path,
-    schema_path: &Path,
-) -> anyhow::Result<Vec<FieldScoring>> {
-    if let Some(field) = configured
-        .iter()
-        .find(|f| !field_names.contains(&f.name.as_str()))
-    {
-        bail!(
-            "{}: linkage.validate_field '{}' is not a field of schema {} (its fields: {})",
-            config_path.display(),
-            field.name,
-            schema_path.display(),
-            field_names.join(", ")
-        );
-    }
-    let defaults = FieldScoring::defaults();
-    Ok(field_names
-        .iter()
-        .map(|name| {
-            configured
-                .iter()
-                .chain(&defaults)
-                .find(|f| f.name == *name)
-                .cloned()
-                .unwrap_or_else(|| FieldScoring::weighted(name, 1.0))
-        })
-        .collect())
+    Ok(blindlink_party::field_tokenizer(
+        mode,
+        schema,
+        secret,
+        &schema_path.display().to_string(),
+    )?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use blindlink_encoding::FieldTokenScratch;
-
-    #[test]
-    fn compared_fields_take_the_config_then_the_defaults() {
-        let configured = [FieldScoring {
-            veto_below: Some(0.8),
-            ..FieldScoring::weighted("surname", 3.0)
-        }];
-        let got = compared_fields(
-            &["surname", "sex", "postcode"],
-            &configured,
-            Path::new("p.toml"),
-            Path::new("s.toml"),
-        )
-        .unwrap();
-        let sex = FieldScoring::defaults()
-            .into_iter()
-            .find(|f| f.name == "sex")
-            .unwrap();
-        assert_eq!(
-            got,
-            [
-                configured[0].clone(),
-                sex,
-                FieldScoring::weighted("postcode", 1.0)
-            ]
-        );
-        let err = compared_fields(
-            &["sex"],
-            &configured,
-            Path::new("p.toml"),
-            Path::new("s.toml"),
-        )
-        .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "p.toml: linkage.validate_field 'surname' is not a field of schema s.toml (its fields: sex)"
-        );
-    }
 
     fn example(schema: &str) -> (SchemaDocument, std::path::PathBuf) {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))

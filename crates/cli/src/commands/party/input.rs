@@ -33,11 +33,11 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use blindlink_encoding::normalise::date::{EraReading, NumericOrder, normalise_date_with};
-use blindlink_encoding::normalise::{NormaliseStep, Pipeline};
 use blindlink_encoding::{
     ClkEncoder, EncoderScratch, EncodingError, FieldTokenScratch, FieldTokenizer, FieldTokens,
-    Schema, SchemaDocument,
+    SchemaDocument,
 };
+use blindlink_party::{ColumnBinding, InputColumns, MatchKeyEncoder};
 use rayon::prelude::*;
 
 use super::config::{EraDates, InvalidRows, MatchKeySpec};
@@ -52,93 +52,9 @@ pub struct InputOptions {
     pub era_dates: EraDates,
 }
 
-/// A row withheld under `invalid_rows = "reject"`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RejectedRow {
-    /// 1-based line in the CSV where the row starts (the header is line 1).
-    pub line: u64,
-    /// The column at fault (empty when the whole row is: a wrong field count).
-    pub field: String,
-    /// Why.
-    pub reason: String,
-    /// The row as read (invalid UTF-8 replaced by U+FFFD).
-    pub values: Vec<String>,
-}
-
-/// The rows withheld from a session, for `rejects.csv`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Rejects {
-    /// The input file, as shown in messages.
-    pub file: String,
-    /// The input's header row.
-    pub header: Vec<String>,
-    /// The rows, in file order.
-    pub rows: Vec<RejectedRow>,
-}
-
-/// How many rows without a key a report lists by line, per step.
-pub const LISTED_KEYLESS_ROWS: usize = 10;
-
-/// A row that has no key for one cascade step, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeylessRow {
-    /// 1-based line in the CSV (the header is line 1).
-    pub line: u64,
-    /// The column whose value was missing or rejected.
-    pub column: String,
-    /// Why.
-    pub reason: String,
-}
-
-/// What the rows gave for one cascade step.
-#[derive(Debug, Clone, Default)]
-pub struct MatchKeyColumn {
-    /// The step's name.
-    pub name: String,
-    /// One key per record, `None` where the record has none.
-    pub keys: Vec<Option<Vec<u8>>>,
-    /// Rows without a key.
-    pub keyless: u64,
-    /// The first [`LISTED_KEYLESS_ROWS`] of them.
-    pub keyless_examples: Vec<KeylessRow>,
-}
-
-/// A party's records, ready for a session.
-#[derive(Debug, Clone, Default)]
-pub struct PartyRecords {
-    /// Local record ids, in file order.
-    pub ids: Vec<String>,
-    /// One entry per cascade step.
-    pub match_keys: Vec<MatchKeyColumn>,
-    /// Concatenated CLKs, `clk_bytes` each, in file order (empty if no schema was given).
-    pub clks: Vec<u8>,
-    /// Bytes per CLK.
-    pub clk_bytes: usize,
-    /// Data rows in the file (kept and rejected).
-    pub rows_read: u64,
-    /// Under `invalid_rows = "reject"`: the rows withheld (possibly none); `None` under abort.
-    pub rejects: Option<Rejects>,
-    /// Era dates outside their era read as the Gregorian date they denote (`era_dates =
-    /// "lenient"`).
-    pub era_dates_read_leniently: u64,
-    /// Each record's field tokens, in the schema's field order (empty if not asked for).
-    pub fields: Vec<Vec<FieldTokens>>,
-}
-
-impl PartyRecords {
-    /// The CLK of record `i`.
-    #[must_use]
-    pub fn clk(&self, i: usize) -> &[u8] {
-        &self.clks[i * self.clk_bytes..(i + 1) * self.clk_bytes]
-    }
-}
-
-struct BoundKeyColumn {
-    /// CSV columns joined by a space (one, unless it is a combined column).
-    indices: Vec<usize>,
-    name: String,
-    pipeline: Pipeline,
-}
+pub use blindlink_party::{
+    KeylessRow, LISTED_KEYLESS_ROWS, MatchKeyColumn, PartyRecords, RejectedRow, Rejects,
+};
 
 /// Reads `csv_path`: `id_column`, the `match_keys` columns and the schema's columns (renamed
 /// through `schema_columns`, or made of several CSV columns joined by a space through
@@ -182,67 +98,25 @@ pub fn read_party_records(
             e.utf8_error().field() + 1
         )
     })?;
-    let find = |column: &str, why: &str| -> anyhow::Result<usize> {
-        let hits: Vec<usize> = header
-            .iter()
-            .enumerate()
-            .filter(|(_, h)| *h == column)
-            .map(|(i, _)| i)
-            .collect();
-        match hits.as_slice() {
-            [i] => Ok(*i),
-            [] => bail!("{shown}:1: no column '{column}' ({why})"),
-            _ => bail!("{shown}:1: column '{column}' appears more than once"),
-        }
-    };
-    let id_index = find(id_column, "input.id_column names it")?;
-    let mut key_columns: Vec<Vec<BoundKeyColumn>> = Vec::with_capacity(match_keys.len());
-    let mut date_sources = BTreeSet::new();
-    for key in match_keys {
-        let mut bound = Vec::with_capacity(key.columns.len());
-        for column in &key.columns {
-            let why = format!("match key '{}' needs it", key.name);
-            let indices = match combined_columns.get(&column.column) {
-                Some(parts) => parts
-                    .iter()
-                    .map(|p| find(p, &why))
-                    .collect::<anyhow::Result<Vec<_>>>()?,
-                None => vec![find(&column.column, &why)?],
-            };
-            let pipeline = Pipeline::parse(&column.normalise)
-                .with_context(|| format!("match key '{}'", key.name))?;
-            if has_date_step(&pipeline) {
-                date_sources.extend(indices.iter().copied());
-            }
-            bound.push(BoundKeyColumn {
-                indices,
-                name: column.column.clone(),
-                pipeline,
-            });
-        }
-        key_columns.push(bound);
-    }
-    let mut schema_sources: Vec<Vec<usize>> = Vec::new();
-    let schema_columns_needed = if encoder.is_some() || tokenizer.is_some() {
-        document_columns(schema)
-    } else {
-        Vec::new()
-    };
-    let schema_dates = schema_date_columns(&schema.schema);
-    for (n, c) in schema_columns_needed.into_iter().enumerate() {
-        let why = format!("the schema's field '{c}' reads it");
-        let sources = match combined_columns.get(c) {
-            Some(parts) => parts
-                .iter()
-                .map(|p| find(p, &why))
-                .collect::<anyhow::Result<Vec<_>>>()?,
-            None => vec![find(schema_columns.get(c).map_or(c, String::as_str), &why)?],
-        };
-        if schema_dates.get(n).copied().unwrap_or(false) {
-            date_sources.extend(sources.iter().copied());
-        }
-        schema_sources.push(sources);
-    }
+    let header_fields: Vec<&str> = header.iter().collect();
+    let binding = ColumnBinding::bind(
+        &shown,
+        &header_fields,
+        InputColumns {
+            id_column,
+            match_keys,
+            schema_columns,
+            combined_columns,
+        },
+        schema,
+        encoder.is_some() || tokenizer.is_some(),
+    )?;
+    let key_encoders = match_keys
+        .iter()
+        .map(MatchKeyEncoder::new)
+        .collect::<Result<Vec<_>, _>>()?;
+    let id_index = binding.id;
+    let mut date_sources = binding.date_sources.clone();
     if options.era_dates == EraDates::Strict {
         date_sources.clear();
     }
@@ -321,7 +195,7 @@ pub fn read_party_records(
     // bad row whether or not this mode also encodes CLKs.
     let mut fields: Vec<Vec<FieldTokens>> = Vec::new();
     if let Some(tokenizer) = tokenizer {
-        let outcomes = tokenize_rows(tokenizer, &rows, &schema_sources);
+        let outcomes = tokenize_rows(tokenizer, &rows, &binding);
         let mut keep = vec![true; rows.len()];
         for (i, outcome) in outcomes.into_iter().enumerate() {
             match outcome {
@@ -347,7 +221,7 @@ pub fn read_party_records(
     let clk_bytes = encoder.map_or(0, ClkEncoder::bytes_per_clk);
     let mut clks = Vec::new();
     if let Some(encoder) = encoder {
-        let outcomes = encode_rows(encoder, &rows, &schema_sources, &mut clks);
+        let outcomes = encode_rows(encoder, &rows, &binding, &mut clks);
         if outcomes.iter().any(Result::is_err) {
             let mut keep = vec![true; rows.len()];
             for (i, outcome) in outcomes.iter().enumerate() {
@@ -374,7 +248,7 @@ pub fn read_party_records(
             retain_rows(&mut rows, &mut lines, &keep);
             // Encoded again with the kept rows' own positions (randomised hardening is seeded
             // by position), so they get the CLKs the file without the bad rows would give.
-            let again = encode_rows(encoder, &rows, &schema_sources, &mut clks);
+            let again = encode_rows(encoder, &rows, &binding, &mut clks);
             if let Some((i, Err(error))) = again.iter().enumerate().find(|(_, r)| r.is_err()) {
                 bail!("{shown}:{}: {error}", lines[i]);
             }
@@ -423,55 +297,23 @@ pub fn read_party_records(
         .map(|row| row.get(id_index).unwrap_or("").trim().to_owned())
         .collect();
 
-    for (spec, bound) in match_keys.iter().zip(&key_columns) {
-        let results: Vec<Result<Vec<u8>, KeylessRow>> = rows
+    for (k, encoder) in key_encoders.iter().enumerate() {
+        let results: Vec<Result<Vec<u8>, blindlink_party::Keyless>> = rows
             .par_iter()
-            .zip(lines.par_iter())
-            .map(|(row, &line)| match_key(row, line, bound))
+            .map_init(Vec::new, |values, row| {
+                binding.key_values(k, |c| row.get(c).unwrap_or(""), values);
+                let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                encoder.encode(&values)
+            })
             .collect();
-        let mut column = MatchKeyColumn {
-            name: spec.name.clone(),
-            keys: Vec::with_capacity(rows.len()),
-            ..MatchKeyColumn::default()
-        };
-        for result in results {
-            match result {
-                Ok(key) => column.keys.push(Some(key)),
-                Err(row) => {
-                    column.keys.push(None);
-                    column.keyless += 1;
-                    if column.keyless_examples.len() < LISTED_KEYLESS_ROWS {
-                        column.keyless_examples.push(row);
-                    }
-                }
-            }
+        let mut column = MatchKeyColumn::new(encoder.name());
+        column.keys.reserve(rows.len());
+        for (result, &line) in results.into_iter().zip(&lines) {
+            column.push(result, line);
         }
         records.match_keys.push(column);
     }
     Ok(records)
-}
-
-/// Lines for `report.txt` about rows withheld and era dates read leniently.
-#[must_use]
-pub fn input_notes(records: &PartyRecords) -> Vec<String> {
-    let mut notes = Vec::new();
-    if let Some(rejects) = &records.rejects {
-        notes.push(format!(
-            "input: {} of {} rows rejected and withheld from the session (invalid_rows = \
-             \"reject\"), listed in {}",
-            rejects.rows.len(),
-            records.rows_read,
-            super::outputs::REJECTS_FILE
-        ));
-    }
-    if records.era_dates_read_leniently > 0 {
-        notes.push(format!(
-            "input: {} era dates outside their era read as the gregorian date they denote \
-             (era_dates = \"lenient\")",
-            records.era_dates_read_leniently
-        ));
-    }
-    notes
 }
 
 /// Collects bad rows; under `abort`, [`BadRows::abort_on_the_first`] then fails with the
@@ -545,7 +387,7 @@ fn retain_rows(rows: &mut Vec<csv::StringRecord>, lines: &mut Vec<u64>, keep: &[
 fn encode_rows(
     encoder: &ClkEncoder,
     rows: &[csv::StringRecord],
-    schema_sources: &[Vec<usize>],
+    binding: &ColumnBinding,
     clks: &mut Vec<u8>,
 ) -> Vec<Result<(), EncodingError>> {
     let clk_bytes = encoder.bytes_per_clk();
@@ -557,7 +399,7 @@ fn encode_rows(
         .map_init(
             || (EncoderScratch::default(), Vec::<String>::new()),
             |(scratch, values), (i, (out, row))| {
-                schema_values(row, schema_sources, values);
+                binding.schema_values(|c| row.get(c).unwrap_or(""), values);
                 let values: Vec<&str> = values.iter().map(String::as_str).collect();
                 encoder.encode(&values, i as u64, scratch, out)
             },
@@ -569,13 +411,13 @@ fn encode_rows(
 fn tokenize_rows(
     tokenizer: &FieldTokenizer,
     rows: &[csv::StringRecord],
-    schema_sources: &[Vec<usize>],
+    binding: &ColumnBinding,
 ) -> Vec<Result<Vec<FieldTokens>, EncodingError>> {
     rows.par_iter()
         .map_init(
             || (FieldTokenScratch::default(), Vec::<String>::new()),
             |(scratch, values), row| {
-                schema_values(row, schema_sources, values);
+                binding.schema_values(|c| row.get(c).unwrap_or(""), values);
                 let values: Vec<&str> = values.iter().map(String::as_str).collect();
                 let mut fields = Vec::new();
                 tokenizer.tokens(&values, scratch, &mut fields)?;
@@ -585,46 +427,7 @@ fn tokenize_rows(
         .collect()
 }
 
-/// The schema's values of `row`: each from its CSV columns joined by a space.
-fn schema_values(row: &csv::StringRecord, schema_sources: &[Vec<usize>], values: &mut Vec<String>) {
-    values.resize(schema_sources.len(), String::new());
-    for (value, sources) in values.iter_mut().zip(schema_sources) {
-        value.clear();
-        for &c in sources {
-            let part = row.get(c).unwrap_or("").trim();
-            if !part.is_empty() {
-                if !value.is_empty() {
-                    value.push(' ');
-                }
-                value.push_str(part);
-            }
-        }
-    }
-}
-
-/// Whether `pipeline` has a date step (`date`, `date-dmy`, `date-mdy`): its column's era
-/// dates may be read leniently.
-pub(crate) fn has_date_step(pipeline: &Pipeline) -> bool {
-    pipeline.steps().iter().any(|s| {
-        matches!(
-            s,
-            NormaliseStep::Date | NormaliseStep::DateDayFirst | NormaliseStep::DateMonthFirst
-        )
-    })
-}
-
-/// Per column of [`Schema::columns`]: whether a date step normalises it (native schemas; a
-/// clkhash schema's date features have their own formats and are never read leniently).
-fn schema_date_columns(schema: &Schema) -> Vec<bool> {
-    match schema {
-        Schema::Native(native) => native
-            .fields
-            .iter()
-            .map(|f| has_date_step(f.pipeline()))
-            .collect(),
-        Schema::Clkhash(_) => Vec::new(),
-    }
-}
+pub(crate) use blindlink_party::has_date_step;
 
 /// `row` with each value of `columns` that is an era date outside its era replaced by the
 /// Gregorian date it denotes, and how many were.
@@ -654,51 +457,6 @@ fn read_era_dates_leniently(
     }
     out.set_position(row.position().cloned());
     (out, replaced.len() as u64)
-}
-
-fn document_columns(schema: &SchemaDocument) -> Vec<&str> {
-    schema.schema.columns()
-}
-
-fn match_key(
-    row: &csv::StringRecord,
-    line: u64,
-    columns: &[BoundKeyColumn],
-) -> Result<Vec<u8>, KeylessRow> {
-    let mut key = Vec::with_capacity(64);
-    let mut joined = String::new();
-    for column in columns {
-        joined.clear();
-        for &i in &column.indices {
-            let part = row.get(i).unwrap_or("").trim();
-            if !part.is_empty() {
-                if !joined.is_empty() {
-                    joined.push(' ');
-                }
-                joined.push_str(part);
-            }
-        }
-        let raw = joined.as_str();
-        let keyless = |reason: String| KeylessRow {
-            line,
-            column: column.name.clone(),
-            reason,
-        };
-        if raw.trim().is_empty() {
-            return Err(keyless("the value is missing".to_owned()));
-        }
-        let value = column
-            .pipeline
-            .apply(raw)
-            .map_err(|e| keyless(e.to_string()))?;
-        if value.is_empty() {
-            return Err(keyless("the value is empty after normalisation".to_owned()));
-        }
-        let len = u32::try_from(value.len()).unwrap_or(u32::MAX);
-        key.extend_from_slice(&len.to_le_bytes());
-        key.extend_from_slice(value.as_bytes());
-    }
-    Ok(key)
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use blindlink_encoding::{ClkEncoder, LinkageSecret, SchemaDocument};
-use blindlink_protocol::Mode;
 use blindlink_service::{TlsCredentials, TransportSecurity};
 use zeroize::Zeroizing;
 
@@ -95,7 +94,7 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
     let tokenizer = fields::field_tokenizer(config.mode, &schema, &linkage_secret, &config.schema)?;
     drop(linkage_secret);
     // validate compares field tokens only; fuzzy blocks on CLKs locally and compares tokens.
-    let needs_clks = matches!(config.mode, Mode::Fuzzy | Mode::ClkExchange);
+    let needs_clks = blindlink_party::uses_clks(config.mode);
     let records = input::read_party_records(
         &config.input_csv,
         &config.id_column,

@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use blindlink_party::report_text;
 use blindlink_protocol::{
-    DisclosureLedger, EstablishedSession, LinkOutcome, ModeConfig, OutcomeHandle, Parameters,
-    PartyData, PartyRecord, ProtocolError, Role, SchemaDescriptor, SessionDriver, SessionId,
-    SessionOffer, Transcript, derive_blocking_key, new_driver,
+    DisclosureLedger, EstablishedSession, LinkOutcome, ModeConfig, OutcomeHandle, PartyData,
+    ProtocolError, Role, SessionDriver, SessionId, Transcript, new_driver,
 };
 use blindlink_service::{
     DriverFactory, Initiator, Limits, PeerEndpoint, Responder, ServerConfig, SessionReport,
@@ -24,200 +24,25 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use zeroize::Zeroizing;
 
-use super::fields::{compared_fields, uses_field_tokens};
-use super::outputs::{report_text, write_outputs};
+use super::outputs::write_outputs;
 use super::{LoadedParty, transport_security};
 
-/// The mode configuration, handshake offer and protocol data of one party.
-#[derive(Debug, Clone)]
-pub struct PreparedParty {
-    /// What both sides must agree on.
-    pub mode_config: ModeConfig,
-    /// What the handshake commits to.
-    pub offer: SessionOffer,
-    /// The records as the protocol takes them.
-    pub data: Arc<PartyData>,
-    /// Lines for the report about the input (rows without a key...).
-    pub notes: Vec<String>,
-}
+pub use blindlink_party::PreparedParty;
 
-/// Builds the mode configuration, the offer and the protocol data.
+/// Builds the mode configuration, the offer and the protocol data of a loaded party
+/// ([`blindlink_party::prepare()`]).
 ///
 /// # Errors
 /// The config does not suit the mode: a `[[linkage.validate_field]]` names no schema field,
 /// the mode needs field tokens or CLKs that were not read, or the mode configuration is
 /// invalid (`clk-exchange` without `[linkage] reveal_decodable_encodings = true`, say).
 pub fn prepare(party: &LoadedParty) -> anyhow::Result<PreparedParty> {
-    let config = &party.config;
-    let shown = config.source.display().to_string();
-    let schema = &party.schema.schema;
-    let mode = config.mode;
-    let key_names =
-        || -> Vec<String> { config.match_keys.iter().map(|k| k.name.clone()).collect() };
-    let first_key = || {
-        config
-            .match_keys
-            .first()
-            .map(|k| k.name.clone())
-            .ok_or_else(|| anyhow::anyhow!("{shown}: mode {mode} needs an [[input.match_key]]"))
-    };
-    let compared = || {
-        compared_fields(
-            &schema.field_names(),
-            &config.validate_fields,
-            &config.source,
-            &config.schema,
-        )
-    };
-    let mode_config = match ModeConfig::new(mode) {
-        ModeConfig::Cardinality(mut c) => {
-            c.key = first_key()?;
-            ModeConfig::Cardinality(c)
-        }
-        ModeConfig::Exact(mut c) => {
-            c.keys = key_names();
-            ModeConfig::Exact(c)
-        }
-        ModeConfig::Validate(mut c) => {
-            c.key = first_key()?;
-            c.fields = compared()?;
-            if let Some(threshold) = config.validate_threshold {
-                c.threshold = threshold;
-            }
-            c.comparing = Role::Initiator;
-            ModeConfig::Validate(c)
-        }
-        ModeConfig::Fuzzy(mut c) => {
-            c.filter_bits = schema.filter_bits();
-            c.fields = compared()?;
-            if let Some(threshold) = config.fuzzy_threshold {
-                c.threshold = threshold;
-            }
-            if let Some(bands) = config.fuzzy_bands {
-                c.lsh.bands = bands;
-            }
-            if let Some(minima) = config.fuzzy_minima_per_band {
-                c.lsh.bits_per_band = minima;
-            }
-            c.blocking_key = Some(derive_blocking_key(&party.secret));
-            c.comparing = Role::Initiator;
-            ModeConfig::Fuzzy(c)
-        }
-        ModeConfig::ClkExchange(mut c) => {
-            c.filter_bits = schema.filter_bits();
-            if let Some(threshold) = config.fuzzy_threshold {
-                c.dice_threshold = threshold;
-            }
-            c.reveal_decodable_encodings = config.reveal_decodable_encodings;
-            c.comparing = Role::Initiator;
-            ModeConfig::ClkExchange(c)
-        }
-    };
-    mode_config
-        .check()
-        .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
-    let records = &party.records;
-    let uses_clks = mode_config.filter_bits().is_some();
-    if uses_clks && records.clk_bytes == 0 {
-        bail!("{shown}: mode {mode} needs CLKs but none were encoded");
-    }
-    if uses_field_tokens(mode) && records.fields.len() != records.ids.len() {
-        bail!("{shown}: mode {mode} compares field tokens but none were read");
-    }
-
-    let mut descriptor: Vec<(String, String)> = config
-        .match_keys
-        .iter()
-        .map(|k| {
-            let kind = k
-                .columns
-                .iter()
-                .map(|c| c.normalise.join(","))
-                .collect::<Vec<_>>()
-                .join("+");
-            (format!("key:{}", k.name), short_kind(&kind))
-        })
-        .collect();
-    descriptor.extend(
-        schema
-            .field_names()
-            .into_iter()
-            .map(|f| (f.to_owned(), "clk".to_owned())),
-    );
-    let schema_descriptor = SchemaDescriptor::new(descriptor)
-        .map_err(|e| anyhow::anyhow!("schema {}: {e}", config.schema.display()))?;
-    let mut parameters: Vec<(String, String)> = mode_config
-        .parameters()
-        .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?
-        .entries()
-        .to_vec();
-    parameters.push(("schema.sha256".to_owned(), hex::encode(party.schema.digest)));
-    let offer = SessionOffer {
-        mode,
-        schema: schema_descriptor,
-        parameters: Parameters::new(parameters).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?,
-    };
-
-    let key_count = mode_config.keys().len();
-    let data = PartyData {
-        records: (0..records.ids.len())
-            .map(|i| PartyRecord {
-                id: records.ids[i].clone(),
-                keys: if records.match_keys.is_empty() {
-                    vec![None; key_count]
-                } else {
-                    records.match_keys[..key_count.min(records.match_keys.len())]
-                        .iter()
-                        .map(|k| k.keys[i].clone())
-                        .collect()
-                },
-                clk: uses_clks.then(|| records.clk(i).to_vec()),
-                fields: if uses_field_tokens(mode) {
-                    records.fields[i].clone()
-                } else {
-                    Vec::new()
-                },
-            })
-            .collect(),
-    };
-    let mut notes = Vec::new();
-    for key in &records.match_keys {
-        if key.keyless > 0 {
-            notes.push(format!(
-                "input: {} of {} records have no '{}' key (missing or rejected value); first ones:",
-                key.keyless,
-                records.ids.len(),
-                key.name
-            ));
-            for row in &key.keyless_examples {
-                notes.push(format!(
-                    "  {}:{}: {}: {}",
-                    config.input_csv.display(),
-                    row.line,
-                    row.column,
-                    row.reason
-                ));
-            }
-        }
-    }
-    notes.extend(super::input::input_notes(records));
-    Ok(PreparedParty {
-        mode_config,
-        offer,
-        data: Arc::new(data),
-        notes,
-    })
-}
-
-/// A field type for the handshake descriptor: the normalisation text, or its hash when long.
-fn short_kind(kind: &str) -> String {
-    if kind.len() <= blindlink_protocol::MAX_FIELD_NAME_BYTES {
-        kind.to_owned()
-    } else {
-        use sha2::Digest as _;
-        let digest = sha2::Sha256::digest(kind.as_bytes());
-        format!("sha256:{}", hex::encode(&digest[..16]))
-    }
+    Ok(blindlink_party::prepare(
+        &party.config,
+        &party.schema,
+        &party.secret,
+        &party.records,
+    )?)
 }
 
 /// A completed session of this party.
@@ -285,7 +110,7 @@ impl DriverFactory for ModeDriverFactory {
         let mut driver = new_driver(
             Role::Responder,
             &self.config,
-            (*self.data).clone(),
+            Arc::clone(&self.data),
             &mut ChaCha20Rng::from_seed(*seed),
         )?;
         if self.transcript {
@@ -446,13 +271,10 @@ pub async fn serve_each(
                 )?;
                 if !options.quiet {
                     eprintln!(
-                        "session {} with {}: {} linked, {} suspected wrong person, {} unmatched; \
-                         outputs in {}",
+                        "session {} with {}: {}; outputs in {}",
                         ledger.session_id,
                         report.peer,
-                        outcome.counts.linked,
-                        outcome.counts.suspected_wrong_person,
-                        outcome.counts.unmatched,
+                        blindlink_party::counts_line(&outcome.counts),
                         dir.display()
                     );
                 }
@@ -526,7 +348,7 @@ pub async fn link(
     let mut driver = new_driver(
         Role::Initiator,
         &prepared.mode_config,
-        (*prepared.data).clone(),
+        Arc::clone(&prepared.data),
         &mut rng,
     )
     .map_err(|e| anyhow::anyhow!("{}: {e}", config.source.display()))?;

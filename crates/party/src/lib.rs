@@ -1,0 +1,43 @@
+//! One party of a blindlink linkage, as values: its config (the party TOML, parsed from text
+//! with the file and key, or line, of every error), the match-key byte format, the binding of
+//! its input's columns, its records and their conversion to the protocol's `PartyData`, the
+//! mode configuration and handshake offer it brings to a session ([`prepare()`]), and what it
+//! writes afterwards (the rows of `links.csv`, the ledger's JSON, the text of `report.txt`).
+//!
+//! It is the layer a front end builds on: the `blindlink` CLI reads the files, runs the
+//! encoders over the rows, drives the network and writes the outputs; a second front end (a
+//! Python package, a service wrapper) gets byte-identical match keys, handshake offers and
+//! outputs by calling the same functions.
+//!
+//! The crate is sans-IO: it opens no file and no socket (a config names paths; the caller
+//! reads them), and resolving a host name is left to a [`ConfigHost`] the caller provides.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod binding;
+pub mod config;
+mod error;
+pub mod keys;
+pub mod prepare;
+pub mod records;
+pub mod report;
+pub mod scoring;
+
+pub use binding::{ColumnBinding, InputColumns};
+pub use config::{
+    ConfigHost, EraDates, InvalidRows, KeyColumn, LiteralAddresses, MatchKeySpec, PartyCommand,
+    PartyConfig, TlsFiles,
+};
+pub use error::PartyError;
+pub use keys::{Keyless, MatchKeyEncoder, has_date_step, join_parts};
+pub use prepare::{PreparedParty, mode_config, offer, prepare};
+pub use records::{
+    KeylessRow, LISTED_KEYLESS_ROWS, MatchKeyColumn, PartyRecords, RejectedRow, Rejects, uses_clks,
+    uses_field_tokens,
+};
+pub use report::{
+    LEDGER_FILE, LINKS_FILE, LINKS_HEADER, REJECTS_FILE, REPORT_FILE, TRANSCRIPT_FILE, counts_line,
+    ledger_json, link_rows, report_text,
+};
+pub use scoring::{compared_fields, default_scoring, field_tokenizer};

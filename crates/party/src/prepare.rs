@@ -1,0 +1,341 @@
+//! A party's config, schema, secret and records → what a session takes: the mode
+//! configuration both sides must agree on, the handshake offer (mode, schema descriptor,
+//! parameters), the records as [`PartyData`] (shared by all sessions through an [`Arc`]) and
+//! the report's notes about the input.
+//!
+//! The schema descriptor names every match key as `key:<name>` with its normalisation (the
+//! steps of each column joined by `,`, columns by `+`; past
+//! [`MAX_FIELD_NAME_BYTES`](blindlink_protocol::MAX_FIELD_NAME_BYTES) bytes,
+//! `sha256:` and the first 16 bytes of its SHA-256 in hex) and every schema field as `clk`;
+//! the parameters are the mode's ([`ModeConfig::parameters`]) plus `schema.sha256`, the
+//! schema file's digest.
+
+use std::sync::Arc;
+
+use blindlink_encoding::SchemaDocument;
+use blindlink_protocol::{
+    ModeConfig, Parameters, PartyData, Role, SchemaDescriptor, SessionOffer, derive_blocking_key,
+};
+use sha2::Digest as _;
+
+use crate::records::{PartyRecords, uses_field_tokens};
+use crate::scoring::compared_fields;
+use crate::{PartyConfig, PartyError};
+
+/// The mode configuration, handshake offer and protocol data of one party.
+#[derive(Debug, Clone)]
+pub struct PreparedParty {
+    /// What both sides must agree on.
+    pub mode_config: ModeConfig,
+    /// What the handshake commits to.
+    pub offer: SessionOffer,
+    /// The records as the protocol takes them, shared by every session of this party.
+    pub data: Arc<PartyData>,
+    /// Lines for the report about the input (rows without a key...).
+    pub notes: Vec<String>,
+}
+
+/// The mode configuration of `config` over `schema`: its match keys, the compared fields'
+/// scoring ([`compared_fields`]), its thresholds and MinHash parameters, the blocking key
+/// derived from `secret` (fuzzy); the initiator compares.
+///
+/// # Errors
+/// A `[[linkage.validate_field]]` names no schema field, or the mode configuration is invalid
+/// (`clk-exchange` without `[linkage] reveal_decodable_encodings = true`, say).
+pub fn mode_config(
+    config: &PartyConfig,
+    schema: &SchemaDocument,
+    secret: &[u8],
+) -> Result<ModeConfig, PartyError> {
+    let shown = config.source.display().to_string();
+    let mode = config.mode;
+    let first_key = || {
+        config
+            .match_keys
+            .first()
+            .map(|k| k.name.clone())
+            .ok_or_else(|| {
+                PartyError::whole(&shown, format!("mode {mode} needs an [[input.match_key]]"))
+            })
+    };
+    let compared = || {
+        compared_fields(
+            schema,
+            &config.validate_fields,
+            &shown,
+            &config.schema.display().to_string(),
+        )
+    };
+    let filter_bits = schema.schema.filter_bits();
+    let mode_config = match ModeConfig::new(mode) {
+        ModeConfig::Cardinality(mut c) => {
+            c.key = first_key()?;
+            ModeConfig::Cardinality(c)
+        }
+        ModeConfig::Exact(mut c) => {
+            c.keys = config.match_keys.iter().map(|k| k.name.clone()).collect();
+            ModeConfig::Exact(c)
+        }
+        ModeConfig::Validate(mut c) => {
+            c.key = first_key()?;
+            c.fields = compared()?;
+            if let Some(threshold) = config.validate_threshold {
+                c.threshold = threshold;
+            }
+            c.comparing = Role::Initiator;
+            ModeConfig::Validate(c)
+        }
+        ModeConfig::Fuzzy(mut c) => {
+            c.filter_bits = filter_bits;
+            c.fields = compared()?;
+            if let Some(threshold) = config.fuzzy_threshold {
+                c.threshold = threshold;
+            }
+            if let Some(bands) = config.fuzzy_bands {
+                c.lsh.bands = bands;
+            }
+            if let Some(minima) = config.fuzzy_minima_per_band {
+                c.lsh.bits_per_band = minima;
+            }
+            c.blocking_key = Some(derive_blocking_key(secret));
+            c.comparing = Role::Initiator;
+            ModeConfig::Fuzzy(c)
+        }
+        ModeConfig::ClkExchange(mut c) => {
+            c.filter_bits = filter_bits;
+            if let Some(threshold) = config.fuzzy_threshold {
+                c.dice_threshold = threshold;
+            }
+            c.reveal_decodable_encodings = config.reveal_decodable_encodings;
+            c.comparing = Role::Initiator;
+            ModeConfig::ClkExchange(c)
+        }
+    };
+    mode_config
+        .check()
+        .map_err(|e| PartyError::whole(&shown, e.to_string()))?;
+    Ok(mode_config)
+}
+
+/// What the handshake commits to for `config`, `schema` and `mode_config` (see the module
+/// docs).
+///
+/// # Errors
+/// A key or field name the handshake cannot carry, or too many of them.
+pub fn offer(
+    config: &PartyConfig,
+    schema: &SchemaDocument,
+    mode_config: &ModeConfig,
+) -> Result<SessionOffer, PartyError> {
+    let shown = config.source.display().to_string();
+    let mut descriptor: Vec<(String, String)> = config
+        .match_keys
+        .iter()
+        .map(|k| {
+            let kind = k
+                .columns
+                .iter()
+                .map(|c| c.normalise.join(","))
+                .collect::<Vec<_>>()
+                .join("+");
+            (format!("key:{}", k.name), short_kind(&kind))
+        })
+        .collect();
+    descriptor.extend(
+        schema
+            .schema
+            .field_names()
+            .into_iter()
+            .map(|f| (f.to_owned(), "clk".to_owned())),
+    );
+    let schema_descriptor = SchemaDescriptor::new(descriptor).map_err(|e| PartyError::Input {
+        context: format!("schema {}", config.schema.display()),
+        reason: e.to_string(),
+    })?;
+    let mut parameters: Vec<(String, String)> = mode_config
+        .parameters()
+        .map_err(|e| PartyError::whole(&shown, e.to_string()))?
+        .entries()
+        .to_vec();
+    parameters.push(("schema.sha256".to_owned(), hex::encode(schema.digest)));
+    Ok(SessionOffer {
+        mode: config.mode,
+        schema: schema_descriptor,
+        parameters: Parameters::new(parameters)
+            .map_err(|e| PartyError::whole(&shown, e.to_string()))?,
+    })
+}
+
+/// Builds the mode configuration, the offer and the protocol data of one party.
+///
+/// # Errors
+/// As [`mode_config`] and [`offer`], and the mode needs CLKs or field tokens that `records`
+/// lacks.
+pub fn prepare(
+    config: &PartyConfig,
+    schema: &SchemaDocument,
+    secret: &[u8],
+    records: &PartyRecords,
+) -> Result<PreparedParty, PartyError> {
+    let shown = config.source.display().to_string();
+    let mode = config.mode;
+    let mode_config = mode_config(config, schema, secret)?;
+    if mode_config.filter_bits().is_some() && records.clk_bytes == 0 {
+        return Err(PartyError::whole(
+            &shown,
+            format!("mode {mode} needs CLKs but none were encoded"),
+        ));
+    }
+    if uses_field_tokens(mode) && records.fields.len() != records.ids.len() {
+        return Err(PartyError::whole(
+            &shown,
+            format!("mode {mode} compares field tokens but none were read"),
+        ));
+    }
+    let offer = offer(config, schema, &mode_config)?;
+    Ok(PreparedParty {
+        data: Arc::new(records.party_data(&mode_config)),
+        notes: records.notes(&config.input_csv.display().to_string()),
+        mode_config,
+        offer,
+    })
+}
+
+/// A field type for the handshake descriptor: the normalisation text, or its hash when long.
+fn short_kind(kind: &str) -> String {
+    if kind.len() <= blindlink_protocol::MAX_FIELD_NAME_BYTES {
+        kind.to_owned()
+    } else {
+        let digest = sha2::Sha256::digest(kind.as_bytes());
+        format!("sha256:{}", hex::encode(&digest[..16]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use blindlink_protocol::{FieldScoring, Mode};
+
+    use super::*;
+    use crate::{LiteralAddresses, MatchKeyColumn, PartyCommand};
+
+    const SCHEMA: &str = "version = 1\n[filter]\nbits = 64\n\
+        [[field]]\ncolumn = \"surname\"\nnormalise = [\"nfkc\"]\n\
+        tokens = { kind = \"ngram\", n = 2 }\nbits_per_token = 4\n\
+        [[field]]\ncolumn = \"dob\"\nnormalise = [\"date\"]\ntokens = { kind = \"exact\" }\n\
+        bits_per_token = 4\n";
+
+    fn config(mode: &str, extra: &str) -> PartyConfig {
+        let text = format!(
+            "name = \"registry\"\nmode = \"{mode}\"\n[server]\nlisten = \"127.0.0.1:7443\"\n\
+             allowed_peers = [\"insurer\"]\n[tls]\ninsecure_loopback = true\n[linkage]\n\
+             schema = \"s.toml\"\nkey_file = \"k\"\n{extra}\n[input]\ncsv = \"c.csv\"\n\
+             id_column = \"id\"\n[[input.match_key]]\nname = \"number\"\n\
+             columns = [{{ column = \"n\", normalise = [\"digits-only\"] }}]\n\
+             [[input.match_key]]\nname = \"name+dob\"\ncolumns = [{{ column = \"surname\", \
+             normalise = [\"nfkc\", \"katakana\", \"halfwidth-kana\", \"long-vowel-fold\", \
+             \"strip-whitespace\"] }}, {{ column = \"dob\", normalise = [\"date\"] }}]\n\
+             [output]\ndir = \"o\"\n"
+        );
+        PartyConfig::parse(
+            &text,
+            Path::new("p/registry.toml"),
+            PartyCommand::Serve,
+            &LiteralAddresses,
+        )
+        .unwrap()
+    }
+
+    fn records() -> PartyRecords {
+        let mut number = MatchKeyColumn::new("number");
+        number.push(Ok(b"\x01\x00\x00\x001".to_vec()), 2);
+        PartyRecords {
+            ids: vec!["r1".to_owned()],
+            match_keys: vec![number],
+            rows_read: 1,
+            fields: vec![vec![vec![b"ab".to_vec()], vec![b"1985-04-03".to_vec()]]],
+            ..PartyRecords::default()
+        }
+    }
+
+    /// The offer names the keys with their normalisation (hashed when long), the schema's
+    /// fields as `clk`, the mode's parameters and the schema's digest.
+    #[test]
+    fn handshake_offer() {
+        let schema = SchemaDocument::parse(SCHEMA).unwrap();
+        let config = config("validate", "validate_threshold = 0.8");
+        let prepared = prepare(&config, &schema, b"secret", &records()).unwrap();
+        let descriptor: Vec<String> = prepared
+            .offer
+            .schema
+            .fields()
+            .iter()
+            .map(|f| format!("{}={}", f.name, f.kind))
+            .collect();
+        let long = "nfkc,katakana,halfwidth-kana,long-vowel-fold,strip-whitespace+date";
+        let digest = sha2::Sha256::digest(long.as_bytes());
+        assert_eq!(
+            descriptor,
+            [
+                "key:number=digits-only".to_owned(),
+                format!("key:name+dob=sha256:{}", hex::encode(&digest[..16])),
+                "surname=clk".to_owned(),
+                "dob=clk".to_owned(),
+            ]
+        );
+        let parameters = prepared.offer.parameters.entries();
+        assert_eq!(parameters[0], ("mode.keys".to_owned(), "number".to_owned()));
+        assert_eq!(
+            parameters.last().unwrap(),
+            &("schema.sha256".to_owned(), hex::encode(schema.digest))
+        );
+        assert!(
+            parameters.contains(&("validate.threshold".to_owned(), "0.8".to_owned())),
+            "{parameters:?}"
+        );
+        // No [[linkage.validate_field]]: the token-kind rule (dob's one exact token vetoes).
+        let ModeConfig::Validate(validate) = &prepared.mode_config else {
+            panic!("{:?}", prepared.mode_config)
+        };
+        assert_eq!(
+            validate.fields,
+            [
+                FieldScoring::weighted("surname", 1.0),
+                FieldScoring {
+                    veto_below: Some(1.0),
+                    ..FieldScoring::weighted("dob", 1.0)
+                }
+            ]
+        );
+        assert_eq!(
+            prepared.data.records[0].keys,
+            [Some(b"\x01\x00\x00\x001".to_vec())]
+        );
+        assert_eq!(prepared.data.records[0].fields.len(), 2);
+        assert_eq!(prepared.offer.mode, Mode::Validate);
+    }
+
+    #[test]
+    fn modes_that_lack_their_inputs_are_refused() {
+        let schema = SchemaDocument::parse(SCHEMA).unwrap();
+        let check = |mode: &str, extra: &str, expected: &str| {
+            let got = prepare(&config(mode, extra), &schema, b"secret", &records())
+                .map(|_| "ok".to_owned())
+                .unwrap_or_else(|e| e.to_string());
+            assert_eq!(got, expected, "{mode}");
+        };
+        check("exact", "", "ok");
+        check(
+            "fuzzy",
+            "",
+            "p/registry.toml: mode fuzzy needs CLKs but none were encoded",
+        );
+        check(
+            "validate",
+            "[[linkage.validate_field]]\nname = \"address\"\nweight = 1.0",
+            "p/registry.toml: linkage.validate_field 'address' is not a field of schema \
+             p/s.toml (its fields: surname, dob)",
+        );
+    }
+}

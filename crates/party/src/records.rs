@@ -1,0 +1,206 @@
+//! A party's records as values: what its input gave (ids, each cascade step's keys, CLKs,
+//! field tokens, rows withheld) and their conversion to the protocol's [`PartyData`].
+
+use blindlink_encoding::FieldTokens;
+use blindlink_protocol::{ModeConfig, PartyData, PartyRecord};
+
+use crate::keys::Keyless;
+use crate::report::REJECTS_FILE;
+
+/// A row withheld under `invalid_rows = "reject"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedRow {
+    /// 1-based line in the CSV where the row starts (the header is line 1).
+    pub line: u64,
+    /// The column at fault (empty when the whole row is: a wrong field count).
+    pub field: String,
+    /// Why.
+    pub reason: String,
+    /// The row as read (invalid UTF-8 replaced by U+FFFD).
+    pub values: Vec<String>,
+}
+
+/// The rows withheld from a session, for `rejects.csv`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rejects {
+    /// The input file, as shown in messages.
+    pub file: String,
+    /// The input's header row.
+    pub header: Vec<String>,
+    /// The rows, in file order.
+    pub rows: Vec<RejectedRow>,
+}
+
+/// How many rows without a key a report lists by line, per step.
+pub const LISTED_KEYLESS_ROWS: usize = 10;
+
+/// A row that has no key for one cascade step, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeylessRow {
+    /// 1-based line in the CSV (the header is line 1).
+    pub line: u64,
+    /// The column whose value was missing or rejected.
+    pub column: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// What the rows gave for one cascade step.
+#[derive(Debug, Clone, Default)]
+pub struct MatchKeyColumn {
+    /// The step's name.
+    pub name: String,
+    /// One key per record, `None` where the record has none.
+    pub keys: Vec<Option<Vec<u8>>>,
+    /// Rows without a key.
+    pub keyless: u64,
+    /// The first [`LISTED_KEYLESS_ROWS`] of them.
+    pub keyless_examples: Vec<KeylessRow>,
+}
+
+impl MatchKeyColumn {
+    /// An empty column for step `name`.
+    #[must_use]
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// Appends the next record's key, or counts (and lists the first few of) the rows without
+    /// one, with their `line`.
+    pub fn push(&mut self, key: Result<Vec<u8>, Keyless>, line: u64) {
+        match key {
+            Ok(key) => self.keys.push(Some(key)),
+            Err(Keyless { column, reason }) => {
+                self.keys.push(None);
+                self.keyless += 1;
+                if self.keyless_examples.len() < LISTED_KEYLESS_ROWS {
+                    self.keyless_examples.push(KeylessRow {
+                        line,
+                        column,
+                        reason,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// A party's records, ready for a session.
+#[derive(Debug, Clone, Default)]
+pub struct PartyRecords {
+    /// Local record ids, in file order.
+    pub ids: Vec<String>,
+    /// One entry per cascade step.
+    pub match_keys: Vec<MatchKeyColumn>,
+    /// Concatenated CLKs, `clk_bytes` each, in file order (empty if no schema was given).
+    pub clks: Vec<u8>,
+    /// Bytes per CLK.
+    pub clk_bytes: usize,
+    /// Data rows in the file (kept and rejected).
+    pub rows_read: u64,
+    /// Under `invalid_rows = "reject"`: the rows withheld (possibly none); `None` under abort.
+    pub rejects: Option<Rejects>,
+    /// Era dates outside their era read as the Gregorian date they denote (`era_dates =
+    /// "lenient"`).
+    pub era_dates_read_leniently: u64,
+    /// Each record's field tokens, in the schema's field order (empty if not asked for).
+    pub fields: Vec<Vec<FieldTokens>>,
+}
+
+impl PartyRecords {
+    /// The CLK of record `i`.
+    ///
+    /// # Panics
+    /// `i` is not a record index or no CLKs were encoded.
+    #[must_use]
+    pub fn clk(&self, i: usize) -> &[u8] {
+        &self.clks[i * self.clk_bytes..(i + 1) * self.clk_bytes]
+    }
+
+    /// The records as `config`'s mode takes them: the keys of the steps it uses, the CLK if it
+    /// uses CLKs, the field tokens if it compares fields. Built once per party and shared by
+    /// its sessions.
+    #[must_use]
+    pub fn party_data(&self, config: &ModeConfig) -> PartyData {
+        let key_count = config.keys().len();
+        let uses_clks = config.filter_bits().is_some() && self.clk_bytes > 0;
+        let uses_fields = uses_field_tokens(config.mode()) && self.fields.len() == self.ids.len();
+        let steps = &self.match_keys[..key_count.min(self.match_keys.len())];
+        PartyData {
+            records: (0..self.ids.len())
+                .map(|i| PartyRecord {
+                    id: self.ids[i].clone(),
+                    keys: if self.match_keys.is_empty() {
+                        vec![None; key_count]
+                    } else {
+                        steps.iter().map(|k| k.keys[i].clone()).collect()
+                    },
+                    clk: uses_clks.then(|| self.clk(i).to_vec()),
+                    fields: if uses_fields {
+                        self.fields[i].clone()
+                    } else {
+                        Vec::new()
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    /// Lines for `report.txt` about the input: rows without a key per step (the first ones
+    /// by line of `input_file`), rows withheld and era dates read leniently. Local facts only:
+    /// none of it reaches the peer.
+    #[must_use]
+    pub fn notes(&self, input_file: &str) -> Vec<String> {
+        let mut notes = Vec::new();
+        for key in &self.match_keys {
+            if key.keyless > 0 {
+                notes.push(format!(
+                    "input: {} of {} records have no '{}' key (missing or rejected value); first ones:",
+                    key.keyless,
+                    self.ids.len(),
+                    key.name
+                ));
+                for row in &key.keyless_examples {
+                    notes.push(format!(
+                        "  {input_file}:{}: {}: {}",
+                        row.line, row.column, row.reason
+                    ));
+                }
+            }
+        }
+        if let Some(rejects) = &self.rejects {
+            notes.push(format!(
+                "input: {} of {} rows rejected and withheld from the session (invalid_rows = \
+                 \"reject\"), listed in {REJECTS_FILE}",
+                rejects.rows.len(),
+                self.rows_read,
+            ));
+        }
+        if self.era_dates_read_leniently > 0 {
+            notes.push(format!(
+                "input: {} era dates outside their era read as the gregorian date they denote \
+                 (era_dates = \"lenient\")",
+                self.era_dates_read_leniently
+            ));
+        }
+        notes
+    }
+}
+
+/// Whether `mode` compares the records' field tokens (`validate`, `fuzzy`).
+#[must_use]
+pub const fn uses_field_tokens(mode: blindlink_protocol::Mode) -> bool {
+    use blindlink_protocol::Mode;
+    matches!(mode, Mode::Validate | Mode::Fuzzy)
+}
+
+/// Whether `mode` needs each record's CLK (`fuzzy` blocks on it locally, `clk-exchange`
+/// sends it).
+#[must_use]
+pub const fn uses_clks(mode: blindlink_protocol::Mode) -> bool {
+    use blindlink_protocol::Mode;
+    matches!(mode, Mode::Fuzzy | Mode::ClkExchange)
+}
