@@ -93,7 +93,7 @@ pub enum Disclosure {
     SharedTokenCounts {
         /// The pair, as both parties name it (`<link id>#<holder>` or `candidate <b>#<k>`).
         pair: String,
-        /// Per field, the other party's padded token count (presence marker included).
+        /// Per field, the other party's padded token count (0: the field is missing).
         peer_padded: Vec<u32>,
     },
     /// One compared pair (grouped PSI): the other party learned the comparing party's padded
@@ -101,7 +101,7 @@ pub enum Disclosure {
     PaddedTokenCounts {
         /// The pair, as in [`Disclosure::SharedTokenCounts`].
         pair: String,
-        /// Per field, the comparing party's padded token count (presence marker included).
+        /// Per field, the comparing party's padded token count (0: the field is missing).
         padded: Vec<u32>,
     },
 }

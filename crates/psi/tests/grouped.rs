@@ -148,6 +148,65 @@ fn labels_and_sessions_separate_groups() {
 }
 
 #[test]
+fn empty_groups_send_no_point() {
+    // A missing field is an empty group: no point either way, and the sizes say so.
+    let limits = GroupedLimits::default();
+    let buckets = SizeBuckets::default();
+    let x = [group("a", &[]), group("b", &["t1"]), group("c", &[])];
+    let y = [group("a", &["t1", "t2"]), group("b", &[]), group("c", &[])];
+    let (querier, query) =
+        GroupedQuerier::start(&SESSION, &x, &buckets, &limits, &mut rng(1)).unwrap();
+    assert_eq!(query.padded_sizes(), [0, 1, 0]);
+    let query = GroupedQuery::decode(&query.encode(), &limits).unwrap();
+    let answerer = GroupedAnswerer::start(&SESSION, &y, &buckets, &limits, &mut rng(2)).unwrap();
+    let (reply, theirs) = answerer.handle_query(&query).unwrap();
+    assert_eq!(reply.answerer_padded_sizes(), [2, 0, 0]);
+    assert_eq!(theirs.peer_padded, [0, 1, 0]);
+    let reply = GroupedReply::decode(&reply.encode(), &limits).unwrap();
+    let ours = querier.handle_reply(&reply).unwrap();
+    let counts: Vec<(u32, u32, u32)> = ours
+        .groups
+        .iter()
+        .map(|g| (g.shared, g.own_size, g.peer_padded))
+        .collect();
+    assert_eq!(counts, [(0, 0, 2), (0, 1, 0), (0, 0, 0)]);
+}
+
+#[test]
+fn answerer_padding_tags_are_fresh_distinct_and_sorted() {
+    // The answerer pads with random tags: 5 tokens pad to 6 tags, 9 to 12, sorted and
+    // distinct (the 9 repeats of one token are 9 distinct points); another session's secret
+    // and padding share nothing with these.
+    let limits = GroupedLimits::default();
+    let buckets = SizeBuckets::default();
+    let y = [
+        group("a", &["1", "2", "3", "4", "5"]),
+        group("b", &["1"; 9]),
+    ];
+    let (_, query) = GroupedQuerier::start(&SESSION, &y, &buckets, &limits, &mut rng(1)).unwrap();
+    let tags = |seed: u64| {
+        let answerer =
+            GroupedAnswerer::start(&SESSION, &y, &buckets, &limits, &mut rng(seed)).unwrap();
+        let (reply, _) = answerer.handle_query(&query).unwrap();
+        split_reply(&reply.encode())
+            .into_iter()
+            .map(|(_, tags)| tags)
+            .collect::<Vec<_>>()
+    };
+    let first = tags(5);
+    assert_eq!(first.iter().map(Vec::len).collect::<Vec<_>>(), [6, 12]);
+    for group in &first {
+        assert!(group.windows(2).all(|w| w[0] < w[1]), "sorted and distinct");
+    }
+    assert_eq!(first, tags(5), "deterministic for one rng");
+    let other = tags(6);
+    for (a, b) in first.iter().zip(&other) {
+        // Another secret and other padding: nothing in common.
+        assert!(a.iter().all(|t| !b.contains(t)));
+    }
+}
+
+#[test]
 fn fresh_scalars_per_session() {
     // Two sessions over the same tokens send unrelated points.
     let limits = GroupedLimits::default();
@@ -200,7 +259,7 @@ fn honest() -> (Vec<TokenGroup>, Vec<u8>, Vec<u8>) {
     let groups = vec![
         group("g0", &["ab", "bc", "cd", "de"]),
         group("g1", &["a", "b", "c", "d", "e"]),
-        group("g2", &[]),
+        group("g2", &["x"]),
     ];
     let limits = GroupedLimits::default();
     let (_, query) = GroupedQuerier::start(

@@ -10,21 +10,21 @@
 //! candidate's pairs). The PSI hashes every token together with the session id and the label,
 //! so no point can be correlated across pairs, fields or sessions.
 //!
-//! A present field's tokens are given to the PSI as `0x01 ‖ token`, plus one presence marker
-//! `0x00` that both sides add to every non-empty field; a missing field is an empty group.
-//! The marker makes "the peer's field is missing" (no shared marker) distinguishable from "the
-//! peer's one-token field differs" (marker shared, token not), which the size buckets alone
-//! cannot tell apart (an empty group is padded to one point).
+//! A present field's tokens are given to the PSI as they are; a missing field is an empty
+//! group, which the PSI sends as no point at all ([`SizeBuckets::padded`]`(0) = 0`), so both
+//! sides tell "the peer's field is missing" (padded size 0) from "the peer's one-token field
+//! differs" (padded size 1, nothing shared) by the size alone. (An earlier version added a
+//! presence marker token to every present field and padded an empty group to one point: the
+//! same information, five more points per side per pair.)
 //!
 //! # Dice from the counts
-//! The comparing side learns per group `shared` (marker included), its own size and the peer's
-//! padded size `p`, which stands for a peer count in [`SizeBuckets::bounds`]`(p) = (lo, hi)`.
-//! Without the marker: `s = shared - 1`, `x = own - 1`, and the peer's token count `y` lies
-//! in `[max(lo - 1, s), hi - 1]`. The field's Dice is taken as its upper bound over the sizes
-//! the bucket allows, `2s / (x + max(lo - 1, s))`: a pair whose fields agree scores exactly
+//! The comparing side learns per group `s = shared`, its own size `x` and the peer's padded
+//! size `p`, which stands for a peer count `y` in [`SizeBuckets::bounds`]`(p) = (lo, hi)`,
+//! so `y` lies in `[max(lo, s), hi]`. The field's Dice is taken as its upper bound over the
+//! sizes the bucket allows, `2s / (x + max(lo, s))`: a pair whose fields agree scores exactly
 //! as with exact sizes (`s = x = y` gives 1), and a pair that shares few tokens scores low
-//! whatever the padding. A field is left out of the score (missing) when this side's group
-//! is empty or the marker is not shared.
+//! whatever the padding. A field is left out of the score (missing) when either side's group
+//! is empty.
 
 use blindlink_psi::{
     GroupCount, GroupedAnswerer, GroupedAnswererOutcome, GroupedAnswererReady, GroupedLimits,
@@ -46,11 +46,11 @@ const MAX_GROUPED_BYTES: usize = 1 << 30;
 const LABEL_TAG: &[u8] = b"blindlink/v1/protocol/pair";
 
 /// The grouped PSI's bounds for these buckets: [`MAX_GROUPS`] groups of at most the padded
-/// size of a full field (its tokens and the marker).
+/// size of a full field.
 pub(crate) fn limits(buckets: &SizeBuckets) -> GroupedLimits {
     GroupedLimits {
         max_groups: MAX_GROUPS,
-        max_group_size: buckets.padded(MAX_FIELD_TOKENS + 1),
+        max_group_size: buckets.padded(MAX_FIELD_TOKENS),
     }
 }
 
@@ -74,28 +74,12 @@ pub(crate) fn label(name: &[u8], field: usize) -> Vec<u8> {
     label
 }
 
-/// The PSI tokens of one field: the marker and the prefixed tokens, or none when missing.
-fn psi_tokens(tokens: &FieldTokens) -> Vec<Vec<u8>> {
-    if tokens.is_empty() {
-        return Vec::new();
-    }
-    let mut out = Vec::with_capacity(tokens.len() + 1);
-    out.push(vec![0x00]);
-    for token in tokens {
-        let mut t = Vec::with_capacity(token.len() + 1);
-        t.push(0x01);
-        t.extend_from_slice(token);
-        out.push(t);
-    }
-    out
-}
-
 /// The groups of one pair: one per field of `record_fields`, labelled by `name`.
 pub(crate) fn pair_groups(name: &[u8], record_fields: &[FieldTokens], out: &mut Vec<TokenGroup>) {
     for (field, tokens) in record_fields.iter().enumerate() {
         out.push(TokenGroup {
             label: label(name, field),
-            tokens: psi_tokens(tokens),
+            tokens: tokens.clone(),
         });
     }
 }
@@ -170,18 +154,13 @@ pub(crate) fn expect_reply(buckets: &SizeBuckets, groups: usize) -> Expect {
 /// The Dice coefficient of one field from its counts (see the module documentation), or
 /// `None` when the field is missing on either side.
 pub(crate) fn field_dice(count: &GroupCount, buckets: &SizeBuckets) -> Option<f64> {
-    if count.own_size == 0 || count.shared == 0 {
+    if count.own_size == 0 || count.peer_padded == 0 {
         return None;
     }
-    let shared = count.shared - 1;
-    let own = count.own_size - 1;
     let (low, _) = buckets.bounds(count.peer_padded as usize)?;
-    let peer_min = (low.saturating_sub(1)).max(shared as usize);
-    let sizes = own as usize + peer_min;
-    if sizes == 0 {
-        return None;
-    }
-    Some(2.0 * f64::from(shared) / sizes as f64)
+    let peer_min = low.max(count.shared as usize);
+    let sizes = count.own_size as usize + peer_min;
+    Some(2.0 * f64::from(count.shared) / sizes as f64)
 }
 
 /// The padded sizes of this side's groups (what the peer learns of them).

@@ -1395,10 +1395,9 @@ fn validate_scores_right_and_wrong_person_pairs_through_the_grouped_psi() {
 fn field_dice_is_the_upper_bound_over_the_bucket() {
     let buckets = blindlink_psi::SizeBuckets::default();
     let count = |shared: usize, x: usize, y: usize| blindlink_psi::GroupCount {
-        // The marker is one more shared token and one more of each size.
-        shared: shared as u32 + 1,
-        own_size: x as u32 + 1,
-        peer_padded: buckets.padded(y + 1) as u32,
+        shared: shared as u32,
+        own_size: x as u32,
+        peer_padded: buckets.padded(y) as u32,
     };
     for x in 1..40usize {
         for y in 1..40usize {
@@ -1413,19 +1412,9 @@ fn field_dice_is_the_upper_bound_over_the_bucket() {
             }
         }
     }
-    // A missing field on either side is left out.
-    let missing_peer = blindlink_psi::GroupCount {
-        shared: 0,
-        own_size: 5,
-        peer_padded: 1,
-    };
-    assert_eq!(grouped::field_dice(&missing_peer, &buckets), None);
-    let missing_own = blindlink_psi::GroupCount {
-        shared: 0,
-        own_size: 0,
-        peer_padded: 6,
-    };
-    assert_eq!(grouped::field_dice(&missing_own, &buckets), None);
+    // A missing field on either side (an empty group: padded size 0) is left out.
+    assert_eq!(grouped::field_dice(&count(0, 5, 0), &buckets), None);
+    assert_eq!(grouped::field_dice(&count(0, 0, 6), &buckets), None);
     // A one-token field that differs is a disagreement, not a missing field.
     assert_eq!(grouped::field_dice(&count(0, 1, 1), &buckets), Some(0.0));
 }

@@ -19,10 +19,11 @@
 //! # What each side learns
 //! - Both: what the ID PSI reveals (set sizes, intersection size, which own records matched).
 //! - The other side learns how many of the comparing side's records hold each linked ID (the
-//!   pair plan) and, per pair and field, the comparing side's padded token count.
-//! - The comparing side learns, per pair and field, the number of shared tokens (with the
-//!   presence marker: whether the field is present on the other side) and the other side's
-//!   padded token count; from these it computes the score.
+//!   pair plan) and, per pair and field, the comparing side's padded token count (0 when the
+//!   field is missing).
+//! - The comparing side learns, per pair and field, the number of shared tokens and the other
+//!   side's padded token count (0 when the field is missing there); from these it computes
+//!   the score.
 //! - The other side learns each linked ID's best score and flag (`pair_scores`).
 
 use blindlink_psi::{GroupedAnswererReady, GroupedQuerierAwaitingReply, SizeBuckets, TokenGroup};

@@ -10,15 +10,22 @@ use crate::error::PsiError;
 /// ... (every power of two and three times every power of two from 6 on): the padding adds at
 /// most half the count (5 → 6, 9 → 12, 17 → 24) and about a fifth on average, and a count is
 /// hidden among up to a third of its bucket's top (the bucket of 48 stands for 33 to 48
-/// tokens). An empty group is padded to 1, so a missing field looks like a one-token field.
-/// Coarser buckets hide more and cost more points; [`SizeBuckets::exact`] hides nothing.
+/// tokens). Coarser buckets hide more and cost more points; [`SizeBuckets::exact`] hides
+/// nothing.
+///
+/// In every scheme an empty group stays empty (0 points): the peer learns that the group is
+/// empty. The protocol's groups reveal that anyway (a missing field is an empty group, a
+/// present one has at least one token), and sending no point for it saves the presence marker
+/// token the protocol used to add to every field to tell the two apart. A caller that must
+/// hide emptiness adds one constant token to every group.
 ///
 /// # Example
 /// ```
 /// use blindlink_psi::SizeBuckets;
 /// let buckets = SizeBuckets::default();
-/// assert_eq!([0, 1, 5, 9, 45].map(|n| buckets.padded(n)), [1, 1, 6, 12, 48]);
+/// assert_eq!([0, 1, 5, 9, 45].map(|n| buckets.padded(n)), [0, 1, 6, 12, 48]);
 /// assert_eq!(buckets.bounds(48), Some((33, 48)));
+/// assert_eq!(buckets.bounds(0), Some((0, 0)));
 /// assert_eq!(buckets.bounds(5), None);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -50,7 +57,7 @@ impl SizeBuckets {
     }
 
     /// Explicit bucket tops, strictly increasing and at least 1; a count above the last top is
-    /// padded to the next multiple of the last top. An empty group is padded to the first top.
+    /// padded to the next multiple of the last top. An empty group stays empty.
     ///
     /// # Errors
     /// [`PsiError::InvalidSizeBuckets`] for an empty, unsorted or zero-starting list, or one
@@ -71,13 +78,17 @@ impl SizeBuckets {
         })
     }
 
-    /// The padded size of a group of `n` tokens: the top of its bucket (never below `n`).
+    /// The padded size of a group of `n` tokens: the top of its bucket (never below `n`; 0
+    /// for an empty group).
     pub fn padded(&self, n: usize) -> usize {
+        if n == 0 {
+            return 0;
+        }
         match &self.scheme {
             Scheme::Exact => n,
             Scheme::TwoThree => {
                 if n <= 4 {
-                    return n.max(1);
+                    return n;
                 }
                 match n.checked_next_power_of_two() {
                     Some(power) => {
@@ -104,12 +115,13 @@ impl SizeBuckets {
     /// The token counts a padded size may stand for, `(smallest, largest)` inclusive, or
     /// `None` when `padded` is not the top of a bucket (an honest peer never sends it).
     pub fn bounds(&self, padded: usize) -> Option<(usize, usize)> {
+        if padded == 0 {
+            return Some((0, 0));
+        }
         match &self.scheme {
             Scheme::Exact => Some((padded, padded)),
             Scheme::TwoThree => match padded {
-                0 => None,
-                1 => Some((0, 1)),
-                2..=4 => Some((padded, padded)),
+                1..=4 => Some((padded, padded)),
                 _ if padded.is_power_of_two() => Some((padded / 2 + padded / 4 + 1, padded)),
                 _ if padded.is_multiple_of(3) && (padded / 3).is_power_of_two() => {
                     Some((padded / 3 * 2 + 1, padded))
@@ -118,7 +130,7 @@ impl SizeBuckets {
             },
             Scheme::Tops(tops) => {
                 if let Some(i) = tops.iter().position(|&top| top == padded) {
-                    let low = if i == 0 { 0 } else { tops[i - 1] + 1 };
+                    let low = if i == 0 { 1 } else { tops[i - 1] + 1 };
                     return Some((low, padded));
                 }
                 let last = tops[tops.len() - 1];
@@ -206,7 +218,7 @@ mod tests {
         let tops: Vec<usize> = (0..=200).filter(|&p| buckets.is_top(p)).collect();
         assert_eq!(
             tops,
-            [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192]
+            [0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192]
         );
     }
 
@@ -220,6 +232,21 @@ mod tests {
                 assert!(low <= n && n <= high && high == padded, "{buckets:?} {n}");
                 // Every count the bucket stands for pads to the same top.
                 assert_eq!(buckets.padded(low), padded, "{buckets:?} {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_an_empty_group_stays_empty() {
+        for buckets in all_schemes() {
+            assert_eq!(buckets.padded(0), 0, "{buckets:?}");
+            assert_eq!(buckets.bounds(0), Some((0, 0)), "{buckets:?}");
+            for n in 1..=100usize {
+                let (low, _) = buckets.bounds(buckets.padded(n)).unwrap();
+                assert!(
+                    low >= 1,
+                    "{buckets:?} {n}: a present group never looks empty"
+                );
             }
         }
     }
