@@ -137,9 +137,9 @@ impl Default for ValidateConfig {
 /// papers/benchmarks.md, "Fuzzy blocking grid").
 pub const DEFAULT_FUZZY_BANDS: usize = 10;
 /// Fuzzy's default minima per band.
-pub const DEFAULT_FUZZY_ROWS: usize = 5;
+pub const DEFAULT_FUZZY_ROWS: usize = 6;
 /// Fuzzy's default [`FuzzyConfig::common_share`].
-pub const DEFAULT_COMMON_SHARE: f64 = 0.05;
+pub const DEFAULT_COMMON_SHARE: f64 = 1.0;
 
 /// `fuzzy`: private MinHash blocking through the mutual PSI (the tokens stay local, only keyed
 /// band tokens go through the PSI), then the candidate pairs' fields compared through the
