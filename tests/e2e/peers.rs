@@ -397,8 +397,8 @@ async fn fuzzy_blocking_shape_comes_from_the_config_and_must_agree() {
     assert_eq!(
         (server.as_str(), without_port(&client).as_str()),
         (
-            "session with hospital-b failed, nothing written: parameter digest differs: parameter 'fuzzy.minhash' is '6x10' on this side and '12x8' on the peer",
-            "link with hospital-a at ADDR failed, nothing written: parameter digest differs: parameter 'fuzzy.minhash' is '12x8' on this side and '6x10' on the peer",
+            "session with hospital-b failed, nothing written: parameter digest differs: parameter 'fuzzy.minhash' is '10x6' on this side and '12x8' on the peer",
+            "link with hospital-a at ADDR failed, nothing written: parameter digest differs: parameter 'fuzzy.minhash' is '12x8' on this side and '10x6' on the peer",
         )
     );
 }

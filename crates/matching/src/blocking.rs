@@ -32,7 +32,7 @@ pub const MAX_BITS_PER_BAND: usize = 256;
 /// # Security
 /// Zeroized on drop; never printed (its `Debug` shows no bytes).
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct BlockingKey([u8; 32]);
+pub struct BlockingKey(pub(crate) [u8; 32]);
 
 impl BlockingKey {
     /// A key from 32 secret bytes (for two parties: derived from their shared linkage secret).

@@ -54,6 +54,20 @@ pub enum MatchingError {
         /// Largest supported bits per band.
         max_bits: usize,
     },
+    /// A MinHash blocking shape out of range.
+    #[error(
+        "minhash blocking needs 1 to {max_bands} bands of 1 to {max_rows} minima, got {bands} bands of {rows}"
+    )]
+    InvalidMinHashParameters {
+        /// Requested number of bands.
+        bands: usize,
+        /// Requested minima per band.
+        rows: usize,
+        /// Largest supported number of bands.
+        max_bands: usize,
+        /// Largest supported minima per band.
+        max_rows: usize,
+    },
     /// Blocked pairs used with data sets other than the ones they were made for.
     #[error("blocked pairs were made for {blocked_a} x {blocked_b} records, not {len_a} x {len_b}")]
     BlocksMismatch {

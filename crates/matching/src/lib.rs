@@ -9,7 +9,8 @@
 //! portable Rust), all giving the exact counts of the scalar reference, so scores never depend on
 //! the CPU. Rows are spread over all cores with rayon and candidates are handed out in bounded
 //! batches, so memory does not grow with `|a| × |b|`. [`LshBlocker`] narrows the pairs first by
-//! keyed bit sampling, with band tokens that can later go through a private set intersection.
+//! keyed bit sampling; [`MinHasher`] makes keyed MinHash band tokens of sets (CLK bits or field
+//! tokens) that two parties intersect privately (the protocol's `fuzzy` blocking).
 //! [`greedy`] (anonlink's semantics) and [`optimal`] turn candidates into one-to-one links, and
 //! [`LinkageQuality`] / [`BlockingQuality`] measure the result against a truth set.
 //!
@@ -34,6 +35,7 @@ mod dice;
 mod error;
 pub mod fellegi_sunter;
 mod metrics;
+mod minhash;
 mod simd;
 mod solve;
 mod store;
@@ -46,6 +48,9 @@ pub use dice::{DiceKernel, dice, dice_from_counts, dice_upper_bound};
 pub use error::MatchingError;
 pub use metrics::{
     BlockingQuality, FlagQuality, LinkageQuality, quality_by_threshold, threshold_sweep,
+};
+pub use minhash::{
+    ClkMinHasher, MAX_MINHASH_BANDS, MAX_MINHASH_ROWS, MinHashParameters, MinHasher,
 };
 pub use solve::{DEFAULT_OPTIMAL_CELL_LIMIT, greedy, optimal};
 pub use store::{ClkStore, MAX_FILTER_BITS};

@@ -5,7 +5,8 @@ use blindlink_matching::LshParameters;
 use blindlink_psi::SizeBuckets;
 use hmac::{KeyInit, Mac};
 
-use super::minhash::{self, BlockingSecret};
+use super::BlockingSecret;
+use super::fuzzy::BlockingInput;
 use super::score::{self, FieldScoring};
 use crate::{Mode, Parameters, ProtocolError, Role};
 
@@ -132,18 +133,33 @@ impl Default for ValidateConfig {
     }
 }
 
-/// `fuzzy`: private MinHash blocking through the mutual PSI (the CLK stays local, only keyed
+/// Fuzzy's default MinHash bands (chosen on FEBRL4 and the two-hospitals scenario:
+/// papers/benchmarks.md, "Fuzzy blocking grid").
+pub const DEFAULT_FUZZY_BANDS: usize = 10;
+/// Fuzzy's default minima per band.
+pub const DEFAULT_FUZZY_ROWS: usize = 6;
+/// Fuzzy's default [`FuzzyConfig::common_share`].
+pub const DEFAULT_COMMON_SHARE: f64 = 1.0;
+
+/// `fuzzy`: private MinHash blocking through the mutual PSI (the tokens stay local, only keyed
 /// band tokens go through the PSI), then the candidate pairs' fields compared through the
 /// grouped PSI cardinality, then the one-to-one solver.
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct FuzzyConfig {
     /// Length of the record-level CLKs in bits (a multiple of 8); they are the local input of
-    /// the MinHash blocking.
+    /// the MinHash blocking with [`BlockingInput::ClkBits`].
     pub filter_bits: usize,
-    /// The blocking tokens: `bands` keyed MinHash band tokens per CLK, each joining
-    /// `bits_per_band` minima.
+    /// The shape of the blocking: `bands` keyed MinHash band tokens per record, each joining
+    /// `bits_per_band` minima (the name is kept from bit-sampling LSH; here it counts minima).
     pub lsh: LshParameters,
+    /// The set each record's MinHash is taken over (a handshake parameter).
+    pub blocking: BlockingInput,
+    /// With [`BlockingInput::FieldTokens`]: a field token more than this share of this side's
+    /// records hold (a century digit of a date, a frequent bigram) is left out of the
+    /// MinHash, as two unrelated records sharing it as a minimum would become a candidate
+    /// pair (a handshake parameter; each side counts its own records).
+    pub common_share: f64,
     /// The compared fields, in the order of [`PartyRecord::fields`].
     pub fields: Vec<FieldScoring>,
     /// Candidate pairs whose weighted field score is below this (or that a veto field rejects)
@@ -163,6 +179,8 @@ impl std::fmt::Debug for FuzzyConfig {
         f.debug_struct("FuzzyConfig")
             .field("filter_bits", &self.filter_bits)
             .field("lsh", &self.lsh)
+            .field("blocking", &self.blocking)
+            .field("common_share", &self.common_share)
             .field("fields", &self.fields)
             .field("threshold", &self.threshold)
             .field("comparing", &self.comparing)
@@ -177,9 +195,11 @@ impl Default for FuzzyConfig {
         Self {
             filter_bits: 1024,
             lsh: LshParameters {
-                bands: 6,
-                bits_per_band: 10,
+                bands: DEFAULT_FUZZY_BANDS,
+                bits_per_band: DEFAULT_FUZZY_ROWS,
             },
+            blocking: BlockingInput::FieldTokens,
+            common_share: DEFAULT_COMMON_SHARE,
             fields: FieldScoring::defaults(),
             threshold: score::DEFAULT_VALIDATE_THRESHOLD,
             comparing: Role::Initiator,
@@ -241,8 +261,8 @@ pub enum ModeConfig {
 impl ModeConfig {
     /// The defaults of `mode`: match key `my_number` where one is used, the initiator compares,
     /// validate and fuzzy with the default per-field scoring ([`FieldScoring::defaults`]),
-    /// fuzzy with 6 MinHash bands of 10 minima over 1024-bit CLKs and no blocking key (set
-    /// one), clk-exchange at Dice 0.93 and *not* opted in.
+    /// fuzzy with [`DEFAULT_FUZZY_BANDS`] MinHash bands of [`DEFAULT_FUZZY_ROWS`] minima over
+    /// the field tokens and no blocking key (set one), clk-exchange at Dice 0.93 and *not* opted in.
     #[must_use]
     pub fn new(mode: Mode) -> Self {
         match mode {
@@ -357,6 +377,10 @@ impl ModeConfig {
                     "fuzzy.minhash".into(),
                     format!("{}x{}", c.lsh.bands, c.lsh.bits_per_band),
                 ));
+                entries.push(("fuzzy.blocking".into(), c.blocking.name().to_owned()));
+                if c.blocking == BlockingInput::FieldTokens {
+                    entries.push(("fuzzy.common_share".into(), c.common_share.to_string()));
+                }
                 entries.push(("fuzzy.threshold".into(), c.threshold.to_string()));
                 entries.push(("fuzzy.fields".into(), fields(&c.fields)));
                 entries.push(("grouped.buckets".into(), c.buckets.describe()));
@@ -436,7 +460,13 @@ impl ModeConfig {
             Self::Validate(c) => unit_interval("validate.threshold", c.threshold)?,
             Self::Fuzzy(c) => {
                 unit_interval("fuzzy.threshold", c.threshold)?;
-                minhash::check_minhash(c.lsh.bands, c.lsh.bits_per_band)?;
+                unit_interval("fuzzy.common_share", c.common_share)?;
+                let shape = blindlink_matching::MinHashParameters {
+                    bands: c.lsh.bands,
+                    rows: c.lsh.bits_per_band,
+                };
+                blindlink_matching::MinHasher::new(&BlockingSecret::new([0; 32]), shape)
+                    .map_err(|e| local("fuzzy.minhash", e.to_string()))?;
                 if c.blocking_key.is_none() {
                     return Err(local(
                         "fuzzy configuration",

@@ -24,7 +24,6 @@ mod exact;
 mod fuzzy;
 mod grouped;
 mod linking;
-mod minhash;
 mod payload;
 mod score;
 mod shell;
@@ -39,12 +38,19 @@ use crate::driver::SessionDriver;
 use crate::transcript::{Direction, Recorder, Transcript};
 use crate::{DisclosureLedger, DriverStep, Message, Mode, ProtocolError, Role};
 
+/// The secret key of fuzzy mode's MinHash blocking (the matching crate's [`BlockingKey`]);
+/// derive it with [`derive_blocking_key`].
+///
+/// [`BlockingKey`]: blindlink_matching::BlockingKey
+pub use blindlink_matching::BlockingKey as BlockingSecret;
+pub use blindlink_matching::{MAX_MINHASH_BANDS, MAX_MINHASH_ROWS};
 pub use config::{
-    CardinalityConfig, ClkExchangeConfig, ExactConfig, FieldTokens, FuzzyConfig, MAX_FIELD_TOKENS,
-    MAX_FIELDS, MAX_MATCH_KEYS, MAX_RECORDS, MAX_TOKEN_BYTES, ModeConfig, PartyData, PartyRecord,
+    CardinalityConfig, ClkExchangeConfig, DEFAULT_COMMON_SHARE, DEFAULT_FUZZY_BANDS,
+    DEFAULT_FUZZY_ROWS, ExactConfig, FieldTokens, FuzzyConfig, MAX_FIELD_TOKENS, MAX_FIELDS,
+    MAX_MATCH_KEYS, MAX_RECORDS, MAX_TOKEN_BYTES, ModeConfig, PartyData, PartyRecord,
     ValidateConfig, derive_blocking_key,
 };
-pub use minhash::{BlockingSecret, MAX_MINHASH_BANDS, MAX_MINHASH_ROWS};
+pub use fuzzy::{BlockingInput, fuzzy_blocking_tokens};
 pub use score::{FieldAgreement, FieldScoring, ValidateScorer};
 
 /// The status of one local record after a run.
@@ -434,5 +440,7 @@ fn send_all(
     Ok(())
 }
 
+#[cfg(test)]
+mod fuzzy_tests;
 #[cfg(test)]
 mod tests;

@@ -1139,7 +1139,9 @@ fn parameters_name_what_both_sides_must_share() {
         "the handshake commits to the bucket scheme"
     );
     let fuzzy = entries(&fuzzy_config(Mode::Fuzzy));
-    assert_eq!(fuzzy["fuzzy.minhash"], "6x10");
+    assert_eq!(fuzzy["fuzzy.minhash"], "10x6");
+    assert_eq!(fuzzy["fuzzy.blocking"], "field-tokens");
+    assert_eq!(fuzzy["fuzzy.common_share"], "1");
     assert!(fuzzy.contains_key("grouped.buckets"));
     assert!(!format!("{:?}", fuzzy_config(Mode::Fuzzy)).contains("BlockingSecret("));
     // Both sides must opt in to clk-exchange: the opt-in is a parameter.
