@@ -66,7 +66,10 @@ pub struct Limits {
     pub max_chunk_bytes: usize,
     /// Longest a whole session may take.
     pub session_deadline: Duration,
-    /// Longest wait for the peer's next chunk.
+    /// Longest wait for the peer's next chunk. A dead peer is found sooner by the HTTP/2
+    /// keep-alive pings (every 30 s, 20 s to answer); this bounds a live peer that computes,
+    /// and one phase of a large session (fuzzy's blocking PSI at 100,000 records on a loaded
+    /// 2-core machine) took more than two minutes.
     pub idle_timeout: Duration,
     /// Most sessions a server runs at once; more are refused with `ResourceExhausted`.
     pub max_concurrent_sessions: usize,
@@ -88,7 +91,7 @@ impl Default for Limits {
         Self {
             max_chunk_bytes: 1 << 20,
             session_deadline: Duration::from_secs(60 * 60),
-            idle_timeout: Duration::from_secs(120),
+            idle_timeout: Duration::from_secs(10 * 60),
             max_concurrent_sessions: 64,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
