@@ -383,7 +383,7 @@ async fn fuzzy_blocking_shape_comes_from_the_config_and_must_agree() {
     let peers = Peers::new(true, 200, "fuzzy");
     peers.edit("hospital-b", |t| {
         t.replace(
-            "# fuzzy_bands = 6 ",
+            "# fuzzy_bands = 10 ",
             "fuzzy_bands = 12\nfuzzy_minima_per_band = 8",
         )
     });
