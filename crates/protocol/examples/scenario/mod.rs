@@ -8,9 +8,7 @@ use std::collections::HashMap;
 
 use blindlink_encoding::normalise::Pipeline;
 use blindlink_encoding::{ClkEncoder, EncoderScratch, LinkageSecret, SchemaDocument};
-use blindlink_protocol::{
-    FieldScoring, FieldTokens, Mode, ModeConfig, PartyData, PartyRecord,
-};
+use blindlink_protocol::{FieldScoring, FieldTokens, Mode, ModeConfig, PartyData, PartyRecord};
 use blindlink_synth::{
     Generator, Locale, OutputFile, RecordSink, Scenario, SynthConfig, Truth, columns,
 };
