@@ -164,7 +164,7 @@ pub(crate) async fn run_pair<F, Fut, T>(
 ) -> (Result<Vec<CompletedSession>, String>, T)
 where
     F: FnOnce(std::net::SocketAddr) -> Fut,
-    Fut: std::future::Future<Output = T>,
+    Fut: Future<Output = T>,
 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();

@@ -7,7 +7,7 @@ use blindlink_matching::dice_from_counts;
 use crate::ProtocolError;
 
 /// The default flagging threshold of the weighted score.
-pub const DEFAULT_VALIDATE_THRESHOLD: f64 = 0.75;
+pub(super) const DEFAULT_VALIDATE_THRESHOLD: f64 = 0.75;
 
 /// How one per-field filter counts in the agreement score.
 #[derive(Debug, Clone, PartialEq)]

@@ -356,7 +356,7 @@ fn exact_cascade_links_on_later_keys_and_leaves_duplicates_ambiguous() {
     let only = |data: &[(&str, &str)]| PartyData {
         records: data.iter().map(|(id, k)| keyed(id, &[Some(k)])).collect(),
     };
-    let run = super::tests::run(
+    let run = tests::run(
         &one_key,
         only(&[("i1", "7"), ("i2", "7"), ("i3", "8")]),
         only(&[("r1", "7"), ("r2", "8")]),
@@ -609,7 +609,7 @@ fn comparing_side_can_be_the_responder() {
     assert!(run.initiator.counts.linked > 0);
     let data = registry_insurer(1_500, 4);
     let config = comparing(mode_config(Mode::Validate), Role::Responder);
-    let run = super::tests::run(&config, data.insurer, data.registry);
+    let run = tests::run(&config, data.insurer, data.registry);
     assert_eq!(
         run.responder.learned.compared_pairs,
         run.responder.learned.pair_scores
@@ -1485,7 +1485,7 @@ fn no_clk_or_field_filter_crosses_the_wire_in_validate_or_fuzzy() {
             let received: Vec<u8> = transcript
                 .entries()
                 .iter()
-                .filter(|e| e.direction == crate::Direction::Received)
+                .filter(|e| e.direction == Direction::Received)
                 .flat_map(|e| e.bytes.clone())
                 .collect();
             assert!(!received.is_empty());
@@ -1531,8 +1531,8 @@ fn the_transcript_matches_the_ledger() {
         .zip([&ledgers.initiator, &ledgers.responder])
     {
         for (direction, traffic) in [
-            (crate::Direction::Sent, &ledger.sent),
-            (crate::Direction::Received, &ledger.received),
+            (Direction::Sent, &ledger.sent),
+            (Direction::Received, &ledger.received),
         ] {
             let mut by_kind: BTreeMap<String, crate::TrafficCount> = BTreeMap::new();
             for e in transcript
@@ -1565,12 +1565,12 @@ fn the_transcript_matches_the_ledger() {
             .collect()
     };
     assert_eq!(
-        sent(&transcripts[0], crate::Direction::Sent),
-        sent(&transcripts[1], crate::Direction::Received)
+        sent(&transcripts[0], Direction::Sent),
+        sent(&transcripts[1], Direction::Received)
     );
     assert_eq!(
-        sent(&transcripts[1], crate::Direction::Sent),
-        sent(&transcripts[0], crate::Direction::Received)
+        sent(&transcripts[1], Direction::Sent),
+        sent(&transcripts[0], Direction::Received)
     );
 }
 
@@ -1615,8 +1615,8 @@ fn the_transcript_starts_with_both_hellos() {
     run_in_memory(&mut a, &mut b, Mode::Exact).unwrap();
     let frame_body = |m: &Message| m.encode().unwrap()[1..].to_vec();
     for (driver, first, second) in [
-        (&a, crate::Direction::Sent, crate::Direction::Received),
-        (&b, crate::Direction::Received, crate::Direction::Sent),
+        (&a, Direction::Sent, Direction::Received),
+        (&b, Direction::Received, Direction::Sent),
     ] {
         let t = driver.transcript().unwrap();
         assert_eq!(t.session_id(), sid);
