@@ -14,24 +14,14 @@ use rand_core::SeedableRng;
 /// transcripts keep their handshake parameters).
 pub const KEY: &str = "my_number";
 
+#[path = "../../crates/protocol/examples/scenario/scoring.rs"]
+mod scoring;
+
 /// The compared fields of the fuzzed `validate` and `fuzzy` set-ups: the synthetic scenario's
-/// five fields and weights (kana name, kanji name, date of birth with a veto below 0.9, sex
-/// with a veto below 0.5, address), so that recorded seed transcripts keep their parameters.
+/// five fields and weights, so that recorded seed transcripts keep their parameters.
 #[must_use]
 pub fn fields() -> Vec<FieldScoring> {
-    vec![
-        FieldScoring::weighted("name_kana", 2.0),
-        FieldScoring::weighted("name_kanji", 1.0),
-        FieldScoring {
-            veto_below: Some(0.9),
-            ..FieldScoring::weighted("date_of_birth", 2.0)
-        },
-        FieldScoring {
-            veto_below: Some(0.5),
-            ..FieldScoring::weighted("sex", 1.0)
-        },
-        FieldScoring::weighted("address", 1.0),
-    ]
+    scoring::field_scoring()
 }
 
 /// The defaults of `mode` with [`KEY`] and [`fields`].

@@ -8,31 +8,16 @@ use std::collections::HashMap;
 
 use blindlink_encoding::normalise::Pipeline;
 use blindlink_encoding::{ClkEncoder, EncoderScratch, LinkageSecret, SchemaDocument};
-use blindlink_protocol::{FieldScoring, FieldTokens, Mode, ModeConfig, PartyData, PartyRecord};
+use blindlink_protocol::{FieldTokens, Mode, ModeConfig, PartyData, PartyRecord};
 use blindlink_synth::{
     Generator, Locale, OutputFile, RecordSink, Scenario, SynthConfig, Truth, columns,
 };
 
+mod scoring;
+pub(crate) use scoring::field_scoring;
+
 /// The scenario's ID match key.
 pub(crate) const ID_KEY: &str = "my_number";
-
-/// How `validate` and `fuzzy` score the scenario's five compared fields: kana name, kanji
-/// name, date of birth (veto below 0.9), sex (veto below 0.5), address.
-pub(crate) fn field_scoring() -> Vec<FieldScoring> {
-    vec![
-        FieldScoring::weighted("name_kana", 2.0),
-        FieldScoring::weighted("name_kanji", 1.0),
-        FieldScoring {
-            veto_below: Some(0.9),
-            ..FieldScoring::weighted("date_of_birth", 2.0)
-        },
-        FieldScoring {
-            veto_below: Some(0.5),
-            ..FieldScoring::weighted("sex", 1.0)
-        },
-        FieldScoring::weighted("address", 1.0),
-    ]
-}
 
 /// The defaults of `mode` on the scenario: the ID key [`ID_KEY`] and the scoring
 /// [`field_scoring`].
