@@ -6,6 +6,8 @@
 //! The ping driver is lock-step (each ping waits for its pong), so `echo_4MiB` measures
 //! round trips of 64 KiB messages, a lower bound on the rate at which a streaming mode can move
 //! bulk data; `handshake` is one session with no pings over an open connection.
+// Benchmark set-up on fixed, known-good inputs: a failed unwrap is a broken benchmark.
+#![allow(clippy::unwrap_used)]
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -4,11 +4,31 @@
 #![forbid(unsafe_code)]
 
 use blindlink_protocol::{
-    Message, Mode, ModeConfig, ModeDriver, Parameters, PartyData, PartyRecord, Role,
+    FieldScoring, Message, Mode, ModeConfig, ModeDriver, Parameters, PartyData, PartyRecord, Role,
     SchemaDescriptor, SessionId, SessionOffer, derive_blocking_key, new_driver,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
+
+/// The match key of the fuzzed set-ups (the synthetic scenario's ID key, so that recorded seed
+/// transcripts keep their handshake parameters).
+pub const KEY: &str = "my_number";
+
+#[path = "../../crates/protocol/examples/scenario/scoring.rs"]
+mod scoring;
+
+/// The compared fields of the fuzzed `validate` and `fuzzy` set-ups: the synthetic scenario's
+/// five fields and weights, so that recorded seed transcripts keep their parameters.
+#[must_use]
+pub fn fields() -> Vec<FieldScoring> {
+    scoring::field_scoring()
+}
+
+/// The defaults of `mode` with [`KEY`] and [`fields`].
+#[must_use]
+pub fn mode_config(mode: Mode) -> ModeConfig {
+    ModeConfig::new(mode, vec![KEY.to_owned()], fields())
+}
 
 /// The linkage secret every fuzzed party holds.
 pub const SECRET: &[u8] = b"blindlink fuzz linkage secret";
@@ -24,7 +44,7 @@ pub fn handshake_offer() -> SessionOffer {
         mode: Mode::Exact,
         schema: SchemaDescriptor::new([("name_kana", "text"), ("date_of_birth", "date")])
             .expect("a valid schema"),
-        parameters: ModeConfig::new(Mode::Exact)
+        parameters: mode_config(Mode::Exact)
             .parameters()
             .unwrap_or_else(|_| Parameters::default()),
     }
@@ -43,7 +63,7 @@ pub fn driver_setup(selector: u8) -> (ModeConfig, PartyData, Role) {
     } else {
         Role::Responder
     };
-    let mut config = ModeConfig::new(mode);
+    let mut config = mode_config(mode);
     // Small CLKs keep the fuzzed messages small.
     match &mut config {
         ModeConfig::Fuzzy(c) => {

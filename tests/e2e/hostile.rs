@@ -777,7 +777,7 @@ const QUERY_CASES: &[Case] = &[
     ("duplicate point in a group", PsiGroupedQuery, duplicate_point, BAD, "invalid psi message: grouped query group {n} repeats at index 1 the point at index 0"),
     ("one group only", PsiGroupedQuery, one_group, BAD, "invalid psi message: grouped query has 1 groups, expected {G}"),
     ("a group for a pair nobody named", PsiGroupedQuery, extra_group, BAD, "invalid psi message: grouped query has {G+1} groups, expected {G}"),
-    ("oversize group", PsiGroupedQuery, oversize_group, BAD, "invalid psi message: grouped query group 0 has 100000 points, more than the limit of 384"),
+    ("oversize group", PsiGroupedQuery, oversize_group, BAD, "invalid psi message: grouped query group 0 has 100000 points, more than the limit of 256"),
     ("2^32 - 1 groups", PsiGroupedQuery, huge_group_count, BAD, "invalid psi message: grouped query announces 4294967295 groups, more than the limit of 4194304"),
     ("group size off the buckets", PsiGroupedQuery, off_bucket_points, BAD, "invalid psi message: grouped query group 0 has {n} points, which is not the top of a size bucket"),
 ];
@@ -795,7 +795,7 @@ const REPLY_CASES: &[Case] = &[
     ("duplicate tag in a group", PsiGroupedReply, duplicate_tag, BAD, "invalid psi message: grouped reply group 0 repeats at index {n} the point at index {n}"),
     ("one group only", PsiGroupedReply, one_group, BAD, "invalid psi message: grouped reply has 1 groups, expected {n}"),
     ("a group for a pair nobody named", PsiGroupedReply, extra_group, BAD, "invalid psi message: grouped reply has {n} groups, expected {n}"),
-    ("oversize group", PsiGroupedReply, oversize_group, BAD, "invalid psi message: grouped reply group 0 has 100000 points, more than the limit of 384"),
+    ("oversize group", PsiGroupedReply, oversize_group, BAD, "invalid psi message: grouped reply group 0 has 100000 points, more than the limit of 256"),
     ("a point left unanswered", PsiGroupedReply, short_answer, BAD, "invalid psi message: grouped reply group 0 answers {n} points, expected {n}"),
     ("tag count off the buckets", PsiGroupedReply, off_bucket_tags, BAD, "invalid psi message: grouped reply group 0 has {n} points, which is not the top of a size bucket"),
 ];

@@ -164,7 +164,7 @@ pub(crate) async fn run_pair<F, Fut, T>(
 ) -> (Result<Vec<CompletedSession>, String>, T)
 where
     F: FnOnce(std::net::SocketAddr) -> Fut,
-    Fut: std::future::Future<Output = T>,
+    Fut: Future<Output = T>,
 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
@@ -383,7 +383,7 @@ async fn fuzzy_blocking_shape_comes_from_the_config_and_must_agree() {
     let peers = Peers::new(true, 200, "fuzzy");
     peers.edit("hospital-b", |t| {
         t.replace(
-            "# fuzzy_bands = 6 ",
+            "# fuzzy_bands = 10 ",
             "fuzzy_bands = 12\nfuzzy_minima_per_band = 8",
         )
     });

@@ -12,26 +12,26 @@ use blindlink_service::Limits;
 
 /// The directory holding the committed test data sets.
 #[allow(dead_code)]
-pub fn data_dir() -> PathBuf {
+pub(crate) fn data_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data")
 }
 
 /// Runs `blindlink ARGS...` in-process and returns its error message (with causes) if it failed.
 #[allow(dead_code)]
-pub fn blindlink(args: &[&str]) -> Result<(), String> {
+pub(crate) fn blindlink(args: &[&str]) -> Result<(), String> {
     let argv = std::iter::once("blindlink").chain(args.iter().copied());
     blindlink_cli::run_from(argv).map_err(|e| format!("{e:#}"))
 }
 
 /// `examples/peers/` of the repository.
-pub fn examples() -> PathBuf {
+pub(crate) fn examples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/peers")
 }
 
 /// A temporary directory laid out like `examples/peers/` after its README's set-up: synthetic
 /// data, certificates (the two parties and `mallory`, same CA, on no allow-list), a linkage
 /// key, both schemas and both party configs as shipped (the server serves one session).
-pub struct PeerDir {
+pub(crate) struct PeerDir {
     dir: tempfile::TempDir,
     /// The serving party (`registry` or `hospital-a`).
     pub server: &'static str,
@@ -41,13 +41,13 @@ pub struct PeerDir {
 
 impl PeerDir {
     /// The registry and the insurer (`validate`, `registry-insurer` data of `persons`).
-    pub fn registry_insurer(persons: u64) -> Self {
+    pub(crate) fn registry_insurer(persons: u64) -> Self {
         Self::create("registry-insurer", persons, ("registry", "insurer"))
     }
 
     /// The two hospitals (`fuzzy`, `two-hospitals` data of `persons`).
     #[allow(dead_code)]
-    pub fn two_hospitals(persons: u64) -> Self {
+    pub(crate) fn two_hospitals(persons: u64) -> Self {
         Self::create("two-hospitals", persons, ("hospital-a", "hospital-b"))
     }
 
@@ -88,17 +88,17 @@ impl PeerDir {
     }
 
     /// A path inside the directory.
-    pub fn path(&self, p: &str) -> PathBuf {
+    pub(crate) fn path(&self, p: &str) -> PathBuf {
         self.dir.path().join(p)
     }
 
     /// A party's config file.
-    pub fn config(&self, party: &str) -> PathBuf {
+    pub(crate) fn config(&self, party: &str) -> PathBuf {
         self.path(&format!("{party}.toml"))
     }
 
     /// Rewrites a party's config.
-    pub fn edit(&self, party: &str, change: impl FnOnce(String) -> String) {
+    pub(crate) fn edit(&self, party: &str, change: impl FnOnce(String) -> String) {
         let path = self.config(party);
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::write(&path, change(text)).unwrap();
@@ -106,7 +106,7 @@ impl PeerDir {
 
     /// Replaces the first `from` in a party's config by `to`; the config must contain `from`.
     #[allow(dead_code)]
-    pub fn replace(&self, party: &str, from: &str, to: &str) {
+    pub(crate) fn replace(&self, party: &str, from: &str, to: &str) {
         self.edit(party, |text| {
             assert!(text.contains(from), "{party}.toml has no {from:?}");
             text.replacen(from, to, 1)
@@ -115,7 +115,7 @@ impl PeerDir {
 
     /// Sets the `mode = ...` line of both parties' configs.
     #[allow(dead_code)]
-    pub fn set_mode(&self, mode: &str) {
+    pub(crate) fn set_mode(&self, mode: &str) {
         for party in [self.server, self.client] {
             self.edit(party, |text| {
                 let line = text
@@ -129,7 +129,7 @@ impl PeerDir {
     }
 
     /// A party's config loaded and prepared, as `serve` / `link` do before connecting.
-    pub fn load(&self, party: &str, command: PartyCommand) -> (LoadedParty, PreparedParty) {
+    pub(crate) fn load(&self, party: &str, command: PartyCommand) -> (LoadedParty, PreparedParty) {
         let party = load_party(PartyConfig::load(&self.config(party), command).unwrap()).unwrap();
         let prepared = session::prepare(&party).unwrap();
         (party, prepared)
@@ -137,14 +137,14 @@ impl PeerDir {
 
     /// `blindlink link --quiet` for the client, in-process, with causes.
     #[allow(dead_code)]
-    pub fn link(&self) -> Result<(), String> {
+    pub(crate) fn link(&self) -> Result<(), String> {
         let config = self.config(self.client);
         blindlink(&["link", "--quiet", "--config", config.to_str().unwrap()])
     }
 
     /// Files in a party's output directory (recursively), as sorted relative paths.
     #[allow(dead_code)]
-    pub fn outputs(&self, party: &str) -> Vec<String> {
+    pub(crate) fn outputs(&self, party: &str) -> Vec<String> {
         fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) {
             let Ok(entries) = std::fs::read_dir(dir) else {
                 return;
@@ -167,7 +167,7 @@ impl PeerDir {
 }
 
 /// Run options for tests: a fixed seed, short timeouts, quiet.
-pub fn quick() -> RunOptions {
+pub(crate) fn quick() -> RunOptions {
     RunOptions {
         seed: Some(7),
         limits: Limits {
@@ -185,13 +185,13 @@ pub fn quick() -> RunOptions {
 /// stops the server (a one-session server may have ended by itself); returns what `serve`
 /// returned, errors as text with causes, and the client's result.
 #[allow(dead_code)]
-pub async fn serve_while<F, Fut, T>(
+pub(crate) async fn serve_while<F, Fut, T>(
     server: &(LoadedParty, PreparedParty),
     client: F,
 ) -> (Result<Vec<CompletedSession>, String>, T)
 where
     F: FnOnce(SocketAddr) -> Fut,
-    Fut: std::future::Future<Output = T>,
+    Fut: Future<Output = T>,
 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
@@ -213,7 +213,7 @@ where
 
 /// `session::link` for `client` against `address` with [`quick`], errors as text with causes.
 #[allow(dead_code)]
-pub async fn link_to(
+pub(crate) async fn link_to(
     client: &(LoadedParty, PreparedParty),
     address: SocketAddr,
 ) -> Result<CompletedSession, String> {

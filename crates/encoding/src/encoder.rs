@@ -129,25 +129,43 @@ impl Schema {
             Self::Native(s) => s
                 .columns()
                 .iter()
-                .map(|c| {
-                    let matches: Vec<usize> = header
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, h)| *h == c)
-                        .map(|(i, _)| i)
-                        .collect();
-                    match matches.as_slice() {
-                        [i] => Ok(*i),
-                        [] => Err(EncodingError::Header(format!(
-                            "no column '{c}' (the schema needs it)"
-                        ))),
-                        _ => Err(EncodingError::Header(format!(
-                            "column '{c}' appears more than once"
-                        ))),
-                    }
-                })
+                .map(|c| find_column(header, c, "the schema needs it"))
                 .collect(),
         }
+    }
+}
+
+/// The index of `column` in a CSV `header` that must hold it exactly once: the one column
+/// lookup of [`Schema::bind_header`] and of the party layer's column binding. `why` says what
+/// needs the column and ends the message of a missing one.
+///
+/// # Errors
+/// [`EncodingError::Header`]: `no column '<column>' (<why>)` or
+/// `column '<column>' appears more than once`.
+///
+/// # Example
+/// ```
+/// use blindlink_encoding::find_column;
+/// assert_eq!(find_column(&["id", "name"], "name", "x").unwrap(), 1);
+/// let missing = find_column(&["id"], "name", "the schema needs it").unwrap_err();
+/// assert_eq!(missing.to_string(), "header: no column 'name' (the schema needs it)");
+/// let twice = find_column(&["name", "name"], "name", "x").unwrap_err();
+/// assert_eq!(twice.to_string(), "header: column 'name' appears more than once");
+/// ```
+pub fn find_column(header: &[&str], column: &str, why: &str) -> Result<usize, EncodingError> {
+    let mut hits = header
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| **h == column)
+        .map(|(i, _)| i);
+    match (hits.next(), hits.next()) {
+        (Some(i), None) => Ok(i),
+        (None, _) => Err(EncodingError::Header(format!(
+            "no column '{column}' ({why})"
+        ))),
+        (Some(_), Some(_)) => Err(EncodingError::Header(format!(
+            "column '{column}' appears more than once"
+        ))),
     }
 }
 

@@ -30,7 +30,7 @@ pub mod native;
 mod secret;
 pub mod stats;
 
-pub use encoder::{ClkEncoder, EncoderScratch, Schema, SchemaDocument};
+pub use encoder::{ClkEncoder, EncoderScratch, Schema, SchemaDocument, find_column};
 pub use field_tokens::{FIELD_TOKEN_BYTES, FieldTokenScratch, FieldTokenizer, FieldTokens};
 pub use keyed::DOMAIN;
 pub use secret::{LinkageSecret, MIN_SECRET_BYTES};

@@ -202,7 +202,7 @@ fn toy(values: &[(String, usize)]) -> (Vec<Vec<u8>>, Vec<Vec<String>>, Vec<Strin
     let (mut filters, mut sample, mut truth) = (Vec::new(), Vec::new(), Vec::new());
     for (value, count) in values {
         let mut f = vec![0u8; 32];
-        for g in crate::frequency::qgrams(value, 2) {
+        for g in frequency::qgrams(value, 2) {
             for p in toy_positions(&g) {
                 f[p >> 3] |= 0x80 >> (p & 7);
             }

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use blindlink_encoding::{Schema, SchemaDocument};
+use blindlink_encoding::{EncodingError, Schema, SchemaDocument, find_column};
 
 use crate::keys::{MatchKeyEncoder, has_date_step, join_parts};
 use crate::{MatchKeySpec, PartyError};
@@ -55,22 +55,13 @@ impl ColumnBinding {
         with_schema: bool,
     ) -> Result<Self, PartyError> {
         let find = |column: &str, why: &str| -> Result<usize, PartyError> {
-            let mut hits = header
-                .iter()
-                .enumerate()
-                .filter(|(_, h)| **h == column)
-                .map(|(i, _)| i);
-            let fail = |reason: String| PartyError::Input {
+            find_column(header, column, why).map_err(|e| PartyError::Input {
                 context: format!("{file}:1"),
-                reason,
-            };
-            match (hits.next(), hits.next()) {
-                (Some(i), None) => Ok(i),
-                (None, _) => Err(fail(format!("no column '{column}' ({why})"))),
-                (Some(_), Some(_)) => {
-                    Err(fail(format!("column '{column}' appears more than once")))
-                }
-            }
+                reason: match e {
+                    EncodingError::Header(reason) => reason,
+                    other => other.to_string(),
+                },
+            })
         };
         let sources =
             |column: &str, renamed: &str, why: &str| match columns.combined_columns.get(column) {
@@ -151,5 +142,86 @@ fn schema_date_columns(schema: &Schema) -> Vec<bool> {
             .map(|f| has_date_step(f.pipeline()))
             .collect(),
         Schema::Clkhash(_) => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::KeyColumn;
+
+    const SCHEMA: &str = "version = 1\n[filter]\nbits = 64\n\
+        [[field]]\ncolumn = \"surname\"\nnormalise = [\"nfkc\"]\n\
+        tokens = { kind = \"ngram\", n = 2 }\nbits_per_token = 4\n";
+
+    /// Binds `header` with id column `id`, one match key on column `number` and the schema's
+    /// `surname` (renamed to `family` when `rename`); the error text, or the bound indices.
+    fn check(header: &[&str], rename: bool, expected: &str) -> Option<String> {
+        let schema = SchemaDocument::parse(SCHEMA).unwrap();
+        let keys = [MatchKeySpec {
+            name: "number".into(),
+            columns: vec![KeyColumn {
+                column: "number".into(),
+                normalise: vec!["digits-only".into()],
+            }],
+        }];
+        let renamed: BTreeMap<String, String> = if rename {
+            [("surname".to_owned(), "family".to_owned())].into()
+        } else {
+            BTreeMap::new()
+        };
+        let columns = InputColumns {
+            id_column: "id",
+            match_keys: &keys,
+            schema_columns: &renamed,
+            combined_columns: &BTreeMap::new(),
+        };
+        let got = match ColumnBinding::bind("in.csv", header, columns, &schema, true) {
+            Ok(b) => format!("id {} keys {:?} schema {:?}", b.id, b.keys, b.schema),
+            Err(e) => e.to_string(),
+        };
+        (got != expected).then(|| format!("{header:?}: got '{got}', expected '{expected}'"))
+    }
+
+    #[test]
+    fn header_errors_name_the_file_the_column_and_who_needs_it() {
+        let wrong: Vec<String> = [
+            check(
+                &["surname", "number", "id"],
+                false,
+                "id 2 keys [[[1]]] schema [[0]]",
+            ),
+            check(
+                &["family", "number", "id"],
+                true,
+                "id 2 keys [[[1]]] schema [[0]]",
+            ),
+            check(
+                &["surname", "number"],
+                false,
+                "in.csv:1: no column 'id' (input.id_column names it)",
+            ),
+            check(
+                &["id", "surname"],
+                false,
+                "in.csv:1: no column 'number' (match key 'number' needs it)",
+            ),
+            check(
+                &["id", "number", "surname"],
+                true,
+                "in.csv:1: no column 'family' (the schema's field 'surname' reads it)",
+            ),
+            check(
+                &["id", "number", "id", "surname"],
+                false,
+                "in.csv:1: column 'id' appears more than once",
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 }

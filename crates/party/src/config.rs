@@ -27,8 +27,8 @@
 //! key_file = "linkage.key"          # the shared linkage secret (blindlink keygen)
 //! validate_threshold = 0.75         # validate: Dice below this flags a suspected wrong person
 //! fuzzy_threshold = 0.8             # fuzzy, clk-exchange: Dice needed to link
-//! fuzzy_bands = 6                   # fuzzy: MinHash bands (more: higher recall, more PSI work)
-//! fuzzy_minima_per_band = 10        # fuzzy: minima per band (more: fewer, closer candidates)
+//! fuzzy_bands = 10                  # fuzzy: MinHash bands (more: higher recall, more PSI work)
+//! fuzzy_minima_per_band = 6         # fuzzy: minima per band (more: fewer, closer candidates)
 //! [[linkage.validate_field]]        # optional, per field: validate's and fuzzy's weights (unlisted:
 //!                                   # weight 1, veto 1 for `exact` token fields; blindlink_party::scoring)
 //! name = "date_of_birth"

@@ -67,7 +67,7 @@ pub fn mode_config(
         )
     };
     let filter_bits = schema.schema.filter_bits();
-    let mode_config = match ModeConfig::new(mode) {
+    let mode_config = match ModeConfig::new(mode, Vec::new(), Vec::new()) {
         ModeConfig::Cardinality(mut c) => {
             c.key = first_key()?;
             ModeConfig::Cardinality(c)

@@ -129,18 +129,30 @@ pub fn report_text(
                 }
             }
         }
+        // Whose token counts the learner learned (the other side's) and its own, named from
+        // this side.
+        let (counted, own) = if learned_by == ledger.role {
+            ("the peer's", "this side's")
+        } else {
+            ("this side's", "the peer's")
+        };
         if shared > 0 {
             let _ = writeln!(
                 text,
-                "  per compared pair and field, the number of tokens both records share and the \
-                 other side's token count rounded up to its size bucket: {shared} pairs"
+                "  per compared pair and field, the number of tokens both records share (so also \
+                 whether {counted} field is present) and {counted} token count rounded up to its \
+                 size bucket: {shared} pairs"
             );
         }
         if padded > 0 {
+            let plan = match outcome.mode {
+                Mode::Fuzzy => format!("how many pairs each of {own} candidate records is in"),
+                _ => format!("how many of {counted} records hold each linked number"),
+            };
             let _ = writeln!(
                 text,
-                "  per compared pair and field, the other side's token count rounded up to its \
-                 size bucket (not what is shared): {padded} pairs"
+                "  the pair plan ({plan}) and, per compared pair and field, {counted} token count \
+                 rounded up to its size bucket (not what is shared): {padded} pairs"
             );
         }
     }
@@ -209,5 +221,111 @@ fn describe(disclosure: &Disclosure) -> String {
         Disclosure::PaddedTokenCounts { pair, .. } => {
             format!("padded token counts of pair {pair}")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use blindlink_protocol::{Learned, Role, SessionId};
+
+    use super::*;
+
+    /// The "learned" part of the report of `role` in `mode` after one compared pair, where the
+    /// initiator compares.
+    fn learned(mode: Mode, role: Role) -> String {
+        let mut ledger = DisclosureLedger::new(SessionId::from_bytes([1; 16]), role, mode, "peer");
+        let shared = Disclosure::SharedTokenCounts {
+            pair: "p#0".into(),
+            peer_padded: vec![2, 0],
+        };
+        let padded = Disclosure::PaddedTokenCounts {
+            pair: "p#0".into(),
+            padded: vec![3, 3],
+        };
+        if role == Role::Initiator {
+            ledger.record_learned(shared);
+            ledger.record_revealed(padded);
+        } else {
+            ledger.record_learned(padded);
+            ledger.record_revealed(shared);
+        }
+        let outcome = LinkOutcome {
+            mode,
+            role,
+            rows: Vec::new(),
+            counts: LinkCounts::default(),
+            learned: Learned::default(),
+        };
+        let text = report_text("me", &outcome, &ledger, &[]);
+        text.lines()
+            .skip(2)
+            .take_while(|l| !l.starts_with("traffic"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn the_learned_lines_name_whose_counts_the_presence_and_the_pair_plan() {
+        let shared = |whose: &str| {
+            format!(
+                "  per compared pair and field, the number of tokens both records share (so also \
+                 whether {whose} field is present) and {whose} token count rounded up to its size \
+                 bucket: 1 pairs"
+            )
+        };
+        let padded = |plan: &str, whose: &str| {
+            format!(
+                "  the pair plan ({plan}) and, per compared pair and field, {whose} token count \
+                 rounded up to its size bucket (not what is shared): 1 pairs"
+            )
+        };
+        let validate_plan =
+            |whose: &str| format!("how many of {whose} records hold each linked number");
+        let fuzzy_plan =
+            |whose: &str| format!("how many pairs each of {whose} candidate records is in");
+        let cases = [
+            (
+                Mode::Validate,
+                Role::Initiator,
+                [
+                    shared("the peer's"),
+                    padded(&validate_plan("this side's"), "this side's"),
+                ],
+            ),
+            (
+                Mode::Validate,
+                Role::Responder,
+                [
+                    padded(&validate_plan("the peer's"), "the peer's"),
+                    shared("this side's"),
+                ],
+            ),
+            (
+                Mode::Fuzzy,
+                Role::Initiator,
+                [
+                    shared("the peer's"),
+                    padded(&fuzzy_plan("the peer's"), "this side's"),
+                ],
+            ),
+            (
+                Mode::Fuzzy,
+                Role::Responder,
+                [
+                    padded(&fuzzy_plan("this side's"), "the peer's"),
+                    shared("this side's"),
+                ],
+            ),
+        ];
+        let wrong: Vec<String> = cases
+            .into_iter()
+            .filter_map(|(mode, role, [this_side, peer])| {
+                let expected =
+                    format!("this side learned:\n{this_side}\nthe peer learned:\n{peer}");
+                let got = learned(mode, role);
+                (got != expected).then(|| format!("{mode} {role}:\n{got}\nexpected\n{expected}"))
+            })
+            .collect();
+        assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
     }
 }

@@ -204,7 +204,7 @@ fn main() {
         &data.files[OutputFile::Registry.file_name()],
     );
     let (records_a, records_b) = (a.clone(), b.clone());
-    let config = ModeConfig::new(Mode::Validate);
+    let config = mode_config(Mode::Validate);
     let ModeConfig::Validate(validate) = &config else {
         unreachable!()
     };

@@ -24,11 +24,8 @@ mod scenario;
 use febrl4_data::*;
 
 fn config(data: &Febrl4, args: &[String]) -> FuzzyConfig {
-    let ModeConfig::Fuzzy(mut c) = ModeConfig::new(Mode::Fuzzy) else {
-        unreachable!()
-    };
+    let mut c = FuzzyConfig::new(data.fields.clone());
     c.blocking_key = Some(derive_blocking_key(&data.secret));
-    c.fields = data.fields.clone();
     if let Some(b) = args.first() {
         c.lsh.bands = b.parse().unwrap();
     }
@@ -117,7 +114,7 @@ fn hospitals(persons: u64) -> Febrl4 {
         a,
         b,
         truth,
-        fields: FieldScoring::defaults(),
+        fields: scenario::field_scoring(),
         secret: b"benchmark linkage secret".to_vec(),
     }
 }
@@ -128,7 +125,7 @@ fn grid(data: &Febrl4, args: &[String]) {
         |i| vec![input_named(i)],
     );
     let shares: Vec<f64> = args.get(1).map_or_else(
-        || vec![FuzzyConfig::default().common_share],
+        || vec![DEFAULT_COMMON_SHARE],
         |s| s.split(',').map(|x| x.parse().unwrap()).collect(),
     );
     let rows_list: Vec<usize> = args.get(2).map_or_else(

@@ -36,7 +36,7 @@ fn main() {
         .num_threads(2)
         .build_global()
         .unwrap();
-    let mut config = ModeConfig::new(mode);
+    let mut config = mode_config(mode);
     match &mut config {
         ModeConfig::Fuzzy(c) => {
             c.blocking_key = Some(derive_blocking_key(b"benchmark linkage secret"));

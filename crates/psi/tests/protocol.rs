@@ -1,5 +1,8 @@
 //! Both parties of every protocol in one process, against a plain set intersection, and every
 //! decoder against hostile bytes.
+// Test code throughout (helpers and proptest bodies included, which clippy.toml's
+// allow-unwrap-in-tests does not see as tests): a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeSet, HashMap};
 

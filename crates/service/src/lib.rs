@@ -34,7 +34,9 @@ mod tls;
     missing_docs,
     clippy::all,
     clippy::pedantic,
-    missing_debug_implementations
+    missing_debug_implementations,
+    unreachable_pub,
+    unused_qualifications
 )]
 pub mod pb {
     tonic::include_proto!("blindlink.v1");

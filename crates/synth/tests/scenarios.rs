@@ -1,5 +1,8 @@
 //! Properties of whole generated data sets: determinism, ground truth consistent with the
 //! records, realised rates, and configuration errors.
+// Test code throughout (helpers and proptest bodies included, which clippy.toml's
+// allow-unwrap-in-tests does not see as tests): a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;

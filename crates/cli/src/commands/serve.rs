@@ -66,7 +66,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 ///
 /// # Errors
 /// The signal handlers cannot be installed.
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot install the SIGTERM handler")?;

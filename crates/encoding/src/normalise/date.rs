@@ -398,23 +398,20 @@ fn parse_month_name_date(tokens: &[Token], input: &str) -> Result<(u32, u32, u32
     for token in tokens {
         match *token {
             Token::Number { value, digits } if parts.len() < 3 && !after_of => {
-                parts.push(NamedDatePart::Number {
+                parts.push(Number {
                     value,
                     digits,
                     ordinal: false,
                 });
             }
-            Token::MonthName(month) if parts.len() < 3 => parts.push(NamedDatePart::Month(month)),
+            Token::MonthName(month) if parts.len() < 3 => parts.push(Month(month)),
             Token::OrdinalSuffix => match parts.last_mut() {
-                Some(NamedDatePart::Number { ordinal, .. }) => *ordinal = true,
+                Some(Number { ordinal, .. }) => *ordinal = true,
                 _ => return Err(not_a_date()),
             },
             Token::Of
                 if !after_separator
-                    && matches!(
-                        parts.last(),
-                        Some(NamedDatePart::Number { ordinal: true, .. })
-                    ) =>
+                    && matches!(parts.last(), Some(Number { ordinal: true, .. })) =>
             {
                 after_separator = true;
                 after_of = true;

@@ -8,13 +8,25 @@ use std::collections::HashMap;
 
 use blindlink_encoding::normalise::Pipeline;
 use blindlink_encoding::{ClkEncoder, EncoderScratch, LinkageSecret, SchemaDocument};
-use blindlink_protocol::{FieldTokens, PartyData, PartyRecord};
+use blindlink_protocol::{FieldTokens, Mode, ModeConfig, PartyData, PartyRecord};
 use blindlink_synth::{
     Generator, Locale, OutputFile, RecordSink, Scenario, SynthConfig, Truth, columns,
 };
 
+mod scoring;
+pub(crate) use scoring::field_scoring;
+
+/// The scenario's ID match key.
+pub(crate) const ID_KEY: &str = "my_number";
+
+/// The defaults of `mode` on the scenario: the ID key [`ID_KEY`] and the scoring
+/// [`field_scoring`].
+pub(crate) fn mode_config(mode: Mode) -> ModeConfig {
+    ModeConfig::new(mode, vec![ID_KEY.to_owned()], field_scoring())
+}
+
 /// Per-field filters of the quasi-identifiers compared by `validate` (the field names of
-/// `FieldScoring::defaults`), 256 bits each.
+/// [`field_scoring`]), 256 bits each.
 pub(crate) const PER_FIELD_SCHEMA: &str = r#"
 version = 1
 [filter]

@@ -77,10 +77,12 @@ pub struct CardinalityConfig {
     pub bloom_fpr: Option<f64>,
 }
 
-impl Default for CardinalityConfig {
-    fn default() -> Self {
+impl CardinalityConfig {
+    /// Cardinality on `key`, with raw points (no Bloom filter).
+    #[must_use]
+    pub fn new(key: &str) -> Self {
         Self {
-            key: "my_number".to_owned(),
+            key: key.to_owned(),
             bloom_fpr: None,
         }
     }
@@ -94,11 +96,11 @@ pub struct ExactConfig {
     pub keys: Vec<String>,
 }
 
-impl Default for ExactConfig {
-    fn default() -> Self {
-        Self {
-            keys: vec!["my_number".to_owned()],
-        }
+impl ExactConfig {
+    /// The cascade of `keys`, in this order.
+    #[must_use]
+    pub fn new(keys: Vec<String>) -> Self {
+        Self { keys }
     }
 }
 
@@ -121,11 +123,15 @@ pub struct ValidateConfig {
     pub buckets: SizeBuckets,
 }
 
-impl Default for ValidateConfig {
-    fn default() -> Self {
+impl ValidateConfig {
+    /// Validate on the ID key `key`, comparing `fields`, with the default threshold
+    /// (0.75), the initiator
+    /// comparing and the default size buckets.
+    #[must_use]
+    pub fn new(key: &str, fields: Vec<FieldScoring>) -> Self {
         Self {
-            key: "my_number".to_owned(),
-            fields: FieldScoring::defaults(),
+            key: key.to_owned(),
+            fields,
             threshold: score::DEFAULT_VALIDATE_THRESHOLD,
             comparing: Role::Initiator,
             buckets: SizeBuckets::default(),
@@ -190,8 +196,12 @@ impl std::fmt::Debug for FuzzyConfig {
     }
 }
 
-impl Default for FuzzyConfig {
-    fn default() -> Self {
+impl FuzzyConfig {
+    /// Fuzzy comparing `fields`: 1024-bit CLKs, [`DEFAULT_FUZZY_BANDS`] MinHash bands of
+    /// [`DEFAULT_FUZZY_ROWS`] minima over the field tokens, the default threshold, the
+    /// initiator comparing and no blocking key (set one).
+    #[must_use]
+    pub fn new(fields: Vec<FieldScoring>) -> Self {
         Self {
             filter_bits: 1024,
             lsh: LshParameters {
@@ -200,7 +210,7 @@ impl Default for FuzzyConfig {
             },
             blocking: BlockingInput::FieldTokens,
             common_share: DEFAULT_COMMON_SHARE,
-            fields: FieldScoring::defaults(),
+            fields,
             threshold: score::DEFAULT_VALIDATE_THRESHOLD,
             comparing: Role::Initiator,
             blocking_key: None,
@@ -259,17 +269,21 @@ pub enum ModeConfig {
 }
 
 impl ModeConfig {
-    /// The defaults of `mode`: match key `my_number` where one is used, the initiator compares,
-    /// validate and fuzzy with the default per-field scoring ([`FieldScoring::defaults`]),
-    /// fuzzy with [`DEFAULT_FUZZY_BANDS`] MinHash bands of [`DEFAULT_FUZZY_ROWS`] minima over
-    /// the field tokens and no blocking key (set one), clk-exchange at Dice 0.93 and *not* opted in.
+    /// The defaults of `mode` over the caller's schema: `keys` are the match keys (the first
+    /// one for `cardinality` and `validate`, the whole cascade for `exact`, unused otherwise;
+    /// none leaves an empty key name, which [`ModeConfig::check`] refuses), `fields` the
+    /// compared fields of `validate` and `fuzzy`. The initiator compares, fuzzy has no blocking
+    /// key (set one), clk-exchange is at Dice 0.93 and *not* opted in. See
+    /// [`CardinalityConfig::new`], [`ExactConfig::new`], [`ValidateConfig::new`] and
+    /// [`FuzzyConfig::new`].
     #[must_use]
-    pub fn new(mode: Mode) -> Self {
+    pub fn new(mode: Mode, keys: Vec<String>, fields: Vec<FieldScoring>) -> Self {
+        let first = keys.first().map_or("", String::as_str);
         match mode {
-            Mode::Cardinality => Self::Cardinality(CardinalityConfig::default()),
-            Mode::Exact => Self::Exact(ExactConfig::default()),
-            Mode::Validate => Self::Validate(ValidateConfig::default()),
-            Mode::Fuzzy => Self::Fuzzy(FuzzyConfig::default()),
+            Mode::Cardinality => Self::Cardinality(CardinalityConfig::new(first)),
+            Mode::Validate => Self::Validate(ValidateConfig::new(first, fields)),
+            Mode::Exact => Self::Exact(ExactConfig::new(keys)),
+            Mode::Fuzzy => Self::Fuzzy(FuzzyConfig::new(fields)),
             Mode::ClkExchange => Self::ClkExchange(ClkExchangeConfig::default()),
         }
     }
@@ -340,8 +354,9 @@ impl ModeConfig {
     /// # Example
     /// ```
     /// use blindlink_protocol::{Mode, ModeConfig};
-    /// let params = ModeConfig::new(Mode::Exact).parameters().unwrap();
-    /// assert_eq!(params.entries()[0], ("mode.keys".to_owned(), "my_number".to_owned()));
+    /// let keys = vec!["id".to_owned()];
+    /// let params = ModeConfig::new(Mode::Exact, keys, Vec::new()).parameters().unwrap();
+    /// assert_eq!(params.entries()[0], ("mode.keys".to_owned(), "id".to_owned()));
     /// ```
     pub fn parameters(&self) -> Result<Parameters, ProtocolError> {
         self.check()?;

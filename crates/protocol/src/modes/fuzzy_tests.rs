@@ -24,11 +24,8 @@ struct Measured {
 }
 
 fn config(data: &Febrl4) -> FuzzyConfig {
-    let ModeConfig::Fuzzy(mut c) = ModeConfig::new(Mode::Fuzzy) else {
-        unreachable!("fuzzy mode has a fuzzy config")
-    };
+    let mut c = FuzzyConfig::new(data.fields.clone());
     c.blocking_key = Some(derive_blocking_key(&data.secret));
-    c.fields = data.fields.clone();
     c
 }
 

@@ -313,7 +313,7 @@ impl SessionDriver for ModeDriver {
 /// use blindlink_protocol::*;
 /// use rand_chacha::ChaCha20Rng;
 /// use rand_core::SeedableRng;
-/// let config = ModeConfig::new(Mode::Exact);
+/// let config = ModeConfig::new(Mode::Exact, vec!["id".into()], Vec::new());
 /// let record = |id: &str, key: &[u8]| PartyRecord {
 ///     id: id.into(), keys: vec![Some(key.to_vec())], ..PartyRecord::default() };
 /// let mut a = new_driver(Role::Initiator, &config,

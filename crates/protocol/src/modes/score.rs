@@ -7,7 +7,7 @@ use blindlink_matching::dice_from_counts;
 use crate::ProtocolError;
 
 /// The default flagging threshold of the weighted score.
-pub const DEFAULT_VALIDATE_THRESHOLD: f64 = 0.75;
+pub(super) const DEFAULT_VALIDATE_THRESHOLD: f64 = 0.75;
 
 /// How one per-field filter counts in the agreement score.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,25 +30,6 @@ impl FieldScoring {
             weight,
             veto_below: None,
         }
-    }
-
-    /// The default scoring of the registry-insurer schema's per-field filters: kana name,
-    /// kanji name, date of birth (veto below 0.9), sex (veto below 0.5), address.
-    #[must_use]
-    pub fn defaults() -> Vec<Self> {
-        vec![
-            Self::weighted("name_kana", 2.0),
-            Self::weighted("name_kanji", 1.0),
-            Self {
-                veto_below: Some(0.9),
-                ..Self::weighted("date_of_birth", 2.0)
-            },
-            Self {
-                veto_below: Some(0.5),
-                ..Self::weighted("sex", 1.0)
-            },
-            Self::weighted("address", 1.0),
-        ]
     }
 
     /// `name:weight[:veto]`, for the handshake parameters.
@@ -116,7 +97,10 @@ impl ValidateScorer {
     /// # Example
     /// ```
     /// use blindlink_protocol::{FieldScoring, ValidateScorer};
-    /// let scorer = ValidateScorer::new(FieldScoring::defaults(), 0.75);
+    /// let w = FieldScoring::weighted;
+    /// let mut fields = vec![w("kana", 2.0), w("kanji", 1.0), w("dob", 2.0), w("sex", 1.0), w("address", 1.0)];
+    /// fields[2].veto_below = Some(0.9); // another date of birth is another person
+    /// let scorer = ValidateScorer::new(fields, 0.75);
     /// let f = |b: u8| vec![b; 8];
     /// let same = scorer.score(&[f(1), f(2), f(4), f(8), f(16)], &[f(1), f(2), f(4), f(8), f(16)]);
     /// assert!(!same.flagged && same.score == 1.0);
@@ -153,7 +137,10 @@ impl ValidateScorer {
     /// # Example
     /// ```
     /// use blindlink_protocol::{FieldScoring, ValidateScorer};
-    /// let scorer = ValidateScorer::new(FieldScoring::defaults(), 0.75);
+    /// let w = FieldScoring::weighted;
+    /// let mut fields = vec![w("kana", 2.0), w("kanji", 1.0), w("dob", 2.0), w("sex", 1.0), w("address", 1.0)];
+    /// fields[2].veto_below = Some(0.9); // another date of birth is another person
+    /// let scorer = ValidateScorer::new(fields, 0.75);
     /// let same = scorer.score_dice(&[Some(1.0), None, Some(1.0), Some(1.0), Some(0.9)]);
     /// assert!(!same.flagged && (same.score - (2.0 + 2.0 + 1.0 + 0.9) / 6.0).abs() < 1e-12);
     /// assert!(scorer.score_dice(&[Some(1.0), Some(1.0), Some(0.0), Some(1.0), Some(1.0)]).flagged);

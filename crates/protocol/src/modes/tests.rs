@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use blindlink_matching::LinkageQuality;
+use blindlink_matching::{FlagQuality, LinkageQuality};
 use blindlink_synth::{Outcome, OutputFile, Scenario, Truth};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -204,7 +204,7 @@ fn exact_links_every_valid_number_to_its_owner() {
     let data = registry_insurer(2_000, 11);
     let insurer_rows = data.insurer.records.len();
     let run = run(
-        &ModeConfig::new(Mode::Exact),
+        &mode_config(Mode::Exact),
         data.insurer.clone(),
         data.registry.clone(),
     );
@@ -356,7 +356,7 @@ fn exact_cascade_links_on_later_keys_and_leaves_duplicates_ambiguous() {
     let only = |data: &[(&str, &str)]| PartyData {
         records: data.iter().map(|(id, k)| keyed(id, &[Some(k)])).collect(),
     };
-    let run = super::tests::run(
+    let run = tests::run(
         &one_key,
         only(&[("i1", "7"), ("i2", "7"), ("i3", "8")]),
         only(&[("r1", "7"), ("r2", "8")]),
@@ -382,12 +382,12 @@ fn exact_cascade_links_on_later_keys_and_leaves_duplicates_ambiguous() {
 fn cardinality_reveals_only_the_count() {
     let data = registry_insurer(1_000, 5);
     let exact = run(
-        &ModeConfig::new(Mode::Exact),
+        &mode_config(Mode::Exact),
         data.insurer.clone(),
         data.registry.clone(),
     );
     let run_raw = run(
-        &ModeConfig::new(Mode::Cardinality),
+        &mode_config(Mode::Cardinality),
         data.insurer.clone(),
         data.registry.clone(),
     );
@@ -411,7 +411,7 @@ fn cardinality_reveals_only_the_count() {
     }
     let bloom = ModeConfig::Cardinality(CardinalityConfig {
         bloom_fpr: Some(0.01),
-        ..CardinalityConfig::default()
+        ..CardinalityConfig::new(ID_KEY)
     });
     let run_bloom = run(&bloom, data.insurer.clone(), data.registry.clone());
     let counted = run_bloom.initiator.learned.intersection_sizes[0].1;
@@ -434,10 +434,10 @@ fn cardinality_reveals_only_the_count() {
 
 /// Validate on a registry-insurer scenario: flagged share of planted wrong-person links and of
 /// correct links.
-fn validate_quality(persons: u64, seed: u64) -> (usize, usize, usize, usize) {
+fn validate_quality(persons: u64, seed: u64) -> FlagQuality {
     let data = registry_insurer(persons, seed);
     let run = run(
-        &ModeConfig::new(Mode::Validate),
+        &mode_config(Mode::Validate),
         data.insurer.clone(),
         data.registry.clone(),
     );
@@ -471,32 +471,29 @@ fn validate_quality(persons: u64, seed: u64) -> (usize, usize, usize, usize) {
         shared > 0,
         "the scenario plants numbers that two insurer records carry"
     );
-    let (mut wrong, mut wrong_flagged, mut correct, mut correct_flagged) = (0, 0, 0, 0);
-    for row in &run.initiator.rows {
+    FlagQuality::measure(run.initiator.rows.iter().filter_map(|row| {
         let flagged = match row.status {
             LinkStatus::Linked => false,
             LinkStatus::SuspectedWrongPerson => true,
-            _ => continue,
+            _ => return None,
         };
         match data.truth[&row.local_id].outcome {
-            Outcome::WrongPerson(_) => {
-                wrong += 1;
-                wrong_flagged += usize::from(flagged);
-            }
-            Outcome::Correct => {
-                correct += 1;
-                correct_flagged += usize::from(flagged);
-            }
-            _ => {}
+            Outcome::WrongPerson(_) => Some((false, flagged)),
+            Outcome::Correct => Some((true, flagged)),
+            _ => None,
         }
-    }
-    (wrong, wrong_flagged, correct, correct_flagged)
+    }))
 }
 
 #[test]
 fn validate_flags_planted_wrong_person_links() {
     let persons = std::env::var("BLINDLINK_HEAVY").map_or(20_000, |_| 200_000);
-    let (wrong, wrong_flagged, correct, correct_flagged) = validate_quality(persons, 2026);
+    let FlagQuality {
+        wrong,
+        wrong_flagged,
+        right: correct,
+        right_flagged: correct_flagged,
+    } = validate_quality(persons, 2026);
     eprintln!(
         "validate: flagged {wrong_flagged} of {wrong} wrong, {correct_flagged} of {correct} correct"
     );
@@ -548,7 +545,7 @@ fn two_hospitals(persons: u64, seed: u64) -> (PartyData, PartyData, Vec<(usize, 
 }
 
 fn fuzzy_config(mode: Mode) -> ModeConfig {
-    let mut config = ModeConfig::new(mode);
+    let mut config = mode_config(mode);
     match &mut config {
         ModeConfig::Fuzzy(c) => {
             c.blocking_key = Some(derive_blocking_key(b"a shared linkage secret"))
@@ -611,8 +608,8 @@ fn comparing_side_can_be_the_responder() {
     assert_eq!(sent.messages, payload.div_ceil(MAX_MODE_CHUNK_BYTES as u64));
     assert!(run.initiator.counts.linked > 0);
     let data = registry_insurer(1_500, 4);
-    let config = comparing(ModeConfig::new(Mode::Validate), Role::Responder);
-    let run = super::tests::run(&config, data.insurer, data.registry);
+    let config = comparing(mode_config(Mode::Validate), Role::Responder);
+    let run = tests::run(&config, data.insurer, data.registry);
     assert_eq!(
         run.responder.learned.compared_pairs,
         run.responder.learned.pair_scores
@@ -629,7 +626,7 @@ fn comparing_side_can_be_the_responder() {
 #[test]
 fn a_peer_cannot_make_a_state_buffer_more_than_it_expects() {
     // A cardinality responder waiting for the 8-byte intersection size.
-    let config = ModeConfig::new(Mode::Cardinality);
+    let config = mode_config(Mode::Cardinality);
     let data = || PartyData {
         records: vec![keyed("x", &[Some("1")])],
     };
@@ -673,7 +670,7 @@ fn exact_responder() -> ModeDriver {
     };
     new_driver(
         Role::Responder,
-        &ModeConfig::new(Mode::Exact),
+        &mode_config(Mode::Exact),
         data,
         &mut ChaCha20Rng::from_seed([3; 32]),
     )
@@ -1013,12 +1010,12 @@ fn configurations_and_data_are_checked() {
         "invalid match keys: 0 keys, expected 1 to 8",
     );
     check(
-        &ModeConfig::new(Mode::Fuzzy),
+        &mode_config(Mode::Fuzzy),
         empty.clone(),
         "invalid fuzzy configuration: no blocking key (derive one from the linkage secret)",
     );
     check(
-        &ModeConfig::new(Mode::ClkExchange),
+        &mode_config(Mode::ClkExchange),
         empty.clone(),
         "invalid clk-exchange configuration: [linkage] reveal_decodable_encodings is not set: \
          clk-exchange sends every CLK to the comparing side, which holds the linkage key and can \
@@ -1043,7 +1040,7 @@ fn configurations_and_data_are_checked() {
         empty.clone(),
         "invalid filter_bits: 1001 is not a positive multiple of 8 up to 65536",
     );
-    let mut c = ModeConfig::new(Mode::Validate);
+    let mut c = mode_config(Mode::Validate);
     if let ModeConfig::Validate(c) = &mut c {
         c.fields.clear();
     }
@@ -1053,7 +1050,7 @@ fn configurations_and_data_are_checked() {
         "invalid compared fields: 0 fields, expected 1 to 16 (validate and fuzzy compare field tokens)",
     );
     check(
-        &ModeConfig::new(Mode::Exact),
+        &mode_config(Mode::Exact),
         PartyData {
             records: vec![keyed("a", &[Some("1")]), keyed("b", &[Some("1"), None])],
         },
@@ -1080,21 +1077,21 @@ fn configurations_and_data_are_checked() {
         }],
     };
     check(
-        &ModeConfig::new(Mode::Validate),
+        &mode_config(Mode::Validate),
         record(vec![Vec::new(); 4]),
         "invalid party data: record 1 ('y'): 4 compared fields, expected 5",
     );
     let mut fields = vec![Vec::new(); 5];
     fields[2] = vec![b"t".to_vec(); MAX_FIELD_TOKENS + 1];
     check(
-        &ModeConfig::new(Mode::Validate),
+        &mode_config(Mode::Validate),
         record(fields),
         "invalid party data: record 1 ('y'): field 'date_of_birth' has 257 tokens, over the limit of 256",
     );
     let mut fields = vec![Vec::new(); 5];
     fields[0] = vec![vec![0; MAX_TOKEN_BYTES + 1]];
     check(
-        &ModeConfig::new(Mode::Validate),
+        &mode_config(Mode::Validate),
         record(fields),
         "invalid party data: record 1 ('y'): a token of field 'name_kana' has 1025 bytes, over the limit of 1024",
     );
@@ -1111,7 +1108,7 @@ fn parameters_name_what_both_sides_must_share() {
             .cloned()
             .collect()
     };
-    let validate = entries(&ModeConfig::new(Mode::Validate));
+    let validate = entries(&mode_config(Mode::Validate));
     assert_eq!(validate["validate.threshold"], "0.75");
     assert_eq!(
         validate["validate.fields"],
@@ -1121,15 +1118,15 @@ fn parameters_name_what_both_sides_must_share() {
         validate["grouped.buckets"],
         blindlink_psi::SizeBuckets::default().describe()
     );
-    let mut other = ModeConfig::new(Mode::Validate);
+    let mut other = mode_config(Mode::Validate);
     if let ModeConfig::Validate(c) = &mut other {
         c.threshold = 0.8;
     }
     assert_ne!(
         other.parameters().unwrap(),
-        ModeConfig::new(Mode::Validate).parameters().unwrap()
+        mode_config(Mode::Validate).parameters().unwrap()
     );
-    let mut exact_buckets = ModeConfig::new(Mode::Validate);
+    let mut exact_buckets = mode_config(Mode::Validate);
     if let ModeConfig::Validate(c) = &mut exact_buckets {
         c.buckets = blindlink_psi::SizeBuckets::exact();
     }
@@ -1317,7 +1314,7 @@ fn exact_dice(a: &FieldTokens, b: &FieldTokens) -> f64 {
 fn validate_scores_right_and_wrong_person_pairs_through_the_grouped_psi() {
     let (insurer, registry) = small_validate();
     let run = run(
-        &ModeConfig::new(Mode::Validate),
+        &mode_config(Mode::Validate),
         insurer.clone(),
         registry.clone(),
     );
@@ -1329,7 +1326,7 @@ fn validate_scores_right_and_wrong_person_pairs_through_the_grouped_psi() {
     );
     // Same person with a typo in the kana name: at least the weighted exact Dice (the Dice
     // upper bound over the sizes the peer's bucket allows), not flagged.
-    let scorer = ValidateScorer::new(FieldScoring::defaults(), 0.75);
+    let scorer = ValidateScorer::new(field_scoring(), 0.75);
     let dice: Vec<Option<f64>> = insurer.records[1]
         .fields
         .iter()
@@ -1488,7 +1485,7 @@ fn no_clk_or_field_filter_crosses_the_wire_in_validate_or_fuzzy() {
             let received: Vec<u8> = transcript
                 .entries()
                 .iter()
-                .filter(|e| e.direction == crate::Direction::Received)
+                .filter(|e| e.direction == Direction::Received)
                 .flat_map(|e| e.bytes.clone())
                 .collect();
             assert!(!received.is_empty());
@@ -1509,7 +1506,7 @@ fn no_clk_or_field_filter_crosses_the_wire_in_validate_or_fuzzy() {
 #[test]
 fn the_transcript_matches_the_ledger() {
     let (insurer, registry) = small_validate();
-    let config = ModeConfig::new(Mode::Validate);
+    let config = mode_config(Mode::Validate);
     let mut a = new_driver(
         Role::Initiator,
         &config,
@@ -1534,8 +1531,8 @@ fn the_transcript_matches_the_ledger() {
         .zip([&ledgers.initiator, &ledgers.responder])
     {
         for (direction, traffic) in [
-            (crate::Direction::Sent, &ledger.sent),
-            (crate::Direction::Received, &ledger.received),
+            (Direction::Sent, &ledger.sent),
+            (Direction::Received, &ledger.received),
         ] {
             let mut by_kind: BTreeMap<String, crate::TrafficCount> = BTreeMap::new();
             for e in transcript
@@ -1568,12 +1565,12 @@ fn the_transcript_matches_the_ledger() {
             .collect()
     };
     assert_eq!(
-        sent(&transcripts[0], crate::Direction::Sent),
-        sent(&transcripts[1], crate::Direction::Received)
+        sent(&transcripts[0], Direction::Sent),
+        sent(&transcripts[1], Direction::Received)
     );
     assert_eq!(
-        sent(&transcripts[1], crate::Direction::Sent),
-        sent(&transcripts[0], crate::Direction::Received)
+        sent(&transcripts[1], Direction::Sent),
+        sent(&transcripts[0], Direction::Received)
     );
 }
 
@@ -1582,7 +1579,7 @@ fn the_transcript_starts_with_both_hellos() {
     use crate::{
         InitiatorHandshake, Parameters, ResponderHandshake, SchemaDescriptor, SessionOffer,
     };
-    let config = ModeConfig::new(Mode::Exact);
+    let config = mode_config(Mode::Exact);
     let offer = SessionOffer {
         mode: Mode::Exact,
         schema: SchemaDescriptor::new([("key:my_number", "digits")]).unwrap(),
@@ -1618,8 +1615,8 @@ fn the_transcript_starts_with_both_hellos() {
     run_in_memory(&mut a, &mut b, Mode::Exact).unwrap();
     let frame_body = |m: &Message| m.encode().unwrap()[1..].to_vec();
     for (driver, first, second) in [
-        (&a, crate::Direction::Sent, crate::Direction::Received),
-        (&b, crate::Direction::Received, crate::Direction::Sent),
+        (&a, Direction::Sent, Direction::Received),
+        (&b, Direction::Received, Direction::Sent),
     ] {
         let t = driver.transcript().unwrap();
         assert_eq!(t.session_id(), sid);
@@ -1678,7 +1675,7 @@ fn query_groups(bytes: &[u8]) -> usize {
 #[test]
 fn hostile_grouped_messages_are_refused_on_both_sides() {
     use MessageKind::*;
-    let config = ModeConfig::new(Mode::Validate);
+    let config = mode_config(Mode::Validate);
     let psi = |reason: &str| format!("invalid psi message: {reason}");
     // The answerer (responder): a plan for more pairs than were linked.
     let e = hostile(&config, small_validate(), PairPlan, |_| {
@@ -1925,7 +1922,7 @@ fn local_errors_are_not_sent_as_they_are() {
     };
     let error = new_driver(
         Role::Responder,
-        &ModeConfig::new(Mode::Exact),
+        &mode_config(Mode::Exact),
         data,
         &mut ChaCha20Rng::from_seed([0; 32]),
     )

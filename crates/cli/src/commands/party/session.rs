@@ -169,7 +169,7 @@ pub async fn serve(
     prepared: &PreparedParty,
     listener: TcpListener,
     options: &RunOptions,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Vec<CompletedSession>> {
     let mut completed = Vec::new();
     serve_each(party, prepared, listener, options, shutdown, |s| {
@@ -189,7 +189,7 @@ pub async fn serve_each(
     prepared: &PreparedParty,
     listener: TcpListener,
     options: &RunOptions,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send + 'static,
     mut on_completed: impl FnMut(CompletedSession),
 ) -> anyhow::Result<()> {
     let config = &party.config;
