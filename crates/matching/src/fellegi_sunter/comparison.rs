@@ -386,28 +386,38 @@ impl Comparisons {
 
     /// Checks that `pattern` names a level (or missing) of every field.
     pub(crate) fn check_pattern(&self, pattern: &[Level]) -> Result<(), MatchingError> {
-        if pattern.len() != self.fields.len() {
+        check_pattern(
+            self.fields
+                .iter()
+                .map(|f| (f.field.as_str(), f.levels.len())),
+            pattern,
+        )
+    }
+}
+
+/// Checks that `pattern` names a level (or missing) of each of `fields` (name, number of levels):
+/// the one check behind [`Comparisons`] and the fitted model.
+pub(crate) fn check_pattern<'a>(
+    fields: impl ExactSizeIterator<Item = (&'a str, usize)>,
+    pattern: &[Level],
+) -> Result<(), MatchingError> {
+    if pattern.len() != fields.len() {
+        return Err(MatchingError::FellegiSunter {
+            reason: format!(
+                "a pattern of {} levels, expected one per compared field ({})",
+                pattern.len(),
+                fields.len()
+            ),
+        });
+    }
+    for ((field, levels), level) in fields.zip(pattern) {
+        if let Some(i) = level.index()
+            && i >= levels
+        {
             return Err(MatchingError::FellegiSunter {
-                reason: format!(
-                    "a pattern of {} levels, expected one per compared field ({})",
-                    pattern.len(),
-                    self.fields.len()
-                ),
+                reason: format!("field '{field}' has {levels} levels, a pattern names level {i}"),
             });
         }
-        for (field, level) in self.fields.iter().zip(pattern) {
-            if let Some(i) = level.index()
-                && i >= field.levels.len()
-            {
-                return Err(MatchingError::FellegiSunter {
-                    reason: format!(
-                        "field '{}' has {} levels, a pattern names level {i}",
-                        field.field,
-                        field.levels.len()
-                    ),
-                });
-            }
-        }
-        Ok(())
     }
+    Ok(())
 }

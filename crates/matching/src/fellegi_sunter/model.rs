@@ -280,29 +280,12 @@ impl FellegiSunterModel {
     }
 
     fn check_pattern(&self, pattern: &[Level]) -> Result<(), MatchingError> {
-        if pattern.len() != self.fields.len() {
-            return Err(MatchingError::FellegiSunter {
-                reason: format!(
-                    "a pattern of {} levels, expected one per compared field ({})",
-                    pattern.len(),
-                    self.fields.len()
-                ),
-            });
-        }
-        for (field, level) in self.fields.iter().zip(pattern) {
-            if let Some(i) = level.index()
-                && i >= field.levels.len()
-            {
-                return Err(MatchingError::FellegiSunter {
-                    reason: format!(
-                        "field '{}' has {} levels, a pattern names level {i}",
-                        field.field,
-                        field.levels.len()
-                    ),
-                });
-            }
-        }
-        Ok(())
+        super::comparison::check_pattern(
+            self.fields
+                .iter()
+                .map(|f| (f.field.as_str(), f.levels.len())),
+            pattern,
+        )
     }
 
     /// Scores one pair from its agreement pattern: the match weight (prior plus the weight of
