@@ -38,7 +38,8 @@ pub use key_holder::{
 };
 pub use metrics::{AttackScore, Guess, LinkageScore, dice, link_greedy, score_links};
 pub use sweep::{
-    BlipSeed, Disclosure, Measurement, THRESHOLDS, clk_linkage, run_attacks, token_linkage,
+    BlipSeed, Disclosure, Measurement, THRESHOLDS, clk_linkage, run_attacks, run_value_attacks,
+    token_linkage, value_attacks,
 };
 
 #[cfg(test)]

@@ -186,12 +186,19 @@ fn graph_matching_reidentifies_clks_and_record_salting_stops_it() {
     assert!(salted <= 0.15, "salted {salted}");
 }
 
-/// Where the toy encoding puts a bigram: 4 bits of 256.
+/// Where the toy encoding puts a bigram: 10 bits of 1000 (random hashing, as blindlink's).
 fn toy_positions(g: &str) -> Vec<usize> {
-    let h = g.bytes().fold(7u64, |h, b| {
-        h.wrapping_mul(1_000_003).wrapping_add(u64::from(b))
+    let mut h = g.bytes().fold(0x9e37_79b9_7f4a_7c15u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     });
-    let mut p: Vec<usize> = (0..4).map(|i| ((h >> (i * 8)) % 256) as usize).collect();
+    let mut p: Vec<usize> = (0..10)
+        .map(|_| {
+            h ^= h >> 33;
+            h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+            h ^= h >> 29;
+            (h % 1000) as usize
+        })
+        .collect();
     p.sort_unstable();
     p.dedup();
     p
@@ -201,7 +208,7 @@ fn toy_positions(g: &str) -> Vec<usize> {
 fn toy(values: &[(String, usize)]) -> (Vec<Vec<u8>>, Vec<Vec<String>>, Vec<String>) {
     let (mut filters, mut sample, mut truth) = (Vec::new(), Vec::new(), Vec::new());
     for (value, count) in values {
-        let mut f = vec![0u8; 32];
+        let mut f = vec![0u8; 125];
         for g in frequency::qgrams(value, 2) {
             for p in toy_positions(&g) {
                 f[p >> 3] |= 0x80 >> (p & 7);
@@ -238,22 +245,34 @@ fn the_frequency_attack_aligns_frequent_filters_with_frequent_values() {
     assert!(score.correct_1to1 >= 88, "{score:?}");
 }
 
-#[test]
-fn pattern_mining_finds_q_gram_positions_when_every_filter_is_unique() {
-    // 512 unique names of two or three syllables: no filter repeats, so frequency alignment
-    // has nothing to align, while q-grams still have frequencies.
+/// Unique names of two to four syllables: those whose syllable weights multiply to at least
+/// `base^syllables`, so frequent syllables (and their q-grams) are in many names. Every filter
+/// is unique: frequency alignment has nothing to align.
+fn syllable_names(weights: &[usize], base: usize) -> Vec<(String, usize)> {
     let syllables = ["an", "na", "jo", "ha", "ri", "so", "ma", "ke"];
-    let mut values = Vec::new();
-    for a in syllables {
-        for b in syllables {
-            values.push((format!("{a}{b}"), 1));
-            for c in syllables {
-                values.push((format!("{a}{b}{c}"), 1));
+    let mut values = vec![(String::new(), 1usize, 0u32)];
+    let mut out = Vec::new();
+    for _ in 0..4 {
+        let mut next = Vec::new();
+        for (v, w, n) in &values {
+            for (s, &ws) in syllables.iter().zip(weights) {
+                next.push((format!("{v}{s}"), w * ws, n + 1));
             }
         }
+        out.extend(
+            next.iter()
+                .filter(|(_, w, n)| *n >= 2 && *w >= base.pow(*n))
+                .map(|(v, _, _)| (v.clone(), 1)),
+        );
+        values = next;
     }
-    values.truncate(512);
-    let (filters, sample, truth) = toy(&values);
+    out
+}
+
+/// (syllable weights and base of [`syllable_names`], at least this many q-grams identified (8 of their 10 positions right), at most this many
+/// wrongly, at least this many filters re-identified 1-to-1, at least this precision).
+fn check_pattern_mining(names: (&[usize], usize), expected: (usize, usize, usize, f64)) {
+    let (filters, sample, truth) = toy(&syllable_names(names.0, names.1));
     assert_eq!(
         frequency_attack(&filters, &sample, FrequencyParams::default())
             .guesses
@@ -266,28 +285,106 @@ fn pattern_mining_finds_q_gram_positions_when_every_filter_is_unique() {
         &filters,
         &sample,
         FrequencyParams {
-            qgrams: 12,
+            min_partition: 20,
             ..FrequencyParams::default()
         },
     );
     let right = result
         .identified
         .iter()
-        .filter(|(_, g, p)| *p == toy_positions(g))
+        .filter(|(_, g, p)| {
+            // Right: at least 8 of the q-gram's own positions (a position another q-gram
+            // took first on the path is lost, a colliding one may join).
+            let own = toy_positions(g);
+            p.iter().filter(|q| own.contains(q)).count() >= 8
+        })
         .count();
+    let wrong = result.identified.len() - right;
     let score = AttackScore::measure(&result.guesses, 10, |t, c| truth[t] == result.values[c]);
-    // FIXME: q-grams whose frequencies tie (here every syllable is equally likely) get each
-    // other's positions: the greedy seed takes the most frequent free position, which may be
-    // another q-gram's. The PAKDD 2018 attack separates them with q-gram co-occurrence
-    // constraints, not implemented here; today's result on this data is asserted.
-    assert_eq!(
-        (right, result.identified.len()),
-        (0, 5),
-        "{:?}",
+    let (min_right, max_wrong, min_1to1, min_precision) = expected;
+    assert!(
+        right >= min_right && wrong <= max_wrong,
+        "{right} right, {wrong} wrong: {:?}",
         result.identified
     );
-    assert_eq!(
-        (score.guessed_1tom, score.correct_1tom, score.correct_1to1),
-        (26, 3, 0)
+    assert!(
+        score.correct_1to1 >= min_1to1 && score.precision() >= min_precision,
+        "{score:?} of {}",
+        filters.len()
     );
+}
+
+#[test]
+fn pattern_mining_finds_q_gram_positions_when_every_filter_is_unique() {
+    // Skewed syllables (as names are): the recursion separates the q-grams by their
+    // frequencies conditional on the q-grams decided so far.
+    // 2,795 names: 22 q-grams identified, all right, 614 names re-identified 1-to-1 (22 %),
+    // every 1-to-1 guess right.
+    check_pattern_mining((&[9, 6, 5, 4, 3, 2, 2, 1], 3), (20, 0, 500, 1.0));
+    // Every syllable equally likely (4,672 names): most q-gram frequencies tie and the
+    // published stop rule leaves such a partition alone rather than give a q-gram another's
+    // positions; 7 q-grams whose frequencies do differ are identified, none wrongly (the
+    // former greedy miner, without the stop rule and the partitions, assigned 5 of 5 wrongly
+    // on a similar set).
+    check_pattern_mining((&[1; 8], 1), (5, 0, 0, 0.0));
+}
+
+#[test]
+fn zz_explore_published_setting() {
+    let persons: u64 = std::env::var("LEAK_PERSONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if persons == 0 {
+        return;
+    }
+    let files = LinkedFiles::generate(Locale::Latin, persons, 0.0, 5).unwrap();
+    for fields in [vec![0], vec![1], vec![0, 1]] {
+        let config = EncodingConfig {
+            bits: 1000,
+            fields: fields.clone(),
+            ..EncodingConfig::clk()
+        };
+        let victim = victim(&files, &config, None);
+        let names = |v: bool| -> Vec<Vec<String>> {
+            let t = if v { &files.victim } else { &files.reference };
+            (0..t.len())
+                .map(|i| {
+                    fields
+                        .iter()
+                        .map(|&f| {
+                            normalised_values(files.locale, t, f, 2)[i]
+                                .clone()
+                                .unwrap_or_default()
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        let sample = names(false);
+        let truth: Vec<String> = names(true).into_iter().map(|v| v.join("|")).collect();
+        for (qg, gap, minp) in [
+            (60, 0.01, 200),
+            (200, 0.01, 200),
+            (200, 0.01, 50),
+            (200, 0.05, 50),
+            (400, 0.01, 20),
+        ] {
+            let params = FrequencyParams {
+                qgrams: qg,
+                stop_gap: gap,
+                min_partition: minp,
+                ..FrequencyParams::default()
+            };
+            let r = pattern_mining_attack(&victim, &sample, params);
+            let s = AttackScore::measure(&r.guesses, 10, |t, c| truth[t] == r.values[c]);
+            eprintln!(
+                "{fields:?} qg={qg} gap={gap} minp={minp}: ident={} 1to1={:.4} p={:.3} 1tom={:.4}",
+                r.identified.len(),
+                s.reidentified(),
+                s.precision(),
+                s.reidentified_1tom()
+            );
+        }
+    }
 }
