@@ -318,9 +318,9 @@ pub fn frequency_attack(
 /// Re-identification is then as for [`frequency_attack`].
 ///
 /// Simplification: the maximal itemset is grown greedily (adding the position that keeps the
-/// most filters) from each of the [`SEEDS`] most frequent candidate positions and the longest
+/// most filters) from each of the 8 most frequent candidate positions and the longest
 /// result kept, instead of enumerating the Apriori lattice; a partition with more than
-/// [`MAX_CANDIDATES`] frequent positions (balanced filters, where every complement bit is
+/// 64 frequent positions (balanced filters, where every complement bit is
 /// frequent) has no pattern a q-gram can own and is left alone, as the published code's
 /// lattice would explode there.
 #[must_use]
@@ -426,10 +426,10 @@ pub fn pattern_mining_attack(
 }
 
 /// Frequent positions above which a partition is left alone (see [`pattern_mining_attack`]).
-pub const MAX_CANDIDATES: usize = 64;
+const MAX_CANDIDATES: usize = 64;
 
 /// Seeds of the greedy maximal-itemset growth (see [`pattern_mining_attack`]).
-pub const SEEDS: usize = 8;
+const SEEDS: usize = 8;
 
 /// A set of filters (rows) still to mine, with the q-gram decisions that led to it.
 struct Partition {
