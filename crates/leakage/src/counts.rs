@@ -190,13 +190,14 @@ fn entropy(weights: impl Iterator<Item = f64> + Clone) -> f64 {
     if total <= 0.0 {
         return 0.0;
     }
-    -weights
+    let h: f64 = weights
         .filter(|&w| w > 0.0)
         .map(|w| {
             let p = w / total;
-            p * p.log2()
+            -p * p.log2()
         })
-        .sum::<f64>()
+        .sum();
+    h.max(0.0)
 }
 
 /// Runs the count attack on the pairs of `plan` (`(own record, other side's record)`, own =
