@@ -32,7 +32,7 @@ pub struct LeakageBenchArgs {
     /// The one-minute preset: 150 persons per population, fewer hardenings.
     #[arg(long)]
     pub quick: bool,
-    /// Persons per population (default 1000, or 150 with --quick).
+    /// Persons per population (default 500, or 150 with --quick).
     #[arg(long)]
     pub persons: Option<u64>,
     /// Share of persons in both files (the attacker's plaintext overlaps the victim's file by
@@ -212,7 +212,7 @@ struct Populations {
 /// An unknown locale, a population the generator refuses, or an output that cannot be
 /// written.
 pub fn run(args: &LeakageBenchArgs) -> anyhow::Result<()> {
-    let persons = args.persons.unwrap_or(if args.quick { 150 } else { 1000 });
+    let persons = args.persons.unwrap_or(if args.quick { 150 } else { 500 });
     let value_persons = args
         .value_persons
         .unwrap_or(if args.quick { 5000 } else { 20000 });
