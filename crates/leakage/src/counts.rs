@@ -27,7 +27,7 @@ use crate::encode::normalised_values;
 use crate::frequency::qgrams;
 use crate::key_holder::field_dictionary;
 use crate::metrics::{AttackScore, Guess};
-use crate::{LinkedFiles, quasi_identifiers};
+use crate::{LeakageError, LinkedFiles, quasi_identifiers};
 
 /// What the counts leak about one field of the other side's records.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,24 +83,21 @@ pub fn mislinked_plan(files: &LinkedFiles) -> Vec<(usize, usize)> {
 }
 
 /// Candidate pairs of `fuzzy`: records sharing a MinHash band token over their field-tagged
-/// tokens, with fuzzy's default shape (10 bands of 6 minima) and its cap of 256 own records
-/// per band token. The band tokens are taken over plaintext tokens under a fixed key here
-/// (the protocol takes them over keyed tokens under a key from the linkage secret: the same
-/// distribution).
-#[must_use]
-pub fn fuzzy_plan(files: &LinkedFiles, q: usize) -> Vec<(usize, usize)> {
-    const BANDS: usize = 10;
-    const ROWS: usize = 6;
-    const MAX_TOKEN_GROUP: usize = 256;
-    let Ok(hasher) = MinHasher::new(
-        &BlockingKey::new([0x42; 32]),
-        MinHashParameters {
-            bands: BANDS,
-            rows: ROWS,
-        },
-    ) else {
-        return Vec::new();
-    };
+/// tokens, with the blocking's `shape` (the caller passes the protocol's defaults:
+/// `blindlink_protocol::DEFAULT_FUZZY_BANDS` × `DEFAULT_FUZZY_ROWS`) and band tokens held by
+/// more than `max_token_group` own records left out, as the protocol does. The band tokens
+/// are taken over plaintext tokens under a fixed key here (the protocol takes them over keyed
+/// tokens under a key from the linkage secret: the same distribution).
+///
+/// # Errors
+/// [`LeakageError::Blocking`] for a shape the MinHash refuses.
+pub fn fuzzy_plan(
+    files: &LinkedFiles,
+    q: usize,
+    shape: MinHashParameters,
+    max_token_group: usize,
+) -> Result<Vec<(usize, usize)>, LeakageError> {
+    let hasher = MinHasher::new(&BlockingKey::new([0x42; 32]), shape)?;
     let band_tokens = |table: &crate::Table| -> Vec<Vec<Vec<u8>>> {
         let columns: Vec<Vec<Option<String>>> = (0..5)
             .map(|f| normalised_values(files.locale, table, f, q))
@@ -134,7 +131,7 @@ pub fn fuzzy_plan(files: &LinkedFiles, q: usize) -> Vec<(usize, usize)> {
         let mut rs: Vec<usize> = tokens
             .iter()
             .filter_map(|t| index.get(t.as_slice()))
-            .filter(|rs| rs.len() <= MAX_TOKEN_GROUP)
+            .filter(|rs| rs.len() <= max_token_group)
             .flatten()
             .copied()
             .collect();
@@ -142,7 +139,7 @@ pub fn fuzzy_plan(files: &LinkedFiles, q: usize) -> Vec<(usize, usize)> {
         rs.dedup();
         pairs.extend(rs.into_iter().map(|r| (r, v)));
     }
-    pairs
+    Ok(pairs)
 }
 
 /// The tokens of one field's normalised value, before keying: the q-grams (repeats kept) of a

@@ -1,9 +1,10 @@
 //! `blindlink bench leakage`: what each mode, encoding and hardening reveals, measured with the
 //! attacks of `blindlink-leakage` on synthetic ja and en populations, against what it costs in
-//! linkage quality. Writes `leakage.csv` (one row per configuration and attack) and
-//! `tradeoff.svg` (linkage F against the strongest attack's success, one labelled mark per
-//! configuration). The science is in `blindlink-leakage`; this file only loops, reports
-//! progress and writes the two files.
+//! linkage quality. Writes `leakage.csv` (one row per configuration and attack),
+//! `count_inference.csv` (what the grouped PSI counts of `validate` and `fuzzy` reveal, per plan
+//! and field) and `tradeoff.svg` (linkage F against the strongest attack's success, one labelled
+//! mark per configuration). The configurations run in parallel (rayon). The science is in
+//! `blindlink-leakage`; this file only loops, reports progress and writes the files.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,8 @@ use blindlink_leakage::{
     Hardening, LinkageScore, LinkedFiles, clk_linkage, count_attack, fuzzy_plan, mislinked_plan,
     quasi_identifiers, run_attacks, run_value_attacks, token_linkage, validate_plan,
 };
-use blindlink_protocol::{MessageKind, Mode};
+use blindlink_matching::MinHashParameters;
+use blindlink_protocol::{DEFAULT_FUZZY_BANDS, DEFAULT_FUZZY_ROWS, MessageKind, Mode};
 use blindlink_psi::SizeBuckets;
 use blindlink_synth::Locale;
 use rayon::prelude::*;
@@ -197,6 +199,10 @@ impl Job {
     }
 }
 
+/// Own records per band token above which fuzzy does not pair by that token (the protocol's
+/// private `MAX_TOKEN_GROUP` in `crates/protocol/src/modes/fuzzy.rs`, repeated here).
+const FUZZY_MAX_TOKEN_GROUP: usize = 256;
+
 /// The counts attack's detail: one line per mode, plan and field.
 const COUNTS_HEADER: &str = "mode,locale,plan,field,observed,agreeing,disagreeing,in_dictionary,top1,reidentified,reidentified_1tom,prior_bits,posterior_bits";
 
@@ -303,7 +309,7 @@ pub fn run(args: &LeakageBenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The sweep's units of work, the most expensive first (so the parallel tail is short).
+/// The sweep's units of work, per locale, then the frequent-values population's.
 fn jobs(populations: &Populations, quick: bool) -> Vec<Job> {
     let mut jobs = Vec::new();
     for locale in 0..populations.locales.len() {
@@ -385,7 +391,19 @@ fn run_job(
             let plans = [
                 (Mode::Validate, "linked", validate_plan(files)),
                 (Mode::Validate, "mislinked", mislinked_plan(files)),
-                (Mode::Fuzzy, "candidates", fuzzy_plan(files, 2)),
+                (
+                    Mode::Fuzzy,
+                    "candidates",
+                    fuzzy_plan(
+                        files,
+                        2,
+                        MinHashParameters {
+                            bands: DEFAULT_FUZZY_BANDS,
+                            rows: DEFAULT_FUZZY_ROWS,
+                        },
+                        FUZZY_MAX_TOKEN_GROUP,
+                    )?,
+                ),
             ];
             for mode in [Mode::Validate, Mode::Fuzzy] {
                 for measurement in run_attacks(
