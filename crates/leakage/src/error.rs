@@ -13,6 +13,9 @@ pub enum LeakageError {
     /// A schema, a secret or a record was refused by the encoder.
     #[error("encoding: {0}")]
     Encoding(#[from] blindlink_encoding::EncodingError),
+    /// The MinHash blocking refused its parameters.
+    #[error("blocking: {0}")]
+    Blocking(#[from] blindlink_matching::MatchingError),
     /// A generated file lacks a column the quasi-identifiers are built from.
     #[error("generated file has no column '{0}'")]
     MissingColumn(&'static str),

@@ -7,9 +7,10 @@
 //!   both frequency rankings are unambiguous; the aligned pairs tell which bit positions each
 //!   q-gram can set (the positions set in every aligned filter whose value holds the q-gram).
 //! - [`pattern_mining_attack`] (Christen, Vidanage, Ranbaduge & Schnell, PAKDD 2018): works when
-//!   every filter is unique, where alignment is impossible. For the most frequent q-grams of
-//!   the plaintext, in order, it mines the set of bit positions that co-occur in about as many
-//!   filters as the q-gram has values (a greedy maximal frequent itemset), and assigns it.
+//!   every filter is unique, where alignment is impossible. It splits the filters recursively:
+//!   in each partition the most frequent q-gram (conditional on the q-grams already decided
+//!   for the partition) gets the maximal set of bit positions frequent enough to be its own,
+//!   and the partition splits into the filters holding that pattern and the others.
 //!
 //! Both then re-identify every filter the same way: a plaintext value is a candidate for a
 //! filter when, for every q-gram whose positions were identified, the filter has all of them
@@ -42,9 +43,12 @@ pub struct FrequencyParams {
     /// Alignment stops at the first rank whose frequency is not at least `1 + gap` times the
     /// next one's, in either ranking.
     pub gap: f64,
-    /// Pattern mining: a q-gram's positions must co-occur in at least `1 − slack` of its
-    /// expected number of filters.
-    pub slack: f64,
+    /// Pattern mining: the two most frequent q-grams of a partition must differ by at least
+    /// this share of their mean count (the published `stop_iter_perc`, as a fraction).
+    pub stop_gap: f64,
+    /// Pattern mining: partitions with fewer filters are not split further (the published
+    /// `min_part_size`).
+    pub min_partition: usize,
     /// Pattern mining: how many of the most frequent q-grams are mined.
     pub qgrams: usize,
     /// Candidates are named only when there are at most this many (else no guess).
@@ -57,7 +61,8 @@ impl Default for FrequencyParams {
             q: 2,
             exact_fields: 0,
             gap: 0.05,
-            slack: 0.15,
+            stop_gap: 0.01,
+            min_partition: 50,
             qgrams: 60,
             max_candidates: 10,
         }
@@ -290,8 +295,34 @@ pub fn frequency_attack(
     }
 }
 
-/// The pattern-mining attack of Christen et al. (PAKDD 2018) on `victim` filters, with the
-/// attacker's plaintext `sample` as for [`frequency_attack`].
+/// The pattern-mining attack of Christen, Vidanage, Ranbaduge & Schnell (PAKDD 2018) on
+/// `victim` filters, with the attacker's plaintext `sample` as for [`frequency_attack`].
+///
+/// As published, it works on *partitions* of the filters, starting from all of them:
+///
+/// 1. Among the sample's values consistent with the partition (holding every q-gram the
+///    partition must hold, none it must not), take the two most frequent q-grams not yet
+///    identified. If their counts differ by less than [`FrequencyParams::stop_gap`] of their
+///    mean, the partition is left alone: a tie cannot say which pattern is whose.
+/// 2. The minimum support is that mean count scaled to the victim's size, so that the top
+///    q-gram's positions reach it and the second's do not. Mine the longest set of bit
+///    positions (outside those already assigned on this partition's path) that are all set in
+///    at least that many of the partition's filters: a maximal frequent itemset. Patterns much
+///    shorter than the ones found so far (k is the same for every q-gram) are refused.
+/// 3. Assign the q-gram to those positions, split the partition into the filters holding all
+///    of them (must hold the q-gram) and the others (must not), and queue both while they
+///    have at least [`FrequencyParams::min_partition`] filters. In the split partitions the
+///    q-gram frequencies are those *conditional* on the q-grams decided so far: this is the
+///    co-occurrence constraint that separates q-grams of equal overall frequency.
+///
+/// Re-identification is then as for [`frequency_attack`].
+///
+/// Simplification: the maximal itemset is grown greedily (adding the position that keeps the
+/// most filters) from each of the 8 most frequent candidate positions and the longest
+/// result kept, instead of enumerating the Apriori lattice; a partition with more than
+/// 64 frequent positions (balanced filters, where every complement bit is
+/// frequent) has no pattern a q-gram can own and is left alone, as the published code's
+/// lattice would explode there.
 #[must_use]
 pub fn pattern_mining_attack(
     victim: &[Vec<u8>],
@@ -302,54 +333,83 @@ pub fn pattern_mining_attack(
     let bits = victim.first().map_or(0, |b| b.len() * 8);
     let n = victim.len();
     let total: usize = plain.counts.iter().sum();
-    // Relative frequency of each q-gram in the plaintext records.
-    let mut freq = vec![0usize; plain.token_ids.len()];
-    for (v, ts) in plain.tokens.iter().enumerate() {
-        for &g in ts {
-            freq[g] += plain.counts[v];
-        }
-    }
-    let mut order: Vec<usize> = (0..freq.len()).collect();
-    order.sort_unstable_by(|&a, &b| freq[b].cmp(&freq[a]).then(a.cmp(&b)));
-    // Column view: which filters set each position.
-    let columns: Vec<Vec<usize>> = (0..bits)
-        .map(|p| (0..n).filter(|&r| bit(&victim[r], p)).collect())
-        .collect();
-    let mut assigned = vec![false; bits];
+    let columns = column_bitsets(victim, bits);
+    let all = Bitset::full(n);
+    let mut queue = vec![Partition {
+        rows: all,
+        used: vec![false; bits],
+        must: Vec::new(),
+        must_not: Vec::new(),
+    }];
     let mut positions: HashMap<usize, Vec<usize>> = HashMap::new();
-    for &g in order.iter().take(params.qgrams) {
-        let expected = freq[g] as f64 / total.max(1) as f64 * n as f64;
-        let floor = ((1.0 - params.slack) * expected).ceil() as usize;
-        if floor < 2 {
-            break;
-        }
-        // Seed: the free position set most often (in descending q-gram frequency, the
-        // current q-gram's positions are the most frequent of those still free).
-        let seed = (0..bits)
-            .filter(|&p| !assigned[p] && columns[p].len() >= floor)
-            .max_by(|&a, &b| columns[a].len().cmp(&columns[b].len()).then(b.cmp(&a)));
-        let Some(seed) = seed else { continue };
-        let mut rows = columns[seed].clone();
-        let mut set = vec![seed];
-        loop {
-            let best = (0..bits)
-                .filter(|&p| !assigned[p] && !set.contains(&p))
-                .map(|p| (intersect_len(&rows, &columns[p]), p))
-                .filter(|&(c, _)| c >= floor)
-                .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-            let Some((_, p)) = best else { break };
-            rows = intersect(&rows, &columns[p]);
-            set.push(p);
-        }
-        // A short pattern is no q-gram's: likely a few frequent bits shared by chance.
-        if set.len() < MIN_PATTERN {
+    let mut sizes: Vec<usize> = Vec::new();
+    let mut iterations = 0;
+    while !queue.is_empty() && positions.len() < params.qgrams && iterations < 8 * params.qgrams {
+        iterations += 1;
+        // Largest partition first.
+        let at = (0..queue.len())
+            .max_by_key(|&i| (queue[i].rows.count(), std::cmp::Reverse(i)))
+            .unwrap_or(0);
+        let part = queue.swap_remove(at);
+        let Some((top, c1, c2)) = top_two(&plain, &part) else {
+            continue;
+        };
+        if positions.contains_key(&top) {
             continue;
         }
-        for &p in &set {
-            assigned[p] = true;
+        let mean = (c1 + c2) as f64 / 2.0;
+        if mean <= 0.0 || (c1 - c2) as f64 / mean < params.stop_gap {
+            continue;
         }
-        set.sort_unstable();
-        positions.insert(g, set);
+        let min_count = (mean / total.max(1) as f64 * n as f64).floor() as usize;
+        if min_count < 2 {
+            continue;
+        }
+        let Some(pattern) = mine_pattern(&columns, &part, min_count) else {
+            continue;
+        };
+        if pattern.len() < MIN_PATTERN {
+            continue;
+        }
+        if !sizes.is_empty() {
+            let average = sizes.iter().sum::<usize>() as f64 / sizes.len() as f64;
+            // The published check: 20 % shorter than the average so far is no q-gram's.
+            if (pattern.len() as f64) < average * 0.8 {
+                continue;
+            }
+        }
+        sizes.push(pattern.len());
+        let mut holding = part.rows.clone();
+        for &p in &pattern {
+            holding.and_with(&columns[p]);
+        }
+        let lacking = part.rows.and_not(&holding);
+        let mut used = part.used.clone();
+        for &p in &pattern {
+            used[p] = true;
+        }
+        positions.insert(top, pattern);
+        let min_partition = params.min_partition.max(2);
+        if holding.count() >= min_partition {
+            let mut must = part.must.clone();
+            must.push(top);
+            queue.push(Partition {
+                rows: holding,
+                used: used.clone(),
+                must,
+                must_not: part.must_not.clone(),
+            });
+        }
+        if lacking.count() >= min_partition {
+            let mut must_not = part.must_not;
+            must_not.push(top);
+            queue.push(Partition {
+                rows: lacking,
+                used,
+                must: part.must,
+                must_not,
+            });
+        }
     }
     let guesses = reidentify(
         victim,
@@ -365,6 +425,167 @@ pub fn pattern_mining_attack(
     }
 }
 
+/// Frequent positions above which a partition is left alone (see [`pattern_mining_attack`]).
+const MAX_CANDIDATES: usize = 64;
+
+/// Seeds of the greedy maximal-itemset growth (see [`pattern_mining_attack`]).
+const SEEDS: usize = 8;
+
+/// A set of filters (rows) still to mine, with the q-gram decisions that led to it.
+struct Partition {
+    rows: Bitset,
+    /// Positions assigned on the path to this partition (not mined again).
+    used: Vec<bool>,
+    must: Vec<usize>,
+    must_not: Vec<usize>,
+}
+
+/// The two most frequent q-grams (weighted by value counts) among the sample's values
+/// consistent with the partition, leaving out the q-grams it must hold: `(top, its count,
+/// the second's count)`. Ties go to the lower token id, so the result is deterministic.
+fn top_two(plain: &Plain, part: &Partition) -> Option<(usize, usize, usize)> {
+    let mut counts = vec![0usize; plain.token_ids.len()];
+    for (v, ts) in plain.tokens.iter().enumerate() {
+        let consistent = part.must.iter().all(|g| ts.contains(g))
+            && !part.must_not.iter().any(|g| ts.contains(g));
+        if !consistent {
+            continue;
+        }
+        for &g in ts {
+            if !part.must.contains(&g) {
+                counts[g] += plain.counts[v];
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..counts.len()).filter(|&g| counts[g] > 0).collect();
+    order.sort_unstable_by(|&a, &b| counts[b].cmp(&counts[a]).then(a.cmp(&b)));
+    let top = *order.first()?;
+    let second = order.get(1).map_or(0, |&g| counts[g]);
+    Some((top, counts[top], second))
+}
+
+/// The longest set of free positions all set in at least `min_count` of the partition's
+/// rows, grown greedily from the most frequent candidates (see [`pattern_mining_attack`]).
+fn mine_pattern(columns: &[Bitset], part: &Partition, min_count: usize) -> Option<Vec<usize>> {
+    let mut candidates: Vec<(usize, Bitset)> = Vec::new();
+    for (p, column) in columns.iter().enumerate() {
+        if part.used[p] {
+            continue;
+        }
+        let rows = column.and(&part.rows);
+        if rows.count() >= min_count {
+            candidates.push((p, rows));
+            if candidates.len() > MAX_CANDIDATES {
+                return None;
+            }
+        }
+    }
+    candidates.sort_by(|a, b| b.1.count().cmp(&a.1.count()).then(a.0.cmp(&b.0)));
+    let mut best: Option<(Vec<usize>, usize)> = None;
+    for seed in 0..candidates.len().min(SEEDS) {
+        let mut set = vec![seed];
+        let mut rows = candidates[seed].1.clone();
+        loop {
+            let next = (0..candidates.len())
+                .filter(|c| !set.contains(c))
+                .map(|c| (rows.and_count(&candidates[c].1), c))
+                .filter(|&(count, _)| count >= min_count)
+                .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+            let Some((_, c)) = next else { break };
+            rows.and_with(&candidates[c].1);
+            set.push(c);
+        }
+        let support = rows.count();
+        let better = match &best {
+            None => true,
+            Some((b, s)) => set.len() > b.len() || (set.len() == b.len() && support > *s),
+        };
+        if better {
+            best = Some((set, support));
+        }
+    }
+    best.map(|(set, _)| {
+        let mut p: Vec<usize> = set.into_iter().map(|c| candidates[c].0).collect();
+        p.sort_unstable();
+        p
+    })
+}
+
+/// A fixed-length set of row indices.
+#[derive(Clone)]
+struct Bitset {
+    words: Vec<u64>,
+}
+
+impl Bitset {
+    fn empty(n: usize) -> Self {
+        Self {
+            words: vec![0; n.div_ceil(64)],
+        }
+    }
+
+    fn full(n: usize) -> Self {
+        let mut b = Self::empty(n);
+        for i in 0..n {
+            b.words[i / 64] |= 1 << (i % 64);
+        }
+        b
+    }
+
+    fn count(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    fn and(&self, other: &Self) -> Self {
+        Self {
+            words: self
+                .words
+                .iter()
+                .zip(&other.words)
+                .map(|(a, b)| a & b)
+                .collect(),
+        }
+    }
+
+    fn and_not(&self, other: &Self) -> Self {
+        Self {
+            words: self
+                .words
+                .iter()
+                .zip(&other.words)
+                .map(|(a, b)| a & !b)
+                .collect(),
+        }
+    }
+
+    fn and_with(&mut self, other: &Self) {
+        for (a, b) in self.words.iter_mut().zip(&other.words) {
+            *a &= b;
+        }
+    }
+
+    fn and_count(&self, other: &Self) -> usize {
+        self.words
+            .iter()
+            .zip(&other.words)
+            .map(|(a, b)| (a & b).count_ones() as usize)
+            .sum()
+    }
+}
+
+/// Column view of the filters: which rows set each position.
+fn column_bitsets(victim: &[Vec<u8>], bits: usize) -> Vec<Bitset> {
+    let mut columns = vec![Bitset::empty(victim.len()); bits];
+    for (r, filter) in victim.iter().enumerate() {
+        for (p, column) in columns.iter_mut().enumerate() {
+            if bit(filter, p) {
+                column.words[r / 64] |= 1 << (r % 64);
+            }
+        }
+    }
+    columns
+}
+
 fn identified(
     plain: &Plain,
     positions: HashMap<usize, Vec<usize>>,
@@ -376,38 +597,5 @@ fn identified(
         .map(|(g, p)| (names[g].0.0, names[g].0.1.clone(), p))
         .collect();
     out.sort_unstable();
-    out
-}
-
-fn intersect_len(a: &[usize], b: &[usize]) -> usize {
-    let (mut i, mut j, mut n) = (0, 0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                n += 1;
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    n
-}
-
-fn intersect(a: &[usize], b: &[usize]) -> Vec<usize> {
-    let mut out = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                out.push(a[i]);
-                i += 1;
-                j += 1;
-            }
-        }
-    }
     out
 }

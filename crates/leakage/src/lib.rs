@@ -16,9 +16,11 @@
 //! | [`frequency_attack`] | encodings, a plaintext sample of the population | Christen et al., PAKDD 2017 |
 //! | [`pattern_mining_attack`] | encodings, a plaintext sample of the population | Christen et al., PAKDD 2018 |
 //! | [`graph_matching_attack`] | the pairwise similarities of encodings, overlapping plaintext | Vidanage et al., CIKM 2020 |
+//! | [`count_attack`] | the secret, its own records, per compared pair and field the shared-token count and the peer's size bucket (`validate`, `fuzzy`) | this crate: dictionary inference from grouped PSI counts |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod counts;
 mod data;
 mod encode;
 mod error;
@@ -28,6 +30,7 @@ mod key_holder;
 mod metrics;
 mod sweep;
 
+pub use counts::{CountLeak, count_attack, fuzzy_plan, mislinked_plan, validate_plan};
 pub use data::{LinkedFiles, Table, quasi_identifiers};
 pub use encode::{EncodingConfig, FilterLayout, Hardening, birth_years, normalised_values};
 pub use error::LeakageError;
@@ -38,7 +41,8 @@ pub use key_holder::{
 };
 pub use metrics::{AttackScore, Guess, LinkageScore, dice, link_greedy, score_links};
 pub use sweep::{
-    BlipSeed, Disclosure, Measurement, THRESHOLDS, clk_linkage, run_attacks, token_linkage,
+    BlipSeed, Disclosure, Measurement, THRESHOLDS, clk_linkage, run_attacks, run_value_attacks,
+    token_linkage, value_attacks,
 };
 
 #[cfg(test)]

@@ -150,33 +150,60 @@ pub fn run_attacks(
             score: AttackScore::measure(&guesses, 1, same),
         });
         if config.fields.len() <= 2 {
-            let sample = field_tuples(files, config, false);
-            let truth: Vec<String> = field_tuples(files, config, true)
-                .into_iter()
-                .map(|v| v.join("|"))
-                .collect();
-            let params = FrequencyParams {
-                q: config.q,
-                exact_fields: exact_mask(files, config),
-                ..FrequencyParams::default()
-            };
-            for (attack, result) in [
-                ("frequency", frequency_attack(&victim, &sample, params)),
-                (
-                    "pattern-mining",
-                    pattern_mining_attack(&victim, &sample, params),
-                ),
-            ] {
-                out.push(Measurement {
-                    attack,
-                    score: AttackScore::measure(&result.guesses, 10, |t, c| {
-                        truth[t] == result.values[c]
-                    }),
-                });
-            }
+            out.extend(value_attacks(files, config, &victim));
         }
     }
     Ok(out)
+}
+
+/// The frequency and pattern-mining attacks (no key: the attacker holds `victim`, the
+/// encodings of the victim file under `config`, and the reference file as its plaintext sample
+/// of the same population), scored per value: a victim record is re-identified when the
+/// attacker names its normalised value tuple of `config`'s fields.
+#[must_use]
+pub fn value_attacks(
+    files: &LinkedFiles,
+    config: &EncodingConfig,
+    victim: &[Vec<u8>],
+) -> Vec<Measurement> {
+    let sample = field_tuples(files, config, false);
+    let truth: Vec<String> = field_tuples(files, config, true)
+        .into_iter()
+        .map(|v| v.join("|"))
+        .collect();
+    let params = FrequencyParams {
+        q: config.q,
+        exact_fields: exact_mask(files, config),
+        min_partition: (victim.len() / 50).max(20),
+        ..FrequencyParams::default()
+    };
+    [
+        ("frequency", frequency_attack(victim, &sample, params)),
+        (
+            "pattern-mining",
+            pattern_mining_attack(victim, &sample, params),
+        ),
+    ]
+    .into_iter()
+    .map(|(attack, result)| Measurement {
+        attack,
+        score: AttackScore::measure(&result.guesses, 10, |t, c| truth[t] == result.values[c]),
+    })
+    .collect()
+}
+
+/// Encodes the victim file under `config` and `secret` (BLIP fresh) and runs
+/// [`value_attacks`] on it.
+///
+/// # Errors
+/// [`LeakageError::Encoding`] when the encoder refuses the schema or a value.
+pub fn run_value_attacks(
+    files: &LinkedFiles,
+    config: &EncodingConfig,
+    secret: &LinkageSecret,
+) -> Result<Vec<Measurement>, LeakageError> {
+    let (victim, _) = victim_encodings(files, config, secret, BlipSeed::Fresh)?;
+    Ok(value_attacks(files, config, &victim))
 }
 
 fn exact_mask(files: &LinkedFiles, config: &EncodingConfig) -> u32 {

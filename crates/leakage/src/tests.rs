@@ -186,12 +186,19 @@ fn graph_matching_reidentifies_clks_and_record_salting_stops_it() {
     assert!(salted <= 0.15, "salted {salted}");
 }
 
-/// Where the toy encoding puts a bigram: 4 bits of 256.
+/// Where the toy encoding puts a bigram: 10 bits of 1000 (random hashing, as blindlink's).
 fn toy_positions(g: &str) -> Vec<usize> {
-    let h = g.bytes().fold(7u64, |h, b| {
-        h.wrapping_mul(1_000_003).wrapping_add(u64::from(b))
+    let mut h = g.bytes().fold(0x9e37_79b9_7f4a_7c15u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     });
-    let mut p: Vec<usize> = (0..4).map(|i| ((h >> (i * 8)) % 256) as usize).collect();
+    let mut p: Vec<usize> = (0..10)
+        .map(|_| {
+            h ^= h >> 33;
+            h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+            h ^= h >> 29;
+            (h % 1000) as usize
+        })
+        .collect();
     p.sort_unstable();
     p.dedup();
     p
@@ -201,7 +208,7 @@ fn toy_positions(g: &str) -> Vec<usize> {
 fn toy(values: &[(String, usize)]) -> (Vec<Vec<u8>>, Vec<Vec<String>>, Vec<String>) {
     let (mut filters, mut sample, mut truth) = (Vec::new(), Vec::new(), Vec::new());
     for (value, count) in values {
-        let mut f = vec![0u8; 32];
+        let mut f = vec![0u8; 125];
         for g in frequency::qgrams(value, 2) {
             for p in toy_positions(&g) {
                 f[p >> 3] |= 0x80 >> (p & 7);
@@ -238,22 +245,34 @@ fn the_frequency_attack_aligns_frequent_filters_with_frequent_values() {
     assert!(score.correct_1to1 >= 88, "{score:?}");
 }
 
-#[test]
-fn pattern_mining_finds_q_gram_positions_when_every_filter_is_unique() {
-    // 512 unique names of two or three syllables: no filter repeats, so frequency alignment
-    // has nothing to align, while q-grams still have frequencies.
+/// Unique names of two to four syllables: those whose syllable weights multiply to at least
+/// `base^syllables`, so frequent syllables (and their q-grams) are in many names. Every filter
+/// is unique: frequency alignment has nothing to align.
+fn syllable_names(weights: &[usize], base: usize) -> Vec<(String, usize)> {
     let syllables = ["an", "na", "jo", "ha", "ri", "so", "ma", "ke"];
-    let mut values = Vec::new();
-    for a in syllables {
-        for b in syllables {
-            values.push((format!("{a}{b}"), 1));
-            for c in syllables {
-                values.push((format!("{a}{b}{c}"), 1));
+    let mut values = vec![(String::new(), 1usize, 0u32)];
+    let mut out = Vec::new();
+    for _ in 0..4 {
+        let mut next = Vec::new();
+        for (v, w, n) in &values {
+            for (s, &ws) in syllables.iter().zip(weights) {
+                next.push((format!("{v}{s}"), w * ws, n + 1));
             }
         }
+        out.extend(
+            next.iter()
+                .filter(|(_, w, n)| *n >= 2 && *w >= base.pow(*n))
+                .map(|(v, _, _)| (v.clone(), 1)),
+        );
+        values = next;
     }
-    values.truncate(512);
-    let (filters, sample, truth) = toy(&values);
+    out
+}
+
+/// (syllable weights and base of [`syllable_names`], at least this many q-grams identified (8 of their 10 positions right), at most this many
+/// wrongly, at least this many filters re-identified 1-to-1, at least this precision).
+fn check_pattern_mining(names: (&[usize], usize), expected: (usize, usize, usize, f64)) {
+    let (filters, sample, truth) = toy(&syllable_names(names.0, names.1));
     assert_eq!(
         frequency_attack(&filters, &sample, FrequencyParams::default())
             .guesses
@@ -266,28 +285,138 @@ fn pattern_mining_finds_q_gram_positions_when_every_filter_is_unique() {
         &filters,
         &sample,
         FrequencyParams {
-            qgrams: 12,
+            min_partition: 20,
             ..FrequencyParams::default()
         },
     );
     let right = result
         .identified
         .iter()
-        .filter(|(_, g, p)| *p == toy_positions(g))
+        .filter(|(_, g, p)| {
+            // Right: at least 8 of the q-gram's own positions (a position another q-gram
+            // took first on the path is lost, a colliding one may join).
+            let own = toy_positions(g);
+            p.iter().filter(|q| own.contains(q)).count() >= 8
+        })
         .count();
+    let wrong = result.identified.len() - right;
     let score = AttackScore::measure(&result.guesses, 10, |t, c| truth[t] == result.values[c]);
-    // FIXME: q-grams whose frequencies tie (here every syllable is equally likely) get each
-    // other's positions: the greedy seed takes the most frequent free position, which may be
-    // another q-gram's. The PAKDD 2018 attack separates them with q-gram co-occurrence
-    // constraints, not implemented here; today's result on this data is asserted.
-    assert_eq!(
-        (right, result.identified.len()),
-        (0, 5),
-        "{:?}",
+    let (min_right, max_wrong, min_1to1, min_precision) = expected;
+    assert!(
+        right >= min_right && wrong <= max_wrong,
+        "{right} right, {wrong} wrong: {:?}",
         result.identified
     );
-    assert_eq!(
-        (score.guessed_1tom, score.correct_1tom, score.correct_1to1),
-        (26, 3, 0)
+    assert!(
+        score.correct_1to1 >= min_1to1 && score.precision() >= min_precision,
+        "{score:?} of {}",
+        filters.len()
     );
+}
+
+#[test]
+fn pattern_mining_finds_q_gram_positions_when_every_filter_is_unique() {
+    // Skewed syllables (as names are): the recursion separates the q-grams by their
+    // frequencies conditional on the q-grams decided so far.
+    // 2,795 names: 22 q-grams identified, all right, 614 names re-identified 1-to-1 (22 %),
+    // every 1-to-1 guess right.
+    check_pattern_mining((&[9, 6, 5, 4, 3, 2, 2, 1], 3), (20, 0, 500, 1.0));
+    // Every syllable equally likely (4,672 names): most q-gram frequencies tie and the
+    // published stop rule leaves such a partition alone rather than give a q-gram another's
+    // positions; 7 q-grams whose frequencies do differ are identified, none wrongly (the
+    // former greedy miner, without the stop rule and the partitions, assigned 5 of 5 wrongly
+    // on a similar set).
+    check_pattern_mining((&[1; 8], 1), (5, 0, 0, 0.0));
+}
+
+/// (locale, plan, field, (at least, at most) share of the disagreeing values whose most
+/// probable candidate is right, at least this many bits of posterior entropy left).
+fn check_counts(
+    files: &LinkedFiles,
+    plan: &[(usize, usize)],
+    field: usize,
+    top1: (f64, f64),
+    bits: f64,
+) {
+    let leaks = count_attack(files, plan, 2, &blindlink_psi::SizeBuckets::default());
+    let l = &leaks[field];
+    assert!(
+        (top1.0..=top1.1).contains(&l.top1_share()) && l.posterior_bits >= bits,
+        "{l:?}"
+    );
+}
+
+#[test]
+fn grouped_psi_counts_reveal_some_of_a_wrong_persons_values() {
+    let files = LinkedFiles::generate(Locale::Latin, 400, 1.0, 5).unwrap();
+    let wrong = mislinked_plan(&files);
+    // Surname and given name: the shared-bigram count against its own name and the size
+    // bucket leave a few candidates of the attacker's dictionary; the most probable is right
+    // for 10-40 % of the wrong persons.
+    check_counts(&files, &wrong, 1, (0.1, 0.4), 2.0);
+    check_counts(&files, &wrong, 0, (0.05, 0.3), 3.0);
+    // Date of birth: of 15.5 bits (every day 1900-2025) at least 12 remain; the day is named
+    // right for at most 5 %.
+    check_counts(&files, &wrong, 2, (0.0, 0.05), 12.0);
+    // Sex: "disagrees" is the other sex, named every time (no leak beyond the disagreement).
+    check_counts(&files, &wrong, 3, (1.0, 1.0), 0.0);
+    // The linked pairs of the right person: the few disagreeing fields are notation variants
+    // and typos; where the peer's variant is a value of the attacker's own file, it is often
+    // named.
+    let right = validate_plan(&files);
+    let leaks = count_attack(&files, &right, 2, &blindlink_psi::SizeBuckets::default());
+    assert!(
+        leaks
+            .iter()
+            .all(|l| l.agreeing as f64 >= 0.9 * l.observed as f64),
+        "{leaks:?}"
+    );
+}
+
+/// (field indices, hardening, at least / at most this share re-identified 1-to-1 by the
+/// frequency attack, and by pattern mining; an attack that re-identifies any does so with
+/// precision at least 0.6).
+fn check_values(
+    files: &LinkedFiles,
+    fields: &[usize],
+    hardening: Hardening,
+    frequency: (f64, f64),
+    pattern: (f64, f64),
+) {
+    let config = EncodingConfig {
+        bits: 1000,
+        fields: fields.to_vec(),
+        ..EncodingConfig::clk()
+    }
+    .hardened(hardening);
+    let m = run_value_attacks(files, &config, &secret("shared")).unwrap();
+    let share = |i: usize| m[i].score.reidentified();
+    assert!(
+        (frequency.0..=frequency.1).contains(&share(0))
+            && (pattern.0..=pattern.1).contains(&share(1))
+            && m.iter()
+                .all(|x| x.score.correct_1to1 == 0 || x.score.precision() >= 0.6),
+        "{fields:?} {hardening:?}: {m:?}"
+    );
+}
+
+#[test]
+fn frequent_values_are_reidentified_and_hardening_stops_pattern_mining() {
+    // The published setting as far as it can be rebuilt: one attribute per filter (l = 1000,
+    // k = 10, q = 2), 5,000 en persons with the generator's Zipf name frequencies, the
+    // attacker's plaintext a disjoint sample of the same population.
+    let files = LinkedFiles::generate(Locale::Latin, 5000, 0.0, 5).unwrap();
+    // Surnames: the frequency alignment names 14 % (precision 1.0 in development).
+    check_values(&files, &[1], Hardening::None, (0.08, 0.25), (0.0, 0.1));
+    // Given names: the flatter head of the law misaligns (50 guesses, none right); pattern
+    // mining names 3 %.
+    check_values(&files, &[0], Hardening::None, (0.0, 0.0), (0.01, 0.1));
+    // Balancing and xor-folding: pattern mining names nothing (published: 0); equal
+    // values still give equal filters, so the frequency alignment is unchanged.
+    for hardening in [Hardening::Balance, Hardening::XorFold] {
+        check_values(&files, &[1], hardening, (0.08, 0.25), (0.0, 0.0));
+        check_values(&files, &[0], hardening, (0.0, 0.0), (0.0, 0.0));
+    }
+    // First name and surname in one filter: the pairs are too rare to align or mine.
+    check_values(&files, &[0, 1], Hardening::None, (0.0, 0.0), (0.0, 0.0));
 }

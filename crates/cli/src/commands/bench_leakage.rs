@@ -1,9 +1,10 @@
 //! `blindlink bench leakage`: what each mode, encoding and hardening reveals, measured with the
 //! attacks of `blindlink-leakage` on synthetic ja and en populations, against what it costs in
-//! linkage quality. Writes `leakage.csv` (one row per configuration and attack) and
-//! `tradeoff.svg` (linkage F against the strongest attack's success, one labelled mark per
-//! configuration). The science is in `blindlink-leakage`; this file only loops, reports
-//! progress and writes the two files.
+//! linkage quality. Writes `leakage.csv` (one row per configuration and attack),
+//! `count_inference.csv` (what the grouped PSI counts of `validate` and `fuzzy` reveal, per plan
+//! and field) and `tradeoff.svg` (linkage F against the strongest attack's success, one labelled
+//! mark per configuration). The configurations run in parallel (rayon). The science is in
+//! `blindlink-leakage`; this file only loops, reports progress and writes the files.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -12,11 +13,15 @@ use std::time::Instant;
 use anyhow::Context;
 use blindlink_encoding::LinkageSecret;
 use blindlink_leakage::{
-    BlipSeed, Disclosure, EncodingConfig, FilterLayout, GraphParams, Hardening, LinkageScore,
-    LinkedFiles, Measurement, clk_linkage, run_attacks, token_linkage,
+    AttackScore, BlipSeed, CountLeak, Disclosure, EncodingConfig, FilterLayout, GraphParams,
+    Hardening, LinkageScore, LinkedFiles, clk_linkage, count_attack, fuzzy_plan, mislinked_plan,
+    quasi_identifiers, run_attacks, run_value_attacks, token_linkage, validate_plan,
 };
-use blindlink_protocol::{MessageKind, Mode};
+use blindlink_matching::MinHashParameters;
+use blindlink_protocol::{DEFAULT_FUZZY_BANDS, DEFAULT_FUZZY_ROWS, MessageKind, Mode};
+use blindlink_psi::SizeBuckets;
 use blindlink_synth::Locale;
+use rayon::prelude::*;
 
 use crate::output::write_atomically;
 
@@ -29,7 +34,7 @@ pub struct LeakageBenchArgs {
     /// The one-minute preset: 150 persons per population, fewer hardenings.
     #[arg(long)]
     pub quick: bool,
-    /// Persons per population (default 1000, or 150 with --quick).
+    /// Persons per population (default 500, or 150 with --quick).
     #[arg(long)]
     pub persons: Option<u64>,
     /// Share of persons in both files (the attacker's plaintext overlaps the victim's file by
@@ -42,6 +47,11 @@ pub struct LeakageBenchArgs {
     /// Seed of the synthetic populations.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Persons of the frequent-values population (en, one attribute per filter: the setting of
+    /// the frequency and pattern-mining attacks; default 20000, or 5000 with --quick; 0 skips
+    /// it).
+    #[arg(long)]
+    pub value_persons: Option<u64>,
     /// Do not draw progress bars.
     #[arg(long)]
     pub no_progress: bool,
@@ -68,33 +78,41 @@ struct Row {
     locale: &'static str,
     encoding: String,
     hardening: String,
-    measurement: Measurement,
-    threshold: f64,
-    linkage: LinkageScore,
+    /// The attack (`Measurement::attack`, or `counts-<plan>[-<field>]`).
+    attack: String,
+    score: AttackScore,
+    /// The best threshold and the linkage there; `None` for encodings that are not linked
+    /// (the one-attribute filters of the frequent-values population): empty CSV cells.
+    linkage: Option<(f64, LinkageScore)>,
 }
 
 const HEADER: &str = "mode,locale,encoding,hardening,attack,targets,reidentified,reidentified_1tom,precision,disclosure_risk,threshold,link_precision,link_recall,link_f,mislink_rate";
 
 impl Row {
     fn csv(&self) -> String {
-        let s = &self.measurement.score;
+        let s = &self.score;
+        let linkage = match &self.linkage {
+            Some((threshold, l)) => format!(
+                "{threshold},{:.4},{:.4},{:.4},{:.4}",
+                l.precision(),
+                l.recall(),
+                l.f_measure(),
+                l.mislink_rate()
+            ),
+            None => ",,,,".into(),
+        };
         format!(
-            "{},{},{},{},{},{},{:.4},{:.4},{:.4},{:.4},{},{:.4},{:.4},{:.4},{:.4}",
+            "{},{},{},{},{},{},{:.4},{:.4},{:.4},{:.4},{linkage}",
             self.mode,
             self.locale,
             self.encoding,
             self.hardening,
-            self.measurement.attack,
+            self.attack,
             s.targets,
             s.reidentified(),
             s.reidentified_1tom(),
             s.precision(),
             s.disclosure_risk,
-            self.threshold,
-            self.linkage.precision(),
-            self.linkage.recall(),
-            self.linkage.f_measure(),
-            self.linkage.mislink_rate(),
         )
     }
 }
@@ -142,13 +160,68 @@ fn locale(name: &str) -> anyhow::Result<(Locale, &'static str)> {
     }
 }
 
+/// One unit of work of the sweep; the units run in parallel (rayon), each producing rows.
+enum Job {
+    /// `clk-exchange` with one encoding and hardening on one locale's population.
+    Clk {
+        locale: usize,
+        config: EncodingConfig,
+        blip: BlipSeed,
+        suffix: &'static str,
+    },
+    /// `validate` and `fuzzy` on one locale's population: token linkage, the key holder's
+    /// (empty) view and the attack on the grouped PSI counts.
+    Tokens { locale: usize },
+    /// The frequency and pattern-mining attacks on a one- or two-attribute filter of the
+    /// frequent-values population.
+    Values { config: EncodingConfig },
+}
+
+impl Job {
+    fn label(&self, locales: &[(Locale, &'static str)]) -> String {
+        match self {
+            Self::Clk {
+                locale,
+                config,
+                suffix,
+                ..
+            } => format!(
+                "{} {} {}{suffix}",
+                locales[*locale].1,
+                config.label(),
+                config.hardening.label()
+            ),
+            Self::Tokens { locale } => format!("{} validate/fuzzy counts", locales[*locale].1),
+            Self::Values { config } => {
+                format!("en values {} {}", config.label(), config.hardening.label())
+            }
+        }
+    }
+}
+
+/// Own records per band token above which fuzzy does not pair by that token (the protocol's
+/// private `MAX_TOKEN_GROUP` in `crates/protocol/src/modes/fuzzy.rs`, repeated here).
+const FUZZY_MAX_TOKEN_GROUP: usize = 256;
+
+/// The counts attack's detail: one line per mode, plan and field.
+const COUNTS_HEADER: &str = "mode,locale,plan,field,observed,agreeing,disagreeing,in_dictionary,top1,reidentified,reidentified_1tom,prior_bits,posterior_bits";
+
+struct Populations {
+    locales: Vec<(Locale, &'static str)>,
+    files: Vec<LinkedFiles>,
+    values: Option<LinkedFiles>,
+}
+
 /// Runs `blindlink bench leakage`.
 ///
 /// # Errors
 /// An unknown locale, a population the generator refuses, or an output that cannot be
 /// written.
 pub fn run(args: &LeakageBenchArgs) -> anyhow::Result<()> {
-    let persons = args.persons.unwrap_or(if args.quick { 150 } else { 1000 });
+    let persons = args.persons.unwrap_or(if args.quick { 150 } else { 500 });
+    let value_persons = args
+        .value_persons
+        .unwrap_or(if args.quick { 5000 } else { 20000 });
     let locales = args
         .locales
         .iter()
@@ -158,84 +231,48 @@ pub fn run(args: &LeakageBenchArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
     // A fixed benchmark key: the attacks model who holds it, not how it was made.
     let secret = LinkageSecret::from_bytes(b"blindlink bench leakage linkage key".to_vec())?;
-    let encodings = encodings();
-    let hardenings = hardenings(args.quick);
-    let steps = locales.len() * (encodings.len() * hardenings.len() + 2);
+    let started = Instant::now();
+    let populations = Populations {
+        files: locales
+            .iter()
+            .map(|&(locale, _)| LinkedFiles::generate(locale, persons, args.overlap, args.seed))
+            .collect::<Result<_, _>>()
+            .context("cannot generate the synthetic population")?,
+        // The attacker's plaintext is a disjoint sample of the same population (overlap 0).
+        values: (value_persons > 0)
+            .then(|| LinkedFiles::generate(Locale::Latin, value_persons, 0.0, args.seed))
+            .transpose()
+            .context("cannot generate the frequent-values population")?,
+        locales,
+    };
+    let jobs = jobs(&populations, args.quick);
     let bar = if args.no_progress {
         indicatif::ProgressBar::hidden()
     } else {
-        indicatif::ProgressBar::new(steps as u64)
+        indicatif::ProgressBar::new(jobs.len() as u64)
     };
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:40}] {pos}/{len} configurations {msg}",
+            "{elapsed_precise} [{bar:40}] {pos}/{len} configurations, eta {eta} {msg}",
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let started = Instant::now();
-    let mut rows = Vec::new();
-    for &(locale, code) in &locales {
-        bar.set_message(format!("{code}: generating {persons} persons"));
-        let files = LinkedFiles::generate(locale, persons, args.overlap, args.seed)
-            .context("cannot generate the synthetic population")?;
-        for config in &encodings {
-            for &(hardening, blip, suffix) in &hardenings {
-                let config = config.clone().hardened(hardening);
-                bar.set_message(format!(
-                    "{code} {} {}{suffix}",
-                    config.label(),
-                    hardening.label()
-                ));
-                let (threshold, linkage) = clk_linkage(&files, &config, &secret)?;
-                let measurements = run_attacks(
-                    &files,
-                    &config,
-                    &secret,
-                    blip,
-                    disclosure(Mode::ClkExchange),
-                    GraphParams::default(),
-                )?;
-                for measurement in measurements {
-                    rows.push(Row {
-                        mode: Mode::ClkExchange.name(),
-                        locale: code,
-                        encoding: config.label(),
-                        hardening: format!("{}{suffix}", hardening.label()),
-                        measurement,
-                        threshold,
-                        linkage,
-                    });
-                }
-                bar.inc(1);
-            }
-        }
-        // validate and fuzzy compare tokens through grouped PSI cardinality: no encoding
-        // reaches the peer, whatever the schema.
-        let (threshold, linkage) = token_linkage(&files, &[0, 1, 2, 3, 4], 2);
-        for mode in [Mode::Validate, Mode::Fuzzy] {
-            let config = EncodingConfig::clk();
-            for measurement in run_attacks(
-                &files,
-                &config,
-                &secret,
-                BlipSeed::Fresh,
-                disclosure(mode),
-                GraphParams::default(),
-            )? {
-                rows.push(Row {
-                    mode: mode.name(),
-                    locale: code,
-                    encoding: "grouped-psi-tokens-q2-5f".into(),
-                    hardening: "none".into(),
-                    measurement,
-                    threshold,
-                    linkage,
-                });
-            }
+    let results = jobs
+        .par_iter()
+        .map(|job| {
+            bar.set_message(job.label(&populations.locales));
+            let out = run_job(job, &populations, &secret);
             bar.inc(1);
-        }
-    }
+            out
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     bar.finish_and_clear();
+    let mut rows = Vec::new();
+    let mut counts = Vec::new();
+    for (r, c) in results {
+        rows.extend(r);
+        counts.extend(c);
+    }
     let csv = args.out.join("leakage.csv");
     write_atomically(&csv, |file| {
         writeln!(file, "{HEADER}")?;
@@ -245,21 +282,238 @@ pub fn run(args: &LeakageBenchArgs) -> anyhow::Result<()> {
         Ok(())
     })
     .with_context(|| format!("cannot write {}", csv.display()))?;
+    let counts_csv = args.out.join("count_inference.csv");
+    write_atomically(&counts_csv, |file| {
+        writeln!(file, "{COUNTS_HEADER}")?;
+        for line in &counts {
+            writeln!(file, "{line}")?;
+        }
+        Ok(())
+    })
+    .with_context(|| format!("cannot write {}", counts_csv.display()))?;
     let svg = args.out.join("tradeoff.svg");
     let chart = tradeoff_svg(&rows)?;
     write_atomically(&svg, |file| Ok(file.write_all(chart.as_bytes())?))
         .with_context(|| format!("cannot write {}", svg.display()))?;
     println!(
-        "bench leakage: {} rows from {} configurations ({persons} persons, overlap {}, locales {}) in {:.1} s; wrote {} and {}",
+        "bench leakage: {} rows from {} configurations ({persons} persons, overlap {}, locales {}; frequent values: {value_persons} en persons) in {:.1} s; wrote {}, {} and {}",
         rows.len(),
-        steps,
+        jobs.len(),
         args.overlap,
         args.locales.join(","),
         started.elapsed().as_secs_f64(),
         display(&csv),
+        display(&counts_csv),
         display(&svg),
     );
     Ok(())
+}
+
+/// The sweep's units of work, per locale, then the frequent-values population's.
+fn jobs(populations: &Populations, quick: bool) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for locale in 0..populations.locales.len() {
+        jobs.push(Job::Tokens { locale });
+        for config in encodings() {
+            for &(hardening, blip, suffix) in &hardenings(quick) {
+                jobs.push(Job::Clk {
+                    locale,
+                    config: config.clone().hardened(hardening),
+                    blip,
+                    suffix,
+                });
+            }
+        }
+    }
+    if populations.values.is_some() {
+        for fields in [vec![0], vec![1], vec![0, 1]] {
+            for hardening in [Hardening::None, Hardening::Balance, Hardening::XorFold] {
+                jobs.push(Job::Values {
+                    config: EncodingConfig {
+                        bits: 1000,
+                        fields: fields.clone(),
+                        ..EncodingConfig::clk()
+                    }
+                    .hardened(hardening),
+                });
+            }
+        }
+    }
+    jobs
+}
+
+type JobOutput = (Vec<Row>, Vec<String>);
+
+fn run_job(
+    job: &Job,
+    populations: &Populations,
+    secret: &LinkageSecret,
+) -> anyhow::Result<JobOutput> {
+    let mut rows = Vec::new();
+    let mut counts = Vec::new();
+    match job {
+        Job::Clk {
+            locale,
+            config,
+            blip,
+            suffix,
+        } => {
+            let files = &populations.files[*locale];
+            let code = populations.locales[*locale].1;
+            let linkage = clk_linkage(files, config, secret)?;
+            let measurements = run_attacks(
+                files,
+                config,
+                secret,
+                *blip,
+                disclosure(Mode::ClkExchange),
+                GraphParams::default(),
+            )?;
+            for measurement in measurements {
+                rows.push(Row {
+                    mode: Mode::ClkExchange.name(),
+                    locale: code,
+                    encoding: config.label(),
+                    hardening: format!("{}{suffix}", config.hardening.label()),
+                    attack: measurement.attack.into(),
+                    score: measurement.score,
+                    linkage: Some(linkage),
+                });
+            }
+        }
+        Job::Tokens { locale } => {
+            let files = &populations.files[*locale];
+            let code = populations.locales[*locale].1;
+            // validate and fuzzy compare tokens through grouped PSI cardinality: no encoding
+            // reaches the peer, whatever the schema; what the counts reveal is attacked.
+            let linkage = token_linkage(files, &[0, 1, 2, 3, 4], 2);
+            let buckets = SizeBuckets::default();
+            let plans = [
+                (Mode::Validate, "linked", validate_plan(files)),
+                (Mode::Validate, "mislinked", mislinked_plan(files)),
+                (
+                    Mode::Fuzzy,
+                    "candidates",
+                    fuzzy_plan(
+                        files,
+                        2,
+                        MinHashParameters {
+                            bands: DEFAULT_FUZZY_BANDS,
+                            rows: DEFAULT_FUZZY_ROWS,
+                        },
+                        FUZZY_MAX_TOKEN_GROUP,
+                    )?,
+                ),
+            ];
+            for mode in [Mode::Validate, Mode::Fuzzy] {
+                for measurement in run_attacks(
+                    files,
+                    &EncodingConfig::clk(),
+                    secret,
+                    BlipSeed::Fresh,
+                    disclosure(mode),
+                    GraphParams::default(),
+                )? {
+                    rows.push(token_row(
+                        mode,
+                        code,
+                        measurement.attack.into(),
+                        measurement.score,
+                        linkage,
+                    ));
+                }
+            }
+            for (mode, plan, pairs) in &plans {
+                let leaks = count_attack(files, pairs, 2, &buckets);
+                let mut pooled = AttackScore::default();
+                let mut risk = 0.0;
+                for leak in &leaks {
+                    counts.push(count_line(mode.name(), code, plan, leak));
+                    let s = &leak.disagreeing;
+                    // Pooled over every compared value (agreeing ones included): the share
+                    // of compared values the counts reveal beyond "agrees".
+                    pooled.targets += leak.observed;
+                    pooled.guessed_1to1 += s.guessed_1to1;
+                    pooled.correct_1to1 += s.correct_1to1;
+                    pooled.guessed_1tom += s.guessed_1tom;
+                    pooled.correct_1tom += s.correct_1tom;
+                    risk += s.disclosure_risk * s.targets as f64;
+                    rows.push(token_row(
+                        *mode,
+                        code,
+                        format!("counts-{plan}-{}", leak.field),
+                        leak.disagreeing,
+                        linkage,
+                    ));
+                }
+                if pooled.targets > 0 {
+                    pooled.disclosure_risk = risk / pooled.targets as f64;
+                }
+                rows.push(token_row(
+                    *mode,
+                    code,
+                    format!("counts-{plan}"),
+                    pooled,
+                    linkage,
+                ));
+            }
+        }
+        Job::Values { config } => {
+            let Some(files) = &populations.values else {
+                return Ok((rows, counts));
+            };
+            let names = quasi_identifiers(Locale::Latin);
+            let fields: Vec<&str> = config.fields.iter().map(|&f| names[f]).collect();
+            for measurement in run_value_attacks(files, config, secret)? {
+                rows.push(Row {
+                    mode: Mode::ClkExchange.name(),
+                    locale: "en",
+                    encoding: format!("{}-{}", config.label(), fields.join("+")),
+                    hardening: config.hardening.label(),
+                    attack: measurement.attack.into(),
+                    score: measurement.score,
+                    linkage: None,
+                });
+            }
+        }
+    }
+    Ok((rows, counts))
+}
+
+/// A row of `validate` or `fuzzy` (tokens through grouped PSI, no encoding sent).
+fn token_row(
+    mode: Mode,
+    locale: &'static str,
+    attack: String,
+    score: AttackScore,
+    linkage: (f64, LinkageScore),
+) -> Row {
+    Row {
+        mode: mode.name(),
+        locale,
+        encoding: "grouped-psi-tokens-q2-5f".into(),
+        hardening: "none".into(),
+        attack,
+        score,
+        linkage: Some(linkage),
+    }
+}
+
+fn count_line(mode: &str, locale: &str, plan: &str, leak: &CountLeak) -> String {
+    let s = &leak.disagreeing;
+    format!(
+        "{mode},{locale},{plan},{},{},{},{},{},{:.4},{:.4},{:.4},{:.2},{:.2}",
+        leak.field,
+        leak.observed,
+        leak.agreeing,
+        s.targets,
+        leak.in_dictionary,
+        leak.top1_share(),
+        s.reidentified(),
+        s.reidentified_1tom(),
+        leak.prior_bits,
+        leak.posterior_bits,
+    )
 }
 
 fn display(path: &Path) -> String {
@@ -277,17 +531,25 @@ fn tradeoff_svg(rows: &[Row]) -> anyhow::Result<String> {
 
     let mut points: Vec<Point> = Vec::new();
     for row in rows {
+        let Some((_, linkage)) = &row.linkage else {
+            continue;
+        };
+        // Per-field count rows are relative to the disagreeing values of one field; the
+        // pooled row stands for the configuration.
+        if row.attack.starts_with("counts-") && row.attack.matches('-').count() > 1 {
+            continue;
+        }
         let key = format!(
             "{} {} {} {}",
             row.mode, row.locale, row.encoding, row.hardening
         );
-        let success = row.measurement.score.reidentified();
+        let success = row.score.reidentified();
         match points.iter_mut().find(|p| p.0 == key) {
             Some(p) => p.1 = p.1.max(success),
             None => points.push((
                 key,
                 success,
-                row.linkage.f_measure(),
+                linkage.f_measure(),
                 row.mode == Mode::ClkExchange.name(),
             )),
         }
@@ -370,6 +632,7 @@ mod tests {
             overlap: 1.0,
             locales: vec!["ja".into()],
             seed: 3,
+            value_persons: Some(0),
             no_progress: true,
         };
         run(&args).unwrap();
@@ -389,6 +652,27 @@ mod tests {
             [0.0]
         );
         assert_eq!(reidentified("fuzzy", "none", "key-holder-records"), [0.0]);
+        // ... but the counts are attacked: one pooled row per plan, one per field.
+        for (mode, plan) in [
+            ("validate", "linked"),
+            ("validate", "mislinked"),
+            ("fuzzy", "candidates"),
+        ] {
+            assert_eq!(
+                reidentified(mode, "none", &format!("counts-{plan}")).len(),
+                1
+            );
+        }
+        // A wrong person's sex: "differs" leaves the other codes, none named 1-to-1 (the
+        // most probable, in count_inference.csv, is the other sex: no leak beyond the
+        // disagreement). The detail file has one line per mode, plan and field.
+        assert_eq!(
+            reidentified("validate", "none", "counts-mislinked-sex"),
+            [0.0]
+        );
+        let counts = std::fs::read_to_string(dir.path().join("count_inference.csv")).unwrap();
+        assert_eq!(counts.lines().next(), Some(COUNTS_HEADER));
+        assert_eq!(counts.lines().count(), 1 + 3 * 5);
         // clk-exchange: the key holder decodes the CLKs of every encoding.
         let clk = reidentified("clk-exchange", "none", "key-holder-records");
         assert_eq!(clk.len(), 3);
