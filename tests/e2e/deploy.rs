@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use blindlink_cli::Command;
-use blindlink_party::{LiteralAddresses, PartyCommand, PartyConfig, Shard, TlsFiles};
+use blindlink_party::{ConfigHost, LiteralAddresses, PartyCommand, PartyConfig, Shard, TlsFiles};
 use clap::Parser as _;
 use yaml_rust2::{Yaml, YamlLoader};
 
@@ -101,6 +101,22 @@ fn mounts(pod: &Yaml, all: &BTreeMap<String, Yaml>) -> BTreeMap<String, String> 
     mounts
 }
 
+/// Cluster DNS names (`registry-0.registry:7443`) do not resolve here: any `host:port` is
+/// taken as that port on an unspecified address; names are checked as literal ones.
+struct ClusterNames;
+
+impl ConfigHost for ClusterNames {
+    fn resolve(&self, text: &str) -> Result<std::net::SocketAddr, String> {
+        let (_, port) = text.rsplit_once(':').ok_or("no port")?;
+        let port: u16 = port.parse().map_err(|_| format!("bad port in {text}"))?;
+        Ok(std::net::SocketAddr::from(([0, 0, 0, 0], port)))
+    }
+
+    fn check_party_name(&self, name: &str) -> Result<(), String> {
+        LiteralAddresses.check_party_name(name)
+    }
+}
+
 /// `config.yaml`'s party config `file`, parsed as the CLI would, for `command`.
 fn party_config(all: &BTreeMap<String, Yaml>, file: &str, command: PartyCommand) -> PartyConfig {
     let configs = &all["ConfigMap/blindlink-config"]["data"];
@@ -108,7 +124,7 @@ fn party_config(all: &BTreeMap<String, Yaml>, file: &str, command: PartyCommand)
         text(&configs[file]),
         Path::new("/etc/blindlink/config").join(file).as_path(),
         command,
-        &LiteralAddresses,
+        &ClusterNames,
     )
     .unwrap()
 }

@@ -291,14 +291,14 @@ async fn peers_on_different_shards_or_overlapping_outputs_are_refused() {
         (
             Some((0, 3)),
             Some((1, 3)),
-            "parameters differ: parameter 'shard' is '0/3' on this side and '1/3' on the peer",
-            "parameters differ: parameter 'shard' is '1/3' on this side and '0/3' on the peer",
+            "parameter digest differs: parameter 'shard' is '0/3' on this side and '1/3' on the peer",
+            "parameter digest differs: parameter 'shard' is '1/3' on this side and '0/3' on the peer",
         ),
         (
             None,
             Some((1, 3)),
-            "parameters differ: peer sets parameter 'shard' that this side does not",
-            "parameters differ: this side sets parameter 'shard' that the peer does not",
+            "parameter digest differs: peer sets parameter 'shard' that this side does not",
+            "parameter digest differs: this side sets parameter 'shard' that the peer does not",
         ),
     ] {
         set_shard(&dir, dir.server, server);
