@@ -262,7 +262,48 @@ fn three_shards_merge_to_the_unsharded_links_and_ledgers() {
                 shard(0)
             ))
         );
+        let insurer_shard = |i: u32| {
+            dir.path(&format!("sharded/insurer/shard-{i}-of-3"))
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(
+            blindlink(&[
+                "merge",
+                "--out",
+                out.to_str().unwrap(),
+                &shard(0),
+                &insurer_shard(1),
+                &insurer_shard(2)
+            ]),
+            Err(format!(
+                "mixed runs: {} has role responder and {} has role initiator; merge the shards \
+                 of one sharded linkage",
+                shard(0),
+                insurer_shard(1)
+            ))
+        );
         assert!(!out.exists());
+        // A server of several sessions writes each into a directory inside its shard's.
+        let nested: Vec<String> = (0..3)
+            .map(|i| {
+                let to = dir.path(&format!("served/shard-{i}-of-3/insurer-session"));
+                std::fs::create_dir_all(&to).unwrap();
+                for file in ["links.csv", "ledger.json", "report.txt"] {
+                    std::fs::copy(Path::new(&shard(i)).join(file), to.join(file)).unwrap();
+                }
+                to.to_str().unwrap().to_owned()
+            })
+            .collect();
+        let again = dir.path("merged/nested");
+        let mut args = vec!["merge", "--quiet", "--out", again.to_str().unwrap()];
+        args.extend(nested.iter().map(String::as_str));
+        blindlink(&args).unwrap();
+        assert_eq!(
+            std::fs::read(again.join("links.csv")).unwrap(),
+            std::fs::read(dir.path("merged/registry/links.csv")).unwrap()
+        );
     }
 }
 
