@@ -4,6 +4,7 @@
 // allow-unwrap-in-tests covers): a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod deploy;
 mod disclosure;
 mod encode;
 mod hostile;
@@ -12,5 +13,6 @@ mod operations;
 mod peers;
 mod rejects;
 mod service;
+mod shard;
 mod support;
 mod synth;

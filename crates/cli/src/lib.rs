@@ -50,6 +50,9 @@ pub enum Command {
     /// Both peers in one process over loopback mutual TLS on synthetic data: what was linked,
     /// what was flagged, how accurate it was and what each side learned.
     Demo(commands::demo::DemoArgs),
+    /// Combine the outputs of a sharded run's shards (serve/link --shard I/N) into the files
+    /// an unsharded run writes.
+    Merge(commands::merge::MergeArgs),
 }
 
 /// Runs one parsed command line.
@@ -71,6 +74,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => commands::serve::run(args),
         Command::Link(args) => commands::link::run(args),
         Command::Demo(args) => commands::demo::run(args),
+        Command::Merge(args) => commands::merge::run(args),
     }
 }
 

@@ -147,6 +147,57 @@ impl KeyedStream {
     }
 }
 
+/// A keyed 64-bit hash for one purpose outside the encoder (which shard a record's match key
+/// falls in, say): `HMAC-SHA3-256(k, bytes)`, its first 8 bytes read as a little-endian `u64`,
+/// under `k = HMAC-SHA3-256(secret, "blindlink/v1/" ‖ purpose ‖ 0x00)`, the derivation every
+/// other native key uses.
+///
+/// # Security
+/// Keyed by the linkage secret: whoever holds the secret can compute it for any guessed value,
+/// so what it selects (a shard) is visible to the other key holder. `Debug` shows no key.
+///
+/// # Example
+/// ```
+/// use blindlink_encoding::{LinkageSecret, PurposeHasher};
+/// let secret = LinkageSecret::from_bytes(b"correct horse battery staple".to_vec())?;
+/// let hasher = PurposeHasher::new(&secret, "shard");
+/// assert_eq!(hasher.hash_u64(b"abc"), hasher.hash_u64(b"abc"));
+/// assert_ne!(hasher.hash_u64(b"abc"), PurposeHasher::new(&secret, "other").hash_u64(b"abc"));
+/// # Ok::<(), blindlink_encoding::EncodingError>(())
+/// ```
+#[derive(Clone)]
+pub struct PurposeHasher {
+    state: SimpleHmac<Sha3_256>,
+}
+
+impl PurposeHasher {
+    /// The hasher of `purpose` under `secret`.
+    #[must_use]
+    pub fn new(secret: &LinkageSecret, purpose: &str) -> Self {
+        let key = DerivedKey::derive(secret, purpose, b"");
+        let state = <SimpleHmac<Sha3_256> as KeyInit>::new_from_slice(key.bytes())
+            .unwrap_or_else(|_| unreachable_hmac());
+        Self { state }
+    }
+
+    /// The keyed hash of `bytes`.
+    #[must_use]
+    pub fn hash_u64(&self, bytes: &[u8]) -> u64 {
+        let mut mac = self.state.clone();
+        mac.update(bytes);
+        let digest = mac.finalize().into_bytes();
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&digest[..8]);
+        u64::from_le_bytes(word)
+    }
+}
+
+impl std::fmt::Debug for PurposeHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PurposeHasher(..)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,5 +32,5 @@ pub mod stats;
 
 pub use encoder::{ClkEncoder, EncoderScratch, Schema, SchemaDocument, find_column};
 pub use field_tokens::{FIELD_TOKEN_BYTES, FieldTokenScratch, FieldTokenizer, FieldTokens};
-pub use keyed::DOMAIN;
+pub use keyed::{DOMAIN, PurposeHasher};
 pub use secret::{LinkageSecret, MIN_SECRET_BYTES};

@@ -56,6 +56,10 @@
 //! [output]
 //! dir = "out/registry"
 //! transcript = false                # true: also write transcript.bin (every protocol message)
+//!
+//! [shard]                           # optional: run shard `index` of `count` (0 <= index < count);
+//! index = 0                         # `--shard I/N` overrides it; outputs go to
+//! count = 4                         # <output dir>/shard-I-of-N (blindlink_party::shard)
 //! ```
 
 use std::collections::BTreeMap;
@@ -87,6 +91,14 @@ struct RawConfig {
     linkage: RawLinkage,
     input: RawInput,
     output: RawOutput,
+    shard: Option<RawShard>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawShard {
+    index: i64,
+    count: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -319,6 +331,8 @@ pub struct PartyConfig {
     pub invalid_rows: InvalidRows,
     /// `[input] era_dates`: strict (default) or lenient reading of era dates outside their era.
     pub era_dates: EraDates,
+    /// `[shard] index/count`: run one shard of a sharded linkage (`None`: unsharded).
+    pub shard: Option<crate::Shard>,
 }
 
 impl PartyConfig {
@@ -626,6 +640,8 @@ impl PartyConfig {
             ));
         }
 
+        let shard = raw.shard.map(|s| parse_shard(&s, &shown)).transpose()?;
+
         Ok(Self {
             source: path.to_path_buf(),
             name: raw.name,
@@ -652,8 +668,32 @@ impl PartyConfig {
             transcript: raw.output.transcript,
             invalid_rows,
             era_dates,
+            shard,
         })
     }
+}
+
+/// `[shard]`: the key named is the one at fault.
+fn parse_shard(raw: &RawShard, shown: &str) -> Result<crate::Shard, PartyError> {
+    for (key, value) in [("shard.index", raw.index), ("shard.count", raw.count)] {
+        if value < 0 {
+            return Err(PartyError::config(
+                shown,
+                key,
+                format!("{value} is negative"),
+            ));
+        }
+    }
+    // Both are >= 0.
+    let (index, count) = (raw.index.unsigned_abs(), raw.count.unsigned_abs());
+    crate::Shard::new(index, count).map_err(|why| {
+        let key = if count == 0 || count > u64::from(crate::shard::MAX_SHARDS) {
+            "shard.count"
+        } else {
+            "shard.index"
+        };
+        PartyError::config(shown, key, why)
+    })
 }
 
 /// What parsing a config needs from its surroundings: resolving an address (I/O, for a host
@@ -819,6 +859,60 @@ dir = "out/registry"
     }
 
     #[test]
+    fn shard_section_is_checked() {
+        use PartyCommand::Serve;
+        let shard = |body: &str| {
+            (
+                "dir = \"out/registry\"",
+                format!("dir = \"out/registry\"\n[shard]\n{body}"),
+            )
+        };
+        let mut wrong = Vec::new();
+        for (body, expected) in [
+            ("index = 1\ncount = 3", "ok"),
+            ("index = 0\ncount = 1", "ok"),
+            (
+                "index = 3\ncount = 3",
+                "peers/registry.toml: shard.index: shard index 3 is not below the shard count 3 (shards are numbered 0 to 2)",
+            ),
+            (
+                "index = 0\ncount = 0",
+                "peers/registry.toml: shard.count: the shard count is 0; it must be at least 1",
+            ),
+            (
+                "index = -1\ncount = 2",
+                "peers/registry.toml: shard.index: -1 is negative",
+            ),
+            (
+                "index = 0\ncount = 70000",
+                "peers/registry.toml: shard.count: the shard count 70000 is over the limit of 65536",
+            ),
+            ("index = 0", "peers/registry.toml:23: missing field `count`"),
+            (
+                "index = \"0\"\ncount = 2",
+                "peers/registry.toml:24: invalid type: string \"0\", expected i64",
+            ),
+            (
+                "index = 0\ncount = 2\nof = 3",
+                "peers/registry.toml:26: unknown field `of`, expected `index` or `count`",
+            ),
+        ] {
+            let (from, to) = shard(body);
+            wrong.extend(check((from, &to), Serve, expected));
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+        let (from, to) = shard("index = 2\ncount = 5");
+        let config = PartyConfig::parse(
+            &SERVE.replacen(from, &to, 1),
+            Path::new("peers/registry.toml"),
+            Serve,
+            &LiteralAddresses,
+        )
+        .unwrap();
+        assert_eq!(config.shard, Some(crate::Shard::new(2, 5).unwrap()));
+    }
+
+    #[test]
     fn bad_configs_name_the_file_and_key() {
         use PartyCommand::{Link, Serve};
         let mut wrong = Vec::new();
@@ -840,7 +934,7 @@ dir = "out/registry"
         wrong.extend(check(
             ("[server]", "[peer]\naddress = \"x\"\nname = \"r\"\n[unused]"),
             Serve,
-            "peers/registry.toml:7: unknown field `unused`, expected one of `name`, `mode`, `server`, `peer`, `tls`, `linkage`, `input`, `output`",
+            "peers/registry.toml:7: unknown field `unused`, expected one of `name`, `mode`, `server`, `peer`, `tls`, `linkage`, `input`, `output`, `shard`",
         ));
         wrong.extend(check(
             ("name = \"registry\"", "name = \"registry\" "),

@@ -23,6 +23,7 @@ pub mod prepare;
 pub mod records;
 pub mod report;
 pub mod scoring;
+pub mod shard;
 
 pub use binding::{ColumnBinding, InputColumns};
 pub use config::{
@@ -41,3 +42,4 @@ pub use report::{
     ledger_json, link_rows, report_text,
 };
 pub use scoring::{compared_fields, default_scoring, field_tokenizer};
+pub use shard::{Shard, ShardAssigner, check_output_entries, check_shardable, retain_shard};

@@ -8,7 +8,7 @@
 //! [`MAX_FIELD_NAME_BYTES`](blindlink_protocol::MAX_FIELD_NAME_BYTES) bytes,
 //! `sha256:` and the first 16 bytes of its SHA-256 in hex) and every schema field as `clk`;
 //! the parameters are the mode's ([`ModeConfig::parameters`]) plus `schema.sha256`, the
-//! schema file's digest.
+//! schema file's digest, and `shard = "I/N"` for a sharded session ([`crate::shard`]).
 
 use std::sync::Arc;
 
@@ -158,6 +158,9 @@ pub fn offer(
         .entries()
         .to_vec();
     parameters.push(("schema.sha256".to_owned(), hex::encode(schema.digest)));
+    if let Some(shard) = config.shard {
+        parameters.push((crate::shard::SHARD_PARAMETER.to_owned(), shard.to_string()));
+    }
     Ok(SessionOffer {
         mode: config.mode,
         schema: schema_descriptor,

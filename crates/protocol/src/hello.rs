@@ -32,6 +32,12 @@ pub const MAX_PARAMETERS: usize = 64;
 pub const MAX_PARAMETER_NAME_BYTES: usize = 64;
 /// Longest parameter value, in bytes.
 pub const MAX_PARAMETER_VALUE_BYTES: usize = 256;
+/// The parameter a sharded session commits to: `shard = "I/N"` (shard `I` of `N`, both
+/// decimal). Both sides must run the same shard of the same count, so a difference ends the
+/// handshake naming both values; an unsharded session does not set it, so a sharded and an
+/// unsharded side differ too. Which records a shard holds is the party's business
+/// (`blindlink_party::shard`).
+pub const SHARD_PARAMETER: &str = "shard";
 
 /// One field of the linkage schema as both sides must agree on it: its name and its type
 /// (e.g. `name`/`text`, `dob`/`date`). The type is free text from the schema crate.

@@ -17,6 +17,11 @@ pub struct LinkArgs {
     /// The config and transport options.
     #[command(flatten)]
     pub party: PartyArgs,
+    /// Connect to this address instead of the config's `[peer] address` (shard I's server
+    /// under a job engine: `registry-3.registry:7443`); the server's certificate must still
+    /// carry the config's `[peer] name`.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub peer_address: Option<String>,
 }
 
 /// Runs `blindlink link`.
@@ -24,7 +29,13 @@ pub struct LinkArgs {
 /// # Errors
 /// A bad config or input, no connection, or whatever ended the session.
 pub fn run(args: LinkArgs) -> anyhow::Result<()> {
-    let config = args.party.load_config(PartyCommand::Link)?;
+    let mut config = args.party.load_config(PartyCommand::Link)?;
+    if let Some(address) = &args.peer_address {
+        let address = super::party::resolve_flag("--peer-address", address, &config)?;
+        if let Some(peer) = config.peer.as_mut() {
+            peer.0 = address;
+        }
+    }
     // Before reading the input or connecting: a session must not run only to find at the end
     // that its outputs cannot be written, or mix its files with a concurrent run's.
     let _output = claim_output_dir(&config)?;
@@ -33,6 +44,7 @@ pub fn run(args: LinkArgs) -> anyhow::Result<()> {
     }
     let party = load_party(config)?;
     let prepared = session::prepare(&party)?;
+    super::party::shard_progress(args.party.quiet, &party);
     let options = RunOptions {
         quiet: args.party.quiet,
         ..RunOptions::default()

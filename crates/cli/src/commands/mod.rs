@@ -10,6 +10,7 @@ pub mod evaluate;
 pub mod keygen;
 pub mod link;
 pub mod matching;
+pub mod merge;
 pub mod party;
 pub mod schema;
 pub mod serve;

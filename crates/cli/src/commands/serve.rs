@@ -20,6 +20,10 @@ pub struct ServeArgs {
     /// The config and transport options.
     #[command(flatten)]
     pub party: PartyArgs,
+    /// Listen on this address instead of the config's `[server] listen` (a job engine gives
+    /// each shard's server its own port or pod: `0.0.0.0:7443`).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
 }
 
 /// Runs `blindlink serve`.
@@ -28,7 +32,10 @@ pub struct ServeArgs {
 /// A bad config or input, a listener that cannot bind, or (serving one session) the session's
 /// error.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let config = args.party.load_config(PartyCommand::Serve)?;
+    let mut config = args.party.load_config(PartyCommand::Serve)?;
+    if let Some(listen) = &args.listen {
+        config.listen = Some(super::party::resolve_flag("--listen", listen, &config)?);
+    }
     let _output = super::party::outputs::claim_output_dir(&config)?;
     let listen = config
         .listen
@@ -38,6 +45,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let party = load_party(config)?;
     let prepared = session::prepare(&party)?;
+    super::party::shard_progress(args.party.quiet, &party);
     if !args.party.quiet {
         eprintln!(
             "{} records ready in {:.2} s; listening on {listen} for {} ({} mode)",

@@ -32,6 +32,16 @@ pub struct PartyArgs {
     /// say `tls.insecure_loopback = true`. Without both, mutual TLS is required.
     #[arg(long)]
     pub insecure_loopback: bool,
+    /// Run shard I of N (e.g. `--shard 0/4`, overriding the config's `[shard]`): only the
+    /// records whose keyed match-key hash falls in bucket I take part, the handshake commits
+    /// to I/N, and the outputs go to `<output dir>/shard-I-of-N/`.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<blindlink_party::Shard>,
+}
+
+/// `--shard I/N`.
+fn parse_shard(text: &str) -> Result<blindlink_party::Shard, String> {
+    blindlink_party::Shard::parse(text)
 }
 
 impl PartyArgs {
@@ -41,8 +51,26 @@ impl PartyArgs {
     /// # Errors
     /// An unreadable or invalid config, or plaintext asked for on only one of the two.
     pub fn load_config(&self, command: PartyCommand) -> anyhow::Result<PartyConfig> {
-        let config = PartyConfig::load(&self.config, command)?;
+        let mut config = PartyConfig::load(&self.config, command)?;
         config.confirm_transport(self.insecure_loopback)?;
+        if let Some(shard) = self.shard {
+            config.shard = Some(shard);
+        }
+        if let Some(shard) = config.shard {
+            blindlink_party::check_shardable(&config, shard)?;
+            // Shards of another count in the same directory could never be merged with these.
+            if let Ok(entries) = std::fs::read_dir(&config.output_dir) {
+                let names: Vec<String> = entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect();
+                blindlink_party::check_output_entries(names.iter().map(String::as_str), shard)
+                    .map_err(|why| {
+                        anyhow::anyhow!("{}: output.dir: {why}", config.source.display())
+                    })?;
+            }
+            config.output_dir = config.output_dir.join(shard.dir_name());
+        }
         Ok(config)
     }
 }
@@ -59,6 +87,8 @@ pub struct LoadedParty {
     pub records: PartyRecords,
     /// How long reading and encoding took.
     pub load_time: Duration,
+    /// A sharded run: how many of the records read are in this shard.
+    pub shard_selection: Option<blindlink_party::shard::ShardSelection>,
 }
 
 impl std::fmt::Debug for LoadedParty {
@@ -92,10 +122,16 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
     let encoder = ClkEncoder::new(&schema, &linkage_secret)
         .with_context(|| format!("schema {}", config.schema.display()))?;
     let tokenizer = fields::field_tokenizer(config.mode, &schema, &linkage_secret, &config.schema)?;
+    let shard = config.shard.map(|s| {
+        (
+            s,
+            blindlink_party::ShardAssigner::new(&linkage_secret, s.count()),
+        )
+    });
     drop(linkage_secret);
     // validate compares field tokens only; fuzzy blocks on CLKs locally and compares tokens.
     let needs_clks = blindlink_party::uses_clks(config.mode);
-    let records = input::read_party_records(
+    let mut records = input::read_party_records(
         &config.input_csv,
         &config.id_column,
         &config.match_keys,
@@ -109,12 +145,15 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
             era_dates: config.era_dates,
         },
     )?;
+    let shard_selection = shard
+        .map(|(shard, assigner)| blindlink_party::retain_shard(&mut records, shard, &assigner));
     Ok(LoadedParty {
         config,
         secret,
         schema,
         records,
         load_time: started.elapsed(),
+        shard_selection,
     })
 }
 
@@ -149,4 +188,45 @@ pub fn progress(quiet: bool, message: &str) {
     if !quiet {
         eprintln!("{message}");
     }
+}
+
+/// For a sharded run: which shard, and how many of the records read it holds.
+pub fn shard_progress(quiet: bool, party: &LoadedParty) {
+    if let (Some(shard), Some(selection)) = (party.config.shard, party.shard_selection) {
+        progress(
+            quiet,
+            &format!(
+                "shard {shard}: {} of {} records; outputs in {}",
+                selection.kept,
+                selection.total,
+                party.config.output_dir.display()
+            ),
+        );
+    }
+}
+
+/// The socket address a command-line flag names (`host:port`, through the system resolver),
+/// replacing one of `config`'s.
+///
+/// # Errors
+/// It names none, or a non-loopback address under `tls.insecure_loopback`.
+pub fn resolve_flag(
+    flag: &str,
+    text: &str,
+    config: &PartyConfig,
+) -> anyhow::Result<std::net::SocketAddr> {
+    use std::net::ToSocketAddrs as _;
+    let address = text
+        .to_socket_addrs()
+        .with_context(|| format!("{flag}: cannot resolve '{text}'"))?
+        .next()
+        .with_context(|| format!("{flag}: '{text}' resolves to no address"))?;
+    if config.tls == TlsFiles::InsecureLoopback && !address.ip().is_loopback() {
+        anyhow::bail!(
+            "{flag}: {address} is not a loopback address, and {} sets tls.insecure_loopback, \
+             which allows plaintext only on loopback",
+            config.source.display()
+        );
+    }
+    Ok(address)
 }

@@ -1,0 +1,445 @@
+//! `blindlink merge --out OUT SHARD_DIR...`: combines the outputs of the `N` shards of a
+//! sharded run (`serve`/`link --shard I/N`, each in its `shard-I-of-N` directory) into the
+//! files an unsharded run writes:
+//!
+//! - `links.csv`: the shards' rows, shard by shard, under their common header (the columns are
+//!   taken from the header, not assumed, so the merge does not depend on them);
+//! - `ledger.json`: the disclosure ledger with the traffic summed per direction and kind, the
+//!   counting disclosures (set and intersection sizes, matched records, scored pairs, ...)
+//!   summed per party, kind and key, the per-pair disclosures of every shard after them, the
+//!   `input` counts summed, and a `shards` list naming each shard's session; its `session_id`
+//!   is the first 16 bytes of SHA-256 over the shards' session ids in shard order;
+//! - `report.txt`: the unsharded report's text over the merged rows and ledger, after a line
+//!   naming the shards;
+//! - `rejects.csv`, if the shards wrote one.
+//!
+//! A shard is named by its directory (`shard-I-of-N`) or, for a server that served several
+//! sessions, by the directory of the session's outputs inside it. Every shard of the run must
+//! be given exactly once, and the shards must come from one
+//! sharded linkage: the same count, mode, role and peer, distinct sessions, the same header.
+//! All files are written atomically, together: a refused merge writes nothing.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use blindlink_party::{LEDGER_FILE, LINKS_FILE, REJECTS_FILE, REPORT_FILE, Shard};
+use blindlink_protocol::{
+    Disclosure, DisclosureEntry, DisclosureLedger, LinkCounts, LinkOutcome, SessionId,
+};
+use sha2::Digest as _;
+
+use crate::output::AtomicFile;
+
+/// Arguments of `blindlink merge`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Example:\n  blindlink merge --out out/registry out/registry/shard-0-of-2 out/registry/shard-1-of-2"
+)]
+pub struct MergeArgs {
+    /// Where the merged `links.csv`, `ledger.json` and `report.txt` go (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The shards' output directories (`shard-I-of-N`), every shard of the run once.
+    #[arg(required = true, value_name = "SHARD_DIR")]
+    pub shards: Vec<PathBuf>,
+    /// No summary on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// One shard's outputs, read.
+struct ShardOutput {
+    dir: PathBuf,
+    shard: Shard,
+    ledger: DisclosureLedger,
+    input: serde_json::Map<String, serde_json::Value>,
+    party: Option<String>,
+}
+
+/// Runs `blindlink merge`.
+///
+/// # Errors
+/// A directory that is not a shard's output, a missing or repeated shard, shards of different
+/// runs (count, mode, role, peer, session, header), or a file that cannot be read or written.
+pub fn run(args: MergeArgs) -> anyhow::Result<()> {
+    let shards = read_shards(&args.shards)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let (links, counts) = merge_csv(&shards, &args.out, LINKS_FILE, true)?
+        .with_context(|| format!("no {LINKS_FILE} in {}", shards[0].dir.display()))?;
+    let rejects = merge_csv(&shards, &args.out, REJECTS_FILE, false)?.map(|(file, _)| file);
+    let ledger = merge_ledgers(&shards);
+    let mut value: serde_json::Value = serde_json::from_str(&ledger.to_json()?)?;
+    if let Some(object) = value.as_object_mut() {
+        let mut input = serde_json::Map::new();
+        for shard in &shards {
+            for (name, v) in &shard.input {
+                let sum = input
+                    .get(name)
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0)
+                    + v.as_u64().unwrap_or(0);
+                input.insert(name.clone(), sum.into());
+            }
+        }
+        object.insert("input".to_owned(), input.into());
+        object.insert(
+            "shards".to_owned(),
+            shards
+                .iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "shard": s.shard.to_string(),
+                        "session_id": s.ledger.session_id.to_string(),
+                    })
+                })
+                .collect(),
+        );
+    }
+    let mut ledger_file = AtomicFile::create(&args.out.join(LEDGER_FILE))?;
+    ledger_file
+        .write_all(serde_json::to_string_pretty(&value)?.as_bytes())
+        .and_then(|()| ledger_file.write_all(b"\n"))
+        .with_context(|| format!("cannot write {}", args.out.join(LEDGER_FILE).display()))?;
+    let report = report(&shards, &ledger, counts);
+    let mut report_file = AtomicFile::create(&args.out.join(REPORT_FILE))?;
+    report_file
+        .write_all(report.as_bytes())
+        .with_context(|| format!("cannot write {}", args.out.join(REPORT_FILE).display()))?;
+    // Written to temporary files above; renamed into place only now that all are complete.
+    links.into_inner()?.commit()?;
+    ledger_file.commit()?;
+    if let Some(rejects) = rejects {
+        rejects.into_inner()?.commit()?;
+    }
+    report_file.commit()?;
+    if !args.quiet {
+        eprintln!(
+            "merged {} shards ({} mode): {}; outputs in {}",
+            shards.len(),
+            ledger.mode,
+            blindlink_party::counts_line(&counts),
+            args.out.display()
+        );
+    }
+    Ok(())
+}
+
+/// Reads every shard's ledger and checks that they form one whole sharded run.
+fn read_shards(dirs: &[PathBuf]) -> anyhow::Result<Vec<ShardOutput>> {
+    let mut shards = Vec::with_capacity(dirs.len());
+    for dir in dirs {
+        // A shard's directory, or a session's directory inside it (a server of several
+        // sessions writes one per session).
+        let shard_of = |path: Option<&Path>| {
+            path.and_then(Path::file_name)
+                .and_then(|n| Shard::from_dir_name(&n.to_string_lossy()))
+        };
+        let Some(shard) = shard_of(Some(dir)).or_else(|| shard_of(dir.parent())) else {
+            bail!(
+                "{} is not a shard's output directory (expected a directory named \
+                 shard-I-of-N, as serve and link --shard I/N write, or a session's directory \
+                 inside one)",
+                dir.display()
+            );
+        };
+        let path = dir.join(LEDGER_FILE);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let ledger = DisclosureLedger::from_json(&text)
+            .with_context(|| format!("invalid ledger {}", path.display()))?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("invalid ledger {}", path.display()))?;
+        let input = value
+            .get("input")
+            .and_then(serde_json::Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let party = std::fs::read_to_string(dir.join(REPORT_FILE))
+            .ok()
+            .and_then(|report| party_of_report(&report));
+        shards.push(ShardOutput {
+            dir: dir.clone(),
+            shard,
+            ledger,
+            input,
+            party,
+        });
+    }
+    shards.sort_by_key(|s| s.shard.index());
+    let first = &shards[0];
+    let count = first.shard.count();
+    for pair in shards.windows(2) {
+        if pair[0].shard == pair[1].shard {
+            bail!(
+                "shard {} is given twice ({} and {})",
+                pair[0].shard,
+                pair[0].dir.display(),
+                pair[1].dir.display()
+            );
+        }
+    }
+    for s in &shards {
+        let differ = |what: &str, a: String, b: String| {
+            anyhow::anyhow!(
+                "mixed runs: {} has {what} {a} and {} has {what} {b}; merge the shards of one \
+                 sharded linkage",
+                first.dir.display(),
+                s.dir.display()
+            )
+        };
+        if s.shard.count() != count {
+            return Err(differ(
+                "shard count",
+                count.to_string(),
+                s.shard.count().to_string(),
+            ));
+        }
+        if s.ledger.mode != first.ledger.mode {
+            return Err(differ(
+                "mode",
+                first.ledger.mode.to_string(),
+                s.ledger.mode.to_string(),
+            ));
+        }
+        if s.ledger.role != first.ledger.role {
+            return Err(differ(
+                "role",
+                first.ledger.role.to_string(),
+                s.ledger.role.to_string(),
+            ));
+        }
+        if s.ledger.peer != first.ledger.peer {
+            return Err(differ(
+                "peer",
+                first.ledger.peer.clone(),
+                s.ledger.peer.clone(),
+            ));
+        }
+    }
+    for (i, a) in shards.iter().enumerate() {
+        if let Some(b) = shards[i + 1..]
+            .iter()
+            .find(|b| b.ledger.session_id == a.ledger.session_id)
+        {
+            bail!(
+                "mixed runs: {} and {} hold the same session {}, so one of them is not the \
+                 shard its directory names",
+                a.dir.display(),
+                b.dir.display(),
+                a.ledger.session_id
+            );
+        }
+    }
+    let missing: Vec<String> = (0..count)
+        .filter(|i| !shards.iter().any(|s| s.shard.index() == *i))
+        .map(|i| format!("{i}/{count}"))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "shard {} of the {count}-way run {} missing; merge every shard",
+            missing.join(", "),
+            if missing.len() == 1 { "is" } else { "are" }
+        );
+    }
+    Ok(shards)
+}
+
+/// `blindlink exact session ... (registry as responder) with insurer` -> `registry`.
+fn party_of_report(report: &str) -> Option<String> {
+    let first = report.lines().next()?;
+    let (_, rest) = first.split_once(" (")?;
+    let (party, _) = rest.split_once(" as ")?;
+    Some(party.to_owned())
+}
+
+type CsvOut = csv::Writer<AtomicFile>;
+
+/// Concatenates `file` of every shard under their common header into a staged (not yet
+/// committed) file in `out_dir`, counting the rows by their `status` column;
+/// `None` if no shard has the file (and it is not `required`).
+fn merge_csv(
+    shards: &[ShardOutput],
+    out_dir: &Path,
+    file: &str,
+    required: bool,
+) -> anyhow::Result<Option<(CsvOut, LinkCounts)>> {
+    let mut out: Option<(CsvOut, csv::StringRecord, Option<usize>)> = None;
+    let mut counts = LinkCounts::default();
+    let destination = |dir: &Path| dir.join(file);
+    for shard in shards {
+        let path = destination(&shard.dir);
+        if !required && !path.exists() {
+            continue;
+        }
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(!required)
+            .from_path(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let header = reader
+            .headers()
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .clone();
+        let (writer, expected, status) = match &mut out {
+            Some(state) => state,
+            None => {
+                let target = out_dir.join(file);
+                let mut writer = csv::WriterBuilder::new()
+                    .flexible(!required)
+                    .from_writer(AtomicFile::create(&target)?);
+                writer.write_record(&header)?;
+                let status = header.iter().position(|h| h == "status");
+                out.insert((writer, header.clone(), status))
+            }
+        };
+        if header != *expected {
+            bail!(
+                "mixed runs: {} has the columns {} and {} has {}",
+                destination(&shards[0].dir).display(),
+                expected.iter().collect::<Vec<_>>().join(","),
+                path.display(),
+                header.iter().collect::<Vec<_>>().join(",")
+            );
+        }
+        for (i, record) in reader.records().enumerate() {
+            let record = record.with_context(|| format!("{}:{}", path.display(), i + 2))?;
+            if let Some(column) = *status {
+                match record.get(column).unwrap_or_default() {
+                    "linked" => counts.linked += 1,
+                    "suspected-wrong-person" => counts.suspected_wrong_person += 1,
+                    "ambiguous" => counts.ambiguous += 1,
+                    _ => counts.unmatched += 1,
+                }
+            }
+            writer
+                .write_record(&record)
+                .with_context(|| format!("cannot write {file}"))?;
+        }
+    }
+    Ok(out.map(|(writer, _, _)| (writer, counts)))
+}
+
+/// The disclosure's kind and key, for summing: `None` for the per-pair disclosures, which are
+/// listed, not summed.
+fn summed_slot(disclosure: &Disclosure) -> Option<(&'static str, &str)> {
+    match disclosure {
+        Disclosure::Schema { .. } => Some(("schema", "")),
+        Disclosure::SetSize { key, .. } => Some(("set_size", key)),
+        Disclosure::IntersectionSize { key, .. } => Some(("intersection_size", key)),
+        Disclosure::MatchedRecords { key, .. } => Some(("matched_records", key)),
+        Disclosure::AgreementScores { .. } => Some(("agreement_scores", "")),
+        Disclosure::Clks { .. } => Some(("clks", "")),
+        Disclosure::CandidateTokens { .. } => Some(("candidate_tokens", "")),
+        Disclosure::SharedTokenCounts { .. } | Disclosure::PaddedTokenCounts { .. } => None,
+    }
+}
+
+fn add(into: &mut Disclosure, from: &Disclosure) {
+    match (into, from) {
+        (Disclosure::SetSize { size: a, .. }, Disclosure::SetSize { size: b, .. })
+        | (
+            Disclosure::IntersectionSize { size: a, .. },
+            Disclosure::IntersectionSize { size: b, .. },
+        )
+        | (
+            Disclosure::MatchedRecords { count: a, .. },
+            Disclosure::MatchedRecords { count: b, .. },
+        )
+        | (Disclosure::AgreementScores { pairs: a }, Disclosure::AgreementScores { pairs: b })
+        | (Disclosure::Clks { count: a }, Disclosure::Clks { count: b })
+        | (
+            Disclosure::CandidateTokens { records: a },
+            Disclosure::CandidateTokens { records: b },
+        ) => *a += b,
+        // The schema is the same in every shard (the handshake checked it): counted once.
+        _ => {}
+    }
+}
+
+fn merge_ledgers(shards: &[ShardOutput]) -> DisclosureLedger {
+    let first = &shards[0].ledger;
+    let mut digest = sha2::Sha256::new();
+    for shard in shards {
+        digest.update(shard.ledger.session_id.as_bytes());
+    }
+    let mut id = [0u8; SessionId::LEN];
+    id.copy_from_slice(&digest.finalize()[..SessionId::LEN]);
+    let mut merged = DisclosureLedger::new(
+        SessionId::from_bytes(id),
+        first.role,
+        first.mode,
+        &first.peer,
+    );
+    let mut pairs: Vec<DisclosureEntry> = Vec::new();
+    for shard in shards {
+        for (merged_side, side) in [
+            (&mut merged.sent, &shard.ledger.sent),
+            (&mut merged.received, &shard.ledger.received),
+        ] {
+            merged_side.total.messages += side.total.messages;
+            merged_side.total.bytes += side.total.bytes;
+            for (kind, count) in &side.by_kind {
+                let entry = merged_side.by_kind.entry(kind.clone()).or_default();
+                entry.messages += count.messages;
+                entry.bytes += count.bytes;
+            }
+        }
+        for entry in &shard.ledger.disclosures {
+            let Some(slot) = summed_slot(&entry.disclosure) else {
+                pairs.push(entry.clone());
+                continue;
+            };
+            match merged.disclosures.iter_mut().find(|e| {
+                e.learned_by == entry.learned_by && summed_slot(&e.disclosure) == Some(slot)
+            }) {
+                Some(existing) => add(&mut existing.disclosure, &entry.disclosure),
+                None => merged.disclosures.push(entry.clone()),
+            }
+        }
+    }
+    merged.disclosures.extend(pairs);
+    merged
+}
+
+/// The unsharded report's text over the merged ledger, with the merged counts.
+fn report(shards: &[ShardOutput], ledger: &DisclosureLedger, counts: LinkCounts) -> String {
+    let party = shards[0]
+        .party
+        .clone()
+        .unwrap_or_else(|| "this party".to_owned());
+    let outcome = LinkOutcome {
+        mode: ledger.mode,
+        role: ledger.role,
+        rows: Vec::new(),
+        counts,
+        learned: blindlink_protocol::Learned::default(),
+    };
+    // The report's first two lines name the session and count the rows, which the merge
+    // has and the rows-less outcome has not; the rest (what each side learned, the traffic)
+    // comes from the ledger.
+    let body = blindlink_party::report_text(&party, &outcome, ledger, &[]);
+    let total = counts.linked + counts.suspected_wrong_person + counts.ambiguous + counts.unmatched;
+    let mut text = format!(
+        "blindlink {} {}-way sharded run {} ({} as {}) with {}, merged from {}\nrecords: {total}\n",
+        ledger.mode,
+        shards.len(),
+        ledger.session_id,
+        party,
+        ledger.role,
+        ledger.peer,
+        shards
+            .iter()
+            .map(|s| format!("shard {} (session {})", s.shard, s.ledger.session_id))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if total > 0 {
+        text.push_str(&format!("  {}\n", blindlink_party::counts_line(&counts)));
+    }
+    for line in body.lines().skip(2) {
+        text.push_str(line);
+        text.push('\n');
+    }
+    text
+}
