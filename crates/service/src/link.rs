@@ -19,6 +19,24 @@ use crate::framing::{FrameAssembler, split};
 use crate::pb::Chunk;
 use crate::{Limits, ServiceError};
 
+/// Runs CPU-bound driver work (blinding a whole file, a grouped PSI reply) without starving the
+/// runtime's other tasks.
+///
+/// A driver step can take minutes of CPU. Run inline on a worker thread, it keeps every task
+/// queued on that worker from running, among them the HTTP/2 connection that must answer the
+/// peer's keep-alive pings within [`crate::KEEPALIVE_TIMEOUT`]; on a busy host the peer then
+/// drops the connection mid-session ("broken pipe" after about a minute). On a multi-threaded
+/// runtime the worker hands its queued tasks to another thread for the duration
+/// (`block_in_place`); on a current-thread runtime (tests) the work runs inline.
+pub(crate) fn off_the_runtime<R>(work: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
+
 /// The ledger of an established session with `peer`, opened the same way on both ends: the
 /// session, role and mode, and the schema descriptor each side disclosed to the other in its
 /// hello, recorded in the order the hellos travel (the initiator's first).
@@ -203,7 +221,7 @@ impl<T: Send> Link<T> {
         driver: &mut dyn SessionDriver,
         ledger: &mut DisclosureLedger,
     ) -> Result<(), ServiceError> {
-        let mut step = driver.start(ledger)?;
+        let mut step = off_the_runtime(|| driver.start(ledger))?;
         loop {
             for message in &step.send {
                 self.outbound.queue(message)?;
@@ -220,7 +238,7 @@ impl<T: Send> Link<T> {
                 }
                 Some(message) => message,
             };
-            step = driver.handle(message, ledger)?;
+            step = off_the_runtime(|| driver.handle(message, ledger))?;
         }
     }
 
@@ -232,5 +250,69 @@ impl<T: Send> Link<T> {
         for (kind, len) in self.inbound.traffic.drain(..) {
             ledger.record_received(kind, len);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    use super::off_the_runtime;
+
+    /// How many times a 5 ms ticker, queued on the only worker of a runtime, advanced while a
+    /// task on that worker ran 400 ms of blocking work, inline or through `off_the_runtime`.
+    fn ticks_during_blocking_work(through_helper: bool) -> u64 {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_time()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let ticks = Arc::new(AtomicU64::new(0));
+            let ticker = {
+                let ticks = Arc::clone(&ticks);
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        ticks.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            };
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let worker = {
+                let ticks = Arc::clone(&ticks);
+                tokio::spawn(async move {
+                    let work = || {
+                        let before = ticks.load(Ordering::Relaxed);
+                        std::thread::sleep(Duration::from_millis(400));
+                        ticks.load(Ordering::Relaxed) - before
+                    };
+                    if through_helper {
+                        off_the_runtime(work)
+                    } else {
+                        work()
+                    }
+                })
+            };
+            let advanced = worker.await.expect("worker task");
+            ticker.abort();
+            advanced
+        })
+    }
+
+    #[test]
+    fn blocking_driver_work_does_not_starve_the_connection_tasks() {
+        // Inline, the only worker is blocked and nothing else on it runs: this is how a long
+        // grouped-PSI step kept the HTTP/2 connection from answering keep-alive pings.
+        assert_eq!(ticks_during_blocking_work(false), 0);
+        // Through the helper another thread takes the worker's queue and the ticker runs on.
+        assert!(ticks_during_blocking_work(true) >= 3);
+    }
+
+    #[tokio::test]
+    async fn on_a_current_thread_runtime_the_work_runs_inline() {
+        assert_eq!(off_the_runtime(|| 7), 7);
     }
 }
