@@ -18,8 +18,8 @@ Long work releases the GIL.
 
 from __future__ import annotations
 
-import math
 import os
+import sys
 import warnings
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
@@ -29,10 +29,24 @@ import numpy as np
 from . import _native
 from ._native import BlindlinkError, ConfigError, InputError, ProtocolError
 
-try:  # pandas is optional: without it, tables are lists of dicts.
-    import pandas as _pd
-except ImportError:  # pragma: no cover - exercised only without pandas
-    _pd = None
+
+
+def _pandas() -> Any:
+    """pandas if installed (optional: without it, tables are lists of dicts). Imported on
+    first use, so that encoding a CSV file or matching arrays does not pay for its import."""
+    try:
+        import pandas
+
+        return pandas
+    except ImportError:  # pragma: no cover - exercised only without pandas
+        return None
+
+
+def _frame_type() -> Any:
+    """The DataFrame class if pandas is already imported (a caller holding a DataFrame has
+    imported it), else None."""
+    pandas = sys.modules.get("pandas")
+    return getattr(pandas, "DataFrame", None)
 
 __all__ = [
     "BlindlinkError",
@@ -78,7 +92,7 @@ class MatchResult(NamedTuple):
 
 def _table(header: Sequence[str], rows: List[List[str]], as_frame: bool) -> Any:
     if as_frame:
-        return _pd.DataFrame(rows, columns=list(header), dtype=object)
+        return _pandas().DataFrame(rows, columns=list(header), dtype=object)
     return [dict(zip(header, row)) for row in rows]
 
 
@@ -101,9 +115,10 @@ def synth(
     ``as_frames`` (default: whether pandas is installed) returns DataFrames, else lists of
     dicts.
     """
+    pandas = _pandas() if as_frames is not False else None
     if as_frames is None:
-        as_frames = _pd is not None
-    if as_frames and _pd is None:
+        as_frames = pandas is not None
+    if as_frames and pandas is None:
         raise ImportError("as_frames=True needs pandas")
     files = _native.synth(scenario, locale, persons, overlap, seed, dict(rates))
     tables = [_table(header, rows, as_frames) for _, header, rows in files]
@@ -111,33 +126,18 @@ def synth(
     return SynthData(tables[0], tables[1], tables[2], names)  # type: ignore[arg-type]
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    if isinstance(value, float) and math.isnan(value):
-        return ""
-    if _pd is not None and value is _pd.NA:
-        return ""
-    return str(value)
-
-
 def _is_pathlike(value: Any) -> bool:
     return isinstance(value, (str, os.PathLike))
 
 
-def _rows(rows: Any) -> Tuple[List[str], List[List[str]]]:
-    """Header and string rows of a DataFrame or a sequence of mappings."""
-    if _pd is not None and isinstance(rows, _pd.DataFrame):
+def _columns_of(rows: Any) -> Tuple[List[str], List[List[Any]]]:
+    """Header and columns (lists of cells) of a DataFrame or a sequence of mappings."""
+    frame = _frame_type()
+    if frame is not None and isinstance(rows, frame):
         header = [str(c) for c in rows.columns]
-        columns = []
-        for i in range(rows.shape[1]):
-            values = rows.iloc[:, i].tolist()
-            columns.append([v if type(v) is str else _cell(v) for v in values])
-        return header, [list(r) for r in zip(*columns)]
+        return header, [rows.iloc[:, i].tolist() for i in range(rows.shape[1])]
     records = list(rows)
-    header: List[str] = []
+    header: List[Any] = []
     seen = set()
     for record in records:
         if not isinstance(record, Mapping):
@@ -146,7 +146,7 @@ def _rows(rows: Any) -> Tuple[List[str], List[List[str]]]:
             if key not in seen:
                 seen.add(key)
                 header.append(key)
-    return [str(h) for h in header], [[_cell(r.get(h)) for h in header] for r in records]
+    return [str(h) for h in header], [[r.get(h) for r in records] for h in header]
 
 
 def _schema(schema: Any) -> Tuple[str, str]:
@@ -199,9 +199,9 @@ def encode(
             os.fspath(rows), text, name, secret, threads, lenient
         )
     else:
-        header, values = _rows(rows)
-        data, count, width, notes = _native.encode_rows(
-            header, values, text, name, secret, "rows", threads, lenient
+        header, columns = _columns_of(rows)
+        data, count, width, notes = _native.encode_columns(
+            header, columns, text, name, secret, "rows", threads, lenient
         )
     for note in notes:
         warnings.warn(note, UserWarning, stacklevel=2)
@@ -210,7 +210,7 @@ def encode(
 
 def read_clks(path: PathLike) -> np.ndarray:
     """Reads a CLK file (anonlink JSON or blindlink's binary format) into a ``uint8`` array."""
-    data, count, width = _native.read_clk_file(os.fspath(path), "a")
+    data, count, width = _native.read_clk_file(os.fspath(path), "")
     return _clk_array(data, count, width)
 
 
@@ -274,7 +274,8 @@ def _columns(value: Any) -> Dict[str, List[Any]]:
     """Named columns of a DataFrame, a mapping of columns, a CSV path or a list of dicts."""
     if _is_pathlike(value):
         return _read_csv_pairs(os.fspath(value))
-    if _pd is not None and isinstance(value, _pd.DataFrame):
+    frame = _frame_type()
+    if frame is not None and isinstance(value, frame):
         return {str(c): value[c].tolist() for c in value.columns}
     if isinstance(value, Mapping):
         return {str(k): list(v) for k, v in value.items()}

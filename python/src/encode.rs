@@ -11,7 +11,7 @@ use blindlink_cli::commands::keygen::{ALLOW_WEAK_KEY_VAR, read_key_file};
 use blindlink_encoding::format::{BINARY_HEADER_LEN, ClkFormat, ClkWriter};
 use blindlink_encoding::{ClkEncoder, LinkageSecret, MIN_SECRET_BYTES, Schema, SchemaDocument};
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyString};
+use pyo3::types::{PyByteArray, PyBytes, PyFloat, PyList, PyString};
 use zeroize::Zeroizing;
 
 use crate::errors::{Kind, OrRaise, to_py};
@@ -196,15 +196,35 @@ pub(crate) fn encode_file<'py>(
     finish(py, result, warnings)
 }
 
-/// Encodes `rows` (each as many strings as `header`), as if they were the data rows of a CSV
-/// file named `input_name` with that header: line 2 is `rows[0]`.
+/// A cell as the CSV text of a value: `str` as is, `None` and NaN (float or pandas' NA) empty,
+/// anything else through `str()`.
+fn cell(value: &Bound<'_, PyAny>, out: &mut String) -> PyResult<()> {
+    out.clear();
+    if let Ok(text) = value.cast::<PyString>() {
+        out.push_str(&text.to_cow()?);
+    } else if value.is_none() {
+    } else if let Ok(x) = value.cast::<PyFloat>() {
+        let v = x.value();
+        if !v.is_nan() {
+            out.push_str(&value.str()?.to_cow()?);
+        }
+    } else if value.get_type().name()?.to_cow()? == "NAType" {
+    } else {
+        out.push_str(&value.str()?.to_cow()?);
+    }
+    Ok(())
+}
+
+/// Encodes a table given by columns (`columns[j]` is the column named `header[j]`, lists of
+/// equal length), as if its rows were the data rows of a CSV file named `input_name` with
+/// that header: line 2 is the first row. Cells are converted by [`cell`].
 #[pyfunction]
-#[pyo3(signature = (header, rows, schema_text, schema_name, secret, input_name="rows", threads=None, era_dates_lenient=false))]
+#[pyo3(signature = (header, columns, schema_text, schema_name, secret, input_name="rows", threads=None, era_dates_lenient=false))]
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn encode_rows<'py>(
+pub(crate) fn encode_columns<'py>(
     py: Python<'py>,
     header: Vec<String>,
-    rows: Vec<Vec<String>>,
+    columns: Vec<Bound<'py, PyList>>,
     schema_text: &str,
     schema_name: &str,
     secret: &Bound<'py, PyAny>,
@@ -215,19 +235,32 @@ pub(crate) fn encode_rows<'py>(
     let secret = SecretSource::extract(secret)?;
     let (document, encoder, warnings) =
         encoder(schema_text, schema_name, &secret).or_raise(Kind::Config)?;
-    let result = py.detach(|| {
-        let mut csv = csv::WriterBuilder::new()
-            .flexible(true)
-            .from_writer(Vec::with_capacity(rows.len() * 64));
-        csv.write_record(&header)
-            .context("cannot buffer the rows")?;
-        for row in &rows {
-            csv.write_record(row).context("cannot buffer the rows")?;
+    let rows = columns.first().map_or(0, |c| c.len());
+    if header.len() != columns.len() || columns.iter().any(|c| c.len() != rows) {
+        return Err(crate::errors::InputError::new_err(
+            "the columns differ in length or do not match the header",
+        ));
+    }
+    // The CSV text is built with the interpreter attached (the cells are Python objects);
+    // the encoding itself runs detached.
+    let mut csv = csv::WriterBuilder::new().from_writer(Vec::with_capacity(rows * 64));
+    csv.write_record(&header)
+        .context("cannot buffer the rows")
+        .or_raise(Kind::Input)?;
+    let mut cells = vec![String::new(); columns.len()];
+    for i in 0..rows {
+        for (column, text) in columns.iter().zip(cells.iter_mut()) {
+            cell(&column.get_item(i)?, text)?;
         }
-        let text = csv
-            .into_inner()
-            .map_err(|e| anyhow::anyhow!("cannot buffer the rows: {}", e.error()))?;
-        drop(rows);
+        csv.write_record(&cells)
+            .context("cannot buffer the rows")
+            .or_raise(Kind::Input)?;
+    }
+    let text = csv
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("cannot buffer the rows: {}", e.error()))
+        .or_raise(Kind::Input)?;
+    let result = py.detach(|| {
         run(
             Cursor::new(text),
             input_name,

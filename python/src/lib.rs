@@ -26,7 +26,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_function(wrap_pyfunction!(synth::synth, m)?)?;
     m.add_function(wrap_pyfunction!(encode::encode_file, m)?)?;
-    m.add_function(wrap_pyfunction!(encode::encode_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(encode::encode_columns, m)?)?;
     m.add_function(wrap_pyfunction!(matching::read_clk_file, m)?)?;
     m.add_function(wrap_pyfunction!(matching::match_clks, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate::evaluate, m)?)?;

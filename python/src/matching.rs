@@ -17,7 +17,8 @@ use pyo3::types::PyByteArray;
 use crate::errors::{Kind, OrRaise};
 
 /// Reads a CLK file (anonlink JSON or blindlink binary) as `blindlink match --a` reads it:
-/// the CLK bytes back to back, their count and the bytes per CLK.
+/// the CLK bytes back to back, their count and the bytes per CLK. `side` ("a", "b" or "")
+/// names it in errors as the CLI does.
 #[pyfunction]
 #[pyo3(signature = (path, side))]
 pub(crate) fn read_clk_file<'py>(
@@ -29,9 +30,15 @@ pub(crate) fn read_clk_file<'py>(
         .detach(|| -> anyhow::Result<_> {
             let file = std::fs::File::open(&path)
                 .with_context(|| format!("cannot open {}", path.display()))?;
-            let clks = read_clks(file).with_context(|| format!("{} (--{side})", path.display()))?;
+            // Named as `blindlink match` names its inputs (`a.json (--a)`), else by path.
+            let name = if side.is_empty() {
+                path.display().to_string()
+            } else {
+                format!("{} (--{side})", path.display())
+            };
+            let clks = read_clks(file).with_context(|| name.clone())?;
             if clks.is_empty() {
-                bail!("{} (--{side}): the file holds no clks", path.display());
+                bail!("{name}: the file holds no clks");
             }
             Ok(clks)
         })

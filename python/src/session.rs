@@ -4,7 +4,6 @@
 //! `blindlink link` / `blindlink serve` write them.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,7 +13,7 @@ use blindlink_cli::commands::party::{LoadedParty, PartyCommand, PartyConfig, loa
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::errors::{Kind, OrRaise, to_py};
+use crate::errors::{Kind, OrRaise};
 
 /// The runtime of one call: as the CLI's, one worker per core, at most four (the heavy work
 /// is on rayon's pool).
@@ -88,7 +87,8 @@ pub(crate) fn link<'py>(
 
 /// Runs `blindlink serve --config <config_path>`: serves until `sessions` sessions completed
 /// (default: the config's `[server] max_sessions`; 0 = no limit) or `timeout` seconds passed
-/// (then the server drains: running sessions finish), or Ctrl-C. Returns the completed
+/// (then the server drains: running sessions finish), or Ctrl-C (which then raises
+/// KeyboardInterrupt). Returns the completed
 /// sessions.
 #[pyfunction]
 #[pyo3(signature = (config_path, sessions=None, timeout=None, insecure_loopback=false, quiet=true, seed=None))]
@@ -101,15 +101,8 @@ pub(crate) fn serve<'py>(
     quiet: bool,
     seed: Option<u64>,
 ) -> PyResult<Vec<Bound<'py, PyDict>>> {
-    let interrupted: Arc<Mutex<Option<PyErr>>> = Arc::new(Mutex::new(None));
-    let seen = Arc::clone(&interrupted);
     let done = py.detach(move || -> PyResult<Vec<CompletedSession>> {
-        let (party, _lock) = load(
-            &config_path,
-            PartyCommand::Serve,
-            insecure_loopback,
-            sessions,
-        )?;
+        let (party, _lock) = load(&config_path, PartyCommand::Serve, insecure_loopback, sessions)?;
         let listen = party
             .config
             .listen
@@ -128,38 +121,28 @@ pub(crate) fn serve<'py>(
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))
                 .or_raise(Kind::Config)?;
-            // Drains on the timeout or on a signal Python wants to raise (Ctrl-C).
+            // Drains on the timeout or on Ctrl-C. Python's own SIGINT handler still runs (the
+            // runtime's handler chains to it), so the interpreter raises KeyboardInterrupt once
+            // the call returns.
             let shutdown = async move {
-                let started = tokio::time::Instant::now();
-                loop {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    if timeout.is_some_and(|t| started.elapsed() >= t) {
-                        return;
+                let timeout = async {
+                    match timeout {
+                        Some(t) => tokio::time::sleep(t).await,
+                        None => std::future::pending().await,
                     }
-                    if let Err(e) = Python::attach(|py| py.check_signals()) {
-                        *seen.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
-                        return;
-                    }
+                };
+                tokio::select! {
+                    () = timeout => {}
+                    _ = tokio::signal::ctrl_c() => {}
                 }
             };
             session::serve(&party, &prepared, listener, &options, shutdown)
                 .await
                 .or_raise(Kind::Protocol)
         })
-    });
-    if let Some(e) = interrupted
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take()
-    {
-        return Err(e);
-    }
-    let done = done?;
+    })?;
+    py.check_signals()?;
     done.iter()
         .map(|d| summary(py, d))
         .collect::<PyResult<Vec<_>>>()
-        .map_err(|e| {
-            let error = anyhow::anyhow!("{e}");
-            to_py(Kind::Protocol, &error)
-        })
 }

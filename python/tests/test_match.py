@@ -136,3 +136,16 @@ def test_evaluate_equals_the_cli(cli, clk_files, tmp_path, ja_data):
     with pytest.raises(blindlink.InputError) as e:
         blindlink.evaluate(result, truth_csv, thresholds="0.9:0.6:0.1")
     assert str(e.value).startswith("thresholds 0.9:0.6:0.1: ")
+
+
+def test_read_clks_errors(cli, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"clks": []}')
+    want = cli.error("match", "--a", bad, "--b", bad, "--threshold", 0.8, "--output", tmp_path / "p.csv")
+    assert want.startswith(f"{bad} (--a): ")
+    with pytest.raises(blindlink.InputError) as e:
+        blindlink.match(bad, bad, 0.8)
+    assert str(e.value) == want
+    with pytest.raises(blindlink.InputError) as e:
+        blindlink.read_clks(bad)
+    assert str(e.value) == want.replace(" (--a)", "", 1)

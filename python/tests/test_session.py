@@ -146,3 +146,30 @@ def test_serve_stops_at_its_timeout(peers):
     started = time.monotonic()
     assert blindlink.serve(registry, timeout=0.5) == []
     assert time.monotonic() - started < 10
+
+
+SERVE_UNTIL_INTERRUPTED = """
+import sys, blindlink
+print("serving", flush=True)
+try:
+    blindlink.serve(sys.argv[1])
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+"""
+
+
+def test_ctrl_c_stops_serve(peers, tmp_path):
+    """SIGINT drains the server and raises KeyboardInterrupt in Python, as Ctrl-C does."""
+    import signal
+    import subprocess
+    import sys
+
+    registry, _ = configs(peers, "sigint", free_port())
+    process = subprocess.Popen([sys.executable, "-c", SERVE_UNTIL_INTERRUPTED, str(registry)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline() == "serving\n"
+    time.sleep(2)  # reading the input and listening
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert out == "interrupted\n", err
+    assert process.returncode == 0
