@@ -149,3 +149,15 @@ def test_read_clks_errors(cli, tmp_path):
     with pytest.raises(blindlink.InputError) as e:
         blindlink.read_clks(bad)
     assert str(e.value) == want.replace(" (--a)", "", 1)
+
+
+def test_readme_example(monkeypatch, capsys):
+    """The example of python/README.md runs from the repository root and links well."""
+    from conftest import ROOT
+
+    text = (ROOT / "python" / "README.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(ROOT)
+    exec(compile(code, "README.md", "exec"), {})
+    result = eval(capsys.readouterr().out)
+    assert result["precision"] > 0.95 and result["recall"] > 0.9, result
