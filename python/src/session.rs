@@ -88,8 +88,7 @@ pub(crate) fn link<'py>(
 /// Runs `blindlink serve --config <config_path>`: serves until `sessions` sessions completed
 /// (default: the config's `[server] max_sessions`; 0 = no limit) or `timeout` seconds passed
 /// (then the server drains: running sessions finish), or Ctrl-C (which then raises
-/// KeyboardInterrupt). Returns the completed
-/// sessions.
+/// KeyboardInterrupt). Returns the completed sessions.
 #[pyfunction]
 #[pyo3(signature = (config_path, sessions=None, timeout=None, insecure_loopback=false, quiet=true, seed=None))]
 pub(crate) fn serve<'py>(
@@ -102,7 +101,12 @@ pub(crate) fn serve<'py>(
     seed: Option<u64>,
 ) -> PyResult<Vec<Bound<'py, PyDict>>> {
     let done = py.detach(move || -> PyResult<Vec<CompletedSession>> {
-        let (party, _lock) = load(&config_path, PartyCommand::Serve, insecure_loopback, sessions)?;
+        let (party, _lock) = load(
+            &config_path,
+            PartyCommand::Serve,
+            insecure_loopback,
+            sessions,
+        )?;
         let listen = party
             .config
             .listen
