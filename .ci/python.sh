@@ -12,6 +12,9 @@ root=$PWD
 work=$(mktemp -d "${TMPDIR:-/tmp}/blindlink-python.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
+echo "== python: cargo fmt --check (python/ is its own workspace)"
+(cd python && cargo fmt --check)
+
 echo "== python: fresh venv in $work with maturin, numpy, pandas, pytest"
 python3 -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
