@@ -63,8 +63,11 @@ pub struct MatchArgs {
     pub truth: Option<PathBuf>,
 }
 
-/// Parses `lsh:bands=B,bits=K[,seed=S]`.
-fn parse_blocking(spec: &str) -> anyhow::Result<(LshParameters, u64)> {
+/// Parses `lsh:bands=B,bits=K[,seed=S]` (also for the Python binding's `blocking=`).
+///
+/// # Errors
+/// Not that form; the message quotes the spec and says what was expected.
+pub fn parse_blocking(spec: &str) -> anyhow::Result<(LshParameters, u64)> {
     let usage = "expected lsh:bands=B,bits=K[,seed=S]";
     let Some(rest) = spec.strip_prefix("lsh:") else {
         bail!("--blocking {spec:?}: unknown blocking method, {usage}");
