@@ -146,6 +146,10 @@ pub const DEFAULT_FUZZY_BANDS: usize = 10;
 pub const DEFAULT_FUZZY_ROWS: usize = 6;
 /// Fuzzy's default [`FuzzyConfig::common_share`].
 pub const DEFAULT_COMMON_SHARE: f64 = 1.0;
+/// Fuzzy's default [`FuzzyConfig::max_pairs`].
+pub const DEFAULT_FUZZY_MAX_PAIRS: usize = 4;
+/// Most [`FuzzyConfig::max_pairs`].
+pub const MAX_FUZZY_PAIRS: usize = 256;
 
 /// `fuzzy`: private MinHash blocking through the mutual PSI (the tokens stay local, only keyed
 /// band tokens go through the PSI), then the candidate pairs' fields compared through the
@@ -178,6 +182,15 @@ pub struct FuzzyConfig {
     /// The size buckets token counts are padded to in the grouped PSI (a handshake
     /// parameter).
     pub buckets: SizeBuckets,
+    /// Most pairs one of the revealing side's candidate records is compared in (1 to
+    /// [`MAX_FUZZY_PAIRS`]): the comparing side keeps the records sharing the most band tokens
+    /// with it (a handshake parameter; the revealing side rejects a pair plan over it).
+    pub max_pairs: usize,
+    /// The exact stage: each record also puts a keyed token of its whole record (all its
+    /// field tokens) through the band-token PSI, and the comparing side links two records
+    /// whose whole records are equal without comparing them field by field (a handshake
+    /// parameter).
+    pub exact_stage: bool,
 }
 
 impl std::fmt::Debug for FuzzyConfig {
@@ -192,6 +205,8 @@ impl std::fmt::Debug for FuzzyConfig {
             .field("comparing", &self.comparing)
             .field("blocking_key", &self.blocking_key.as_ref().map(|_| ".."))
             .field("buckets", &self.buckets)
+            .field("max_pairs", &self.max_pairs)
+            .field("exact_stage", &self.exact_stage)
             .finish()
     }
 }
@@ -215,6 +230,8 @@ impl FuzzyConfig {
             comparing: Role::Initiator,
             blocking_key: None,
             buckets: SizeBuckets::default(),
+            max_pairs: DEFAULT_FUZZY_MAX_PAIRS,
+            exact_stage: true,
         }
     }
 }
@@ -396,6 +413,8 @@ impl ModeConfig {
                 if c.blocking == BlockingInput::FieldTokens {
                     entries.push(("fuzzy.common_share".into(), c.common_share.to_string()));
                 }
+                entries.push(("fuzzy.max_pairs".into(), c.max_pairs.to_string()));
+                entries.push(("fuzzy.exact_stage".into(), c.exact_stage.to_string()));
                 entries.push(("fuzzy.threshold".into(), c.threshold.to_string()));
                 entries.push(("fuzzy.fields".into(), fields(&c.fields)));
                 entries.push(("grouped.buckets".into(), c.buckets.describe()));
@@ -482,6 +501,26 @@ impl ModeConfig {
                 };
                 blindlink_matching::MinHasher::new(&BlockingSecret::new([0; 32]), shape)
                     .map_err(|e| local("fuzzy.minhash", e.to_string()))?;
+                let tokens = c.blocking.tokens_per_record(c.lsh.bands, c.fields.len());
+                if tokens > blindlink_matching::MAX_MINHASH_BANDS {
+                    return Err(local(
+                        "fuzzy.minhash",
+                        format!(
+                            "{} blocking over {} fields with {} bands per field pair makes \
+                             {tokens} band tokens per record, over the limit of {}",
+                            c.blocking.name(),
+                            c.fields.len(),
+                            c.lsh.bands,
+                            blindlink_matching::MAX_MINHASH_BANDS
+                        ),
+                    ));
+                }
+                if !(1..=MAX_FUZZY_PAIRS).contains(&c.max_pairs) {
+                    return Err(local(
+                        "fuzzy.max_pairs",
+                        format!("{} is outside 1 to {MAX_FUZZY_PAIRS}", c.max_pairs),
+                    ));
+                }
                 if c.blocking_key.is_none() {
                     return Err(local(
                         "fuzzy configuration",

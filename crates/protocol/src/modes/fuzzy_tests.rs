@@ -32,7 +32,7 @@ fn config(data: &Febrl4) -> FuzzyConfig {
 fn measure(data: &Febrl4, c: FuzzyConfig) -> Measured {
     let ta = fuzzy_blocking_tokens(&c, &data.a).unwrap();
     let tb = fuzzy_blocking_tokens(&c, &data.b).unwrap();
-    let (completeness, candidates, _, _) = blocking_quality(&ta, &tb, &data.truth, 256);
+    let (completeness, candidates, _, _) = blocking_quality(&c, &ta, &tb, &data.truth);
     let config = ModeConfig::Fuzzy(c);
     let mut da = new_driver(
         Role::Initiator,
@@ -128,16 +128,32 @@ fn febrl4_fuzzy_full_with_blindlink_heavy() {
 }
 
 #[test]
-fn blocking_quality_counts_pairs_once_and_skips_crowded_tokens() {
+fn candidate_pairs_are_counted_once_capped_and_skip_crowded_tokens() {
     let t = |s: &str| s.as_bytes().to_vec();
     let a = vec![vec![t("x"), t("y")], vec![t("y")], vec![]];
     let b = vec![vec![t("y"), t("x")], vec![t("z")]];
-    let (completeness, pairs, per_record, tokens) =
-        blocking_quality(&a, &b, &[(0, 0), (2, 1)], 256);
+    let mut c = FuzzyConfig::new(Vec::new());
+    let check = |c: &FuzzyConfig, a: &[Vec<Vec<u8>>], expected: &[(usize, usize)]| {
+        assert_eq!(
+            fuzzy_candidate_pairs(c, a, &b),
+            expected,
+            "max {}",
+            c.max_pairs
+        );
+    };
+    check(&c, &a, &[(0, 0), (1, 0)]);
+    // Record 0 of a shares two tokens with record 0 of b, record 1 one.
+    c.max_pairs = 1;
+    check(&c, &a, &[(0, 0)]);
+    // "y" held by 257 records of a pairs nobody; "x" still pairs (0, 0).
+    let crowded: Vec<Vec<Vec<u8>>> = std::iter::once(vec![t("x"), t("y")])
+        .chain((0..256).map(|_| vec![t("y")]))
+        .collect();
+    c.max_pairs = 300;
+    check(&c, &crowded, &[(0, 0)]);
+    let (completeness, pairs, per_record, tokens) = blocking_quality(&c, &a, &b, &[(0, 0), (2, 1)]);
     assert_eq!((completeness, pairs, tokens), (0.5, 2, 1.0));
     assert!((per_record - 2.0 / 3.0).abs() < 1e-12);
-    // "y" is held by 2 records of a: over a group limit of 1, only "x" pairs (0, 0).
-    assert_eq!(blocking_quality(&a, &b, &[(0, 0)], 1).1, 1);
     let q = BlockingQuality::measure(&[(0, 0), (1, 0)], &[(0, 0), (2, 1)], 3, 2);
     assert_eq!(q.pairs_completeness(), completeness);
 }
