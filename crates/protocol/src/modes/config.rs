@@ -139,15 +139,18 @@ impl ValidateConfig {
     }
 }
 
-/// Fuzzy's default MinHash bands (chosen on FEBRL4 and the two-hospitals scenario:
-/// papers/benchmarks.md, "Fuzzy blocking grid").
-pub const DEFAULT_FUZZY_BANDS: usize = 10;
+/// Fuzzy's default MinHash bands (per pair of fields with the default
+/// [`BlockingInput::FieldPairs`]; chosen on FEBRL4 and the two-hospitals scenario:
+/// papers/benchmarks.md, "Fuzzy: field-pair blocking").
+pub const DEFAULT_FUZZY_BANDS: usize = 1;
 /// Fuzzy's default minima per band.
-pub const DEFAULT_FUZZY_ROWS: usize = 6;
+pub const DEFAULT_FUZZY_ROWS: usize = 8;
+/// Fuzzy's default [`FuzzyConfig::threshold`] (the weighted mean of the fields' Dice).
+pub const DEFAULT_FUZZY_THRESHOLD: f64 = 0.6;
 /// Fuzzy's default [`FuzzyConfig::common_share`].
 pub const DEFAULT_COMMON_SHARE: f64 = 1.0;
 /// Fuzzy's default [`FuzzyConfig::max_pairs`].
-pub const DEFAULT_FUZZY_MAX_PAIRS: usize = 4;
+pub const DEFAULT_FUZZY_MAX_PAIRS: usize = 2;
 /// Most [`FuzzyConfig::max_pairs`].
 pub const MAX_FUZZY_PAIRS: usize = 256;
 
@@ -212,8 +215,9 @@ impl std::fmt::Debug for FuzzyConfig {
 }
 
 impl FuzzyConfig {
-    /// Fuzzy comparing `fields`: 1024-bit CLKs, [`DEFAULT_FUZZY_BANDS`] MinHash bands of
-    /// [`DEFAULT_FUZZY_ROWS`] minima over the field tokens, the default threshold, the
+    /// Fuzzy comparing `fields`: 1024-bit CLKs, [`DEFAULT_FUZZY_BANDS`] MinHash band of
+    /// [`DEFAULT_FUZZY_ROWS`] minima per pair of fields, at most [`DEFAULT_FUZZY_MAX_PAIRS`]
+    /// pairs per candidate, the exact stage, threshold [`DEFAULT_FUZZY_THRESHOLD`], the
     /// initiator comparing and no blocking key (set one).
     #[must_use]
     pub fn new(fields: Vec<FieldScoring>) -> Self {
@@ -223,10 +227,10 @@ impl FuzzyConfig {
                 bands: DEFAULT_FUZZY_BANDS,
                 bits_per_band: DEFAULT_FUZZY_ROWS,
             },
-            blocking: BlockingInput::FieldTokens,
+            blocking: BlockingInput::FieldPairs,
             common_share: DEFAULT_COMMON_SHARE,
             fields,
-            threshold: score::DEFAULT_VALIDATE_THRESHOLD,
+            threshold: DEFAULT_FUZZY_THRESHOLD,
             comparing: Role::Initiator,
             blocking_key: None,
             buckets: SizeBuckets::default(),

@@ -538,7 +538,7 @@ fn pair_groups(
 /// `max_pairs`: the ones sharing the most tokens, then the lowest record numbers.
 /// `by_token[t]` lists the own records holding matched token `t`; `candidates[b]` the matched
 /// tokens of candidate `b` (each below `by_token.len()`).
-fn pair_candidates(
+pub(super) fn pair_candidates(
     by_token: &[Vec<usize>],
     candidates: &[Vec<u32>],
     max_pairs: usize,
@@ -727,7 +727,7 @@ impl State for AwaitCandidates {
 /// The exact stage's links `(candidate number, own record)`: an own exact token (a number in
 /// `exact`) that exactly one own record and exactly one candidate hold links the two (two
 /// records with the same whole record on one side are left to the comparison).
-fn exact_links(
+pub(super) fn exact_links(
     by_token: &[Vec<usize>],
     candidates: &[Vec<u32>],
     exact: &HashSet<u32>,
