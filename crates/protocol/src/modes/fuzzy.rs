@@ -637,11 +637,11 @@ impl State for AwaitCandidates {
         Expect {
             kind: MessageKind::CandidateTokens,
             round: 0,
-            // Every matched token of the peer's is one of this side's matched tokens.
-            limit: 4 + self
-                .token_count
-                .saturating_mul(6)
-                .min(MAX_RECORDS * (2 + 4 * self.settings.max_tokens)),
+            // Each candidate holds at most `max_tokens` of the matched tokens; many
+            // candidates may hold the same token (records alike on the peer's side), so the
+            // number of matched tokens does not bound the message, the records do.
+            limit: 4 + MAX_RECORDS
+                .saturating_mul(2 + 4 * self.settings.max_tokens.min(self.token_count)),
         }
     }
 

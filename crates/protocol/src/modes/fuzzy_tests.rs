@@ -245,3 +245,25 @@ fn identical_records_link_in_the_exact_stage_alone() {
     assert_eq!((m.exact, m.compared), (40, 0));
     assert_eq!(m.links, (0..40).map(|i| (i, i)).collect::<Vec<_>>());
 }
+
+/// Many candidates holding the same matched tokens (records alike on the answering side):
+/// the candidate message is larger than 6 bytes per matched token, and is accepted. The exact
+/// token is held by 40 candidates, so the exact stage leaves them to the comparison.
+#[test]
+fn candidates_sharing_their_tokens_fit_the_candidate_message() {
+    let data = load(Some(1));
+    let copies = Febrl4 {
+        b: PartyData {
+            records: vec![data.a.records[0].clone(); 40],
+        },
+        truth: vec![(0, 0)],
+        ..data
+    };
+    let mut c = config(&copies);
+    c.max_pairs = 1;
+    let m = measure(&copies, c);
+    assert_eq!((m.exact, m.compared), (0, 40));
+    // Any copy is the record's match.
+    assert_eq!(m.links.len(), 1);
+    assert_eq!(m.links[0].0, 0);
+}
