@@ -163,8 +163,10 @@ pub struct FuzzyConfig {
     /// Length of the record-level CLKs in bits (a multiple of 8); they are the local input of
     /// the MinHash blocking with [`BlockingInput::ClkBits`].
     pub filter_bits: usize,
-    /// The shape of the blocking: `bands` keyed MinHash band tokens per record, each joining
-    /// `bits_per_band` minima (the name is kept from bit-sampling LSH; here it counts minima).
+    /// The shape of the blocking: `bands` keyed MinHash band tokens per record (per pair of
+    /// fields with [`BlockingInput::FieldPairs`]), each joining `bits_per_band` minima (the
+    /// name is kept from bit-sampling LSH; here it counts minima). At most
+    /// [`MAX_MINHASH_BANDS`](crate::MAX_MINHASH_BANDS) band tokens per record.
     pub lsh: LshParameters,
     /// The set each record's MinHash is taken over (a handshake parameter).
     pub blocking: BlockingInput,

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! comparing side (querier)                    other side (answerer)
-//! ── mutual PSI on the band tokens ───────────────────────────────
+//! ── mutual PSI on the band tokens and exact tokens ──────────────
 //! AwaitCandidates ◀── candidate_tokens ──────
 //! ──── pair_plan, psi_grouped_query ────────▶ AwaitPlan → AwaitQuery
 //! AwaitReply ◀── psi_grouped_reply ──────────
@@ -14,11 +14,19 @@
 //! # Blocking
 //! Each side computes its records' band tokens locally with the matching crate's keyed
 //! [`MinHasher`] (key derived from the linkage secret; [`fuzzy_blocking_tokens`]). By default
-//! the MinHash is taken over the record's field tokens, each tagged with its field, leaving
-//! out the tokens more than [`FuzzyConfig::common_share`] of this side's records hold (on
-//! FEBRL4 and the two-hospitals data this beats MinHash over CLK bits at equal cost: the CLK's
-//! hashing makes unrelated records share many bits; papers/benchmarks.md, "Fuzzy blocking
-//! grid"). [`BlockingInput::ClkBits`] keeps the MinHash over the CLK's set bits.
+//! ([`BlockingInput::FieldPairs`]) each pair of present fields gets its own bands over the two
+//! fields' tagged tokens, so a pair agreeing on any two fields is a candidate however
+//! corrupted the others (FEBRL4: 0.987 pairs completeness at about one pair per record,
+//! against 0.797 for one MinHash over all field tokens; papers/benchmarks.md, "Fuzzy:
+//! field-pair blocking"). [`BlockingInput::FieldTokens`] takes the MinHash over all field
+//! tokens, [`BlockingInput::ClkBits`] over the CLK's set bits.
+//!
+//! # The exact stage
+//! With [`FuzzyConfig::exact_stage`] each record also puts a keyed digest of its whole record
+//! ([`MinHasher::set_token`]) through the same PSI. The querier links a candidate and an own
+//! record that are the only holders of a matched exact token with score 1 and compares neither
+//! further (the solver would have linked them first). Only the querier acts on it: the
+//! answerer just follows the plan.
 //!
 //! # Naming the candidate pairs
 //! After the band-token PSI both sides hold the matched tokens as link ids, numbered in their
@@ -26,14 +34,16 @@
 //! (those holding a matched token) in a random order and sends, per candidate, the numbers of
 //! the matched tokens it holds (`candidate_tokens`). The querier pairs each candidate with
 //! its own records that hold one of those tokens (skipping a token more than 256 of its
-//! records hold, which carries little information), and sends the candidate number of every
-//! pair, ascending (`pair_plan`). A pair is then named by the candidate number `b` and its
+//! records hold, which carries little information), keeps per candidate the records sharing
+//! the most tokens with it (at most [`FuzzyConfig::max_pairs`], none sharing fewer than half
+//! as many as the best), and sends the candidate number of every pair, ascending
+//! (`pair_plan`); the answerer refuses a plan with a candidate in more pairs than that. A pair is then named by the candidate number `b` and its
 //! number `k` among `b`'s pairs, which both sides know; its groups are labelled by `(b, k)`
 //! and the field ([`super::grouped`]).
 //!
 //! # What each side learns
 //! - Both: what the band-token PSI reveals (set sizes, intersection size, which own tokens
-//!   matched).
+//!   matched, so also which own records have an exact twin on the other side).
 //! - The querier learns which matched tokens each of the answerer's candidate records holds
 //!   (not which record: the numbering is random), then per pair and field the shared-token
 //!   count (and the field's presence) and the answerer's padded token count.
