@@ -834,8 +834,8 @@ const FUZZY_QUERIER_CASES: &[Case] = &[
 #[rustfmt::skip]
 const FUZZY_ANSWERER_CASES: &[Case] = &[
     ("a token number nobody matched", CandidateTokens, unmatched_token, BAD, "invalid candidate tokens: record 0: token index 4294967294 is not ascending below {n}"),
-    ("a candidate with no token", CandidateTokens, no_tokens, BAD, "invalid candidate tokens: record 0 has 0 matched tokens, expected 1 to 64"),
-    ("more tokens than bands", CandidateTokens, too_many_tokens, BAD, "invalid candidate tokens: record 0 has 65 matched tokens, expected 1 to 64"),
+    ("a candidate with no token", CandidateTokens, no_tokens, BAD, "invalid candidate tokens: record 0 has 0 matched tokens, expected 1 to 11"),
+    ("more tokens than bands", CandidateTokens, too_many_tokens, BAD, "invalid candidate tokens: record 0 has 65 matched tokens, expected 1 to 11"),
     ("one candidate more than listed", CandidateTokens, count_plus_one, BAD, "truncated candidate tokens: 2 more bytes needed, 0 available"),
     ("trailing byte", CandidateTokens, trailing_byte, BAD, "trailing data after candidate tokens: 1 bytes"),
 ];

@@ -383,22 +383,22 @@ async fn fuzzy_blocking_shape_comes_from_the_config_and_must_agree() {
     let peers = Peers::new(true, 200, "fuzzy");
     peers.edit("hospital-b", |t| {
         t.replace(
-            "# fuzzy_bands = 10 ",
-            "fuzzy_bands = 12\nfuzzy_minima_per_band = 8",
+            "# fuzzy_bands = 1 ",
+            "fuzzy_bands = 2\nfuzzy_minima_per_band = 6",
         )
     });
     let client = peers.load("hospital-b", PartyCommand::Link);
     let ModeConfig::Fuzzy(fuzzy) = &client.1.mode_config else {
         panic!("hospital-b runs fuzzy");
     };
-    assert_eq!((fuzzy.lsh.bands, fuzzy.lsh.bits_per_band), (12, 8));
+    assert_eq!((fuzzy.lsh.bands, fuzzy.lsh.bits_per_band), (2, 6));
     assert!(client.1.mode_config.keys().is_empty());
     let (server, client) = failed(&peers, quick(), &client).await;
     assert_eq!(
         (server.as_str(), without_port(&client).as_str()),
         (
-            "session with hospital-b failed, nothing written: parameter digest differs: parameter 'fuzzy.minhash' is '10x6' on this side and '12x8' on the peer",
-            "link with hospital-a at ADDR failed, nothing written: parameter digest differs: parameter 'fuzzy.minhash' is '12x8' on this side and '10x6' on the peer",
+            "session with hospital-b failed, nothing written: parameter digest differs: parameter 'fuzzy.minhash' is '1x8' on this side and '2x6' on the peer",
+            "link with hospital-a at ADDR failed, nothing written: parameter digest differs: parameter 'fuzzy.minhash' is '2x6' on this side and '1x8' on the peer",
         )
     );
 }

@@ -50,7 +50,7 @@ pub use metrics::{
     BlockingQuality, FlagQuality, LinkageQuality, quality_by_threshold, threshold_sweep,
 };
 pub use minhash::{
-    ClkMinHasher, MAX_MINHASH_BANDS, MAX_MINHASH_ROWS, MinHashParameters, MinHasher,
+    ClkMinHasher, MAX_MINHASH_BANDS, MAX_MINHASH_ROWS, MinHashParameters, MinHasher, SET_TOKEN_BAND,
 };
 pub use solve::{DEFAULT_OPTIMAL_CELL_LIMIT, greedy, optimal};
 pub use store::{ClkStore, MAX_FILTER_BITS};

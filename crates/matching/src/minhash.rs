@@ -28,6 +28,11 @@ use crate::{BlockingKey, MatchingError};
 const ELEMENT_DOMAIN: &[u8] = b"blindlink/v1/minhash/element";
 /// Domain separation of the per-table values.
 const TABLE_DOMAIN: &[u8] = b"blindlink/v1/minhash/table";
+/// Domain separation of the whole-set token.
+const SET_DOMAIN: &[u8] = b"blindlink/v1/minhash/set";
+/// The band number of a whole-set token (no band has it: there are at most
+/// [`MAX_MINHASH_BANDS`]).
+pub const SET_TOKEN_BAND: u32 = u32::MAX;
 /// Most bands.
 pub const MAX_MINHASH_BANDS: usize = 64;
 /// Most minima per band.
@@ -152,11 +157,35 @@ impl MinHasher {
     /// not count); lets a caller hash each distinct element once.
     #[must_use]
     pub fn tokens_of_hashes(&self, hashes: &[u64]) -> Vec<Vec<u8>> {
+        self.band_tokens_of_hashes(hashes, 0..self.params.bands)
+    }
+
+    /// As [`MinHasher::tokens_of_hashes`], only the tokens of the bands in `bands` (clipped to
+    /// the hasher's bands): lets a caller take separate bands over separate subsets of a
+    /// record's elements (e.g. one band per pair of fields), each band still its own order.
+    ///
+    /// # Example
+    /// ```
+    /// use blindlink_matching::{BlockingKey, MinHashParameters, MinHasher};
+    /// let hasher = MinHasher::new(&BlockingKey::new([7; 32]), MinHashParameters { bands: 4, rows: 2 })?;
+    /// let hashes = [hasher.element_hash(b"ab"), hasher.element_hash(b"bc")];
+    /// let all = hasher.tokens_of_hashes(&hashes);
+    /// assert_eq!(hasher.band_tokens_of_hashes(&hashes, 1..3), all[1..3]);
+    /// assert_eq!(hasher.band_tokens_of_hashes(&hashes, 3..9), all[3..]);
+    /// # Ok::<(), blindlink_matching::MatchingError>(())
+    /// ```
+    #[must_use]
+    pub fn band_tokens_of_hashes(
+        &self,
+        hashes: &[u64],
+        bands: std::ops::Range<usize>,
+    ) -> Vec<Vec<u8>> {
         if hashes.is_empty() {
             return Vec::new();
         }
         let rows = self.params.rows;
-        (0..self.params.bands)
+        let bands = bands.start.min(self.params.bands)..bands.end.min(self.params.bands);
+        bands
             .map(|band| {
                 let mut token = Vec::with_capacity(4 + 8 * rows);
                 token.extend_from_slice(&(band as u32).to_be_bytes());
@@ -167,6 +196,43 @@ impl MinHasher {
                 token
             })
             .collect()
+    }
+}
+
+impl MinHasher {
+    /// The token of a whole multiset of element hashes (order does not count, repeats do):
+    /// [`SET_TOKEN_BAND`] (4 bytes, big-endian), then 32 bytes of HMAC-SHA-256 under the key
+    /// over the sorted hashes. Two records share it when their elements are all equal: an
+    /// exact match on the whole record, next to the band tokens' near matches; none for an
+    /// empty multiset.
+    ///
+    /// # Example
+    /// ```
+    /// use blindlink_matching::{BlockingKey, MinHashParameters, MinHasher};
+    /// let hasher = MinHasher::new(&BlockingKey::new([7; 32]), MinHashParameters { bands: 1, rows: 1 })?;
+    /// let (a, b) = (hasher.element_hash(b"ab"), hasher.element_hash(b"bc"));
+    /// let token = hasher.set_token(&[a, b, b]).unwrap();
+    /// assert_eq!((token.len(), &token[..4]), (36, [0xff; 4].as_slice()));
+    /// assert_eq!(Some(token.clone()), hasher.set_token(&[b, a, b]));
+    /// assert_ne!(Some(token), hasher.set_token(&[a, b]));
+    /// assert_eq!(hasher.set_token(&[]), None);
+    /// # Ok::<(), blindlink_matching::MatchingError>(())
+    /// ```
+    #[must_use]
+    pub fn set_token(&self, hashes: &[u64]) -> Option<Vec<u8>> {
+        if hashes.is_empty() {
+            return None;
+        }
+        let mut sorted = hashes.to_vec();
+        sorted.sort_unstable();
+        let mut mac = mac(&self.key);
+        mac.update(SET_DOMAIN);
+        for h in &sorted {
+            mac.update(&h.to_be_bytes());
+        }
+        let mut token = SET_TOKEN_BAND.to_be_bytes().to_vec();
+        token.extend_from_slice(&mac.finalize().into_bytes());
+        Some(token)
     }
 }
 

@@ -27,8 +27,12 @@
 //! key_file = "linkage.key"          # the shared linkage secret (blindlink keygen)
 //! validate_threshold = 0.75         # validate: Dice below this flags a suspected wrong person
 //! fuzzy_threshold = 0.8             # fuzzy, clk-exchange: Dice needed to link
-//! fuzzy_bands = 10                  # fuzzy: MinHash bands (more: higher recall, more PSI work)
-//! fuzzy_minima_per_band = 6         # fuzzy: minima per band (more: fewer, closer candidates)
+//! fuzzy_bands = 1                   # fuzzy: MinHash bands per field pair (more: higher recall, more PSI work)
+//! fuzzy_minima_per_band = 8         # fuzzy: minima per band (more: fewer, closer candidates)
+//! fuzzy_blocking = "field-pairs"    # fuzzy: field-pairs | field-tokens | clk-bits
+//! fuzzy_common_share = 1.0          # fuzzy, field-tokens: leave out tokens more records hold
+//! fuzzy_max_pairs = 2               # fuzzy: most pairs per candidate record
+//! fuzzy_exact_stage = true          # fuzzy: link equal whole records without comparing them
 //! [[linkage.validate_field]]        # optional, per field: validate's and fuzzy's weights (unlisted:
 //!                                   # weight 1, veto 1 for `exact` token fields; blindlink_party::scoring)
 //! name = "date_of_birth"
@@ -66,7 +70,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use blindlink_protocol::{MAX_MINHASH_BANDS, MAX_MINHASH_ROWS, Mode};
+use blindlink_protocol::{
+    BlockingInput, MAX_FUZZY_PAIRS, MAX_MINHASH_BANDS, MAX_MINHASH_ROWS, Mode,
+};
 use serde::Deserialize;
 
 use crate::PartyError;
@@ -140,6 +146,10 @@ struct RawLinkage {
     fuzzy_threshold: Option<f64>,
     fuzzy_bands: Option<usize>,
     fuzzy_minima_per_band: Option<usize>,
+    fuzzy_blocking: Option<String>,
+    fuzzy_common_share: Option<f64>,
+    fuzzy_max_pairs: Option<usize>,
+    fuzzy_exact_stage: Option<bool>,
     #[serde(default, rename = "validate_field")]
     validate_fields: Vec<RawValidateField>,
     #[serde(default)]
@@ -307,6 +317,14 @@ pub struct PartyConfig {
     pub fuzzy_bands: Option<usize>,
     /// `fuzzy`: minima per MinHash band.
     pub fuzzy_minima_per_band: Option<usize>,
+    /// `fuzzy`: what the MinHash blocking is taken over.
+    pub fuzzy_blocking: Option<BlockingInput>,
+    /// `fuzzy` over field tokens: the share of records above which a token is left out.
+    pub fuzzy_common_share: Option<f64>,
+    /// `fuzzy`: most pairs per candidate record.
+    pub fuzzy_max_pairs: Option<usize>,
+    /// `fuzzy`: the exact stage.
+    pub fuzzy_exact_stage: Option<bool>,
     /// The input CSV.
     pub input_csv: PathBuf,
     /// The column holding each record's local id.
@@ -508,6 +526,7 @@ impl PartyConfig {
         for (key, value) in [
             ("linkage.validate_threshold", raw.linkage.validate_threshold),
             ("linkage.fuzzy_threshold", raw.linkage.fuzzy_threshold),
+            ("linkage.fuzzy_common_share", raw.linkage.fuzzy_common_share),
         ] {
             if let Some(v) = value
                 && !(0.0..=1.0).contains(&v)
@@ -527,6 +546,11 @@ impl PartyConfig {
                 raw.linkage.fuzzy_minima_per_band,
                 MAX_MINHASH_ROWS,
             ),
+            (
+                "linkage.fuzzy_max_pairs",
+                raw.linkage.fuzzy_max_pairs,
+                MAX_FUZZY_PAIRS,
+            ),
         ] {
             if let Some(v) = value
                 && !(1..=max).contains(&v)
@@ -534,6 +558,19 @@ impl PartyConfig {
                 return Err(bad(key, format!("{v} is not between 1 and {max}")));
             }
         }
+
+        let fuzzy_blocking = match raw.linkage.fuzzy_blocking.as_deref() {
+            None => None,
+            Some(name) => Some(BlockingInput::from_name(name).ok_or_else(|| {
+                bad(
+                    "linkage.fuzzy_blocking",
+                    format!(
+                        "unknown blocking '{name}' (expected field-pairs, field-tokens or \
+                         clk-bits)"
+                    ),
+                )
+            })?),
+        };
 
         let mut validate_fields = Vec::with_capacity(raw.linkage.validate_fields.len());
         for (i, field) in raw.linkage.validate_fields.into_iter().enumerate() {
@@ -657,6 +694,10 @@ impl PartyConfig {
             fuzzy_threshold: raw.linkage.fuzzy_threshold,
             fuzzy_bands: raw.linkage.fuzzy_bands,
             fuzzy_minima_per_band: raw.linkage.fuzzy_minima_per_band,
+            fuzzy_blocking,
+            fuzzy_common_share: raw.linkage.fuzzy_common_share,
+            fuzzy_max_pairs: raw.linkage.fuzzy_max_pairs,
+            fuzzy_exact_stage: raw.linkage.fuzzy_exact_stage,
             input_csv: resolve(&raw.input.csv),
             id_column: raw.input.id_column,
             schema_columns: raw.input.schema_columns,
@@ -987,6 +1028,31 @@ dir = "out/registry"
             (
                 "validate_threshold = 0.75",
                 "fuzzy_bands = 12\nfuzzy_minima_per_band = 8",
+            ),
+            Serve,
+            "ok",
+        ));
+        wrong.extend(check(
+            ("validate_threshold = 0.75", "fuzzy_blocking = \"bits\""),
+            Serve,
+            "peers/registry.toml: linkage.fuzzy_blocking: unknown blocking 'bits' (expected \
+             field-pairs, field-tokens or clk-bits)",
+        ));
+        wrong.extend(check(
+            ("validate_threshold = 0.75", "fuzzy_max_pairs = 0"),
+            Serve,
+            "peers/registry.toml: linkage.fuzzy_max_pairs: 0 is not between 1 and 256",
+        ));
+        wrong.extend(check(
+            ("validate_threshold = 0.75", "fuzzy_common_share = -1"),
+            Serve,
+            "peers/registry.toml: linkage.fuzzy_common_share: -1 is not between 0 and 1",
+        ));
+        wrong.extend(check(
+            (
+                "validate_threshold = 0.75",
+                "fuzzy_blocking = \"field-tokens\"\nfuzzy_common_share = 0.05\n\
+                 fuzzy_max_pairs = 4\nfuzzy_exact_stage = false",
             ),
             Serve,
             "ok",

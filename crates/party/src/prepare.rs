@@ -97,6 +97,18 @@ pub fn mode_config(
             if let Some(minima) = config.fuzzy_minima_per_band {
                 c.lsh.bits_per_band = minima;
             }
+            if let Some(blocking) = config.fuzzy_blocking {
+                c.blocking = blocking;
+            }
+            if let Some(share) = config.fuzzy_common_share {
+                c.common_share = share;
+            }
+            if let Some(max_pairs) = config.fuzzy_max_pairs {
+                c.max_pairs = max_pairs;
+            }
+            if let Some(exact_stage) = config.fuzzy_exact_stage {
+                c.exact_stage = exact_stage;
+            }
             c.blocking_key = Some(derive_blocking_key(secret));
             c.comparing = Role::Initiator;
             ModeConfig::Fuzzy(c)

@@ -41,15 +41,17 @@ fn config(data: &Febrl4, args: &[String]) -> FuzzyConfig {
     if let Some(share) = args.get(4) {
         c.common_share = share.parse().unwrap();
     }
+    if let Some(max) = args.get(5) {
+        c.max_pairs = max.parse().unwrap();
+    }
+    if let Some(exact) = args.get(6) {
+        c.exact_stage = exact == "exact";
+    }
     c
 }
 
 fn input_named(name: &str) -> BlockingInput {
-    match name {
-        "field-tokens" => BlockingInput::FieldTokens,
-        "clk-bits" => BlockingInput::ClkBits,
-        other => panic!("unknown blocking input {other}"),
-    }
+    BlockingInput::from_name(name).unwrap_or_else(|| panic!("unknown blocking input {name}"))
 }
 
 fn main() {
@@ -132,29 +134,43 @@ fn grid(data: &Febrl4, args: &[String]) {
         || vec![1, 2, 3, 4, 5, 6, 8, 10],
         |s| s.split(',').map(|x| x.parse().unwrap()).collect(),
     );
-    println!(
-        "| input | common share | bands x rows | pairs completeness | candidate pairs | per record | PSI tokens per record | P(J=0.5) | tokens ms |"
+    let bands_list: Vec<usize> = args.get(3).map_or_else(
+        || vec![5, 10, 15, 20, 30, 40, 64],
+        |s| s.split(',').map(|x| x.parse().unwrap()).collect(),
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    let max_pairs_list: Vec<usize> = args.get(4).map_or_else(
+        || vec![DEFAULT_FUZZY_MAX_PAIRS],
+        |s| s.split(',').map(|x| x.parse().unwrap()).collect(),
+    );
+    println!(
+        "| input | common share | max pairs | bands x rows | pairs completeness | candidate pairs | per record | PSI tokens per record | P(J=0.5) | tokens ms |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for input in inputs {
         for &share in &shares {
             for &rows in &rows_list {
-                for bands in [5usize, 10, 15, 20, 30, 40, 64] {
+                for (&bands, &max_pairs) in bands_list
+                    .iter()
+                    .flat_map(|b| max_pairs_list.iter().map(move |m| (b, m)))
+                {
                     let mut c = config(data, &[]);
+                    c.max_pairs = max_pairs;
                     c.lsh.bands = bands;
                     c.lsh.bits_per_band = rows;
                     c.blocking = input;
                     c.common_share = share;
                     let started = Instant::now();
-                    let ta = fuzzy_blocking_tokens(&c, &data.a).unwrap();
+                    let Ok(ta) = fuzzy_blocking_tokens(&c, &data.a) else {
+                        continue;
+                    };
                     let tb = fuzzy_blocking_tokens(&c, &data.b).unwrap();
                     let ms = started.elapsed().as_secs_f64() * 1e3 / 2.0;
                     let (pc, pairs, per_record, tokens) =
-                        blocking_quality(&ta, &tb, &data.truth, 256);
+                        blocking_quality(&c, &ta, &tb, &data.truth);
                     let p = blindlink_matching::MinHashParameters { bands, rows }
                         .candidate_probability(0.5);
                     println!(
-                        "| {} | {share} | {bands} x {rows} | {pc:.4} | {pairs} | {per_record:.2} | {tokens:.0} | {p:.3} | {ms:.0} |",
+                        "| {} | {share} | {max_pairs} | {bands} x {rows} | {pc:.4} | {pairs} | {per_record:.2} | {tokens:.0} | {p:.3} | {ms:.0} |",
                         input.name()
                     );
                 }
@@ -167,7 +183,7 @@ fn run(data: &Febrl4, args: &[String]) {
     let c = config(data, args);
     let ta = fuzzy_blocking_tokens(&c, &data.a).unwrap();
     let tb = fuzzy_blocking_tokens(&c, &data.b).unwrap();
-    let (pc, pairs, per_record, tokens) = blocking_quality(&ta, &tb, &data.truth, 256);
+    let (pc, pairs, per_record, tokens) = blocking_quality(&c, &ta, &tb, &data.truth);
     println!(
         "blocking {} {}x{}: pairs completeness {pc:.4}, {pairs} candidate pairs ({per_record:.2} per record), {tokens:.0} PSI tokens per record",
         c.blocking.name(),
@@ -214,8 +230,9 @@ fn run(data: &Febrl4, args: &[String]) {
             .collect::<Vec<_>>()
     );
     println!(
-        "session {seconds:.2} s wall, {cpu:.2} s CPU (in memory, both parties, 2 threads); {} pairs compared; bytes a->b {} b->a {}",
+        "session {seconds:.2} s wall, {cpu:.2} s CPU (in memory, both parties, 2 threads); {} pairs compared, {} linked by the exact stage; bytes a->b {} b->a {}",
         oa.learned.compared_pairs,
+        oa.learned.exact_pairs,
         ledgers.initiator.sent.total.bytes,
         ledgers.responder.sent.total.bytes
     );
@@ -226,6 +243,29 @@ fn run(data: &Febrl4, args: &[String]) {
         q.precision(),
         q.recall()
     );
+    // The greedy one-to-one solver takes the highest scores first, so the links at a higher
+    // threshold are this run's links scoring at least that (one session, several thresholds).
+    let threshold = match &config {
+        ModeConfig::Fuzzy(c) => c.threshold,
+        _ => 0.0,
+    };
+    for t in [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8] {
+        if t < threshold {
+            continue;
+        }
+        let kept: Vec<(usize, usize)> = links
+            .iter()
+            .copied()
+            .filter(|&(a, _)| oa.rows[a].score.is_some_and(|s| s >= t - 1e-9))
+            .collect();
+        let q = LinkageQuality::measure(&kept, &data.truth);
+        println!(
+            "  at threshold {t}: precision {:.4} recall {:.4} ({} links)",
+            q.precision(),
+            q.recall(),
+            kept.len()
+        );
+    }
 }
 
 /// The (a, b) record indices of the links, matched by link id.

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use blindlink_encoding::{
     ClkEncoder, EncoderScratch, FieldTokenScratch, FieldTokenizer, LinkageSecret, SchemaDocument,
 };
-use blindlink_protocol::{FieldScoring, PartyData, PartyRecord};
+use blindlink_protocol::{
+    FieldScoring, FuzzyConfig, PartyData, PartyRecord, fuzzy_candidate_pairs,
+};
 
 /// The data directory, from the crate's manifest directory.
 pub(crate) fn dir() -> PathBuf {
@@ -112,30 +114,16 @@ pub(crate) fn load(limit: Option<usize>) -> Febrl4 {
 }
 
 /// Blocking quality of per-record band tokens: (pairs completeness, distinct candidate pairs,
-/// candidate pairs per record of `a`, mean band tokens per record), with the fuzzy protocol's
-/// rule that a token more than `max_group` records of `a` hold does not pair records.
+/// candidate pairs per record of `a`, mean band tokens per record), with the candidate pairs
+/// the fuzzy session compares when `a` compares ([`fuzzy_candidate_pairs`]: a token more than
+/// 256 records of `a` hold pairs nobody, at most `config.max_pairs` pairs per record of `b`).
 pub(crate) fn blocking_quality(
+    config: &FuzzyConfig,
     a: &[Vec<Vec<u8>>],
     b: &[Vec<Vec<u8>>],
     truth: &[(usize, usize)],
-    max_group: usize,
 ) -> (f64, u64, f64, f64) {
-    let mut by_token: std::collections::HashMap<&[u8], Vec<usize>> = Default::default();
-    for (i, tokens) in a.iter().enumerate() {
-        for t in tokens {
-            by_token.entry(t.as_slice()).or_default().push(i);
-        }
-    }
-    let mut pairs: HashSet<(usize, usize)> = HashSet::new();
-    for (j, tokens) in b.iter().enumerate() {
-        for t in tokens {
-            if let Some(group) = by_token.get(t.as_slice())
-                && group.len() <= max_group
-            {
-                pairs.extend(group.iter().map(|&i| (i, j)));
-            }
-        }
-    }
+    let pairs: HashSet<(usize, usize)> = fuzzy_candidate_pairs(config, a, b).into_iter().collect();
     let found = truth.iter().filter(|p| pairs.contains(p)).count();
     let tokens = a.iter().map(Vec::len).sum::<usize>() as f64 / a.len().max(1) as f64;
     (

@@ -139,13 +139,20 @@ impl ValidateConfig {
     }
 }
 
-/// Fuzzy's default MinHash bands (chosen on FEBRL4 and the two-hospitals scenario:
-/// papers/benchmarks.md, "Fuzzy blocking grid").
-pub const DEFAULT_FUZZY_BANDS: usize = 10;
+/// Fuzzy's default MinHash bands (per pair of fields with the default
+/// [`BlockingInput::FieldPairs`]; chosen on FEBRL4 and the two-hospitals scenario:
+/// papers/benchmarks.md, "Fuzzy: field-pair blocking").
+pub const DEFAULT_FUZZY_BANDS: usize = 1;
 /// Fuzzy's default minima per band.
-pub const DEFAULT_FUZZY_ROWS: usize = 6;
+pub const DEFAULT_FUZZY_ROWS: usize = 8;
+/// Fuzzy's default [`FuzzyConfig::threshold`] (the weighted mean of the fields' Dice).
+pub const DEFAULT_FUZZY_THRESHOLD: f64 = 0.6;
 /// Fuzzy's default [`FuzzyConfig::common_share`].
 pub const DEFAULT_COMMON_SHARE: f64 = 1.0;
+/// Fuzzy's default [`FuzzyConfig::max_pairs`].
+pub const DEFAULT_FUZZY_MAX_PAIRS: usize = 2;
+/// Most [`FuzzyConfig::max_pairs`].
+pub const MAX_FUZZY_PAIRS: usize = 256;
 
 /// `fuzzy`: private MinHash blocking through the mutual PSI (the tokens stay local, only keyed
 /// band tokens go through the PSI), then the candidate pairs' fields compared through the
@@ -156,8 +163,10 @@ pub struct FuzzyConfig {
     /// Length of the record-level CLKs in bits (a multiple of 8); they are the local input of
     /// the MinHash blocking with [`BlockingInput::ClkBits`].
     pub filter_bits: usize,
-    /// The shape of the blocking: `bands` keyed MinHash band tokens per record, each joining
-    /// `bits_per_band` minima (the name is kept from bit-sampling LSH; here it counts minima).
+    /// The shape of the blocking: `bands` keyed MinHash band tokens per record (per pair of
+    /// fields with [`BlockingInput::FieldPairs`]), each joining `bits_per_band` minima (the
+    /// name is kept from bit-sampling LSH; here it counts minima). At most
+    /// [`MAX_MINHASH_BANDS`](crate::MAX_MINHASH_BANDS) band tokens per record.
     pub lsh: LshParameters,
     /// The set each record's MinHash is taken over (a handshake parameter).
     pub blocking: BlockingInput,
@@ -178,6 +187,15 @@ pub struct FuzzyConfig {
     /// The size buckets token counts are padded to in the grouped PSI (a handshake
     /// parameter).
     pub buckets: SizeBuckets,
+    /// Most pairs one of the revealing side's candidate records is compared in (1 to
+    /// [`MAX_FUZZY_PAIRS`]): the comparing side keeps the records sharing the most band tokens
+    /// with it (a handshake parameter; the revealing side rejects a pair plan over it).
+    pub max_pairs: usize,
+    /// The exact stage: each record also puts a keyed token of its whole record (all its
+    /// field tokens) through the band-token PSI, and the comparing side links two records
+    /// whose whole records are equal without comparing them field by field (a handshake
+    /// parameter).
+    pub exact_stage: bool,
 }
 
 impl std::fmt::Debug for FuzzyConfig {
@@ -192,13 +210,16 @@ impl std::fmt::Debug for FuzzyConfig {
             .field("comparing", &self.comparing)
             .field("blocking_key", &self.blocking_key.as_ref().map(|_| ".."))
             .field("buckets", &self.buckets)
+            .field("max_pairs", &self.max_pairs)
+            .field("exact_stage", &self.exact_stage)
             .finish()
     }
 }
 
 impl FuzzyConfig {
-    /// Fuzzy comparing `fields`: 1024-bit CLKs, [`DEFAULT_FUZZY_BANDS`] MinHash bands of
-    /// [`DEFAULT_FUZZY_ROWS`] minima over the field tokens, the default threshold, the
+    /// Fuzzy comparing `fields`: 1024-bit CLKs, [`DEFAULT_FUZZY_BANDS`] MinHash band of
+    /// [`DEFAULT_FUZZY_ROWS`] minima per pair of fields, at most [`DEFAULT_FUZZY_MAX_PAIRS`]
+    /// pairs per candidate, the exact stage, threshold [`DEFAULT_FUZZY_THRESHOLD`], the
     /// initiator comparing and no blocking key (set one).
     #[must_use]
     pub fn new(fields: Vec<FieldScoring>) -> Self {
@@ -208,13 +229,15 @@ impl FuzzyConfig {
                 bands: DEFAULT_FUZZY_BANDS,
                 bits_per_band: DEFAULT_FUZZY_ROWS,
             },
-            blocking: BlockingInput::FieldTokens,
+            blocking: BlockingInput::FieldPairs,
             common_share: DEFAULT_COMMON_SHARE,
             fields,
-            threshold: score::DEFAULT_VALIDATE_THRESHOLD,
+            threshold: DEFAULT_FUZZY_THRESHOLD,
             comparing: Role::Initiator,
             blocking_key: None,
             buckets: SizeBuckets::default(),
+            max_pairs: DEFAULT_FUZZY_MAX_PAIRS,
+            exact_stage: true,
         }
     }
 }
@@ -396,6 +419,8 @@ impl ModeConfig {
                 if c.blocking == BlockingInput::FieldTokens {
                     entries.push(("fuzzy.common_share".into(), c.common_share.to_string()));
                 }
+                entries.push(("fuzzy.max_pairs".into(), c.max_pairs.to_string()));
+                entries.push(("fuzzy.exact_stage".into(), c.exact_stage.to_string()));
                 entries.push(("fuzzy.threshold".into(), c.threshold.to_string()));
                 entries.push(("fuzzy.fields".into(), fields(&c.fields)));
                 entries.push(("grouped.buckets".into(), c.buckets.describe()));
@@ -482,6 +507,26 @@ impl ModeConfig {
                 };
                 blindlink_matching::MinHasher::new(&BlockingSecret::new([0; 32]), shape)
                     .map_err(|e| local("fuzzy.minhash", e.to_string()))?;
+                let tokens = c.blocking.tokens_per_record(c.lsh.bands, c.fields.len());
+                if tokens > blindlink_matching::MAX_MINHASH_BANDS {
+                    return Err(local(
+                        "fuzzy.minhash",
+                        format!(
+                            "{} blocking over {} fields with {} bands per field pair makes \
+                             {tokens} band tokens per record, over the limit of {}",
+                            c.blocking.name(),
+                            c.fields.len(),
+                            c.lsh.bands,
+                            blindlink_matching::MAX_MINHASH_BANDS
+                        ),
+                    ));
+                }
+                if !(1..=MAX_FUZZY_PAIRS).contains(&c.max_pairs) {
+                    return Err(local(
+                        "fuzzy.max_pairs",
+                        format!("{} is outside 1 to {MAX_FUZZY_PAIRS}", c.max_pairs),
+                    ));
+                }
                 if c.blocking_key.is_none() {
                     return Err(local(
                         "fuzzy configuration",

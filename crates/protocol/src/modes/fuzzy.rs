@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! comparing side (querier)                    other side (answerer)
-//! ── mutual PSI on the band tokens ───────────────────────────────
+//! ── mutual PSI on the band tokens and exact tokens ──────────────
 //! AwaitCandidates ◀── candidate_tokens ──────
 //! ──── pair_plan, psi_grouped_query ────────▶ AwaitPlan → AwaitQuery
 //! AwaitReply ◀── psi_grouped_reply ──────────
@@ -14,11 +14,19 @@
 //! # Blocking
 //! Each side computes its records' band tokens locally with the matching crate's keyed
 //! [`MinHasher`] (key derived from the linkage secret; [`fuzzy_blocking_tokens`]). By default
-//! the MinHash is taken over the record's field tokens, each tagged with its field, leaving
-//! out the tokens more than [`FuzzyConfig::common_share`] of this side's records hold (on
-//! FEBRL4 and the two-hospitals data this beats MinHash over CLK bits at equal cost: the CLK's
-//! hashing makes unrelated records share many bits; papers/benchmarks.md, "Fuzzy blocking
-//! grid"). [`BlockingInput::ClkBits`] keeps the MinHash over the CLK's set bits.
+//! ([`BlockingInput::FieldPairs`]) each pair of present fields gets its own bands over the two
+//! fields' tagged tokens, so a pair agreeing on any two fields is a candidate however
+//! corrupted the others (FEBRL4: 0.987 pairs completeness at about one pair per record,
+//! against 0.797 for one MinHash over all field tokens; papers/benchmarks.md, "Fuzzy:
+//! field-pair blocking"). [`BlockingInput::FieldTokens`] takes the MinHash over all field
+//! tokens, [`BlockingInput::ClkBits`] over the CLK's set bits.
+//!
+//! # The exact stage
+//! With [`FuzzyConfig::exact_stage`] each record also puts a keyed digest of its whole record
+//! ([`MinHasher::set_token`]) through the same PSI. The querier links a candidate and an own
+//! record that are the only holders of a matched exact token with score 1 and compares neither
+//! further (the solver would have linked them first). Only the querier acts on it: the
+//! answerer just follows the plan.
 //!
 //! # Naming the candidate pairs
 //! After the band-token PSI both sides hold the matched tokens as link ids, numbered in their
@@ -26,14 +34,16 @@
 //! (those holding a matched token) in a random order and sends, per candidate, the numbers of
 //! the matched tokens it holds (`candidate_tokens`). The querier pairs each candidate with
 //! its own records that hold one of those tokens (skipping a token more than 256 of its
-//! records hold, which carries little information), and sends the candidate number of every
-//! pair, ascending (`pair_plan`). A pair is then named by the candidate number `b` and its
+//! records hold, which carries little information), keeps per candidate the records sharing
+//! the most tokens with it (at most [`FuzzyConfig::max_pairs`], none sharing fewer than half
+//! as many as the best), and sends the candidate number of every pair, ascending
+//! (`pair_plan`); the answerer refuses a plan with a candidate in more pairs than that. A pair is then named by the candidate number `b` and its
 //! number `k` among `b`'s pairs, which both sides know; its groups are labelled by `(b, k)`
 //! and the field ([`super::grouped`]).
 //!
 //! # What each side learns
 //! - Both: what the band-token PSI reveals (set sizes, intersection size, which own tokens
-//!   matched).
+//!   matched, so also which own records have an exact twin on the other side).
 //! - The querier learns which matched tokens each of the answerer's candidate records holds
 //!   (not which record: the numbering is random), then per pair and field the shared-token
 //!   count (and the field's presence) and the answerer's padded token count.
@@ -59,7 +69,7 @@ use super::linking::{self, AwaitLinkIds};
 use super::payload;
 use super::score::{FieldScoring, ValidateScorer};
 use super::shell::{Expect, Next, State, Transition};
-use super::{FuzzyConfig, MAX_MINHASH_BANDS, MAX_RECORDS, PartyData};
+use super::{FuzzyConfig, MAX_RECORDS, PartyData};
 use crate::{Disclosure, DisclosureLedger, MessageKind, ProtocolError};
 
 /// The match-key name of the band tokens (a domain tag for hashing them to the group).
@@ -77,6 +87,9 @@ struct Settings {
     threshold: f64,
     comparing: bool,
     buckets: SizeBuckets,
+    max_pairs: usize,
+    /// Most matched tokens one record can hold (its band tokens and its exact token).
+    max_tokens: usize,
 }
 
 /// What a record's MinHash blocking is taken over.
@@ -87,6 +100,11 @@ pub enum BlockingInput {
     FieldTokens,
     /// The set bit positions of the record-level CLK ([`PartyRecord::clk`](super::PartyRecord::clk)).
     ClkBits,
+    /// Per pair of fields (both present), the set of the two fields' tagged tokens:
+    /// [`FuzzyConfig::lsh`]`.bands` bands per field pair, so a record has up to
+    /// `n (n - 1) / 2 × bands` band tokens. Like several blocking rules OR-ed together: a
+    /// pair that agrees on any two fields becomes a candidate, however corrupted the others.
+    FieldPairs,
 }
 
 impl BlockingInput {
@@ -96,8 +114,31 @@ impl BlockingInput {
         match self {
             Self::FieldTokens => "field-tokens",
             Self::ClkBits => "clk-bits",
+            Self::FieldPairs => "field-pairs",
         }
     }
+
+    /// The input named `name` in the handshake parameters.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::FieldTokens, Self::ClkBits, Self::FieldPairs]
+            .into_iter()
+            .find(|input| input.name() == name)
+    }
+
+    /// The band tokens per record (at most) with `bands` bands over `fields` fields.
+    #[must_use]
+    pub const fn tokens_per_record(self, bands: usize, fields: usize) -> usize {
+        match self {
+            Self::FieldTokens | Self::ClkBits => bands,
+            Self::FieldPairs => bands.saturating_mul(field_pairs(fields)),
+        }
+    }
+}
+
+/// The pairs of `fields` fields: `n (n - 1) / 2`.
+const fn field_pairs(fields: usize) -> usize {
+    fields.saturating_mul(fields.saturating_sub(1)) / 2
 }
 
 /// Each record's fuzzy blocking tokens under `config`, in the order of `data.records`: what
@@ -120,7 +161,9 @@ pub fn fuzzy_blocking_tokens(
         });
     };
     let shape = MinHashParameters {
-        bands: config.lsh.bands,
+        bands: config
+            .blocking
+            .tokens_per_record(config.lsh.bands, config.fields.len()),
         rows: config.lsh.bits_per_band,
     };
     let hasher = MinHasher::new(key, shape).map_err(|e| ProtocolError::Local {
@@ -133,6 +176,51 @@ pub fn fuzzy_blocking_tokens(
             data.records
                 .par_iter()
                 .map(|r| r.clk.as_deref().map(|c| clks.tokens(c)).unwrap_or_default())
+                .collect()
+        }
+        BlockingInput::FieldPairs => {
+            let bands = config.lsh.bands;
+            data.records
+                .par_iter()
+                .map_init(Vec::new, |element, r| {
+                    let per_field: Vec<Vec<u64>> = r
+                        .fields
+                        .iter()
+                        .enumerate()
+                        .map(|(f, tokens)| {
+                            let mut hashes: Vec<u64> = tokens
+                                .iter()
+                                .map(|token| {
+                                    element.clear();
+                                    element.push(f as u8);
+                                    element.extend_from_slice(token);
+                                    hasher.element_hash(element)
+                                })
+                                .collect();
+                            hashes.sort_unstable();
+                            hashes.dedup();
+                            hashes
+                        })
+                        .collect();
+                    let mut out = Vec::new();
+                    let mut pair = 0;
+                    let mut union = Vec::new();
+                    for f in 0..per_field.len() {
+                        for g in f + 1..per_field.len() {
+                            if !per_field[f].is_empty() && !per_field[g].is_empty() {
+                                union.clear();
+                                union.extend_from_slice(&per_field[f]);
+                                union.extend_from_slice(&per_field[g]);
+                                out.extend(hasher.band_tokens_of_hashes(
+                                    &union,
+                                    pair * bands..(pair + 1) * bands,
+                                ));
+                            }
+                            pair += 1;
+                        }
+                    }
+                    out
+                })
                 .collect()
         }
         BlockingInput::FieldTokens => {
@@ -189,6 +277,42 @@ fn common_elements(per_record: &[Vec<u64>], share: f64) -> HashSet<u64> {
         .collect()
 }
 
+/// Each record's exact token: the [`MinHasher::set_token`] of all its field tokens, each
+/// tagged with its field (none for a record without tokens).
+fn exact_tokens(
+    config: &FuzzyConfig,
+    data: &PartyData,
+) -> Result<Vec<Option<Vec<u8>>>, ProtocolError> {
+    let Some(key) = &config.blocking_key else {
+        return Err(ProtocolError::Local {
+            what: "fuzzy configuration",
+            reason: "no blocking key (derive one from the linkage secret)".into(),
+        });
+    };
+    let hasher = MinHasher::new(key, MinHashParameters { bands: 1, rows: 1 }).map_err(|e| {
+        ProtocolError::Local {
+            what: "fuzzy.minhash",
+            reason: e.to_string(),
+        }
+    })?;
+    Ok(data
+        .records
+        .par_iter()
+        .map_init(Vec::new, |element, r| {
+            let mut hashes = Vec::new();
+            for (f, tokens) in r.fields.iter().enumerate() {
+                for token in tokens {
+                    element.clear();
+                    element.push(f as u8);
+                    element.extend_from_slice(token);
+                    hashes.push(hasher.element_hash(element));
+                }
+            }
+            hasher.set_token(&hashes)
+        })
+        .collect())
+}
+
 pub(crate) fn start(
     cx: &mut Context,
     _ledger: &mut DisclosureLedger,
@@ -203,6 +327,16 @@ pub(crate) fn start(
             record_of_element.push(record);
         }
     }
+    // The exact stage: the whole-record tokens after the band tokens, in the same PSI.
+    let first_exact = elements.len();
+    if config.exact_stage {
+        for (record, token) in exact_tokens(config, &cx.data)?.into_iter().enumerate() {
+            if let Some(token) = token {
+                elements.push(token);
+                record_of_element.push(record);
+            }
+        }
+    }
     let distinct = elements.iter().collect::<HashSet<_>>().len();
     let band_key = MatchKeyName::new(BAND_KEY).map_err(local_psi)?;
     let (mutual, send) = Mutual::start(cx, &band_key, &elements, 0)?;
@@ -211,12 +345,18 @@ pub(crate) fn start(
         Blocking {
             mutual,
             record_of_element,
+            first_exact,
             distinct,
             settings: Settings {
                 fields: config.fields.clone(),
                 threshold: config.threshold,
                 comparing: cx.role == config.comparing,
                 buckets: config.buckets.clone(),
+                max_pairs: config.max_pairs,
+                max_tokens: config
+                    .blocking
+                    .tokens_per_record(config.lsh.bands, config.fields.len())
+                    + usize::from(config.exact_stage),
             },
         },
     ))
@@ -227,6 +367,8 @@ struct Blocking {
     mutual: Mutual,
     /// The record of each of this side's token elements.
     record_of_element: Vec<usize>,
+    /// The elements from here on are exact tokens.
+    first_exact: usize,
     distinct: usize,
     settings: Settings,
 }
@@ -249,6 +391,7 @@ impl State for Blocking {
         let Self {
             mutual,
             record_of_element,
+            first_exact,
             distinct,
             settings,
         } = *self;
@@ -258,13 +401,21 @@ impl State for Blocking {
                 Blocking {
                     mutual,
                     record_of_element,
+                    first_exact,
                     distinct,
                     settings,
                 },
             )),
             MutualStep::Finished(outcome, mut send) => {
                 cx.record_mutual(ledger, BAND_KEY, distinct, &outcome);
-                let next = after_blocking(cx, ledger, &record_of_element, &outcome, settings)?;
+                let next = after_blocking(
+                    cx,
+                    ledger,
+                    &record_of_element,
+                    first_exact,
+                    &outcome,
+                    settings,
+                )?;
                 send.extend(next.send);
                 Ok(Transition::new(send, next.next))
             }
@@ -278,6 +429,7 @@ fn after_blocking(
     cx: &mut Context,
     ledger: &mut DisclosureLedger,
     record_of_element: &[usize],
+    first_exact: usize,
     outcome: &MutualOutcome,
     settings: Settings,
 ) -> Result<Transition, ProtocolError> {
@@ -302,11 +454,18 @@ fn after_blocking(
         list.dedup();
     }
     if settings.comparing {
+        let exact = outcome
+            .matches
+            .iter()
+            .filter(|m| m.index >= first_exact)
+            .filter_map(|m| number.get(&m.link_id.0).copied())
+            .collect();
         return Ok(Transition::to(
             Vec::new(),
             AwaitCandidates {
                 tokens,
                 token_count: matched.len(),
+                exact,
                 settings,
             },
         ));
@@ -383,11 +542,99 @@ fn pair_groups(
     groups
 }
 
+/// The querier's candidate pairs `(candidate number, own record)`, ascending: each
+/// candidate against the own records sharing a matched token with it (skipping a token more
+/// than [`MAX_TOKEN_GROUP`] own records hold), each pair once, and of those at most
+/// `max_pairs`: the ones sharing the most tokens, then the lowest record numbers.
+/// `by_token[t]` lists the own records holding matched token `t`; `candidates[b]` the matched
+/// tokens of candidate `b` (each below `by_token.len()`).
+pub(super) fn pair_candidates(
+    by_token: &[Vec<usize>],
+    candidates: &[Vec<u32>],
+    max_pairs: usize,
+) -> Vec<(u32, usize)> {
+    candidates
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(b, list)| {
+            let mut own: Vec<usize> = list
+                .iter()
+                .filter_map(|&t| by_token.get(t as usize))
+                .filter(|group| group.len() <= MAX_TOKEN_GROUP)
+                .flatten()
+                .copied()
+                .collect();
+            own.sort_unstable();
+            // (shared tokens, record), most shared first.
+            let mut counted: Vec<(usize, usize)> = Vec::new();
+            for a in own {
+                match counted.last_mut() {
+                    Some((n, last)) if *last == a => *n += 1,
+                    _ => counted.push((1, a)),
+                }
+            }
+            let best = counted.iter().map(|&(n, _)| n).max().unwrap_or(0);
+            if counted.len() > max_pairs || counted.iter().any(|&(n, _)| 2 * n < best) {
+                counted.sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+                counted.truncate(max_pairs);
+                counted.retain(|&(n, _)| 2 * n >= best);
+                counted.sort_unstable_by_key(|&(_, a)| a);
+            }
+            counted.into_iter().map(move |(_, a)| (b as u32, a))
+        })
+        .collect()
+}
+
+/// The candidate pairs `(record of a, record of b)` fuzzy compares when `a` compares, from
+/// both sides' [`fuzzy_blocking_tokens`]: what the session computes after the band-token
+/// PSI, for measuring a blocking locally (pairs completeness, pairs per record).
+#[must_use]
+pub fn fuzzy_candidate_pairs(
+    config: &FuzzyConfig,
+    a: &[Vec<Vec<u8>>],
+    b: &[Vec<Vec<u8>>],
+) -> Vec<(usize, usize)> {
+    let in_b: HashSet<&[u8]> = b.iter().flatten().map(Vec::as_slice).collect();
+    let mut number: HashMap<&[u8], u32> = HashMap::new();
+    let mut by_token: Vec<Vec<usize>> = Vec::new();
+    for (record, tokens) in a.iter().enumerate() {
+        for t in tokens.iter().filter(|t| in_b.contains(t.as_slice())) {
+            let next = number.len() as u32;
+            let n = *number.entry(t.as_slice()).or_insert(next);
+            if n as usize == by_token.len() {
+                by_token.push(Vec::new());
+            }
+            let group = &mut by_token[n as usize];
+            if group.last() != Some(&record) {
+                group.push(record);
+            }
+        }
+    }
+    let candidates: Vec<Vec<u32>> = b
+        .iter()
+        .map(|tokens| {
+            let mut list: Vec<u32> = tokens
+                .iter()
+                .filter_map(|t| number.get(t.as_slice()).copied())
+                .collect();
+            list.sort_unstable();
+            list.dedup();
+            list
+        })
+        .collect();
+    pair_candidates(&by_token, &candidates, config.max_pairs)
+        .into_iter()
+        .map(|(b, a)| (a, b as usize))
+        .collect()
+}
+
 /// The querier: waiting for the answerer's candidates.
 struct AwaitCandidates {
     /// Own records' matched token numbers.
     tokens: Vec<Vec<u32>>,
     token_count: usize,
+    /// The numbers of own matched exact tokens.
+    exact: HashSet<u32>,
     settings: Settings,
 }
 
@@ -400,11 +647,11 @@ impl State for AwaitCandidates {
         Expect {
             kind: MessageKind::CandidateTokens,
             round: 0,
-            // Every matched token of the peer's is one of this side's matched tokens.
-            limit: 4 + self
-                .token_count
-                .saturating_mul(6)
-                .min(MAX_RECORDS * (2 + 4 * MAX_MINHASH_BANDS)),
+            // Each candidate holds at most `max_tokens` of the matched tokens; many
+            // candidates may hold the same token (records alike on the peer's side), so the
+            // number of matched tokens does not bound the message, the records do.
+            limit: 4 + MAX_RECORDS
+                .saturating_mul(2 + 4 * self.settings.max_tokens.min(self.token_count)),
         }
     }
 
@@ -417,10 +664,15 @@ impl State for AwaitCandidates {
         let Self {
             tokens,
             token_count,
+            exact,
             settings,
         } = *self;
-        let candidates =
-            payload::decode_candidate_tokens(&bytes, MAX_RECORDS, MAX_MINHASH_BANDS, token_count)?;
+        let mut candidates = payload::decode_candidate_tokens(
+            &bytes,
+            MAX_RECORDS,
+            settings.max_tokens,
+            token_count,
+        )?;
         ledger.record_learned(Disclosure::CandidateTokens {
             records: candidates.len() as u64,
         });
@@ -431,24 +683,19 @@ impl State for AwaitCandidates {
                 by_token[t as usize].push(record);
             }
         }
-        let by_token = &by_token;
-        // Each candidate against the own records sharing a token with it, each pair once.
-        let pairs: Vec<(u32, usize)> = candidates
-            .par_iter()
-            .enumerate()
-            .flat_map_iter(|(b, list)| {
-                let mut own: Vec<usize> = list
-                    .iter()
-                    .map(|&t| &by_token[t as usize])
-                    .filter(|group| group.len() <= MAX_TOKEN_GROUP)
-                    .flatten()
-                    .copied()
-                    .collect();
-                own.sort_unstable();
-                own.dedup();
-                own.into_iter().map(move |a| (b as u32, a))
-            })
-            .collect();
+        let exact_links = exact_links(&by_token, &candidates, &exact);
+        if !exact_links.is_empty() {
+            // Both records of an exact link are in no other pair: the one-to-one solver
+            // would link them first (score 1), so their other pairs could not link.
+            let linked_own: HashSet<usize> = exact_links.iter().map(|&(_, a)| a).collect();
+            for group in &mut by_token {
+                group.retain(|a| !linked_own.contains(a));
+            }
+            for &(b, _) in &exact_links {
+                candidates[b as usize].clear();
+            }
+        }
+        let pairs = pair_candidates(&by_token, &candidates, settings.max_pairs);
         let fields = settings.fields.len();
         if pairs.len().saturating_mul(fields) > grouped::MAX_GROUPS {
             return Err(ProtocolError::Local {
@@ -479,11 +726,45 @@ impl State for AwaitCandidates {
                 groups: groups.len(),
                 own_padded,
                 pairs,
+                exact_links,
                 names,
                 settings,
             },
         ))
     }
+}
+
+/// The exact stage's links `(candidate number, own record)`: an own exact token (a number in
+/// `exact`) that exactly one own record and exactly one candidate hold links the two (two
+/// records with the same whole record on one side are left to the comparison).
+pub(super) fn exact_links(
+    by_token: &[Vec<usize>],
+    candidates: &[Vec<u32>],
+    exact: &HashSet<u32>,
+) -> Vec<(u32, usize)> {
+    let mut holders: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (b, list) in candidates.iter().enumerate() {
+        for t in list.iter().filter(|t| exact.contains(t)) {
+            holders.entry(*t).or_default().push(b as u32);
+        }
+    }
+    let mut links: Vec<(u32, usize)> = holders
+        .into_iter()
+        .filter_map(
+            |(t, peers)| match (peers.as_slice(), by_token.get(t as usize)?.as_slice()) {
+                (&[b], &[a]) => Some((b, a)),
+                _ => None,
+            },
+        )
+        .collect();
+    links.sort_unstable();
+    links
+}
+
+/// Most pairs in a plan over `candidates` candidates.
+fn plan_limit(candidates: usize, settings: &Settings) -> usize {
+    (grouped::MAX_GROUPS / settings.fields.len().max(1))
+        .min(candidates.saturating_mul(settings.max_pairs))
 }
 
 /// The answerer: waiting for the pair plan; `positions[b]` is its candidate record `b`.
@@ -498,7 +779,7 @@ impl State for AwaitPlan {
     }
 
     fn expects(&self) -> Expect {
-        let max_pairs = grouped::MAX_GROUPS / self.settings.fields.len().max(1);
+        let max_pairs = plan_limit(self.positions.len(), &self.settings);
         Expect {
             kind: MessageKind::PairPlan,
             round: 0,
@@ -516,9 +797,21 @@ impl State for AwaitPlan {
             positions,
             settings,
         } = *self;
-        let max_pairs = grouped::MAX_GROUPS / settings.fields.len().max(1);
+        let max_pairs = plan_limit(positions.len(), &settings);
         let plan = payload::decode_positions(&bytes, positions.len(), max_pairs)?;
         let names = names(&plan);
+        if let Some(&(b, k)) = names
+            .iter()
+            .find(|&&(_, k)| k as usize >= settings.max_pairs)
+        {
+            return Err(ProtocolError::Invalid {
+                what: "pair plan",
+                reason: format!(
+                    "candidate {b} is in pair {k}, over fuzzy.max_pairs = {}",
+                    settings.max_pairs
+                ),
+            });
+        }
         let groups = pair_groups(cx, &names, |n| positions[plan[n] as usize]);
         let own_padded = grouped::own_padded(&groups, &settings.buckets);
         let ready = grouped::prepare_answer(cx, &groups, &settings.buckets)?;
@@ -593,6 +886,8 @@ struct AwaitReply {
     own_padded: Vec<u32>,
     /// `(candidate number, own record)` of every pair.
     pairs: Vec<(u32, usize)>,
+    /// `(candidate number, own record)` of the exact stage's links.
+    exact_links: Vec<(u32, usize)>,
     names: Vec<(u32, u32)>,
     settings: Settings,
 }
@@ -616,6 +911,7 @@ impl State for AwaitReply {
             querier,
             own_padded,
             pairs,
+            exact_links,
             names,
             settings,
             ..
@@ -624,7 +920,7 @@ impl State for AwaitReply {
         let fields = settings.fields.len().max(1);
         let scorer = ValidateScorer::new(settings.fields.clone(), settings.threshold);
         let buckets = &settings.buckets;
-        let kept: Vec<Candidate> = outcome
+        let mut kept: Vec<Candidate> = outcome
             .groups
             .par_chunks(fields)
             .zip(&pairs)
@@ -656,6 +952,12 @@ impl State for AwaitReply {
             );
         }
         cx.learned.compared_pairs = pairs.len() as u64;
+        cx.learned.exact_pairs = exact_links.len() as u64;
+        kept.extend(exact_links.iter().map(|&(b, a)| Candidate {
+            a,
+            b: b as usize,
+            score: 1.0,
+        }));
         let send = linking::link_pairs(cx, ledger, &kept)?;
         Ok(Transition::new(send, Next::AwaitDone))
     }

@@ -46,11 +46,11 @@ pub use blindlink_matching::BlockingKey as BlockingSecret;
 pub use blindlink_matching::{MAX_MINHASH_BANDS, MAX_MINHASH_ROWS};
 pub use config::{
     CardinalityConfig, ClkExchangeConfig, DEFAULT_COMMON_SHARE, DEFAULT_FUZZY_BANDS,
-    DEFAULT_FUZZY_ROWS, ExactConfig, FieldTokens, FuzzyConfig, MAX_FIELD_TOKENS, MAX_FIELDS,
-    MAX_MATCH_KEYS, MAX_RECORDS, MAX_TOKEN_BYTES, ModeConfig, PartyData, PartyRecord,
-    ValidateConfig, derive_blocking_key,
+    DEFAULT_FUZZY_MAX_PAIRS, DEFAULT_FUZZY_ROWS, DEFAULT_FUZZY_THRESHOLD, ExactConfig, FieldTokens,
+    FuzzyConfig, MAX_FIELD_TOKENS, MAX_FIELDS, MAX_FUZZY_PAIRS, MAX_MATCH_KEYS, MAX_RECORDS,
+    MAX_TOKEN_BYTES, ModeConfig, PartyData, PartyRecord, ValidateConfig, derive_blocking_key,
 };
-pub use fuzzy::{BlockingInput, fuzzy_blocking_tokens};
+pub use fuzzy::{BlockingInput, fuzzy_blocking_tokens, fuzzy_candidate_pairs};
 pub use score::{FieldAgreement, FieldScoring, ValidateScorer};
 
 /// The status of one local record after a run.
@@ -128,6 +128,10 @@ pub struct Learned {
     /// Pairs compared field by field through the grouped PSI (`validate`, `fuzzy`).
     #[serde(default)]
     pub compared_pairs: u64,
+    /// `fuzzy`'s exact stage, comparing side: pairs linked because their whole records are
+    /// equal, without a field-by-field comparison.
+    #[serde(default)]
+    pub exact_pairs: u64,
 }
 
 /// The result of one side's run.

@@ -1136,9 +1136,11 @@ fn parameters_name_what_both_sides_must_share() {
         "the handshake commits to the bucket scheme"
     );
     let fuzzy = entries(&fuzzy_config(Mode::Fuzzy));
-    assert_eq!(fuzzy["fuzzy.minhash"], "10x6");
-    assert_eq!(fuzzy["fuzzy.blocking"], "field-tokens");
-    assert_eq!(fuzzy["fuzzy.common_share"], "1");
+    assert_eq!(fuzzy["fuzzy.minhash"], "1x8");
+    assert_eq!(fuzzy["fuzzy.blocking"], "field-pairs");
+    assert_eq!(fuzzy["fuzzy.max_pairs"], "2");
+    assert_eq!(fuzzy["fuzzy.exact_stage"], "true");
+    assert_eq!(fuzzy["fuzzy.threshold"], "0.6");
     assert!(fuzzy.contains_key("grouped.buckets"));
     assert!(!format!("{:?}", fuzzy_config(Mode::Fuzzy)).contains("BlockingSecret("));
     // Both sides must opt in to clk-exchange: the opt-in is a parameter.
@@ -1863,7 +1865,11 @@ fn hostile_grouped_messages_are_refused_on_both_sides() {
 fn hostile_fuzzy_plans_and_candidates_are_refused() {
     use MessageKind::*;
     let (a, b, _) = two_hospitals(60, 9);
-    let config = fuzzy_config(Mode::Fuzzy);
+    let mut config = fuzzy_config(Mode::Fuzzy);
+    // Without the exact stage, which would link most of these pairs without a plan.
+    if let ModeConfig::Fuzzy(c) = &mut config {
+        c.exact_stage = false;
+    }
     // The querier (initiator): candidate token numbers it never matched.
     let e = hostile(&config, (a.clone(), b.clone()), CandidateTokens, |bytes| {
         let mut records =
@@ -1887,6 +1893,17 @@ fn hostile_fuzzy_plans_and_candidates_are_refused() {
     assert!(
         e.to_string()
             .contains("(a pair with a record that was never a candidate)"),
+        "{e}"
+    );
+    // A candidate in more pairs than fuzzy.max_pairs (2) allows.
+    let e = hostile(&config, (a.clone(), b.clone()), PairPlan, |bytes| {
+        let positions = payload::decode_positions(&bytes, usize::MAX, usize::MAX).unwrap();
+        (PairPlan, payload::encode_positions(&[positions[0]; 3]))
+    });
+    assert!(
+        e.to_string().starts_with("invalid pair plan: candidate ")
+            && e.to_string()
+                .ends_with(" is in pair 2, over fuzzy.max_pairs = 2"),
         "{e}"
     );
     // Link ids for a position it never sent.
