@@ -1042,7 +1042,7 @@ fn configurations_and_data_are_checked() {
     );
     let mut c = mode_config(Mode::Validate);
     if let ModeConfig::Validate(c) = &mut c {
-        c.fields.clear();
+        c.comparisons.fields.clear();
     }
     check(
         &c,
@@ -1109,10 +1109,14 @@ fn parameters_name_what_both_sides_must_share() {
             .collect()
     };
     let validate = entries(&mode_config(Mode::Validate));
-    assert_eq!(validate["validate.threshold"], "0.75");
+    assert_eq!(validate["validate.threshold"], "0.5");
+    let text = "exact@1,dice>=0.9@0.9,dice>=0.7@0.7,different@0";
+    let exact = "exact@1,different@0!";
     assert_eq!(
         validate["validate.fields"],
-        "name_kana:2;name_kanji:1;date_of_birth:2:0.9;sex:1:0.5;address:1"
+        format!(
+            "name_kana:{text};name_kanji:{text};date_of_birth:{exact};sex:{exact};address:{text}"
+        )
     );
     assert_eq!(
         validate["grouped.buckets"],
@@ -1319,28 +1323,37 @@ fn validate_scores_right_and_wrong_person_pairs_through_the_grouped_psi() {
         registry.clone(),
     );
     let rows = &run.initiator.rows;
-    // Same person, same values: 1 as before.
+    // The comparing side keeps the model and every compared record's agreement pattern; its
+    // score is the pattern's match probability as the peer learns it (in millionths).
+    let validation = run.initiator.validation.as_ref().unwrap();
+    assert!(run.responder.validation.is_none());
+    assert_eq!(validation.model.fit.pairs, 4);
+    let probability = |row: usize| {
+        let pattern = validation.patterns[row].as_ref().unwrap();
+        validation.model.score(pattern).unwrap().probability
+    };
+    for row in 0..4 {
+        let expected = (probability(row) * 1e6).round() / 1e6;
+        assert_eq!(rows[row].score, Some(expected), "row {row}");
+    }
+    // Same person, same values: every field at its best level.
+    use crate::fellegi_sunter::Level;
     assert_eq!(
-        (rows[0].status, rows[0].score),
-        (LinkStatus::Linked, Some(1.0))
+        validation.patterns[0].as_deref(),
+        Some(&[Level::at(0); 5][..])
     );
-    // Same person with a typo in the kana name: at least the weighted exact Dice (the Dice
-    // upper bound over the sizes the peer's bucket allows), not flagged.
-    let scorer = ValidateScorer::new(field_scoring(), 0.75);
-    let dice: Vec<Option<f64>> = insurer.records[1]
-        .fields
-        .iter()
-        .zip(&registry.records[1].fields)
-        .map(|(a, b)| Some(exact_dice(a, b)))
-        .collect();
-    let expected = scorer.score_dice(&dice);
-    assert!(expected.score < 1.0 && !expected.flagged);
+    assert_eq!(rows[0].status, LinkStatus::Linked);
+    // Same person with a typo in the kana name: the kana below its best level (on the Dice
+    // upper bound over the sizes the peer's bucket allows), the rest exact, not flagged.
+    let dice = exact_dice(
+        &insurer.records[1].fields[0],
+        &registry.records[1].fields[0],
+    );
+    assert!(dice < 1.0);
+    let typo = validation.patterns[1].as_ref().unwrap();
+    assert_ne!(typo[0], Level::at(0));
+    assert_eq!(typo[1..], [Level::at(0); 4]);
     assert_eq!(rows[1].status, LinkStatus::Linked);
-    let score = rows[1].score.unwrap();
-    assert!(
-        score + 1e-6 >= expected.score && score <= 1.0,
-        "{score} vs {expected:?}"
-    );
     // Two holders of 333: Hanako is right, Taro is the wrong person and is flagged.
     assert_eq!(rows[2].status, LinkStatus::Linked);
     assert_eq!(rows[3].status, LinkStatus::SuspectedWrongPerson);
