@@ -14,3 +14,4 @@ mod rejects;
 mod service;
 mod support;
 mod synth;
+mod validate_fs;

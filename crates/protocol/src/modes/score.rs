@@ -1,6 +1,7 @@
-//! Validate's agreement score: per-field Dice coefficients of a linked pair's quasi-identifiers,
-//! combined into one weighted score, with veto rules for fields that identify a person on their
-//! own terms (a different date of birth or sex is a different person, however alike the names).
+//! Fuzzy's pair score: per-field Dice coefficients of a pair's quasi-identifiers combined into
+//! one weighted score, with veto rules for fields that identify a person on their own terms (a
+//! different date of birth or sex is a different person, however alike the names). `validate`
+//! no longer uses it: it scores with Fellegi–Sunter (`validate.rs`).
 
 use blindlink_matching::dice_from_counts;
 
