@@ -320,7 +320,10 @@ mod tests {
 mod validate_tests {
     use super::*;
 
-    fn check(schema_fields: &str, expected: Result<(&[&str], &[&str], Option<&str>), &str>) {
+    /// Each field's levels (`name:label@min_dice[!],...`), the defaulted fields, the warning.
+    type Expected<'a> = (&'a [&'a str], &'a [&'a str], Option<&'a str>);
+
+    fn check(schema_fields: &str, expected: Result<Expected<'_>, &str>) {
         let text = format!("version = 1\n[filter]\nbits = 64\n{schema_fields}");
         let schema = SchemaDocument::parse(&text).unwrap();
         let got = validate_comparisons(&schema, "s.toml");

@@ -1332,9 +1332,9 @@ fn validate_scores_right_and_wrong_person_pairs_through_the_grouped_psi() {
         let pattern = validation.patterns[row].as_ref().unwrap();
         validation.model.score(pattern).unwrap().probability
     };
-    for row in 0..4 {
-        let expected = (probability(row) * 1e6).round() / 1e6;
-        assert_eq!(rows[row].score, Some(expected), "row {row}");
+    for (i, row) in rows.iter().enumerate().take(4) {
+        let expected = (probability(i) * 1e6).round() / 1e6;
+        assert_eq!(row.score, Some(expected), "row {i}");
     }
     // Same person, same values: every field at its best level.
     use crate::fellegi_sunter::Level;
