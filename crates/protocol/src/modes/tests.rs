@@ -1981,3 +1981,69 @@ fn every_mode_runs_in_memory_with_either_side_comparing() {
         }
     }
 }
+
+/// m, u and λ fixed in the configuration (no EM): the model is the one given, and a pair is
+/// flagged below the probability threshold even when no field vetoes.
+#[test]
+fn validate_with_fixed_m_and_u_flags_below_the_probability_threshold() {
+    use crate::fellegi_sunter::{EmSettings, FixedProbabilities};
+    let (insurer, registry) = small_validate();
+    let mut config = mode_config(Mode::Validate);
+    let ModeConfig::Validate(c) = &mut config else {
+        unreachable!()
+    };
+    c.threshold = 0.999;
+    c.em = EmSettings {
+        fixed_lambda: Some(0.0001),
+        fixed: c
+            .comparisons
+            .fields
+            .iter()
+            .map(|f| {
+                let (m, u) = if f.levels.len() == 2 {
+                    (vec![0.99, 0.01], vec![0.1, 0.9])
+                } else {
+                    (vec![0.9, 0.05, 0.03, 0.02], vec![0.01, 0.02, 0.07, 0.9])
+                };
+                FixedProbabilities {
+                    field: f.field.clone(),
+                    m: Some(m),
+                    u: Some(u),
+                }
+            })
+            .collect(),
+        ..EmSettings::default()
+    };
+    let run = run(&config, insurer, registry);
+    let validation = run.initiator.validation.as_ref().unwrap();
+    let model = &validation.model;
+    assert_eq!(model.lambda, 0.0001);
+    assert!(model.fields.iter().all(|f| f.fixed_m && f.fixed_u));
+    assert_eq!(validation.threshold, 0.999);
+    let score = |row: usize| {
+        model
+            .score(validation.patterns[row].as_ref().unwrap())
+            .unwrap()
+    };
+    for (i, row) in run.initiator.rows.iter().enumerate() {
+        let flagged = score(i).flagged(0.999);
+        assert_eq!(
+            row.status == LinkStatus::SuspectedWrongPerson,
+            flagged,
+            "row {i}: {:?}",
+            score(i)
+        );
+    }
+    // Same values: linked. The kana typo: no veto, probability above 0.5 but below 0.999.
+    assert_eq!(run.initiator.rows[0].status, LinkStatus::Linked);
+    let typo = score(1);
+    assert_eq!(typo.veto, None);
+    assert!(
+        typo.probability > 0.5 && typo.probability < 0.999,
+        "{typo:?}"
+    );
+    assert_eq!(
+        run.initiator.rows[1].status,
+        LinkStatus::SuspectedWrongPerson
+    );
+}
