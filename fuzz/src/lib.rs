@@ -77,7 +77,7 @@ pub fn driver_setup(selector: u8) -> (ModeConfig, PartyData, Role) {
         _ => {}
     }
     let keys = config.keys().len();
-    let fields = config.fields().len();
+    let fields = config.field_names().len();
     let records = (0..3u8)
         .map(|i| {
             // Side-dependent data with one shared record, so honest runs link something.

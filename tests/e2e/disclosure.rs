@@ -265,11 +265,13 @@ async fn ledgers_agree_with_transcripts() {
         for (party, done) in [(peers.server, &server), (peers.client, &client)] {
             let mut files = peers.outputs(party);
             files.retain(|f| f != "rejects.csv");
-            assert_eq!(
-                files,
-                ["ledger.json", "links.csv", "report.txt", "transcript.bin"],
-                "{mode} {party}"
-            );
+            let mut expected = vec!["ledger.json", "links.csv", "report.txt", "transcript.bin"];
+            if mode == "validate" && party == peers.client {
+                // The comparing side's Fellegi–Sunter model and explanations.
+                expected.extend(["explanations.csv", "model.json"]);
+                expected.sort_unstable();
+            }
+            assert_eq!(files, expected, "{mode} {party}");
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt as _;

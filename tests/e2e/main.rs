@@ -16,3 +16,4 @@ mod service;
 mod shard;
 mod support;
 mod synth;
+mod validate_fs;

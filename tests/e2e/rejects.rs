@@ -353,7 +353,17 @@ async fn concurrent_runs_into_one_output_dir_never_mix_their_files() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     left.sort();
-    assert_eq!(left, ["ledger.json", "links.csv", "report.txt"]);
+    // The insurer compares in validate: its Fellegi–Sunter model and explanations too.
+    assert_eq!(
+        left,
+        [
+            "explanations.csv",
+            "ledger.json",
+            "links.csv",
+            "model.json",
+            "report.txt"
+        ]
+    );
 }
 
 #[test]

@@ -50,6 +50,9 @@ pub enum Command {
     /// Both peers in one process over loopback mutual TLS on synthetic data: what was linked,
     /// what was flagged, how accurate it was and what each side learned.
     Demo(commands::demo::DemoArgs),
+    /// Draw the waterfall of one flagged validate pair (each field's level and weight) from a
+    /// run's model.json and explanations.csv, as text and SVG.
+    Explain(commands::explain::ExplainArgs),
     /// Combine the outputs of a sharded run's shards (serve/link --shard I/N) into the files
     /// an unsharded run writes.
     Merge(commands::merge::MergeArgs),
@@ -74,6 +77,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => commands::serve::run(args),
         Command::Link(args) => commands::link::run(args),
         Command::Demo(args) => commands::demo::run(args),
+        Command::Explain(args) => commands::explain::run(args),
         Command::Merge(args) => commands::merge::run(args),
     }
 }

@@ -16,6 +16,13 @@
 //! bits_per_token = 20       # or bits_per_field = 200
 //! missing = "skip"          # "skip" (encode nothing), "reject", or { replace = "..." }
 //! missing_values = ["", "不明"]
+//! # validate's comparison levels, best first (optional; default: from the token kind).
+//! # m and u (optional, on every level or none) fix the model instead of fitting it.
+//! levels = [
+//!   { label = "exact", min_dice = 1.0 },
+//!   { label = "close", min_dice = 0.8 },
+//!   { label = "different", min_dice = 0.0, veto = true },   # flags the pair on its own
+//! ]
 //!
 //! [[harden]]
 //! step = "balance"          # xor-fold, balance, salt, blip, rule90, permute
@@ -82,6 +89,51 @@ struct RawField {
     rbf_sample: Option<usize>,
     /// `per-field` layout: length of this field's filter.
     bits: Option<usize>,
+    /// `validate`'s comparison levels, best first.
+    levels: Option<Vec<RawLevel>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLevel {
+    label: String,
+    min_dice: f64,
+    #[serde(default)]
+    veto: bool,
+    m: Option<f64>,
+    u: Option<f64>,
+}
+
+/// One comparison level of a field as the schema declares it (`levels = [{ label, min_dice,
+/// veto, m, u }]`): `validate` turns it into a Fellegi–Sunter comparison level, which checks
+/// the levels as a whole (bounds strictly decreasing, the last 0, vetoes only at the worst
+/// levels).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeclaredLevel {
+    /// Its name in explanations and `model.json`.
+    pub label: String,
+    /// The lowest Dice coefficient of a pair's field at this level.
+    pub min_dice: f64,
+    /// A pair whose field is at this level is flagged whatever its match probability.
+    pub veto: bool,
+    /// P(level | match), given instead of estimated (given on every level of the field or none).
+    pub m: Option<f64>,
+    /// P(level | non-match), given instead of estimated (on every level or none).
+    pub u: Option<f64>,
+}
+
+/// How a field's tokens are made (the schema's `tokens.kind`), which decides its default
+/// comparison levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldTokenKind {
+    /// `kind = "exact"`: the whole normalised value is one token.
+    Exact,
+    /// `kind = "ngram"`, `positional = true`: characters tagged with their position.
+    PositionalNgram,
+    /// `kind = "ngram"`: q-grams of the value.
+    Ngram,
+    /// `kind = "numeric"`: numeric neighbourhood tokens.
+    Numeric,
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,6 +233,9 @@ pub struct NativeField {
     pub own_bits: usize,
     /// `rbf`: bits of the record filter sampled from this field.
     pub rbf_sample: usize,
+    /// `validate`'s comparison levels as declared (`levels = [...]`), best first; `None`
+    /// when the schema declares none (the token kind's defaults apply).
+    pub levels: Option<Vec<DeclaredLevel>>,
 }
 
 impl NativeField {
@@ -246,6 +301,19 @@ impl NativeField {
     #[must_use]
     pub fn has_exact_token(&self) -> bool {
         matches!(self.comparison, Comparison::Exact)
+    }
+
+    /// How the field's tokens are made.
+    #[must_use]
+    pub fn token_kind(&self) -> FieldTokenKind {
+        match self.comparison {
+            Comparison::Exact => FieldTokenKind::Exact,
+            Comparison::Ngram {
+                positional: true, ..
+            } => FieldTokenKind::PositionalNgram,
+            Comparison::Ngram { .. } => FieldTokenKind::Ngram,
+            Comparison::Numeric { .. } => FieldTokenKind::Numeric,
+        }
     }
 }
 
@@ -440,7 +508,12 @@ impl NativeSchema {
                         (own, 0)
                     }
                 };
+                let levels = match f.levels {
+                    None => None,
+                    Some(raw) => Some(parse_levels(raw).map_err(|m| err("levels", m))?),
+                };
                 Ok(NativeField {
+                    levels,
                     column: f.column,
                     pipeline,
                     comparison,
@@ -572,6 +645,50 @@ impl NativeSchema {
                 _ => len,
             })
     }
+}
+
+/// The declared levels, each checked on its own (the comparison checks them as a whole).
+fn parse_levels(raw: Vec<RawLevel>) -> Result<Vec<DeclaredLevel>, String> {
+    if raw.is_empty() {
+        return Err("no level declared (leave levels out for the token kind's defaults)".into());
+    }
+    let unit = |x: f64| x.is_finite() && (0.0..=1.0).contains(&x);
+    for (what, given) in [
+        ("m", raw.iter().filter(|l| l.m.is_some()).count()),
+        ("u", raw.iter().filter(|l| l.u.is_some()).count()),
+    ] {
+        if given != 0 && given != raw.len() {
+            return Err(format!(
+                "{what} is given on {given} of {} levels: give it on every level or none",
+                raw.len()
+            ));
+        }
+    }
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if l.label.is_empty() {
+                return Err(format!("level {i} has an empty label"));
+            }
+            for (what, value) in [("min_dice", Some(l.min_dice)), ("m", l.m), ("u", l.u)] {
+                if let Some(v) = value
+                    && !unit(v)
+                {
+                    return Err(format!(
+                        "level '{}' has {what} {v}, expected a number in [0, 1]",
+                        l.label
+                    ));
+                }
+            }
+            Ok(DeclaredLevel {
+                label: l.label,
+                min_dice: l.min_dice,
+                veto: l.veto,
+                m: l.m,
+                u: l.u,
+            })
+        })
+        .collect()
 }
 
 mod encoder;

@@ -38,8 +38,11 @@ pub use records::{
     uses_field_tokens,
 };
 pub use report::{
-    LEDGER_FILE, LINKS_FILE, LINKS_HEADER, REJECTS_FILE, REPORT_FILE, TRANSCRIPT_FILE, counts_line,
-    ledger_json, link_rows, report_text,
+    EXPLANATIONS_FILE, EXPLANATIONS_HEADER, LEDGER_FILE, LINKS_FILE, LINKS_HEADER, MODEL_FILE,
+    REJECTS_FILE, REPORT_FILE, TRANSCRIPT_FILE, counts_line, explanation_rows, ledger_json,
+    link_rows, model_json, report_text,
 };
-pub use scoring::{compared_fields, default_scoring, field_tokenizer};
+pub use scoring::{
+    ValidateComparisons, compared_fields, default_scoring, field_tokenizer, validate_comparisons,
+};
 pub use shard::{Shard, ShardAssigner, check_output_entries, check_shardable, retain_shard};

@@ -19,7 +19,7 @@ use blindlink_protocol::{
 use sha2::Digest as _;
 
 use crate::records::{PartyRecords, uses_field_tokens};
-use crate::scoring::compared_fields;
+use crate::scoring::{compared_fields, validate_comparisons};
 use crate::{PartyConfig, PartyError};
 
 /// The mode configuration, handshake offer and protocol data of one party.
@@ -31,17 +31,23 @@ pub struct PreparedParty {
     pub offer: SessionOffer,
     /// The records as the protocol takes them, shared by every session of this party.
     pub data: Arc<PartyData>,
-    /// Lines for the report about the input (rows without a key...).
+    /// Lines for the report about the input (rows without a key...) and the warnings.
     pub notes: Vec<String>,
+    /// Warnings to print before the run (also in `notes`): the compared fields that got their
+    /// token kind's default comparison levels (`validate`).
+    pub warnings: Vec<String>,
 }
 
-/// The mode configuration of `config` over `schema`: its match keys, the compared fields'
-/// scoring ([`compared_fields`]), its thresholds and MinHash parameters, the blocking key
+/// The mode configuration of `config` over `schema`: its match keys, validate's comparisons
+/// from the schema ([`validate_comparisons`]: declared levels, else the token kind's, and
+/// m/u fixed where the schema gives them), fuzzy's field scoring ([`compared_fields`]), the
+/// thresholds (validate's on the match probability) and MinHash parameters, the blocking key
 /// derived from `secret` (fuzzy); the initiator compares.
 ///
 /// # Errors
-/// A `[[linkage.validate_field]]` names no schema field, or the mode configuration is invalid
-/// (`clk-exchange` without `[linkage] reveal_decodable_encodings = true`, say).
+/// A `[[linkage.validate_field]]` names no schema field, the schema's comparison levels are
+/// invalid, or the mode configuration is invalid (`clk-exchange` without `[linkage]
+/// reveal_decodable_encodings = true`, say).
 pub fn mode_config(
     config: &PartyConfig,
     schema: &SchemaDocument,
@@ -78,7 +84,11 @@ pub fn mode_config(
         }
         ModeConfig::Validate(mut c) => {
             c.key = first_key()?;
-            c.fields = compared()?;
+            // Still checked, so a misspelt entry is an error whatever the mode.
+            compared()?;
+            let validate = validate_comparisons(schema, &config.schema.display().to_string())?;
+            c.comparisons = validate.comparisons;
+            c.em = validate.em;
             if let Some(threshold) = config.validate_threshold {
                 c.threshold = threshold;
             }
@@ -208,12 +218,38 @@ pub fn prepare(
         ));
     }
     let offer = offer(config, schema, &mode_config)?;
+    let warnings = warnings(config, schema)?;
+    let mut notes = records.notes(&config.input_csv.display().to_string());
+    notes.extend(warnings.iter().cloned());
     Ok(PreparedParty {
         data: Arc::new(records.party_data(&mode_config)),
-        notes: records.notes(&config.input_csv.display().to_string()),
+        notes,
+        warnings,
         mode_config,
         offer,
     })
+}
+
+/// What the user should hear before the run: in `validate`, the fields that declare no
+/// comparison levels (their token kind's apply), and `[[linkage.validate_field]]` weights,
+/// which validate does not use.
+fn warnings(config: &PartyConfig, schema: &SchemaDocument) -> Result<Vec<String>, PartyError> {
+    if config.mode != blindlink_protocol::Mode::Validate {
+        return Ok(Vec::new());
+    }
+    let schema_file = config.schema.display().to_string();
+    let mut out: Vec<String> = validate_comparisons(schema, &schema_file)?
+        .defaults_warning(&schema_file)
+        .into_iter()
+        .collect();
+    if !config.validate_fields.is_empty() {
+        out.push(format!(
+            "warning: validate: {} has [[linkage.validate_field]] weights, which only fuzzy uses; \
+             validate scores with the comparison levels of schema {schema_file}",
+            config.source.display()
+        ));
+    }
+    Ok(out)
 }
 
 /// A field type for the handshake descriptor: the normalisation text, or its hash when long.
@@ -230,7 +266,7 @@ fn short_kind(kind: &str) -> String {
 mod tests {
     use std::path::Path;
 
-    use blindlink_protocol::{FieldScoring, Mode};
+    use blindlink_protocol::Mode;
 
     use super::*;
     use crate::{LiteralAddresses, MatchKeyColumn, PartyCommand};
@@ -309,20 +345,36 @@ mod tests {
             parameters.contains(&("validate.threshold".to_owned(), "0.8".to_owned())),
             "{parameters:?}"
         );
-        // No [[linkage.validate_field]]: the token-kind rule (dob's one exact token vetoes).
+        // No levels in the schema: the token kind's (dob's one exact token vetoes), warned.
         let ModeConfig::Validate(validate) = &prepared.mode_config else {
             panic!("{:?}", prepared.mode_config)
         };
+        let levels = |f: usize| -> Vec<(&str, bool)> {
+            validate.comparisons.fields[f]
+                .levels
+                .iter()
+                .map(|l| (l.label.as_str(), l.veto))
+                .collect()
+        };
         assert_eq!(
-            validate.fields,
+            levels(0),
             [
-                FieldScoring::weighted("surname", 1.0),
-                FieldScoring {
-                    veto_below: Some(1.0),
-                    ..FieldScoring::weighted("dob", 1.0)
-                }
+                ("exact", false),
+                ("dice>=0.9", false),
+                ("dice>=0.7", false),
+                ("different", false)
             ]
         );
+        assert_eq!(levels(1), [("exact", false), ("different", true)]);
+        assert_eq!(
+            prepared.warnings,
+            [
+                "warning: validate: schema p/s.toml declares no comparison levels for surname, dob; \
+              they get their token kind's defaults (surname: exact / dice>=0.9 / dice>=0.7 / \
+              different; dob: exact / different (veto))"
+            ]
+        );
+        assert_eq!(prepared.notes.last(), prepared.warnings.last());
         assert_eq!(
             prepared.data.records[0].keys,
             [Some(b"\x01\x00\x00\x001".to_vec())]

@@ -1,10 +1,15 @@
 //! A party's outputs as values: the rows of `links.csv`, the ledger's JSON with this party's
-//! input counts, and the text of `report.txt`. The caller writes them (atomically, all or
-//! none); this module only says what they hold.
+//! input counts, the text of `report.txt`, and in `validate` on the comparing side the
+//! fitted model (`model.json`) and the explanation of every flagged pair
+//! (`explanations.csv`). The caller writes them (atomically, all or none); this module only
+//! says what they hold.
 
 use std::fmt::Write as _;
 
-use blindlink_protocol::{Disclosure, DisclosureLedger, LinkCounts, LinkOutcome, Mode};
+use blindlink_protocol::fellegi_sunter::PairExplanation;
+use blindlink_protocol::{
+    Disclosure, DisclosureLedger, LinkCounts, LinkOutcome, LinkStatus, Mode, ValidationOutcome,
+};
 
 use crate::PartyError;
 use crate::records::PartyRecords;
@@ -19,20 +24,32 @@ pub const REPORT_FILE: &str = "report.txt";
 pub const REJECTS_FILE: &str = "rejects.csv";
 /// The audit transcript (`[output] transcript = true`; format: `blindlink_protocol::Transcript`).
 pub const TRANSCRIPT_FILE: &str = "transcript.bin";
+/// `validate`, comparing side: the fitted Fellegi–Sunter model (λ, every field's m/u table).
+pub const MODEL_FILE: &str = "model.json";
+/// `validate`, comparing side: every flagged pair's waterfall in numbers.
+pub const EXPLANATIONS_FILE: &str = "explanations.csv";
 
 /// The header row of `links.csv`.
-pub const LINKS_HEADER: [&str; 6] = [
+pub const LINKS_HEADER: [&str; 8] = [
     "local_record_id",
     "link_id",
     "mode",
     "score",
     "status",
     "key",
+    "match_probability",
+    "match_weight",
 ];
 
 /// The data rows of `links.csv`, in the outcome's (the input's) order: local id, link id
 /// (empty if none), mode, score with four decimals (empty if none), status, the match key that
-/// linked it (empty if none).
+/// linked it (empty if none), and in `validate` the match probability (six decimals) and match
+/// weight (bits, four decimals).
+///
+/// `score` is validate's match probability (as both sides hold it, in millionths) or fuzzy's
+/// and clk-exchange's Dice. `match_probability` and `match_weight` are empty outside
+/// `validate`; on validate's side that does not compare, the probability is the one received
+/// and the weight is empty (the model stays with the comparing side).
 ///
 /// # Example
 /// ```
@@ -40,13 +57,24 @@ pub const LINKS_HEADER: [&str; 6] = [
 /// let row = LinkRow { local_id: "r1".into(), mode: Mode::Validate,
 ///     status: LinkStatus::Linked, score: Some(0.98765), key: Some("my_number".into()),
 ///     link_id: Some("ab12".into()) };
-/// let outcome = LinkOutcome { mode: Mode::Validate, role: Role::Initiator, rows: vec![row],
-///     counts: LinkCounts::default(), learned: Default::default() };
+/// let outcome = LinkOutcome { mode: Mode::Validate, role: Role::Responder, rows: vec![row],
+///     counts: LinkCounts::default(), learned: Default::default(), validation: None };
 /// let rows: Vec<_> = blindlink_party::link_rows(&outcome).collect();
-/// assert_eq!(rows[0], ["r1", "ab12", "validate", "0.9877", "linked", "my_number"]);
+/// assert_eq!(rows[0], ["r1", "ab12", "validate", "0.9877", "linked", "my_number", "0.987650", ""]);
 /// ```
-pub fn link_rows(outcome: &LinkOutcome) -> impl Iterator<Item = [String; 6]> + '_ {
-    outcome.rows.iter().map(|row| {
+pub fn link_rows(outcome: &LinkOutcome) -> impl Iterator<Item = [String; 8]> + '_ {
+    outcome.rows.iter().enumerate().map(|(i, row)| {
+        let (probability, weight) = match (&outcome.validation, row.mode) {
+            (Some(validation), _) => match pair_score(validation, i) {
+                Some((p, w)) => (format!("{p:.6}"), format!("{w:.4}")),
+                None => (String::new(), String::new()),
+            },
+            (None, Mode::Validate) => (
+                row.score.map(|s| format!("{s:.6}")).unwrap_or_default(),
+                String::new(),
+            ),
+            (None, _) => (String::new(), String::new()),
+        };
         [
             row.local_id.clone(),
             row.link_id.clone().unwrap_or_default(),
@@ -54,8 +82,155 @@ pub fn link_rows(outcome: &LinkOutcome) -> impl Iterator<Item = [String; 6]> + '
             row.score.map(|s| format!("{s:.4}")).unwrap_or_default(),
             row.status.name().to_owned(),
             row.key.clone().unwrap_or_default(),
+            probability,
+            weight,
         ]
     })
+}
+
+/// Record `row`'s match probability and weight, if it was compared.
+fn pair_score(validation: &ValidationOutcome, row: usize) -> Option<(f64, f64)> {
+    let pattern = validation.patterns.get(row)?.as_ref()?;
+    let score = validation.model.score(pattern).ok()?;
+    Some((score.probability, score.match_weight))
+}
+
+/// The explanation of record `row`'s pair, if it was compared.
+fn explanation(validation: &ValidationOutcome, row: usize) -> Option<PairExplanation> {
+    let pattern = validation.patterns.get(row)?.as_ref()?;
+    validation.model.explain(pattern).ok()
+}
+
+/// The header row of `explanations.csv`.
+pub const EXPLANATIONS_HEADER: [&str; 9] = [
+    "local_record_id",
+    "link_id",
+    "term",
+    "level",
+    "m",
+    "u",
+    "weight",
+    "veto",
+    "match_probability",
+];
+
+/// The rows of `explanations.csv`: for every flagged pair (in input order), its waterfall in
+/// numbers: a `prior` row (`log2(λ/(1-λ))`), one row per field (its level, m, u, weight in
+/// bits and whether the level vetoes; a missing field has level `missing` and weight 0), and
+/// a `total` row (the match weight and probability). Empty outside validate's comparing side.
+///
+/// # Example
+/// ```
+/// use blindlink_protocol::fellegi_sunter::*;
+/// use blindlink_protocol::{LinkCounts, LinkOutcome, LinkRow, LinkStatus, Mode, Role, ValidationOutcome};
+/// let comparisons = Comparisons::new(vec![FieldComparison::for_token_kind("dob", TokenKind::Exact)])?;
+/// let model = FellegiSunterModel::fixed(&comparisons, 0.5, &[(vec![0.99, 0.01], vec![0.01, 0.99])])?;
+/// let row = LinkRow { local_id: "r1".into(), mode: Mode::Validate,
+///     status: LinkStatus::SuspectedWrongPerson, score: Some(0.01), key: None, link_id: Some("ab".into()) };
+/// let validation = ValidationOutcome { model, threshold: 0.5, patterns: vec![Some(vec![Level::at(1)])] };
+/// let outcome = LinkOutcome { mode: Mode::Validate, role: Role::Initiator, rows: vec![row],
+///     counts: LinkCounts::default(), learned: Default::default(), validation: Some(validation) };
+/// let rows = blindlink_party::explanation_rows(&outcome);
+/// assert_eq!(rows[1], ["r1", "ab", "dob", "different", "0.010000", "0.990000", "-6.6294", "true", ""]);
+/// assert_eq!(rows[2], ["r1", "ab", "total", "", "", "", "-6.6294", "", "0.010000"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use]
+pub fn explanation_rows(outcome: &LinkOutcome) -> Vec<[String; 9]> {
+    let Some(validation) = &outcome.validation else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, row) in outcome.rows.iter().enumerate() {
+        if row.status != LinkStatus::SuspectedWrongPerson {
+            continue;
+        }
+        let Some(why) = explanation(validation, i) else {
+            continue;
+        };
+        let id = row.local_id.clone();
+        let link = row.link_id.clone().unwrap_or_default();
+        let number = |x: Option<f64>| x.map(|x| format!("{x:.6}")).unwrap_or_default();
+        let term = |term: &str, level: &str, m, u, weight: f64, veto: &str, p: &str| {
+            [
+                id.clone(),
+                link.clone(),
+                term.to_owned(),
+                level.to_owned(),
+                number(m),
+                number(u),
+                format!("{weight:.4}"),
+                veto.to_owned(),
+                p.to_owned(),
+            ]
+        };
+        out.push(term("prior", "", None, None, why.prior_weight, "", ""));
+        for f in &why.fields {
+            let veto = if f.veto { "true" } else { "false" };
+            out.push(term(&f.field, &f.level, f.m, f.u, f.weight, veto, ""));
+        }
+        let p = format!("{:.6}", why.probability);
+        out.push(term("total", "", None, None, why.match_weight, "", &p));
+    }
+    out
+}
+
+/// `model.json`'s text (validate's comparing side), or `None` in any other mode or side.
+///
+/// # Errors
+/// The model cannot be written as JSON (a number that is not finite).
+pub fn model_json(outcome: &LinkOutcome) -> Result<Option<String>, PartyError> {
+    outcome
+        .validation
+        .as_ref()
+        .map(|v| v.model.to_json())
+        .transpose()
+        .map_err(|e| PartyError::Ledger(e.to_string()))
+}
+
+/// The lines of report.txt about validate's scoring on the comparing side: the model, the fit
+/// and why each flagged pair is flagged.
+fn validation_text(text: &mut String, outcome: &LinkOutcome, validation: &ValidationOutcome) {
+    let model = &validation.model;
+    let _ = writeln!(
+        text,
+        "fellegi-sunter model ({MODEL_FILE}): prior match probability {:.6}, {} pairs in {} \
+         agreement patterns, {} EM iterations, converged {}; flagged when the match \
+         probability is below {} or a field is at a veto level",
+        model.lambda,
+        model.fit.pairs,
+        model.fit.patterns,
+        model.fit.iterations,
+        model.fit.converged,
+        validation.threshold
+    );
+    for warning in &model.fit.warnings {
+        let _ = writeln!(text, "  fit warning: {warning}");
+    }
+    let flagged: Vec<(usize, PairExplanation)> = outcome
+        .rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.status == LinkStatus::SuspectedWrongPerson)
+        .filter_map(|(i, _)| Some((i, explanation(validation, i)?)))
+        .collect();
+    let _ = writeln!(
+        text,
+        "flagged pairs ({}; each field's level and weight in {EXPLANATIONS_FILE}):",
+        flagged.len()
+    );
+    for (i, why) in &flagged {
+        let row = &outcome.rows[*i];
+        let _ = writeln!(
+            text,
+            "  {} (link {}): match probability {:.6}, weight {:.2}: {}",
+            row.local_id,
+            row.link_id.as_deref().unwrap_or("-"),
+            why.probability,
+            why.match_weight,
+            why.reasons(validation.threshold).join("; ")
+        );
+    }
 }
 
 /// The ledger's JSON (pretty-printed) with an `input` member: rows read, rows rejected
@@ -170,6 +345,9 @@ pub fn report_text(
         ledger.received.total.messages,
         ledger.received.total.bytes
     );
+    if let Some(validation) = &outcome.validation {
+        validation_text(&mut text, outcome, validation);
+    }
     for note in input_notes {
         let _ = writeln!(text, "{note}");
     }
@@ -206,7 +384,10 @@ fn describe(disclosure: &Disclosure) -> String {
             format!("which of its own records matched on key {key}: {count}")
         }
         Disclosure::AgreementScores { pairs } => {
-            format!("agreement scores of linked pairs: {pairs}")
+            format!(
+                "one match probability and flag per linked pair (validate's score; the model and \
+                 the per-field weights stay with the comparing side): {pairs}"
+            )
         }
         Disclosure::Clks { count } => {
             format!("CLKs of the other side, which the receiver can decode: {count}")
@@ -255,6 +436,7 @@ mod tests {
             rows: Vec::new(),
             counts: LinkCounts::default(),
             learned: Learned::default(),
+            validation: None,
         };
         let text = report_text("me", &outcome, &ledger, &[]);
         text.lines()

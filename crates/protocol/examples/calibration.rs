@@ -311,7 +311,7 @@ fn main() {
         wrong
     );
     println!(
-        "today's weighted-Dice scorer: wrong-person flagged {today_wrong_flagged} of {wrong}, right-person flagged {today_right_flagged} of {}",
+        "the session's own flags (validate's Fellegi-Sunter scoring with the scenario's default comparisons): wrong-person flagged {today_wrong_flagged} of {wrong}, right-person flagged {today_right_flagged} of {}",
         pairs.len() - wrong
     );
     let mut histogram = PatternHistogram::new();

@@ -69,7 +69,8 @@ pub enum Disclosure {
         /// How many of its own records it learned to be matched.
         count: u64,
     },
-    /// Agreement scores of linked pairs.
+    /// `validate`: one score and one flag per linked pair; the score is the pair's
+    /// Fellegi–Sunter match probability (the model and per-field weights are not disclosed).
     AgreementScores {
         /// Number of pairs scored.
         pairs: u64,

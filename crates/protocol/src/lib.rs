@@ -34,6 +34,10 @@ mod session;
 mod transcript;
 mod wire;
 
+/// Fellegi–Sunter scoring (comparison levels, EM, the model), as `validate` uses it: re-exported
+/// so that a front end builds [`ValidateConfig::comparisons`] and reads
+/// [`ValidationOutcome`] with the same types.
+pub use blindlink_matching::fellegi_sunter;
 pub use driver::{DriverStep, PingInitiator, PingResponder, SessionDriver};
 pub use error::{
     ErrorClass, ErrorOrigin, LOCAL_ERROR_PEER_TEXT, ProtocolError, sanitise_peer_text,
@@ -60,7 +64,8 @@ pub use modes::{
     LinkCounts, LinkOutcome, LinkRow, LinkStatus, MAX_FIELD_TOKENS, MAX_FIELDS, MAX_FUZZY_PAIRS,
     MAX_MATCH_KEYS, MAX_MINHASH_BANDS, MAX_MINHASH_ROWS, MAX_RECORDS, MAX_TOKEN_BYTES, ModeConfig,
     ModeDriver, OutcomeHandle, PartyData, PartyRecord, ValidateConfig, ValidateScorer,
-    derive_blocking_key, fuzzy_blocking_tokens, fuzzy_candidate_pairs, new_driver, run_in_memory,
+    ValidationOutcome, derive_blocking_key, fuzzy_blocking_tokens, fuzzy_candidate_pairs,
+    new_driver, run_in_memory,
 };
 pub use session::{Role, SessionId};
 pub use transcript::{Direction, TRANSCRIPT_MAGIC, Transcript, TranscriptEntry};

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod describe;
 pub mod encode;
 pub mod evaluate;
+pub mod explain;
 pub mod keygen;
 pub mod link;
 pub mod matching;

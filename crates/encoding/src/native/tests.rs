@@ -338,3 +338,53 @@ fn native_golden_vector() {
         "CjfDXTEGwFYxHXYBAj/OSWxg9Bx7cQEVgEDBwu0FT6w="
     );
 }
+
+#[test]
+fn comparison_levels_are_declared_per_field() {
+    let with = |levels: &str| format!("{HEAD}{NAME}levels = {levels}\n");
+    let schema = NativeSchema::parse(&with(
+        "[{ label = \"exact\", min_dice = 1.0, m = 0.9, u = 0.1 }, \
+         { label = \"other\", min_dice = 0.0, veto = true, m = 0.1, u = 0.9 }]",
+    ))
+    .unwrap();
+    let levels = schema.fields[0].levels.as_ref().unwrap();
+    assert_eq!(
+        levels[1],
+        DeclaredLevel {
+            label: "other".into(),
+            min_dice: 0.0,
+            veto: true,
+            m: Some(0.1),
+            u: Some(0.9),
+        }
+    );
+    assert_eq!(schema.fields[0].token_kind(), FieldTokenKind::Ngram);
+    assert!(
+        NativeSchema::parse(&format!("{HEAD}{NAME}"))
+            .unwrap()
+            .fields[0]
+            .levels
+            .is_none()
+    );
+    for (levels, expected) in [
+        (
+            "[]",
+            "field[0] 'name'.levels: no level declared (leave levels out for the token kind's \
+             defaults)",
+        ),
+        (
+            "[{ label = \"a\", min_dice = 1.5 }, { label = \"b\", min_dice = 0.0 }]",
+            "field[0] 'name'.levels: level 'a' has min_dice 1.5, expected a number in [0, 1]",
+        ),
+        (
+            "[{ label = \"a\", min_dice = 1.0, m = 0.9 }, { label = \"b\", min_dice = 0.0 }]",
+            "field[0] 'name'.levels: m is given on 1 of 2 levels: give it on every level or none",
+        ),
+        (
+            "[{ label = \"\", min_dice = 1.0 }, { label = \"b\", min_dice = 0.0 }]",
+            "field[0] 'name'.levels: level 0 has an empty label",
+        ),
+    ] {
+        check_error(&with(levels), expected);
+    }
+}

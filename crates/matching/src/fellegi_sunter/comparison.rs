@@ -217,7 +217,9 @@ impl FieldComparison {
 }
 
 /// A field's level in one pair: an index into its levels (0 = best) or missing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Serialised as its index, `255` for missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Level(u8);
 
 impl Level {

@@ -13,6 +13,7 @@ use rand_chacha::ChaCha20Rng;
 
 use super::chunks::split;
 use super::shell::Expect;
+use super::validate::ValidationOutcome;
 use super::{Learned, LinkOutcome, LinkRow, LinkStatus, PartyData};
 use crate::{Disclosure, DisclosureLedger, Message, MessageKind, Mode, ProtocolError, Role};
 
@@ -52,6 +53,8 @@ pub(crate) struct Context {
     pub(crate) links: Vec<Option<RecordLink>>,
     pub(crate) ambiguous: Vec<bool>,
     pub(crate) learned: Learned,
+    /// `validate`, the comparing side: the Fellegi–Sunter model and each record's pattern.
+    pub(crate) validation: Option<ValidationOutcome>,
 }
 
 impl Context {
@@ -65,6 +68,7 @@ impl Context {
             links: vec![None; records],
             ambiguous: vec![false; records],
             learned: Learned::default(),
+            validation: None,
         }
     }
 
@@ -148,7 +152,9 @@ impl Context {
                 })
                 .collect()
         };
-        LinkOutcome::new(mode, self.role, rows, self.learned.clone())
+        let mut outcome = LinkOutcome::new(mode, self.role, rows, self.learned.clone());
+        outcome.validation = self.validation.clone();
+        outcome
     }
 }
 

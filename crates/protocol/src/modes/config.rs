@@ -7,6 +7,10 @@ use hmac::{KeyInit, Mac};
 
 use super::BlockingSecret;
 use super::fuzzy::BlockingInput;
+use blindlink_matching::fellegi_sunter::{
+    Comparisons, DEFAULT_PROBABILITY_THRESHOLD, EmSettings, FieldComparison, TokenKind,
+};
+
 use super::score::{self, FieldScoring};
 use crate::{Mode, Parameters, ProtocolError, Role};
 
@@ -105,16 +109,24 @@ impl ExactConfig {
 }
 
 /// `validate`: `exact` on the ID key, then every linked pair's fields compared through the
-/// grouped PSI cardinality (no CLK or field filter crosses the wire).
+/// grouped PSI cardinality (no CLK or field filter crosses the wire), then Fellegi–Sunter
+/// scoring on the comparing side: each pair's agreement pattern from its counts, m, u and the
+/// prior fitted by EM over the session's linked pairs (or fixed in [`ValidateConfig::em`]),
+/// a match probability per pair, flagged below [`ValidateConfig::threshold`] or on a veto
+/// level.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ValidateConfig {
     /// The ID match key (e.g. `my_number`).
     pub key: String,
-    /// The compared fields, in the order of [`PartyRecord::fields`], with their weights and
-    /// veto rules.
-    pub fields: Vec<FieldScoring>,
-    /// A pair whose weighted score is below this is flagged as a suspected wrong-person link.
+    /// The compared fields, in the order of [`PartyRecord::fields`], with their comparison
+    /// levels and vetoes.
+    pub comparisons: Comparisons,
+    /// How m, u and λ are found: EM by default; any of them may be fixed. Only the comparing
+    /// side uses it.
+    pub em: EmSettings,
+    /// A pair whose match probability is below this is flagged as a suspected wrong-person
+    /// link (default [`DEFAULT_PROBABILITY_THRESHOLD`], 0.5).
     pub threshold: f64,
     /// The side that learns the per-pair shared-token counts and scores the pairs.
     pub comparing: Role,
@@ -124,18 +136,102 @@ pub struct ValidateConfig {
 }
 
 impl ValidateConfig {
-    /// Validate on the ID key `key`, comparing `fields`, with the default threshold
-    /// (0.75), the initiator
-    /// comparing and the default size buckets.
+    /// Validate on the ID key `key`, comparing `fields` with the default comparison of each
+    /// ([`ValidateConfig::default_comparisons`]), EM, the default threshold (0.5), the
+    /// initiator comparing and the default size buckets. Set
+    /// [`ValidateConfig::comparisons`] for declared levels.
     #[must_use]
     pub fn new(key: &str, fields: Vec<FieldScoring>) -> Self {
         Self {
             key: key.to_owned(),
-            fields,
-            threshold: score::DEFAULT_VALIDATE_THRESHOLD,
+            comparisons: Self::default_comparisons(&fields),
+            em: EmSettings::default(),
+            threshold: DEFAULT_PROBABILITY_THRESHOLD,
             comparing: Role::Initiator,
             buckets: SizeBuckets::default(),
         }
+    }
+
+    /// Comparisons for fields known only by name and scoring rule (the caller knows no token
+    /// kind): a field with a veto gets the exact-token comparison (`exact` / `different`,
+    /// which vetoes), any other the q-gram one (see [`FieldComparison::for_token_kind`]).
+    #[must_use]
+    pub fn default_comparisons(fields: &[FieldScoring]) -> Comparisons {
+        Comparisons {
+            fields: fields
+                .iter()
+                .map(|f| {
+                    let kind = if f.veto_below.is_some() {
+                        TokenKind::Exact
+                    } else {
+                        TokenKind::QGram
+                    };
+                    FieldComparison::for_token_kind(&f.name, kind)
+                })
+                .collect(),
+        }
+    }
+
+    /// The `validate.fields` handshake parameter: per field `name:level@min_dice` for each
+    /// level, `!` after a vetoing level's bound, levels joined by `,`, fields by `;`.
+    pub(crate) fn describe_fields(&self) -> String {
+        self.comparisons
+            .fields
+            .iter()
+            .map(|f| {
+                let levels = f
+                    .levels
+                    .iter()
+                    .map(|l| {
+                        format!(
+                            "{}@{}{}",
+                            l.label,
+                            l.min_dice,
+                            if l.veto { "!" } else { "" }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",");
+                format!("{}:{levels}", f.field)
+            })
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+
+    fn check(&self) -> Result<(), ProtocolError> {
+        let local = |what: &'static str, reason: String| ProtocolError::Local { what, reason };
+        let fields = &self.comparisons.fields;
+        if fields.is_empty() || fields.len() > MAX_FIELDS {
+            return Err(local(
+                "compared fields",
+                format!(
+                    "{} fields, expected 1 to {MAX_FIELDS} (validate and fuzzy compare field \
+                     tokens)",
+                    fields.len()
+                ),
+            ));
+        }
+        Comparisons::new(fields.clone())
+            .map_err(|e| local("validate comparisons", e.to_string()))?;
+        let separators = [':', ';', ',', '@', '!'];
+        for field in fields {
+            if field.field.contains(separators) {
+                return Err(local(
+                    "validate comparisons",
+                    format!("field name '{}' contains one of : ; , @ !", field.field),
+                ));
+            }
+            if let Some(level) = field.levels.iter().find(|l| l.label.contains(separators)) {
+                return Err(local(
+                    "validate comparisons",
+                    format!(
+                        "field '{}': level label '{}' contains one of : ; , @ !",
+                        field.field, level.label
+                    ),
+                ));
+            }
+        }
+        unit_interval("validate.threshold", self.threshold)
     }
 }
 
@@ -336,14 +432,19 @@ impl ModeConfig {
         }
     }
 
-    /// The compared fields a record must carry, in [`PartyRecord::fields`] order (`validate`
-    /// and `fuzzy`; empty otherwise).
+    /// The names of the compared fields a record must carry, in [`PartyRecord::fields`]
+    /// order (`validate` and `fuzzy`; empty otherwise).
     #[must_use]
-    pub fn fields(&self) -> &[FieldScoring] {
+    pub fn field_names(&self) -> Vec<&str> {
         match self {
-            Self::Validate(c) => &c.fields,
-            Self::Fuzzy(c) => &c.fields,
-            _ => &[],
+            Self::Validate(c) => c
+                .comparisons
+                .fields
+                .iter()
+                .map(|f| f.field.as_str())
+                .collect(),
+            Self::Fuzzy(c) => c.fields.iter().map(|f| f.name.as_str()).collect(),
+            _ => Vec::new(),
         }
     }
 
@@ -405,7 +506,7 @@ impl ModeConfig {
             Self::Validate(c) => {
                 entries.push(("validate.comparing".into(), c.comparing.to_string()));
                 entries.push(("validate.threshold".into(), c.threshold.to_string()));
-                entries.push(("validate.fields".into(), fields(&c.fields)));
+                entries.push(("validate.fields".into(), c.describe_fields()));
                 entries.push(("grouped.buckets".into(), c.buckets.describe()));
             }
             Self::Fuzzy(c) => {
@@ -467,8 +568,8 @@ impl ModeConfig {
                 format!("{bits} is not a positive multiple of 8 up to 65536"),
             ));
         }
-        if matches!(self, Self::Validate(_) | Self::Fuzzy(_)) {
-            let fields = self.fields();
+        if let Self::Fuzzy(c) = self {
+            let fields = &c.fields;
             if fields.is_empty() || fields.len() > MAX_FIELDS {
                 return Err(local(
                     "compared fields",
@@ -497,7 +598,7 @@ impl ModeConfig {
                 }
             }
             Self::Exact(_) => {}
-            Self::Validate(c) => unit_interval("validate.threshold", c.threshold)?,
+            Self::Validate(c) => c.check()?,
             Self::Fuzzy(c) => {
                 unit_interval("fuzzy.threshold", c.threshold)?;
                 unit_interval("fuzzy.common_share", c.common_share)?;
@@ -596,7 +697,7 @@ pub(crate) fn check_data(config: &ModeConfig, data: &PartyData) -> Result<(), Pr
         reason: format!("record {} ('{id}'): {reason}", i + 1),
     };
     let keys = config.keys().len();
-    let fields = config.fields();
+    let fields = config.field_names();
     for (i, record) in data.records.iter().enumerate() {
         let id = record.id.as_str();
         if keys > 0 && record.keys.len() != keys {
@@ -635,7 +736,7 @@ pub(crate) fn check_data(config: &ModeConfig, data: &PartyData) -> Result<(), Pr
                         id,
                         format!(
                             "field '{}' has {} tokens, over the limit of {MAX_FIELD_TOKENS}",
-                            fields[f].name,
+                            fields[f],
                             tokens.len()
                         ),
                     ));
@@ -646,7 +747,7 @@ pub(crate) fn check_data(config: &ModeConfig, data: &PartyData) -> Result<(), Pr
                         id,
                         format!(
                             "a token of field '{}' has {} bytes, over the limit of {MAX_TOKEN_BYTES}",
-                            fields[f].name,
+                            fields[f],
                             t.len()
                         ),
                     ));

@@ -52,6 +52,7 @@ pub use config::{
 };
 pub use fuzzy::{BlockingInput, fuzzy_blocking_tokens, fuzzy_candidate_pairs};
 pub use score::{FieldAgreement, FieldScoring, ValidateScorer};
+pub use validate::ValidationOutcome;
 
 /// The status of one local record after a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -90,7 +91,8 @@ pub struct LinkRow {
     pub link_id: Option<String>,
     /// The mode of the run.
     pub mode: Mode,
-    /// The pair's score: the validate agreement score or the Dice coefficient.
+    /// The pair's score: validate's match probability (on the side that does not compare, as
+    /// received: quantised to millionths) or fuzzy's and clk-exchange's Dice coefficient.
     pub score: Option<f64>,
     /// The status.
     pub status: LinkStatus,
@@ -148,6 +150,10 @@ pub struct LinkOutcome {
     pub counts: LinkCounts,
     /// What this side learned.
     pub learned: Learned,
+    /// `validate`, on the comparing side: the Fellegi–Sunter model and each record's
+    /// agreement pattern (never sent); `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<ValidationOutcome>,
 }
 
 impl LinkOutcome {
@@ -167,6 +173,7 @@ impl LinkOutcome {
             rows,
             counts,
             learned,
+            validation: None,
         }
     }
 }

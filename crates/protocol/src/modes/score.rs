@@ -1,12 +1,14 @@
-//! Validate's agreement score: per-field Dice coefficients of a linked pair's quasi-identifiers,
-//! combined into one weighted score, with veto rules for fields that identify a person on their
-//! own terms (a different date of birth or sex is a different person, however alike the names).
+//! Fuzzy's pair score: per-field Dice coefficients of a pair's quasi-identifiers combined into
+//! one weighted score, with veto rules for fields that identify a person on their own terms (a
+//! different date of birth or sex is a different person, however alike the names). `validate`
+//! no longer uses it: it scores with Fellegi–Sunter (`validate.rs`).
 
 use blindlink_matching::dice_from_counts;
 
 use crate::ProtocolError;
 
-/// The default flagging threshold of the weighted score.
+/// The default threshold of the weighted score (fuzzy links pairs at or above it; validate
+/// flags on the Fellegi–Sunter probability instead).
 pub(super) const DEFAULT_VALIDATE_THRESHOLD: f64 = 0.75;
 
 /// How one per-field filter counts in the agreement score.

@@ -1042,7 +1042,7 @@ fn configurations_and_data_are_checked() {
     );
     let mut c = mode_config(Mode::Validate);
     if let ModeConfig::Validate(c) = &mut c {
-        c.fields.clear();
+        c.comparisons.fields.clear();
     }
     check(
         &c,
@@ -1109,10 +1109,14 @@ fn parameters_name_what_both_sides_must_share() {
             .collect()
     };
     let validate = entries(&mode_config(Mode::Validate));
-    assert_eq!(validate["validate.threshold"], "0.75");
+    assert_eq!(validate["validate.threshold"], "0.5");
+    let text = "exact@1,dice>=0.9@0.9,dice>=0.7@0.7,different@0";
+    let exact = "exact@1,different@0!";
     assert_eq!(
         validate["validate.fields"],
-        "name_kana:2;name_kanji:1;date_of_birth:2:0.9;sex:1:0.5;address:1"
+        format!(
+            "name_kana:{text};name_kanji:{text};date_of_birth:{exact};sex:{exact};address:{text}"
+        )
     );
     assert_eq!(
         validate["grouped.buckets"],
@@ -1321,28 +1325,37 @@ fn validate_scores_right_and_wrong_person_pairs_through_the_grouped_psi() {
         registry.clone(),
     );
     let rows = &run.initiator.rows;
-    // Same person, same values: 1 as before.
+    // The comparing side keeps the model and every compared record's agreement pattern; its
+    // score is the pattern's match probability as the peer learns it (in millionths).
+    let validation = run.initiator.validation.as_ref().unwrap();
+    assert!(run.responder.validation.is_none());
+    assert_eq!(validation.model.fit.pairs, 4);
+    let probability = |row: usize| {
+        let pattern = validation.patterns[row].as_ref().unwrap();
+        validation.model.score(pattern).unwrap().probability
+    };
+    for (i, row) in rows.iter().enumerate().take(4) {
+        let expected = (probability(i) * 1e6).round() / 1e6;
+        assert_eq!(row.score, Some(expected), "row {i}");
+    }
+    // Same person, same values: every field at its best level.
+    use crate::fellegi_sunter::Level;
     assert_eq!(
-        (rows[0].status, rows[0].score),
-        (LinkStatus::Linked, Some(1.0))
+        validation.patterns[0].as_deref(),
+        Some(&[Level::at(0); 5][..])
     );
-    // Same person with a typo in the kana name: at least the weighted exact Dice (the Dice
-    // upper bound over the sizes the peer's bucket allows), not flagged.
-    let scorer = ValidateScorer::new(field_scoring(), 0.75);
-    let dice: Vec<Option<f64>> = insurer.records[1]
-        .fields
-        .iter()
-        .zip(&registry.records[1].fields)
-        .map(|(a, b)| Some(exact_dice(a, b)))
-        .collect();
-    let expected = scorer.score_dice(&dice);
-    assert!(expected.score < 1.0 && !expected.flagged);
+    assert_eq!(rows[0].status, LinkStatus::Linked);
+    // Same person with a typo in the kana name: the kana below its best level (on the Dice
+    // upper bound over the sizes the peer's bucket allows), the rest exact, not flagged.
+    let dice = exact_dice(
+        &insurer.records[1].fields[0],
+        &registry.records[1].fields[0],
+    );
+    assert!(dice < 1.0);
+    let typo = validation.patterns[1].as_ref().unwrap();
+    assert_ne!(typo[0], Level::at(0));
+    assert_eq!(typo[1..], [Level::at(0); 4]);
     assert_eq!(rows[1].status, LinkStatus::Linked);
-    let score = rows[1].score.unwrap();
-    assert!(
-        score + 1e-6 >= expected.score && score <= 1.0,
-        "{score} vs {expected:?}"
-    );
     // Two holders of 333: Hanako is right, Taro is the wrong person and is flagged.
     assert_eq!(rows[2].status, LinkStatus::Linked);
     assert_eq!(rows[3].status, LinkStatus::SuspectedWrongPerson);
@@ -1984,4 +1997,70 @@ fn every_mode_runs_in_memory_with_either_side_comparing() {
             }
         }
     }
+}
+
+/// m, u and λ fixed in the configuration (no EM): the model is the one given, and a pair is
+/// flagged below the probability threshold even when no field vetoes.
+#[test]
+fn validate_with_fixed_m_and_u_flags_below_the_probability_threshold() {
+    use crate::fellegi_sunter::{EmSettings, FixedProbabilities};
+    let (insurer, registry) = small_validate();
+    let mut config = mode_config(Mode::Validate);
+    let ModeConfig::Validate(c) = &mut config else {
+        unreachable!()
+    };
+    c.threshold = 0.999;
+    c.em = EmSettings {
+        fixed_lambda: Some(0.0001),
+        fixed: c
+            .comparisons
+            .fields
+            .iter()
+            .map(|f| {
+                let (m, u) = if f.levels.len() == 2 {
+                    (vec![0.99, 0.01], vec![0.1, 0.9])
+                } else {
+                    (vec![0.9, 0.05, 0.03, 0.02], vec![0.01, 0.02, 0.07, 0.9])
+                };
+                FixedProbabilities {
+                    field: f.field.clone(),
+                    m: Some(m),
+                    u: Some(u),
+                }
+            })
+            .collect(),
+        ..EmSettings::default()
+    };
+    let run = run(&config, insurer, registry);
+    let validation = run.initiator.validation.as_ref().unwrap();
+    let model = &validation.model;
+    assert_eq!(model.lambda, 0.0001);
+    assert!(model.fields.iter().all(|f| f.fixed_m && f.fixed_u));
+    assert_eq!(validation.threshold, 0.999);
+    let score = |row: usize| {
+        model
+            .score(validation.patterns[row].as_ref().unwrap())
+            .unwrap()
+    };
+    for (i, row) in run.initiator.rows.iter().enumerate() {
+        let flagged = score(i).flagged(0.999);
+        assert_eq!(
+            row.status == LinkStatus::SuspectedWrongPerson,
+            flagged,
+            "row {i}: {:?}",
+            score(i)
+        );
+    }
+    // Same values: linked. The kana typo: no veto, probability above 0.5 but below 0.999.
+    assert_eq!(run.initiator.rows[0].status, LinkStatus::Linked);
+    let typo = score(1);
+    assert_eq!(typo.veto, None);
+    assert!(
+        typo.probability > 0.5 && typo.probability < 0.999,
+        "{typo:?}"
+    );
+    assert_eq!(
+        run.initiator.rows[1].status,
+        LinkStatus::SuspectedWrongPerson
+    );
 }

@@ -1,6 +1,11 @@
 //! `validate`: the exact PSI on the ID key, then every linked pair's fields compared through
-//! the grouped PSI cardinality, then the weighted scoring and flags of [`FieldScoring`]. No CLK
-//! and no field filter crosses the wire.
+//! the grouped PSI cardinality, then Fellegi–Sunter scoring on the comparing side
+//! ([`blindlink_matching::fellegi_sunter`]): each pair's per-field counts become its agreement
+//! pattern (one level per field of [`ValidateConfig::comparisons`]), m, u and the prior are
+//! fitted by EM over the histogram of the session's patterns (or taken as fixed from
+//! [`ValidateConfig::em`]), and each pair gets a match weight, a match probability and a flag
+//! (probability below the threshold, or a field at a veto level). No CLK and no field filter
+//! crosses the wire.
 //!
 //! ```text
 //! comparing side (querier)                    other side (answerer)
@@ -24,16 +29,25 @@
 //! - The comparing side learns, per pair and field, the number of shared tokens and the other
 //!   side's padded token count (0 when the field is missing there); from these it computes
 //!   the score.
-//! - The other side learns each linked ID's best score and flag (`pair_scores`).
+//! - The other side learns each linked ID's best score and flag (`pair_scores`): the score is
+//!   the pair's match probability, quantised to millionths (it was a weighted mean of Dice
+//!   coefficients before Fellegi–Sunter scoring; the message is unchanged). The fitted model,
+//!   the weights and the patterns stay on the comparing side.
 
-use blindlink_psi::{GroupedAnswererReady, GroupedQuerierAwaitingReply, SizeBuckets, TokenGroup};
+use blindlink_matching::fellegi_sunter::{
+    Comparisons, EmSettings, FellegiSunterModel, FieldCounts, FieldObservation, Level,
+    PatternHistogram, estimate,
+};
+use blindlink_psi::{
+    GroupCount, GroupedAnswererReady, GroupedQuerierAwaitingReply, SizeBuckets, TokenGroup,
+};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use super::common::Context;
 use super::exact::{self, AfterCascade};
 use super::grouped;
 use super::payload;
-use super::score::{FieldScoring, ValidateScorer};
 use super::shell::{Expect, Next, State, Transition};
 use super::{ValidateConfig, chunks::split};
 use crate::{Disclosure, DisclosureLedger, MessageKind, ProtocolError};
@@ -43,7 +57,8 @@ pub(crate) const MAX_HOLDERS: u16 = 1024;
 
 /// What validate needs after the ID PSI.
 pub(crate) struct Settings {
-    fields: Vec<FieldScoring>,
+    comparisons: Comparisons,
+    em: EmSettings,
     threshold: f64,
     comparing: bool,
     buckets: SizeBuckets,
@@ -63,7 +78,8 @@ pub(crate) fn start(
         plan = plan.share_duplicates_in_round(0);
     }
     let settings = Settings {
-        fields: config.fields.clone(),
+        comparisons: config.comparisons.clone(),
+        em: config.em.clone(),
         threshold: config.threshold,
         comparing,
         buckets: config.buckets.clone(),
@@ -200,7 +216,7 @@ impl State for AwaitPlan {
     ) -> Result<Transition, ProtocolError> {
         let Self { links, settings } = *self;
         let holders = payload::decode_holders(&bytes, links.len(), MAX_HOLDERS)?;
-        let fields = settings.fields.len();
+        let fields = settings.comparisons.fields.len();
         let total: usize = holders.iter().map(|&h| usize::from(h)).sum::<usize>() * fields;
         if total > grouped::MAX_GROUPS {
             return Err(ProtocolError::Invalid {
@@ -259,7 +275,7 @@ impl State for AwaitQuery {
             ..
         } = *self;
         let (send, outcome) = grouped::answer(ready, &bytes, &settings.buckets)?;
-        let fields = settings.fields.len();
+        let fields = settings.comparisons.fields.len();
         let mut group = 0;
         for (i, (link_id, _)) in links.iter().enumerate() {
             for h in 0..holders[i] {
@@ -311,29 +327,17 @@ impl State for AwaitReply {
             ..
         } = *self;
         let outcome = grouped::counts(querier, &bytes, &settings.buckets)?;
-        let fields = settings.fields.len();
-        let scorer = ValidateScorer::new(settings.fields.clone(), settings.threshold);
+        let fields = settings.comparisons.fields.len();
         // Per (link, holder) in group order.
         let pairs: Vec<(usize, usize)> = links
             .iter()
             .enumerate()
             .flat_map(|(i, (_, records))| (0..records.len()).map(move |h| (i, h)))
             .collect();
-        let buckets = &settings.buckets;
-        let scored: Vec<(u32, bool)> = outcome
-            .groups
-            .par_chunks(fields.max(1))
-            .map(|counts| {
-                let dice: Vec<Option<f64>> = counts
-                    .iter()
-                    .map(|c| grouped::field_dice(c, buckets))
-                    .collect();
-                let agreement = scorer.score_dice(&dice);
-                (payload::quantise(agreement.score), agreement.flagged)
-            })
-            .collect();
+        let scored = score_pairs(&settings, &outcome.groups, pairs.len())?;
         let mut best: Vec<Option<(u32, bool)>> = vec![None; links.len()];
-        for (n, (&(i, h), &(score, flagged))) in pairs.iter().zip(&scored).enumerate() {
+        let mut patterns: Vec<Option<Vec<Level>>> = vec![None; cx.links.len()];
+        for (n, (&(i, h), pair)) in pairs.iter().zip(scored.pairs).enumerate() {
             let range = n * fields..(n + 1) * fields;
             let peer_padded = outcome.groups[range.clone()]
                 .iter()
@@ -347,14 +351,25 @@ impl State for AwaitReply {
                 peer_padded,
                 own_padded[range].to_vec(),
             );
-            if let Some(link) = &mut cx.links[links[i].1[h]] {
+            let score = payload::quantise(pair.probability);
+            let record = links[i].1[h];
+            if let Some(link) = &mut cx.links[record] {
+                // As the peer learns it, so both sides' link files agree.
                 link.score = Some(payload::dequantise(score));
-                link.suspected = flagged;
+                link.suspected = pair.flagged;
             }
+            patterns[record] = Some(pair.pattern);
             // The peer gets one score per pair it knows of: the best holder's.
             if best[i].is_none_or(|(b, _)| score > b) {
-                best[i] = Some((score, flagged));
+                best[i] = Some((score, pair.flagged));
             }
+        }
+        if let Some(model) = scored.model {
+            cx.validation = Some(ValidationOutcome {
+                model,
+                threshold: settings.threshold,
+                patterns,
+            });
         }
         cx.learned.compared_pairs = pairs.len() as u64;
         let best: Vec<(u32, bool)> = best.into_iter().flatten().collect();
@@ -372,6 +387,118 @@ impl State for AwaitReply {
         );
         Ok(Transition::new(send, Next::AwaitDone))
     }
+}
+
+/// What the comparing side's Fellegi–Sunter scoring produced, for the outputs (`model.json`,
+/// the `match_probability` and `match_weight` columns, explanations). It never leaves this
+/// side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidationOutcome {
+    /// The fitted (or fixed) model: λ and every field's m/u table.
+    pub model: FellegiSunterModel,
+    /// The probability threshold below which a pair is flagged.
+    pub threshold: f64,
+    /// Per local record, in input order (the rows of the outcome): its agreement pattern if
+    /// it was compared, else `None`. Score it with [`FellegiSunterModel::score`], explain it
+    /// with [`FellegiSunterModel::explain`].
+    pub patterns: Vec<Option<Vec<Level>>>,
+}
+
+/// One compared pair, scored.
+struct ScoredPair {
+    pattern: Vec<Level>,
+    probability: f64,
+    flagged: bool,
+}
+
+/// Every pair scored, and the model (none when there was no pair).
+struct Scored {
+    pairs: Vec<ScoredPair>,
+    model: Option<FellegiSunterModel>,
+}
+
+/// What the comparing side knows of one field of one pair as an observation: missing when
+/// either side's group is empty, else the shared and own counts and the peer's count range
+/// from its size bucket (widened to hold `shared`, so hostile padded sizes cannot make
+/// impossible counts).
+fn observation(count: &GroupCount, buckets: &SizeBuckets) -> FieldObservation {
+    if count.own_size == 0 || count.peer_padded == 0 {
+        return FieldObservation::Missing;
+    }
+    let Some((low, high)) = buckets.bounds(count.peer_padded as usize) else {
+        return FieldObservation::Missing;
+    };
+    let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    let shared = count.shared.min(count.own_size);
+    let peer_max = clamp(high).max(shared);
+    FieldObservation::Counts(FieldCounts {
+        shared,
+        own: count.own_size,
+        peer_min: clamp(low).max(shared).min(peer_max),
+        peer_max,
+    })
+}
+
+/// The comparing side's scoring: every pair's pattern, the model fitted over their histogram,
+/// then each pair's probability and flag. `groups` holds `pairs × fields` counts in pair
+/// order.
+fn score_pairs(
+    settings: &Settings,
+    groups: &[GroupCount],
+    pairs: usize,
+) -> Result<Scored, ProtocolError> {
+    let local = |reason: String| ProtocolError::Local {
+        what: "validate scoring",
+        reason,
+    };
+    if pairs == 0 {
+        return Ok(Scored {
+            pairs: Vec::new(),
+            model: None,
+        });
+    }
+    let fields = settings.comparisons.fields.len().max(1);
+    let patterns: Vec<Vec<Level>> = groups
+        .par_chunks(fields)
+        .map(|counts| {
+            let observations: Vec<FieldObservation> = counts
+                .iter()
+                .map(|c| observation(c, &settings.buckets))
+                .collect();
+            settings.comparisons.pattern(&observations)
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| local(e.to_string()))?;
+    let mut histogram = PatternHistogram::new();
+    for pattern in &patterns {
+        histogram.add(pattern);
+    }
+    let model = estimate(&settings.comparisons, &histogram, &settings.em)
+        .map_err(|e| local(e.to_string()))?;
+    // Score each distinct pattern once.
+    let mut scores = std::collections::HashMap::with_capacity(histogram.len());
+    for (pattern, _) in histogram.iter() {
+        let score = model.score(pattern).map_err(|e| local(e.to_string()))?;
+        scores.insert(pattern.to_vec(), score);
+    }
+    let pairs = patterns
+        .into_iter()
+        .map(|pattern| {
+            let score = scores
+                .get(&pattern)
+                .copied()
+                .ok_or_else(|| local("a pattern was not scored".into()))?;
+            Ok(ScoredPair {
+                probability: score.probability,
+                flagged: score.flagged(settings.threshold),
+                pattern,
+            })
+        })
+        .collect::<Result<_, ProtocolError>>()?;
+    Ok(Scored {
+        pairs,
+        model: Some(model),
+    })
 }
 
 /// The other side: waiting for the pair scores.

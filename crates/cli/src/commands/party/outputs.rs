@@ -3,6 +3,11 @@
 //! a person). All three are staged as temporary files first and renamed into place only when
 //! all of them are complete, so a failed run leaves the directory as it was.
 //!
+//! In `validate`, the comparing side also writes `model.json` (the fitted Fellegi–Sunter m/u
+//! table and prior) and `explanations.csv` (every flagged pair's level and weight per field,
+//! the prior and the total; only the header when nothing is flagged), staged and renamed with
+//! the others.
+//!
 //! Under `[input] invalid_rows = "reject"` a fourth file, `rejects.csv`, lists the rows
 //! withheld from the session (file, line, field, reason, then the row as read), written with
 //! the other three. `ledger.json` gains an `input` member counting rows read, rejected and era
@@ -22,7 +27,10 @@ use super::config::PartyConfig;
 use super::input::PartyRecords;
 use crate::output::AtomicFile;
 
-pub use blindlink_party::{LEDGER_FILE, LINKS_FILE, REJECTS_FILE, REPORT_FILE, TRANSCRIPT_FILE};
+pub use blindlink_party::{
+    EXPLANATIONS_FILE, LEDGER_FILE, LINKS_FILE, MODEL_FILE, REJECTS_FILE, REPORT_FILE,
+    TRANSCRIPT_FILE,
+};
 /// The lock file [`claim_output_dir`] holds in the output directory while a run uses it.
 pub const LOCK_FILE: &str = ".blindlink.lock";
 
@@ -149,8 +157,9 @@ fn same_file(_file: &std::fs::File, path: &Path) -> bool {
     path.exists()
 }
 
-/// Writes the three output files into `dir` (created if missing), and `transcript.bin` when
-/// `transcript` is given.
+/// Writes the three output files into `dir` (created if missing), `transcript.bin` when
+/// `transcript` is given, and `model.json` and `explanations.csv` on validate's comparing
+/// side.
 ///
 /// # Errors
 /// The directory cannot be created or a file cannot be written; then none of the files is
@@ -187,7 +196,12 @@ pub fn write_outputs(
         }
         None => None,
     };
+    let validation = write_validation(dir, outcome)?;
     links.commit()?;
+    if let Some((model, explanations)) = validation {
+        model.commit()?;
+        explanations.commit()?;
+    }
     ledger_file.commit()?;
     if let Some(file) = transcript_file {
         file.commit()?;
@@ -222,6 +236,35 @@ fn write_rejects(dir: &Path, input: &PartyRecords) -> anyhow::Result<Option<Atom
         .into_inner()
         .map_err(|e| anyhow::anyhow!("{}: {}", fail(), e.error()))?;
     Ok(Some(file))
+}
+
+/// `model.json` and `explanations.csv` (staged, not committed) when the outcome holds
+/// validate's model (the comparing side).
+fn write_validation(
+    dir: &Path,
+    outcome: &LinkOutcome,
+) -> anyhow::Result<Option<(AtomicFile, AtomicFile)>> {
+    let Some(json) = blindlink_party::model_json(outcome)? else {
+        return Ok(None);
+    };
+    let path = dir.join(MODEL_FILE);
+    let mut model = AtomicFile::create(&path)?;
+    model
+        .write_all(json.as_bytes())
+        .and_then(|()| model.write_all(b"\n"))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let path = dir.join(EXPLANATIONS_FILE);
+    let fail = || format!("cannot write {}", path.display());
+    let mut csv = csv::Writer::from_writer(AtomicFile::create(&path)?);
+    csv.write_record(blindlink_party::EXPLANATIONS_HEADER)
+        .with_context(fail)?;
+    for row in blindlink_party::explanation_rows(outcome) {
+        csv.write_record(&row).with_context(fail)?;
+    }
+    let explanations = csv
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("{}: {}", fail(), e.error()))?;
+    Ok(Some((model, explanations)))
 }
 
 fn write_links(out: &mut AtomicFile, outcome: &LinkOutcome) -> anyhow::Result<()> {

@@ -37,12 +37,12 @@ pub use blindlink_party::PreparedParty;
 /// the mode needs field tokens or CLKs that were not read, or the mode configuration is
 /// invalid (`clk-exchange` without `[linkage] reveal_decodable_encodings = true`, say).
 pub fn prepare(party: &LoadedParty) -> anyhow::Result<PreparedParty> {
-    Ok(blindlink_party::prepare(
-        &party.config,
-        &party.schema,
-        &party.secret,
-        &party.records,
-    )?)
+    let prepared =
+        blindlink_party::prepare(&party.config, &party.schema, &party.secret, &party.records)?;
+    for warning in &prepared.warnings {
+        eprintln!("{warning}");
+    }
+    Ok(prepared)
 }
 
 /// A completed session of this party.
