@@ -414,6 +414,7 @@ fn report(shards: &[ShardOutput], ledger: &DisclosureLedger, counts: LinkCounts)
         rows: Vec::new(),
         counts,
         learned: blindlink_protocol::Learned::default(),
+        validation: None,
     };
     // The report's first two lines name the session and count the rows, which the merge
     // has and the rows-less outcome has not; the rest (what each side learned, the traffic)

@@ -11,7 +11,7 @@ use blindlink_matching::fellegi_sunter::{
     Comparisons, DEFAULT_PROBABILITY_THRESHOLD, EmSettings, FieldComparison, TokenKind,
 };
 
-use super::score::{self, FieldScoring};
+use super::score::FieldScoring;
 use crate::{Mode, Parameters, ProtocolError, Role};
 
 /// Most records one party may bring to a session.

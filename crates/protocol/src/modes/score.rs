@@ -7,9 +7,6 @@ use blindlink_matching::dice_from_counts;
 
 use crate::ProtocolError;
 
-/// The default threshold of the weighted score (fuzzy links pairs at or above it; validate
-/// flags on the Fellegi–Sunter probability instead).
-pub(super) const DEFAULT_VALIDATE_THRESHOLD: f64 = 0.75;
 
 /// How one per-field filter counts in the agreement score.
 #[derive(Debug, Clone, PartialEq)]
