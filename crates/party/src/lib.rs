@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod binding;
+pub mod builder;
 pub mod config;
 mod error;
 pub mod keys;
@@ -23,8 +24,10 @@ pub mod prepare;
 pub mod records;
 pub mod report;
 pub mod scoring;
+pub mod source;
 
 pub use binding::{ColumnBinding, InputColumns};
+pub use builder::{BATCH_ROWS, InputOptions, RecordSource, RecordsBuilder, RecordsSpec};
 pub use config::{
     ConfigHost, EraDates, InvalidRows, KeyColumn, LiteralAddresses, MatchKeySpec, PartyCommand,
     PartyConfig, TlsFiles,
@@ -41,3 +44,4 @@ pub use report::{
     ledger_json, link_rows, report_text,
 };
 pub use scoring::{compared_fields, default_scoring, field_tokenizer};
+pub use source::{InputSource, PasswordSource, PostgresInput};

@@ -195,7 +195,7 @@ pub fn prepare(
     let offer = offer(config, schema, &mode_config)?;
     Ok(PreparedParty {
         data: Arc::new(records.party_data(&mode_config)),
-        notes: records.notes(&config.input_csv.display().to_string()),
+        notes: records.notes(),
         mode_config,
         offer,
     })
