@@ -283,7 +283,7 @@ fn a_wrong_password_an_unknown_table_and_a_failing_query_write_nothing() {
     let shown = format!("postgres query \"{query}\" row ");
     assert!(error.starts_with(&shown), "{error}");
     assert!(
-        error.ends_with(": cannot read the row: db error: ERROR: division by zero"),
+        error.ends_with(": cannot read the row: ERROR: division by zero"),
         "{error}"
     );
     assert_eq!(written, Vec::<String>::new(), "nothing written");

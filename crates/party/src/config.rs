@@ -147,7 +147,7 @@ struct RawValidateField {
 #[serde(deny_unknown_fields)]
 struct RawInput {
     csv: Option<PathBuf>,
-    postgres: Option<crate::source::RawPostgres>,
+    postgres: Option<crate::source::PostgresSpec>,
     id_column: String,
     #[serde(default)]
     schema_columns: BTreeMap<String, String>,

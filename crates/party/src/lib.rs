@@ -44,4 +44,4 @@ pub use report::{
     ledger_json, link_rows, report_text,
 };
 pub use scoring::{compared_fields, default_scoring, field_tokenizer};
-pub use source::{InputSource, PasswordSource, PostgresInput};
+pub use source::{InputSource, PasswordSource, PostgresInput, PostgresSpec};

@@ -20,16 +20,40 @@ use serde::Deserialize;
 
 use crate::PartyError;
 
-/// `[input] postgres = { ... }` as written.
-#[derive(Debug, Deserialize)]
+/// `[input] postgres = { ... }` as written (or `blindlink encode`'s options), before
+/// [`PostgresSpec::check`].
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct RawPostgres {
-    url: String,
-    query: Option<String>,
-    table: Option<String>,
-    password_env: Option<String>,
-    password_file: Option<PathBuf>,
-    ca: Option<PathBuf>,
+pub struct PostgresSpec {
+    /// `url`: `postgresql://user@host:port/database[?sslmode=...]`, without a password.
+    pub url: String,
+    /// `query`: a `SELECT` (one of `query` and `table`).
+    pub query: Option<String>,
+    /// `table`: a table (or `schema.table`) read whole.
+    pub table: Option<String>,
+    /// `password_env`: the environment variable holding the password.
+    pub password_env: Option<String>,
+    /// `password_file`: the file whose first line is the password.
+    pub password_file: Option<PathBuf>,
+    /// `ca`: the PEM file of the CA of the server's certificate (needed by `sslmode=require`).
+    pub ca: Option<PathBuf>,
+}
+
+impl PostgresSpec {
+    /// The input these settings describe; `file` names their origin in errors (a config
+    /// file, a command), `resolve` makes relative paths relative to it.
+    ///
+    /// # Errors
+    /// Not a `postgresql://` URL, a password in the URL, an unsupported `sslmode`, neither or
+    /// both of `query` and `table`, both password sources, TLS without `ca`: `file: key:
+    /// reason`, keys named as in `[input] postgres`.
+    pub fn check(
+        self,
+        file: &str,
+        resolve: impl Fn(&Path) -> PathBuf,
+    ) -> Result<PostgresInput, PartyError> {
+        postgres_input(file, self, resolve)
+    }
 }
 
 /// Where the database password comes from.
@@ -117,18 +141,24 @@ fn url_options(url: &str) -> impl Iterator<Item = (&str, &str)> {
 pub(crate) fn input_source(
     file: &str,
     csv: Option<&Path>,
-    postgres: Option<RawPostgres>,
+    postgres: Option<PostgresSpec>,
     resolve: impl Fn(&Path) -> PathBuf,
 ) -> Result<InputSource, PartyError> {
     let bad = |key: &str, reason: &str| PartyError::config(file, key, reason);
-    let raw = match (csv, postgres) {
-        (Some(csv), None) => return Ok(InputSource::Csv(resolve(csv))),
-        (None, Some(raw)) => raw,
-        (Some(_), Some(_)) => {
-            return Err(bad("input", "has both csv and postgres; give one"));
-        }
-        (None, None) => return Err(bad("input", "needs csv or postgres")),
-    };
+    match (csv, postgres) {
+        (Some(csv), None) => Ok(InputSource::Csv(resolve(csv))),
+        (None, Some(raw)) => Ok(InputSource::Postgres(raw.check(file, resolve)?)),
+        (Some(_), Some(_)) => Err(bad("input", "has both csv and postgres; give one")),
+        (None, None) => Err(bad("input", "needs csv or postgres")),
+    }
+}
+
+fn postgres_input(
+    file: &str,
+    raw: PostgresSpec,
+    resolve: impl Fn(&Path) -> PathBuf,
+) -> Result<PostgresInput, PartyError> {
+    let bad = |key: &str, reason: &str| PartyError::config(file, key, reason);
     let url = raw.url.trim();
     let Some(rest) = url
         .strip_prefix("postgresql://")
@@ -209,7 +239,7 @@ pub(crate) fn input_source(
              that signed the database server's certificate",
         ));
     }
-    Ok(InputSource::Postgres(input))
+    Ok(input)
 }
 
 #[cfg(test)]
@@ -222,7 +252,7 @@ mod tests {
         let raw = postgres.map(|text| {
             toml::from_str::<toml::Table>(&format!("p = {text}")).unwrap()["p"]
                 .clone()
-                .try_into::<RawPostgres>()
+                .try_into::<PostgresSpec>()
                 .unwrap()
         });
         let got = match input_source("party.toml", csv.map(Path::new), raw, |p: &Path| {

@@ -40,16 +40,136 @@ pub fn read_postgres_records(
     config: &str,
     spec: RecordsSpec<'_>,
 ) -> anyhow::Result<PartyRecords> {
+    let reader = copy_reader(input, config)?;
+    read_csv_records(reader, RecordSource::Query(input.shown()), spec)
+}
+
+/// `input`'s rows as a CSV stream with a header row (`COPY (query) TO STDOUT WITH (FORMAT
+/// csv, HEADER true)`), the connection owned by the reader.
+///
+/// # Errors
+/// As [`read_postgres_records`], before the first row: the connection, the password, the
+/// query.
+pub fn copy_reader(
+    input: &PostgresInput,
+    config: &str,
+) -> anyhow::Result<Box<dyn std::io::Read + Send>> {
     let shown = input.shown();
-    let mut client = connect(input, config)?;
     let copy = format!(
         "COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER true)",
         input.query
     );
-    let reader = client
-        .copy_out(copy.as_str())
-        .map_err(|e| anyhow::anyhow!("{shown}: the query failed: {}", describe(&e)))?;
-    read_csv_records(reader, RecordSource::Query(shown), spec)
+    // The driver runs its own runtime, and its reader borrows the client: a thread of its own
+    // connects and reads (so a caller inside an async runtime can use this too), and hands
+    // the bytes over a bounded channel (at most CHUNKS_IN_FLIGHT chunks wait), which also
+    // overlaps the network with the parsing and encoding.
+    let (started_tx, started_rx) = std::sync::mpsc::sync_channel::<anyhow::Result<()>>(1);
+    let (chunks_tx, chunks_rx) = std::sync::mpsc::sync_channel(CHUNKS_IN_FLIGHT);
+    let input = input.clone();
+    let config = config.to_owned();
+    std::thread::Builder::new()
+        .name("postgres-copy".into())
+        .spawn(move || {
+            let mut client = match connect(&input, &config) {
+                Ok(client) => client,
+                Err(e) => {
+                    let _ = started_tx.send(Err(e));
+                    return;
+                }
+            };
+            let mut reader = match client.copy_out(copy.as_str()) {
+                Ok(reader) => {
+                    let _ = started_tx.send(Ok(()));
+                    reader
+                }
+                Err(e) => {
+                    let shown = input.shown();
+                    let _ = started_tx.send(Err(anyhow::anyhow!(
+                        "{shown}: the query failed: {}",
+                        describe(&e)
+                    )));
+                    return;
+                }
+            };
+            loop {
+                let mut chunk = vec![0; CHUNK_BYTES];
+                match std::io::Read::read(&mut reader, &mut chunk) {
+                    Ok(0) => {
+                        // The end, said explicitly: a thread that dies says nothing.
+                        let _ = chunks_tx.send(Ok(Vec::new()));
+                        return;
+                    }
+                    Ok(n) => {
+                        chunk.truncate(n);
+                        if chunks_tx.send(Ok(chunk)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        // The server's words (`ERROR: division by zero`), not the driver's
+                        // `db error`.
+                        let text = match e.get_ref().and_then(|i| i.downcast_ref()) {
+                            Some(pg) => describe(pg),
+                            None => error_chain(&e),
+                        };
+                        let _ = chunks_tx.send(Err(std::io::Error::other(text)));
+                        return;
+                    }
+                }
+            }
+        })
+        .context("cannot start the postgres reader thread")?;
+    match started_rx.recv() {
+        Ok(result) => result?,
+        Err(_) => bail!("{shown}: the postgres reader thread stopped before the query ran"),
+    }
+    Ok(Box::new(ChannelReader {
+        chunks: chunks_rx,
+        chunk: Vec::new(),
+        at: 0,
+        ended: false,
+    }))
+}
+
+/// Bytes per chunk handed from the COPY thread to the CSV reader.
+const CHUNK_BYTES: usize = 1 << 16;
+/// Chunks that may wait between them (so at most 1 MiB of rows is buffered).
+const CHUNKS_IN_FLIGHT: usize = 16;
+
+/// The reading end of the COPY thread's channel: chunks of the stream, an empty one at its
+/// end, or the error that stopped it.
+struct ChannelReader {
+    chunks: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    at: usize,
+    ended: bool,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.chunk.len() {
+            if self.ended {
+                return Ok(0);
+            }
+            match self.chunks.recv() {
+                Ok(chunk) => {
+                    self.chunk = chunk?;
+                    self.at = 0;
+                    self.ended = self.chunk.is_empty();
+                }
+                Err(_) => {
+                    return Err(std::io::Error::other(
+                        "the postgres reader thread stopped before the last row",
+                    ));
+                }
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 /// Connects as `input` says, with the password from its source.
