@@ -1,8 +1,8 @@
-//! Column binding: which input columns (by index in the header row: a CSV's, a query's) feed the record id, each
-//! match-key column and each schema field. A schema field or key column is read from the CSV
-//! column of the same name, from another one (`[input] schema_columns`, schema fields only),
-//! or from several joined by a space (`[input] combined_columns`, see
-//! [`join_parts`]). The encoder and the tokenizer take the schema's values
+//! Column binding: which input columns (by index in the header row, a CSV's or a query's)
+//! feed the record id, each match-key column and each schema field. A schema field or key
+//! column is read from the input column of the same name, from another one (`[input]
+//! schema_columns`, schema fields only), or from several joined by a space (`[input]
+//! combined_columns`, see [`join_parts`]). The encoder and the tokenizer take the schema's values
 //! in [`Schema::columns`] order, so [`ColumnBinding::schema_values`] hands them exactly that.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -597,7 +597,7 @@ impl PartyConfig {
             &shown,
             raw.input.csv.as_deref(),
             raw.input.postgres,
-            &resolve,
+            resolve,
         )?;
         let invalid_rows = match raw.input.invalid_rows.as_deref() {
             None | Some("abort") => InvalidRows::Abort,

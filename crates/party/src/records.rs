@@ -1,5 +1,5 @@
-//! A party's records as values (built row by row by [`RecordsBuilder`](crate::RecordsBuilder)): what its input gave (ids, each cascade step's keys, CLKs,
-//! field tokens, rows withheld) and their conversion to the protocol's [`PartyData`].
+//! A party's records as values (built row by row by [`RecordsBuilder`](crate::RecordsBuilder)):
+//! what its input gave (ids, each cascade step's keys, CLKs, field tokens, rows withheld) and their conversion to the protocol's [`PartyData`].
 
 use blindlink_encoding::FieldTokens;
 use blindlink_protocol::{ModeConfig, PartyData, PartyRecord};
