@@ -37,7 +37,7 @@ use crate::records::{MatchKeyColumn, PartyRecords, RejectedRow, Rejects};
 use crate::{EraDates, InvalidRows, PartyError};
 
 /// Rows encoded together (in parallel) by a [`RecordsBuilder`].
-pub const BATCH_ROWS: usize = 8192;
+pub const BATCH_ROWS: usize = 1 << 15;
 
 /// What a [`RecordsBuilder`] does with bad rows and era dates (`[input] invalid_rows` and
 /// `era_dates`).
@@ -449,19 +449,26 @@ impl<'a> RecordsBuilder<'a> {
             }
         }
 
-        for (k, encoder) in self.key_encoders.iter().enumerate() {
-            let binding = &self.binding;
-            let keys: Vec<Result<Vec<u8>, Keyless>> = rows
-                .par_iter()
-                .map_init(Vec::new, |values, row| {
-                    binding.key_values(k, |c| row.values[c].as_str(), values);
-                    let values: Vec<&str> = values.iter().map(String::as_str).collect();
-                    encoder.encode(&values)
-                })
-                .collect();
-            let column = &mut self.records.match_keys[k];
+        // Every step's key of a row in one parallel pass: one fork-join per batch, not one
+        // per step (each costs a wake-up of the pool's threads).
+        let (encoders, binding) = (&self.key_encoders, &self.binding);
+        let keys: Vec<Vec<Result<Vec<u8>, Keyless>>> = rows
+            .par_iter()
+            .map_init(Vec::new, |values, row| {
+                (0..encoders.len())
+                    .map(|k| {
+                        binding.key_values(k, |c| row.values[c].as_str(), values);
+                        let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                        encoders[k].encode(&values)
+                    })
+                    .collect()
+            })
+            .collect();
+        for column in &mut self.records.match_keys {
             column.keys.reserve(rows.len());
-            for (key, row) in keys.into_iter().zip(&rows) {
+        }
+        for (row_keys, row) in keys.into_iter().zip(&rows) {
+            for (column, key) in self.records.match_keys.iter_mut().zip(row_keys) {
                 column.push(key, row.line);
             }
         }
