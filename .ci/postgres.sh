@@ -6,8 +6,9 @@
 #
 # `start` installs Debian's `postgresql` package if no `initdb` is found (with sudo when not
 # root), creates a cluster in a fresh temp dir, listens on 127.0.0.1 only, on a free port, with
-# its unix socket in the temp dir, and creates a role `blindlink` with a random password
-# (scram-sha-256 over TCP) owning a database `blindlink`. As root the server runs as the
+# its unix socket in the temp dir, TLS with a throwaway CA ($BLINDLINK_PG_CA) and a certificate
+# for `localhost`, and creates a role `blindlink` with a random password (scram-sha-256 over TCP)
+# owning a database `blindlink`. As root the server runs as the
 # `postgres` user (initdb refuses root). Progress goes to stderr; stdout is only the exports.
 set -euo pipefail
 
@@ -50,11 +51,27 @@ start() {
     done
     local password
     password=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+    # TLS for `sslmode=require` tests: a throwaway CA and a certificate for localhost (openssl
+    # comes with Debian's postgresql, through ssl-cert).
+    (
+        cd "$dir"
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
+            -subj "/CN=blindlink test database CA" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign"
+        openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=localhost"
+        printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >server.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.crt \
+            -days 2 -extfile server.ext
+        chmod 600 server.key ca.key
+        chmod 644 ca.pem server.crt
+    ) >"$dir/openssl.log" 2>&1 || { cat "$dir/openssl.log" >&2; exit 1; }
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$dir/server.key" "$dir/server.crt"
     "${as[@]}" "$initdb" -D "$dir/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
         --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; exit 1; }
     "${as[@]}" "$pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir -c fsync=off" \
+        -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir -c fsync=off \
+            -c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key" \
         start >&2 || { cat "$dir/server.log" >&2; exit 1; }
     "${as[@]}" "$psql" -X -q -h "$dir" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
         -c "CREATE ROLE blindlink LOGIN PASSWORD '$password'" \
@@ -66,6 +83,7 @@ export PGUSER=blindlink
 export PGPASSWORD=$password
 export PGDATABASE=blindlink
 export BLINDLINK_PG_DIR=$dir
+export BLINDLINK_PG_CA=$dir/ca.pem
 EOF
     cat "$dir/env"
     echo "postgres.sh: server on 127.0.0.1:$port, data in $dir" >&2

@@ -4,7 +4,8 @@
 //!
 //! A registry read from a table links with the insurer's CSV exactly as the two CSVs do; a
 //! bad row (abort and reject), a wrong password, an unknown table and a query that fails
-//! mid-stream each stop the party with a clear error before anything is written.
+//! mid-stream each stop the party with a clear error before anything is written; with
+//! `sslmode=require` the server is verified against the configured CA.
 
 use std::process::Command;
 
@@ -312,4 +313,72 @@ fn the_example_config_reads_a_table_and_a_password_in_its_url_is_refused() {
             copy.display()
         )
     );
+}
+
+#[test]
+fn tls_to_the_database_is_verified_against_the_configured_ca() {
+    let Some(server) = server("tls_to_the_database_is_verified_against_the_configured_ca") else {
+        return;
+    };
+    let Some(ca) = std::env::var_os("BLINDLINK_PG_CA") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but BLINDLINK_PG_CA is not: .ci/postgres.sh start exports it"
+        );
+        eprintln!("tls test skipped: the server has no TLS (BLINDLINK_PG_CA unset)");
+        return;
+    };
+    let setup = PeerDir::registry_insurer(40);
+    let name = table("registry_tls");
+    server.load_table(&name, &setup.path("data/registry.csv"));
+    // A CA that did not sign the server's certificate.
+    let other = setup.path("other-ca");
+    blindlink(&[
+        "certs",
+        "--out",
+        other.to_str().unwrap(),
+        "--names",
+        "localhost",
+    ])
+    .unwrap();
+    let original = std::fs::read_to_string(setup.config("registry")).unwrap();
+    let url = format!(
+        "postgresql://{}@localhost:{}/{}?sslmode=require",
+        server.user, server.port, server.database
+    );
+    let with_ca = |ca: &std::path::Path| {
+        std::fs::write(setup.config("registry"), &original).unwrap();
+        setup.replace(
+            "registry",
+            "csv = \"data/registry.csv\"",
+            &format!(
+                "postgres = {{ url = \"{url}\", table = \"{name}\", password_env = \"PGPASSWORD\", \
+                 ca = \"{}\" }}",
+                ca.display()
+            ),
+        );
+    };
+
+    with_ca(std::path::Path::new(&ca));
+    let party =
+        load_party(PartyConfig::load(&setup.config("registry"), PartyCommand::Serve).unwrap())
+            .unwrap();
+    let rows = csv::Reader::from_path(setup.path("data/registry.csv"))
+        .unwrap()
+        .records()
+        .count();
+    assert_eq!(party.records.ids.len(), rows);
+
+    with_ca(&other.join("ca.pem"));
+    let (error, written) = serve_error(&setup);
+    assert_eq!(
+        error,
+        format!(
+            "cannot connect to postgres at localhost:{}/{}: error performing TLS handshake: \
+             invalid peer certificate: BadSignature",
+            server.port, server.database
+        )
+    );
+    assert_eq!(written, Vec::<String>::new(), "nothing written");
+    server.psql(&format!("DROP TABLE {name}"));
 }
