@@ -375,7 +375,7 @@ fn tls_to_the_database_is_verified_against_the_configured_ca() {
         error,
         format!(
             "cannot connect to postgres at localhost:{}/{}: error performing TLS handshake: \
-             invalid peer certificate: BadSignature",
+             invalid peer certificate: UnknownIssuer",
             server.port, server.database
         )
     );
