@@ -136,13 +136,14 @@ fn check_files(config: &PartyConfig, pod: &Yaml, all: &BTreeMap<String, Yaml>) {
     let TlsFiles::Mutual { ca, cert, key } = &config.tls else {
         panic!("the manifests use mutual TLS");
     };
+    let input = config.input.csv().expect("the manifests read a CSV");
     for path in [
-        ca,
+        ca.as_path(),
         cert,
         key,
         &config.key_file,
         &config.schema,
-        &config.input_csv,
+        input,
         &config.output_dir,
     ] {
         let (volume, dir) = mounts

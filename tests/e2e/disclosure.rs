@@ -108,7 +108,7 @@ fn encodings(peers: &Peers, party: &str) -> Vec<Encoding> {
         let encoder =
             ClkEncoder::new(&doc, &LinkageSecret::from_bytes(secret.clone()).unwrap()).unwrap();
         let records = read_party_records(
-            &config.input_csv,
+            config.input.csv().unwrap(),
             &config.id_column,
             &[],
             &doc,

@@ -11,6 +11,7 @@ mod hostile;
 mod matching;
 mod operations;
 mod peers;
+mod postgres;
 mod rejects;
 mod service;
 mod shard;

@@ -1,8 +1,8 @@
-//! Column binding: which CSV columns (by index in the header row) feed the record id, each
-//! match-key column and each schema field. A schema field or key column is read from the CSV
-//! column of the same name, from another one (`[input] schema_columns`, schema fields only),
-//! or from several joined by a space (`[input] combined_columns`, see
-//! [`join_parts`]). The encoder and the tokenizer take the schema's values
+//! Column binding: which input columns (by index in the header row, a CSV's or a query's)
+//! feed the record id, each match-key column and each schema field. A schema field or key
+//! column is read from the input column of the same name, from another one (`[input]
+//! schema_columns`, schema fields only), or from several joined by a space (`[input]
+//! combined_columns`, see [`join_parts`]). The encoder and the tokenizer take the schema's values
 //! in [`Schema::columns`] order, so [`ColumnBinding::schema_values`] hands them exactly that.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,14 +41,14 @@ pub struct ColumnBinding {
 }
 
 impl ColumnBinding {
-    /// Binds `header` (of the file shown as `file`) to `columns`, and to `schema`'s columns if
-    /// `with_schema`.
+    /// Binds `header` (found at `header_at`: `file:1` for a CSV) to `columns`, and to
+    /// `schema`'s columns if `with_schema`.
     ///
     /// # Errors
-    /// A column is missing or appears more than once in the header: `file:1: ...`, saying
+    /// A column is missing or appears more than once in the header: `header_at: ...`, saying
     /// which part of the config needs it.
     pub fn bind(
-        file: &str,
+        header_at: &str,
         header: &[&str],
         columns: InputColumns<'_>,
         schema: &SchemaDocument,
@@ -56,7 +56,7 @@ impl ColumnBinding {
     ) -> Result<Self, PartyError> {
         let find = |column: &str, why: &str| -> Result<usize, PartyError> {
             find_column(header, column, why).map_err(|e| PartyError::Input {
-                context: format!("{file}:1"),
+                context: header_at.to_owned(),
                 reason: match e {
                     EncodingError::Header(reason) => reason,
                     other => other.to_string(),
@@ -178,7 +178,7 @@ mod tests {
             schema_columns: &renamed,
             combined_columns: &BTreeMap::new(),
         };
-        let got = match ColumnBinding::bind("in.csv", header, columns, &schema, true) {
+        let got = match ColumnBinding::bind("in.csv:1", header, columns, &schema, true) {
             Ok(b) => format!("id {} keys {:?} schema {:?}", b.id, b.keys, b.schema),
             Err(e) => e.to_string(),
         };

@@ -42,7 +42,7 @@
 //!                                   # peer holding the key can decode; both sides must say true
 //!
 //! [input]
-//! csv = "data/registry.csv"
+//! csv = "data/registry.csv"         # or postgres = { url = ..., table = ... }: see crate::source
 //! id_column = "record_id"
 //! schema_columns = { surname_kana = "kana_surname" }   # optional: schema column -> CSV column
 //! combined_columns = { name_kana = ["surname_kana", "given_name_kana"] }  # joined by a space
@@ -76,6 +76,7 @@ use blindlink_protocol::{
 use serde::Deserialize;
 
 use crate::PartyError;
+use crate::source::InputSource;
 
 /// Which command reads the config: it decides which sections are required.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,7 +168,8 @@ struct RawValidateField {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawInput {
-    csv: PathBuf,
+    csv: Option<PathBuf>,
+    postgres: Option<crate::source::PostgresSpec>,
     id_column: String,
     #[serde(default)]
     schema_columns: BTreeMap<String, String>,
@@ -325,8 +327,8 @@ pub struct PartyConfig {
     pub fuzzy_max_pairs: Option<usize>,
     /// `fuzzy`: the exact stage.
     pub fuzzy_exact_stage: Option<bool>,
-    /// The input CSV.
-    pub input_csv: PathBuf,
+    /// The input: a CSV file or a PostgreSQL query (`[input] csv` or `postgres`).
+    pub input: InputSource,
     /// The column holding each record's local id.
     pub id_column: String,
     /// Schema column -> CSV column, where they differ.
@@ -375,7 +377,7 @@ impl PartyConfig {
     ///     [output]\ndir = \"out\"\n";
     /// let config = PartyConfig::parse(text, Path::new("peers/registry.toml"),
     ///     PartyCommand::Serve, &LiteralAddresses).unwrap();
-    /// assert_eq!(config.input_csv, Path::new("peers/registry.csv"));
+    /// assert_eq!(config.input.csv(), Some(Path::new("peers/registry.csv")));
     /// let bad = text.replace("exact", "exakt");
     /// let err = PartyConfig::parse(&bad, Path::new("peers/registry.toml"),
     ///     PartyCommand::Serve, &LiteralAddresses).unwrap_err();
@@ -642,6 +644,12 @@ impl PartyConfig {
                 columns,
             });
         }
+        let input = crate::source::input_source(
+            &shown,
+            raw.input.csv.as_deref(),
+            raw.input.postgres,
+            resolve,
+        )?;
         let invalid_rows = match raw.input.invalid_rows.as_deref() {
             None | Some("abort") => InvalidRows::Abort,
             Some("reject") => InvalidRows::Reject,
@@ -698,7 +706,7 @@ impl PartyConfig {
             fuzzy_common_share: raw.linkage.fuzzy_common_share,
             fuzzy_max_pairs: raw.linkage.fuzzy_max_pairs,
             fuzzy_exact_stage: raw.linkage.fuzzy_exact_stage,
-            input_csv: resolve(&raw.input.csv),
+            input,
             id_column: raw.input.id_column,
             schema_columns: raw.input.schema_columns,
             combined_columns: raw.input.combined_columns,
@@ -965,7 +973,7 @@ dir = "out/registry"
         wrong.extend(check(
             ("[[input.match_key]]", "colour = 1\n[[input.match_key]]"),
             Serve,
-            "peers/registry.toml:18: unknown field `colour`, expected one of `csv`, `id_column`, `schema_columns`, `combined_columns`, `match_key`, `invalid_rows`, `era_dates`",
+            "peers/registry.toml:18: unknown field `colour`, expected one of `csv`, `postgres`, `id_column`, `schema_columns`, `combined_columns`, `match_key`, `invalid_rows`, `era_dates`",
         ));
         wrong.extend(check(
             ("dir = \"out/registry\"", ""),

@@ -1,8 +1,9 @@
 //! One party of a blindlink linkage, as values: its config (the party TOML, parsed from text
 //! with the file and key, or line, of every error), the match-key byte format, the binding of
-//! its input's columns, its records and their conversion to the protocol's `PartyData`, the
-//! mode configuration and handshake offer it brings to a session ([`prepare()`]), and what it
-//! writes afterwards (the rows of `links.csv`, the ledger's JSON, the text of `report.txt`).
+//! its input's columns (a CSV file or a PostgreSQL query, [`InputSource`]), its records, built
+//! row by row from any source by [`RecordsBuilder`], and their conversion to the protocol's
+//! `PartyData`, the mode configuration and handshake offer it brings to a session
+//! ([`prepare()`]), and what it writes afterwards (the rows of `links.csv`, the ledger's JSON, the text of `report.txt`).
 //!
 //! It is the layer a front end builds on: the `blindlink` CLI reads the files, runs the
 //! encoders over the rows, drives the network and writes the outputs; a second front end (a
@@ -16,6 +17,7 @@
 #![deny(missing_docs)]
 
 pub mod binding;
+pub mod builder;
 pub mod config;
 mod error;
 pub mod keys;
@@ -24,8 +26,10 @@ pub mod records;
 pub mod report;
 pub mod scoring;
 pub mod shard;
+pub mod source;
 
 pub use binding::{ColumnBinding, InputColumns};
+pub use builder::{BATCH_ROWS, InputOptions, RecordSource, RecordsBuilder, RecordsSpec};
 pub use config::{
     ConfigHost, EraDates, InvalidRows, KeyColumn, LiteralAddresses, MatchKeySpec, PartyCommand,
     PartyConfig, TlsFiles,
@@ -46,3 +50,4 @@ pub use scoring::{
     ValidateComparisons, compared_fields, default_scoring, field_tokenizer, validate_comparisons,
 };
 pub use shard::{Shard, ShardAssigner, check_output_entries, check_shardable, retain_shard};
+pub use source::{InputSource, PasswordSource, PostgresInput, PostgresSpec};

@@ -219,7 +219,7 @@ pub fn prepare(
     }
     let offer = offer(config, schema, &mode_config)?;
     let warnings = warnings(config, schema)?;
-    let mut notes = records.notes(&config.input_csv.display().to_string());
+    let mut notes = records.notes();
     notes.extend(warnings.iter().cloned());
     Ok(PreparedParty {
         data: Arc::new(records.party_data(&mode_config)),

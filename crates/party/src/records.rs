@@ -1,16 +1,18 @@
-//! A party's records as values: what its input gave (ids, each cascade step's keys, CLKs,
-//! field tokens, rows withheld) and their conversion to the protocol's [`PartyData`].
+//! A party's records as values (built row by row by [`RecordsBuilder`](crate::RecordsBuilder)):
+//! what its input gave (ids, each cascade step's keys, CLKs, field tokens, rows withheld) and their conversion to the protocol's [`PartyData`].
 
 use blindlink_encoding::FieldTokens;
 use blindlink_protocol::{ModeConfig, PartyData, PartyRecord};
 
+use crate::builder::RecordSource;
 use crate::keys::Keyless;
 use crate::report::REJECTS_FILE;
 
 /// A row withheld under `invalid_rows = "reject"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RejectedRow {
-    /// 1-based line in the CSV where the row starts (the header is line 1).
+    /// 1-based line in the CSV where the row starts (the header is line 1), or the row's
+    /// number in a query's result (from 1).
     pub line: u64,
     /// The column at fault (empty when the whole row is: a wrong field count).
     pub field: String,
@@ -23,7 +25,7 @@ pub struct RejectedRow {
 /// The rows withheld from a session, for `rejects.csv`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rejects {
-    /// The input file, as shown in messages.
+    /// The input file (or query), as shown in messages.
     pub file: String,
     /// The input's header row.
     pub header: Vec<String>,
@@ -37,7 +39,7 @@ pub const LISTED_KEYLESS_ROWS: usize = 10;
 /// A row that has no key for one cascade step, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeylessRow {
-    /// 1-based line in the CSV (the header is line 1).
+    /// 1-based line in the CSV (the header is line 1), or row number in a query's result.
     pub line: u64,
     /// The column whose value was missing or rejected.
     pub column: String,
@@ -108,6 +110,8 @@ pub struct PartyRecords {
     pub era_dates_read_leniently: u64,
     /// Each record's field tokens, in the schema's field order (empty if not asked for).
     pub fields: Vec<Vec<FieldTokens>>,
+    /// Where the records were read from (names the rows in [`PartyRecords::notes`]).
+    pub source: RecordSource,
 }
 
 impl PartyRecords {
@@ -150,10 +154,10 @@ impl PartyRecords {
     }
 
     /// Lines for `report.txt` about the input: rows without a key per step (the first ones
-    /// by line of `input_file`), rows withheld and era dates read leniently. Local facts only:
-    /// none of it reaches the peer.
+    /// by where they are in [`PartyRecords::source`]), rows withheld and era dates read
+    /// leniently. Local facts only: none of it reaches the peer.
     #[must_use]
-    pub fn notes(&self, input_file: &str) -> Vec<String> {
+    pub fn notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
         for key in &self.match_keys {
             if key.keyless > 0 {
@@ -165,8 +169,10 @@ impl PartyRecords {
                 ));
                 for row in &key.keyless_examples {
                     notes.push(format!(
-                        "  {input_file}:{}: {}: {}",
-                        row.line, row.column, row.reason
+                        "  {}: {}: {}",
+                        self.source.at(row.line, "", ""),
+                        row.column,
+                        row.reason
                     ));
                 }
             }

@@ -40,9 +40,28 @@ pub struct EncodeArgs {
     /// trimming of a trailing newline), as clkhash does with its secret.
     #[arg(long, value_name = "KEY")]
     pub secret_file: PathBuf,
-    /// CSV file of records, with a header row naming the columns (UTF-8).
-    #[arg(long, value_name = "CSV")]
+    /// CSV file of records, with a header row naming the columns (UTF-8); or a PostgreSQL URL
+    /// (`postgresql://user@host:port/database[?sslmode=require]`, no password in it) whose
+    /// `--table` or `--query` rows are encoded, streamed with `COPY ... TO STDOUT` (lines in
+    /// messages are then lines of that CSV stream, its header being line 1).
+    #[arg(long, value_name = "CSV|URL")]
     pub input: PathBuf,
+    /// With a PostgreSQL `--input`: the query whose rows are encoded.
+    #[arg(long, value_name = "SQL", conflicts_with = "table")]
+    pub query: Option<String>,
+    /// With a PostgreSQL `--input`: the table read whole.
+    #[arg(long, value_name = "NAME")]
+    pub table: Option<String>,
+    /// With a PostgreSQL `--input`: the environment variable holding the password.
+    #[arg(long, value_name = "NAME", conflicts_with = "password_file")]
+    pub password_env: Option<String>,
+    /// With a PostgreSQL `--input`: the file whose first line is the password.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// With a PostgreSQL `--input` and `sslmode=require`: the PEM file of the CA that signed
+    /// the database server's certificate.
+    #[arg(long, value_name = "PEM")]
+    pub db_ca: Option<PathBuf>,
     /// Where to write the CLKs; written atomically, so nothing appears there if the run fails.
     #[arg(long, value_name = "FILE")]
     pub output: PathBuf,
@@ -104,10 +123,37 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, usize::from),
     };
-    let input_name = args.input.display().to_string();
-    let file =
-        std::fs::File::open(&args.input).with_context(|| format!("cannot read {input_name}"))?;
-    let input_size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let url = args.input.to_str().unwrap_or("");
+    let postgres = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let spec = blindlink_party::PostgresSpec {
+            url: url.to_owned(),
+            query: args.query.clone(),
+            table: args.table.clone(),
+            password_env: args.password_env.clone(),
+            password_file: args.password_file.clone(),
+            ca: args.db_ca.clone(),
+        };
+        Some(spec.check("encode --input", Path::to_path_buf)?)
+    } else {
+        if args.query.is_some() || args.table.is_some() {
+            bail!("--query and --table need a postgresql:// --input");
+        }
+        None
+    };
+    let (input, input_name, input_size): (Box<dyn Read + Send + '_>, String, u64) = match &postgres
+    {
+        Some(pg) => {
+            let reader = super::party::postgres::copy_reader(pg, "encode --input")?;
+            (reader, pg.shown(), 0)
+        }
+        None => {
+            let input_name = args.input.display().to_string();
+            let file = std::fs::File::open(&args.input)
+                .with_context(|| format!("cannot read {input_name}"))?;
+            let input_size = file.metadata().map(|m| m.len()).unwrap_or(0);
+            (Box::new(file), input_name, input_size)
+        }
+    };
     let format = match args.format {
         OutputFormat::Json => ClkFormat::Json,
         OutputFormat::Bin => ClkFormat::Binary,
@@ -144,7 +190,7 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
         _ => Vec::new(),
     };
     let (output, summary) =
-        job.run_reading_era_dates(file, output, rejects.as_mut(), &progress, &era_columns)?;
+        job.run_reading_era_dates(input, output, rejects.as_mut(), &progress, &era_columns)?;
     progress.finish();
 
     if summary.encoded == 0 && summary.rejected == 0 {

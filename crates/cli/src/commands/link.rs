@@ -40,7 +40,7 @@ pub fn run(args: LinkArgs) -> anyhow::Result<()> {
     // that its outputs cannot be written, or mix its files with a concurrent run's.
     let _output = claim_output_dir(&config)?;
     if !args.party.quiet {
-        eprintln!("reading and encoding {}", config.input_csv.display());
+        eprintln!("reading and encoding {}", config.input);
     }
     let party = load_party(config)?;
     let prepared = session::prepare(&party)?;

@@ -41,7 +41,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .listen
         .context("the config has no [server] listen address")?;
     if !args.party.quiet {
-        eprintln!("reading and encoding {}", config.input_csv.display());
+        eprintln!("reading and encoding {}", config.input);
     }
     let party = load_party(config)?;
     let prepared = session::prepare(&party)?;

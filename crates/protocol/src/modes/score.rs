@@ -7,7 +7,6 @@ use blindlink_matching::dice_from_counts;
 
 use crate::ProtocolError;
 
-
 /// How one per-field filter counts in the agreement score.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldScoring {

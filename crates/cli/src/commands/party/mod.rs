@@ -7,12 +7,14 @@ pub mod config;
 pub mod fields;
 pub mod input;
 pub mod outputs;
+pub mod postgres;
 pub mod session;
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use blindlink_encoding::{ClkEncoder, LinkageSecret, SchemaDocument};
+use blindlink_party::InputSource;
 use blindlink_service::{TlsCredentials, TransportSecurity};
 use zeroize::Zeroizing;
 
@@ -100,7 +102,8 @@ impl std::fmt::Debug for LoadedParty {
     }
 }
 
-/// Reads the schema, the key and the input CSV of `config`, and encodes the records.
+/// Reads the schema, the key and the input (a CSV file or a PostgreSQL query) of `config`,
+/// and encodes the records.
 ///
 /// # Errors
 /// An unreadable or invalid file, named with the config key that points at it.
@@ -131,20 +134,33 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
     drop(linkage_secret);
     // validate compares field tokens only; fuzzy blocks on CLKs locally and compares tokens.
     let needs_clks = blindlink_party::uses_clks(config.mode);
-    let mut records = input::read_party_records(
-        &config.input_csv,
-        &config.id_column,
-        &config.match_keys,
-        &schema,
-        &config.schema_columns,
-        &config.combined_columns,
-        needs_clks.then_some(&encoder),
-        tokenizer.as_ref(),
-        input::InputOptions {
+    let spec = blindlink_party::RecordsSpec {
+        columns: blindlink_party::InputColumns {
+            id_column: &config.id_column,
+            match_keys: &config.match_keys,
+            schema_columns: &config.schema_columns,
+            combined_columns: &config.combined_columns,
+        },
+        schema: &schema,
+        encoder: needs_clks.then_some(&encoder),
+        tokenizer: tokenizer.as_ref(),
+        options: input::InputOptions {
             invalid_rows: config.invalid_rows,
             era_dates: config.era_dates,
         },
-    )?;
+    };
+    let mut records = match &config.input {
+        InputSource::Csv(path) => {
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            input::read_csv_records(
+                std::io::BufReader::new(file),
+                blindlink_party::RecordSource::Csv(path.display().to_string()),
+                spec,
+            )?
+        }
+        InputSource::Postgres(pg) => postgres::read_postgres_records(pg, &shown, spec)?,
+    };
     let shard_selection = shard
         .map(|(shard, assigner)| blindlink_party::retain_shard(&mut records, shard, &assigner));
     Ok(LoadedParty {

@@ -1,0 +1,884 @@
+//! Records as a stream: a source (a CSV reader, a database cursor) hands rows one at a time to
+//! a [`RecordsBuilder`], which binds their columns, applies the `invalid_rows` policy and keeps
+//! only what the mode uses — ids, each cascade step's key, CLKs if an encoder was given, field
+//! tokens if a tokenizer was — never the rows themselves. Memory grows with the records kept,
+//! not with the input read.
+//!
+//! Rows are checked as they arrive (field count, era dates, the record id) and encoded in
+//! batches of [`BATCH_ROWS`] on the current rayon pool. A bad row (see [`InputOptions`]) stops
+//! the run under `abort`, naming where it is ([`RecordSource::at`]: `file:line` for a CSV, the
+//! query, row number and record id for a database), the field and the reason; the earlier
+//! rows are encoded first, so the error is always the first bad row in input order. Under
+//! `reject` the row is withheld and listed in [`PartyRecords::rejects`]; the rows kept are
+//! encoded exactly as the same input without the bad rows would be (randomised hardening is
+//! seeded by a record's position among the kept rows), so they link the same. A repeated id
+//! rejects the later rows and keeps the first.
+//!
+//! Era dates ([`InputOptions::era_dates`]): under `lenient`, a value of a column that a date
+//! step normalises (in the schema or a match key) and that is a Japanese era date outside its
+//! era (`平成32年1月1日`) is replaced by the Gregorian date it denotes (`2020-01-01`) before
+//! anything else reads it, and counted in [`PartyRecords::era_dates_read_leniently`].
+//!
+//! An input with no data rows left (empty, or every row rejected) is refused: a session over
+//! zero records would still tell the peer this side's set size.
+
+use std::collections::HashSet;
+
+use blindlink_encoding::normalise::date::{EraReading, NumericOrder, normalise_date_with};
+use blindlink_encoding::{
+    ClkEncoder, EncoderScratch, EncodingError, FieldTokenScratch, FieldTokenizer, FieldTokens,
+    SchemaDocument,
+};
+use rayon::prelude::*;
+
+use crate::binding::{ColumnBinding, InputColumns};
+use crate::keys::{Keyless, MatchKeyEncoder};
+use crate::records::{MatchKeyColumn, PartyRecords, RejectedRow, Rejects};
+use crate::{EraDates, InvalidRows, PartyError};
+
+/// Rows encoded together (in parallel) by a [`RecordsBuilder`].
+pub const BATCH_ROWS: usize = 1 << 15;
+
+/// What a [`RecordsBuilder`] does with bad rows and era dates (`[input] invalid_rows` and
+/// `era_dates`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InputOptions {
+    /// Abort on the first bad row, or withhold and list them.
+    pub invalid_rows: InvalidRows,
+    /// Strict or lenient reading of era dates outside their era.
+    pub era_dates: EraDates,
+}
+
+/// Where rows come from, as errors and reports name it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RecordSource {
+    /// Records built by hand (tests): shown as `input`.
+    #[default]
+    Unnamed,
+    /// A CSV file, as shown: rows are named `file:line`, the header being line 1.
+    Csv(String),
+    /// A database query, as shown (`postgres query "SELECT ..."`): rows are named by their
+    /// number (from 1) and their record id.
+    Query(String),
+}
+
+impl RecordSource {
+    /// The source as shown in messages.
+    #[must_use]
+    pub fn shown(&self) -> &str {
+        match self {
+            Self::Unnamed => "input",
+            Self::Csv(shown) | Self::Query(shown) => shown,
+        }
+    }
+
+    /// Where the header is: `file:1`, or the query's columns.
+    #[must_use]
+    pub fn header_at(&self) -> String {
+        match self {
+            Self::Query(shown) => format!("{shown}: columns"),
+            other => format!("{}:1", other.shown()),
+        }
+    }
+
+    /// Where row `line` (a CSV line, or a query's row number) with record id `id` is:
+    /// `file:line`, or `query row n (id_column 'id')`.
+    #[must_use]
+    pub fn at(&self, line: u64, id_column: &str, id: &str) -> String {
+        match self {
+            Self::Query(shown) if id.is_empty() => format!("{shown} row {line}"),
+            Self::Query(shown) => format!("{shown} row {line} ({id_column} '{id}')"),
+            other => format!("{}:{line}", other.shown()),
+        }
+    }
+
+    /// What a row position is called in messages: `line` or `row`.
+    #[must_use]
+    pub const fn row_word(&self) -> &'static str {
+        match self {
+            Self::Query(_) => "row",
+            _ => "line",
+        }
+    }
+}
+
+/// What a [`RecordsBuilder`] reads and computes.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordsSpec<'a> {
+    /// The column mapping of `[input]`.
+    pub columns: InputColumns<'a>,
+    /// The schema (its columns are bound only when an encoder or a tokenizer is given).
+    pub schema: &'a SchemaDocument,
+    /// Encodes each record's CLK (modes that use CLKs only).
+    pub encoder: Option<&'a ClkEncoder>,
+    /// Computes each record's field tokens (modes that compare fields only).
+    pub tokenizer: Option<&'a FieldTokenizer>,
+    /// Bad rows and era dates.
+    pub options: InputOptions,
+}
+
+/// A row waiting in the batch: it passed the row checks and its id is new. Its values are
+/// one string and their ends (two allocations a row, not one per value: allocation was half
+/// of the reading time).
+#[derive(Debug)]
+struct PendingRow {
+    line: u64,
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl PendingRow {
+    fn new(line: u64, values: &[&str]) -> Self {
+        let mut text = String::with_capacity(values.iter().map(|v| v.len()).sum());
+        let mut ends = Vec::with_capacity(values.len());
+        for value in values {
+            text.push_str(value);
+            ends.push(text.len());
+        }
+        Self { line, text, ends }
+    }
+
+    /// The value of column `c`.
+    fn value(&self, c: usize) -> &str {
+        let start = if c == 0 { 0 } else { self.ends[c - 1] };
+        &self.text[start..self.ends[c]]
+    }
+
+    /// The values, for `rejects.csv`.
+    fn values(&self) -> Vec<String> {
+        (0..self.ends.len())
+            .map(|c| self.value(c).to_owned())
+            .collect()
+    }
+}
+
+/// Builds a party's [`PartyRecords`] from rows pushed one at a time (see the module docs).
+///
+/// # Example
+/// ```
+/// use std::collections::BTreeMap;
+/// use blindlink_encoding::SchemaDocument;
+/// use blindlink_party::{InputColumns, KeyColumn, MatchKeySpec, RecordSource, RecordsBuilder,
+///     RecordsSpec};
+///
+/// let schema = SchemaDocument::parse("version = 1\n[filter]\nbits = 64\n[[field]]\n\
+///     column = \"name\"\ntokens = { kind = \"exact\" }\nbits_per_token = 2\n")?;
+/// let keys = [MatchKeySpec { name: "n".into(), columns: vec![KeyColumn {
+///     column: "number".into(), normalise: vec!["digits-only".into()] }] }];
+/// let none = BTreeMap::new();
+/// let spec = RecordsSpec {
+///     columns: InputColumns { id_column: "id", match_keys: &keys, schema_columns: &none,
+///         combined_columns: &BTreeMap::new() },
+///     schema: &schema, encoder: None, tokenizer: None, options: Default::default(),
+/// };
+/// let mut builder = RecordsBuilder::new(RecordSource::Csv("in.csv".into()),
+///     &["id", "number"], spec)?;
+/// builder.push(2, &["a", "12-3"])?;
+/// builder.push(3, &["b", ""])?;
+/// let records = builder.finish()?;
+/// assert_eq!(records.ids, ["a", "b"]);
+/// assert_eq!(records.match_keys[0].keyless, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct RecordsBuilder<'a> {
+    source: RecordSource,
+    id_column: String,
+    header: Vec<String>,
+    binding: ColumnBinding,
+    key_encoders: Vec<MatchKeyEncoder>,
+    encoder: Option<&'a ClkEncoder>,
+    tokenizer: Option<&'a FieldTokenizer>,
+    options: InputOptions,
+    /// The columns whose era dates are read leniently (empty under `strict`).
+    lenient_dates: Vec<usize>,
+    pending: Vec<PendingRow>,
+    seen: HashSet<String>,
+    records: PartyRecords,
+    rejected: Vec<RejectedRow>,
+    date: String,
+}
+
+impl<'a> RecordsBuilder<'a> {
+    /// A builder for rows of `header` from `source`.
+    ///
+    /// # Errors
+    /// A column is missing or repeated in `header`, or a match key's normalisation is invalid.
+    pub fn new(
+        source: RecordSource,
+        header: &[&str],
+        spec: RecordsSpec<'a>,
+    ) -> Result<Self, PartyError> {
+        let binding = ColumnBinding::bind(
+            &source.header_at(),
+            header,
+            spec.columns,
+            spec.schema,
+            spec.encoder.is_some() || spec.tokenizer.is_some(),
+        )?;
+        let key_encoders = spec
+            .columns
+            .match_keys
+            .iter()
+            .map(MatchKeyEncoder::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        let lenient_dates = match spec.options.era_dates {
+            EraDates::Strict => Vec::new(),
+            EraDates::Lenient => binding.date_sources.iter().copied().collect(),
+        };
+        let records = PartyRecords {
+            clk_bytes: spec.encoder.map_or(0, ClkEncoder::bytes_per_clk),
+            match_keys: key_encoders
+                .iter()
+                .map(|k| MatchKeyColumn::new(k.name()))
+                .collect(),
+            source: source.clone(),
+            ..PartyRecords::default()
+        };
+        Ok(Self {
+            id_column: spec.columns.id_column.to_owned(),
+            header: header.iter().map(|&h| h.to_owned()).collect(),
+            binding,
+            key_encoders,
+            encoder: spec.encoder,
+            tokenizer: spec.tokenizer,
+            options: spec.options,
+            lenient_dates,
+            pending: Vec::with_capacity(BATCH_ROWS),
+            seen: HashSet::new(),
+            records,
+            rejected: Vec::new(),
+            date: String::new(),
+            source,
+        })
+    }
+
+    /// The source's header row.
+    #[must_use]
+    pub fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    /// Takes the next row (`line`: its CSV line, or its row number in a query's result).
+    ///
+    /// # Errors
+    /// Under `abort`, the first bad row so far (this one or one waiting in the batch): a field
+    /// count other than the header's, an empty or repeated record id, a value the encoder or
+    /// tokenizer rejects.
+    pub fn push(&mut self, line: u64, row: &[&str]) -> Result<(), PartyError> {
+        self.records.rows_read += 1;
+        if row.len() != self.header.len() {
+            let reason = format!(
+                "the row has {} fields but the header has {}",
+                row.len(),
+                self.header.len()
+            );
+            let id = row.get(self.binding.id).copied().unwrap_or("");
+            let values = row.iter().map(|&v| v.to_owned()).collect();
+            return self.bad(line, id, "", reason, values, None);
+        }
+        let mut replaced: Vec<(usize, String)> = Vec::new();
+        for &c in &self.lenient_dates {
+            if normalise_date_with(
+                row[c],
+                NumericOrder::YearFirst,
+                EraReading::Lenient,
+                &mut self.date,
+            ) == Ok(true)
+            {
+                replaced.push((c, self.date.clone()));
+                self.records.era_dates_read_leniently += 1;
+            }
+        }
+        let pending = if replaced.is_empty() {
+            PendingRow::new(line, row)
+        } else {
+            let mut values = row.to_vec();
+            for (c, date) in &replaced {
+                values[*c] = date;
+            }
+            PendingRow::new(line, &values)
+        };
+        let id = pending.value(self.binding.id).trim();
+        let problem = if id.is_empty() {
+            Some("the record id is empty".to_owned())
+        } else if !self.seen.insert(id.to_owned()) {
+            Some(format!("record id '{id}' appears more than once"))
+        } else {
+            None
+        };
+        if let Some(reason) = problem {
+            let id = id.to_owned();
+            let field = self.id_column.clone();
+            let message = format!("{field}: {reason}");
+            return self.bad(line, &id, &field, reason, pending.values(), Some(message));
+        }
+        self.pending.push(pending);
+        if self.pending.len() >= BATCH_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Takes a row the source could not read as text (`field`: the column at fault, empty for
+    /// the whole row), with its values as read (invalid UTF-8 replaced by U+FFFD).
+    ///
+    /// # Errors
+    /// Under `abort`, the first bad row so far.
+    pub fn push_unreadable(
+        &mut self,
+        line: u64,
+        field: &str,
+        reason: String,
+        values: Vec<String>,
+    ) -> Result<(), PartyError> {
+        self.records.rows_read += 1;
+        let id = values.get(self.binding.id).cloned().unwrap_or_default();
+        self.bad(line, &id, field, reason, values, None)
+    }
+
+    /// The records, once every row was pushed.
+    ///
+    /// # Errors
+    /// Under `abort`, a bad row still in the batch; no records left (no data rows, or all
+    /// rejected).
+    pub fn finish(mut self) -> Result<PartyRecords, PartyError> {
+        self.flush()?;
+        // In input order (a row waiting in the batch is rejected after a later row whose id
+        // repeated).
+        self.rejected.sort_by_key(|r| r.line);
+        let shown = self.source.shown().to_owned();
+        if self.records.ids.is_empty() {
+            let reason = match self.rejected.first() {
+                Some(first) => format!(
+                    "no records to link: all {} data rows were rejected (the first on {} {}: \
+                     {}{}); nothing was sent",
+                    self.rejected.len(),
+                    self.source.row_word(),
+                    first.line,
+                    if first.field.is_empty() {
+                        String::new()
+                    } else {
+                        format!("field '{}': ", first.field)
+                    },
+                    first.reason
+                ),
+                None if matches!(self.source, RecordSource::Query(_)) => {
+                    "the query returned no rows; refusing to link an empty set (a session would \
+                     still tell the peer this side's set size)"
+                        .to_owned()
+                }
+                None => "no records after the header row; refusing to link an empty set (a \
+                         session would still tell the peer this side's set size)"
+                    .to_owned(),
+            };
+            return Err(PartyError::Input {
+                context: shown,
+                reason,
+            });
+        }
+        if self.options.invalid_rows == InvalidRows::Reject {
+            self.records.rejects = Some(Rejects {
+                file: shown,
+                header: self.header,
+                rows: self.rejected,
+            });
+        }
+        Ok(self.records)
+    }
+
+    /// A bad row: under `abort`, the error (after the rows before it, so the first bad row in
+    /// input order wins); under `reject`, listed. `message` is the abort error after the
+    /// row's place (`None`: `[field 'f': ]reason`).
+    fn bad(
+        &mut self,
+        line: u64,
+        id: &str,
+        field: &str,
+        reason: String,
+        values: Vec<String>,
+        message: Option<String>,
+    ) -> Result<(), PartyError> {
+        if self.options.invalid_rows == InvalidRows::Abort {
+            self.flush()?;
+            let context = self.source.at(line, &self.id_column, id);
+            let reason = match message {
+                Some(message) => message,
+                None if field.is_empty() => reason,
+                None => format!("field '{field}': {reason}"),
+            };
+            return Err(PartyError::Input { context, reason });
+        }
+        self.rejected.push(RejectedRow {
+            line,
+            field: field.to_owned(),
+            reason,
+            values,
+        });
+        Ok(())
+    }
+
+    /// A row the tokenizer or encoder rejected.
+    fn bad_value(&mut self, row: PendingRow, error: &EncodingError) -> Result<(), PartyError> {
+        let id = row.value(self.binding.id).trim().to_owned();
+        let message = error.to_string();
+        let (field, reason) = match error {
+            EncodingError::InvalidValue { field, reason } => (field.clone(), reason.clone()),
+            other => (String::new(), other.to_string()),
+        };
+        self.bad(row.line, &id, &field, reason, row.values(), Some(message))
+    }
+
+    /// Tokenizes, encodes and keys the waiting rows, and keeps the good ones.
+    fn flush(&mut self) -> Result<(), PartyError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut rows = std::mem::take(&mut self.pending);
+        let binding = &self.binding;
+
+        let mut fields: Vec<Vec<FieldTokens>> = Vec::new();
+        if let Some(tokenizer) = self.tokenizer {
+            let outcomes = tokenize_rows(tokenizer, &rows, binding);
+            let mut kept = Vec::with_capacity(rows.len());
+            for (row, outcome) in rows.into_iter().zip(outcomes) {
+                match outcome {
+                    Ok(tokens) => {
+                        fields.push(tokens);
+                        kept.push(row);
+                    }
+                    Err(error) => self.bad_value(row, &error)?,
+                }
+            }
+            rows = kept;
+        }
+
+        let mut clks = Vec::new();
+        if let Some(encoder) = self.encoder {
+            let first = self.records.ids.len() as u64;
+            let outcomes = encode_rows(encoder, &rows, &self.binding, first, &mut clks);
+            if outcomes.iter().any(Result::is_err) {
+                let mut kept = Vec::with_capacity(rows.len());
+                let mut kept_fields = Vec::with_capacity(fields.len());
+                let mut tokens_of = std::mem::take(&mut fields).into_iter();
+                for (row, outcome) in rows.into_iter().zip(outcomes) {
+                    let tokens = tokens_of.next();
+                    match outcome {
+                        Ok(()) => {
+                            kept.push(row);
+                            kept_fields.extend(tokens);
+                        }
+                        Err(error) => self.bad_value(row, &error)?,
+                    }
+                }
+                rows = kept;
+                fields = kept_fields;
+                // Encoded again with the kept rows' own positions, so they get the CLKs the
+                // input without the bad rows would give.
+                let again = encode_rows(encoder, &rows, &self.binding, first, &mut clks);
+                if let Some((row, Err(error))) = rows.iter().zip(&again).find(|(_, r)| r.is_err()) {
+                    let id = row.value(self.binding.id).trim();
+                    return Err(PartyError::Input {
+                        context: self.source.at(row.line, &self.id_column, id),
+                        reason: error.to_string(),
+                    });
+                }
+            }
+        }
+
+        // Every step's key of a row in one parallel pass: one fork-join per batch, not one
+        // per step (each costs a wake-up of the pool's threads).
+        let (encoders, binding) = (&self.key_encoders, &self.binding);
+        let keys: Vec<Vec<Result<Vec<u8>, Keyless>>> = rows
+            .par_iter()
+            .map_init(Vec::new, |values, row| {
+                (0..encoders.len())
+                    .map(|k| {
+                        binding.key_values(k, |c| row.value(c), values);
+                        let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                        encoders[k].encode(&values)
+                    })
+                    .collect()
+            })
+            .collect();
+        for column in &mut self.records.match_keys {
+            column.keys.reserve(rows.len());
+        }
+        for (row_keys, row) in keys.into_iter().zip(&rows) {
+            for (column, key) in self.records.match_keys.iter_mut().zip(row_keys) {
+                column.push(key, row.line);
+            }
+        }
+        self.records.clks.extend_from_slice(&clks);
+        self.records.fields.extend(fields);
+        let id = self.binding.id;
+        self.records
+            .ids
+            .extend(rows.iter().map(|row| row.value(id).trim().to_owned()));
+        self.pending = Vec::with_capacity(BATCH_ROWS);
+        Ok(())
+    }
+}
+
+/// Encodes `rows` into `clks` (resized), record `i` at position `first + i`, returning each
+/// row's outcome.
+fn encode_rows(
+    encoder: &ClkEncoder,
+    rows: &[PendingRow],
+    binding: &ColumnBinding,
+    first: u64,
+    clks: &mut Vec<u8>,
+) -> Vec<Result<(), EncodingError>> {
+    let clk_bytes = encoder.bytes_per_clk();
+    clks.clear();
+    clks.resize(rows.len() * clk_bytes, 0);
+    clks.par_chunks_mut(clk_bytes.max(1))
+        .zip(rows.par_iter())
+        .enumerate()
+        .map_init(
+            || (EncoderScratch::default(), Vec::<String>::new()),
+            |(scratch, values), (i, (out, row))| {
+                binding.schema_values(|c| row.value(c), values);
+                let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                encoder.encode(&values, first + i as u64, scratch, out)
+            },
+        )
+        .collect()
+}
+
+/// Tokenizes every row's schema values, returning each row's field tokens or its error.
+fn tokenize_rows(
+    tokenizer: &FieldTokenizer,
+    rows: &[PendingRow],
+    binding: &ColumnBinding,
+) -> Vec<Result<Vec<FieldTokens>, EncodingError>> {
+    rows.par_iter()
+        .map_init(
+            || (FieldTokenScratch::default(), Vec::<String>::new()),
+            |(scratch, values), row| {
+                binding.schema_values(|c| row.value(c), values);
+                let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                let mut fields = Vec::new();
+                tokenizer.tokens(&values, scratch, &mut fields)?;
+                Ok(fields)
+            },
+        )
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use blindlink_encoding::LinkageSecret;
+
+    use super::*;
+    use crate::{KeyColumn, MatchKeySpec};
+
+    const SCHEMA: &str = "version = 1\n[filter]\nbits = 64\n\
+        [[field]]\ncolumn = \"name\"\nnormalise = [\"nfkc\", \"strip-whitespace\"]\n\
+        tokens = { kind = \"ngram\", n = 2 }\nbits_per_token = 4\n\
+        [[field]]\ncolumn = \"dob\"\nnormalise = [\"date\"]\ntokens = { kind = \"exact\" }\n\
+        bits_per_token = 4\nmissing = \"reject\"\n";
+
+    /// What a mode computes: CLKs (`fuzzy`, `clk-exchange`), field tokens (`validate`,
+    /// `fuzzy`), or only ids and keys (`exact`, `cardinality`).
+    #[derive(Clone, Copy)]
+    struct Wants {
+        clks: bool,
+        tokens: bool,
+    }
+
+    const KEYS_ONLY: Wants = Wants {
+        clks: false,
+        tokens: false,
+    };
+    const FUZZY: Wants = Wants {
+        clks: true,
+        tokens: true,
+    };
+
+    /// Builds records from `rows` (`id,mn,name,dob`; line = index + 2) of `source` with a
+    /// `my-number` key on `mn`, under `options`; a summary of what was kept, or the error.
+    fn build(
+        source: RecordSource,
+        rows: &[&str],
+        wants: Wants,
+        options: InputOptions,
+    ) -> Result<PartyRecords, String> {
+        let schema = SchemaDocument::parse(SCHEMA).unwrap();
+        let secret = LinkageSecret::from_bytes(b"builder test key".to_vec()).unwrap();
+        let encoder = ClkEncoder::new(&schema, &secret).unwrap();
+        let tokenizer = FieldTokenizer::new(&schema, &secret).unwrap();
+        let keys = [MatchKeySpec {
+            name: "mn".into(),
+            columns: vec![KeyColumn {
+                column: "mn".into(),
+                normalise: vec!["my-number".into()],
+            }],
+        }];
+        let none = BTreeMap::new();
+        let spec = RecordsSpec {
+            columns: InputColumns {
+                id_column: "id",
+                match_keys: &keys,
+                schema_columns: &none,
+                combined_columns: &BTreeMap::new(),
+            },
+            schema: &schema,
+            encoder: wants.clks.then_some(&encoder),
+            tokenizer: wants.tokens.then_some(&tokenizer),
+            options,
+        };
+        let mut builder = RecordsBuilder::new(source, &["id", "mn", "name", "dob"], spec)
+            .map_err(|e| e.to_string())?;
+        for (i, row) in rows.iter().enumerate() {
+            let values: Vec<&str> = row.split(',').collect();
+            builder
+                .push(i as u64 + 2, &values)
+                .map_err(|e| e.to_string())?;
+        }
+        builder.finish().map_err(|e| e.to_string())
+    }
+
+    /// A one-line summary of `records` (or the error).
+    fn summary(records: Result<PartyRecords, String>) -> String {
+        let r = match records {
+            Ok(r) => r,
+            Err(e) => return e,
+        };
+        let mut text = format!(
+            "ids {:?}; read {}; clks {}; fields {}; mn keyless {}",
+            r.ids,
+            r.rows_read,
+            r.clks.len() / r.clk_bytes.max(1),
+            r.fields.len(),
+            r.match_keys[0].keyless,
+        );
+        for row in &r.match_keys[0].keyless_examples {
+            text.push_str(&format!(" [{} {} {}]", row.line, row.column, row.reason));
+        }
+        if let Some(rejects) = &r.rejects {
+            text.push_str("; rejected");
+            for row in &rejects.rows {
+                text.push_str(&format!(" [{} {}: {}]", row.line, row.field, row.reason));
+            }
+        }
+        text
+    }
+
+    fn check(
+        source: RecordSource,
+        rows: &[&str],
+        wants: Wants,
+        invalid_rows: InvalidRows,
+        expected: &str,
+    ) -> Option<String> {
+        let options = InputOptions {
+            invalid_rows,
+            era_dates: EraDates::Strict,
+        };
+        let got = summary(build(source, rows, wants, options));
+        (got != expected).then(|| format!("{rows:?}:\n  got      {got}\n  expected {expected}"))
+    }
+
+    fn csv() -> RecordSource {
+        RecordSource::Csv("in.csv".into())
+    }
+
+    fn query() -> RecordSource {
+        RecordSource::Query("postgres table \"people\"".into())
+    }
+
+    const GOOD: &str = "a,123456789018,山田太郎,1985-04-03";
+    const NO_KEY: &str = "b,,山田花子,1990-01-01";
+    const BAD_DOB: &str = "c,123456789018,田中,2000-02-30";
+
+    #[test]
+    fn rows_are_checked_in_order_and_bad_ones_named_where_they_are() {
+        use InvalidRows::{Abort, Reject};
+        let feb30 = "day 30 does not exist in february 2000, which has 29 days";
+        let wrong: Vec<String> = [
+            check(
+                csv(),
+                &[GOOD, NO_KEY],
+                KEYS_ONLY,
+                Abort,
+                "ids [\"a\", \"b\"]; read 2; clks 0; fields 0; mn keyless 1 [3 mn the value is \
+                 missing]",
+            ),
+            check(
+                csv(),
+                &[GOOD, NO_KEY],
+                FUZZY,
+                Abort,
+                "ids [\"a\", \"b\"]; read 2; clks 2; fields 2; mn keyless 1 [3 mn the value is \
+                 missing]",
+            ),
+            // The date is never read without a schema to encode: a keys-only mode keeps it.
+            check(
+                csv(),
+                &[GOOD, BAD_DOB],
+                KEYS_ONLY,
+                Abort,
+                "ids [\"a\", \"c\"]; read 2; clks 0; fields 0; mn keyless 0",
+            ),
+            check(
+                csv(),
+                &[GOOD, BAD_DOB],
+                FUZZY,
+                Abort,
+                &format!("in.csv:3: field 'dob': {feb30}"),
+            ),
+            check(
+                query(),
+                &[GOOD, BAD_DOB],
+                FUZZY,
+                Abort,
+                &format!("postgres table \"people\" row 3 (id 'c'): field 'dob': {feb30}"),
+            ),
+            // The first bad row in input order wins, whichever check finds it: the bad date
+            // waits in the batch when the repeated id is seen.
+            check(
+                csv(),
+                &[GOOD, BAD_DOB, "a,1,x,2000-01-01"],
+                FUZZY,
+                Abort,
+                &format!("in.csv:3: field 'dob': {feb30}"),
+            ),
+            check(
+                query(),
+                &[GOOD, "a,1,x,2000-01-01"],
+                KEYS_ONLY,
+                Abort,
+                "postgres table \"people\" row 3 (id 'a'): id: record id 'a' appears more than \
+                 once",
+            ),
+            check(
+                csv(),
+                &[GOOD, " ,1,x,2000-01-01"],
+                KEYS_ONLY,
+                Abort,
+                "in.csv:3: id: the record id is empty",
+            ),
+            check(
+                csv(),
+                &[GOOD, "d,1,x"],
+                KEYS_ONLY,
+                Abort,
+                "in.csv:3: the row has 3 fields but the header has 4",
+            ),
+            check(
+                csv(),
+                &[GOOD, BAD_DOB, "a,1,x,2000-01-01", "d,1,x", NO_KEY],
+                FUZZY,
+                Reject,
+                &format!(
+                    "ids [\"a\", \"b\"]; read 5; clks 2; fields 2; mn keyless 1 [6 mn the value \
+                     is missing]; rejected [3 dob: {feb30}] [4 id: record id 'a' appears more \
+                     than once] [5 : the row has 3 fields but the header has 4]"
+                ),
+            ),
+            check(
+                csv(),
+                &[BAD_DOB],
+                FUZZY,
+                Reject,
+                &format!(
+                    "in.csv: no records to link: all 1 data rows were rejected (the first on \
+                     line 2: field 'dob': {feb30}); nothing was sent"
+                ),
+            ),
+            check(
+                query(),
+                &[BAD_DOB],
+                FUZZY,
+                Reject,
+                &format!(
+                    "postgres table \"people\": no records to link: all 1 data rows were \
+                     rejected (the first on row 2: field 'dob': {feb30}); nothing was sent"
+                ),
+            ),
+            check(
+                csv(),
+                &[],
+                KEYS_ONLY,
+                Abort,
+                "in.csv: no records after the header row; refusing to link an empty set (a \
+                 session would still tell the peer this side's set size)",
+            ),
+            check(
+                query(),
+                &[],
+                KEYS_ONLY,
+                Abort,
+                "postgres table \"people\": the query returned no rows; refusing to link an \
+                 empty set (a session would still tell the peer this side's set size)",
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    /// Rows `0..n` with good values (ids `r0`, `r1`, ...).
+    fn many(n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| format!("r{i},123456789018,name{i},19{:02}-01-01", i % 100))
+            .collect()
+    }
+
+    #[test]
+    fn kept_rows_get_the_records_of_the_input_without_the_bad_rows_across_batches() {
+        let rows = many(BATCH_ROWS + 300);
+        let clean: Vec<&str> = rows.iter().map(String::as_str).collect();
+        let mut dirty = clean.clone();
+        // Bad rows in the first batch, at the boundary and in the second one.
+        for at in [5, BATCH_ROWS, BATCH_ROWS + 200] {
+            dirty.insert(at, BAD_DOB);
+        }
+        let options = |invalid_rows| InputOptions {
+            invalid_rows,
+            era_dates: EraDates::Strict,
+        };
+        let want = build(csv(), &clean, FUZZY, options(InvalidRows::Reject)).unwrap();
+        let got = build(csv(), &dirty, FUZZY, options(InvalidRows::Reject)).unwrap();
+        assert_eq!(got.ids, want.ids);
+        assert!(
+            got.clks == want.clks,
+            "the kept rows' CLKs are the clean input's"
+        );
+        assert_eq!(got.fields, want.fields);
+        assert_eq!(got.match_keys[0].keys, want.match_keys[0].keys);
+        let lines: Vec<u64> = got.rejects.unwrap().rows.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [7, BATCH_ROWS as u64 + 2, BATCH_ROWS as u64 + 202]);
+
+        // Under abort, a repeated id late in the second batch loses to the first bad row.
+        let mut late = dirty.clone();
+        late.push("r1,1,x,2000-01-01");
+        let error = build(csv(), &late, FUZZY, options(InvalidRows::Abort)).unwrap_err();
+        assert!(error.starts_with("in.csv:7: field 'dob': "), "{error}");
+    }
+
+    #[test]
+    fn era_dates_outside_their_era_are_read_leniently_when_asked() {
+        let rows = ["a,1,x,平成32年1月1日", "b,1,y,2000-01-01"];
+        let options = InputOptions {
+            invalid_rows: InvalidRows::Abort,
+            era_dates: EraDates::Lenient,
+        };
+        let lenient = build(csv(), &rows, FUZZY, options).unwrap();
+        assert_eq!(lenient.era_dates_read_leniently, 1);
+        let renamed = build(csv(), &["a,1,x,2020-01-01", rows[1]], FUZZY, options).unwrap();
+        assert!(lenient.clks == renamed.clks);
+        let strict = InputOptions {
+            era_dates: EraDates::Strict,
+            ..options
+        };
+        assert_eq!(
+            build(csv(), &rows, FUZZY, strict).unwrap_err(),
+            "in.csv:2: field 'dob': 平成32年1月1日 (2020-01-01) is after 平成 ended on 2019-04-30"
+        );
+    }
+}
