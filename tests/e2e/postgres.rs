@@ -3,8 +3,8 @@
 //! Without them a test says so and passes, unless `CI` is set: then it fails.
 //!
 //! A registry read from a table links with the insurer's CSV exactly as the two CSVs do; a
-//! bad row (abort and reject), a wrong password, an unknown table and a query that fails
-//! mid-stream each stop the party with a clear error before anything is written; with
+//! bad row (abort and reject), a wrong password, an unknown table, a query that fails
+//! mid-stream and a connection terminated mid-stream each stop the party with a clear error before anything is written; with
 //! `sslmode=require` the server is verified against the configured CA.
 
 use std::process::Command;
@@ -287,6 +287,70 @@ fn a_wrong_password_an_unknown_table_and_a_failing_query_write_nothing() {
         error.ends_with(": cannot read the row: ERROR: division by zero"),
         "{error}"
     );
+    assert_eq!(written, Vec::<String>::new(), "nothing written");
+    server.psql(&format!("DROP TABLE {name}"));
+}
+
+#[test]
+fn a_connection_dropped_mid_stream_is_an_error_and_writes_nothing() {
+    let Some(server) = server("a_connection_dropped_mid_stream_is_an_error_and_writes_nothing")
+    else {
+        return;
+    };
+    let setup = PeerDir::registry_insurer(400);
+    let name = table("registry_dropped");
+    server.load_table(&name, &setup.path("data/registry.csv"));
+    let last_id = csv::Reader::from_path(setup.path("data/registry.csv"))
+        .unwrap()
+        .records()
+        .map(|r| r.unwrap()[0].to_owned())
+        .last()
+        .unwrap();
+    // The rows before the last are sent, then the query waits on the last one until the
+    // backend serving it is terminated from a second connection (an administrator, a
+    // failover, a network cut: the party sees the connection end mid-stream).
+    let marker = format!("blindlink_dropped_{}", std::process::id());
+    let query = format!(
+        "SELECT /* {marker} */ * FROM {name} WHERE record_id <> '{last_id}' OR \
+         (SELECT true FROM pg_sleep(60))"
+    );
+    registry_from_postgres(
+        &setup,
+        &server,
+        &format!("query = \"{query}\", password_env = \"PGPASSWORD\""),
+    );
+    let killer = {
+        let marker = marker.clone();
+        std::thread::spawn(move || {
+            for _ in 0..200 {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                let out = Command::new("psql")
+                    .args(["-X", "-q", "-t", "-A", "-c"])
+                    .arg(format!(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                         WHERE query LIKE '%{marker}%' AND pid <> pg_backend_pid()"
+                    ))
+                    .output()
+                    .expect("psql runs");
+                if String::from_utf8_lossy(&out.stdout).trim() == "1" {
+                    return true;
+                }
+            }
+            false
+        })
+    };
+    let (error, written) = serve_error(&setup);
+    assert!(killer.join().unwrap(), "the query's backend was terminated");
+    let shown = format!("postgres query \"{query}\"");
+    assert!(error.starts_with(&shown), "{error}");
+    // What the driver sees depends on timing: the server's goodbye, or the socket's end.
+    let ends = [
+        "terminating connection due to administrator command",
+        "connection closed",
+        "Connection reset by peer",
+    ];
+    assert!(error.contains(": cannot read the row: "), "{error}");
+    assert!(ends.iter().any(|end| error.contains(end)), "{error}");
     assert_eq!(written, Vec::<String>::new(), "nothing written");
     server.psql(&format!("DROP TABLE {name}"));
 }

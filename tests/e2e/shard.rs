@@ -108,6 +108,15 @@ fn linkage(registry: &Path, insurer: &Path) -> (BTreeSet<String>, BTreeSet<(Stri
         for row in table {
             let mut row = row.clone();
             row.remove("link_id");
+            // validate fits its Fellegi–Sunter model per session, so each shard estimates m, u
+            // and the prior from its own third of the pairs: the probabilities and weights
+            // differ in the last digits (papers/scale.md); the links and their statuses (the
+            // flags) must not.
+            if row.get("mode").map(String::as_str) == Some("validate") {
+                for column in ["score", "match_probability", "match_weight"] {
+                    row.remove(column);
+                }
+            }
             rows.insert(format!("{party} {row:?}"));
         }
     }
