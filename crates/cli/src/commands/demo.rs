@@ -195,14 +195,30 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         let address = listener.local_addr()?;
         let server_options = options(args.seed.wrapping_mul(2));
         let client_options = options(args.seed.wrapping_mul(2).wrapping_add(1));
+        // The server stops after its one session; if the link fails instead, the server's
+        // session failed or never completed, and it would wait for another client forever:
+        // the failed link stops it (a dropped sender is no stop).
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            if stopped.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
         let serving = session::serve(
             &server,
             &server_prepared,
             listener,
             &server_options,
-            std::future::pending(),
+            shutdown,
         );
-        let linking = session::link(&client, &client_prepared, Some(address), &client_options);
+        let linking = async {
+            let linked =
+                session::link(&client, &client_prepared, Some(address), &client_options).await;
+            if linked.is_err() {
+                let _ = stop.send(());
+            }
+            linked
+        };
         let (served, linked) = tokio::join!(serving, linking);
         let linked = linked?;
         let mut served = served?;
