@@ -466,11 +466,25 @@ fn plan_unknown_candidate(mut bytes: Vec<u8>) -> Vec<u8> {
     bytes
 }
 
-/// Fuzzy's plan: the last pair once more (a pair the grouped query then has no groups for).
-fn plan_repeat_last_pair(bytes: Vec<u8>) -> Vec<u8> {
-    let last = bytes[bytes.len() - 4..].to_vec();
+/// Fuzzy's plan: one pair once more (a pair the grouped query then has no groups for).
+fn plan_repeat_a_pair(bytes: Vec<u8>) -> Vec<u8> {
+    // Repeat a candidate that is in one pair only, right after it (the plan stays ascending
+    // and under `fuzzy.max_pairs` = 2), so only the query's group count is wrong. Which
+    // candidates have two pairs depends on the session's data, not on this test.
+    let entries: Vec<u32> = (0..be_u32(&bytes, 0) as usize)
+        .map(|i| be_u32(&bytes, 4 + 4 * i))
+        .collect();
+    let single = (0..entries.len())
+        .rev()
+        .find(|&i| {
+            (i == 0 || entries[i - 1] != entries[i])
+                && entries.get(i + 1).is_none_or(|next| *next != entries[i])
+        })
+        .expect("a candidate in one pair only");
     let mut bytes = count_plus_one(bytes);
-    bytes.extend_from_slice(&last);
+    let at = 4 + 4 * (single + 1);
+    let repeated = entries[single].to_be_bytes();
+    bytes.splice(at..at, repeated);
     bytes
 }
 
@@ -824,7 +838,7 @@ const FUZZY_QUERIER_CASES: &[Case] = &[
     ("plan: more pairs than any plan", PairPlan, huge_count, BAD, "invalid pair plan: 4294967295 pairs, over the limit of {n}"),
     ("plan: one pair more than listed", PairPlan, count_plus_one, BAD, "truncated pair plan: 4 more bytes needed, 0 available"),
     ("plan: trailing byte", PairPlan, trailing_byte, BAD, "trailing data after pair plan: 1 bytes"),
-    ("plan: a pair the query has no groups for", PairPlan, plan_repeat_last_pair, BAD, "invalid psi message: grouped query has {G} groups, expected {n}"),
+    ("plan: a pair the query has no groups for", PairPlan, plan_repeat_a_pair, BAD, "invalid psi message: grouped query has {G} groups, expected {n}"),
     ("link ids: a candidate that was never sent", LinkIds, link_unknown_candidate, BAD, "invalid link ids: position 4294967295 is not ascending below {C}"),
     ("link ids: score over 1", LinkIds, link_score_over_one, BAD, "invalid link ids: position {n}: score 1000001 is over 1000000"),
     ("link ids: more links than candidates", LinkIds, huge_count, BAD, "invalid link ids: 4294967295 links for {C} revealed records"),
