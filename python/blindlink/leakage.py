@@ -96,7 +96,7 @@ def key_holder_decode_fields(
 
 def frequency_attack(victim: Any, sample: Sequence[Sequence[str]], **params: Any) -> Tuple[List[str], List[Guess]]:
     """The frequency attack: (distinct plaintext values of ``sample``, a guess per filter).
-    ``params``: ``q``, ``exact_fields``, ``gap``, ``slack``, ``qgrams``, ``max_candidates``."""
+    ``params``: ``q``, ``exact_fields``, ``gap``, ``stop_gap``, ``min_partition``, ``qgrams``, ``max_candidates``."""
     data, width = _flat(victim)
     return _native.frequency_attack(data, width, [list(r) for r in sample], **params)
 

@@ -370,7 +370,8 @@ fn frequency_params(
     q: usize,
     exact_fields: u32,
     gap: Option<f64>,
-    slack: Option<f64>,
+    stop_gap: Option<f64>,
+    min_partition: Option<usize>,
     qgrams: Option<usize>,
     max_candidates: Option<usize>,
 ) -> FrequencyParams {
@@ -379,7 +380,8 @@ fn frequency_params(
         q,
         exact_fields,
         gap: gap.unwrap_or(d.gap),
-        slack: slack.unwrap_or(d.slack),
+        stop_gap: stop_gap.unwrap_or(d.stop_gap),
+        min_partition: min_partition.unwrap_or(d.min_partition),
         qgrams: qgrams.unwrap_or(d.qgrams),
         max_candidates: max_candidates.unwrap_or(d.max_candidates),
     }
@@ -388,7 +390,7 @@ fn frequency_params(
 /// Christen et al.'s frequency attack (PAKDD 2017): the distinct plaintext values of
 /// `sample` (fields joined by `|`) and a guess per victim filter indexing them.
 #[pyfunction]
-#[pyo3(signature = (victim, width, sample, q=2, exact_fields=0, gap=None, slack=None, qgrams=None, max_candidates=None))]
+#[pyo3(signature = (victim, width, sample, q=2, exact_fields=0, gap=None, stop_gap=None, min_partition=None, qgrams=None, max_candidates=None))]
 #[allow(clippy::too_many_arguments)]
 fn frequency_attack(
     py: Python<'_>,
@@ -398,19 +400,28 @@ fn frequency_attack(
     q: usize,
     exact_fields: u32,
     gap: Option<f64>,
-    slack: Option<f64>,
+    stop_gap: Option<f64>,
+    min_partition: Option<usize>,
     qgrams: Option<usize>,
     max_candidates: Option<usize>,
 ) -> PyResult<(Vec<String>, Vec<PyGuess>)> {
     let victim = filters(victim, width)?;
-    let params = frequency_params(q, exact_fields, gap, slack, qgrams, max_candidates);
+    let params = frequency_params(
+        q,
+        exact_fields,
+        gap,
+        stop_gap,
+        min_partition,
+        qgrams,
+        max_candidates,
+    );
     let result = py.detach(|| leak::frequency_attack(&victim, &sample, params));
     Ok((result.values, guesses(result.guesses)))
 }
 
 /// Christen et al.'s pattern-mining attack (PAKDD 2018), as [`frequency_attack`].
 #[pyfunction]
-#[pyo3(signature = (victim, width, sample, q=2, exact_fields=0, gap=None, slack=None, qgrams=None, max_candidates=None))]
+#[pyo3(signature = (victim, width, sample, q=2, exact_fields=0, gap=None, stop_gap=None, min_partition=None, qgrams=None, max_candidates=None))]
 #[allow(clippy::too_many_arguments)]
 fn pattern_mining_attack(
     py: Python<'_>,
@@ -420,12 +431,21 @@ fn pattern_mining_attack(
     q: usize,
     exact_fields: u32,
     gap: Option<f64>,
-    slack: Option<f64>,
+    stop_gap: Option<f64>,
+    min_partition: Option<usize>,
     qgrams: Option<usize>,
     max_candidates: Option<usize>,
 ) -> PyResult<(Vec<String>, Vec<PyGuess>)> {
     let victim = filters(victim, width)?;
-    let params = frequency_params(q, exact_fields, gap, slack, qgrams, max_candidates);
+    let params = frequency_params(
+        q,
+        exact_fields,
+        gap,
+        stop_gap,
+        min_partition,
+        qgrams,
+        max_candidates,
+    );
     let result = py.detach(|| leak::pattern_mining_attack(&victim, &sample, params));
     Ok((result.values, guesses(result.guesses)))
 }
