@@ -43,7 +43,16 @@ def configs(base, run, port):
 def links(base, run, party):
     rows = read_csv(base / "out" / run / party / "links.csv")
     header = rows[0]
-    assert header == ["local_record_id", "link_id", "mode", "score", "status", "key"]
+    assert header == [
+        "local_record_id",
+        "link_id",
+        "mode",
+        "score",
+        "status",
+        "key",
+        "match_probability",
+        "match_weight",
+    ]
     # link_id is drawn fresh per session; everything else is the data's.
     return sorted(tuple(v for h, v in zip(header, r) if h != "link_id") for r in rows[1:])
 
