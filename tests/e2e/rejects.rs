@@ -255,16 +255,19 @@ fn a_second_run_into_a_locked_output_dir_is_refused_before_connecting() {
     let out = setup.path("out/insurer");
     let held = claim_output_dir(&config).unwrap();
     assert_eq!(held.dir(), out);
-    assert_eq!(
-        setup.link().unwrap_err(),
-        format!(
-            "{}: output.dir: {} is in use by another blindlink run (it holds {}); wait for it to \
-             end or give each concurrent run its own output directory",
-            setup.config("insurer").display(),
-            out.display(),
-            out.join(".blindlink.lock").display()
-        )
+    let busy = format!(
+        "{}: output.dir: {} is in use by another blindlink run (it holds {}); wait for it to \
+         end or give each concurrent run its own output directory",
+        setup.config("insurer").display(),
+        out.display(),
+        out.join(".blindlink.lock").display()
     );
+    assert_eq!(setup.link().unwrap_err(), busy);
+    // A refused run leaves the holder's lock file in place: the next run is refused too (it
+    // once removed the file, and the third run then locked a fresh one and ran alongside).
+    assert!(out.join(".blindlink.lock").exists());
+    assert_eq!(setup.link().unwrap_err(), busy);
+    assert_eq!(claim_output_dir(&config).unwrap_err().to_string(), busy);
     drop(held);
     // Released: the directory the claim created is gone again (it stayed empty).
     assert!(!out.exists());

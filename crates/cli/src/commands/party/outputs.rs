@@ -55,10 +55,14 @@ impl OutputLock {
 
 impl Drop for OutputLock {
     fn drop(&mut self) {
-        // Removed while still locked, so a run that opened it meanwhile sees it vanish and
-        // retries on a fresh file (see `claim_output_dir`).
-        let _ = std::fs::remove_file(&self.lock_path);
-        drop(self.file.take());
+        // Only the holder removes the lock file: a claim that was refused (or failed) must
+        // leave the holder's file in place, or the next run would lock a fresh file at the
+        // path and run alongside the holder. Removed while still locked, so a run that opened
+        // it meanwhile sees it vanish and retries on a fresh file (see `claim_output_dir`).
+        if let Some(file) = self.file.take() {
+            let _ = std::fs::remove_file(&self.lock_path);
+            drop(file);
+        }
         for dir in self.created.iter().rev() {
             let _ = std::fs::remove_dir(dir);
         }
