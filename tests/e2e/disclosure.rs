@@ -6,18 +6,21 @@
 //!   CLK, no per-field filter and no 8-byte window of one appears anywhere in the bytes the
 //!   comparing side received, in every mode but `clk-exchange`; in `clk-exchange` every CLK
 //!   does (so the search finds what is there);
+//! - no PSI input of either side (match-key values, field token digests, fuzzy's band tokens
+//!   and exact-stage tokens, all keyed or decodable by the key holder) appears in what the
+//!   other side received, in any mode: only blinded points and counts cross;
 //! - each side's ledger agrees with its transcript, kind by kind, message and byte counts;
 //! - `clk-exchange` runs only when both configs opt in;
 //! - hostile grouped-PSI messages end both sides with a clear error and no output.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use blindlink_cli::commands::party::input::read_party_records;
-use blindlink_cli::commands::party::{PartyCommand, PartyConfig};
+use blindlink_cli::commands::party::{PartyCommand, PartyConfig, load_party, session};
 use blindlink_encoding::{ClkEncoder, LinkageSecret, SchemaDocument};
 use blindlink_protocol::{
-    Direction, DisclosureLedger, MAX_MODE_CHUNK_BYTES, Parameters, Traffic, TrafficCount,
-    Transcript,
+    Direction, DisclosureLedger, MAX_MODE_CHUNK_BYTES, ModeConfig, Parameters, Traffic,
+    TrafficCount, Transcript, fuzzy_blocking_tokens, fuzzy_exact_tokens,
 };
 
 use crate::peers::{Peers, failed, linked, quick, without_port};
@@ -181,8 +184,14 @@ fn search(encodings: &[Encoding], received: &[&[u8]]) -> (usize, usize, usize, V
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_encoding_of_the_revealing_side_reaches_the_comparing_side_but_in_clk_exchange() {
-    for mode in ["cardinality", "exact", "validate", "fuzzy", "clk-exchange"] {
+async fn no_encoding_or_psi_input_reaches_the_peer_but_clks_in_clk_exchange() {
+    for (mode, psi_input_kinds) in [
+        ("cardinality", &["match key"][..]),
+        ("exact", &["match key"]),
+        ("validate", &["field token", "match key"]),
+        ("fuzzy", &["band token", "exact-stage token", "field token"]),
+        ("clk-exchange", &[]),
+    ] {
         let peers = if matches!(mode, "fuzzy" | "clk-exchange") {
             hospitals(mode)
         } else {
@@ -222,6 +231,82 @@ async fn no_encoding_of_the_revealing_side_reaches_the_comparing_side_but_in_clk
                 "{mode}: encodings of the revealing side reached the comparing side, e.g. {examples:?}"
             );
         }
+        assert_no_psi_input_crossed(&peers, mode, psi_input_kinds);
+    }
+}
+
+/// Every token of `party`'s records that a PSI of the mode in use takes as input, as `party`
+/// holds it before anything is hashed to the group: the match-key values, each compared
+/// field's token digests, and in `fuzzy` the MinHash band tokens and the exact stage's
+/// whole-record tokens. The peer holds the key that made them, so any of them on the wire
+/// would be as decodable as a filter. Tokens shorter than a search window are left out.
+fn psi_inputs(peers: &Peers, party: &str) -> (Vec<Encoding>, BTreeSet<&'static str>) {
+    let command = if party == peers.server {
+        PartyCommand::Serve
+    } else {
+        PartyCommand::Link
+    };
+    let config = PartyConfig::load(&peers.config(party), command).unwrap();
+    let loaded = load_party(config).unwrap();
+    let prepared = session::prepare(&loaded).unwrap();
+    let data = &prepared.data;
+    let mut out = Vec::new();
+    let mut kinds = BTreeSet::new();
+    let mut push = |kind: &'static str, id: &str, bytes: &[u8]| {
+        if bytes.len() >= 8 {
+            kinds.insert(kind);
+            out.push(Encoding {
+                what: format!("{kind} of {id}"),
+                bytes: bytes.to_vec(),
+            });
+        }
+    };
+    for r in &data.records {
+        for key in r.keys.iter().flatten() {
+            push("match key", &r.id, key);
+        }
+        for token in r.fields.iter().flatten() {
+            push("field token", &r.id, token);
+        }
+    }
+    if let ModeConfig::Fuzzy(fuzzy) = &prepared.mode_config {
+        let bands = fuzzy_blocking_tokens(fuzzy, data).unwrap();
+        let exact = fuzzy_exact_tokens(fuzzy, data).unwrap();
+        for (r, (bands, exact)) in data.records.iter().zip(bands.iter().zip(&exact)) {
+            for band in bands {
+                push("band token", &r.id, band);
+            }
+            if let Some(token) = exact {
+                push("exact-stage token", &r.id, token);
+            }
+        }
+    }
+    (out, kinds)
+}
+
+/// No PSI input of either side (see [`psi_inputs`]; `expected` are the kinds the mode takes)
+/// appears, whole or as an 8-byte window, in what the other side received.
+fn assert_no_psi_input_crossed(peers: &Peers, mode: &str, expected: &[&str]) {
+    for (owner, receiver) in [(peers.server, peers.client), (peers.client, peers.server)] {
+        let (inputs, kinds) = psi_inputs(peers, owner);
+        assert_eq!(
+            kinds.into_iter().collect::<Vec<_>>(),
+            expected,
+            "{mode}: the kinds of PSI input of {owner}"
+        );
+        let theirs = transcript(peers, receiver);
+        let received = received_bytes(&theirs);
+        let (whole, checked, found, examples) = search(&inputs, &received);
+        assert!(
+            checked >= 5 * inputs.len(),
+            "{mode}: only {checked} windows checked of {} inputs",
+            inputs.len()
+        );
+        assert_eq!(
+            (whole, found),
+            (0, 0),
+            "{mode}: PSI inputs of {owner} reached {receiver}, e.g. {examples:?}"
+        );
     }
 }
 
@@ -334,8 +419,8 @@ async fn clk_exchange_needs_both_configs_to_opt_in() {
         ("hospital-b", PartyCommand::Link),
     ] {
         let config = PartyConfig::load(&peers.config(party), command).unwrap();
-        let party_data = blindlink_cli::commands::party::load_party(config).unwrap();
-        let err = blindlink_cli::commands::party::session::prepare(&party_data).unwrap_err();
+        let party_data = load_party(config).unwrap();
+        let err = session::prepare(&party_data).unwrap_err();
         assert_eq!(
             err.to_string(),
             format!("{}: {refusal}", peers.config(party).display())
@@ -353,8 +438,8 @@ async fn clk_exchange_needs_both_configs_to_opt_in() {
     // Only the server opts in: the client still refuses locally.
     peers.edit("hospital-a", opt_in);
     let config = PartyConfig::load(&peers.config("hospital-b"), PartyCommand::Link).unwrap();
-    let client = blindlink_cli::commands::party::load_party(config).unwrap();
-    assert!(blindlink_cli::commands::party::session::prepare(&client).is_err());
+    let client = load_party(config).unwrap();
+    assert!(session::prepare(&client).is_err());
 
     // A client that claims in the handshake not to have opted in (an older or a modified
     // peer): the opt-in is a committed parameter, so both sides stop at the handshake.

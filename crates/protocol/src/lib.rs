@@ -65,7 +65,7 @@ pub use modes::{
     MAX_MATCH_KEYS, MAX_MINHASH_BANDS, MAX_MINHASH_ROWS, MAX_RECORDS, MAX_TOKEN_BYTES, ModeConfig,
     ModeDriver, OutcomeHandle, PartyData, PartyRecord, ValidateConfig, ValidateScorer,
     ValidationOutcome, derive_blocking_key, fuzzy_blocking_tokens, fuzzy_candidate_pairs,
-    new_driver, run_in_memory,
+    fuzzy_exact_tokens, new_driver, run_in_memory,
 };
 pub use session::{Role, SessionId};
 pub use transcript::{Direction, TRANSCRIPT_MAGIC, Transcript, TranscriptEntry};

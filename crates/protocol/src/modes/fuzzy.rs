@@ -278,8 +278,13 @@ fn common_elements(per_record: &[Vec<u64>], share: f64) -> HashSet<u64> {
 }
 
 /// Each record's exact token: the [`MinHasher::set_token`] of all its field tokens, each
-/// tagged with its field (none for a record without tokens).
-fn exact_tokens(
+/// tagged with its field (none for a record without tokens). These are the PSI inputs of
+/// fuzzy's exact stage, next to [`fuzzy_blocking_tokens`]; public so that tests can search a
+/// transcript for them.
+///
+/// # Errors
+/// The configuration has no blocking key.
+pub fn fuzzy_exact_tokens(
     config: &FuzzyConfig,
     data: &PartyData,
 ) -> Result<Vec<Option<Vec<u8>>>, ProtocolError> {
@@ -330,7 +335,10 @@ pub(crate) fn start(
     // The exact stage: the whole-record tokens after the band tokens, in the same PSI.
     let first_exact = elements.len();
     if config.exact_stage {
-        for (record, token) in exact_tokens(config, &cx.data)?.into_iter().enumerate() {
+        for (record, token) in fuzzy_exact_tokens(config, &cx.data)?
+            .into_iter()
+            .enumerate()
+        {
             if let Some(token) = token {
                 elements.push(token);
                 record_of_element.push(record);
