@@ -63,6 +63,10 @@ pub struct LeakageBenchArgs {
     /// neighbourhood); their cost grows with its square.
     #[arg(long, default_value_t = 1000)]
     pub profile_sample: usize,
+    /// The benchmark's linkage key (a label for the attacks to model who holds it, not a
+    /// secret; every row but BLIP's is a function of it, --seed and the sizes).
+    #[arg(long, default_value = "blindlink bench leakage linkage key")]
+    pub key: String,
     /// Do not draw progress bars.
     #[arg(long)]
     pub no_progress: bool,
@@ -308,8 +312,11 @@ pub fn run(args: &LeakageBenchArgs) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
-    // A fixed benchmark key: the attacks model who holds it, not how it was made.
-    let secret = LinkageSecret::from_bytes(b"blindlink bench leakage linkage key".to_vec())?;
+    // A benchmark key: the attacks model who holds it, not how it was made.
+    if args.key.is_empty() {
+        anyhow::bail!("--key must not be empty");
+    }
+    let secret = LinkageSecret::from_bytes(args.key.as_bytes().to_vec())?;
     let started = Instant::now();
     let populations = Populations {
         files: locales
@@ -776,6 +783,7 @@ mod tests {
             value_persons: Some(0),
             value_data: vec!["febrl".into()],
             profile_sample: 200,
+            key: "blindlink bench leakage linkage key".into(),
             no_progress: true,
         };
         run(&args).unwrap();
@@ -874,6 +882,7 @@ mod tests {
             value_persons: Some(0),
             value_data: vec![],
             profile_sample: 1000,
+            key: "k".into(),
             no_progress: true,
         };
         change(&mut args);
@@ -892,6 +901,7 @@ mod tests {
             |a| a.profile_sample = 1,
             "--profile-sample must be at least 2, got 1",
         );
+        check_bad_flag(|a| a.key = String::new(), "--key must not be empty");
         check_bad_flag(
             |a| a.locales = vec!["fr".into()],
             "--locales: unknown locale 'fr' (ja or en)",
