@@ -1,8 +1,9 @@
 //! A vulnerability profile of an encoded database against its own plaintext, after the five
 //! vulnerability types of Vidanage, Christen, Ranbaduge & Schnell, *A vulnerability assessment
-//! framework for privacy-preserving record linkage* (ACM TOPS 26(3), 2023): **frequency**,
-//! **length**, **co-occurrence**, **similarity** and **similarity neighbourhood**, the five
-//! signals an attacker can carry from plaintext values to their encodings.
+//! framework for privacy-preserving record linkage* (ACM TOPS, 2023, doi:10.1145/3589641):
+//! **frequency**, **length**, **co-occurrence**, **similarity** and **similarity
+//! neighbourhood**, the five signals an attacker can carry from plaintext values to their
+//! encodings.
 //!
 //! Each type gets one cheap proxy in `[0, 1]` (a correlation clipped at 0, or a share): how
 //! much of that signal of the plaintext the encoding preserves, the data owner's view (it
@@ -67,7 +68,8 @@ pub struct VulnerabilityProfile {
     pub neighbourhood: f64,
 }
 
-/// Profiles `encodings` (one filter per record, equal lengths) against `plaintext` (per record,
+/// Profiles `encodings` (one filter per record, of equal lengths; unequal ones are compared on
+/// the shortest's positions) against `plaintext` (per record,
 /// its plaintext tokens, e.g. `field:q-gram`, and optionally, as `value`, the plaintext value
 /// key whose frequency the encoding may reveal).
 ///
@@ -150,7 +152,11 @@ pub fn vulnerability_profile(
         unique_encodings: unique as f64 / n as f64,
         frequency: rank_correlation(&enc_freq, &value_freq).max(0.0),
         length: pearson(&weights, &token_counts).max(0.0),
-        co_occurrence: co_occurrence(&words, encodings[0].len() * 8),
+        // The shortest filter bounds the positions (filters of one encoding are equal length).
+        co_occurrence: co_occurrence(
+            &words,
+            encodings.iter().map(Vec::len).min().unwrap_or(0) * 8,
+        ),
         similarity: rank_correlation(&upper_e, &upper_p).max(0.0),
         neighbourhood: neighbourhood_overlap(&encoded, &plain, m, params.neighbours),
     }
@@ -382,6 +388,23 @@ mod tests {
             .map(|&b| to_words(&[b]))
             .collect();
         assert_eq!(co_occurrence(&rows, 8), 0.0);
+    }
+
+    #[test]
+    fn filters_of_unequal_length_do_not_panic() {
+        let plaintext: Vec<PlaintextRecord> = ["ab", "cd"]
+            .iter()
+            .map(|v| PlaintextRecord {
+                value: (*v).to_owned(),
+                tokens: vec![(*v).to_owned()],
+            })
+            .collect();
+        let p = vulnerability_profile(
+            &[vec![0xff; 16], vec![0x0f]],
+            &plaintext,
+            ProfileParams::default(),
+        );
+        assert_eq!(p.records, 2);
     }
 
     #[test]
