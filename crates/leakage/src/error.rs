@@ -16,6 +16,14 @@ pub enum LeakageError {
     /// The MinHash blocking refused its parameters.
     #[error("blocking: {0}")]
     Blocking(#[from] blindlink_matching::MatchingError),
+    /// A line of a name-count table ([`crate::LinkedFiles::from_name_counts`]) was refused.
+    #[error("name table line {line}: {reason}")]
+    NameTable {
+        /// 1-based line number.
+        line: usize,
+        /// What was wrong.
+        reason: String,
+    },
     /// A generated file lacks a column the quasi-identifiers are built from.
     #[error("generated file has no column '{0}'")]
     MissingColumn(&'static str),

@@ -16,6 +16,7 @@
 //! | [`frequency_attack`] | encodings, a plaintext sample of the population | Christen et al., PAKDD 2017 |
 //! | [`pattern_mining_attack`] | encodings, a plaintext sample of the population | Christen et al., PAKDD 2018 |
 //! | [`graph_matching_attack`] | the pairwise similarities of encodings, overlapping plaintext | Vidanage et al., CIKM 2020 |
+//! | [`vulnerability_profile`] | (the data owner's view: encodings and their plaintext) | Vidanage et al., ACM TOPS 2023: five vulnerability types, as cheap proxies |
 //! | [`count_attack`] | the secret, its own records, per compared pair and field the shared-token count and the peer's size bucket (`validate`, `fuzzy`) | this crate: dictionary inference from grouped PSI counts |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -28,6 +29,7 @@ mod frequency;
 mod graph;
 mod key_holder;
 mod metrics;
+mod profile;
 mod sweep;
 
 pub use counts::{CountLeak, count_attack, fuzzy_plan, mislinked_plan, validate_plan};
@@ -40,9 +42,10 @@ pub use key_holder::{
     BlipKnowledge, FieldDecode, KeyHolder, field_dictionary, field_truth, value_is_right,
 };
 pub use metrics::{AttackScore, Guess, LinkageScore, dice, link_greedy, score_links};
+pub use profile::{PlaintextRecord, ProfileParams, VulnerabilityProfile, vulnerability_profile};
 pub use sweep::{
-    BlipSeed, Disclosure, Measurement, THRESHOLDS, clk_linkage, run_attacks, run_value_attacks,
-    token_linkage, value_attacks,
+    BlipSeed, Disclosure, Measurement, THRESHOLDS, clk_linkage, plaintext_records,
+    profile_encoding, run_attacks, run_value_attacks, token_linkage, value_attacks,
 };
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use crate::frequency::{FrequencyParams, frequency_attack, pattern_mining_attack,
 use crate::graph::{GraphParams, graph_matching_attack, similarity_graph};
 use crate::key_holder::{BlipKnowledge, KeyHolder, field_dictionary, value_is_right};
 use crate::metrics::{AttackScore, LinkageScore, greedy_one_to_one, link_greedy, score_links};
+use crate::profile::{PlaintextRecord, ProfileParams, VulnerabilityProfile, vulnerability_profile};
 use crate::{LeakageError, LinkedFiles};
 
 /// What a protocol mode hands to whom.
@@ -204,6 +205,56 @@ pub fn run_value_attacks(
 ) -> Result<Vec<Measurement>, LeakageError> {
     let (victim, _) = victim_encodings(files, config, secret, BlipSeed::Fresh)?;
     Ok(value_attacks(files, config, &victim))
+}
+
+/// Encodes the victim file under `config` and `secret` (BLIP as `blip` says) and profiles the
+/// encodings against the victim's own plaintext ([`vulnerability_profile`]).
+///
+/// # Errors
+/// [`LeakageError::Encoding`] when the encoder refuses the schema or a value.
+pub fn profile_encoding(
+    files: &LinkedFiles,
+    config: &EncodingConfig,
+    secret: &LinkageSecret,
+    blip: BlipSeed,
+    params: ProfileParams,
+) -> Result<VulnerabilityProfile, LeakageError> {
+    let (victim, _) = victim_encodings(files, config, secret, blip)?;
+    Ok(vulnerability_profile(
+        &victim,
+        &plaintext_records(files, config),
+        params,
+    ))
+}
+
+/// The victim file's plaintext as the encoding sees it: per record the normalised values of
+/// `config`'s fields joined by `|`, and its tokens (`field:q-gram`, the sex one exact token),
+/// without the salt: the salt is not part of the value an attacker wants.
+#[must_use]
+pub fn plaintext_records(files: &LinkedFiles, config: &EncodingConfig) -> Vec<PlaintextRecord> {
+    let exact = exact_mask(files, config);
+    field_tuples(files, config, true)
+        .into_iter()
+        .map(|values| {
+            let mut tokens = Vec::new();
+            for (f, v) in values.iter().enumerate() {
+                if v.is_empty() {
+                    continue;
+                }
+                if exact & (1 << f) != 0 {
+                    tokens.push(format!("{f}:{v}"));
+                } else {
+                    tokens.extend(qgrams(v, config.q).into_iter().map(|g| format!("{f}:{g}")));
+                }
+            }
+            tokens.sort_unstable();
+            tokens.dedup();
+            PlaintextRecord {
+                value: values.join("|"),
+                tokens,
+            }
+        })
+        .collect()
 }
 
 fn exact_mask(files: &LinkedFiles, config: &EncodingConfig) -> u32 {

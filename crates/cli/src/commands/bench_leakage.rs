@@ -2,7 +2,8 @@
 //! attacks of `blindlink-leakage` on synthetic ja and en populations, against what it costs in
 //! linkage quality. Writes `leakage.csv` (one row per configuration and attack),
 //! `count_inference.csv` (what the grouped PSI counts of `validate` and `fuzzy` reveal, per plan
-//! and field) and `tradeoff.svg` (linkage F against the strongest attack's success, one labelled
+//! and field), `profile.csv` (the vulnerability profile of each encoding and hardening: five
+//! proxies after Vidanage et al., TOPS 2023) and `tradeoff.svg` (linkage F against the strongest attack's success, one labelled
 //! mark per configuration). The configurations run in parallel (rayon). The science is in
 //! `blindlink-leakage`; this file only loops, reports progress and writes the files.
 
@@ -14,8 +15,9 @@ use anyhow::Context;
 use blindlink_encoding::LinkageSecret;
 use blindlink_leakage::{
     AttackScore, BlipSeed, CountLeak, Disclosure, EncodingConfig, FilterLayout, GraphParams,
-    Hardening, LinkageScore, LinkedFiles, clk_linkage, count_attack, fuzzy_plan, mislinked_plan,
-    quasi_identifiers, run_attacks, run_value_attacks, token_linkage, validate_plan,
+    Hardening, LinkageScore, LinkedFiles, ProfileParams, VulnerabilityProfile, clk_linkage,
+    count_attack, fuzzy_plan, mislinked_plan, profile_encoding, quasi_identifiers, run_attacks,
+    run_value_attacks, token_linkage, validate_plan,
 };
 use blindlink_matching::MinHashParameters;
 use blindlink_protocol::{DEFAULT_FUZZY_BANDS, DEFAULT_FUZZY_ROWS, MessageKind, Mode};
@@ -52,6 +54,19 @@ pub struct LeakageBenchArgs {
     /// it).
     #[arg(long)]
     pub value_persons: Option<u64>,
+    /// Populations of the frequency and pattern-mining attacks, comma-separated: synthetic
+    /// (the en Zipf-Mandelbrot names of --value-persons persons), febrl (the FEBRL data sets'
+    /// real name frequencies, crates/leakage/data/febrl_names.csv).
+    #[arg(long, value_delimiter = ',', default_value = "synthetic,febrl")]
+    pub value_data: Vec<String>,
+    /// Records sampled for the pairwise proxies of profile.csv (co-occurrence, similarity,
+    /// neighbourhood); their cost grows with its square.
+    #[arg(long, default_value_t = 1000)]
+    pub profile_sample: usize,
+    /// The benchmark's linkage key (a label for the attacks to model who holds it, not a
+    /// secret; every row but BLIP's is a function of it, --seed and the sizes).
+    #[arg(long, default_value = "blindlink bench leakage linkage key")]
+    pub key: String,
     /// Do not draw progress bars.
     #[arg(long)]
     pub no_progress: bool,
@@ -172,9 +187,58 @@ enum Job {
     /// `validate` and `fuzzy` on one locale's population: token linkage, the key holder's
     /// (empty) view and the attack on the grouped PSI counts.
     Tokens { locale: usize },
-    /// The frequency and pattern-mining attacks on a one- or two-attribute filter of the
+    /// The frequency and pattern-mining attacks on a one- or two-attribute filter of a
     /// frequent-values population.
-    Values { config: EncodingConfig },
+    Values {
+        population: ValuePopulation,
+        config: EncodingConfig,
+    },
+}
+
+/// The populations of the frequency and pattern-mining attacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ValuePopulation {
+    /// `blindlink-synth`'s en names (Zipf-Mandelbrot laws).
+    Synthetic,
+    /// The FEBRL data sets' names (real frequency tables).
+    Febrl,
+}
+
+impl ValuePopulation {
+    /// The locale column of the rows.
+    fn code(self) -> &'static str {
+        match self {
+            Self::Synthetic => "en",
+            Self::Febrl => "en-febrl",
+        }
+    }
+
+    /// The hardenings run on it: the published three, then the two that break the equality
+    /// of equal values (a record salt needs a date of birth, which the FEBRL table has not).
+    fn hardenings(self) -> Vec<Hardening> {
+        let mut h = vec![Hardening::None, Hardening::Balance, Hardening::XorFold];
+        if self == Self::Synthetic {
+            h.push(Hardening::SaltYear);
+        }
+        h.push(Hardening::Blip(2.0));
+        h
+    }
+}
+
+fn value_population(name: &str) -> anyhow::Result<ValuePopulation> {
+    match name {
+        "synthetic" => Ok(ValuePopulation::Synthetic),
+        "febrl" => Ok(ValuePopulation::Febrl),
+        other => anyhow::bail!("--value-data: unknown data set '{other}' (synthetic or febrl)"),
+    }
+}
+
+/// The label of a hardening in the rows: BLIP's flips are fresh unless the suffix says.
+fn hardening_label(hardening: Hardening, suffix: &str) -> String {
+    match (hardening, suffix) {
+        (Hardening::Blip(_), "") => format!("{}-fresh", hardening.label()),
+        _ => format!("{}{suffix}", hardening.label()),
+    }
 }
 
 impl Job {
@@ -192,9 +256,12 @@ impl Job {
                 config.hardening.label()
             ),
             Self::Tokens { locale } => format!("{} validate/fuzzy counts", locales[*locale].1),
-            Self::Values { config } => {
-                format!("en values {} {}", config.label(), config.hardening.label())
-            }
+            Self::Values { population, config } => format!(
+                "{} values {} {}",
+                population.code(),
+                config.label(),
+                config.hardening.label()
+            ),
         }
     }
 }
@@ -206,10 +273,15 @@ const FUZZY_MAX_TOKEN_GROUP: usize = 256;
 /// The counts attack's detail: one line per mode, plan and field.
 const COUNTS_HEADER: &str = "mode,locale,plan,field,observed,agreeing,disagreeing,in_dictionary,top1,reidentified,reidentified_1tom,prior_bits,posterior_bits";
 
+/// profile.csv's header: one line per encoding and hardening of a population.
+const PROFILE_HEADER: &str = "mode,locale,encoding,hardening,records,unique_encodings,frequency,length,co_occurrence,similarity,neighbourhood";
+
 struct Populations {
     locales: Vec<(Locale, &'static str)>,
     files: Vec<LinkedFiles>,
     values: Option<LinkedFiles>,
+    febrl: Option<LinkedFiles>,
+    profile: ProfileParams,
 }
 
 /// Runs `blindlink bench leakage`.
@@ -227,10 +299,24 @@ pub fn run(args: &LeakageBenchArgs) -> anyhow::Result<()> {
         .iter()
         .map(|l| locale(l))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let value_data = args
+        .value_data
+        .iter()
+        .map(|d| value_population(d))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if args.profile_sample < 2 {
+        anyhow::bail!(
+            "--profile-sample must be at least 2, got {}",
+            args.profile_sample
+        );
+    }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
-    // A fixed benchmark key: the attacks model who holds it, not how it was made.
-    let secret = LinkageSecret::from_bytes(b"blindlink bench leakage linkage key".to_vec())?;
+    // A benchmark key: the attacks model who holds it, not how it was made.
+    if args.key.is_empty() {
+        anyhow::bail!("--key must not be empty");
+    }
+    let secret = LinkageSecret::from_bytes(args.key.as_bytes().to_vec())?;
     let started = Instant::now();
     let populations = Populations {
         files: locales
@@ -239,11 +325,20 @@ pub fn run(args: &LeakageBenchArgs) -> anyhow::Result<()> {
             .collect::<Result<_, _>>()
             .context("cannot generate the synthetic population")?,
         // The attacker's plaintext is a disjoint sample of the same population (overlap 0).
-        values: (value_persons > 0)
+        values: (value_persons > 0 && value_data.contains(&ValuePopulation::Synthetic))
             .then(|| LinkedFiles::generate(Locale::Latin, value_persons, 0.0, args.seed))
             .transpose()
             .context("cannot generate the frequent-values population")?,
+        febrl: value_data
+            .contains(&ValuePopulation::Febrl)
+            .then(LinkedFiles::febrl_names)
+            .transpose()
+            .context("cannot read the FEBRL name table")?,
         locales,
+        profile: ProfileParams {
+            sample: args.profile_sample,
+            ..ProfileParams::default()
+        },
     };
     let jobs = jobs(&populations, args.quick);
     let bar = if args.no_progress {
@@ -269,9 +364,11 @@ pub fn run(args: &LeakageBenchArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let mut rows = Vec::new();
     let mut counts = Vec::new();
-    for (r, c) in results {
+    let mut profiles = Vec::new();
+    for (r, c, p) in results {
         rows.extend(r);
         counts.extend(c);
+        profiles.extend(p);
     }
     let csv = args.out.join("leakage.csv");
     write_atomically(&csv, |file| {
@@ -291,19 +388,30 @@ pub fn run(args: &LeakageBenchArgs) -> anyhow::Result<()> {
         Ok(())
     })
     .with_context(|| format!("cannot write {}", counts_csv.display()))?;
+    let profile_csv = args.out.join("profile.csv");
+    write_atomically(&profile_csv, |file| {
+        writeln!(file, "{PROFILE_HEADER}")?;
+        for line in &profiles {
+            writeln!(file, "{line}")?;
+        }
+        Ok(())
+    })
+    .with_context(|| format!("cannot write {}", profile_csv.display()))?;
     let svg = args.out.join("tradeoff.svg");
     let chart = tradeoff_svg(&rows)?;
     write_atomically(&svg, |file| Ok(file.write_all(chart.as_bytes())?))
         .with_context(|| format!("cannot write {}", svg.display()))?;
     println!(
-        "bench leakage: {} rows from {} configurations ({persons} persons, overlap {}, locales {}; frequent values: {value_persons} en persons) in {:.1} s; wrote {}, {} and {}",
+        "bench leakage: {} rows from {} configurations ({persons} persons, overlap {}, locales {}; frequent values: {}, {value_persons} synthetic en persons) in {:.1} s; wrote {}, {}, {} and {}",
         rows.len(),
         jobs.len(),
         args.overlap,
         args.locales.join(","),
+        args.value_data.join(","),
         started.elapsed().as_secs_f64(),
         display(&csv),
         display(&counts_csv),
+        display(&profile_csv),
         display(&svg),
     );
     Ok(())
@@ -325,10 +433,17 @@ fn jobs(populations: &Populations, quick: bool) -> Vec<Job> {
             }
         }
     }
-    if populations.values.is_some() {
+    for (population, present) in [
+        (ValuePopulation::Synthetic, populations.values.is_some()),
+        (ValuePopulation::Febrl, populations.febrl.is_some()),
+    ] {
+        if !present {
+            continue;
+        }
         for fields in [vec![0], vec![1], vec![0, 1]] {
-            for hardening in [Hardening::None, Hardening::Balance, Hardening::XorFold] {
+            for hardening in population.hardenings() {
                 jobs.push(Job::Values {
+                    population,
                     config: EncodingConfig {
                         bits: 1000,
                         fields: fields.clone(),
@@ -342,7 +457,22 @@ fn jobs(populations: &Populations, quick: bool) -> Vec<Job> {
     jobs
 }
 
-type JobOutput = (Vec<Row>, Vec<String>);
+/// leakage.csv rows, count_inference.csv lines, profile.csv lines.
+type JobOutput = (Vec<Row>, Vec<String>, Vec<String>);
+
+fn profile_line(locale: &str, encoding: &str, hardening: &str, p: &VulnerabilityProfile) -> String {
+    format!(
+        "{},{locale},{encoding},{hardening},{},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4}",
+        Mode::ClkExchange.name(),
+        p.records,
+        p.unique_encodings,
+        p.frequency,
+        p.length,
+        p.co_occurrence,
+        p.similarity,
+        p.neighbourhood,
+    )
+}
 
 fn run_job(
     job: &Job,
@@ -351,6 +481,7 @@ fn run_job(
 ) -> anyhow::Result<JobOutput> {
     let mut rows = Vec::new();
     let mut counts = Vec::new();
+    let mut profiles = Vec::new();
     match job {
         Job::Clk {
             locale,
@@ -361,6 +492,9 @@ fn run_job(
             let files = &populations.files[*locale];
             let code = populations.locales[*locale].1;
             let linkage = clk_linkage(files, config, secret)?;
+            let hardening = hardening_label(config.hardening, suffix);
+            let profile = profile_encoding(files, config, secret, *blip, populations.profile)?;
+            profiles.push(profile_line(code, &config.label(), &hardening, &profile));
             let measurements = run_attacks(
                 files,
                 config,
@@ -374,7 +508,7 @@ fn run_job(
                     mode: Mode::ClkExchange.name(),
                     locale: code,
                     encoding: config.label(),
-                    hardening: format!("{}{suffix}", config.hardening.label()),
+                    hardening: hardening.clone(),
                     attack: measurement.attack.into(),
                     score: measurement.score,
                     linkage: Some(linkage),
@@ -458,18 +592,32 @@ fn run_job(
                 ));
             }
         }
-        Job::Values { config } => {
-            let Some(files) = &populations.values else {
-                return Ok((rows, counts));
+        Job::Values { population, config } => {
+            let files = match population {
+                ValuePopulation::Synthetic => &populations.values,
+                ValuePopulation::Febrl => &populations.febrl,
+            };
+            let Some(files) = files else {
+                return Ok((rows, counts, profiles));
             };
             let names = quasi_identifiers(Locale::Latin);
             let fields: Vec<&str> = config.fields.iter().map(|&f| names[f]).collect();
+            let encoding = format!("{}-{}", config.label(), fields.join("+"));
+            let hardening = hardening_label(config.hardening, "");
+            let profile =
+                profile_encoding(files, config, secret, BlipSeed::Fresh, populations.profile)?;
+            profiles.push(profile_line(
+                population.code(),
+                &encoding,
+                &hardening,
+                &profile,
+            ));
             for measurement in run_value_attacks(files, config, secret)? {
                 rows.push(Row {
                     mode: Mode::ClkExchange.name(),
-                    locale: "en",
-                    encoding: format!("{}-{}", config.label(), fields.join("+")),
-                    hardening: config.hardening.label(),
+                    locale: population.code(),
+                    encoding: encoding.clone(),
+                    hardening: hardening.clone(),
                     attack: measurement.attack.into(),
                     score: measurement.score,
                     linkage: None,
@@ -477,7 +625,7 @@ fn run_job(
             }
         }
     }
-    Ok((rows, counts))
+    Ok((rows, counts, profiles))
 }
 
 /// A row of `validate` or `fuzzy` (tokens through grouped PSI, no encoding sent).
@@ -633,6 +781,9 @@ mod tests {
             locales: vec!["ja".into()],
             seed: 3,
             value_persons: Some(0),
+            value_data: vec!["febrl".into()],
+            profile_sample: 200,
+            key: "blindlink bench leakage linkage key".into(),
             no_progress: true,
         };
         run(&args).unwrap();
@@ -680,6 +831,80 @@ mod tests {
         let svg = std::fs::read_to_string(dir.path().join("tradeoff.svg")).unwrap();
         assert!(
             svg.starts_with("<svg") && svg.contains("clk-exchange ja clk-l1024-k10-q2-5f none")
+        );
+        // The FEBRL names: the frequency attack names surnames; fresh BLIP stops it.
+        let febrl_surname = |hardening: &str, attack: &str| -> Vec<f64> {
+            rows.iter()
+                .filter(|r| {
+                    r[1] == "en-febrl"
+                        && r[2] == "clk-l1000-k10-q2-1f-surname"
+                        && r[3] == hardening
+                        && r[4] == attack
+                })
+                .map(|r| r[6].parse().unwrap())
+                .collect()
+        };
+        assert!(febrl_surname("none", "frequency")[0] > 0.03);
+        assert_eq!(febrl_surname("blip-eps2-fresh", "frequency"), [0.0]);
+        // profile.csv: one line per encoding and hardening (ja: 3 encodings x 4 quick
+        // hardenings; FEBRL: 3 filters x 4 hardenings).
+        let profile = std::fs::read_to_string(dir.path().join("profile.csv")).unwrap();
+        let mut lines = profile.lines();
+        assert_eq!(lines.next(), Some(PROFILE_HEADER));
+        let profiles: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+        assert_eq!(profiles.len(), 3 * 4 + 3 * 4);
+        let proxy = |locale: &str, encoding: &str, hardening: &str, column: usize| -> f64 {
+            profiles
+                .iter()
+                .find(|r| r[1] == locale && r[2] == encoding && r[3] == hardening)
+                .map(|r| r[column].parse().unwrap())
+                .unwrap()
+        };
+        // Similarity (column 9): a year-of-birth salt lowers it on the 5-field CLK.
+        let clk = "clk-l1024-k10-q2-5f";
+        assert!(proxy("ja", clk, "salt-yob", 9) < proxy("ja", clk, "none", 9));
+        // Balancing removes the length signal (column 7) exactly.
+        let surname = "clk-l1000-k10-q2-1f-surname";
+        assert_eq!(proxy("en-febrl", surname, "balance", 7), 0.0);
+        assert!(proxy("en-febrl", surname, "none", 7) > 0.9);
+    }
+
+    /// (a bad flag's arguments, the error it must give).
+    fn check_bad_flag(change: impl FnOnce(&mut LeakageBenchArgs), expected: &str) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = LeakageBenchArgs {
+            out: dir.path().to_path_buf(),
+            quick: true,
+            persons: Some(20),
+            overlap: 1.0,
+            locales: vec!["ja".into()],
+            seed: 3,
+            value_persons: Some(0),
+            value_data: vec![],
+            profile_sample: 1000,
+            key: "k".into(),
+            no_progress: true,
+        };
+        change(&mut args);
+        assert_eq!(run(&args).unwrap_err().to_string(), expected);
+        // Refused before anything is written.
+        assert!(!dir.path().join("leakage.csv").exists());
+    }
+
+    #[test]
+    fn bad_flags_are_refused_with_their_name() {
+        check_bad_flag(
+            |a| a.value_data = vec!["ncvr".into()],
+            "--value-data: unknown data set 'ncvr' (synthetic or febrl)",
+        );
+        check_bad_flag(
+            |a| a.profile_sample = 1,
+            "--profile-sample must be at least 2, got 1",
+        );
+        check_bad_flag(|a| a.key = String::new(), "--key must not be empty");
+        check_bad_flag(
+            |a| a.locales = vec!["fr".into()],
+            "--locales: unknown locale 'fr' (ja or en)",
         );
     }
 }
