@@ -64,6 +64,10 @@
 //! [shard]                           # optional: run shard `index` of `count` (0 <= index < count);
 //! index = 0                         # `--shard I/N` overrides it; outputs go to
 //! count = 4                         # <output dir>/shard-I-of-N (blindlink_party::shard)
+//! stage = 1                         # optional, exact cascade: run match key `stage` only (`--stage`),
+//! previous = "out/merged-0"         # over the records the merged stages 0..stage left unlinked
+//!                                   # (`--previous`; stage > 0 only); outputs go to
+//!                                   # <output dir>/stage-K/shard-I-of-N
 //! ```
 
 use std::collections::BTreeMap;
@@ -106,6 +110,8 @@ struct RawConfig {
 struct RawShard {
     index: i64,
     count: i64,
+    stage: Option<i64>,
+    previous: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -353,6 +359,11 @@ pub struct PartyConfig {
     pub era_dates: EraDates,
     /// `[shard] index/count`: run one shard of a sharded linkage (`None`: unsharded).
     pub shard: Option<crate::Shard>,
+    /// `[shard] stage`: run one stage of an exact cascade (`None`: every match key in one
+    /// session); see [`crate::shard`].
+    pub stage: Option<crate::CascadeStage>,
+    /// `[shard] previous`: the merged output directory of the stages before [`Self::stage`].
+    pub previous: Option<PathBuf>,
 }
 
 impl PartyConfig {
@@ -685,7 +696,26 @@ impl PartyConfig {
             ));
         }
 
-        let shard = raw.shard.map(|s| parse_shard(&s, &shown)).transpose()?;
+        let shard = raw
+            .shard
+            .as_ref()
+            .map(|s| parse_shard(s, &shown))
+            .transpose()?;
+        let stage = match raw.shard.as_ref().and_then(|s| s.stage) {
+            Some(stage) if stage < 0 => {
+                return Err(bad("shard.stage", format!("{stage} is negative")));
+            }
+            Some(stage) => Some(
+                crate::CascadeStage::new(stage.unsigned_abs(), match_keys.len())
+                    .map_err(|why| bad("shard.stage", why))?,
+            ),
+            None => None,
+        };
+        let previous = raw
+            .shard
+            .as_ref()
+            .and_then(|s| s.previous.as_deref())
+            .map(resolve);
 
         Ok(Self {
             source: path.to_path_buf(),
@@ -718,6 +748,8 @@ impl PartyConfig {
             invalid_rows,
             era_dates,
             shard,
+            stage,
+            previous,
         })
     }
 }

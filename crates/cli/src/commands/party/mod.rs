@@ -9,6 +9,7 @@ pub mod input;
 pub mod outputs;
 pub mod postgres;
 pub mod session;
+pub mod stage;
 
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,15 @@ pub struct PartyArgs {
     /// to I/N, and the outputs go to `<output dir>/shard-I-of-N/`.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<blindlink_party::Shard>,
+    /// Run stage K of an exact cascade (e.g. `--stage 1`, overriding the config's `[shard]
+    /// stage`; needs `--shard`): match key K only, over the records the earlier stages left
+    /// unlinked, sharded by key K; the outputs go to `<output dir>/stage-K/shard-I-of-N/`.
+    #[arg(long, value_name = "K")]
+    pub stage: Option<u64>,
+    /// The merged output directory of stages 0 to K-1 (`blindlink merge` of their shards),
+    /// which stage K > 0 takes its records from (overriding `[shard] previous`).
+    #[arg(long, value_name = "DIR")]
+    pub previous: Option<std::path::PathBuf>,
 }
 
 /// `--shard I/N`.
@@ -58,8 +68,22 @@ impl PartyArgs {
         if let Some(shard) = self.shard {
             config.shard = Some(shard);
         }
+        if let Some(round) = self.stage {
+            let stage = blindlink_party::CascadeStage::new(round, config.match_keys.len())
+                .map_err(|why| {
+                    anyhow::anyhow!("{}: --stage {round}: {why}", config.source.display())
+                })?;
+            config.stage = Some(stage);
+        }
+        if let Some(previous) = &self.previous {
+            config.previous = Some(previous.clone());
+        }
+        blindlink_party::check_stage(&config)?;
         if let Some(shard) = config.shard {
             blindlink_party::check_shardable(&config, shard)?;
+            if let Some(stage) = config.stage {
+                config.output_dir = config.output_dir.join(stage.dir_name());
+            }
             // Shards of another count in the same directory could never be merged with these.
             if let Ok(entries) = std::fs::read_dir(&config.output_dir) {
                 let names: Vec<String> = entries
@@ -107,8 +131,13 @@ impl std::fmt::Debug for LoadedParty {
 ///
 /// # Errors
 /// An unreadable or invalid file, named with the config key that points at it.
-pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
+pub fn load_party(mut config: PartyConfig) -> anyhow::Result<LoadedParty> {
     let started = Instant::now();
+    // A cascade stage reads and links its own key only; the whole cascade's names are kept
+    // to check the previous stages' output against.
+    let cascade: Vec<String> = config.match_keys.iter().map(|k| k.name.clone()).collect();
+    blindlink_party::check_stage(&config)?;
+    blindlink_party::enter_stage(&mut config);
     let shown = config.source.display().to_string();
     let schema_text = std::fs::read_to_string(&config.schema).with_context(|| {
         format!(
@@ -125,10 +154,11 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
     let encoder = ClkEncoder::new(&schema, &linkage_secret)
         .with_context(|| format!("schema {}", config.schema.display()))?;
     let tokenizer = fields::field_tokenizer(config.mode, &schema, &linkage_secret, &config.schema)?;
+    let round = config.stage.map_or(0, blindlink_party::CascadeStage::round);
     let shard = config.shard.map(|s| {
         (
             s,
-            blindlink_party::ShardAssigner::new(&linkage_secret, s.count()),
+            blindlink_party::ShardAssigner::for_round(&linkage_secret, s.count(), round),
         )
     });
     drop(linkage_secret);
@@ -161,8 +191,17 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
         }
         InputSource::Postgres(pg) => postgres::read_postgres_records(pg, &shown, spec)?,
     };
-    let shard_selection = shard
-        .map(|(shard, assigner)| blindlink_party::retain_shard(&mut records, shard, &assigner));
+    let read = records.ids.len();
+    if let (Some(stage), Some(previous)) = (config.stage, &config.previous) {
+        let carried = stage::carried_records(&config, &cascade, stage, previous, &records)?;
+        blindlink_party::retain_carried(&mut records, &carried);
+    }
+    let shard_selection = shard.map(|(shard, assigner)| {
+        let mut selection = blindlink_party::retain_shard(&mut records, shard, &assigner);
+        // A stage's shard is a share of the whole input, not of the records carried into it.
+        selection.total = read;
+        selection
+    });
     Ok(LoadedParty {
         config,
         secret,
@@ -209,10 +248,21 @@ pub fn progress(quiet: bool, message: &str) {
 /// For a sharded run: which shard, and how many of the records read it holds.
 pub fn shard_progress(quiet: bool, party: &LoadedParty) {
     if let (Some(shard), Some(selection)) = (party.config.shard, party.shard_selection) {
+        let stage = party.config.stage.map_or_else(String::new, |s| {
+            format!(
+                "stage {} ({}), ",
+                s.round(),
+                party
+                    .config
+                    .match_keys
+                    .first()
+                    .map_or("", |k| k.name.as_str())
+            )
+        });
         progress(
             quiet,
             &format!(
-                "shard {shard}: {} of {} records; outputs in {}",
+                "{stage}shard {shard}: {} of {} records; outputs in {}",
                 selection.kept,
                 selection.total,
                 party.config.output_dir.display()
