@@ -975,7 +975,18 @@ dir = "out/registry"
             ),
             (
                 "index = 0\ncount = 2\nof = 3",
-                "peers/registry.toml:26: unknown field `of`, expected `index` or `count`",
+                "peers/registry.toml:26: unknown field `of`, expected one of `index`, `count`, \
+                 `stage`, `previous`",
+            ),
+            ("index = 0\ncount = 2\nstage = 0", "ok"),
+            (
+                "index = 0\ncount = 2\nstage = 1",
+                "peers/registry.toml: shard.stage: stage 1 is past the cascade's last stage 0 \
+                 (stages are numbered 0 to 0, one per match key)",
+            ),
+            (
+                "index = 0\ncount = 2\nstage = -1",
+                "peers/registry.toml: shard.stage: -1 is negative",
             ),
         ] {
             let (from, to) = shard(body);
@@ -991,6 +1002,32 @@ dir = "out/registry"
         )
         .unwrap();
         assert_eq!(config.shard, Some(crate::Shard::new(2, 5).unwrap()));
+        assert_eq!((config.stage, config.previous), (None, None));
+        let (from, to) = shard("index = 2\ncount = 5\nstage = 0\nprevious = \"m/0\"");
+        let config = PartyConfig::parse(
+            &SERVE.replacen(from, &to, 1),
+            Path::new("peers/registry.toml"),
+            Serve,
+            &LiteralAddresses,
+        )
+        .unwrap();
+        assert_eq!(config.stage, crate::CascadeStage::new(0, 1).ok());
+        // Relative to the config; whether stage 0 may take one is check_stage's business.
+        assert_eq!(config.previous.as_deref(), Some(Path::new("peers/m/0")));
+        let mut config = config;
+        assert_eq!(
+            crate::check_stage(&config).unwrap_err().to_string(),
+            "peers/registry.toml: stage 0: only mode exact runs a cascade in stages (mode is \
+             validate)"
+        );
+        config.mode = Mode::Exact;
+        assert_eq!(
+            crate::check_stage(&config).unwrap_err().to_string(),
+            "peers/registry.toml: stage 0 is the cascade's first stage and takes no previous \
+             output, but peers/m/0 is given"
+        );
+        config.previous = None;
+        assert!(crate::check_stage(&config).is_ok());
     }
 
     #[test]

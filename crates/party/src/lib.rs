@@ -51,6 +51,6 @@ pub use scoring::{
 };
 pub use shard::{
     CascadeStage, Shard, ShardAssigner, check_output_entries, check_shardable, check_stage,
-    enter_stage, retain_carried, retain_shard,
+    keep_stage_key, retain_carried, retain_shard,
 };
 pub use source::{InputSource, PasswordSource, PostgresInput, PostgresSpec};

@@ -81,6 +81,14 @@ pub fn mode_config(
         }
         ModeConfig::Exact(mut c) => {
             c.keys = config.match_keys.iter().map(|k| k.name.clone()).collect();
+            // A stage of a sharded cascade runs its own key only (crate::shard).
+            if let Some(stage) = config.stage {
+                c.keys = config
+                    .match_keys
+                    .get(stage.round() as usize)
+                    .map(|k| vec![k.name.clone()])
+                    .unwrap_or_default();
+            }
             ModeConfig::Exact(c)
         }
         ModeConfig::Validate(mut c) => {

@@ -459,16 +459,15 @@ pub fn check_stage(config: &PartyConfig) -> Result<(), PartyError> {
     }
 }
 
-/// Cuts `config`'s cascade to its stage's match key (a stage runs that key only: the mode's
-/// keys, the handshake's `mode.keys` and the schema descriptor's `key:` entries are its
-/// own); a config without a stage, or already cut, is left as it is.
-pub fn enter_stage(config: &mut PartyConfig) {
-    if let Some(stage) = config.stage
-        && config.match_keys.len() == stage.rounds() as usize
-        && stage.rounds() > 1
-    {
-        let key = config.match_keys.swap_remove(stage.round() as usize);
-        config.match_keys = vec![key];
+/// Keeps in `records` only the match key of `stage` (a stage runs that key only: the mode's
+/// keys and the handshake's `mode.keys` are its own, while the schema descriptor still lists
+/// the whole cascade's `key:` entries, so that both sides agree on the cascade); records
+/// already cut to one key are left as they are.
+pub fn keep_stage_key(records: &mut PartyRecords, stage: CascadeStage) {
+    let round = stage.round() as usize;
+    if records.match_keys.len() > 1 && round < records.match_keys.len() {
+        let column = records.match_keys.swap_remove(round);
+        records.match_keys = vec![column];
     }
 }
 
@@ -591,6 +590,99 @@ mod tests {
             assigner.shard_of(b"abc"),
             (264_330_037_130_579_568_u64 % 7) as u32
         );
+    }
+
+    #[test]
+    fn later_rounds_hash_under_their_own_tag() {
+        // Python: k = hmac(secret, b"blindlink/v1/shard/1\0", sha3_256); as above.
+        let hasher = PurposeHasher::new(&secret(), "shard/1");
+        assert_eq!(hasher.hash_u64(b""), 6_186_092_643_137_633_356);
+        assert_eq!(hasher.hash_u64(b"abc"), 17_953_286_876_444_229_114);
+        for count in [2, 3, 7] {
+            let round_1 = ShardAssigner::for_round(&secret(), count, 1);
+            assert_eq!(
+                round_1.shard_of(b"abc"),
+                (17_953_286_876_444_229_114_u64 % u64::from(count)) as u32
+            );
+            // Round 0 is the unstaged assignment, so existing shard outputs stay valid.
+            let round_0 = ShardAssigner::for_round(&secret(), count, 0);
+            let unstaged = ShardAssigner::new(&secret(), count);
+            for i in 0..100u32 {
+                let key = i.to_le_bytes();
+                assert_eq!(round_0.shard_of(&key), unstaged.shard_of(&key));
+            }
+        }
+    }
+
+    #[test]
+    fn stages_are_numbered_below_the_cascade_length() {
+        let check = |round: u64, rounds: usize, expected: Result<&str, &str>| {
+            let got = CascadeStage::new(round, rounds).map(|s| s.to_string());
+            assert_eq!(got, expected.map(str::to_owned).map_err(str::to_owned));
+        };
+        check(0, 1, Ok("0/1"));
+        check(1, 3, Ok("1/3"));
+        check(
+            3,
+            3,
+            Err(
+                "stage 3 is past the cascade's last stage 2 (stages are numbered 0 to 2, one per \
+                 match key)",
+            ),
+        );
+        check(
+            u64::MAX,
+            2,
+            Err(&format!(
+                "stage {} is past the cascade's last stage 1 (stages are numbered 0 to 1, one \
+                 per match key)",
+                u64::MAX
+            )),
+        );
+        check(0, 0, Err("a cascade stage needs at least one match key"));
+        for (name, round) in [
+            ("stage-0", Some(0)),
+            ("stage-12", Some(12)),
+            ("stage-", None),
+            ("stage-+1", None),
+            ("stage-1a", None),
+            ("shard-0-of-2", None),
+        ] {
+            assert_eq!(CascadeStage::round_of_dir_name(name), round, "{name}");
+        }
+    }
+
+    #[test]
+    fn carried_records_keep_their_keys_clks_and_counts() {
+        let mut r = records();
+        let carried: Vec<bool> = (0..100).map(|i| i % 3 != 0).collect();
+        assert_eq!(retain_carried(&mut r, &carried), 66);
+        let expected: Vec<String> = (0..100)
+            .filter(|i| i % 3 != 0)
+            .map(|i| format!("r{i}"))
+            .collect();
+        assert_eq!(r.ids, expected);
+        for (i, id) in r.ids.iter().enumerate() {
+            let n: u64 = id[1..].parse().unwrap();
+            assert_eq!(r.clk(i), [n as u8, n as u8]);
+            let key = (n % 10 != 0).then(|| n.to_le_bytes().to_vec());
+            assert_eq!(r.match_keys[0].keys[i], key);
+        }
+        // Keyless: 10, 20, ..., 90 minus the multiples of 3 (30, 60, 90) and 0.
+        assert_eq!(r.match_keys[0].keyless, 6);
+        assert!(r.match_keys[0].keyless_examples.is_empty());
+        // Rows read, rejected and era dates are the input's: shard 0 of the stage counts them.
+        assert_eq!(
+            (
+                r.rows_read,
+                r.rejects.as_ref().unwrap().rows.len(),
+                r.era_dates_read_leniently
+            ),
+            (103, 3, 5)
+        );
+        let mut all = records();
+        assert_eq!(retain_carried(&mut all, &[true; 100]), 100);
+        assert_eq!(all.match_keys[0].keyless_examples.len(), 10);
     }
 
     #[test]

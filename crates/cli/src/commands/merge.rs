@@ -575,8 +575,19 @@ fn stage_key(shards: &[&ShardOutput]) -> String {
         .unwrap_or_default()
 }
 
-/// `blindlink merge` of the shards of cascade stages 0 to K (see the module docs).
+/// `blindlink merge` of the shards of cascade stages 0 to K (see the module docs); a refused
+/// merge leaves no output directory it created.
 fn run_cascade(args: &MergeArgs, shards: &[ShardOutput]) -> anyhow::Result<()> {
+    let created = !args.out.exists();
+    let result = write_cascade(args, shards);
+    if result.is_err() && created {
+        // Empty: every file was staged as a temporary, removed when dropped.
+        let _ = std::fs::remove_dir(&args.out);
+    }
+    result
+}
+
+fn write_cascade(args: &MergeArgs, shards: &[ShardOutput]) -> anyhow::Result<()> {
     let mut stages: Vec<(u32, Vec<&ShardOutput>)> = Vec::new();
     for shard in shards {
         let stage = shard.stage.unwrap_or_default();

@@ -86,10 +86,12 @@ impl PartyArgs {
             }
             // Shards of another count in the same directory could never be merged with these.
             if let Ok(entries) = std::fs::read_dir(&config.output_dir) {
-                let names: Vec<String> = entries
+                let mut names: Vec<String> = entries
                     .filter_map(Result::ok)
                     .map(|e| e.file_name().to_string_lossy().into_owned())
                     .collect();
+                // The first one in name order, whatever order the file system lists.
+                names.sort();
                 blindlink_party::check_output_entries(names.iter().map(String::as_str), shard)
                     .map_err(|why| {
                         anyhow::anyhow!("{}: output.dir: {why}", config.source.display())
@@ -131,13 +133,9 @@ impl std::fmt::Debug for LoadedParty {
 ///
 /// # Errors
 /// An unreadable or invalid file, named with the config key that points at it.
-pub fn load_party(mut config: PartyConfig) -> anyhow::Result<LoadedParty> {
+pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
     let started = Instant::now();
-    // A cascade stage reads and links its own key only; the whole cascade's names are kept
-    // to check the previous stages' output against.
-    let cascade: Vec<String> = config.match_keys.iter().map(|k| k.name.clone()).collect();
     blindlink_party::check_stage(&config)?;
-    blindlink_party::enter_stage(&mut config);
     let shown = config.source.display().to_string();
     let schema_text = std::fs::read_to_string(&config.schema).with_context(|| {
         format!(
@@ -192,9 +190,14 @@ pub fn load_party(mut config: PartyConfig) -> anyhow::Result<LoadedParty> {
         InputSource::Postgres(pg) => postgres::read_postgres_records(pg, &shown, spec)?,
     };
     let read = records.ids.len();
-    if let (Some(stage), Some(previous)) = (config.stage, &config.previous) {
-        let carried = stage::carried_records(&config, &cascade, stage, previous, &records)?;
-        blindlink_party::retain_carried(&mut records, &carried);
+    if let Some(stage) = config.stage {
+        // A cascade stage links its own key only, over the records earlier stages left.
+        blindlink_party::keep_stage_key(&mut records, stage);
+        if let Some(previous) = &config.previous {
+            let cascade: Vec<String> = config.match_keys.iter().map(|k| k.name.clone()).collect();
+            let carried = stage::carried_records(&config, &cascade, stage, previous, &records)?;
+            blindlink_party::retain_carried(&mut records, &carried);
+        }
     }
     let shard_selection = shard.map(|(shard, assigner)| {
         let mut selection = blindlink_party::retain_shard(&mut records, shard, &assigner);
@@ -255,7 +258,7 @@ pub fn shard_progress(quiet: bool, party: &LoadedParty) {
                 party
                     .config
                     .match_keys
-                    .first()
+                    .get(s.round() as usize)
                     .map_or("", |k| k.name.as_str())
             )
         });
