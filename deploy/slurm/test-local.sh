@@ -142,7 +142,7 @@ while [[ -n $(squeue -h -j "$jobs" 2>/dev/null) ]]; do
   sleep 2
 done
 echo "sharded (N = $N, $STAGES stage(s)) through Slurm: $(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $start }") s wall"
-scontrol show job "$jobs" | grep -E "JobId|JobState" | paste - - || true
+for job in ${jobs//,/ }; do scontrol show job "$job"; done | grep -E "JobId|JobState" | paste - - || true
 
 # --- compare --------------------------------------------------------------------------------
 python3 - <<'PY'
