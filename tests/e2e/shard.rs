@@ -458,6 +458,87 @@ async fn peers_on_different_shards_or_overlapping_outputs_are_refused() {
             "{config}: stage 0: only mode exact runs a cascade in stages (mode is validate)"
         ))
     );
+    // fuzzy shards only by a coarse blocking key named in [shard] key, and only fuzzy does.
+    full.set_mode("fuzzy");
+    assert_eq!(
+        blindlink(&["link", "--config", config, "--shard", "0/2"]),
+        Err(format!(
+            "{config}: cannot run shard 0/2: mode fuzzy has no key that the two records of a \
+             person are sure to share; name a coarse blocking key in [shard] key (an \
+             [[input.match_key]], e.g. the prefecture), knowing that a true pair whose values of \
+             it differ is never compared"
+        ))
+    );
+    full.set_mode("validate");
+    full.edit("insurer", |text| {
+        format!("{text}\n[shard]\nindex = 0\ncount = 2\nkey = \"kana+dob+sex\"\n")
+    });
+    assert_eq!(
+        blindlink(&["link", "--config", config]),
+        Err(format!(
+            "{config}: cannot run shard 0/2: shard.key is fuzzy's (a coarse blocking key); mode \
+             validate shards by its first match key"
+        ))
+    );
+}
+
+/// fuzzy sharded by the prefecture (a coarse blocking key, listed as a match key): two shards
+/// merged link nearly what the unsharded run links; what they miss are pairs whose prefectures
+/// differ and fall in different shards (papers/scale.md §4 measures it at 20,000 persons).
+#[test]
+fn fuzzy_sharded_by_a_coarse_blocking_key() {
+    let dir = PeerDir::registry_insurer(300);
+    dir.set_mode("fuzzy");
+    let port = free_port().to_string();
+    for party in [dir.server, dir.client] {
+        dir.edit(party, |text| {
+            text.replace("127.0.0.1:7443", &format!("127.0.0.1:{port}"))
+                .replacen(
+                    "[output]",
+                    "[[input.match_key]]\nname = \"prefecture\"\ncolumns = [{ column = \
+                     \"prefecture\", normalise = [\"nfkc\", \"strip-whitespace\"] }]\n\n\
+                     [output]",
+                    1,
+                )
+        });
+    }
+    let (served, linked) = session(&dir, &[], &[]);
+    served.unwrap();
+    linked.unwrap();
+    for party in [dir.server, dir.client] {
+        dir.edit(party, |text| {
+            format!(
+                "{}\n[shard]\nindex = 0\ncount = 2\nkey = \"prefecture\"\n",
+                text.replace(
+                    &format!("dir = \"out/{party}\""),
+                    &format!("dir = \"sharded/{party}\"")
+                )
+            )
+        });
+    }
+    for i in 0..2 {
+        let shard = format!("{i}/2");
+        let (served, linked) = session(&dir, &["--shard", &shard], &["--shard", &shard]);
+        served.unwrap();
+        linked.unwrap();
+    }
+    for party in [dir.server, dir.client] {
+        merge(&dir, party, 2).unwrap();
+    }
+    let (_, unsharded) = linkage(&dir.path("out/registry"), &dir.path("out/insurer"));
+    let (_, merged) = linkage(&dir.path("merged/registry"), &dir.path("merged/insurer"));
+    let common = merged.intersection(&unsharded).count();
+    assert!(unsharded.len() > 100, "{} pairs", unsharded.len());
+    assert!(
+        common * 100 >= unsharded.len() * 95,
+        "{common} of {} unsharded pairs",
+        unsharded.len()
+    );
+    // Every record is in exactly one shard.
+    let rows: usize = (0..2)
+        .map(|i| links(&dir.path(&format!("sharded/registry/shard-{i}-of-2"))).len())
+        .sum();
+    assert_eq!(rows, links(&dir.path("out/registry")).len());
 }
 
 /// The example's peers on a fresh port, exact, with their whole cascade (my_number, then

@@ -68,6 +68,8 @@
 //! previous = "out/merged-0"         # over the records the merged stages 0..stage left unlinked
 //!                                   # (`--previous`; stage > 0 only); outputs go to
 //!                                   # <output dir>/stage-K/shard-I-of-N
+//! key = "prefecture"                # fuzzy only: shard by this [[input.match_key]], a coarse
+//!                                   # blocking key (a true pair whose values differ is lost)
 //! ```
 
 use std::collections::BTreeMap;
@@ -112,6 +114,7 @@ struct RawShard {
     count: i64,
     stage: Option<i64>,
     previous: Option<PathBuf>,
+    key: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -364,6 +367,9 @@ pub struct PartyConfig {
     pub stage: Option<crate::CascadeStage>,
     /// `[shard] previous`: the merged output directory of the stages before [`Self::stage`].
     pub previous: Option<PathBuf>,
+    /// `[shard] key`: `fuzzy` only, the `[[input.match_key]]` that shards it (a coarse
+    /// blocking key; see [`crate::shard`]).
+    pub shard_key: Option<String>,
 }
 
 impl PartyConfig {
@@ -716,6 +722,22 @@ impl PartyConfig {
             .as_ref()
             .and_then(|s| s.previous.as_deref())
             .map(resolve);
+        let shard_key = raw.shard.as_ref().and_then(|s| s.key.clone());
+        if let Some(key) = &shard_key
+            && !match_keys.iter().any(|k| &k.name == key)
+        {
+            return Err(bad(
+                "shard.key",
+                format!(
+                    "'{key}' is not one of the config's [[input.match_key]] names ({})",
+                    match_keys
+                        .iter()
+                        .map(|k| k.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
 
         Ok(Self {
             source: path.to_path_buf(),
@@ -750,6 +772,7 @@ impl PartyConfig {
             shard,
             stage,
             previous,
+            shard_key,
         })
     }
 }
@@ -976,7 +999,7 @@ dir = "out/registry"
             (
                 "index = 0\ncount = 2\nof = 3",
                 "peers/registry.toml:26: unknown field `of`, expected one of `index`, `count`, \
-                 `stage`, `previous`",
+                 `stage`, `previous`, `key`",
             ),
             ("index = 0\ncount = 2\nstage = 0", "ok"),
             (
@@ -987,6 +1010,12 @@ dir = "out/registry"
             (
                 "index = 0\ncount = 2\nstage = -1",
                 "peers/registry.toml: shard.stage: -1 is negative",
+            ),
+            ("index = 0\ncount = 2\nkey = \"my-number\"", "ok"),
+            (
+                "index = 0\ncount = 2\nkey = \"prefecture\"",
+                "peers/registry.toml: shard.key: 'prefecture' is not one of the config's \
+                 [[input.match_key]] names (my-number)",
             ),
         ] {
             let (from, to) = shard(body);

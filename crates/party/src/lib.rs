@@ -51,6 +51,6 @@ pub use scoring::{
 };
 pub use shard::{
     CascadeStage, Shard, ShardAssigner, check_output_entries, check_shardable, check_stage,
-    keep_stage_key, retain_carried, retain_shard,
+    keep_key_column, keep_stage_key, retain_carried, retain_shard,
 };
 pub use source::{InputSource, PasswordSource, PostgresInput, PostgresSpec};

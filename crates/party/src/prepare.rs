@@ -191,6 +191,9 @@ pub fn offer(
     parameters.push(("schema.sha256".to_owned(), hex::encode(schema.digest)));
     if let Some(shard) = config.shard {
         parameters.push((crate::shard::SHARD_PARAMETER.to_owned(), shard.to_string()));
+        if let Some(key) = &config.shard_key {
+            parameters.push(("shard.key".to_owned(), key.clone()));
+        }
     }
     if let Some(stage) = config.stage {
         // First: a side on another stage hears that, not only that its key differs.

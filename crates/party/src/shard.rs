@@ -22,7 +22,9 @@
 //! ([`ShardAssigner::for_round`]; round 0 keeps the purpose `shard`, so stage 0 assigns
 //! exactly as an unstaged shard does). `fuzzy` would shard by a coarse blocking key (a pair
 //! whose blocking keys differ is never compared: recall is lost on exactly the pairs that
-//! disagree on it), and `clk-exchange` compares all pairs; both are refused.
+//! disagree on it): it shards only by a key named in `[shard] key`, one of its
+//! `[[input.match_key]]`s, which the handshake commits to as `shard.key`; `clk-exchange`
+//! compares all pairs and is refused.
 //!
 //! **Agreement.** The handshake commits to `I/N` as the parameter [`SHARD_PARAMETER`]
 //! (`blindlink_protocol::SHARD_PARAMETER`), so two parties running different shards, or one
@@ -191,8 +193,9 @@ impl ShardAssigner {
 /// Checks that `config`'s mode and cascade can be sharded (see the module docs).
 ///
 /// # Errors
-/// `fuzzy`, `clk-exchange`, or an exact cascade of several match keys; the message names the
-/// config file and says why.
+/// `fuzzy` without `[shard] key` (or `[shard] key` in another mode), `clk-exchange`, or an
+/// exact cascade of several match keys without a stage; the message names the config file and
+/// says why.
 pub fn check_shardable(config: &PartyConfig, shard: Shard) -> Result<(), PartyError> {
     let shown = config.source.display().to_string();
     let refuse = |why: String| {
@@ -200,6 +203,12 @@ pub fn check_shardable(config: &PartyConfig, shard: Shard) -> Result<(), PartyEr
             "{shown}: cannot run shard {shard}: {why}"
         )))
     };
+    if config.mode != Mode::Fuzzy && config.shard_key.is_some() {
+        return refuse(format!(
+            "shard.key is fuzzy's (a coarse blocking key); mode {} shards by its first match key",
+            config.mode
+        ));
+    }
     match config.mode {
         Mode::Cardinality | Mode::Validate => Ok(()),
         Mode::Exact if config.match_keys.len() <= 1 || config.stage.is_some() => Ok(()),
@@ -209,9 +218,11 @@ pub fn check_shardable(config: &PartyConfig, shard: Shard) -> Result<(), PartyEr
              --stage 1 --previous <that merge's output directory>, and so on",
             config.match_keys.len()
         )),
+        Mode::Fuzzy if config.shard_key.is_some() => Ok(()),
         Mode::Fuzzy => refuse(
-            "mode fuzzy cannot be sharded by a match key (records that should link have \
-             different keys); shard it by a coarse blocking key outside blindlink"
+            "mode fuzzy has no key that the two records of a person are sure to share; name a \
+             coarse blocking key in [shard] key (an [[input.match_key]], e.g. the prefecture), \
+             knowing that a true pair whose values of it differ is never compared"
                 .to_owned(),
         ),
         Mode::ClkExchange => refuse("mode clk-exchange compares every pair".to_owned()),
@@ -464,9 +475,14 @@ pub fn check_stage(config: &PartyConfig) -> Result<(), PartyError> {
 /// the whole cascade's `key:` entries, so that both sides agree on the cascade); records
 /// already cut to one key are left as they are.
 pub fn keep_stage_key(records: &mut PartyRecords, stage: CascadeStage) {
-    let round = stage.round() as usize;
-    if records.match_keys.len() > 1 && round < records.match_keys.len() {
-        let column = records.match_keys.swap_remove(round);
+    keep_key_column(records, stage.round() as usize);
+}
+
+/// Keeps in `records` only the match-key column `index` (the stage's key, or fuzzy's
+/// `[shard] key`), which [`retain_shard`] then shards by; records with one column are left.
+pub fn keep_key_column(records: &mut PartyRecords, index: usize) {
+    if records.match_keys.len() > 1 && index < records.match_keys.len() {
+        let column = records.match_keys.swap_remove(index);
         records.match_keys = vec![column];
     }
 }

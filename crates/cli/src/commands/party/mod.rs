@@ -190,6 +190,15 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
         InputSource::Postgres(pg) => postgres::read_postgres_records(pg, &shown, spec)?,
     };
     let read = records.ids.len();
+    // fuzzy sharded by a coarse blocking key: that key's column is the one shards are cut by.
+    if let Some(index) = config
+        .shard_key
+        .as_ref()
+        .and_then(|name| config.match_keys.iter().position(|k| &k.name == name))
+        && config.shard.is_some()
+    {
+        blindlink_party::keep_key_column(&mut records, index);
+    }
     if let Some(stage) = config.stage {
         // A cascade stage links its own key only, over the records earlier stages left.
         blindlink_party::keep_stage_key(&mut records, stage);
