@@ -671,17 +671,17 @@ mod tests {
     #[test]
     fn carried_records_keep_their_keys_clks_and_counts() {
         let mut r = records();
-        let carried: Vec<bool> = (0..100).map(|i| i % 3 != 0).collect();
+        let carried: Vec<bool> = (0..100u32).map(|i| !i.is_multiple_of(3)).collect();
         assert_eq!(retain_carried(&mut r, &carried), 66);
         let expected: Vec<String> = (0..100)
-            .filter(|i| i % 3 != 0)
+            .filter(|i: &u32| !i.is_multiple_of(3))
             .map(|i| format!("r{i}"))
             .collect();
         assert_eq!(r.ids, expected);
         for (i, id) in r.ids.iter().enumerate() {
             let n: u64 = id[1..].parse().unwrap();
             assert_eq!(r.clk(i), [n as u8, n as u8]);
-            let key = (n % 10 != 0).then(|| n.to_le_bytes().to_vec());
+            let key = (!n.is_multiple_of(10)).then(|| n.to_le_bytes().to_vec());
             assert_eq!(r.match_keys[0].keys[i], key);
         }
         // Keyless: 10, 20, ..., 90 minus the multiples of 3 (30, 60, 90) and 0.
