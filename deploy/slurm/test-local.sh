@@ -4,6 +4,9 @@
 # scratch directory), links synthetic data unsharded, then submits both parties' job arrays
 # for N = 4 shards and their merges through submit.sh, waits, and compares the merged links
 # with the unsharded ones (as sets: rows without the random link ids, and the linked pairs).
+# By default the linkage is the example's exact cascade of 2 keys (my_number, then
+# kana+dob+sex), run as 2 dependent stages of N shards each; BLINDLINK_SLURM_STAGES=1 cuts it
+# to its first key and runs one stage without --stage, as before.
 #
 #   BLINDLINK_SLURM_TEST=1 deploy/slurm/test-local.sh
 #
@@ -22,6 +25,7 @@ BIN=${BLINDLINK_BIN:-$REPO/target/release/blindlink}
 [[ -x $BIN ]] || BIN=$REPO/target/debug/blindlink
 PERSONS=${BLINDLINK_SLURM_PERSONS:-20000}
 N=${BLINDLINK_SLURM_SHARDS:-4}
+STAGES=${BLINDLINK_SLURM_STAGES:-2}
 WORK=${BLINDLINK_SLURM_WORK:-$(mktemp -d /tmp/blindlink-slurm.XXXXXX)}
 PORT=${BLINDLINK_SLURM_PORT:-17443}
 SUDO=
@@ -94,14 +98,15 @@ sinfo
 "$BIN" keygen --out linkage.key >/dev/null
 cp "$REPO"/examples/peers/{schema.toml,registry.toml,insurer.toml} .
 for party in registry insurer; do
-  python3 - "$party.toml" "$PORT" <<'PY'
+  python3 - "$party.toml" "$PORT" "$STAGES" <<'PY'
 import sys
-path, port = sys.argv[1], sys.argv[2]
+path, port, stages = sys.argv[1], sys.argv[2], sys.argv[3]
 text = open(path).read()
 text = text.replace('mode = "validate"', 'mode = "exact"', 1)
 text = text.replace("127.0.0.1:7443", f"127.0.0.1:{port}")
-start = text.find('[[input.match_key]]\nname = "kana+dob+sex"')  # one key: a sharded stage
-text = text[:start] + text[text.find("[output]"):]
+if stages == "1":  # one key: one sharded run without stages
+    start = text.find('[[input.match_key]]\nname = "kana+dob+sex"')
+    text = text[:start] + text[text.find("[output]"):]
 open(path, "w").write(text)
 PY
 done
@@ -127,14 +132,17 @@ export BLINDLINK_BIN=$WORK/timed-blindlink BLINDLINK_BASE_PORT=$PORT
 export BLINDLINK_LISTEN_HOST=127.0.0.1 BLINDLINK_PEER_HOST=127.0.0.1
 export SBATCH_EXTRA="--cpus-per-task=1 --chdir=$WORK --output=$WORK/logs/%x-%A_%a.out"
 start=$(date +%s.%N)
-read -r reg_array reg_merge < <("$HERE/submit.sh" serve registry.toml "$N" out/registry merged/registry)
-read -r ins_array ins_merge < <("$HERE/submit.sh" link insurer.toml "$N" out/insurer merged/insurer)
-echo "submitted: registry array $reg_array, merge $reg_merge; insurer array $ins_array, merge $ins_merge"
-while [[ -n $(squeue -h -j "$reg_array,$reg_merge,$ins_array,$ins_merge" 2>/dev/null) ]]; do
+STAGE_ARG=()
+((STAGES > 1)) && STAGE_ARG=("$STAGES")
+read -r -a reg_jobs < <("$HERE/submit.sh" serve registry.toml "$N" out/registry merged/registry "${STAGE_ARG[@]}")
+read -r -a ins_jobs < <("$HERE/submit.sh" link insurer.toml "$N" out/insurer merged/insurer "${STAGE_ARG[@]}")
+echo "submitted (array, merge per stage): registry ${reg_jobs[*]}; insurer ${ins_jobs[*]}"
+jobs=$(IFS=,; echo "${reg_jobs[*]},${ins_jobs[*]}")
+while [[ -n $(squeue -h -j "$jobs" 2>/dev/null) ]]; do
   sleep 2
 done
-echo "sharded (N = $N) through Slurm: $(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $start }") s wall"
-scontrol show job "$reg_array,$reg_merge,$ins_array,$ins_merge" | grep -E "JobId|JobState" | paste - - || true
+echo "sharded (N = $N, $STAGES stage(s)) through Slurm: $(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $start }") s wall"
+for job in ${jobs//,/ }; do scontrol show job "$job"; done | grep -E "JobId|JobState" | paste - - || true
 
 # --- compare --------------------------------------------------------------------------------
 python3 - <<'PY'

@@ -303,6 +303,15 @@ fn script_commands(file: &str, values: &[(&str, &str)]) -> Vec<Command> {
             let mut previous = String::new();
             for word in line.split_whitespace() {
                 let word = word.trim_matches('"');
+                // A bash array ("${STAGE[@]}") expands to the words its entry lists.
+                if let Some((_, words)) = values
+                    .iter()
+                    .find(|(name, _)| name.starts_with("${") && *name == word)
+                {
+                    argv.extend(words.split_whitespace().map(str::to_owned));
+                    previous = String::new();
+                    continue;
+                }
                 let arg = if word.contains('$') {
                     values
                         .iter()
@@ -332,21 +341,31 @@ fn script_commands(file: &str, values: &[(&str, &str)]) -> Vec<Command> {
 
 #[test]
 fn slurm_scripts_use_flags_the_cli_has() {
-    let commands = script_commands(
-        "blindlink-shard.sbatch",
-        &[
-            ("--config", "registry.toml"),
-            ("--shard", "3/4"),
-            ("--listen", "0.0.0.0:7446"),
-            ("--peer-address", "127.0.0.1:7446"),
-        ],
-    );
-    let [Command::Serve(serve), Command::Link(link)] = &commands[..] else {
-        panic!("expected serve then link: {commands:?}");
-    };
-    assert_eq!(serve.party.shard, Shard::parse("3/4").ok());
-    assert_eq!(link.party.shard, Shard::parse("3/4").ok());
-    assert_eq!(link.peer_address.as_deref(), Some("127.0.0.1:7446"));
+    // Unstaged (BLINDLINK_STAGE unset: the array is empty) and a cascade's stage 1.
+    for (stage, expected) in [("", None), ("--stage 1 --previous merged-stage-0", Some(1))] {
+        let commands = script_commands(
+            "blindlink-shard.sbatch",
+            &[
+                ("--config", "registry.toml"),
+                ("--shard", "3/4"),
+                ("${STAGE[@]}", stage),
+                ("--listen", "0.0.0.0:7446"),
+                ("--peer-address", "127.0.0.1:7446"),
+            ],
+        );
+        let [Command::Serve(serve), Command::Link(link)] = &commands[..] else {
+            panic!("expected serve then link: {commands:?}");
+        };
+        for party in [&serve.party, &link.party] {
+            assert_eq!(party.shard, Shard::parse("3/4").ok());
+            assert_eq!(party.stage, expected);
+            assert_eq!(
+                party.previous.as_deref(),
+                expected.map(|_| Path::new("merged-stage-0"))
+            );
+        }
+        assert_eq!(link.peer_address.as_deref(), Some("127.0.0.1:7446"));
+    }
     let commands = script_commands(
         "blindlink-merge.sbatch",
         &[("--out", "merged"), ("*", "out/shard-0-of-1")],
@@ -357,6 +376,13 @@ fn slurm_scripts_use_flags_the_cli_has() {
     assert_eq!(merge.out, Path::new("merged"));
     let script = std::fs::read_to_string(deploy().join("slurm/blindlink-shard.sbatch")).unwrap();
     assert!(script.contains("I=$SLURM_ARRAY_TASK_ID"));
+    assert!(script.contains("STAGE=(--stage \"$BLINDLINK_STAGE\")"));
+    assert!(script.contains("STAGE+=(--previous \"$BLINDLINK_PREVIOUS\")"));
+    let merge = std::fs::read_to_string(deploy().join("slurm/blindlink-merge.sbatch")).unwrap();
+    assert!(merge.contains("$BLINDLINK_SHARD_ROOT/stage-$s/shard-$i-of-$BLINDLINK_SHARDS"));
     let submit = std::fs::read_to_string(deploy().join("slurm/submit.sh")).unwrap();
     assert!(submit.contains("--dependency=\"afterok:$array\""));
+    // A cascade: stage K's array waits for the merge of stages 0 to K-1, which it reads.
+    assert!(submit.contains("after=(--dependency=\"afterok:$merge\")"));
+    assert!(submit.contains("export BLINDLINK_PREVIOUS=$MERGED-stage-$((k - 1))"));
 }

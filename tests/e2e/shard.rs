@@ -393,7 +393,7 @@ async fn peers_on_different_shards_or_overlapping_outputs_are_refused() {
             "{err}"
         );
     }
-    // A cascade of two keys cannot be sharded by one.
+    // A cascade of two keys cannot be sharded by one: it runs in stages.
     let full = PeerDir::registry_insurer(20);
     full.set_mode("exact");
     let config = full.config("insurer");
@@ -402,8 +402,468 @@ async fn peers_on_different_shards_or_overlapping_outputs_are_refused() {
         blindlink(&["link", "--config", config, "--shard", "0/2"]),
         Err(format!(
             "{config}: cannot run shard 0/2: mode exact with a cascade of 2 match keys is sharded \
-             one stage per key (records unmatched by one key re-sharded by the next), which is \
-             not implemented yet; run one match key per sharded session"
+             one stage per key (records unmatched by one key re-sharded by the next): run --stage \
+             0, merge its shards, then --stage 1 --previous <that merge's output directory>, and \
+             so on"
+        ))
+    );
+    // The stage's own refusals, before any input is read.
+    let previous = full.path("merged-0");
+    let previous = previous.to_str().unwrap();
+    for (args, expected) in [
+        (
+            vec!["--shard", "0/2", "--stage", "2"],
+            format!(
+                "{config}: --stage 2: stage 2 is past the cascade's last stage 1 (stages are \
+                 numbered 0 to 1, one per match key)"
+            ),
+        ),
+        (
+            vec!["--shard", "0/2", "--stage", "1"],
+            format!(
+                "{config}: stage 1 needs the merged output of stage 0 (--previous DIR or [shard] \
+                 previous)"
+            ),
+        ),
+        (
+            vec!["--stage", "0"],
+            format!(
+                "{config}: stage 0 needs a shard (--shard I/N or [shard] index/count; --shard 0/1 \
+                 runs the stage as one shard)"
+            ),
+        ),
+        (
+            vec!["--shard", "0/2", "--stage", "0", "--previous", previous],
+            format!(
+                "{config}: stage 0 is the cascade's first stage and takes no previous output, but \
+                 {previous} is given"
+            ),
+        ),
+        (
+            vec!["--shard", "0/2", "--previous", previous],
+            format!(
+                "{config}: a previous stage's output (--previous or [shard] previous) is given, but \
+                 no stage (--stage K or [shard] stage) to run after it"
+            ),
+        ),
+    ] {
+        let mut argv = vec!["link", "--quiet", "--config", config];
+        argv.extend(args.iter().copied());
+        assert_eq!(blindlink(&argv), Err(expected), "{args:?}");
+    }
+    full.set_mode("validate");
+    assert_eq!(
+        blindlink(&["link", "--config", config, "--shard", "0/2", "--stage", "0"]),
+        Err(format!(
+            "{config}: stage 0: only mode exact runs a cascade in stages (mode is validate)"
+        ))
+    );
+    // fuzzy shards only by a coarse blocking key named in [shard] key, and only fuzzy does.
+    full.set_mode("fuzzy");
+    assert_eq!(
+        blindlink(&["link", "--config", config, "--shard", "0/2"]),
+        Err(format!(
+            "{config}: cannot run shard 0/2: mode fuzzy has no key that the two records of a \
+             person are sure to share; name a coarse blocking key in [shard] key (an \
+             [[input.match_key]], e.g. the prefecture), knowing that a true pair whose values of \
+             it differ is never compared"
+        ))
+    );
+    full.set_mode("validate");
+    full.edit("insurer", |text| {
+        format!("{text}\n[shard]\nindex = 0\ncount = 2\nkey = \"kana+dob+sex\"\n")
+    });
+    assert_eq!(
+        blindlink(&["link", "--config", config]),
+        Err(format!(
+            "{config}: cannot run shard 0/2: shard.key is fuzzy's (a coarse blocking key); mode \
+             validate shards by its first match key"
+        ))
+    );
+}
+
+/// fuzzy sharded by the prefecture (a coarse blocking key, listed as a match key): two shards
+/// merged link nearly what the unsharded run links; what they miss are pairs whose prefectures
+/// differ and fall in different shards (papers/scale.md §4 measures it at 20,000 persons).
+#[test]
+fn fuzzy_sharded_by_a_coarse_blocking_key() {
+    let dir = PeerDir::registry_insurer(300);
+    dir.set_mode("fuzzy");
+    let port = free_port().to_string();
+    for party in [dir.server, dir.client] {
+        dir.edit(party, |text| {
+            text.replace("127.0.0.1:7443", &format!("127.0.0.1:{port}"))
+                .replacen(
+                    "[output]",
+                    "[[input.match_key]]\nname = \"prefecture\"\ncolumns = [{ column = \
+                     \"prefecture\", normalise = [\"nfkc\", \"strip-whitespace\"] }]\n\n\
+                     [output]",
+                    1,
+                )
+        });
+    }
+    let (served, linked) = session(&dir, &[], &[]);
+    served.unwrap();
+    linked.unwrap();
+    for party in [dir.server, dir.client] {
+        dir.edit(party, |text| {
+            format!(
+                "{}\n[shard]\nindex = 0\ncount = 2\nkey = \"prefecture\"\n",
+                text.replace(
+                    &format!("dir = \"out/{party}\""),
+                    &format!("dir = \"sharded/{party}\"")
+                )
+            )
+        });
+    }
+    for i in 0..2 {
+        let shard = format!("{i}/2");
+        let (served, linked) = session(&dir, &["--shard", &shard], &["--shard", &shard]);
+        served.unwrap();
+        linked.unwrap();
+    }
+    for party in [dir.server, dir.client] {
+        merge(&dir, party, 2).unwrap();
+    }
+    let (_, unsharded) = linkage(&dir.path("out/registry"), &dir.path("out/insurer"));
+    let (_, merged) = linkage(&dir.path("merged/registry"), &dir.path("merged/insurer"));
+    let common = merged.intersection(&unsharded).count();
+    assert!(unsharded.len() > 100, "{} pairs", unsharded.len());
+    assert!(
+        common * 100 >= unsharded.len() * 95,
+        "{common} of {} unsharded pairs",
+        unsharded.len()
+    );
+    // Every record is in exactly one shard.
+    let rows: usize = (0..2)
+        .map(|i| links(&dir.path(&format!("sharded/registry/shard-{i}-of-2"))).len())
+        .sum();
+    assert_eq!(rows, links(&dir.path("out/registry")).len());
+}
+
+/// The example's peers on a fresh port, exact, with their whole cascade (my_number, then
+/// kana+dob+sex).
+fn cascade_peers() -> PeerDir {
+    let dir = PeerDir::registry_insurer(300);
+    dir.set_mode("exact");
+    let port = free_port().to_string();
+    for party in [dir.server, dir.client] {
+        dir.replace(party, "127.0.0.1:7443", &format!("127.0.0.1:{port}"));
+    }
+    dir
+}
+
+/// `blindlink merge --quiet --out OUT DIRS...` with paths relative to `dir`.
+fn merge_dirs(dir: &PeerDir, out: &str, shards: &[String]) -> Result<(), String> {
+    let out = dir.path(out);
+    let shards: Vec<String> = shards
+        .iter()
+        .map(|s| dir.path(s).to_str().unwrap().to_owned())
+        .collect();
+    let mut args = vec!["merge", "--quiet", "--out", out.to_str().unwrap()];
+    args.extend(shards.iter().map(String::as_str));
+    blindlink(&args)
+}
+
+/// The shard directories of `stage` of `party`'s `N`-way cascade run under `sharded/`.
+fn stage_dirs(party: &str, stage: u32, count: u32) -> Vec<String> {
+    (0..count)
+        .map(|i| format!("sharded/{party}/stage-{stage}/shard-{i}-of-{count}"))
+        .collect()
+}
+
+#[test]
+fn a_two_key_cascade_in_two_sharded_stages_merges_to_the_unsharded_cascade() {
+    let dir = cascade_peers();
+    let (served, linked) = session(&dir, &[], &[]);
+    served.unwrap();
+    linked.unwrap();
+    for party in [dir.server, dir.client] {
+        dir.replace(
+            party,
+            &format!("dir = \"out/{party}\""),
+            &format!("dir = \"sharded/{party}\""),
+        );
+    }
+    let run_stage = |stage: u32, previous: bool| {
+        for i in 0..3 {
+            let shard = format!("{i}/3");
+            let stage = stage.to_string();
+            let paths: Vec<String> = [dir.server, dir.client]
+                .map(|p| {
+                    dir.path(&format!("merged-0/{p}"))
+                        .to_str()
+                        .unwrap()
+                        .to_owned()
+                })
+                .to_vec();
+            let mut serve = vec!["--shard", shard.as_str(), "--stage", stage.as_str()];
+            let mut link = serve.clone();
+            if previous {
+                serve.extend(["--previous", paths[0].as_str()]);
+                link.extend(["--previous", paths[1].as_str()]);
+            }
+            let (served, linked) = session(&dir, &serve, &link);
+            served.unwrap();
+            linked.unwrap();
+        }
+    };
+    run_stage(0, false);
+    for party in [dir.server, dir.client] {
+        merge_dirs(&dir, &format!("merged-0/{party}"), &stage_dirs(party, 0, 3)).unwrap();
+    }
+    run_stage(1, true);
+    for party in [dir.server, dir.client] {
+        let mut all = stage_dirs(party, 0, 3);
+        all.extend(stage_dirs(party, 1, 3));
+        merge_dirs(&dir, &format!("merged/{party}"), &all).unwrap();
+    }
+    let unsharded = linkage(&dir.path("out/registry"), &dir.path("out/insurer"));
+    let merged = linkage(&dir.path("merged/registry"), &dir.path("merged/insurer"));
+    assert!(unsharded.1.len() > 100, "{} pairs", unsharded.1.len());
+    assert_eq!(merged, unsharded);
+    // The second key linked some records, and stage 1 held only the records stage 0 left.
+    let by_key = |party: &str, key: &str| {
+        links(&dir.path(&format!("merged/{party}")))
+            .iter()
+            .filter(|r| r["key"] == key)
+            .count()
+    };
+    assert!(by_key("insurer", "kana+dob+sex") > 0);
+    assert!(by_key("insurer", "my_number") > 0);
+    let stage_rows: usize = (0..3)
+        .map(|i| links(&dir.path(&stage_dirs("insurer", 1, 3)[i])).len())
+        .sum();
+    let merged_0 = links(&dir.path("merged-0/insurer"));
+    assert_eq!(
+        stage_rows,
+        merged_0.iter().filter(|r| r["status"] != "linked").count()
+    );
+    for party in [dir.server, dir.client] {
+        let whole = ledger_counts(&dir.path(&format!("out/{party}")));
+        let sum = ledger_counts(&dir.path(&format!("merged/{party}")));
+        assert_eq!(sum, whole, "{party}");
+        let text =
+            std::fs::read_to_string(dir.path(&format!("merged/{party}/ledger.json"))).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let stages: Vec<(u64, &str, usize)> = value["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["stage"].as_u64().unwrap(),
+                    s["key"].as_str().unwrap(),
+                    s["shards"].as_array().unwrap().len(),
+                )
+            })
+            .collect();
+        assert_eq!(stages, [(0, "my_number", 3), (1, "kana+dob+sex", 3)]);
+        let report =
+            std::fs::read_to_string(dir.path(&format!("merged/{party}/report.txt"))).unwrap();
+        assert!(
+            report.starts_with("blindlink exact 2-stage sharded cascade "),
+            "{report}"
+        );
+        let unsharded_report =
+            std::fs::read_to_string(dir.path(&format!("out/{party}/report.txt"))).unwrap();
+        assert_eq!(report.lines().nth(2), unsharded_report.lines().nth(2));
+    }
+
+    // A stage run against the wrong previous output is refused before it connects.
+    let insurer = dir.config("insurer");
+    let insurer = insurer.to_str().unwrap();
+    let stage_1 = |previous: &str| {
+        let previous = dir.path(previous).to_str().unwrap().to_owned();
+        blindlink(&[
+            "link",
+            "--quiet",
+            "--config",
+            insurer,
+            "--shard",
+            "0/3",
+            "--stage",
+            "1",
+            "--previous",
+            &previous,
+        ])
+        .map_err(|e| e.replace(&previous, "PREVIOUS"))
+    };
+    for (previous, expected) in [
+        (
+            "out/insurer",
+            "--previous PREVIOUS: is not the merged output of cascade stages (its ledger.json \
+             lists no stages; give the directory blindlink merge wrote from the \
+             stage-K/shard-I-of-N directories)",
+        ),
+        (
+            "merged-0/registry",
+            "--previous PREVIOUS: holds the outputs of the responder, and this party is the \
+             initiator",
+        ),
+        (
+            "merged/insurer",
+            "--previous PREVIOUS: holds the merged output of stage 0, 1, and stage 1 needs stage \
+             0's",
+        ),
+        (
+            "nowhere",
+            "--previous PREVIOUS: cannot read PREVIOUS/ledger.json: No such file or directory \
+             (os error 2)",
+        ),
+    ] {
+        assert_eq!(
+            stage_1(previous),
+            Err(format!("{insurer}: {expected}")),
+            "{previous}"
+        );
+    }
+    // Another input: the previous output of a run over one row less.
+    let tampered = dir.path("tampered-0/insurer");
+    std::fs::create_dir_all(&tampered).unwrap();
+    let ledger = std::fs::read_to_string(dir.path("merged-0/insurer/ledger.json")).unwrap();
+    let rows_read = merged_0.len();
+    std::fs::write(
+        tampered.join("ledger.json"),
+        ledger.replace(
+            &format!("\"rows_read\": {rows_read}"),
+            &format!("\"rows_read\": {}", rows_read - 1),
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        stage_1("tampered-0/insurer"),
+        Err(format!(
+            "{insurer}: --previous PREVIOUS: was made from an input of {} rows (0 rejected), and \
+             this input has {rows_read} rows (0 rejected)",
+            rows_read - 1
+        ))
+    );
+    std::fs::write(tampered.join("ledger.json"), &ledger).unwrap();
+    let text = std::fs::read_to_string(dir.path("merged-0/insurer/links.csv")).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    let last = lines.pop().unwrap().to_owned();
+    let first_id = merged_0[0]["local_record_id"].clone();
+    let foreign = last.replacen(&merged_0[rows_read - 1]["local_record_id"], "X-999", 1);
+    lines.push(&foreign);
+    std::fs::write(tampered.join("links.csv"), lines.join("\n") + "\n").unwrap();
+    let missing = merged_0[rows_read - 1]["local_record_id"].clone();
+    assert_eq!(
+        stage_1("tampered-0/insurer"),
+        Err(format!(
+            "{insurer}: --previous PREVIOUS: record '{missing}' of this input is not in \
+             PREVIOUS/links.csv: it is the output of another input"
+        ))
+    );
+    let _ = first_id;
+
+    // The merge refuses a stage without the stages before it, stages mixed with plain
+    // shards, and a stage that holds a record an earlier stage linked.
+    assert_eq!(
+        merge_dirs(&dir, "merged/bad", &stage_dirs("insurer", 1, 3)),
+        Err("stage 0 of the cascade is missing; merge every shard of stages 0 to 1".to_owned())
+    );
+    let mut mixed = stage_dirs("insurer", 0, 3);
+    std::fs::create_dir_all(dir.path("plain/shard-0-of-3")).unwrap();
+    for file in ["links.csv", "ledger.json", "report.txt"] {
+        std::fs::copy(
+            dir.path(&stage_dirs("insurer", 0, 3)[0]).join(file),
+            dir.path("plain/shard-0-of-3").join(file),
+        )
+        .unwrap();
+    }
+    mixed.push("plain/shard-0-of-3".to_owned());
+    assert_eq!(
+        merge_dirs(&dir, "merged/bad", &mixed),
+        Err(format!(
+            "mixed runs: {} is a shard of cascade stage 0 and {} is a shard of no stage; merge \
+             the shards of one sharded linkage",
+            dir.path(&stage_dirs("insurer", 0, 3)[0]).display(),
+            dir.path("plain/shard-0-of-3").display()
+        ))
+    );
+    let linked_in_0 =
+        merged_0.iter().find(|r| r["status"] == "linked").unwrap()["local_record_id"].clone();
+    let mut wrong = stage_dirs("insurer", 0, 3);
+    for i in 0..3 {
+        let from = dir.path(&stage_dirs("insurer", 1, 3)[i as usize]);
+        let to = format!("wrong/stage-1/shard-{i}-of-3");
+        std::fs::create_dir_all(dir.path(&to)).unwrap();
+        for file in ["links.csv", "ledger.json", "report.txt"] {
+            std::fs::copy(from.join(file), dir.path(&to).join(file)).unwrap();
+        }
+        if i == 2 {
+            let path = dir.path(&to).join("links.csv");
+            let mut text = std::fs::read_to_string(&path).unwrap();
+            text.push_str(&format!("{linked_in_0},,exact,,unmatched,,,\n"));
+            std::fs::write(&path, text).unwrap();
+        }
+        wrong.push(to);
+    }
+    let err = merge_dirs(&dir, "merged/bad", &wrong).unwrap_err();
+    assert!(
+        err.starts_with("mixed runs: ")
+            && err.ends_with(&format!(
+                "record '{linked_in_0}' was linked by stage 0, so stage 1 ran against another \
+                 previous output (--previous must be the merge of stages 0 to 0 of this run)"
+            )),
+        "{err}"
+    );
+    assert!(!dir.path("merged/bad").exists());
+
+    // Peers on different stages: the handshake names both.
+    for (party, stage) in [(dir.server, 0), (dir.client, 1)] {
+        let previous = dir.path(&format!("merged-0/{party}"));
+        dir.edit(party, |text| {
+            let section = if stage == 0 {
+                "[shard]\nindex = 0\ncount = 3\nstage = 0\n".to_owned()
+            } else {
+                format!(
+                    "[shard]\nindex = 0\ncount = 3\nstage = 1\nprevious = \"{}\"\n",
+                    previous.display()
+                )
+            };
+            format!("{text}\n{section}")
+        });
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        use blindlink_cli::commands::party::PartyCommand::{Link, Serve};
+
+        use crate::support::{link_to, serve_while};
+        let registry = dir.load(dir.server, Serve);
+        let insurer = dir.load(dir.client, Link);
+        let (served, linked) = serve_while(&registry, |address| link_to(&insurer, address)).await;
+        let linked = linked.unwrap_err();
+        assert!(
+            linked.ends_with(
+                "parameter digest differs: parameter 'stage' is '1/2' on this side and '0/2' on \
+                 the peer"
+            ),
+            "{linked}"
+        );
+        let served = served.unwrap_err();
+        assert!(
+            served.ends_with(
+                "parameter digest differs: parameter 'stage' is '0/2' on this side and '1/2' on \
+                 the peer"
+            ),
+            "{served}"
+        );
+    });
+
+    // Overlapping outputs: stage 1 of another shard count in the stage's directory.
+    assert_eq!(
+        blindlink(&[
+            "link", "--quiet", "--config", insurer, "--shard", "0/2", "--stage", "1",
+        ]),
+        Err(format!(
+            "{insurer}: output.dir: overlapping shard outputs: shard-0-of-3 is a shard of a 3-way \
+             run, and this is shard 0/2; give each sharded run its own output directory"
         ))
     );
 }

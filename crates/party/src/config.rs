@@ -64,6 +64,12 @@
 //! [shard]                           # optional: run shard `index` of `count` (0 <= index < count);
 //! index = 0                         # `--shard I/N` overrides it; outputs go to
 //! count = 4                         # <output dir>/shard-I-of-N (blindlink_party::shard)
+//! stage = 1                         # optional, exact cascade: run match key `stage` only (`--stage`),
+//! previous = "out/merged-0"         # over the records the merged stages 0..stage left unlinked
+//!                                   # (`--previous`; stage > 0 only); outputs go to
+//!                                   # <output dir>/stage-K/shard-I-of-N
+//! key = "prefecture"                # fuzzy only: shard by this [[input.match_key]], a coarse
+//!                                   # blocking key (a true pair whose values differ is lost)
 //! ```
 
 use std::collections::BTreeMap;
@@ -106,6 +112,9 @@ struct RawConfig {
 struct RawShard {
     index: i64,
     count: i64,
+    stage: Option<i64>,
+    previous: Option<PathBuf>,
+    key: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -353,6 +362,14 @@ pub struct PartyConfig {
     pub era_dates: EraDates,
     /// `[shard] index/count`: run one shard of a sharded linkage (`None`: unsharded).
     pub shard: Option<crate::Shard>,
+    /// `[shard] stage`: run one stage of an exact cascade (`None`: every match key in one
+    /// session); see [`crate::shard`].
+    pub stage: Option<crate::CascadeStage>,
+    /// `[shard] previous`: the merged output directory of the stages before [`Self::stage`].
+    pub previous: Option<PathBuf>,
+    /// `[shard] key`: `fuzzy` only, the `[[input.match_key]]` that shards it (a coarse
+    /// blocking key; see [`crate::shard`]).
+    pub shard_key: Option<String>,
 }
 
 impl PartyConfig {
@@ -685,7 +702,42 @@ impl PartyConfig {
             ));
         }
 
-        let shard = raw.shard.map(|s| parse_shard(&s, &shown)).transpose()?;
+        let shard = raw
+            .shard
+            .as_ref()
+            .map(|s| parse_shard(s, &shown))
+            .transpose()?;
+        let stage = match raw.shard.as_ref().and_then(|s| s.stage) {
+            Some(stage) if stage < 0 => {
+                return Err(bad("shard.stage", format!("{stage} is negative")));
+            }
+            Some(stage) => Some(
+                crate::CascadeStage::new(stage.unsigned_abs(), match_keys.len())
+                    .map_err(|why| bad("shard.stage", why))?,
+            ),
+            None => None,
+        };
+        let previous = raw
+            .shard
+            .as_ref()
+            .and_then(|s| s.previous.as_deref())
+            .map(resolve);
+        let shard_key = raw.shard.as_ref().and_then(|s| s.key.clone());
+        if let Some(key) = &shard_key
+            && !match_keys.iter().any(|k| &k.name == key)
+        {
+            return Err(bad(
+                "shard.key",
+                format!(
+                    "'{key}' is not one of the config's [[input.match_key]] names ({})",
+                    match_keys
+                        .iter()
+                        .map(|k| k.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
 
         Ok(Self {
             source: path.to_path_buf(),
@@ -718,6 +770,9 @@ impl PartyConfig {
             invalid_rows,
             era_dates,
             shard,
+            stage,
+            previous,
+            shard_key,
         })
     }
 }
@@ -943,7 +998,24 @@ dir = "out/registry"
             ),
             (
                 "index = 0\ncount = 2\nof = 3",
-                "peers/registry.toml:26: unknown field `of`, expected `index` or `count`",
+                "peers/registry.toml:26: unknown field `of`, expected one of `index`, `count`, \
+                 `stage`, `previous`, `key`",
+            ),
+            ("index = 0\ncount = 2\nstage = 0", "ok"),
+            (
+                "index = 0\ncount = 2\nstage = 1",
+                "peers/registry.toml: shard.stage: stage 1 is past the cascade's last stage 0 \
+                 (stages are numbered 0 to 0, one per match key)",
+            ),
+            (
+                "index = 0\ncount = 2\nstage = -1",
+                "peers/registry.toml: shard.stage: -1 is negative",
+            ),
+            ("index = 0\ncount = 2\nkey = \"my-number\"", "ok"),
+            (
+                "index = 0\ncount = 2\nkey = \"prefecture\"",
+                "peers/registry.toml: shard.key: 'prefecture' is not one of the config's \
+                 [[input.match_key]] names (my-number)",
             ),
         ] {
             let (from, to) = shard(body);
@@ -959,6 +1031,32 @@ dir = "out/registry"
         )
         .unwrap();
         assert_eq!(config.shard, Some(crate::Shard::new(2, 5).unwrap()));
+        assert_eq!((config.stage, config.previous), (None, None));
+        let (from, to) = shard("index = 2\ncount = 5\nstage = 0\nprevious = \"m/0\"");
+        let config = PartyConfig::parse(
+            &SERVE.replacen(from, &to, 1),
+            Path::new("peers/registry.toml"),
+            Serve,
+            &LiteralAddresses,
+        )
+        .unwrap();
+        assert_eq!(config.stage, crate::CascadeStage::new(0, 1).ok());
+        // Relative to the config; whether stage 0 may take one is check_stage's business.
+        assert_eq!(config.previous.as_deref(), Some(Path::new("peers/m/0")));
+        let mut config = config;
+        assert_eq!(
+            crate::check_stage(&config).unwrap_err().to_string(),
+            "peers/registry.toml: stage 0: only mode exact runs a cascade in stages (mode is \
+             validate)"
+        );
+        config.mode = Mode::Exact;
+        assert_eq!(
+            crate::check_stage(&config).unwrap_err().to_string(),
+            "peers/registry.toml: stage 0 is the cascade's first stage and takes no previous \
+             output, but peers/m/0 is given"
+        );
+        config.previous = None;
+        assert!(crate::check_stage(&config).is_ok());
     }
 
     #[test]

@@ -49,5 +49,8 @@ pub use report::{
 pub use scoring::{
     ValidateComparisons, compared_fields, default_scoring, field_tokenizer, validate_comparisons,
 };
-pub use shard::{Shard, ShardAssigner, check_output_entries, check_shardable, retain_shard};
+pub use shard::{
+    CascadeStage, Shard, ShardAssigner, check_output_entries, check_shardable, check_stage,
+    keep_key_column, keep_stage_key, retain_carried, retain_shard,
+};
 pub use source::{InputSource, PasswordSource, PostgresInput, PostgresSpec};

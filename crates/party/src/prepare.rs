@@ -8,7 +8,8 @@
 //! [`MAX_FIELD_NAME_BYTES`](blindlink_protocol::MAX_FIELD_NAME_BYTES) bytes,
 //! `sha256:` and the first 16 bytes of its SHA-256 in hex) and every schema field as `clk`;
 //! the parameters are the mode's ([`ModeConfig::parameters`]) plus `schema.sha256`, the
-//! schema file's digest, and `shard = "I/N"` for a sharded session ([`crate::shard`]).
+//! schema file's digest, `shard = "I/N"` for a sharded session and (first) `stage = "K/M"`
+//! for a stage of a sharded cascade ([`crate::shard`]).
 
 use std::sync::Arc;
 
@@ -80,6 +81,14 @@ pub fn mode_config(
         }
         ModeConfig::Exact(mut c) => {
             c.keys = config.match_keys.iter().map(|k| k.name.clone()).collect();
+            // A stage of a sharded cascade runs its own key only (crate::shard).
+            if let Some(stage) = config.stage {
+                c.keys = config
+                    .match_keys
+                    .get(stage.round() as usize)
+                    .map(|k| vec![k.name.clone()])
+                    .unwrap_or_default();
+            }
             ModeConfig::Exact(c)
         }
         ModeConfig::Validate(mut c) => {
@@ -182,6 +191,16 @@ pub fn offer(
     parameters.push(("schema.sha256".to_owned(), hex::encode(schema.digest)));
     if let Some(shard) = config.shard {
         parameters.push((crate::shard::SHARD_PARAMETER.to_owned(), shard.to_string()));
+        if let Some(key) = &config.shard_key {
+            parameters.push(("shard.key".to_owned(), key.clone()));
+        }
+    }
+    if let Some(stage) = config.stage {
+        // First: a side on another stage hears that, not only that its key differs.
+        parameters.insert(
+            0,
+            (crate::shard::STAGE_PARAMETER.to_owned(), stage.to_string()),
+        );
     }
     Ok(SessionOffer {
         mode: config.mode,

@@ -13,28 +13,36 @@
 //! Rows withheld under `invalid_rows = "reject"` and era dates read leniently are counted in
 //! shard 0 only, for the same reason.
 //!
-//! **What is shardable.** `cardinality`, `validate` and `exact` with one match key. An exact
-//! cascade (several keys) is one sharded stage per round, since a record unmatched in round
-//! `k` must be re-sharded by round `k + 1`'s key; that needs the previous stage's links as an
-//! input and is refused for now ([`check_shardable`]). `fuzzy` would shard by a coarse
-//! blocking key (a pair whose blocking keys differ is never compared: recall is lost on
-//! exactly the pairs that disagree on it), and `clk-exchange` compares all pairs; both are
-//! refused.
+//! **What is shardable.** `cardinality`, `validate` and `exact` with one match key, and an
+//! exact cascade (several keys) as one sharded *stage* per round ([`CascadeStage`]): a record
+//! unmatched in round `k` must be re-sharded by round `k + 1`'s key, whose bucket differs.
+//! Stage `K` runs round `K`'s key only, over the records that the merged outputs of stages
+//! `0..K` left unlinked (`--previous`, read by the CLI; [`retain_carried`] keeps them), sharded
+//! by the keyed hash of round `K`'s key under the per-round purpose `shard/K`
+//! ([`ShardAssigner::for_round`]; round 0 keeps the purpose `shard`, so stage 0 assigns
+//! exactly as an unstaged shard does). `fuzzy` would shard by a coarse blocking key (a pair
+//! whose blocking keys differ is never compared: recall is lost on exactly the pairs that
+//! disagree on it): it shards only by a key named in `[shard] key`, one of its
+//! `[[input.match_key]]`s, which the handshake commits to as `shard.key`; `clk-exchange`
+//! compares all pairs and is refused.
 //!
 //! **Agreement.** The handshake commits to `I/N` as the parameter [`SHARD_PARAMETER`]
 //! (`blindlink_protocol::SHARD_PARAMETER`), so two parties running different shards, or one
-//! sharded and one not, end with a parameter mismatch naming both values.
+//! sharded and one not, end with a parameter mismatch naming both values. A stage also
+//! commits to `stage = "K/M"` ([`STAGE_PARAMETER`], stage `K` of an `M`-key cascade), listed
+//! first so that a mismatch names the stage before the key it implies.
 //!
 //! **Outputs.** Shard `I` of `N` writes into `<output dir>/shard-I-of-N/`
-//! ([`Shard::dir_name`]); [`check_output_entries`] refuses an output directory that already
-//! holds shards of another `N` (overlapping shard outputs, which no merge could combine).
+//! ([`Shard::dir_name`]), a stage's shard into `<output dir>/stage-K/shard-I-of-N/`;
+//! [`check_output_entries`] refuses an output directory that already holds shards of another
+//! `N` (overlapping shard outputs, which no merge could combine).
 
 use std::fmt;
 
 use blindlink_encoding::{LinkageSecret, PurposeHasher};
 use blindlink_protocol::Mode;
 
-pub use blindlink_protocol::SHARD_PARAMETER;
+pub use blindlink_protocol::{SHARD_PARAMETER, STAGE_PARAMETER};
 
 use crate::records::PartyRecords;
 use crate::{PartyConfig, PartyError};
@@ -159,6 +167,21 @@ impl ShardAssigner {
         }
     }
 
+    /// The assigner of `count` shards of cascade round `round`: round 0 is [`ShardAssigner::new`]
+    /// (purpose `shard`, key `HMAC-SHA3-256(secret, "blindlink/v1/shard" ‖ 0x00)`), round
+    /// `k > 0` uses the purpose `shard/k` (`"blindlink/v1/shard/k" ‖ 0x00`), so a record's
+    /// bucket in one round says nothing about its bucket in another.
+    #[must_use]
+    pub fn for_round(secret: &LinkageSecret, count: u32, round: u32) -> Self {
+        if round == 0 {
+            return Self::new(secret, count);
+        }
+        Self {
+            hasher: PurposeHasher::new(secret, &format!("{SHARD_PURPOSE}/{round}")),
+            count: count.max(1),
+        }
+    }
+
     /// The shard of the match-key bytes `key`, in `0..count`.
     #[must_use]
     pub fn shard_of(&self, key: &[u8]) -> u32 {
@@ -170,8 +193,9 @@ impl ShardAssigner {
 /// Checks that `config`'s mode and cascade can be sharded (see the module docs).
 ///
 /// # Errors
-/// `fuzzy`, `clk-exchange`, or an exact cascade of several match keys; the message names the
-/// config file and says why.
+/// `fuzzy` without `[shard] key` (or `[shard] key` in another mode), `clk-exchange`, or an
+/// exact cascade of several match keys without a stage; the message names the config file and
+/// says why.
 pub fn check_shardable(config: &PartyConfig, shard: Shard) -> Result<(), PartyError> {
     let shown = config.source.display().to_string();
     let refuse = |why: String| {
@@ -179,18 +203,26 @@ pub fn check_shardable(config: &PartyConfig, shard: Shard) -> Result<(), PartyEr
             "{shown}: cannot run shard {shard}: {why}"
         )))
     };
+    if config.mode != Mode::Fuzzy && config.shard_key.is_some() {
+        return refuse(format!(
+            "shard.key is fuzzy's (a coarse blocking key); mode {} shards by its first match key",
+            config.mode
+        ));
+    }
     match config.mode {
         Mode::Cardinality | Mode::Validate => Ok(()),
-        Mode::Exact if config.match_keys.len() <= 1 => Ok(()),
+        Mode::Exact if config.match_keys.len() <= 1 || config.stage.is_some() => Ok(()),
         Mode::Exact => refuse(format!(
             "mode exact with a cascade of {} match keys is sharded one stage per key (records \
-             unmatched by one key re-sharded by the next), which is not implemented yet; run \
-             one match key per sharded session",
+             unmatched by one key re-sharded by the next): run --stage 0, merge its shards, then \
+             --stage 1 --previous <that merge's output directory>, and so on",
             config.match_keys.len()
         )),
+        Mode::Fuzzy if config.shard_key.is_some() => Ok(()),
         Mode::Fuzzy => refuse(
-            "mode fuzzy cannot be sharded by a match key (records that should link have \
-             different keys); shard it by a coarse blocking key outside blindlink"
+            "mode fuzzy has no key that the two records of a person are sure to share; name a \
+             coarse blocking key in [shard] key (an [[input.match_key]], e.g. the prefecture), \
+             knowing that a true pair whose values of it differ is never compared"
                 .to_owned(),
         ),
         Mode::ClkExchange => refuse("mode clk-exchange compares every pair".to_owned()),
@@ -317,6 +349,190 @@ pub fn check_output_entries<'a>(
     Ok(())
 }
 
+/// Stage `round` of an exact cascade of `rounds` match keys, run as its own sharded linkage
+/// (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CascadeStage {
+    round: u32,
+    rounds: u32,
+}
+
+impl CascadeStage {
+    /// Stage `round` of a cascade of `rounds` keys.
+    ///
+    /// # Errors
+    /// `round` is not below `rounds`; the message says which stages there are.
+    ///
+    /// # Example
+    /// ```
+    /// use blindlink_party::CascadeStage;
+    /// let stage = CascadeStage::new(1, 2).unwrap();
+    /// assert_eq!((stage.to_string(), stage.dir_name()), ("1/2".to_owned(), "stage-1".to_owned()));
+    /// assert_eq!(CascadeStage::new(2, 2).unwrap_err(),
+    ///     "stage 2 is past the cascade's last stage 1 (stages are numbered 0 to 1, one per match key)");
+    /// ```
+    pub fn new(round: u64, rounds: usize) -> Result<Self, String> {
+        let rounds = u32::try_from(rounds).unwrap_or(u32::MAX);
+        if rounds == 0 {
+            return Err("a cascade stage needs at least one match key".to_owned());
+        }
+        match u32::try_from(round) {
+            Ok(round) if round < rounds => Ok(Self { round, rounds }),
+            _ => Err(format!(
+                "stage {round} is past the cascade's last stage {last} (stages are numbered 0 to \
+                 {last}, one per match key)",
+                last = rounds - 1
+            )),
+        }
+    }
+
+    /// The stage's round: the index of the match key it runs.
+    #[must_use]
+    pub const fn round(self) -> u32 {
+        self.round
+    }
+
+    /// The number of stages (the cascade's match keys).
+    #[must_use]
+    pub const fn rounds(self) -> u32 {
+        self.rounds
+    }
+
+    /// The directory inside the output directory that this stage's shards go to: `stage-K`.
+    #[must_use]
+    pub fn dir_name(self) -> String {
+        format!("stage-{}", self.round)
+    }
+
+    /// The round a directory name (`stage-K`) denotes, if it is one.
+    #[must_use]
+    pub fn round_of_dir_name(name: &str) -> Option<u32> {
+        let digits = name.strip_prefix("stage-")?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok()
+    }
+}
+
+impl fmt::Display for CascadeStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.round, self.rounds)
+    }
+}
+
+/// Checks `config`'s cascade stage against the rest of it: a stage needs a shard and mode
+/// `exact`; stage `K > 0` needs the previous stages' merged output and stage 0 takes none.
+///
+/// # Errors
+/// The first of those that does not hold; the message names the config file.
+pub fn check_stage(config: &PartyConfig) -> Result<(), PartyError> {
+    let shown = config.source.display().to_string();
+    let refuse = |why: String| Err(PartyError::Conflict(format!("{shown}: {why}")));
+    let Some(stage) = config.stage else {
+        if config.previous.is_some() {
+            return refuse(
+                "a previous stage's output (--previous or [shard] previous) is given, but no \
+                 stage (--stage K or [shard] stage) to run after it"
+                    .to_owned(),
+            );
+        }
+        return Ok(());
+    };
+    let round = stage.round();
+    if config.mode != Mode::Exact {
+        return refuse(format!(
+            "stage {round}: only mode exact runs a cascade in stages (mode is {})",
+            config.mode
+        ));
+    }
+    if config.shard.is_none() {
+        return refuse(format!(
+            "stage {round} needs a shard (--shard I/N or [shard] index/count; --shard 0/1 runs \
+             the stage as one shard)"
+        ));
+    }
+    match (round, &config.previous) {
+        (0, Some(previous)) => refuse(format!(
+            "stage 0 is the cascade's first stage and takes no previous output, but {} is given",
+            previous.display()
+        )),
+        (0, None) | (_, Some(_)) => Ok(()),
+        (_, None) => refuse(format!(
+            "stage {round} needs the merged output of stage{} (--previous DIR or [shard] \
+             previous)",
+            if round == 1 {
+                " 0".to_owned()
+            } else {
+                format!("s 0 to {}", round - 1)
+            }
+        )),
+    }
+}
+
+/// Keeps in `records` only the match key of `stage` (a stage runs that key only: the mode's
+/// keys and the handshake's `mode.keys` are its own, while the schema descriptor still lists
+/// the whole cascade's `key:` entries, so that both sides agree on the cascade); records
+/// already cut to one key are left as they are.
+pub fn keep_stage_key(records: &mut PartyRecords, stage: CascadeStage) {
+    keep_key_column(records, stage.round() as usize);
+}
+
+/// Keeps in `records` only the match-key column `index` (the stage's key, or fuzzy's
+/// `[shard] key`), which [`retain_shard`] then shards by; records with one column are left.
+pub fn keep_key_column(records: &mut PartyRecords, index: usize) {
+    if records.match_keys.len() > 1 && index < records.match_keys.len() {
+        let column = records.match_keys.swap_remove(index);
+        records.match_keys = vec![column];
+    }
+}
+
+/// Keeps in `records` only those with `carried[i]` (the records the previous stages left
+/// unlinked); returns how many. Rows withheld and era dates stay as they are (a stage's
+/// shard 0 counts them, as in [`retain_shard`]); the rows listed without a key are dropped
+/// from the report when records are (they may name records of the dropped ones).
+pub fn retain_carried(records: &mut PartyRecords, carried: &[bool]) -> usize {
+    let total = records.ids.len();
+    let keep: Vec<bool> = (0..total)
+        .map(|i| carried.get(i).copied().unwrap_or(false))
+        .collect();
+    let dropped = keep.iter().any(|k| !k);
+    retain_vec(&mut records.ids, &keep);
+    for column in &mut records.match_keys {
+        retain_vec(&mut column.keys, &keep);
+        column.keyless = column.keys.iter().filter(|k| k.is_none()).count() as u64;
+        if dropped {
+            column.keyless_examples.clear();
+        }
+    }
+    if records.clk_bytes > 0 && records.clks.len() == total * records.clk_bytes {
+        let width = records.clk_bytes;
+        let mut kept = Vec::with_capacity(width * records.ids.len());
+        for (clk, _) in records
+            .clks
+            .chunks_exact(width)
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+        {
+            kept.extend_from_slice(clk);
+        }
+        records.clks = kept;
+    }
+    if records.fields.len() == total {
+        retain_vec(&mut records.fields, &keep);
+    }
+    records.ids.len()
+}
+
+fn retain_vec<T>(v: &mut Vec<T>, keep: &[bool]) {
+    let mut i = 0;
+    v.retain(|_| {
+        i += 1;
+        keep.get(i - 1).copied().unwrap_or(false)
+    });
+    v.shrink_to_fit();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,6 +606,99 @@ mod tests {
             assigner.shard_of(b"abc"),
             (264_330_037_130_579_568_u64 % 7) as u32
         );
+    }
+
+    #[test]
+    fn later_rounds_hash_under_their_own_tag() {
+        // Python: k = hmac(secret, b"blindlink/v1/shard/1\0", sha3_256); as above.
+        let hasher = PurposeHasher::new(&secret(), "shard/1");
+        assert_eq!(hasher.hash_u64(b""), 6_186_092_643_137_633_356);
+        assert_eq!(hasher.hash_u64(b"abc"), 17_953_286_876_444_229_114);
+        for count in [2, 3, 7] {
+            let round_1 = ShardAssigner::for_round(&secret(), count, 1);
+            assert_eq!(
+                round_1.shard_of(b"abc"),
+                (17_953_286_876_444_229_114_u64 % u64::from(count)) as u32
+            );
+            // Round 0 is the unstaged assignment, so existing shard outputs stay valid.
+            let round_0 = ShardAssigner::for_round(&secret(), count, 0);
+            let unstaged = ShardAssigner::new(&secret(), count);
+            for i in 0..100u32 {
+                let key = i.to_le_bytes();
+                assert_eq!(round_0.shard_of(&key), unstaged.shard_of(&key));
+            }
+        }
+    }
+
+    #[test]
+    fn stages_are_numbered_below_the_cascade_length() {
+        let check = |round: u64, rounds: usize, expected: Result<&str, &str>| {
+            let got = CascadeStage::new(round, rounds).map(|s| s.to_string());
+            assert_eq!(got, expected.map(str::to_owned).map_err(str::to_owned));
+        };
+        check(0, 1, Ok("0/1"));
+        check(1, 3, Ok("1/3"));
+        check(
+            3,
+            3,
+            Err(
+                "stage 3 is past the cascade's last stage 2 (stages are numbered 0 to 2, one per \
+                 match key)",
+            ),
+        );
+        check(
+            u64::MAX,
+            2,
+            Err(&format!(
+                "stage {} is past the cascade's last stage 1 (stages are numbered 0 to 1, one \
+                 per match key)",
+                u64::MAX
+            )),
+        );
+        check(0, 0, Err("a cascade stage needs at least one match key"));
+        for (name, round) in [
+            ("stage-0", Some(0)),
+            ("stage-12", Some(12)),
+            ("stage-", None),
+            ("stage-+1", None),
+            ("stage-1a", None),
+            ("shard-0-of-2", None),
+        ] {
+            assert_eq!(CascadeStage::round_of_dir_name(name), round, "{name}");
+        }
+    }
+
+    #[test]
+    fn carried_records_keep_their_keys_clks_and_counts() {
+        let mut r = records();
+        let carried: Vec<bool> = (0..100u32).map(|i| !i.is_multiple_of(3)).collect();
+        assert_eq!(retain_carried(&mut r, &carried), 66);
+        let expected: Vec<String> = (0..100)
+            .filter(|i: &u32| !i.is_multiple_of(3))
+            .map(|i| format!("r{i}"))
+            .collect();
+        assert_eq!(r.ids, expected);
+        for (i, id) in r.ids.iter().enumerate() {
+            let n: u64 = id[1..].parse().unwrap();
+            assert_eq!(r.clk(i), [n as u8, n as u8]);
+            let key = (!n.is_multiple_of(10)).then(|| n.to_le_bytes().to_vec());
+            assert_eq!(r.match_keys[0].keys[i], key);
+        }
+        // Keyless: 10, 20, ..., 90 minus the multiples of 3 (30, 60, 90) and 0.
+        assert_eq!(r.match_keys[0].keyless, 6);
+        assert!(r.match_keys[0].keyless_examples.is_empty());
+        // Rows read, rejected and era dates are the input's: shard 0 of the stage counts them.
+        assert_eq!(
+            (
+                r.rows_read,
+                r.rejects.as_ref().unwrap().rows.len(),
+                r.era_dates_read_leniently
+            ),
+            (103, 3, 5)
+        );
+        let mut all = records();
+        assert_eq!(retain_carried(&mut all, &[true; 100]), 100);
+        assert_eq!(all.match_keys[0].keyless_examples.len(), 10);
     }
 
     #[test]

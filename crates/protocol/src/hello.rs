@@ -38,6 +38,11 @@ pub const MAX_PARAMETER_VALUE_BYTES: usize = 256;
 /// unsharded side differ too. Which records a shard holds is the party's business
 /// (`blindlink_party::shard`).
 pub const SHARD_PARAMETER: &str = "shard";
+/// The parameter a stage of a sharded exact cascade commits to: `stage = "K/M"` (stage `K` of
+/// a cascade of `M` match keys, running key `K` only over the records earlier stages left
+/// unlinked). Set only by a staged run, first in the list, so that two sides on different
+/// stages are told so before they are told that their `mode.keys` differ.
+pub const STAGE_PARAMETER: &str = "stage";
 
 /// One field of the linkage schema as both sides must agree on it: its name and its type
 /// (e.g. `name`/`text`, `dob`/`date`). The type is free text from the schema crate.

@@ -49,7 +49,7 @@ pub use handshake::{
 pub use hello::{
     FieldDescriptor, Hello, KEY_CHECK_TAG, KeyCheck, MAX_FIELD_NAME_BYTES,
     MAX_PARAMETER_NAME_BYTES, MAX_PARAMETER_VALUE_BYTES, MAX_PARAMETERS, MAX_SCHEMA_FIELDS,
-    PROTOCOL_VERSION, Parameters, SHARD_PARAMETER, SchemaDescriptor,
+    PROTOCOL_VERSION, Parameters, SHARD_PARAMETER, STAGE_PARAMETER, SchemaDescriptor,
 };
 pub use ledger::{Disclosure, DisclosureEntry, DisclosureLedger, Traffic, TrafficCount};
 pub use message::{

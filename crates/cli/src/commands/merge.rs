@@ -18,12 +18,31 @@
 //! be given exactly once, and the shards must come from one
 //! sharded linkage: the same count, mode, role and peer, distinct sessions, the same header.
 //! All files are written atomically, together: a refused merge writes nothing.
+//!
+//! **Cascade stages.** Shards inside `stage-K` directories (`serve`/`link --stage K --shard
+//! I/N`) are the stages of a sharded exact cascade. Their merge takes every shard of stages 0
+//! to the last one given (each stage complete; stages may have different shard counts) and
+//! writes what the unsharded cascade writes:
+//!
+//! - `links.csv`: one row per record of the input, in stage 0's order: the row of the stage
+//!   that linked the record; if none did, its `ambiguous` row if a stage found its key
+//!   ambiguous (as the unsharded cascade reports it), else its `unmatched` row. A stage `K > 0`
+//!   must hold exactly the records stages `0..K` left unlinked: a record that an earlier stage
+//!   linked, or a count that differs, means that it ran against another previous output, and
+//!   is refused;
+//! - `ledger.json`: the traffic and counting disclosures summed over every shard of every
+//!   stage (each stage discloses under its own key: the unsharded cascade's per-key entries),
+//!   `input` as stage 0 counted it (the input; later stages read the same rows again), and a
+//!   `stages` list: per stage its number, its key, its shards' sessions and its own merged
+//!   ledger (traffic, disclosures, `input` summed over its shards). `blindlink serve`/`link
+//!   --stage K --previous DIR` checks this list in `DIR`;
+//! - `report.txt` and `rejects.csv` (stage 0's) as above.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use blindlink_party::{LEDGER_FILE, LINKS_FILE, REJECTS_FILE, REPORT_FILE, Shard};
+use blindlink_party::{CascadeStage, LEDGER_FILE, LINKS_FILE, REJECTS_FILE, REPORT_FILE, Shard};
 use blindlink_protocol::{
     Disclosure, DisclosureEntry, DisclosureLedger, LinkCounts, LinkOutcome, SessionId,
 };
@@ -52,6 +71,8 @@ pub struct MergeArgs {
 struct ShardOutput {
     dir: PathBuf,
     shard: Shard,
+    /// The cascade stage (`stage-K` above the shard's directory), if any.
+    stage: Option<u32>,
     ledger: DisclosureLedger,
     input: serde_json::Map<String, serde_json::Value>,
     party: Option<String>,
@@ -64,26 +85,19 @@ struct ShardOutput {
 /// runs (count, mode, role, peer, session, header), or a file that cannot be read or written.
 pub fn run(args: MergeArgs) -> anyhow::Result<()> {
     let shards = read_shards(&args.shards)?;
+    if shards.iter().any(|s| s.stage.is_some()) {
+        return run_cascade(&args, &shards);
+    }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let shards: Vec<&ShardOutput> = shards.iter().collect();
     let (links, counts) = merge_csv(&shards, &args.out, LINKS_FILE, true)?
         .with_context(|| format!("no {LINKS_FILE} in {}", shards[0].dir.display()))?;
     let rejects = merge_csv(&shards, &args.out, REJECTS_FILE, false)?.map(|(file, _)| file);
     let ledger = merge_ledgers(&shards);
     let mut value: serde_json::Value = serde_json::from_str(&ledger.to_json()?)?;
     if let Some(object) = value.as_object_mut() {
-        let mut input = serde_json::Map::new();
-        for shard in &shards {
-            for (name, v) in &shard.input {
-                let sum = input
-                    .get(name)
-                    .and_then(serde_json::Value::as_u64)
-                    .unwrap_or(0)
-                    + v.as_u64().unwrap_or(0);
-                input.insert(name.clone(), sum.into());
-            }
-        }
-        object.insert("input".to_owned(), input.into());
+        object.insert("input".to_owned(), sum_inputs(&shards).into());
         object.insert(
             "shards".to_owned(),
             shards
@@ -102,7 +116,13 @@ pub fn run(args: MergeArgs) -> anyhow::Result<()> {
         .write_all(serde_json::to_string_pretty(&value)?.as_bytes())
         .and_then(|()| ledger_file.write_all(b"\n"))
         .with_context(|| format!("cannot write {}", args.out.join(LEDGER_FILE).display()))?;
-    let report = report(&shards, &ledger, counts);
+    let title = format!("{}-way sharded run", shards.len());
+    let sources = shards
+        .iter()
+        .map(|s| format!("shard {} (session {})", s.shard, s.ledger.session_id))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let report = report(&shards, &ledger, counts, &title, &sources);
     let mut report_file = AtomicFile::create(&args.out.join(REPORT_FILE))?;
     report_file
         .write_all(report.as_bytes())
@@ -136,7 +156,15 @@ fn read_shards(dirs: &[PathBuf]) -> anyhow::Result<Vec<ShardOutput>> {
             path.and_then(Path::file_name)
                 .and_then(|n| Shard::from_dir_name(&n.to_string_lossy()))
         };
-        let Some(shard) = shard_of(Some(dir)).or_else(|| shard_of(dir.parent())) else {
+        let (shard, shard_dir) = match shard_of(Some(dir)) {
+            Some(shard) => (Some(shard), Some(dir.as_path())),
+            None => (shard_of(dir.parent()), dir.parent()),
+        };
+        let stage = shard_dir
+            .and_then(Path::parent)
+            .and_then(Path::file_name)
+            .and_then(|n| CascadeStage::round_of_dir_name(&n.to_string_lossy()));
+        let Some(shard) = shard else {
             bail!(
                 "{} is not a shard's output directory (expected a directory named \
                  shard-I-of-N, as serve and link --shard I/N write, or a session's directory \
@@ -162,25 +190,111 @@ fn read_shards(dirs: &[PathBuf]) -> anyhow::Result<Vec<ShardOutput>> {
         shards.push(ShardOutput {
             dir: dir.clone(),
             shard,
+            stage,
             ledger,
             input,
             party,
         });
     }
-    shards.sort_by_key(|s| s.shard.index());
-    let first = &shards[0];
+    if let (Some(staged), Some(plain)) = (
+        shards.iter().find(|s| s.stage.is_some()),
+        shards.iter().find(|s| s.stage.is_none()),
+    ) {
+        bail!(
+            "mixed runs: {} is a shard of cascade stage {} and {} is a shard of no stage; merge \
+             the shards of one sharded linkage",
+            staged.dir.display(),
+            staged.stage.unwrap_or_default(),
+            plain.dir.display()
+        );
+    }
+    shards.sort_by_key(|s| (s.stage, s.shard.index()));
+    let stages: Vec<Option<u32>> = {
+        let mut stages: Vec<Option<u32>> = shards.iter().map(|s| s.stage).collect();
+        stages.dedup();
+        stages
+    };
+    if let Some(last) = stages.last().copied().flatten() {
+        let missing: Vec<String> = (0..=last)
+            .filter(|k| !stages.contains(&Some(*k)))
+            .map(|k| k.to_string())
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "stage {} of the cascade {} missing; merge every shard of stages 0 to {last}",
+                missing.join(", "),
+                if missing.len() == 1 { "is" } else { "are" }
+            );
+        }
+    }
+    check_same_linkage(&shards)?;
+    for stage in stages {
+        let group: Vec<&ShardOutput> = shards.iter().filter(|s| s.stage == stage).collect();
+        check_complete(&group)?;
+    }
+    Ok(shards)
+}
+
+/// `stage K: ` before a message about the shards of cascade stage K.
+fn stage_prefix(stage: Option<u32>) -> String {
+    stage.map_or_else(String::new, |k| format!("stage {k}: "))
+}
+
+/// The shards of one (stage of a) sharded run: one shard count, every shard exactly once.
+fn check_complete(shards: &[&ShardOutput]) -> anyhow::Result<()> {
+    let first = shards[0];
+    let prefix = stage_prefix(first.stage);
     let count = first.shard.count();
     for pair in shards.windows(2) {
         if pair[0].shard == pair[1].shard {
             bail!(
-                "shard {} is given twice ({} and {})",
+                "{prefix}shard {} is given twice ({} and {})",
                 pair[0].shard,
                 pair[0].dir.display(),
                 pair[1].dir.display()
             );
         }
     }
-    for s in &shards {
+    for s in shards {
+        if s.shard.count() != count {
+            bail!(
+                "mixed runs: {} has shard count {count} and {} has shard count {}; merge the \
+                 shards of one sharded linkage",
+                first.dir.display(),
+                s.dir.display(),
+                s.shard.count()
+            );
+        }
+    }
+    let missing: Vec<String> = (0..count)
+        .filter(|i| !shards.iter().any(|s| s.shard.index() == *i))
+        .map(|i| format!("{i}/{count}"))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "{prefix}shard {} of the {count}-way run {} missing; merge every shard",
+            missing.join(", "),
+            if missing.len() == 1 { "is" } else { "are" }
+        );
+    }
+    Ok(())
+}
+
+/// Every shard (of every stage) is of one linkage: one mode, role and peer, distinct sessions.
+fn check_same_linkage(shards: &[ShardOutput]) -> anyhow::Result<()> {
+    let first = &shards[0];
+    for pair in shards.windows(2) {
+        if pair[0].stage == pair[1].stage && pair[0].shard == pair[1].shard {
+            bail!(
+                "{}shard {} is given twice ({} and {})",
+                stage_prefix(pair[0].stage),
+                pair[0].shard,
+                pair[0].dir.display(),
+                pair[1].dir.display()
+            );
+        }
+    }
+    for s in shards {
         let differ = |what: &str, a: String, b: String| {
             anyhow::anyhow!(
                 "mixed runs: {} has {what} {a} and {} has {what} {b}; merge the shards of one \
@@ -189,10 +303,10 @@ fn read_shards(dirs: &[PathBuf]) -> anyhow::Result<Vec<ShardOutput>> {
                 s.dir.display()
             )
         };
-        if s.shard.count() != count {
+        if s.stage == first.stage && s.shard.count() != first.shard.count() {
             return Err(differ(
                 "shard count",
-                count.to_string(),
+                first.shard.count().to_string(),
                 s.shard.count().to_string(),
             ));
         }
@@ -232,18 +346,7 @@ fn read_shards(dirs: &[PathBuf]) -> anyhow::Result<Vec<ShardOutput>> {
             );
         }
     }
-    let missing: Vec<String> = (0..count)
-        .filter(|i| !shards.iter().any(|s| s.shard.index() == *i))
-        .map(|i| format!("{i}/{count}"))
-        .collect();
-    if !missing.is_empty() {
-        bail!(
-            "shard {} of the {count}-way run {} missing; merge every shard",
-            missing.join(", "),
-            if missing.len() == 1 { "is" } else { "are" }
-        );
-    }
-    Ok(shards)
+    Ok(())
 }
 
 /// `blindlink exact session ... (registry as responder) with insurer` -> `registry`.
@@ -260,7 +363,7 @@ type CsvOut = csv::Writer<AtomicFile>;
 /// committed) file in `out_dir`, counting the rows by their `status` column;
 /// `None` if no shard has the file (and it is not `required`).
 fn merge_csv(
-    shards: &[ShardOutput],
+    shards: &[&ShardOutput],
     out_dir: &Path,
     file: &str,
     required: bool,
@@ -357,7 +460,7 @@ fn add(into: &mut Disclosure, from: &Disclosure) {
     }
 }
 
-fn merge_ledgers(shards: &[ShardOutput]) -> DisclosureLedger {
+fn merge_ledgers(shards: &[&ShardOutput]) -> DisclosureLedger {
     let first = &shards[0].ledger;
     let mut digest = sha2::Sha256::new();
     for shard in shards {
@@ -402,8 +505,31 @@ fn merge_ledgers(shards: &[ShardOutput]) -> DisclosureLedger {
     merged
 }
 
-/// The unsharded report's text over the merged ledger, with the merged counts.
-fn report(shards: &[ShardOutput], ledger: &DisclosureLedger, counts: LinkCounts) -> String {
+/// The `input` counts of `shards`, summed.
+fn sum_inputs(shards: &[&ShardOutput]) -> serde_json::Map<String, serde_json::Value> {
+    let mut input = serde_json::Map::new();
+    for shard in shards {
+        for (name, v) in &shard.input {
+            let sum = input
+                .get(name)
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0)
+                + v.as_u64().unwrap_or(0);
+            input.insert(name.clone(), sum.into());
+        }
+    }
+    input
+}
+
+/// The unsharded report's text over the merged ledger, with the merged counts, after a first
+/// line naming the run (`title`) and what it was merged from (`sources`).
+fn report(
+    shards: &[&ShardOutput],
+    ledger: &DisclosureLedger,
+    counts: LinkCounts,
+    title: &str,
+    sources: &str,
+) -> String {
     let party = shards[0]
         .party
         .clone()
@@ -422,18 +548,8 @@ fn report(shards: &[ShardOutput], ledger: &DisclosureLedger, counts: LinkCounts)
     let body = blindlink_party::report_text(&party, &outcome, ledger, &[]);
     let total = counts.linked + counts.suspected_wrong_person + counts.ambiguous + counts.unmatched;
     let mut text = format!(
-        "blindlink {} {}-way sharded run {} ({} as {}) with {}, merged from {}\nrecords: {total}\n",
-        ledger.mode,
-        shards.len(),
-        ledger.session_id,
-        party,
-        ledger.role,
-        ledger.peer,
-        shards
-            .iter()
-            .map(|s| format!("shard {} (session {})", s.shard, s.ledger.session_id))
-            .collect::<Vec<_>>()
-            .join(", ")
+        "blindlink {} {title} {} ({} as {}) with {}, merged from {sources}\nrecords: {total}\n",
+        ledger.mode, ledger.session_id, party, ledger.role, ledger.peer,
     );
     if total > 0 {
         text.push_str(&format!("  {}\n", blindlink_party::counts_line(&counts)));
@@ -443,4 +559,262 @@ fn report(shards: &[ShardOutput], ledger: &DisclosureLedger, counts: LinkCounts)
         text.push('\n');
     }
     text
+}
+
+/// The match key a stage linked by: the key its ledger's disclosures name.
+fn stage_key(shards: &[&ShardOutput]) -> String {
+    shards
+        .iter()
+        .flat_map(|s| &s.ledger.disclosures)
+        .find_map(|e| match &e.disclosure {
+            Disclosure::SetSize { key, .. }
+            | Disclosure::IntersectionSize { key, .. }
+            | Disclosure::MatchedRecords { key, .. } => Some(key.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// `blindlink merge` of the shards of cascade stages 0 to K (see the module docs); a refused
+/// merge leaves no output directory it created.
+fn run_cascade(args: &MergeArgs, shards: &[ShardOutput]) -> anyhow::Result<()> {
+    let created = !args.out.exists();
+    let result = write_cascade(args, shards);
+    if result.is_err() && created {
+        // Empty: every file was staged as a temporary, removed when dropped.
+        let _ = std::fs::remove_dir(&args.out);
+    }
+    result
+}
+
+fn write_cascade(args: &MergeArgs, shards: &[ShardOutput]) -> anyhow::Result<()> {
+    let mut stages: Vec<(u32, Vec<&ShardOutput>)> = Vec::new();
+    for shard in shards {
+        let stage = shard.stage.unwrap_or_default();
+        match stages.last_mut() {
+            Some((k, group)) if *k == stage => group.push(shard),
+            _ => stages.push((stage, vec![shard])),
+        }
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let (links, counts) = merge_stage_links(&stages, &args.out)?;
+    let first_stage = &stages[0].1;
+    let rejects = merge_csv(first_stage, &args.out, REJECTS_FILE, false)?.map(|(file, _)| file);
+    let all: Vec<&ShardOutput> = shards.iter().collect();
+    let ledger = merge_ledgers(&all);
+    let mut value: serde_json::Value = serde_json::from_str(&ledger.to_json()?)?;
+    let mut listed = Vec::new();
+    for (k, group) in &stages {
+        let stage_ledger = merge_ledgers(group);
+        let mut stage_value: serde_json::Value = serde_json::from_str(&stage_ledger.to_json()?)?;
+        if let Some(object) = stage_value.as_object_mut() {
+            object.insert("input".to_owned(), sum_inputs(group).into());
+        }
+        listed.push(serde_json::json!({
+            "stage": k,
+            "key": stage_key(group),
+            "shards": group
+                .iter()
+                .map(|s| serde_json::json!({
+                    "shard": s.shard.to_string(),
+                    "session_id": s.ledger.session_id.to_string(),
+                }))
+                .collect::<Vec<_>>(),
+            "ledger": stage_value,
+        }));
+    }
+    if let Some(object) = value.as_object_mut() {
+        object.insert("input".to_owned(), sum_inputs(first_stage).into());
+        object.insert("stages".to_owned(), listed.into());
+    }
+    let mut ledger_file = AtomicFile::create(&args.out.join(LEDGER_FILE))?;
+    ledger_file
+        .write_all(serde_json::to_string_pretty(&value)?.as_bytes())
+        .and_then(|()| ledger_file.write_all(b"\n"))
+        .with_context(|| format!("cannot write {}", args.out.join(LEDGER_FILE).display()))?;
+    let title = format!("{}-stage sharded cascade", stages.len());
+    let sources = stages
+        .iter()
+        .map(|(k, group)| {
+            format!(
+                "stage {k} ({}): {}",
+                stage_key(group),
+                group
+                    .iter()
+                    .map(|s| format!("shard {} (session {})", s.shard, s.ledger.session_id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let report = report(&all, &ledger, counts, &title, &sources);
+    let mut report_file = AtomicFile::create(&args.out.join(REPORT_FILE))?;
+    report_file
+        .write_all(report.as_bytes())
+        .with_context(|| format!("cannot write {}", args.out.join(REPORT_FILE).display()))?;
+    links.into_inner()?.commit()?;
+    ledger_file.commit()?;
+    if let Some(rejects) = rejects {
+        rejects.into_inner()?.commit()?;
+    }
+    report_file.commit()?;
+    if !args.quiet {
+        eprintln!(
+            "merged {} stages of {} shards ({} mode): {}; outputs in {}",
+            stages.len(),
+            shards.len(),
+            ledger.mode,
+            blindlink_party::counts_line(&counts),
+            args.out.display()
+        );
+    }
+    Ok(())
+}
+
+/// A record's row in the merged cascade, and what the stages made of it.
+struct StagedRow {
+    row: csv::StringRecord,
+    /// The stage that linked it.
+    linked_by: Option<u32>,
+    ambiguous: bool,
+    /// The last stage whose links hold it.
+    last_seen: u32,
+}
+
+/// The merged cascade's `links.csv` (staged, not committed) and its counts: stage 0's rows in
+/// its order, each replaced by the row of the stage that linked it, or by an ambiguous row.
+fn merge_stage_links(
+    stages: &[(u32, Vec<&ShardOutput>)],
+    out_dir: &Path,
+) -> anyhow::Result<(CsvOut, LinkCounts)> {
+    let mut header: Option<(csv::StringRecord, PathBuf, usize, usize)> = None;
+    let mut rows: Vec<StagedRow> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (k, group) in stages {
+        let k = *k;
+        let carried_before = rows.iter().filter(|r| r.linked_by.is_none()).count();
+        let mut held = 0usize;
+        for shard in group {
+            let path = shard.dir.join(LINKS_FILE);
+            let mut reader = csv::Reader::from_path(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let this = reader
+                .headers()
+                .with_context(|| format!("cannot read {}", path.display()))?
+                .clone();
+            let (expected, first_path, id_column, status_column) = match &header {
+                Some(h) => h.clone(),
+                None => {
+                    let column = |name: &str| {
+                        this.iter()
+                            .position(|h| h == name)
+                            .with_context(|| format!("{} has no column {name}", path.display()))
+                    };
+                    let h = (
+                        this.clone(),
+                        path.clone(),
+                        column("local_record_id")?,
+                        column("status")?,
+                    );
+                    header.insert(h).clone()
+                }
+            };
+            if this != expected {
+                bail!(
+                    "mixed runs: {} has the columns {} and {} has {}",
+                    first_path.display(),
+                    expected.iter().collect::<Vec<_>>().join(","),
+                    path.display(),
+                    this.iter().collect::<Vec<_>>().join(",")
+                );
+            }
+            for (i, record) in reader.records().enumerate() {
+                let at = || format!("{}:{}", path.display(), i + 2);
+                let record = record.with_context(at)?;
+                let id = record.get(id_column).unwrap_or_default().to_owned();
+                let status = record.get(status_column).unwrap_or_default();
+                let (linked, ambiguous) = match status {
+                    "linked" | "suspected-wrong-person" => (true, false),
+                    "ambiguous" => (false, true),
+                    _ => (false, false),
+                };
+                if k == stages[0].0 {
+                    if index.insert(id.clone(), rows.len()).is_some() {
+                        bail!(
+                            "mixed runs: {}: record '{id}' is in two shards of stage {k}",
+                            at()
+                        );
+                    }
+                    rows.push(StagedRow {
+                        row: record,
+                        linked_by: linked.then_some(k),
+                        ambiguous,
+                        last_seen: k,
+                    });
+                    continue;
+                }
+                let Some(&position) = index.get(&id) else {
+                    bail!(
+                        "mixed runs: {}: record '{id}' is not in stage 0's links, so stage {k} \
+                         ran on another input",
+                        at()
+                    );
+                };
+                let staged = &mut rows[position];
+                if let Some(by) = staged.linked_by {
+                    bail!(
+                        "mixed runs: {}: record '{id}' was linked by stage {by}, so stage {k} \
+                         ran against another previous output (--previous must be the merge of \
+                         stages 0 to {} of this run)",
+                        at(),
+                        k - 1
+                    );
+                }
+                if staged.last_seen == k {
+                    bail!(
+                        "mixed runs: {}: record '{id}' is in two shards of stage {k}",
+                        at()
+                    );
+                }
+                staged.last_seen = k;
+                held += 1;
+                if linked {
+                    staged.row = record;
+                    staged.linked_by = Some(k);
+                } else if ambiguous && !staged.ambiguous {
+                    staged.row = record;
+                    staged.ambiguous = true;
+                }
+            }
+        }
+        if k != stages[0].0 && held != carried_before {
+            bail!(
+                "mixed runs: stage {k} holds {held} records, and stages 0 to {} left \
+                 {carried_before} unlinked: it ran against another previous output (--previous \
+                 must be the merge of stages 0 to {} of this run)",
+                k - 1,
+                k - 1
+            );
+        }
+    }
+    let Some((header, _, _, status_column)) = header else {
+        bail!("no {LINKS_FILE} in the stages' shards");
+    };
+    let mut writer = csv::Writer::from_writer(AtomicFile::create(&out_dir.join(LINKS_FILE))?);
+    writer.write_record(&header)?;
+    let mut counts = LinkCounts::default();
+    for staged in &rows {
+        match staged.row.get(status_column).unwrap_or_default() {
+            "linked" => counts.linked += 1,
+            "suspected-wrong-person" => counts.suspected_wrong_person += 1,
+            "ambiguous" => counts.ambiguous += 1,
+            _ => counts.unmatched += 1,
+        }
+        writer
+            .write_record(&staged.row)
+            .with_context(|| format!("cannot write {LINKS_FILE}"))?;
+    }
+    Ok((writer, counts))
 }

@@ -9,6 +9,7 @@ pub mod input;
 pub mod outputs;
 pub mod postgres;
 pub mod session;
+pub mod stage;
 
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,15 @@ pub struct PartyArgs {
     /// to I/N, and the outputs go to `<output dir>/shard-I-of-N/`.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<blindlink_party::Shard>,
+    /// Run stage K of an exact cascade (e.g. `--stage 1`, overriding the config's `[shard]
+    /// stage`; needs `--shard`): match key K only, over the records the earlier stages left
+    /// unlinked, sharded by key K; the outputs go to `<output dir>/stage-K/shard-I-of-N/`.
+    #[arg(long, value_name = "K")]
+    pub stage: Option<u64>,
+    /// The merged output directory of stages 0 to K-1 (`blindlink merge` of their shards),
+    /// which stage K > 0 takes its records from (overriding `[shard] previous`).
+    #[arg(long, value_name = "DIR")]
+    pub previous: Option<std::path::PathBuf>,
 }
 
 /// `--shard I/N`.
@@ -58,14 +68,30 @@ impl PartyArgs {
         if let Some(shard) = self.shard {
             config.shard = Some(shard);
         }
+        if let Some(round) = self.stage {
+            let stage = blindlink_party::CascadeStage::new(round, config.match_keys.len())
+                .map_err(|why| {
+                    anyhow::anyhow!("{}: --stage {round}: {why}", config.source.display())
+                })?;
+            config.stage = Some(stage);
+        }
+        if let Some(previous) = &self.previous {
+            config.previous = Some(previous.clone());
+        }
+        blindlink_party::check_stage(&config)?;
         if let Some(shard) = config.shard {
             blindlink_party::check_shardable(&config, shard)?;
+            if let Some(stage) = config.stage {
+                config.output_dir = config.output_dir.join(stage.dir_name());
+            }
             // Shards of another count in the same directory could never be merged with these.
             if let Ok(entries) = std::fs::read_dir(&config.output_dir) {
-                let names: Vec<String> = entries
+                let mut names: Vec<String> = entries
                     .filter_map(Result::ok)
                     .map(|e| e.file_name().to_string_lossy().into_owned())
                     .collect();
+                // The first one in name order, whatever order the file system lists.
+                names.sort();
                 blindlink_party::check_output_entries(names.iter().map(String::as_str), shard)
                     .map_err(|why| {
                         anyhow::anyhow!("{}: output.dir: {why}", config.source.display())
@@ -109,6 +135,7 @@ impl std::fmt::Debug for LoadedParty {
 /// An unreadable or invalid file, named with the config key that points at it.
 pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
     let started = Instant::now();
+    blindlink_party::check_stage(&config)?;
     let shown = config.source.display().to_string();
     let schema_text = std::fs::read_to_string(&config.schema).with_context(|| {
         format!(
@@ -125,10 +152,11 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
     let encoder = ClkEncoder::new(&schema, &linkage_secret)
         .with_context(|| format!("schema {}", config.schema.display()))?;
     let tokenizer = fields::field_tokenizer(config.mode, &schema, &linkage_secret, &config.schema)?;
+    let round = config.stage.map_or(0, blindlink_party::CascadeStage::round);
     let shard = config.shard.map(|s| {
         (
             s,
-            blindlink_party::ShardAssigner::new(&linkage_secret, s.count()),
+            blindlink_party::ShardAssigner::for_round(&linkage_secret, s.count(), round),
         )
     });
     drop(linkage_secret);
@@ -161,8 +189,31 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
         }
         InputSource::Postgres(pg) => postgres::read_postgres_records(pg, &shown, spec)?,
     };
-    let shard_selection = shard
-        .map(|(shard, assigner)| blindlink_party::retain_shard(&mut records, shard, &assigner));
+    let read = records.ids.len();
+    // fuzzy sharded by a coarse blocking key: that key's column is the one shards are cut by.
+    if let Some(index) = config
+        .shard_key
+        .as_ref()
+        .and_then(|name| config.match_keys.iter().position(|k| &k.name == name))
+        && config.shard.is_some()
+    {
+        blindlink_party::keep_key_column(&mut records, index);
+    }
+    if let Some(stage) = config.stage {
+        // A cascade stage links its own key only, over the records earlier stages left.
+        blindlink_party::keep_stage_key(&mut records, stage);
+        if let Some(previous) = &config.previous {
+            let cascade: Vec<String> = config.match_keys.iter().map(|k| k.name.clone()).collect();
+            let carried = stage::carried_records(&config, &cascade, stage, previous, &records)?;
+            blindlink_party::retain_carried(&mut records, &carried);
+        }
+    }
+    let shard_selection = shard.map(|(shard, assigner)| {
+        let mut selection = blindlink_party::retain_shard(&mut records, shard, &assigner);
+        // A stage's shard is a share of the whole input, not of the records carried into it.
+        selection.total = read;
+        selection
+    });
     Ok(LoadedParty {
         config,
         secret,
@@ -209,10 +260,21 @@ pub fn progress(quiet: bool, message: &str) {
 /// For a sharded run: which shard, and how many of the records read it holds.
 pub fn shard_progress(quiet: bool, party: &LoadedParty) {
     if let (Some(shard), Some(selection)) = (party.config.shard, party.shard_selection) {
+        let stage = party.config.stage.map_or_else(String::new, |s| {
+            format!(
+                "stage {} ({}), ",
+                s.round(),
+                party
+                    .config
+                    .match_keys
+                    .get(s.round() as usize)
+                    .map_or("", |k| k.name.as_str())
+            )
+        });
         progress(
             quiet,
             &format!(
-                "shard {shard}: {} of {} records; outputs in {}",
+                "{stage}shard {shard}: {} of {} records; outputs in {}",
                 selection.kept,
                 selection.total,
                 party.config.output_dir.display()
