@@ -112,6 +112,11 @@ pub struct PartyRecords {
     pub fields: Vec<Vec<FieldTokens>>,
     /// Where the records were read from (names the rows in [`PartyRecords::notes`]).
     pub source: RecordSource,
+    /// A sharded build ([`RecordsSpec::shard`](crate::RecordsSpec::shard)): how many records
+    /// the shard kept, of all the file's rows that passed the row checks (a row of another
+    /// shard is never tokenized or encoded, so one its own shard rejects is still counted in
+    /// `total`); `None` when unsharded.
+    pub shard: Option<crate::shard::ShardSelection>,
 }
 
 impl PartyRecords {

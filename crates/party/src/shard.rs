@@ -444,6 +444,7 @@ mod tests {
             era_dates_read_leniently: 5,
             fields: Vec::new(),
             source: crate::RecordSource::Csv("in.csv".into()),
+            shard: None,
         }
     }
 

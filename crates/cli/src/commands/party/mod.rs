@@ -148,8 +148,10 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
             invalid_rows: config.invalid_rows,
             era_dates: config.era_dates,
         },
+        // Other shards' rows are dropped as they are read, before they are encoded.
+        shard: shard.as_ref().map(|(shard, assigner)| (*shard, assigner)),
     };
-    let mut records = match &config.input {
+    let records = match &config.input {
         InputSource::Csv(path) => {
             let file = std::fs::File::open(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
@@ -161,8 +163,7 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
         }
         InputSource::Postgres(pg) => postgres::read_postgres_records(pg, &shown, spec)?,
     };
-    let shard_selection = shard
-        .map(|(shard, assigner)| blindlink_party::retain_shard(&mut records, shard, &assigner));
+    let shard_selection = records.shard;
     Ok(LoadedParty {
         config,
         secret,
