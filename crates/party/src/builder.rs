@@ -21,6 +21,17 @@
 //!
 //! An input with no data rows left (empty, or every row rejected) is refused: a session over
 //! zero records would still tell the peer this side's set size.
+//!
+//! **Sharded builds** ([`RecordsSpec::shard`]): each row's first match key and its shard
+//! ([`ShardAssigner`]) are computed as the row arrives, after the row checks, and a row of
+//! another shard is dropped before anything else is normalised, tokenized or encoded; the
+//! records kept are exactly those [`retain_shard`](crate::retain_shard) keeps from the whole
+//! input. Counts still sum over the shards to the unsharded ones: a row rejected before its
+//! shard is known (field count, invalid UTF-8, an empty or repeated id) is listed and counted
+//! by shard 0 only (under `abort` it stops every shard, as it stops an unsharded run), as are
+//! era dates read leniently; a value the tokenizer or encoder rejects is found, listed and
+//! counted by the row's own shard only, since no other shard encodes it. A shard that keeps no
+//! record while the file has rows is not an error (its session says so with a set size of 0).
 
 use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hasher as _};

@@ -74,7 +74,12 @@ impl MatchKeyColumn {
     /// one, with their `line`.
     pub fn push(&mut self, key: Result<Vec<u8>, Keyless>, line: u64) {
         match key {
-            Ok(key) => self.keys.push(Some(key)),
+            // The encoder's buffer has room for long keys: a 12-digit number kept in a
+            // 64-byte allocation would cost 48 bytes a record for nothing.
+            Ok(mut key) => {
+                key.shrink_to_fit();
+                self.keys.push(Some(key));
+            }
             Err(Keyless { column, reason }) => {
                 self.keys.push(None);
                 self.keyless += 1;
@@ -156,6 +161,19 @@ impl PartyRecords {
                 })
                 .collect(),
         }
+    }
+
+    /// Frees the ids, keys, CLKs and field tokens once [`PartyRecords::party_data`] (through
+    /// [`prepare`](crate::prepare())) has given them to the protocol, which holds its own copy
+    /// for the whole run: what a party writes after a session needs only the counts and the
+    /// rows withheld, which stay. `ids.len()` is 0 afterwards.
+    pub fn release_columns(&mut self) {
+        self.ids = Vec::new();
+        for column in &mut self.match_keys {
+            column.keys = Vec::new();
+        }
+        self.clks = Vec::new();
+        self.fields = Vec::new();
     }
 
     /// Lines for `report.txt` about the input: rows without a key per step (the first ones
