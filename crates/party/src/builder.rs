@@ -33,7 +33,7 @@
 //! counted by the row's own shard only, since no other shard encodes it. A shard that keeps no
 //! record while the file has rows is not an error (its session says so with a set size of 0).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hasher as _};
 
 use blindlink_encoding::normalise::date::{EraReading, NumericOrder, normalise_date_with};
@@ -644,6 +644,113 @@ impl<'a> RecordsBuilder<'a> {
     }
 }
 
+/// Which shard each row of an input belongs to, as a sharded [`RecordsBuilder`] assigns it:
+/// one pass over a file can then write each shard's rows to its own file (`blindlink split`),
+/// and each shard's run reads only its own rows.
+///
+/// A row goes to the shard of its first match key ([`ShardAssigner`], after era dates are
+/// read as the config says); a row without that key, with an empty id, or with a field count
+/// other than the header's goes to shard 0, whose build reports it as an unsharded build
+/// would. A row whose id repeats an earlier row's goes where that row went, so that the same
+/// build sees both and rejects the later one.
+#[derive(Debug)]
+pub struct RowSharder {
+    fields: usize,
+    id: usize,
+    binding: ColumnBinding,
+    encoder: Option<MatchKeyEncoder>,
+    assigner: ShardAssigner,
+    lenient_dates: Vec<usize>,
+    shard_of_id: HashMap<u128, u32>,
+    date: String,
+}
+
+impl RowSharder {
+    /// A sharder of rows of `header` from `source`, for the match keys of `spec` (its schema,
+    /// encoder and tokenizer are not used).
+    ///
+    /// # Errors
+    /// As [`RecordsBuilder::new`].
+    pub fn new(
+        source: &RecordSource,
+        header: &[&str],
+        spec: RecordsSpec<'_>,
+        assigner: ShardAssigner,
+    ) -> Result<Self, PartyError> {
+        let binding = ColumnBinding::bind(
+            &source.header_at(),
+            header,
+            spec.columns,
+            spec.schema,
+            false,
+        )?;
+        let encoder = spec
+            .columns
+            .match_keys
+            .first()
+            .map(MatchKeyEncoder::new)
+            .transpose()?;
+        let lenient_dates = match spec.options.era_dates {
+            EraDates::Strict => Vec::new(),
+            EraDates::Lenient => binding.date_sources.iter().copied().collect(),
+        };
+        Ok(Self {
+            fields: header.len(),
+            id: binding.id,
+            binding,
+            encoder,
+            assigner,
+            lenient_dates,
+            shard_of_id: HashMap::new(),
+            date: String::new(),
+        })
+    }
+
+    /// The shard of `row` (see the type's docs).
+    pub fn shard_of(&mut self, row: &[&str]) -> u32 {
+        if row.len() != self.fields {
+            return 0;
+        }
+        let id = row[self.id].trim();
+        if id.is_empty() {
+            return 0;
+        }
+        let id = id_hash(id);
+        if let Some(&shard) = self.shard_of_id.get(&id) {
+            return shard;
+        }
+        let mut replaced: Vec<(usize, String)> = Vec::new();
+        for &c in &self.lenient_dates {
+            if normalise_date_with(
+                row[c],
+                NumericOrder::YearFirst,
+                EraReading::Lenient,
+                &mut self.date,
+            ) == Ok(true)
+            {
+                replaced.push((c, self.date.clone()));
+            }
+        }
+        let mut values = row.to_vec();
+        for (c, date) in &replaced {
+            values[*c] = date;
+        }
+        let shard = match &self.encoder {
+            Some(encoder) => {
+                let mut raw = Vec::new();
+                self.binding.key_values(0, |c| values[c], &mut raw);
+                let raw: Vec<&str> = raw.iter().map(String::as_str).collect();
+                encoder
+                    .encode(&raw)
+                    .map_or(0, |key| self.assigner.shard_of(&key))
+            }
+            None => 0,
+        };
+        self.shard_of_id.insert(id, shard);
+        shard
+    }
+}
+
 /// Encodes `rows` into `clks` (resized), record `i` at position `first + i`, returning each
 /// row's outcome.
 fn encode_rows(
@@ -1103,6 +1210,21 @@ mod tests {
                     let strip = |s: &str| s.split("; read").next().unwrap_or("").to_owned();
                     assert_eq!(strip(&got_text), strip(&want), "shard {index}");
                 }
+                // The rows `RowSharder` sends to this shard, built alone, give its records.
+                let mut sharder = row_sharder(&assigner, options);
+                let part: Vec<&str> = rows
+                    .iter()
+                    .copied()
+                    .filter(|row| {
+                        let values: Vec<&str> = row.split(',').collect();
+                        u64::from(sharder.shard_of(&values)) == index
+                    })
+                    .collect();
+                let alone =
+                    build_in(csv(), &part, wants, options, Some((shard, &assigner))).unwrap();
+                assert_eq!(alone.ids, got.ids, "shard {index}");
+                assert_eq!(alone.match_keys[0].keys, got.match_keys[0].keys);
+                assert_eq!(alone.shard.unwrap().kept, alone.shard.unwrap().total);
                 kept_total += got.ids.len();
                 sums.0 += got.rows_read;
                 sums.1 += got.match_keys[0].keyless;
@@ -1121,6 +1243,33 @@ mod tests {
                 )
             );
         }
+    }
+
+    /// The sharder of the test rows' `mn` key.
+    fn row_sharder(assigner: &ShardAssigner, options: InputOptions) -> RowSharder {
+        let schema = SchemaDocument::parse(SCHEMA).unwrap();
+        let keys = [MatchKeySpec {
+            name: "mn".into(),
+            columns: vec![KeyColumn {
+                column: "mn".into(),
+                normalise: vec!["my-number".into()],
+            }],
+        }];
+        let none = BTreeMap::new();
+        let spec = RecordsSpec {
+            columns: InputColumns {
+                id_column: "id",
+                match_keys: &keys,
+                schema_columns: &none,
+                combined_columns: &BTreeMap::new(),
+            },
+            schema: &schema,
+            encoder: None,
+            tokenizer: None,
+            options,
+            shard: None,
+        };
+        RowSharder::new(&csv(), &["id", "mn", "name", "dob"], spec, assigner.clone()).unwrap()
     }
 
     /// A valid 12-digit My Number (check digit computed) from `n`.
