@@ -74,12 +74,11 @@ impl MatchKeyColumn {
     /// one, with their `line`.
     pub fn push(&mut self, key: Result<Vec<u8>, Keyless>, line: u64) {
         match key {
-            // The encoder's buffer has room for long keys: a 12-digit number kept in a
-            // 64-byte allocation would cost 48 bytes a record for nothing.
-            Ok(mut key) => {
-                key.shrink_to_fit();
-                self.keys.push(Some(key));
-            }
+            // A copy of exactly the key's size, made here: the encoder's buffer has room for
+            // long keys (a 12-digit number kept in a 64-byte allocation costs 48 bytes a
+            // record for nothing), and it was allocated on a worker thread, whose allocator
+            // arena would keep the record's memory apart from the rest of the run's.
+            Ok(key) => self.keys.push(Some(key.as_slice().to_vec())),
             Err(Keyless { column, reason }) => {
                 self.keys.push(None);
                 self.keyless += 1;
