@@ -98,7 +98,11 @@ fn bad_split_arguments_say_what_is_wrong() {
         let got = blindlink(&[
             "split", "--quiet", "--shards", shards, "--config", config, "--out", out,
         ]);
-        assert_eq!(got, Err(expected.to_owned()), "--shards {shards} --config {config}");
+        assert_eq!(
+            got,
+            Err(expected.to_owned()),
+            "--shards {shards} --config {config}"
+        );
     };
     check(
         "0",

@@ -417,7 +417,8 @@ impl<'a> RecordsBuilder<'a> {
     fn counted_elsewhere(&mut self) -> bool {
         match &mut self.shard {
             Some(filter)
-                if filter.shard.index() != 0 && self.options.invalid_rows == InvalidRows::Reject =>
+                if filter.shard.index() != 0
+                    && self.options.invalid_rows == InvalidRows::Reject =>
             {
                 filter.rows_elsewhere += 1;
                 true
@@ -460,7 +461,8 @@ impl<'a> RecordsBuilder<'a> {
             self.records.rows_read -= filter.rows_elsewhere;
             self.records.shard = Some(ShardSelection {
                 kept: self.records.ids.len(),
-                total: self.records.ids.len() + usize::try_from(filter.elsewhere).unwrap_or(usize::MAX),
+                total: self.records.ids.len()
+                    + usize::try_from(filter.elsewhere).unwrap_or(usize::MAX),
             });
         }
         let shown = self.source.shown().to_owned();
@@ -1166,7 +1168,11 @@ mod tests {
         rows[12] = "r12,123456789034,x,2000-02-30".to_owned(); // bad date (tokenizer)
         // Distinct keys, so that the records spread over the shards.
         for (i, row) in rows.iter_mut().enumerate().skip(13) {
-            *row = format!("r{i},{},name{i},19{:02}-01-01", my_number(i as u64), i % 100);
+            *row = format!(
+                "r{i},{},name{i},19{:02}-01-01",
+                my_number(i as u64),
+                i % 100
+            );
         }
         let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
         let secret = LinkageSecret::from_bytes(b"builder test key".to_vec()).unwrap();
@@ -1183,8 +1189,7 @@ mod tests {
                 let shard = Shard::new(index, 3).unwrap();
                 let mut want = whole.clone();
                 let selection = crate::retain_shard(&mut want, shard, &assigner);
-                let got =
-                    build_in(csv(), &rows, wants, options, Some((shard, &assigner))).unwrap();
+                let got = build_in(csv(), &rows, wants, options, Some((shard, &assigner))).unwrap();
                 let got_selection = got.shard.unwrap();
                 assert_eq!(got_selection.kept, selection.kept, "shard {index}");
                 if !wants.tokens {

@@ -120,7 +120,10 @@ impl std::fmt::Debug for CascadePlan {
         f.debug_struct("CascadePlan")
             .field("keys", &self.keys)
             .field("records", &self.links.len())
-            .field("linked", &self.links.iter().filter(|&&l| l != NOT_LINKED).count())
+            .field(
+                "linked",
+                &self.links.iter().filter(|&&l| l != NOT_LINKED).count(),
+            )
             .field("ambiguous", &self.ambiguous.len())
             .field("next_round", &self.next)
             .finish()
