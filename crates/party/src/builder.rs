@@ -349,7 +349,7 @@ impl<'a> RecordsBuilder<'a> {
             }
         }
         // Counted in shard 0 only (every row's), so that the shards' counts sum to the file's.
-        if !self.shard.as_ref().is_some_and(|s| s.shard.index() != 0) {
+        if self.shard.as_ref().is_none_or(|s| s.shard.index() == 0) {
             self.records.era_dates_read_leniently += replaced.len() as u64;
         }
         let with_dates: Vec<&str>;
