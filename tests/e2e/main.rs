@@ -15,6 +15,7 @@ mod postgres;
 mod rejects;
 mod service;
 mod shard;
+mod split;
 mod support;
 mod synth;
 mod validate_fs;

@@ -56,6 +56,9 @@ pub enum Command {
     /// Combine the outputs of a sharded run's shards (serve/link --shard I/N) into the files
     /// an unsharded run writes.
     Merge(commands::merge::MergeArgs),
+    /// Write each shard's rows of a party's input CSV to its own file, in one pass, so that
+    /// each shard run (serve/link --shard I/N) reads only its own rows.
+    Split(commands::split::SplitArgs),
 }
 
 /// Runs one parsed command line.
@@ -79,6 +82,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => commands::demo::run(args),
         Command::Explain(args) => commands::explain::run(args),
         Command::Merge(args) => commands::merge::run(args),
+        Command::Split(args) => commands::split::run(args),
     }
 }
 

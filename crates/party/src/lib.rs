@@ -29,7 +29,9 @@ pub mod shard;
 pub mod source;
 
 pub use binding::{ColumnBinding, InputColumns};
-pub use builder::{BATCH_ROWS, InputOptions, RecordSource, RecordsBuilder, RecordsSpec};
+pub use builder::{
+    BATCH_ROWS, InputOptions, RecordSource, RecordsBuilder, RecordsSpec, RowSharder,
+};
 pub use config::{
     ConfigHost, EraDates, InvalidRows, KeyColumn, LiteralAddresses, MatchKeySpec, PartyCommand,
     PartyConfig, TlsFiles,

@@ -74,7 +74,11 @@ impl MatchKeyColumn {
     /// one, with their `line`.
     pub fn push(&mut self, key: Result<Vec<u8>, Keyless>, line: u64) {
         match key {
-            Ok(key) => self.keys.push(Some(key)),
+            // A copy of exactly the key's size, made here: the encoder's buffer has room for
+            // long keys (a 12-digit number kept in a 64-byte allocation costs 48 bytes a
+            // record for nothing), and it was allocated on a worker thread, whose allocator
+            // arena would keep the record's memory apart from the rest of the run's.
+            Ok(key) => self.keys.push(Some(key.as_slice().to_vec())),
             Err(Keyless { column, reason }) => {
                 self.keys.push(None);
                 self.keyless += 1;
@@ -112,6 +116,11 @@ pub struct PartyRecords {
     pub fields: Vec<Vec<FieldTokens>>,
     /// Where the records were read from (names the rows in [`PartyRecords::notes`]).
     pub source: RecordSource,
+    /// A sharded build ([`RecordsSpec::shard`](crate::RecordsSpec::shard)): how many records
+    /// the shard kept, of all the file's rows that passed the row checks (a row of another
+    /// shard is never tokenized or encoded, so one its own shard rejects is still counted in
+    /// `total`); `None` when unsharded.
+    pub shard: Option<crate::shard::ShardSelection>,
 }
 
 impl PartyRecords {
@@ -151,6 +160,19 @@ impl PartyRecords {
                 })
                 .collect(),
         }
+    }
+
+    /// Frees the ids, keys, CLKs and field tokens once [`PartyRecords::party_data`] (through
+    /// [`prepare`](crate::prepare())) has given them to the protocol, which holds its own copy
+    /// for the whole run: what a party writes after a session needs only the counts and the
+    /// rows withheld, which stay. `ids.len()` is 0 afterwards.
+    pub fn release_columns(&mut self) {
+        self.ids = Vec::new();
+        for column in &mut self.match_keys {
+            column.keys = Vec::new();
+        }
+        self.clks = Vec::new();
+        self.fields = Vec::new();
     }
 
     /// Lines for `report.txt` about the input: rows without a key per step (the first ones

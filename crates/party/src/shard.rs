@@ -10,8 +10,10 @@
 //! cascade step (the ID in `validate`, the key in `cardinality`). The bias of `mod N` on a
 //! 64-bit hash is below `N / 2^64`: negligible. A record with no key for that step can link
 //! with nobody; it goes to shard 0, so that the input counts of all shards sum to the file's.
-//! Rows withheld under `invalid_rows = "reject"` and era dates read leniently are counted in
-//! shard 0 only, for the same reason.
+//! Rows withheld under `invalid_rows = "reject"` before their shard is known (field count,
+//! invalid UTF-8, empty or repeated id) and era dates read leniently are counted in shard 0
+//! only, for the same reason; a value the encoder or tokenizer rejects is counted in its own
+//! row's shard when the builder drops other shards' rows as it reads.
 //!
 //! **What is shardable.** `cardinality`, `validate` and `exact` with one match key, and an
 //! exact cascade (several keys) as one sharded *stage* per round ([`CascadeStage`]): a record
@@ -753,6 +755,7 @@ mod tests {
             era_dates_read_leniently: 5,
             fields: Vec::new(),
             source: crate::RecordSource::Csv("in.csv".into()),
+            shard: None,
         }
     }
 

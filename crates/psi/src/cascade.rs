@@ -16,7 +16,9 @@
 //! the plan and hands out a [`PendingRound`], which gives the plan back only with that round's
 //! [`MutualOutcome`].
 
-use std::collections::HashMap;
+use std::sync::Arc;
+
+use rayon::prelude::*;
 
 use crate::error::PsiError;
 use crate::group::{LinkId, MatchKeyName};
@@ -29,11 +31,39 @@ use crate::mutual::MutualOutcome;
 #[derive(Clone)]
 pub struct CascadePlan {
     keys: Vec<MatchKeyName>,
-    records: Vec<Vec<Option<Vec<u8>>>>,
-    links: Vec<Option<CascadeLink>>,
+    records: Arc<dyn CascadeKeys>,
+    /// Per record, its index in `linked` ([`NOT_LINKED`] while unlinked): 4 bytes a record.
+    links: Vec<u32>,
+    /// The round and link id of every (record, round) link, in the order they were made.
+    linked: Vec<(usize, LinkId)>,
     ambiguous: Vec<AmbiguousKey>,
     shared_rounds: Vec<bool>,
     next: usize,
+}
+
+/// `links` of a record not linked (yet).
+const NOT_LINKED: u32 = u32::MAX;
+
+/// Where a [`CascadePlan`] reads its records' key values, without a copy of them: the caller's
+/// own storage (a party's records, shared with the rest of its session).
+pub trait CascadeKeys: Send + Sync {
+    /// How many records.
+    fn record_count(&self) -> usize;
+
+    /// Record `record`'s value of the key of round `round`, `None` when it has none. Called
+    /// only with `record < record_count()` and `round` below the plan's number of keys.
+    fn key(&self, record: usize, round: usize) -> Option<&[u8]>;
+}
+
+/// Records as owned values: per record, one value (or none) per key.
+impl CascadeKeys for Vec<Vec<Option<Vec<u8>>>> {
+    fn record_count(&self) -> usize {
+        self.len()
+    }
+
+    fn key(&self, record: usize, round: usize) -> Option<&[u8]> {
+        self[record].get(round)?.as_deref()
+    }
 }
 
 /// A record linked in some round.
@@ -78,16 +108,22 @@ pub enum CascadeStep {
 pub struct PendingRound {
     plan: CascadePlan,
     round: usize,
-    elements: Vec<Vec<u8>>,
-    holders_of_element: Vec<Vec<usize>>,
+    /// Per element, the record whose value it is (its first holder).
+    elements: Vec<u32>,
+    /// The holders of element `e` are `holders[holder_ends[e - 1]..holder_ends[e]]`.
+    holder_ends: Vec<u32>,
+    holders: Vec<u32>,
 }
 
 impl std::fmt::Debug for CascadePlan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CascadePlan")
             .field("keys", &self.keys)
-            .field("records", &self.records.len())
-            .field("linked", &self.links.iter().flatten().count())
+            .field("records", &self.links.len())
+            .field(
+                "linked",
+                &self.links.iter().filter(|&&l| l != NOT_LINKED).count(),
+            )
             .field("ambiguous", &self.ambiguous.len())
             .field("next_round", &self.next)
             .finish()
@@ -117,7 +153,7 @@ impl CascadePlan {
     /// let keys = vec![MatchKeyName::new("my_number").unwrap(), MatchKeyName::new("name+dob").unwrap()];
     /// let plan = CascadePlan::new(keys, vec![vec![Some(b"1".to_vec()), Some(b"x".to_vec())]]).unwrap();
     /// let CascadeStep::Round(round) = plan.next_round() else { unreachable!() };
-    /// assert_eq!(round.elements(), &[b"1".to_vec()]);
+    /// assert_eq!(round.elements(), [b"1".as_slice()]);
     /// ```
     pub fn new(
         keys: Vec<MatchKeyName>,
@@ -141,12 +177,35 @@ impl CascadePlan {
                 ),
             });
         }
-        let links = vec![None; records.len()];
+        Self::from_source(keys, Arc::new(records))
+    }
+
+    /// A plan over records whose key values `records` holds (no copy is made), key `i` being
+    /// `records.key(record, i)`.
+    ///
+    /// # Errors
+    /// [`PsiError::Cascade`] when there is no key, or more records than a round can number.
+    pub fn from_source(
+        keys: Vec<MatchKeyName>,
+        records: Arc<dyn CascadeKeys>,
+    ) -> Result<Self, PsiError> {
+        if keys.is_empty() {
+            return Err(PsiError::Cascade {
+                reason: "no match key".into(),
+            });
+        }
+        let count = records.record_count();
+        if u32::try_from(count).is_err() {
+            return Err(PsiError::Cascade {
+                reason: format!("{count} records, more than a cascade numbers"),
+            });
+        }
         let shared_rounds = vec![false; keys.len()];
         Ok(Self {
             keys,
             records,
-            links,
+            links: vec![NOT_LINKED; count],
+            linked: Vec::new(),
             ambiguous: Vec::new(),
             shared_rounds,
             next: 0,
@@ -170,7 +229,20 @@ impl CascadePlan {
     /// Prepares the next round, or finishes.
     pub fn next_round(mut self) -> CascadeStep {
         if self.next == self.keys.len() {
-            let links = self.links.iter().filter_map(|l| *l).collect();
+            let links = self
+                .links
+                .iter()
+                .enumerate()
+                .filter(|&(_, &l)| l != NOT_LINKED)
+                .map(|(record, &l)| {
+                    let (round, link_id) = self.linked[l as usize];
+                    CascadeLink {
+                        record,
+                        round,
+                        link_id,
+                    }
+                })
+                .collect();
             return CascadeStep::Done(CascadeOutcome {
                 links,
                 ambiguous: self.ambiguous,
@@ -178,33 +250,44 @@ impl CascadePlan {
         }
         let round = self.next;
         self.next += 1;
-        let mut holders: HashMap<&[u8], Vec<usize>> = HashMap::new();
-        let mut order: Vec<&[u8]> = Vec::new();
-        for (record, values) in self.records.iter().enumerate() {
-            if self.links[record].is_some() {
-                continue;
+        // The unlinked records with a value, grouped by value by sorting their indices (4
+        // bytes a record, where a hash map of values took several times that); ties keep
+        // input order, so each group starts with its first holder.
+        let records = &*self.records;
+        let mut order: Vec<u32> = (0..self.links.len())
+            .filter(|&r| self.links[r] == NOT_LINKED && records.key(r, round).is_some())
+            .map(|r| r as u32)
+            .collect();
+        let value = |r: u32| records.key(r as usize, round).unwrap_or_default();
+        order.par_sort_unstable_by(|&a, &b| value(a).cmp(value(b)).then(a.cmp(&b)));
+        // Groups as (start, end) in `order`, then in order of first appearance, as the
+        // elements were always numbered.
+        let mut groups: Vec<(u32, u32)> = Vec::new();
+        let mut start = 0;
+        while start < order.len() {
+            let mut end = start + 1;
+            while end < order.len() && value(order[end]) == value(order[start]) {
+                end += 1;
             }
-            if let Some(value) = &values[round] {
-                let entry = holders.entry(value.as_slice()).or_default();
-                if entry.is_empty() {
-                    order.push(value.as_slice());
-                }
-                entry.push(record);
-            }
+            groups.push((start as u32, end as u32));
+            start = end;
         }
-        let mut elements = Vec::with_capacity(order.len());
-        let mut holders_of_element = Vec::with_capacity(order.len());
+        groups.par_sort_unstable_by_key(|&(start, _)| order[start as usize]);
+        let mut elements = Vec::with_capacity(groups.len());
+        let mut holder_ends = Vec::with_capacity(groups.len());
+        let mut holders = Vec::with_capacity(order.len());
         let mut ambiguous = Vec::new();
         let shared = self.shared_rounds[round];
-        for value in order {
-            let records = &holders[value];
-            if records.len() == 1 || shared {
-                elements.push(value.to_vec());
-                holders_of_element.push(records.clone());
+        for (start, end) in groups {
+            let group = &order[start as usize..end as usize];
+            if group.len() == 1 || shared {
+                elements.push(group[0]);
+                holders.extend_from_slice(group);
+                holder_ends.push(holders.len() as u32);
             } else {
                 ambiguous.push(AmbiguousKey {
                     round,
-                    records: records.clone(),
+                    records: group.iter().map(|&r| r as usize).collect(),
                 });
             }
         }
@@ -213,7 +296,8 @@ impl CascadePlan {
             plan: self,
             round,
             elements,
-            holders_of_element,
+            holder_ends,
+            holders,
         })
     }
 }
@@ -229,9 +313,19 @@ impl PendingRound {
         &self.plan.keys[self.round]
     }
 
-    /// The elements to give the session: one distinct value per unambiguous, unlinked record.
-    pub fn elements(&self) -> &[Vec<u8>] {
-        &self.elements
+    /// The elements to give the session: one distinct value per unambiguous, unlinked record
+    /// (borrowed from the records: a round holds 12 bytes per element of its own).
+    pub fn elements(&self) -> Vec<&[u8]> {
+        let records = &*self.plan.records;
+        self.elements
+            .iter()
+            .map(|&r| records.key(r as usize, self.round).unwrap_or_default())
+            .collect()
+    }
+
+    /// How many elements [`PendingRound::elements`] gives.
+    pub fn element_count(&self) -> usize {
+        self.elements.len()
     }
 
     /// Records the session's outcome and gives the plan back.
@@ -240,7 +334,7 @@ impl PendingRound {
     /// [`PsiError::Cascade`] when the outcome names an element this round did not have.
     pub fn finish(mut self, outcome: &MutualOutcome) -> Result<CascadePlan, PsiError> {
         for matched in &outcome.matches {
-            let Some(holders) = self.holders_of_element.get(matched.index) else {
+            if matched.index >= self.elements.len() {
                 return Err(PsiError::Cascade {
                     reason: format!(
                         "round {} outcome names element {}, but the round has {}",
@@ -249,13 +343,16 @@ impl PendingRound {
                         self.elements.len()
                     ),
                 });
+            }
+            let start = match matched.index {
+                0 => 0,
+                e => self.holder_ends[e - 1] as usize,
             };
-            for &record in holders {
-                self.plan.links[record] = Some(CascadeLink {
-                    record,
-                    round: self.round,
-                    link_id: matched.link_id,
-                });
+            let end = self.holder_ends[matched.index] as usize;
+            let link = u32::try_from(self.plan.linked.len()).unwrap_or(NOT_LINKED);
+            self.plan.linked.push((self.round, matched.link_id));
+            for &record in &self.holders[start..end] {
+                self.plan.links[record as usize] = link;
             }
         }
         Ok(self.plan)

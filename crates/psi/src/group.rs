@@ -160,17 +160,17 @@ impl SessionSecret {
         key: &MatchKeyName,
         elements: &[E],
     ) -> Vec<CompressedRistretto> {
-        elements
-            .par_chunks(BATCH)
-            .map(|chunk| {
+        let mut out = vec![CompressedRistretto::default(); elements.len()];
+        out.par_chunks_mut(BATCH)
+            .zip(elements.par_chunks(BATCH))
+            .for_each(|(out, chunk)| {
                 let halves: Vec<RistrettoPoint> = chunk
                     .iter()
                     .map(|e| hash_to_group(key, e.as_ref()) * self.half)
                     .collect();
-                RistrettoPoint::double_and_compress_batch(&halves)
-            })
-            .collect::<Vec<_>>()
-            .concat()
+                out.copy_from_slice(&RistrettoPoint::double_and_compress_batch(&halves));
+            });
+        out
     }
 
     /// `k · P` for every received point, compressed, in input order; each point is decoded and
@@ -198,21 +198,26 @@ impl SessionSecret {
         points: &[CompressedRistretto],
         half: &Scalar,
     ) -> Result<Vec<CompressedRistretto>, PsiError> {
-        // Collected before the `?` so that the error reported is the first bad index, whatever
-        // the thread schedule.
-        let chunks: Vec<Result<Vec<CompressedRistretto>, PsiError>> = points
-            .par_chunks(BATCH)
+        // Written in place (no per-batch vectors joined afterwards: that held every point
+        // twice); each batch's outcome is collected before the `?` so that the error reported
+        // is the first bad index, whatever the thread schedule.
+        let mut out = vec![CompressedRistretto::default(); points.len()];
+        let outcomes: Vec<Result<(), PsiError>> = out
+            .par_chunks_mut(BATCH)
+            .zip(points.par_chunks(BATCH))
             .enumerate()
-            .map(|(chunk_index, chunk)| {
+            .map(|(chunk_index, (out, chunk))| {
                 let halves = chunk
                     .iter()
                     .enumerate()
                     .map(|(i, c)| Ok(decode_point(message, chunk_index * BATCH + i, c)? * half))
                     .collect::<Result<Vec<RistrettoPoint>, PsiError>>()?;
-                Ok(RistrettoPoint::double_and_compress_batch(&halves))
+                out.copy_from_slice(&RistrettoPoint::double_and_compress_batch(&halves));
+                Ok(())
             })
             .collect();
-        Ok(chunks.into_iter().collect::<Result<Vec<_>, _>>()?.concat())
+        outcomes.into_iter().collect::<Result<(), _>>()?;
+        Ok(out)
     }
 }
 

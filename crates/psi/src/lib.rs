@@ -43,7 +43,7 @@ pub use cardinality::{
     CardinalityResponder, SetEncoding,
 };
 pub use cascade::{
-    AmbiguousKey, CascadeLink, CascadeOutcome, CascadePlan, CascadeStep, PendingRound,
+    AmbiguousKey, CascadeKeys, CascadeLink, CascadeOutcome, CascadePlan, CascadeStep, PendingRound,
 };
 pub use error::PsiError;
 pub use group::{LinkId, MatchKeyName, PROTOCOL_TAG, hash_to_group};

@@ -12,7 +12,7 @@
 //!   {a·b·H(y)} in the responder's order              matches: a·b·H(y) ∈ {b·a·H(x)}
 //! ```
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use curve25519_dalek::ristretto::CompressedRistretto;
 use rand_core::CryptoRng;
@@ -47,6 +47,29 @@ pub struct MutualOutcome {
 
 /// A party's own elements, deduplicated so that the peer never sees equal blinded points
 /// (which would reveal duplicates), with the way back to input positions.
+/// A set of compressed points as a sorted vector: 32 bytes a point, where a hash set of them
+/// takes about twice that, and membership by binary search.
+#[derive(Debug)]
+pub(crate) struct PointSet(Vec<[u8; 32]>);
+
+impl PointSet {
+    pub(crate) fn new(mut points: Vec<[u8; 32]>) -> Self {
+        points.par_sort_unstable();
+        points.dedup();
+        points.shrink_to_fit();
+        Self(points)
+    }
+
+    pub(crate) fn contains(&self, point: &[u8; 32]) -> bool {
+        self.0.binary_search(point).is_ok()
+    }
+
+    /// Distinct points.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct OwnSet {
     /// Input position of the first occurrence of each distinct element.
@@ -205,12 +228,12 @@ impl InitiatorAwaitingReply {
         validated?;
         let reblinded =
             reblinded.map_err(|e| e.with_index_offset(reply.initiator_doubled.len()))?;
-        let peer: HashSet<&CompressedRistretto> = reblinded.iter().collect();
+        let peer = PointSet::new(reblinded.iter().map(|p| p.0).collect());
         let link_of_distinct = links_by_distinct(
             &self.key,
             &reply.initiator_doubled,
             &self.permutation,
-            |p| peer.contains(p),
+            |p| peer.contains(&p.0),
         );
         let outcome = MutualOutcome {
             matches: self.own.matches(&link_of_distinct),
@@ -294,7 +317,7 @@ impl ResponderReady {
         request: &BlindedSet,
     ) -> Result<(ResponderAwaitingReblinded, MutualReply), PsiError> {
         let initiator_doubled = self.secret.reblind("blinded set", &request.points)?;
-        let peer: HashSet<CompressedRistretto> = initiator_doubled.iter().copied().collect();
+        let peer = PointSet::new(initiator_doubled.iter().map(|p| p.0).collect());
         let state = ResponderAwaitingReblinded {
             key: self.key,
             own: self.own,
@@ -316,7 +339,7 @@ pub struct ResponderAwaitingReblinded {
     key: MatchKeyName,
     own: OwnSet,
     permutation: Vec<usize>,
-    peer: HashSet<CompressedRistretto>,
+    peer: PointSet,
     // Kept only so that it is zeroized when the session ends, not earlier or later.
     _secret: SessionSecret,
 }
@@ -339,7 +362,7 @@ impl ResponderAwaitingReblinded {
         validate_points(MESSAGE, &message.points)?;
         let link_of_distinct =
             links_by_distinct(&self.key, &message.points, &self.permutation, |p| {
-                self.peer.contains(p)
+                self.peer.contains(&p.0)
             });
         Ok(MutualOutcome {
             matches: self.own.matches(&link_of_distinct),

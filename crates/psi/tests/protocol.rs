@@ -516,8 +516,8 @@ fn run_cascade(
                 assert_eq!(ra.key(), rb.key());
                 let (oa, ob) = mutual_in_memory(
                     ra.key(),
-                    ra.elements(),
-                    rb.elements(),
+                    &ra.elements(),
+                    &rb.elements(),
                     &mut rng(seed),
                     &mut rng(seed + 1),
                 )
@@ -678,11 +678,11 @@ fn a_shared_round_links_every_holder_of_a_duplicate_value_once() {
         panic!("one round expected");
     };
     // The peer still sees the shared value once.
-    assert_eq!(ra.elements(), &[b"333".to_vec(), b"111".to_vec()]);
+    assert_eq!(ra.elements(), [b"333".as_slice(), b"111".as_slice()]);
     let (oa, ob) = mutual_in_memory(
         ra.key(),
-        ra.elements(),
-        rb.elements(),
+        &ra.elements(),
+        &rb.elements(),
         &mut rng(7),
         &mut rng(8),
     )

@@ -42,8 +42,10 @@ pub fn run(args: LinkArgs) -> anyhow::Result<()> {
     if !args.party.quiet {
         eprintln!("reading and encoding {}", config.input);
     }
-    let party = load_party(config)?;
+    let mut party = load_party(config)?;
     let prepared = session::prepare(&party)?;
+    // The protocol holds its own copy of the records from here on.
+    party.records.release_columns();
     super::party::shard_progress(args.party.quiet, &party);
     let options = RunOptions {
         quiet: args.party.quiet,

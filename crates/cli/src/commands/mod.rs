@@ -15,6 +15,7 @@ pub mod merge;
 pub mod party;
 pub mod schema;
 pub mod serve;
+pub mod split;
 pub mod synth;
 
 /// The async runtime of `serve`, `link` and `demo`: one worker thread per available core, at

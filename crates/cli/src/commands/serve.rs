@@ -43,13 +43,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     if !args.party.quiet {
         eprintln!("reading and encoding {}", config.input);
     }
-    let party = load_party(config)?;
+    let mut party = load_party(config)?;
     let prepared = session::prepare(&party)?;
+    // The protocol holds its own copy of the records from here on.
+    party.records.release_columns();
     super::party::shard_progress(args.party.quiet, &party);
     if !args.party.quiet {
         eprintln!(
             "{} records ready in {:.2} s; listening on {listen} for {} ({} mode)",
-            party.records.ids.len(),
+            prepared.data.records.len(),
             party.load_time.as_secs_f64(),
             party.config.allowed_peers.join(", "),
             party.config.mode

@@ -38,7 +38,7 @@ pub(crate) fn start(
     if cx.role == Role::Initiator {
         let (state, request) =
             CardinalityInitiator::start(&key, &elements, &mut cx.rng).map_err(local_psi)?;
-        let send = split(MessageKind::PsiBlindedSet, 0, &request.encode());
+        let send = split(MessageKind::PsiBlindedSet, 0, request.encode());
         Ok(Transition::to(
             send,
             AwaitReply {
@@ -107,7 +107,7 @@ impl State for AwaitReply {
         let send = split(
             MessageKind::IntersectionSize,
             0,
-            &payload::encode_intersection_size(outcome.intersection_size as u64),
+            payload::encode_intersection_size(outcome.intersection_size as u64),
         );
         Ok(Transition::new(send, Next::Finish))
     }
@@ -153,7 +153,7 @@ impl State for AwaitBlindedSet {
                 size: self.own as u64,
             });
         }
-        let send = split(MessageKind::PsiCardinalityReply, 0, &reply.encode());
+        let send = split(MessageKind::PsiCardinalityReply, 0, reply.encode());
         Ok(Transition::to(send, AwaitSize { key: self.key }))
     }
 }

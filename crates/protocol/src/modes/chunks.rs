@@ -5,21 +5,27 @@
 use crate::{MAX_MODE_CHUNK_BYTES, Message, MessageKind, ModeChunk, ProtocolError};
 
 /// Splits `bytes` into chunks of `kind` for `round`; an empty message is one empty last chunk.
-pub(crate) fn split(kind: MessageKind, round: u16, bytes: &[u8]) -> Vec<Message> {
-    let mut pieces: Vec<&[u8]> = bytes.chunks(MAX_MODE_CHUNK_BYTES).collect();
-    if pieces.is_empty() {
-        pieces.push(&[]);
+/// The chunks are cut from the end of `bytes`, which shrinks as they are, so a large message
+/// is not held twice (as one buffer and as its chunks).
+pub(crate) fn split(kind: MessageKind, round: u16, mut bytes: Vec<u8>) -> Vec<Message> {
+    let mut pieces: Vec<Vec<u8>> = Vec::with_capacity(bytes.len() / MAX_MODE_CHUNK_BYTES + 1);
+    while bytes.len() > MAX_MODE_CHUNK_BYTES {
+        let last_start = (bytes.len() - 1) / MAX_MODE_CHUNK_BYTES * MAX_MODE_CHUNK_BYTES;
+        pieces.push(bytes.split_off(last_start));
+        bytes.shrink_to_fit();
     }
+    pieces.push(bytes);
+    pieces.reverse();
     let last = pieces.len() - 1;
     pieces
         .into_iter()
         .enumerate()
-        .map(|(i, piece)| {
+        .map(|(i, payload)| {
             Message::Mode(ModeChunk {
                 kind,
                 round,
                 last: i == last,
-                payload: piece.to_vec(),
+                payload,
             })
         })
         .collect()

@@ -55,7 +55,7 @@ pub(crate) fn start(
         count: revealed.len() as u64,
     });
     Ok(Transition::to(
-        split(MessageKind::AllClks, 0, &bytes),
+        split(MessageKind::AllClks, 0, bytes),
         AwaitLinkIds {
             positions: revealed,
         },

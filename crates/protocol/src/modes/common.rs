@@ -37,8 +37,9 @@ pub(crate) fn local_psi(error: PsiError) -> ProtocolError {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RecordLink {
     pub(crate) link_id: [u8; 32],
-    /// The cascade round (match key) that linked it.
-    pub(crate) key: Option<usize>,
+    /// The cascade round (match key) that linked it (at most `MAX_MATCH_KEYS`: a byte keeps
+    /// this 56 bytes a record, not 72).
+    pub(crate) key: Option<u8>,
     pub(crate) score: Option<f64>,
     pub(crate) suspected: bool,
 }
@@ -147,7 +148,9 @@ impl Context {
                         mode,
                         score: link.and_then(|l| l.score),
                         status,
-                        key: link.and_then(|l| l.key).and_then(|k| keys.get(k).cloned()),
+                        key: link
+                            .and_then(|l| l.key)
+                            .and_then(|k| keys.get(usize::from(k)).cloned()),
                     }
                 })
                 .collect()
@@ -175,16 +178,16 @@ pub(crate) enum MutualStep {
 
 impl Mutual {
     /// Starts a session on `elements`: the initiator sends its blinded set at once.
-    pub(crate) fn start(
+    pub(crate) fn start<E: AsRef<[u8]> + Sync>(
         cx: &mut Context,
         key: &MatchKeyName,
-        elements: &[Vec<u8>],
+        elements: &[E],
         round: u16,
     ) -> Result<(Self, Vec<Message>), ProtocolError> {
         if cx.role == Role::Initiator {
             let (state, request) =
                 MutualInitiator::start(key, elements, &mut cx.rng).map_err(local_psi)?;
-            let send = split(MessageKind::PsiBlindedSet, round, &request.encode());
+            let send = split(MessageKind::PsiBlindedSet, round, request.encode());
             Ok((Self::InitiatorAwaitingReply(state), send))
         } else {
             let state = MutualResponder::start(key, elements, &mut cx.rng).map_err(local_psi)?;
@@ -205,23 +208,33 @@ impl Mutual {
         }
     }
 
-    pub(crate) fn step(self, bytes: &[u8], round: u16) -> Result<MutualStep, ProtocolError> {
+    /// Takes the next message of this side's part. The message's bytes are dropped once
+    /// decoded, and a reply once encoded: a PSI message holds 32 bytes per element of a set,
+    /// and the largest sessions hold several of them.
+    pub(crate) fn step(self, bytes: Vec<u8>, round: u16) -> Result<MutualStep, ProtocolError> {
         let limits = WireLimits::default();
         Ok(match self {
             Self::InitiatorAwaitingReply(state) => {
-                let reply = MutualReply::decode(bytes, &limits).map_err(peer_psi)?;
+                let reply = MutualReply::decode(&bytes, &limits).map_err(peer_psi)?;
+                drop(bytes);
                 let (outcome, reblinded) = state.handle_reply(&reply).map_err(peer_psi)?;
-                let send = split(MessageKind::PsiReblindedSet, round, &reblinded.encode());
+                drop(reply);
+                let send = split(MessageKind::PsiReblindedSet, round, reblinded.encode());
                 MutualStep::Finished(outcome, send)
             }
             Self::ResponderReady(state) => {
-                let request = BlindedSet::decode(bytes, &limits).map_err(peer_psi)?;
+                let request = BlindedSet::decode(&bytes, &limits).map_err(peer_psi)?;
+                drop(bytes);
                 let (next, reply) = state.handle_blinded_set(&request).map_err(peer_psi)?;
-                let send = split(MessageKind::PsiMutualReply, round, &reply.encode());
+                drop(request);
+                let encoded = reply.encode();
+                drop(reply);
+                let send = split(MessageKind::PsiMutualReply, round, encoded);
                 MutualStep::Continue(Self::ResponderAwaitingReblinded(next), send)
             }
             Self::ResponderAwaitingReblinded(state) => {
-                let message = ReblindedSet::decode(bytes, &limits).map_err(peer_psi)?;
+                let message = ReblindedSet::decode(&bytes, &limits).map_err(peer_psi)?;
+                drop(bytes);
                 let outcome = state.handle_reblinded_set(&message).map_err(peer_psi)?;
                 MutualStep::Finished(outcome, Vec::new())
             }

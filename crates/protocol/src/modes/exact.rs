@@ -11,11 +11,13 @@
 //! next round, or: initiator waits for done; responder sends done.
 //! ```
 
-use blindlink_psi::{CascadePlan, CascadeStep, MatchKeyName, PendingRound};
+use std::sync::Arc;
+
+use blindlink_psi::{CascadeKeys, CascadePlan, CascadeStep, MatchKeyName, PendingRound};
 
 use super::common::{Context, Mutual, MutualStep, RecordLink, local_psi};
 use super::shell::{Expect, Next, State, Transition};
-use super::{ExactConfig, validate};
+use super::{ExactConfig, PartyData, validate};
 use crate::{DisclosureLedger, ProtocolError, Role};
 
 /// What follows the last round of the cascade.
@@ -35,19 +37,42 @@ pub(crate) fn start(
     next_round(cx, ledger, plan, AfterCascade::Exact)
 }
 
-/// The cascade plan of this side's records over `keys`.
+/// The cascade plan of this side's records over `keys`, reading their key values where
+/// they are (no copy).
 pub(crate) fn plan(cx: &Context, keys: &[String]) -> Result<CascadePlan, ProtocolError> {
     let names = keys
         .iter()
         .map(|k| MatchKeyName::new(k).map_err(local_psi))
         .collect::<Result<Vec<_>, _>>()?;
-    let records = cx
+    if let Some((record, r)) = cx
         .data
         .records
         .iter()
-        .map(|r| r.keys[..keys.len()].to_vec())
-        .collect();
-    CascadePlan::new(names, records).map_err(local_psi)
+        .enumerate()
+        .find(|(_, r)| r.keys.len() < keys.len())
+    {
+        return Err(local_psi(blindlink_psi::PsiError::Cascade {
+            reason: format!(
+                "record {record} has {} key values, expected {}",
+                r.keys.len(),
+                keys.len()
+            ),
+        }));
+    }
+    CascadePlan::from_source(names, Arc::new(RecordKeys(Arc::clone(&cx.data)))).map_err(local_psi)
+}
+
+/// A party's records as the cascade reads them.
+struct RecordKeys(Arc<PartyData>);
+
+impl CascadeKeys for RecordKeys {
+    fn record_count(&self) -> usize {
+        self.0.records.len()
+    }
+
+    fn key(&self, record: usize, round: usize) -> Option<&[u8]> {
+        self.0.records.get(record)?.keys.get(round)?.as_deref()
+    }
 }
 
 /// Starts the plan's next round, or ends the cascade.
@@ -61,8 +86,7 @@ pub(crate) fn next_round(
         CascadeStep::Round(pending) => {
             let key = pending.key().clone();
             let round = round_number(&pending);
-            let elements = pending.elements().to_vec();
-            let (mutual, send) = Mutual::start(cx, &key, &elements, round)?;
+            let (mutual, send) = Mutual::start(cx, &key, &pending.elements(), round)?;
             Ok(Transition::to(
                 send,
                 CascadeRound {
@@ -81,7 +105,7 @@ pub(crate) fn next_round(
             for link in &outcome.links {
                 cx.links[link.record] = Some(RecordLink {
                     link_id: link.link_id.0,
-                    key: Some(link.round),
+                    key: u8::try_from(link.round).ok(),
                     score: None,
                     suspected: false,
                 });
@@ -133,7 +157,7 @@ impl State for CascadeRound {
             then,
         } = *self;
         let round = round_number(&pending);
-        match mutual.step(&bytes, round)? {
+        match mutual.step(bytes, round)? {
             MutualStep::Continue(mutual, send) => Ok(Transition::to(
                 send,
                 CascadeRound {
@@ -144,7 +168,7 @@ impl State for CascadeRound {
             )),
             MutualStep::Finished(outcome, mut send) => {
                 let key = pending.key().as_str().to_owned();
-                cx.record_mutual(ledger, &key, pending.elements().len(), &outcome);
+                cx.record_mutual(ledger, &key, pending.element_count(), &outcome);
                 let plan = pending.finish(&outcome).map_err(local_psi)?;
                 let next = next_round(cx, ledger, plan, then)?;
                 send.extend(next.send);

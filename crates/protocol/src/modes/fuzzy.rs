@@ -403,7 +403,7 @@ impl State for Blocking {
             distinct,
             settings,
         } = *self;
-        match mutual.step(&bytes, 0)? {
+        match mutual.step(bytes, 0)? {
             MutualStep::Continue(mutual, send) => Ok(Transition::to(
                 send,
                 Blocking {
@@ -489,7 +489,7 @@ fn after_blocking(
     let send = split(
         MessageKind::CandidateTokens,
         0,
-        &payload::encode_candidate_tokens(&lists),
+        payload::encode_candidate_tokens(&lists),
     );
     Ok(Transition::to(
         send,
@@ -723,7 +723,7 @@ impl State for AwaitCandidates {
         let mut send = split(
             MessageKind::PairPlan,
             0,
-            &payload::encode_positions(&positions),
+            payload::encode_positions(&positions),
         );
         let (querier, query) = grouped::query(cx, &groups, &settings.buckets)?;
         send.extend(query);

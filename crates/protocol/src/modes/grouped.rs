@@ -95,7 +95,7 @@ pub(crate) fn query(
             .map_err(local_psi)?;
     Ok((
         state,
-        split(MessageKind::PsiGroupedQuery, 0, &query.encode()),
+        split(MessageKind::PsiGroupedQuery, 0, query.encode()),
     ))
 }
 
@@ -118,7 +118,7 @@ pub(crate) fn answer(
     let query = GroupedQuery::decode(bytes, &limits(buckets)).map_err(peer_psi)?;
     let (reply, outcome) = ready.handle_query(&query).map_err(peer_psi)?;
     Ok((
-        split(MessageKind::PsiGroupedReply, 0, &reply.encode()),
+        split(MessageKind::PsiGroupedReply, 0, reply.encode()),
         outcome,
     ))
 }

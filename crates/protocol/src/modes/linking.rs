@@ -53,7 +53,7 @@ pub(crate) fn link_pairs(
     Ok(split(
         MessageKind::LinkIds,
         0,
-        &payload::encode_link_ids(&sent),
+        payload::encode_link_ids(&sent),
     ))
 }
 

@@ -197,6 +197,13 @@ impl OutcomeHandle {
         self.0.lock().map_or(None, |slot| slot.outcome.clone())
     }
 
+    /// The outcome, once the driver has finished, moved out of the handle (later calls give
+    /// `None`): [`OutcomeHandle::get`] copies it, and it holds a row per record.
+    #[must_use]
+    pub fn take(&self) -> Option<LinkOutcome> {
+        self.0.lock().map_or(None, |mut slot| slot.outcome.take())
+    }
+
     /// The transcript, once the driver has finished, if it was asked to keep one
     /// ([`ModeDriver::keep_transcript`]); [`Transcript::to_bytes`] gives `transcript.bin`.
     #[must_use]
@@ -236,6 +243,13 @@ impl ModeDriver {
         self.handle.get()
     }
 
+    /// The outcome, once the session has finished normally, moved out of the driver (later
+    /// calls, and [`ModeDriver::outcome`], give `None`).
+    #[must_use]
+    pub fn take_outcome(&mut self) -> Option<LinkOutcome> {
+        self.handle.take()
+    }
+
     /// A handle that will hold the outcome once the session finishes, to keep before the
     /// driver is boxed and handed to a transport.
     #[must_use]
@@ -266,7 +280,7 @@ impl ModeDriver {
             }
         }
         if step.finished
-            && let Some(outcome) = self.inner.outcome()
+            && let Some(outcome) = self.inner.take_outcome()
         {
             self.handle.set(outcome, self.transcript());
         }

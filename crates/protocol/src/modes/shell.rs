@@ -101,8 +101,10 @@ impl Shell {
         &self.cx
     }
 
-    pub(crate) fn outcome(&self) -> Option<LinkOutcome> {
-        self.outcome.clone()
+    /// The outcome, once finished, moved out (a copy of one row per record is the largest
+    /// thing a finished session holds).
+    pub(crate) fn take_outcome(&mut self) -> Option<LinkOutcome> {
+        self.outcome.take()
     }
 
     pub(crate) fn start(

@@ -916,7 +916,7 @@ fn mode_payloads_reject_wrong_counts_and_trailing_bytes() {
 #[test]
 fn chunks_split_and_reassemble_within_their_bound() {
     let bytes: Vec<u8> = (0..MAX_MODE_CHUNK_BYTES * 2 + 5).map(|i| i as u8).collect();
-    let messages = chunks::split(MessageKind::AllClks, 0, &bytes);
+    let messages = chunks::split(MessageKind::AllClks, 0, bytes.clone());
     assert_eq!(messages.len(), 3);
     let mut assembly = chunks::Reassembly::new(MessageKind::AllClks, 0, bytes.len());
     let mut whole = None;
@@ -945,7 +945,7 @@ fn chunks_split_and_reassemble_within_their_bound() {
         err.to_string(),
         "message of kind 'all_clks' is 11 bytes, over its limit of 10 bytes"
     );
-    assert_eq!(chunks::split(MessageKind::LinkIds, 2, &[]).len(), 1);
+    assert_eq!(chunks::split(MessageKind::LinkIds, 2, Vec::new()).len(), 1);
 }
 
 #[test]
@@ -1227,7 +1227,7 @@ impl Manual {
     }
 
     fn inject(&mut self, to: usize, kind: MessageKind, bytes: &[u8]) -> Result<(), ProtocolError> {
-        for message in chunks::split(kind, 0, bytes) {
+        for message in chunks::split(kind, 0, bytes.to_vec()) {
             let step = self.drivers[to].handle(message, &mut self.ledgers[to])?;
             self.queue
                 .extend(step.send.into_iter().map(|m| (1 - to, m)));
@@ -2063,4 +2063,36 @@ fn validate_with_fixed_m_and_u_flags_below_the_probability_threshold() {
         run.initiator.rows[1].status,
         LinkStatus::SuspectedWrongPerson
     );
+}
+
+#[test]
+fn chunks_are_cut_at_the_bound_counting_from_the_start() {
+    let max = MAX_MODE_CHUNK_BYTES;
+    let check = |len: usize, expected: &[usize]| {
+        let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let messages = chunks::split(MessageKind::AllClks, 0, bytes.clone());
+        let mut sizes = Vec::new();
+        let mut joined = Vec::new();
+        let mut lasts = Vec::new();
+        for message in messages {
+            if let Message::Mode(chunk) = message {
+                sizes.push(chunk.payload.len());
+                lasts.push(chunk.last);
+                joined.extend(chunk.payload);
+            }
+        }
+        assert_eq!(sizes, expected, "{len}");
+        assert_eq!(joined, bytes, "{len}");
+        let mut want_lasts = vec![false; expected.len()];
+        if let Some(last) = want_lasts.last_mut() {
+            *last = true;
+        }
+        assert_eq!(lasts, want_lasts, "{len}");
+    };
+    check(0, &[0]);
+    check(1, &[1]);
+    check(max, &[max]);
+    check(max + 1, &[max, 1]);
+    check(2 * max, &[max, max]);
+    check(2 * max + 5, &[max, max, 5]);
 }

@@ -174,7 +174,7 @@ pub(crate) fn after_psi(
     }
     let groups = groups(cx, &links, &holders, |i, h| links[i].1[h]);
     let own_padded = grouped::own_padded(&groups, &settings.buckets);
-    let mut send = split(MessageKind::PairPlan, 0, &payload::encode_holders(&holders));
+    let mut send = split(MessageKind::PairPlan, 0, payload::encode_holders(&holders));
     let (querier, query) = grouped::query(cx, &groups, &settings.buckets)?;
     send.extend(query);
     Ok(Transition::to(
@@ -383,7 +383,7 @@ impl State for AwaitReply {
         let send = split(
             MessageKind::PairScores,
             0,
-            &payload::encode_pair_scores(&best),
+            payload::encode_pair_scores(&best),
         );
         Ok(Transition::new(send, Next::AwaitDone))
     }

@@ -55,6 +55,7 @@ pub fn read_party_records(
         encoder,
         tokenizer,
         options,
+        shard: None,
     };
     read_csv_records(
         std::io::BufReader::new(file),

@@ -176,6 +176,13 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
             invalid_rows: config.invalid_rows,
             era_dates: config.era_dates,
         },
+        // Other shards' rows are dropped as they are read, before they are encoded, when the
+        // shard is cut by the first match key (round 0, no coarse fuzzy key); a later stage of
+        // a cascade or a fuzzy shard key selects after reading (below).
+        shard: shard
+            .as_ref()
+            .filter(|_| round == 0 && config.shard_key.is_none())
+            .map(|(shard, assigner)| (*shard, assigner)),
     };
     let mut records = match &config.input {
         InputSource::Csv(path) => {
@@ -208,12 +215,17 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
             blindlink_party::retain_carried(&mut records, &carried);
         }
     }
-    let shard_selection = shard.map(|(shard, assigner)| {
-        let mut selection = blindlink_party::retain_shard(&mut records, shard, &assigner);
-        // A stage's shard is a share of the whole input, not of the records carried into it.
-        selection.total = read;
-        selection
-    });
+    let shard_selection = match (records.shard.take(), shard) {
+        // Dropped as read (the first match key, round 0).
+        (Some(selection), _) => Some(selection),
+        (None, Some((shard, assigner))) => {
+            let mut selection = blindlink_party::retain_shard(&mut records, shard, &assigner);
+            // A stage's shard is a share of the whole input, not of the records carried into it.
+            selection.total = read;
+            Some(selection)
+        }
+        (None, None) => None,
+    };
     Ok(LoadedParty {
         config,
         secret,

@@ -244,7 +244,7 @@ pub async fn serve_each(
                     ));
                     break;
                 };
-                let Some(outcome) = handle.get() else {
+                let Some(outcome) = handle.take() else {
                     failure = Some(anyhow::anyhow!(
                         "session {} with {} ended before the mode finished",
                         ledger.session_id,
@@ -373,7 +373,7 @@ pub async fn link(
         .map_err(|e| anyhow::anyhow!("{e}"))
         .with_context(context)?;
     let outcome = driver
-        .outcome()
+        .take_outcome()
         .ok_or_else(|| anyhow::anyhow!("the session ended before the mode finished"))
         .with_context(context)?;
     let dir = config.output_dir.clone();
