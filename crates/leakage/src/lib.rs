@@ -29,6 +29,7 @@ mod frequency;
 mod graph;
 mod key_holder;
 mod metrics;
+mod population;
 mod profile;
 mod sweep;
 
@@ -42,6 +43,7 @@ pub use key_holder::{
     BlipKnowledge, FieldDecode, KeyHolder, field_dictionary, field_truth, value_is_right,
 };
 pub use metrics::{AttackScore, Guess, LinkageScore, dice, link_greedy, score_links};
+pub use population::{MAX_SAMPLE_PERSONS, NameFrequencies};
 pub use profile::{PlaintextRecord, ProfileParams, VulnerabilityProfile, vulnerability_profile};
 pub use sweep::{
     BlipSeed, Disclosure, Measurement, THRESHOLDS, clk_linkage, plaintext_records,
