@@ -47,7 +47,8 @@ pub use population::{MAX_SAMPLE_PERSONS, NameFrequencies};
 pub use profile::{PlaintextRecord, ProfileParams, VulnerabilityProfile, vulnerability_profile};
 pub use sweep::{
     BlipSeed, Disclosure, Measurement, THRESHOLDS, clk_linkage, plaintext_records,
-    profile_encoding, run_attacks, run_value_attacks, token_linkage, value_attacks,
+    profile_encoding, run_attacks, run_value_attacks, scaled_min_partition, token_linkage,
+    value_attacks,
 };
 
 #[cfg(test)]

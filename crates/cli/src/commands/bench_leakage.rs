@@ -61,6 +61,11 @@ pub struct LeakageBenchArgs {
     /// from, crates/leakage/data/febrl-*-freq.csv).
     #[arg(long, value_delimiter = ',', default_value = "synthetic,febrl")]
     pub value_data: Vec<String>,
+    /// Pattern mining's smallest partition split further, in victim filters (default: a
+    /// fiftieth of the victim file, at least 20); when given, the attack is labelled
+    /// pattern-mining-minpartN in leakage.csv.
+    #[arg(long)]
+    pub min_partition: Option<usize>,
     /// Records sampled for the pairwise proxies of profile.csv (co-occurrence, similarity,
     /// neighbourhood); their cost grows with its square.
     #[arg(long, default_value_t = 1000)]
@@ -292,6 +297,7 @@ struct Populations {
     values: Option<LinkedFiles>,
     febrl: Option<LinkedFiles>,
     febrl_tables: Option<LinkedFiles>,
+    min_partition: Option<usize>,
     profile: ProfileParams,
 }
 
@@ -315,6 +321,11 @@ pub fn run(args: &LeakageBenchArgs) -> anyhow::Result<()> {
         .iter()
         .map(|d| value_population(d))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if let Some(p) = args.min_partition
+        && p < 2
+    {
+        anyhow::bail!("--min-partition must be at least 2, got {p}");
+    }
     if args.profile_sample < 2 {
         anyhow::bail!(
             "--profile-sample must be at least 2, got {}",
@@ -354,6 +365,7 @@ pub fn run(args: &LeakageBenchArgs) -> anyhow::Result<()> {
             .transpose()
             .context("cannot sample the FEBRL frequency tables")?,
         locales,
+        min_partition: args.min_partition,
         profile: ProfileParams {
             sample: args.profile_sample,
             ..ProfileParams::default()
@@ -636,13 +648,20 @@ fn run_job(
                 &hardening,
                 &profile,
             ));
-            for measurement in run_value_attacks(files, config, secret)? {
+            for measurement in run_value_attacks(files, config, secret, populations.min_partition)?
+            {
+                let attack = match populations.min_partition {
+                    Some(p) if measurement.attack == "pattern-mining" => {
+                        format!("{}-minpart{p}", measurement.attack)
+                    }
+                    _ => measurement.attack.into(),
+                };
                 rows.push(Row {
                     mode: Mode::ClkExchange.name(),
                     locale: population.code(),
                     encoding: encoding.clone(),
                     hardening: hardening.clone(),
-                    attack: measurement.attack.into(),
+                    attack,
                     score: measurement.score,
                     linkage: None,
                 });
@@ -806,6 +825,7 @@ mod tests {
             seed: 3,
             value_persons: Some(0),
             value_data: vec!["febrl".into()],
+            min_partition: None,
             profile_sample: 200,
             key: "blindlink bench leakage linkage key".into(),
             no_progress: true,
@@ -905,6 +925,7 @@ mod tests {
             seed: 3,
             value_persons: Some(0),
             value_data: vec![],
+            min_partition: None,
             profile_sample: 1000,
             key: "k".into(),
             no_progress: true,
@@ -926,6 +947,10 @@ mod tests {
             "--profile-sample must be at least 2, got 1",
         );
         check_bad_flag(|a| a.key = String::new(), "--key must not be empty");
+        check_bad_flag(
+            |a| a.min_partition = Some(1),
+            "--min-partition must be at least 2, got 1",
+        );
         check_bad_flag(
             |a| a.locales = vec!["fr".into()],
             "--locales: unknown locale 'fr' (ja or en)",
