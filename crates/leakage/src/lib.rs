@@ -6,7 +6,9 @@
 //! re-identifications with a confidence), scored against the synthetic ground truth by
 //! [`AttackScore`]. The data come from `blindlink-synth` ([`LinkedFiles`]: a victim file whose
 //! encodings are attacked and a reference file the attacker holds in plaintext), the encodings
-//! from `blindlink-encoding` exactly as a party makes them ([`EncodingConfig`]). The crate is
+//! from `blindlink-encoding` exactly as a party makes them ([`EncodingConfig`]). For the
+//! frequency and pattern-mining attacks at the published scale, [`NameFrequencies`] draws
+//! populations of any size from real name frequency tables (FEBRL's, in `data/`). The crate is
 //! sans-IO and single-threaded (callers parallelise configurations); it knows nothing of the
 //! network, and nothing of the protocol beyond what the caller says a mode reveals.
 //!
