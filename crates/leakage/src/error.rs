@@ -24,6 +24,19 @@ pub enum LeakageError {
         /// What was wrong.
         reason: String,
     },
+    /// A line of a name frequency table ([`crate::NameFrequencies::parse`]) was refused.
+    #[error("frequency table {table} line {line}: {reason}")]
+    FrequencyTable {
+        /// The table's name.
+        table: String,
+        /// 1-based line number.
+        line: usize,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A population sample ([`crate::LinkedFiles::sample_names`]) was refused.
+    #[error("population sample: {0}")]
+    Sample(String),
     /// A generated file lacks a column the quasi-identifiers are built from.
     #[error("generated file has no column '{0}'")]
     MissingColumn(&'static str),

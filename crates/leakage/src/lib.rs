@@ -6,7 +6,9 @@
 //! re-identifications with a confidence), scored against the synthetic ground truth by
 //! [`AttackScore`]. The data come from `blindlink-synth` ([`LinkedFiles`]: a victim file whose
 //! encodings are attacked and a reference file the attacker holds in plaintext), the encodings
-//! from `blindlink-encoding` exactly as a party makes them ([`EncodingConfig`]). The crate is
+//! from `blindlink-encoding` exactly as a party makes them ([`EncodingConfig`]). For the
+//! frequency and pattern-mining attacks at the published scale, [`NameFrequencies`] draws
+//! populations of any size from real name frequency tables (FEBRL's, in `data/`). The crate is
 //! sans-IO and single-threaded (callers parallelise configurations); it knows nothing of the
 //! network, and nothing of the protocol beyond what the caller says a mode reveals.
 //!
@@ -29,6 +31,7 @@ mod frequency;
 mod graph;
 mod key_holder;
 mod metrics;
+mod population;
 mod profile;
 mod sweep;
 
@@ -42,10 +45,12 @@ pub use key_holder::{
     BlipKnowledge, FieldDecode, KeyHolder, field_dictionary, field_truth, value_is_right,
 };
 pub use metrics::{AttackScore, Guess, LinkageScore, dice, link_greedy, score_links};
+pub use population::{MAX_SAMPLE_PERSONS, NameFrequencies};
 pub use profile::{PlaintextRecord, ProfileParams, VulnerabilityProfile, vulnerability_profile};
 pub use sweep::{
     BlipSeed, Disclosure, Measurement, THRESHOLDS, clk_linkage, plaintext_records,
-    profile_encoding, run_attacks, run_value_attacks, token_linkage, value_attacks,
+    profile_encoding, run_attacks, run_value_attacks, scaled_min_partition, token_linkage,
+    value_attacks,
 };
 
 #[cfg(test)]

@@ -151,7 +151,7 @@ pub fn run_attacks(
             score: AttackScore::measure(&guesses, 1, same),
         });
         if config.fields.len() <= 2 {
-            out.extend(value_attacks(files, config, &victim));
+            out.extend(value_attacks(files, config, &victim, None));
         }
     }
     Ok(out)
@@ -160,12 +160,15 @@ pub fn run_attacks(
 /// The frequency and pattern-mining attacks (no key: the attacker holds `victim`, the
 /// encodings of the victim file under `config`, and the reference file as its plaintext sample
 /// of the same population), scored per value: a victim record is re-identified when the
-/// attacker names its normalised value tuple of `config`'s fields.
+/// attacker names its normalised value tuple of `config`'s fields. Pattern mining stops
+/// splitting partitions of fewer than `min_partition` filters; `None` scales it with the
+/// victim file ([`scaled_min_partition`]).
 #[must_use]
 pub fn value_attacks(
     files: &LinkedFiles,
     config: &EncodingConfig,
     victim: &[Vec<u8>],
+    min_partition: Option<usize>,
 ) -> Vec<Measurement> {
     let sample = field_tuples(files, config, false);
     let truth: Vec<String> = field_tuples(files, config, true)
@@ -175,7 +178,7 @@ pub fn value_attacks(
     let params = FrequencyParams {
         q: config.q,
         exact_fields: exact_mask(files, config),
-        min_partition: (victim.len() / 50).max(20),
+        min_partition: min_partition.unwrap_or_else(|| scaled_min_partition(victim.len())),
         ..FrequencyParams::default()
     };
     [
@@ -193,6 +196,13 @@ pub fn value_attacks(
     .collect()
 }
 
+/// Pattern mining's default smallest partition for `filters` victim filters: a fiftieth of
+/// them, at least 20 (100 filters at 5,000, 4,445 at NCVR's 222,251).
+#[must_use]
+pub fn scaled_min_partition(filters: usize) -> usize {
+    (filters / 50).max(20)
+}
+
 /// Encodes the victim file under `config` and `secret` (BLIP fresh) and runs
 /// [`value_attacks`] on it.
 ///
@@ -202,9 +212,10 @@ pub fn run_value_attacks(
     files: &LinkedFiles,
     config: &EncodingConfig,
     secret: &LinkageSecret,
+    min_partition: Option<usize>,
 ) -> Result<Vec<Measurement>, LeakageError> {
     let (victim, _) = victim_encodings(files, config, secret, BlipSeed::Fresh)?;
-    Ok(value_attacks(files, config, &victim))
+    Ok(value_attacks(files, config, &victim, min_partition))
 }
 
 /// Encodes the victim file under `config` and `secret` (BLIP as `blip` says) and profiles the

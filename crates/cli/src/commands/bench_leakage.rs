@@ -49,16 +49,23 @@ pub struct LeakageBenchArgs {
     /// Seed of the synthetic populations.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Persons of the frequent-values population (en, one attribute per filter: the setting of
-    /// the frequency and pattern-mining attacks; default 20000, or 5000 with --quick; 0 skips
-    /// it).
+    /// Persons of the frequent-values populations (en, one attribute per filter: the setting of
+    /// the frequency and pattern-mining attacks): of the synthetic one, and of each side of
+    /// febrl-tables (default 20000, or 5000 with --quick; 0 skips both).
     #[arg(long)]
     pub value_persons: Option<u64>,
     /// Populations of the frequency and pattern-mining attacks, comma-separated: synthetic
     /// (the en Zipf-Mandelbrot names of --value-persons persons), febrl (the FEBRL data sets'
-    /// real name frequencies, crates/leakage/data/febrl_names.csv).
+    /// real name frequencies, crates/leakage/data/febrl_names.csv), febrl-tables (--value-persons
+    /// victims and as many attackers drawn from the frequency tables FEBRL's generator samples
+    /// from, crates/leakage/data/febrl-*-freq.csv).
     #[arg(long, value_delimiter = ',', default_value = "synthetic,febrl")]
     pub value_data: Vec<String>,
+    /// Pattern mining's smallest partition split further, in victim filters (default: a
+    /// fiftieth of the victim file, at least 20); when given, the attack is labelled
+    /// pattern-mining-minpartN in leakage.csv.
+    #[arg(long)]
+    pub min_partition: Option<usize>,
     /// Records sampled for the pairwise proxies of profile.csv (co-occurrence, similarity,
     /// neighbourhood); their cost grows with its square.
     #[arg(long, default_value_t = 1000)]
@@ -202,6 +209,8 @@ enum ValuePopulation {
     Synthetic,
     /// The FEBRL data sets' names (real frequency tables).
     Febrl,
+    /// Names drawn from FEBRL's frequency tables, at any size.
+    FebrlTables,
 }
 
 impl ValuePopulation {
@@ -210,17 +219,20 @@ impl ValuePopulation {
         match self {
             Self::Synthetic => "en",
             Self::Febrl => "en-febrl",
+            Self::FebrlTables => "en-febrl-tables",
         }
     }
 
     /// The hardenings run on it: the published three, then the two that break the equality
     /// of equal values (a record salt needs a date of birth, which the FEBRL table has not).
+    /// The sampled tables, meant for the published sizes, run the published three only.
     fn hardenings(self) -> Vec<Hardening> {
         let mut h = vec![Hardening::None, Hardening::Balance, Hardening::XorFold];
-        if self == Self::Synthetic {
-            h.push(Hardening::SaltYear);
+        match self {
+            Self::Synthetic => h.extend([Hardening::SaltYear, Hardening::Blip(2.0)]),
+            Self::Febrl => h.push(Hardening::Blip(2.0)),
+            Self::FebrlTables => {}
         }
-        h.push(Hardening::Blip(2.0));
         h
     }
 }
@@ -229,7 +241,10 @@ fn value_population(name: &str) -> anyhow::Result<ValuePopulation> {
     match name {
         "synthetic" => Ok(ValuePopulation::Synthetic),
         "febrl" => Ok(ValuePopulation::Febrl),
-        other => anyhow::bail!("--value-data: unknown data set '{other}' (synthetic or febrl)"),
+        "febrl-tables" => Ok(ValuePopulation::FebrlTables),
+        other => anyhow::bail!(
+            "--value-data: unknown data set '{other}' (synthetic, febrl or febrl-tables)"
+        ),
     }
 }
 
@@ -281,6 +296,8 @@ struct Populations {
     files: Vec<LinkedFiles>,
     values: Option<LinkedFiles>,
     febrl: Option<LinkedFiles>,
+    febrl_tables: Option<LinkedFiles>,
+    min_partition: Option<usize>,
     profile: ProfileParams,
 }
 
@@ -304,6 +321,11 @@ pub fn run(args: &LeakageBenchArgs) -> anyhow::Result<()> {
         .iter()
         .map(|d| value_population(d))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if let Some(p) = args.min_partition
+        && p < 2
+    {
+        anyhow::bail!("--min-partition must be at least 2, got {p}");
+    }
     if args.profile_sample < 2 {
         anyhow::bail!(
             "--profile-sample must be at least 2, got {}",
@@ -334,7 +356,16 @@ pub fn run(args: &LeakageBenchArgs) -> anyhow::Result<()> {
             .then(LinkedFiles::febrl_names)
             .transpose()
             .context("cannot read the FEBRL name table")?,
+        febrl_tables: (value_persons > 0 && value_data.contains(&ValuePopulation::FebrlTables))
+            .then(|| {
+                usize::try_from(value_persons)
+                    .map_err(|_| anyhow::anyhow!("--value-persons {value_persons} is too large"))
+                    .and_then(|n| Ok(LinkedFiles::febrl_population(n, args.seed)?))
+            })
+            .transpose()
+            .context("cannot sample the FEBRL frequency tables")?,
         locales,
+        min_partition: args.min_partition,
         profile: ProfileParams {
             sample: args.profile_sample,
             ..ProfileParams::default()
@@ -402,7 +433,7 @@ pub fn run(args: &LeakageBenchArgs) -> anyhow::Result<()> {
     write_atomically(&svg, |file| Ok(file.write_all(chart.as_bytes())?))
         .with_context(|| format!("cannot write {}", svg.display()))?;
     println!(
-        "bench leakage: {} rows from {} configurations ({persons} persons, overlap {}, locales {}; frequent values: {}, {value_persons} synthetic en persons) in {:.1} s; wrote {}, {}, {} and {}",
+        "bench leakage: {} rows from {} configurations ({persons} persons, overlap {}, locales {}; frequent values: {}, {value_persons} persons) in {:.1} s; wrote {}, {}, {} and {}",
         rows.len(),
         jobs.len(),
         args.overlap,
@@ -436,6 +467,10 @@ fn jobs(populations: &Populations, quick: bool) -> Vec<Job> {
     for (population, present) in [
         (ValuePopulation::Synthetic, populations.values.is_some()),
         (ValuePopulation::Febrl, populations.febrl.is_some()),
+        (
+            ValuePopulation::FebrlTables,
+            populations.febrl_tables.is_some(),
+        ),
     ] {
         if !present {
             continue;
@@ -596,6 +631,7 @@ fn run_job(
             let files = match population {
                 ValuePopulation::Synthetic => &populations.values,
                 ValuePopulation::Febrl => &populations.febrl,
+                ValuePopulation::FebrlTables => &populations.febrl_tables,
             };
             let Some(files) = files else {
                 return Ok((rows, counts, profiles));
@@ -612,13 +648,20 @@ fn run_job(
                 &hardening,
                 &profile,
             ));
-            for measurement in run_value_attacks(files, config, secret)? {
+            for measurement in run_value_attacks(files, config, secret, populations.min_partition)?
+            {
+                let attack = match populations.min_partition {
+                    Some(p) if measurement.attack == "pattern-mining" => {
+                        format!("{}-minpart{p}", measurement.attack)
+                    }
+                    _ => measurement.attack.into(),
+                };
                 rows.push(Row {
                     mode: Mode::ClkExchange.name(),
                     locale: population.code(),
                     encoding: encoding.clone(),
                     hardening: hardening.clone(),
-                    attack: measurement.attack.into(),
+                    attack,
                     score: measurement.score,
                     linkage: None,
                 });
@@ -782,6 +825,7 @@ mod tests {
             seed: 3,
             value_persons: Some(0),
             value_data: vec!["febrl".into()],
+            min_partition: None,
             profile_sample: 200,
             key: "blindlink bench leakage linkage key".into(),
             no_progress: true,
@@ -881,6 +925,7 @@ mod tests {
             seed: 3,
             value_persons: Some(0),
             value_data: vec![],
+            min_partition: None,
             profile_sample: 1000,
             key: "k".into(),
             no_progress: true,
@@ -895,13 +940,17 @@ mod tests {
     fn bad_flags_are_refused_with_their_name() {
         check_bad_flag(
             |a| a.value_data = vec!["ncvr".into()],
-            "--value-data: unknown data set 'ncvr' (synthetic or febrl)",
+            "--value-data: unknown data set 'ncvr' (synthetic, febrl or febrl-tables)",
         );
         check_bad_flag(
             |a| a.profile_sample = 1,
             "--profile-sample must be at least 2, got 1",
         );
         check_bad_flag(|a| a.key = String::new(), "--key must not be empty");
+        check_bad_flag(
+            |a| a.min_partition = Some(1),
+            "--min-partition must be at least 2, got 1",
+        );
         check_bad_flag(
             |a| a.locales = vec!["fr".into()],
             "--locales: unknown locale 'fr' (ja or en)",
