@@ -854,13 +854,7 @@ mod tests {
         let secret = LinkageSecret::from_bytes(b"builder test key".to_vec()).unwrap();
         let encoder = ClkEncoder::new(&schema, &secret).unwrap();
         let tokenizer = FieldTokenizer::new(&schema, &secret).unwrap();
-        let keys = [MatchKeySpec {
-            name: "mn".into(),
-            columns: vec![KeyColumn {
-                column: "mn".into(),
-                normalise: vec!["my-number".into()],
-            }],
-        }];
+        let keys = mn_key();
         let none = BTreeMap::new();
         let spec = RecordsSpec {
             columns: InputColumns {
@@ -1253,13 +1247,7 @@ mod tests {
     /// The sharder of the test rows' `mn` key.
     fn row_sharder(assigner: &ShardAssigner, options: InputOptions) -> RowSharder {
         let schema = SchemaDocument::parse(SCHEMA).unwrap();
-        let keys = [MatchKeySpec {
-            name: "mn".into(),
-            columns: vec![KeyColumn {
-                column: "mn".into(),
-                normalise: vec!["my-number".into()],
-            }],
-        }];
+        let keys = mn_key();
         let none = BTreeMap::new();
         let spec = RecordsSpec {
             columns: InputColumns {
@@ -1295,15 +1283,20 @@ mod tests {
         format!("{body}{check}")
     }
 
-    /// The `mn` key of a test row.
-    fn got_key(row: &str) -> Vec<u8> {
-        let keys = [MatchKeySpec {
+    /// The test rows' one match key: `mn`, a My Number.
+    fn mn_key() -> [MatchKeySpec; 1] {
+        [MatchKeySpec {
             name: "mn".into(),
             columns: vec![KeyColumn {
                 column: "mn".into(),
                 normalise: vec!["my-number".into()],
             }],
-        }];
+        }]
+    }
+
+    /// The `mn` key of a test row.
+    fn got_key(row: &str) -> Vec<u8> {
+        let keys = mn_key();
         let encoder = MatchKeyEncoder::new(&keys[0]).unwrap();
         encoder.encode(&[row.split(',').nth(1).unwrap()]).unwrap()
     }

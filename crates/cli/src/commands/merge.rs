@@ -98,42 +98,11 @@ pub fn run(args: MergeArgs) -> anyhow::Result<()> {
     let mut value: serde_json::Value = serde_json::from_str(&ledger.to_json()?)?;
     if let Some(object) = value.as_object_mut() {
         object.insert("input".to_owned(), sum_inputs(&shards).into());
-        object.insert(
-            "shards".to_owned(),
-            shards
-                .iter()
-                .map(|s| {
-                    serde_json::json!({
-                        "shard": s.shard.to_string(),
-                        "session_id": s.ledger.session_id.to_string(),
-                    })
-                })
-                .collect(),
-        );
+        object.insert("shards".to_owned(), shard_sessions(&shards).into());
     }
-    let mut ledger_file = AtomicFile::create(&args.out.join(LEDGER_FILE))?;
-    ledger_file
-        .write_all(serde_json::to_string_pretty(&value)?.as_bytes())
-        .and_then(|()| ledger_file.write_all(b"\n"))
-        .with_context(|| format!("cannot write {}", args.out.join(LEDGER_FILE).display()))?;
     let title = format!("{}-way sharded run", shards.len());
-    let sources = shards
-        .iter()
-        .map(|s| format!("shard {} (session {})", s.shard, s.ledger.session_id))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let report = report(&shards, &ledger, counts, &title, &sources);
-    let mut report_file = AtomicFile::create(&args.out.join(REPORT_FILE))?;
-    report_file
-        .write_all(report.as_bytes())
-        .with_context(|| format!("cannot write {}", args.out.join(REPORT_FILE).display()))?;
-    // Written to temporary files above; renamed into place only now that all are complete.
-    links.into_inner()?.commit()?;
-    ledger_file.commit()?;
-    if let Some(rejects) = rejects {
-        rejects.into_inner()?.commit()?;
-    }
-    report_file.commit()?;
+    let report = report(&shards, &ledger, counts, &title, &shard_sources(&shards));
+    write_merged(&args.out, links, rejects, &value, &report)?;
     if !args.quiet {
         eprintln!(
             "merged {} shards ({} mode): {}; outputs in {}",
@@ -614,13 +583,7 @@ fn write_cascade(args: &MergeArgs, shards: &[ShardOutput]) -> anyhow::Result<()>
         listed.push(serde_json::json!({
             "stage": k,
             "key": stage_key(group),
-            "shards": group
-                .iter()
-                .map(|s| serde_json::json!({
-                    "shard": s.shard.to_string(),
-                    "session_id": s.ledger.session_id.to_string(),
-                }))
-                .collect::<Vec<_>>(),
+            "shards": shard_sessions(group),
             "ledger": stage_value,
         }));
     }
@@ -628,38 +591,14 @@ fn write_cascade(args: &MergeArgs, shards: &[ShardOutput]) -> anyhow::Result<()>
         object.insert("input".to_owned(), sum_inputs(first_stage).into());
         object.insert("stages".to_owned(), listed.into());
     }
-    let mut ledger_file = AtomicFile::create(&args.out.join(LEDGER_FILE))?;
-    ledger_file
-        .write_all(serde_json::to_string_pretty(&value)?.as_bytes())
-        .and_then(|()| ledger_file.write_all(b"\n"))
-        .with_context(|| format!("cannot write {}", args.out.join(LEDGER_FILE).display()))?;
     let title = format!("{}-stage sharded cascade", stages.len());
     let sources = stages
         .iter()
-        .map(|(k, group)| {
-            format!(
-                "stage {k} ({}): {}",
-                stage_key(group),
-                group
-                    .iter()
-                    .map(|s| format!("shard {} (session {})", s.shard, s.ledger.session_id))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })
+        .map(|(k, group)| format!("stage {k} ({}): {}", stage_key(group), shard_sources(group)))
         .collect::<Vec<_>>()
         .join("; ");
     let report = report(&all, &ledger, counts, &title, &sources);
-    let mut report_file = AtomicFile::create(&args.out.join(REPORT_FILE))?;
-    report_file
-        .write_all(report.as_bytes())
-        .with_context(|| format!("cannot write {}", args.out.join(REPORT_FILE).display()))?;
-    links.into_inner()?.commit()?;
-    ledger_file.commit()?;
-    if let Some(rejects) = rejects {
-        rejects.into_inner()?.commit()?;
-    }
-    report_file.commit()?;
+    write_merged(&args.out, links, rejects, &value, &report)?;
     if !args.quiet {
         eprintln!(
             "merged {} stages of {} shards ({} mode): {}; outputs in {}",
@@ -671,6 +610,55 @@ fn write_cascade(args: &MergeArgs, shards: &[ShardOutput]) -> anyhow::Result<()>
         );
     }
     Ok(())
+}
+
+/// Each shard and the session that made it, for the merged ledger.
+fn shard_sessions(shards: &[&ShardOutput]) -> Vec<serde_json::Value> {
+    shards
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "shard": s.shard.to_string(),
+                "session_id": s.ledger.session_id.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// `shard I (session S), ...`, for the merged report.
+fn shard_sources(shards: &[&ShardOutput]) -> String {
+    shards
+        .iter()
+        .map(|s| format!("shard {} (session {})", s.shard, s.ledger.session_id))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Writes the merged `ledger.json` (`ledger`) and `report.txt` (`report`) next to the staged
+/// `links` and `rejects`, then renames all of them into place, only now that all are
+/// complete.
+fn write_merged(
+    out: &Path,
+    links: CsvOut,
+    rejects: Option<CsvOut>,
+    ledger: &serde_json::Value,
+    report: &str,
+) -> anyhow::Result<()> {
+    let mut ledger_file = AtomicFile::create(&out.join(LEDGER_FILE))?;
+    ledger_file
+        .write_all(serde_json::to_string_pretty(ledger)?.as_bytes())
+        .and_then(|()| ledger_file.write_all(b"\n"))
+        .with_context(|| format!("cannot write {}", out.join(LEDGER_FILE).display()))?;
+    let mut report_file = AtomicFile::create(&out.join(REPORT_FILE))?;
+    report_file
+        .write_all(report.as_bytes())
+        .with_context(|| format!("cannot write {}", out.join(REPORT_FILE).display()))?;
+    links.into_inner()?.commit()?;
+    ledger_file.commit()?;
+    if let Some(rejects) = rejects {
+        rejects.into_inner()?.commit()?;
+    }
+    report_file.commit()
 }
 
 /// A record's row in the merged cascade, and what the stages made of it.
