@@ -336,18 +336,7 @@ impl<'a> RecordsBuilder<'a> {
             let values = row.iter().map(|&v| v.to_owned()).collect();
             return self.bad(line, id, "", reason, values, None);
         }
-        let mut replaced: Vec<(usize, String)> = Vec::new();
-        for &c in &self.lenient_dates {
-            if normalise_date_with(
-                row[c],
-                NumericOrder::YearFirst,
-                EraReading::Lenient,
-                &mut self.date,
-            ) == Ok(true)
-            {
-                replaced.push((c, self.date.clone()));
-            }
-        }
+        let replaced = lenient_replacements(row, &self.lenient_dates, &mut self.date);
         // Counted in shard 0 only (every row's), so that the shards' counts sum to the file's.
         if self.shard.as_ref().is_none_or(|s| s.shard.index() == 0) {
             self.records.era_dates_read_leniently += replaced.len() as u64;
@@ -721,18 +710,7 @@ impl RowSharder {
         if let Some(&shard) = self.shard_of_id.get(&id) {
             return shard;
         }
-        let mut replaced: Vec<(usize, String)> = Vec::new();
-        for &c in &self.lenient_dates {
-            if normalise_date_with(
-                row[c],
-                NumericOrder::YearFirst,
-                EraReading::Lenient,
-                &mut self.date,
-            ) == Ok(true)
-            {
-                replaced.push((c, self.date.clone()));
-            }
-        }
+        let replaced = lenient_replacements(row, &self.lenient_dates, &mut self.date);
         let mut values = row.to_vec();
         for (c, date) in &replaced {
             values[*c] = date;
@@ -797,6 +775,24 @@ fn tokenize_rows(
             },
         )
         .collect()
+}
+
+/// The era dates of `row`'s columns `lenient_dates` that are read leniently (outside their
+/// era), with the Gregorian date each denotes (`date` is the scratch buffer).
+fn lenient_replacements(
+    row: &[&str],
+    lenient_dates: &[usize],
+    date: &mut String,
+) -> Vec<(usize, String)> {
+    let mut replaced = Vec::new();
+    for &c in lenient_dates {
+        if normalise_date_with(row[c], NumericOrder::YearFirst, EraReading::Lenient, date)
+            == Ok(true)
+        {
+            replaced.push((c, date.clone()));
+        }
+    }
+    replaced
 }
 
 #[cfg(test)]

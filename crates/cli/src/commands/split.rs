@@ -17,7 +17,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use blindlink_encoding::{LinkageSecret, SchemaDocument};
 use blindlink_party::{InputSource, RecordSource, RowSharder, Shard, ShardAssigner};
 
 use super::party::{PartyCommand, PartyConfig};
@@ -73,22 +72,9 @@ pub fn run(args: SplitArgs) -> anyhow::Result<()> {
              to CSV, or give each shard's query its own WHERE clause)"
         );
     };
-    let schema_text = std::fs::read_to_string(&config.schema).with_context(|| {
-        format!(
-            "{shown}: linkage.schema: cannot read {}",
-            config.schema.display()
-        )
-    })?;
-    let schema = SchemaDocument::parse(&schema_text)
-        .with_context(|| format!("invalid schema {}", config.schema.display()))?;
-    let secret = crate::commands::keygen::read_key_file(&config.key_file)
-        .with_context(|| format!("{shown}: linkage.key_file"))?;
-    let assigner = ShardAssigner::new(
-        &LinkageSecret::from_bytes(secret.to_vec())
-            .with_context(|| format!("key file {}", config.key_file.display()))?,
-        count,
-    );
-    drop(secret);
+    let (schema, secret, linkage_secret) = super::party::read_schema_and_key(&config)?;
+    let assigner = ShardAssigner::new(&linkage_secret, count);
+    drop((secret, linkage_secret));
 
     let source = RecordSource::Csv(input.display().to_string());
     let file =

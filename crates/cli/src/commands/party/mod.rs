@@ -128,15 +128,15 @@ impl std::fmt::Debug for LoadedParty {
     }
 }
 
-/// Reads the schema, the key and the input (a CSV file or a PostgreSQL query) of `config`,
-/// and encodes the records.
+/// `config`'s schema and linkage key (the key file's bytes and the secret made of them); errors
+/// name the config key that points at the file.
 ///
 /// # Errors
-/// An unreadable or invalid file, named with the config key that points at it.
-pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
-    let started = Instant::now();
-    blindlink_party::check_stage(&config)?;
-    let shown = config.source.display().to_string();
+/// An unreadable or invalid schema or key file.
+pub fn read_schema_and_key(
+    config: &PartyConfig,
+) -> anyhow::Result<(SchemaDocument, Zeroizing<Vec<u8>>, LinkageSecret)> {
+    let shown = config.source.display();
     let schema_text = std::fs::read_to_string(&config.schema).with_context(|| {
         format!(
             "{shown}: linkage.schema: cannot read {}",
@@ -149,6 +149,19 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
         .with_context(|| format!("{shown}: linkage.key_file"))?;
     let linkage_secret = LinkageSecret::from_bytes(secret.to_vec())
         .with_context(|| format!("key file {}", config.key_file.display()))?;
+    Ok((schema, secret, linkage_secret))
+}
+
+/// Reads the schema, the key and the input (a CSV file or a PostgreSQL query) of `config`,
+/// and encodes the records.
+///
+/// # Errors
+/// An unreadable or invalid file, named with the config key that points at it.
+pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
+    let started = Instant::now();
+    blindlink_party::check_stage(&config)?;
+    let shown = config.source.display().to_string();
+    let (schema, secret, linkage_secret) = read_schema_and_key(&config)?;
     let encoder = ClkEncoder::new(&schema, &linkage_secret)
         .with_context(|| format!("schema {}", config.schema.display()))?;
     let tokenizer = fields::field_tokenizer(config.mode, &schema, &linkage_secret, &config.schema)?;
