@@ -447,12 +447,11 @@ impl<'a> RecordsBuilder<'a> {
         // repeated).
         self.rejected.sort_by_key(|r| r.line);
         if let Some(filter) = &self.shard {
-            self.records.rows_read -= filter.rows_elsewhere;
             self.records.shard = Some(ShardSelection {
                 kept: self.records.ids.len(),
-                total: self.records.ids.len()
-                    + usize::try_from(filter.elsewhere).unwrap_or(usize::MAX),
+                total: usize::try_from(self.records.rows_read).unwrap_or(usize::MAX),
             });
+            self.records.rows_read -= filter.rows_elsewhere;
         }
         let shown = self.source.shown().to_owned();
         let other_shards_have_rows = self.shard.as_ref().is_some_and(|s| s.elsewhere > 0);

@@ -231,12 +231,14 @@ pub fn check_shardable(config: &PartyConfig, shard: Shard) -> Result<(), PartyEr
     }
 }
 
-/// How many records a shard kept.
+/// How many records a shard kept, of how many rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShardSelection {
-    /// Records in the shard.
+    /// Records in the shard. Over the shards these sum to the unsharded run's records.
     pub kept: usize,
-    /// Records read (all shards).
+    /// The input's data rows, all shards' (the unsharded run's `rows_read`): the same in
+    /// every shard. Not a count of records: a shard cannot know how many of other shards'
+    /// rows their own encoder or tokenizer rejects, since it does not encode them.
     pub total: usize,
 }
 
@@ -249,6 +251,7 @@ pub fn retain_shard(
     assigner: &ShardAssigner,
 ) -> ShardSelection {
     let total = records.ids.len();
+    let rows = usize::try_from(records.rows_read).unwrap_or(usize::MAX);
     let keep: Vec<bool> = match records.match_keys.first() {
         Some(step) => step
             .keys
@@ -313,7 +316,7 @@ pub fn retain_shard(
     }
     ShardSelection {
         kept: records.ids.len(),
-        total,
+        total: rows,
     }
 }
 
@@ -768,7 +771,7 @@ mod tests {
             let mut r = records();
             let shard = Shard::new(index, 3).unwrap();
             let selection = retain_shard(&mut r, shard, &assigner);
-            assert_eq!(selection.total, 100);
+            assert_eq!(selection.total, 103);
             assert_eq!(selection.kept, r.ids.len());
             assert_eq!(r.match_keys[0].keys.len(), r.ids.len());
             assert_eq!(r.match_keys[1].keys.len(), r.ids.len());

@@ -209,7 +209,6 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
         }
         InputSource::Postgres(pg) => postgres::read_postgres_records(pg, &shown, spec)?,
     };
-    let read = records.ids.len();
     // fuzzy sharded by a coarse blocking key: that key's column is the one shards are cut by.
     if let Some(index) = config
         .shard_key
@@ -224,19 +223,20 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
         blindlink_party::keep_stage_key(&mut records, stage);
         if let Some(previous) = &config.previous {
             let cascade: Vec<String> = config.match_keys.iter().map(|k| k.name.clone()).collect();
-            let carried = stage::carried_records(&config, &cascade, stage, previous, &records)?;
+            let shard = shard.as_ref().map(|(shard, assigner)| (*shard, assigner));
+            let carried =
+                stage::carried_records(&config, &cascade, stage, previous, &records, shard)?;
             blindlink_party::retain_carried(&mut records, &carried);
         }
     }
     let shard_selection = match (records.shard.take(), shard) {
         // Dropped as read (the first match key, round 0).
         (Some(selection), _) => Some(selection),
-        (None, Some((shard, assigner))) => {
-            let mut selection = blindlink_party::retain_shard(&mut records, shard, &assigner);
-            // A stage's shard is a share of the whole input, not of the records carried into it.
-            selection.total = read;
-            Some(selection)
-        }
+        (None, Some((shard, assigner))) => Some(blindlink_party::retain_shard(
+            &mut records,
+            shard,
+            &assigner,
+        )),
         (None, None) => None,
     };
     Ok(LoadedParty {
@@ -299,7 +299,7 @@ pub fn shard_progress(quiet: bool, party: &LoadedParty) {
         progress(
             quiet,
             &format!(
-                "{stage}shard {shard}: {} of {} records; outputs in {}",
+                "{stage}shard {shard}: {} records of the input's {} rows; outputs in {}",
                 selection.kept,
                 selection.total,
                 party.config.output_dir.display()
