@@ -105,7 +105,7 @@ pub fn run(args: SplitArgs) -> anyhow::Result<()> {
             let keys: Vec<String> = config.match_keys.iter().map(|k| k.name.clone()).collect();
             Some((
                 stage,
-                stage::read_previous(&config, &keys, stage, dir, None)?,
+                stage::read_previous(&config, &keys, stage, dir, None, None)?,
             ))
         }
     };

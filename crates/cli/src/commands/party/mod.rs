@@ -175,10 +175,15 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
     drop(linkage_secret);
     // validate compares field tokens only; fuzzy blocks on CLKs locally and compares tokens.
     let needs_clks = blindlink_party::uses_clks(config.mode);
+    // A cascade stage links its own key only: the other keys are not computed.
+    let keys = config.stage.map_or(&config.match_keys[..], |s| {
+        let k = s.round() as usize;
+        config.match_keys.get(k..=k).unwrap_or(&config.match_keys)
+    });
     let spec = blindlink_party::RecordsSpec {
         columns: blindlink_party::InputColumns {
             id_column: &config.id_column,
-            match_keys: &config.match_keys,
+            match_keys: keys,
             schema_columns: &config.schema_columns,
             combined_columns: &config.combined_columns,
         },

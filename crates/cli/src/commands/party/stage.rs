@@ -20,8 +20,8 @@
 //! among 10^9 ids has probability below 10^-20), so the lookup holds about 40 bytes per
 //! record of the input for as long as the selection takes.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -74,7 +74,10 @@ impl std::fmt::Debug for PreviousOutput {
 }
 
 /// Reads the merged output `previous` of the stages before `stage` (see the module docs).
-/// `keys` are the names of the config's whole cascade, in order.
+/// `keys` are the names of the config's whole cascade, in order; `rows`, the input's rows and
+/// rejected rows, are checked against its ledger's before its links are read; `only` keeps
+/// the states of those record ids alone (a shard's split file: its own few records, not the
+/// whole input's).
 ///
 /// # Errors
 /// `previous` is not the merged output of stages `0..K` of this party's cascade, or cannot be
@@ -85,6 +88,7 @@ pub fn read_previous(
     stage: CascadeStage,
     previous: &Path,
     rows: Option<(u64, u64)>,
+    only: Option<&HashSet<&str>>,
 ) -> anyhow::Result<PreviousOutput> {
     let shown = config.source.display().to_string();
     let prefix = format!("{shown}: --previous {}", previous.display());
@@ -211,6 +215,9 @@ pub fn read_previous(
         line += 1;
         let at = || format!("{}:{line}", links_path.display());
         let id = record.get(id_column).unwrap_or_default();
+        if only.is_some_and(|only| !only.contains(id)) {
+            continue;
+        }
         let state = match record.get(status_column).unwrap_or_default() {
             "linked" => Previously::Linked,
             "unmatched" | "ambiguous" => Previously::Carried,
@@ -370,7 +377,8 @@ pub fn carried_records(
         InputSource::Postgres(_) => None,
     };
     if let Some((path, (round, of))) = split {
-        let mut output = read_previous(config, keys, stage, previous, None)?;
+        let ids: HashSet<&str> = records.ids.iter().map(String::as_str).collect();
+        let mut output = read_previous(config, keys, stage, previous, None, Some(&ids))?;
         return split_records(
             &mut output,
             &shown,
@@ -388,6 +396,7 @@ pub fn carried_records(
         stage,
         previous,
         Some((records.rows_read, rejected)),
+        None,
     )?;
     if output.records() != records.ids.len() {
         bail!(
