@@ -22,7 +22,9 @@
 //! `0..K` left unlinked (`--previous`, read by the CLI; [`retain_carried`] keeps them), sharded
 //! by the keyed hash of round `K`'s key under the per-round purpose `shard/K`
 //! ([`ShardAssigner::for_round`]; round 0 keeps the purpose `shard`, so stage 0 assigns
-//! exactly as an unstaged shard does). `fuzzy` would shard by a coarse blocking key (a pair
+//! exactly as an unstaged shard does). A stage computes its own key only, and its shard may
+//! read only its own records from the file `blindlink split --stage K` wrote for it (the CLI
+//! checks that file against `--previous`). `fuzzy` would shard by a coarse blocking key (a pair
 //! whose blocking keys differ is never compared: recall is lost on exactly the pairs that
 //! disagree on it): it shards only by a key named in `[shard] key`, one of its
 //! `[[input.match_key]]`s, which the handshake commits to as `shard.key`; `clk-exchange`
