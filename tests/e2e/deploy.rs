@@ -56,6 +56,11 @@ fn env(container: &Yaml) -> BTreeMap<String, String> {
 
 /// The container's command line with `$(VAR)` replaced from `values`, parsed by the CLI.
 fn command_line(container: &Yaml, values: &[(&str, &str)]) -> Command {
+    try_command_line(container, values).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// As [`command_line`], with the CLI's refusal (an unknown flag, a bad value) as the error.
+fn try_command_line(container: &Yaml, values: &[(&str, &str)]) -> Result<Command, String> {
     let mut argv: Vec<String> = list(&container["command"])
         .iter()
         .map(|a| text(a).to_owned())
@@ -65,13 +70,18 @@ fn command_line(container: &Yaml, values: &[(&str, &str)]) -> Command {
         for (name, value) in values {
             arg = arg.replace(&format!("$({name})"), value);
         }
-        assert!(!arg.contains("$("), "unreplaced variable in {arg}");
+        if arg.contains("$(") {
+            return Err(format!("unreplaced variable in {arg}"));
+        }
         argv.push(arg);
     }
     assert_eq!(argv[0], "blindlink");
     blindlink_cli::Cli::try_parse_from(&argv)
-        .unwrap_or_else(|e| panic!("{argv:?}: {e}"))
-        .command
+        .map(|cli| cli.command)
+        .map_err(|e| {
+            let message = e.to_string();
+            format!("{argv:?}: {}", message.lines().next().unwrap_or_default())
+        })
 }
 
 /// The mount path of each volume the container mounts, by volume, checked against the pod's
@@ -385,4 +395,451 @@ fn slurm_scripts_use_flags_the_cli_has() {
     // A cascade: stage K's array waits for the merge of stages 0 to K-1, which it reads.
     assert!(submit.contains("after=(--dependency=\"afterok:$merge\")"));
     assert!(submit.contains("export BLINDLINK_PREVIOUS=$MERGED-stage-$((k - 1))"));
+}
+
+/// The files of the cascade's Kubernetes stages (`deploy/k8s/cascade/`), by name, with the
+/// ConfigMap and secrets of `config.yaml`.
+fn cascade_files() -> BTreeMap<String, String> {
+    let mut files = BTreeMap::new();
+    files.insert(
+        "config.yaml".to_owned(),
+        std::fs::read_to_string(deploy().join("k8s/config.yaml")).unwrap(),
+    );
+    for entry in std::fs::read_dir(deploy().join("k8s/cascade")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        files.insert(name, std::fs::read_to_string(&path).unwrap());
+    }
+    files
+}
+
+/// Every document of the `.yaml` files, by `kind/name`, and the file it is in.
+fn documents(files: &BTreeMap<String, String>) -> BTreeMap<String, (String, Yaml)> {
+    let mut all = BTreeMap::new();
+    for (file, text) in files.iter().filter(|(f, _)| f.ends_with(".yaml")) {
+        for doc in YamlLoader::load_from_str(text).unwrap() {
+            let key = format!(
+                "{}/{}",
+                text_of(&doc["kind"]),
+                text_of(&doc["metadata"]["name"])
+            );
+            assert!(
+                all.insert(key.clone(), (file.clone(), doc)).is_none(),
+                "{key} twice"
+            );
+        }
+    }
+    all
+}
+
+fn text_of(y: &Yaml) -> &str {
+    text(y)
+}
+
+macro_rules! ensure {
+    ($cond:expr, $($why:tt)+) => {
+        if !$cond {
+            return Err(format!($($why)+));
+        }
+    };
+}
+
+/// What a stage's object does, as the check follows the script: the stage it runs, the
+/// output directory it writes into, and whether it is a server (drained by deletion).
+struct Producer {
+    stage: u32,
+    root: PathBuf,
+    server: bool,
+}
+
+/// Checks the cascade's stage manifests against the CLI and the configs, and follows
+/// `cascade.sh` stage by stage: an object is applied only once what it reads exists (stage
+/// K's `--previous` is a completed merge of stages 0 to K-1; a merge's shards were written
+/// by completed links and drained servers), and every name it waits for or deletes exists.
+fn check_cascade(files: &BTreeMap<String, String>) -> Result<(), String> {
+    let docs = documents(files);
+    let all: BTreeMap<String, Yaml> = docs
+        .iter()
+        .map(|(k, (_, doc))| (k.clone(), doc.clone()))
+        .collect();
+    let registry = party_config(&all, "registry-cascade.toml", PartyCommand::Serve);
+    let insurer = party_config(&all, "insurer-cascade.toml", PartyCommand::Link);
+    let keys = registry.match_keys.len();
+    ensure!(
+        keys == insurer.match_keys.len() && keys > 1,
+        "the cascade configs list {keys} and {} keys",
+        insurer.match_keys.len()
+    );
+    let (_, peer_name) = insurer.peer.clone().unwrap();
+    ensure!(peer_name == registry.name, "peer name {peer_name}");
+
+    // Each stage's objects, checked on their own; what they read and write, for the script.
+    let mut producers: BTreeMap<String, Producer> = BTreeMap::new();
+    let mut reads: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut merges: BTreeMap<String, (PathBuf, PathBuf, u32)> = BTreeMap::new();
+    for k in 0..keys {
+        let stage = u32::try_from(k).unwrap();
+        let file = format!("stage-{k}.yaml");
+        let get = |key: &str| -> Result<&Yaml, String> {
+            docs.get(key)
+                .filter(|(f, _)| *f == file)
+                .map(|(_, doc)| doc)
+                .ok_or_else(|| format!("{file}: no {key}"))
+        };
+        let service = get(&format!("Service/registry-stage-{k}"))?;
+        let statefulset = get(&format!("StatefulSet/registry-stage-{k}"))?;
+        let job = get(&format!("Job/insurer-link-stage-{k}"))?;
+        ensure!(
+            text(&service["spec"]["clusterIP"]) == "None",
+            "{file}: not headless"
+        );
+        ensure!(
+            statefulset["spec"]["serviceName"] == service["metadata"]["name"],
+            "{file}: the StatefulSet's serviceName is not its Service"
+        );
+        let pod_labels = &statefulset["spec"]["template"]["metadata"]["labels"];
+        for (label, value) in service["spec"]["selector"].as_hash().unwrap() {
+            ensure!(
+                &pod_labels[text(label)] == value,
+                "{file}: selector {label:?}"
+            );
+        }
+        for (label, value) in statefulset["spec"]["selector"]["matchLabels"]
+            .as_hash()
+            .unwrap()
+        {
+            ensure!(
+                &pod_labels[text(label)] == value,
+                "{file}: matchLabels {label:?}"
+            );
+        }
+        let service_port = &list(&service["spec"]["ports"])[0];
+        let port = service_port["port"].as_i64().unwrap();
+        let shards = statefulset["spec"]["replicas"].as_i64().unwrap();
+        let server_pod = &statefulset["spec"]["template"]["spec"];
+        let server = &server_pod["containers"][0];
+        let server_env = env(server);
+        ensure!(
+            server_env["SHARD_INDEX"] == "metadata.labels['apps.kubernetes.io/pod-index']",
+            "{file}: SHARD_INDEX"
+        );
+        ensure!(
+            server_env["SHARD_COUNT"] == shards.to_string(),
+            "{file}: SHARD_COUNT {} and replicas {shards}",
+            server_env["SHARD_COUNT"]
+        );
+        let container_port = list(&server["ports"])
+            .iter()
+            .find(|p| p["name"] == service_port["targetPort"])
+            .ok_or_else(|| format!("{file}: no container port {:?}", service_port["targetPort"]))?;
+        ensure!(
+            container_port["containerPort"].as_i64() == Some(port),
+            "{file}: container port"
+        );
+        ensure!(
+            registry.listen.unwrap().port() == u16::try_from(port).unwrap(),
+            "{file}: the config listens on another port"
+        );
+        check_files(&registry, server_pod, &all);
+        ensure!(
+            text(&job["spec"]["completionMode"]) == "Indexed"
+                && job["spec"]["completions"].as_i64() == Some(shards)
+                && job["spec"]["parallelism"].as_i64() == Some(shards),
+            "{file}: the Job is not Indexed with {shards} completions"
+        );
+        let client_pod = &job["spec"]["template"]["spec"];
+        let client = &client_pod["containers"][0];
+        let client_env = env(client);
+        ensure!(
+            client_env["JOB_COMPLETION_INDEX"]
+                == "metadata.annotations['batch.kubernetes.io/job-completion-index']",
+            "{file}: JOB_COMPLETION_INDEX"
+        );
+        ensure!(
+            client_env["SHARD_COUNT"] == shards.to_string(),
+            "{file}: the Job's SHARD_COUNT"
+        );
+        check_files(&insurer, client_pod, &all);
+        let mut previous = BTreeMap::new();
+        for index in 0..shards {
+            let (i, n) = (index.to_string(), shards.to_string());
+            let shard = Shard::parse(&format!("{i}/{n}")).ok();
+            let Command::Serve(serve) =
+                try_command_line(server, &[("SHARD_INDEX", &i), ("SHARD_COUNT", &n)])?
+            else {
+                return Err(format!("{file}: the StatefulSet does not run serve"));
+            };
+            let Command::Link(link) =
+                try_command_line(client, &[("JOB_COMPLETION_INDEX", &i), ("SHARD_COUNT", &n)])?
+            else {
+                return Err(format!("{file}: the Job does not run link"));
+            };
+            ensure!(
+                serve.party.config == Path::new("/etc/blindlink/config/registry-cascade.toml")
+                    && link.party.config == Path::new("/etc/blindlink/config/insurer-cascade.toml"),
+                "{file}: not the cascade's configs"
+            );
+            for (who, party) in [("serve", &serve.party), ("link", &link.party)] {
+                ensure!(
+                    party.shard == shard,
+                    "{file}: {who} runs shard {:?}",
+                    party.shard
+                );
+                ensure!(
+                    party.stage == Some(k as u64),
+                    "{file}: {who} runs stage {:?}",
+                    party.stage
+                );
+                ensure!(
+                    party.previous.is_some() == (k > 0),
+                    "{file}: {who}: --previous {:?} at stage {k}",
+                    party.previous
+                );
+            }
+            let listen: std::net::SocketAddr = serve.listen.unwrap().parse().unwrap();
+            ensure!(i64::from(listen.port()) == port, "{file}: --listen");
+            let expected = format!(
+                "{}-{i}.{}:{port}",
+                text(&statefulset["metadata"]["name"]),
+                text(&service["metadata"]["name"])
+            );
+            ensure!(
+                link.peer_address.as_deref() == Some(expected.as_str()),
+                "{file}: shard {i} links with {:?}, not its server {expected}",
+                link.peer_address
+            );
+            previous.insert("registry", serve.party.previous.clone());
+            previous.insert("insurer", link.party.previous.clone());
+        }
+        let statefulset_key = format!("StatefulSet/registry-stage-{k}");
+        let job_key = format!("Job/insurer-link-stage-{k}");
+        for (key, config, party) in [
+            (&statefulset_key, &registry, "registry"),
+            (&job_key, &insurer, "insurer"),
+        ] {
+            producers.insert(
+                key.clone(),
+                Producer {
+                    stage,
+                    root: config.output_dir.clone(),
+                    server: key.starts_with("StatefulSet/"),
+                },
+            );
+            if let Some(Some(dir)) = previous.get(party) {
+                reads.insert(key.clone(), dir.clone());
+            }
+        }
+
+        // The merges of stages 0 to K, one per party, from the party's shard root.
+        let file = format!("merge-stage-{k}.yaml");
+        for (party, config) in [("registry", &registry), ("insurer", &insurer)] {
+            let key = format!("Job/{party}-merge-stage-{k}");
+            let (in_file, job) = docs.get(&key).ok_or_else(|| format!("{file}: no {key}"))?;
+            ensure!(*in_file == file, "{key} is in {in_file}, not {file}");
+            let pod = &job["spec"]["template"]["spec"];
+            let Command::Merge(merge) = try_command_line(&pod["containers"][0], &[])? else {
+                return Err(format!("{file}: {key} does not run merge"));
+            };
+            ensure!(
+                merge.shards == [config.output_dir.clone()],
+                "{file}: {key} merges {:?}, not the party's output directory {}",
+                merge.shards,
+                config.output_dir.display()
+            );
+            ensure!(
+                merge.last_stage == Some(stage),
+                "{file}: {key} merges up to stage {:?}",
+                merge.last_stage
+            );
+            let data = mounts(pod, &all);
+            for path in [&merge.out, &config.output_dir] {
+                ensure!(
+                    data.values().any(|dir| path.starts_with(dir)),
+                    "{file}: {key}: {} is on no mounted volume",
+                    path.display()
+                );
+            }
+            merges.insert(key, (merge.out.clone(), config.output_dir.clone(), stage));
+        }
+    }
+    // Stage K + 1 reads the merges of stage K, each party its own.
+    for (key, dir) in &reads {
+        let party = if key.starts_with("StatefulSet/") {
+            "registry"
+        } else {
+            "insurer"
+        };
+        let stage = producers[key].stage;
+        let source = format!("Job/{party}-merge-stage-{}", stage - 1);
+        ensure!(
+            merges.get(&source).is_some_and(|(out, _, _)| out == dir),
+            "{key} reads --previous {}, which {source} does not write",
+            dir.display()
+        );
+    }
+
+    // The script, stage by stage.
+    let script = &files["cascade.sh"];
+    ensure!(
+        script.contains(&format!("STAGES=${{1:-{keys}}}")),
+        "cascade.sh: the default number of stages is not the configs' {keys} keys"
+    );
+    let joined = script.replace("\\\n", " ");
+    let body: Vec<&str> = joined
+        .lines()
+        .skip_while(|l| !l.starts_with("for ((k = 0; k < STAGES; k++)); do"))
+        .skip(1)
+        .take_while(|l| *l != "done")
+        .map(str::trim)
+        .collect();
+    ensure!(!body.is_empty(), "cascade.sh: no loop over the stages");
+    let quoted = |line: &str, k: usize| -> Vec<String> {
+        line.split('"')
+            .skip(1)
+            .step_by(2)
+            .map(|w| w.replace("$k", &k.to_string()))
+            .collect()
+    };
+    let (mut applied, mut completed, mut deleted) =
+        (BTreeMap::new(), Vec::<String>::new(), Vec::<String>::new());
+    for k in 0..keys {
+        for line in &body {
+            if line.contains(" apply -f ") {
+                let file = quoted(line, k)[0].replace("$HERE/", "");
+                let objects: Vec<&String> = docs
+                    .iter()
+                    .filter(|(_, (f, _))| *f == file)
+                    .map(|(key, _)| key)
+                    .collect();
+                ensure!(
+                    !objects.is_empty(),
+                    "cascade.sh applies {file}, which holds nothing"
+                );
+                for key in objects {
+                    if let Some(dir) = reads.get(key) {
+                        let ready = merges
+                            .iter()
+                            .any(|(job, (out, _, _))| out == dir && completed.contains(job));
+                        ensure!(
+                            ready,
+                            "cascade.sh applies {key} before the merge it reads ({}) completed",
+                            dir.display()
+                        );
+                    }
+                    if let Some((_, root, last)) = merges.get(key) {
+                        for (producer, p) in &producers {
+                            if p.root != *root || p.stage > *last {
+                                continue;
+                            }
+                            let done = if p.server {
+                                deleted.contains(producer)
+                            } else {
+                                completed.contains(producer)
+                            };
+                            ensure!(
+                                done,
+                                "cascade.sh applies {key} before {producer} {}",
+                                if p.server { "drained" } else { "completed" }
+                            );
+                        }
+                    }
+                    applied.insert(key.clone(), k);
+                }
+            } else if line.starts_with("wait_jobs ") {
+                for job in quoted(line, k) {
+                    let key = format!("Job/{job}");
+                    ensure!(
+                        applied.contains_key(&key),
+                        "cascade.sh waits for {key}, which it has not applied"
+                    );
+                    completed.push(key);
+                }
+            } else if line.contains(" delete ") {
+                for object in quoted(line, k).iter().filter(|w| w.contains('/')) {
+                    let (kind, name) = object.split_once('/').unwrap();
+                    let kind = match kind {
+                        "statefulset" => "StatefulSet",
+                        "service" => "Service",
+                        other => return Err(format!("cascade.sh deletes a {other}")),
+                    };
+                    let key = format!("{kind}/{name}");
+                    ensure!(
+                        applied.contains_key(&key),
+                        "cascade.sh deletes {key}, which it has not applied"
+                    );
+                    // A server is drained once its clients are done.
+                    if let Some(p) = producers.get(&key) {
+                        let link = format!("Job/insurer-link-stage-{}", p.stage);
+                        ensure!(
+                            completed.contains(&link),
+                            "cascade.sh deletes {key} before {link} completed"
+                        );
+                    }
+                    deleted.push(key);
+                }
+            }
+        }
+    }
+    for key in merges.keys() {
+        ensure!(completed.contains(key), "cascade.sh never waits for {key}");
+    }
+    Ok(())
+}
+
+#[test]
+fn kubernetes_cascade_stages_agree_with_the_cli_and_run_in_order() {
+    assert_eq!(check_cascade(&cascade_files()), Ok(()));
+}
+
+#[test]
+fn a_wrong_flag_or_order_in_the_cascade_fails_the_check() {
+    let check = |file: &str, from: &str, to: &str, expected: &str| {
+        let mut files = cascade_files();
+        let text = files.get_mut(file).unwrap();
+        assert!(text.contains(from), "{file} has no {from:?}");
+        *text = text.replacen(from, to, 1);
+        let got = check_cascade(&files)
+            .err()
+            .unwrap_or_else(|| panic!("{file}: {from} -> {to}: the check passed"));
+        assert!(got.ends_with(expected), "{file}: {from} -> {to}: {got}");
+    };
+    check(
+        "stage-1.yaml",
+        "- --previous",
+        "- --previos",
+        "error: unexpected argument '--previos' found",
+    );
+    check(
+        "stage-1.yaml",
+        "- \"1\"",
+        "- \"0\"",
+        "stage-1.yaml: serve runs stage Some(0)",
+    );
+    check(
+        "stage-1.yaml",
+        "registry-cascade-merged-stage-0",
+        "registry-cascade-merged",
+        "StatefulSet/registry-stage-1 reads --previous /data/out/registry-cascade-merged, \
+         which Job/registry-merge-stage-0 does not write",
+    );
+    check(
+        "merge-stage-0.yaml",
+        "- --last-stage",
+        "- --last-stages",
+        "error: unexpected argument '--last-stages' found",
+    );
+    check(
+        "cascade.sh",
+        "  wait_jobs \"insurer-link-stage-$k\"\n",
+        "",
+        "cascade.sh deletes StatefulSet/registry-stage-0 before Job/insurer-link-stage-0 \
+         completed",
+    );
+    check(
+        "cascade.sh",
+        "  wait_jobs \"registry-merge-stage-$k\" \"insurer-merge-stage-$k\"\n",
+        "",
+        "cascade.sh applies Job/insurer-link-stage-1 before the merge it reads \
+         (/data/out/insurer-cascade-merged-stage-0) completed",
+    );
 }

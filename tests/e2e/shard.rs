@@ -867,3 +867,354 @@ fn a_two_key_cascade_in_two_sharded_stages_merges_to_the_unsharded_cascade() {
         ))
     );
 }
+
+/// `blindlink merge --quiet --out OUT [--last-stage K] ROOT` with paths relative to `dir`.
+fn merge_root(
+    dir: &PeerDir,
+    out: &str,
+    last_stage: Option<u32>,
+    roots: &[&str],
+) -> Result<(), String> {
+    let out = dir.path(out);
+    let roots: Vec<String> = roots
+        .iter()
+        .map(|r| dir.path(r).to_str().unwrap().to_owned())
+        .collect();
+    let last = last_stage.map(|k| k.to_string());
+    let mut args = vec!["merge", "--quiet", "--out", out.to_str().unwrap()];
+    if let Some(last) = &last {
+        args.extend(["--last-stage", last.as_str()]);
+    }
+    args.extend(roots.iter().map(String::as_str));
+    blindlink(&args)
+}
+
+/// Points `party`'s `[input] csv` at `file` (relative to the config).
+fn set_csv(dir: &PeerDir, party: &str, file: &str) {
+    dir.edit(party, |text| {
+        let start = text.find("csv = \"").unwrap();
+        let end = start + text[start..].find('\n').unwrap();
+        format!("{}csv = \"{file}\"{}", &text[..start], &text[end..])
+    });
+}
+
+#[test]
+fn a_stage_split_gives_each_shard_its_own_records_and_shard_roots_merge() {
+    let dir = cascade_peers();
+    let (served, linked) = session(&dir, &[], &[]);
+    served.unwrap();
+    linked.unwrap();
+    for party in [dir.server, dir.client] {
+        dir.replace(
+            party,
+            &format!("dir = \"out/{party}\""),
+            &format!("dir = \"sharded/{party}\""),
+        );
+    }
+    // Stage 0 in 2 shards from the whole input, merged from the parties' shard roots.
+    for i in 0..2 {
+        let shard = format!("{i}/2");
+        let args = ["--shard", shard.as_str(), "--stage", "0"];
+        let (served, linked) = session(&dir, &args, &args);
+        served.unwrap();
+        linked.unwrap();
+    }
+    for party in [dir.server, dir.client] {
+        let root = format!("sharded/{party}");
+        merge_root(&dir, &format!("merged-0/{party}"), Some(0), &[&root]).unwrap();
+        // The same files as the merge of the shards named one by one.
+        merge_dirs(&dir, &format!("listed-0/{party}"), &stage_dirs(party, 0, 2)).unwrap();
+        for file in ["links.csv", "ledger.json", "report.txt"] {
+            let read = |d: &str| std::fs::read(dir.path(&format!("{d}/{party}/{file}"))).unwrap();
+            assert_eq!(read("merged-0"), read("listed-0"), "{party} {file}");
+        }
+    }
+
+    // Stage 1 split: each shard's file holds the records stage 0 left unlinked in its bucket.
+    let split = |party: &str, shards: &str| {
+        let config = dir.config(party);
+        let previous = dir.path(&format!("merged-0/{party}"));
+        let out = dir.path("split");
+        blindlink(&[
+            "split",
+            "--quiet",
+            "--shards",
+            shards,
+            "--stage",
+            "1",
+            "--previous",
+            previous.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    for party in [dir.server, dir.client] {
+        split(party, "2").unwrap();
+        let carried = links(&dir.path(&format!("merged-0/{party}")))
+            .iter()
+            .filter(|r| r["status"] != "linked")
+            .count();
+        let in_files: usize = (0..2)
+            .map(|i| {
+                let file = dir.path(&format!("split/{party}.stage-1.shard-{i}-of-2.csv"));
+                std::fs::read_to_string(file).unwrap().lines().count() - 1
+            })
+            .sum();
+        assert_eq!(in_files, carried, "{party}");
+    }
+    for i in 0..2 {
+        for party in [dir.server, dir.client] {
+            set_csv(
+                &dir,
+                party,
+                &format!("split/{party}.stage-1.shard-{i}-of-2.csv"),
+            );
+        }
+        let shard = format!("{i}/2");
+        let previous = |party: &str| {
+            dir.path(&format!("merged-0/{party}"))
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        let (registry, insurer) = (previous(dir.server), previous(dir.client));
+        let serve = [
+            "--shard",
+            shard.as_str(),
+            "--stage",
+            "1",
+            "--previous",
+            registry.as_str(),
+        ];
+        let link = [
+            "--shard",
+            shard.as_str(),
+            "--stage",
+            "1",
+            "--previous",
+            insurer.as_str(),
+        ];
+        let (served, linked) = session(&dir, &serve, &link);
+        served.unwrap();
+        linked.unwrap();
+    }
+    for party in [dir.server, dir.client] {
+        let root = format!("sharded/{party}");
+        merge_root(&dir, &format!("merged/{party}"), None, &[&root]).unwrap();
+    }
+    let unsharded = linkage(&dir.path("out/registry"), &dir.path("out/insurer"));
+    let merged = linkage(&dir.path("merged/registry"), &dir.path("merged/insurer"));
+    assert!(unsharded.1.len() > 100, "{} pairs", unsharded.1.len());
+    assert_eq!(merged, unsharded);
+    let by_second_key = links(&dir.path("merged/insurer"))
+        .iter()
+        .filter(|r| r["key"] == "kana+dob+sex")
+        .count();
+    assert!(by_second_key > 0);
+
+    // A shard run on another shard's file, or on a file of another stage's split, is refused.
+    let insurer = dir.config("insurer");
+    let insurer = insurer.to_str().unwrap().to_owned();
+    let previous = dir.path("merged-0/insurer").to_str().unwrap().to_owned();
+    let stage_1 = |shard: &str| {
+        blindlink(&[
+            "link",
+            "--quiet",
+            "--config",
+            &insurer,
+            "--shard",
+            shard,
+            "--stage",
+            "1",
+            "--previous",
+            &previous,
+        ])
+    };
+    let file = dir.path("split/insurer.stage-1.shard-1-of-2.csv");
+    assert_eq!(
+        stage_1("0/2"),
+        Err(format!(
+            "{insurer}: [input] csv {} is the split of stage 1 for shard 1/2, and this run is \
+             stage 1 shard 0/2",
+            file.display()
+        ))
+    );
+    // A file named as shard 0's that holds shard 1's records.
+    std::fs::copy(&file, dir.path("split/insurer.stage-1.shard-0-of-2.csv")).unwrap();
+    set_csv(&dir, "insurer", "split/insurer.stage-1.shard-0-of-2.csv");
+    let err = stage_1("0/2").unwrap_err();
+    assert!(
+        err.starts_with(&format!("{insurer}: record '"))
+            && err.ends_with(
+                "is in shard 1 of stage 1, not in shard 0: the file is not this shard's split"
+            ),
+        "{err}"
+    );
+    // A split file with a record stage 0 linked.
+    let linked_row = {
+        let text = std::fs::read_to_string(dir.path("data/insurer.csv")).unwrap();
+        let linked_id = links(&dir.path("merged-0/insurer"))
+            .into_iter()
+            .find(|r| r["status"] == "linked")
+            .unwrap()["local_record_id"]
+            .clone();
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{linked_id},")))
+            .unwrap()
+            .to_owned();
+        (linked_id, row)
+    };
+    let bad = dir.path("split/insurer.stage-1.shard-0-of-2.csv");
+    let header = std::fs::read_to_string(dir.path("data/insurer.csv"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    std::fs::write(&bad, format!("{header}\n{}\n", linked_row.1)).unwrap();
+    assert_eq!(
+        stage_1("0/2"),
+        Err(format!(
+            "{insurer}: --previous {previous}: record '{}' of {} was linked by an earlier stage: \
+             the file is not the split of this previous output (blindlink split --stage 1 \
+             --previous makes it)",
+            linked_row.0,
+            bad.display()
+        ))
+    );
+
+    // A split whose shard would get no record is refused, and writes nothing.
+    std::fs::remove_dir_all(dir.path("split")).unwrap();
+    for party in [dir.server, dir.client] {
+        set_csv(&dir, party, &format!("data/{party}.csv"));
+    }
+    let err = split(dir.client, "64").unwrap_err();
+    assert!(
+        err.contains(": stage 1: no record of the ")
+            && err.contains("carried into the stage falls in shard ")
+            && err.ends_with(
+                "a stage's split gives every shard at least one record: split this stage into \
+                 fewer shards (each stage may have its own count) or run its shards on the \
+                 whole input"
+            ),
+        "{err}"
+    );
+    assert!(
+        !dir.path("split").exists()
+            || std::fs::read_dir(dir.path("split"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+
+    // On the whole input, a stage's shard that no record was carried into is a session over
+    // an empty set: it links nothing, writes its outputs, and the merge counts it.
+    let empty = (0..64)
+        .find(|&i| {
+            let mut config = blindlink_cli::commands::party::PartyConfig::load(
+                &dir.config(dir.client),
+                blindlink_cli::commands::party::PartyCommand::Link,
+            )
+            .unwrap();
+            config.shard = Some(blindlink_party::Shard::new(i, 64).unwrap());
+            config.stage = Some(blindlink_party::CascadeStage::new(1, 2).unwrap());
+            config.previous = Some(dir.path("merged-0/insurer"));
+            blindlink_cli::commands::party::load_party(config)
+                .unwrap()
+                .records
+                .ids
+                .is_empty()
+        })
+        .unwrap();
+    for party in [dir.server, dir.client] {
+        dir.replace(
+            party,
+            &format!("dir = \"sharded/{party}\""),
+            &format!("dir = \"wide/{party}\""),
+        );
+    }
+    let shard = format!("{empty}/64");
+    let registry_previous = dir.path("merged-0/registry").to_str().unwrap().to_owned();
+    let serve = [
+        "--shard",
+        shard.as_str(),
+        "--stage",
+        "1",
+        "--previous",
+        registry_previous.as_str(),
+    ];
+    let link = [
+        "--shard",
+        shard.as_str(),
+        "--stage",
+        "1",
+        "--previous",
+        previous.as_str(),
+    ];
+    let (served, linked) = session(&dir, &serve, &link);
+    served.unwrap();
+    linked.unwrap();
+    let out = format!("wide/insurer/stage-1/shard-{empty}-of-64");
+    assert!(links(&dir.path(&out)).is_empty());
+    let report = std::fs::read_to_string(dir.path(&out).join("report.txt")).unwrap();
+    assert_eq!(report.lines().nth(1), Some("records: 0"), "{report}");
+    assert!(
+        links(&dir.path(&format!("wide/registry/stage-1/shard-{empty}-of-64")))
+            .iter()
+            .all(|r| r["status"] == "unmatched")
+    );
+
+    // Shard roots that are not: nothing in them, a shard without outputs, two sessions.
+    std::fs::create_dir_all(dir.path("nothing")).unwrap();
+    assert_eq!(
+        merge_root(&dir, "m/x", None, &["nothing"]),
+        Err(format!(
+            "{} is neither a shard's output directory nor a shard root: it holds no \
+             shard-I-of-N or stage-K directory",
+            dir.path("nothing").display()
+        ))
+    );
+    let two = dir.path("two/stage-0/shard-0-of-1");
+    for session in ["insurer-a", "insurer-b"] {
+        std::fs::create_dir_all(two.join(session)).unwrap();
+        std::fs::write(two.join(session).join("ledger.json"), "{}").unwrap();
+    }
+    assert_eq!(
+        merge_root(&dir, "m/x", Some(0), &["two"]),
+        Err(format!(
+            "{} holds the outputs of 2 sessions (insurer-a, insurer-b); give the directory of \
+             this run's",
+            two.display()
+        ))
+    );
+    std::fs::create_dir_all(dir.path("none/shard-0-of-1")).unwrap();
+    assert_eq!(
+        merge_root(&dir, "m/x", None, &["none"]),
+        Err(format!(
+            "{} holds no outputs (no ledger.json, nor a session's directory with one): its \
+             shard has not completed",
+            dir.path("none/shard-0-of-1").display()
+        ))
+    );
+    assert_eq!(
+        merge_dirs(&dir, "m/x", &stage_dirs("insurer", 0, 2)).map(|()| "merged"),
+        Ok("merged")
+    );
+    let listed: Vec<String> = stage_dirs("insurer", 0, 2)
+        .iter()
+        .map(|d| dir.path(d).to_str().unwrap().to_owned())
+        .collect();
+    let mut args = vec!["merge", "--quiet", "--out", "m/y", "--last-stage", "0"];
+    args.extend(listed.iter().map(String::as_str));
+    assert_eq!(
+        blindlink(&args),
+        Err(
+            "--last-stage selects the stages of a shard root (a party's output directory); the \
+             directories given are shards' outputs: give the stages' shards to merge instead"
+                .to_owned()
+        )
+    );
+}

@@ -132,3 +132,55 @@ fn bad_split_arguments_say_what_is_wrong() {
     // Nothing was written by the refused runs.
     assert!(!dir.path("split").exists());
 }
+
+#[test]
+fn shard_selections_count_records_and_rows_as_the_unsharded_run() {
+    // validate, with rows whose sex the tokenizer rejects: each shard finds its own, so a
+    // shard's `total` is the input's rows (which every shard knows), not a count of records
+    // (which would need the other shards' rows tokenized).
+    let dir = PeerDir::registry_insurer(120);
+    let csv_path = dir.path("data/insurer.csv");
+    let mut reader = csv::Reader::from_path(&csv_path).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let sex = header.iter().position(|h| h == "sex").unwrap();
+    let mut rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    for i in [0, 3, 6, 9, 12, 15] {
+        let mut row: Vec<String> = rows[i].iter().map(str::to_owned).collect();
+        row[sex] = "X".to_owned();
+        rows[i] = csv::StringRecord::from(row);
+    }
+    let mut writer = csv::Writer::from_path(&csv_path).unwrap();
+    writer.write_record(&header).unwrap();
+    for row in &rows {
+        writer.write_record(row).unwrap();
+    }
+    writer.flush().unwrap();
+    dir.replace(
+        dir.client,
+        "id_column = \"record_id\"",
+        "id_column = \"record_id\"\ninvalid_rows = \"reject\"",
+    );
+    let load = |shard: Option<Shard>| {
+        let mut config = PartyConfig::load(&dir.config(dir.client), PartyCommand::Link).unwrap();
+        config.shard = shard;
+        load_party(config).unwrap()
+    };
+    let whole = load(None);
+    let rejected = whole.records.rejects.as_ref().unwrap().rows.len();
+    assert_eq!(rejected, 6);
+    let (mut kept, mut rejects) = (0, 0);
+    for index in 0..3 {
+        let party = load(Some(Shard::new(index, 3).unwrap()));
+        let selection = party.shard_selection.unwrap();
+        assert_eq!(selection.kept, party.records.ids.len());
+        assert_eq!(
+            selection.total as u64, whole.records.rows_read,
+            "shard {index}: the input's rows"
+        );
+        kept += selection.kept;
+        rejects += party.records.rejects.as_ref().map_or(0, |r| r.rows.len());
+    }
+    assert_eq!(kept, whole.records.ids.len());
+    assert_eq!(kept + rejected, rows.len());
+    assert_eq!(rejects, rejected);
+}

@@ -22,7 +22,9 @@
 //! `0..K` left unlinked (`--previous`, read by the CLI; [`retain_carried`] keeps them), sharded
 //! by the keyed hash of round `K`'s key under the per-round purpose `shard/K`
 //! ([`ShardAssigner::for_round`]; round 0 keeps the purpose `shard`, so stage 0 assigns
-//! exactly as an unstaged shard does). `fuzzy` would shard by a coarse blocking key (a pair
+//! exactly as an unstaged shard does). A stage computes its own key only, and its shard may
+//! read only its own records from the file `blindlink split --stage K` wrote for it (the CLI
+//! checks that file against `--previous`). `fuzzy` would shard by a coarse blocking key (a pair
 //! whose blocking keys differ is never compared: recall is lost on exactly the pairs that
 //! disagree on it): it shards only by a key named in `[shard] key`, one of its
 //! `[[input.match_key]]`s, which the handshake commits to as `shard.key`; `clk-exchange`
@@ -231,12 +233,14 @@ pub fn check_shardable(config: &PartyConfig, shard: Shard) -> Result<(), PartyEr
     }
 }
 
-/// How many records a shard kept.
+/// How many records a shard kept, of how many rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShardSelection {
-    /// Records in the shard.
+    /// Records in the shard. Over the shards these sum to the unsharded run's records.
     pub kept: usize,
-    /// Records read (all shards).
+    /// The input's data rows, all shards' (the unsharded run's `rows_read`): the same in
+    /// every shard. Not a count of records: a shard cannot know how many of other shards'
+    /// rows their own encoder or tokenizer rejects, since it does not encode them.
     pub total: usize,
 }
 
@@ -249,6 +253,7 @@ pub fn retain_shard(
     assigner: &ShardAssigner,
 ) -> ShardSelection {
     let total = records.ids.len();
+    let rows = usize::try_from(records.rows_read).unwrap_or(usize::MAX);
     let keep: Vec<bool> = match records.match_keys.first() {
         Some(step) => step
             .keys
@@ -313,7 +318,7 @@ pub fn retain_shard(
     }
     ShardSelection {
         kept: records.ids.len(),
-        total,
+        total: rows,
     }
 }
 
@@ -768,7 +773,7 @@ mod tests {
             let mut r = records();
             let shard = Shard::new(index, 3).unwrap();
             let selection = retain_shard(&mut r, shard, &assigner);
-            assert_eq!(selection.total, 100);
+            assert_eq!(selection.total, 103);
             assert_eq!(selection.kept, r.ids.len());
             assert_eq!(r.match_keys[0].keys.len(), r.ids.len());
             assert_eq!(r.match_keys[1].keys.len(), r.ids.len());

@@ -14,7 +14,11 @@
 //! - `rejects.csv`, if the shards wrote one.
 //!
 //! A shard is named by its directory (`shard-I-of-N`) or, for a server that served several
-//! sessions, by the directory of the session's outputs inside it. Every shard of the run must
+//! sessions, by the directory of the session's outputs inside it. A party's output directory
+//! (a *shard root*) stands for every shard in it: its `shard-I-of-N` directories, or of a
+//! cascade its `stage-K/shard-I-of-N` up to `--last-stage K`, each one's session directory
+//! taken when it has no ledger of its own (a server's: one per session, named at run time), so
+//! that a job engine's merge needs no glob. Every shard of the run must
 //! be given exactly once, and the shards must come from one
 //! sharded linkage: the same count, mode, role and peer, distinct sessions, the same header.
 //! All files are written atomically, together: a refused merge writes nothing.
@@ -37,6 +41,9 @@
 //!   ledger (traffic, disclosures, `input` summed over its shards). `blindlink serve`/`link
 //!   --stage K --previous DIR` checks this list in `DIR`;
 //! - `report.txt` and `rejects.csv` (stage 0's) as above.
+//!
+//! Stage 0's rows are streamed to the merged `links.csv`; the later stages' rows (the records
+//! the first key left unlinked) are held until their record's stage 0 row comes.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -53,15 +60,22 @@ use crate::output::AtomicFile;
 /// Arguments of `blindlink merge`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Example:\n  blindlink merge --out out/registry out/registry/shard-0-of-2 out/registry/shard-1-of-2"
+    after_help = "Examples:\n  blindlink merge --out out/registry out/registry/shard-0-of-2 out/registry/shard-1-of-2\n  \
+                  blindlink merge --out merged-0 --last-stage 0 out/registry   # a shard root"
 )]
 pub struct MergeArgs {
     /// Where the merged `links.csv`, `ledger.json` and `report.txt` go (created if missing).
     #[arg(long)]
     pub out: PathBuf,
-    /// The shards' output directories (`shard-I-of-N`), every shard of the run once.
+    /// The shards' output directories (`shard-I-of-N`, or a session's directory inside one),
+    /// every shard of the run once; or a party's output directory (a *shard root*, the
+    /// config's `[output] dir`), which stands for every shard in it (see `--last-stage`).
     #[arg(required = true, value_name = "SHARD_DIR")]
     pub shards: Vec<PathBuf>,
+    /// With a shard root of an exact cascade: merge its stages 0 to K only (the `--previous`
+    /// of stage K + 1), not the later ones it may hold.
+    #[arg(long, value_name = "K")]
+    pub last_stage: Option<u32>,
     /// No summary on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -84,7 +98,8 @@ struct ShardOutput {
 /// A directory that is not a shard's output, a missing or repeated shard, shards of different
 /// runs (count, mode, role, peer, session, header), or a file that cannot be read or written.
 pub fn run(args: MergeArgs) -> anyhow::Result<()> {
-    let shards = read_shards(&args.shards)?;
+    let dirs = expand_roots(&args.shards, args.last_stage)?;
+    let shards = read_shards(&dirs)?;
     if shards.iter().any(|s| s.stage.is_some()) {
         return run_cascade(&args, &shards);
     }
@@ -113,6 +128,115 @@ pub fn run(args: MergeArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Whether `dir` is a shard's output (named `shard-I-of-N`, or holding a ledger: a session's
+/// directory inside one), not a shard root.
+fn is_shard_output(dir: &Path) -> bool {
+    dir.file_name()
+        .and_then(|n| Shard::from_dir_name(&n.to_string_lossy()))
+        .is_some()
+        || dir.join(LEDGER_FILE).is_file()
+}
+
+/// The names of the subdirectories of `dir`, sorted (whatever order the file system lists).
+fn subdirectories(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// The directories `dirs` stand for: a shard's output stands for itself; a shard root (a
+/// party's output directory) for every `shard-I-of-N` in it, or of a cascade every
+/// `stage-K/shard-I-of-N` with `K <= last_stage`. A shard directory without a ledger stands
+/// for the one session directory inside it that has one (a server writes one per session), so
+/// that a job engine's merge needs no glob of names known only at run time.
+fn expand_roots(dirs: &[PathBuf], last_stage: Option<u32>) -> anyhow::Result<Vec<PathBuf>> {
+    let mut expanded = Vec::new();
+    let mut roots = 0;
+    for dir in dirs {
+        if is_shard_output(dir) {
+            expanded.push(dir.clone());
+            continue;
+        }
+        roots += 1;
+        let names = subdirectories(dir)?;
+        let stages: Vec<(u32, &String)> = names
+            .iter()
+            .filter_map(|n| CascadeStage::round_of_dir_name(n).map(|k| (k, n)))
+            .filter(|(k, _)| last_stage.is_none_or(|last| *k <= last))
+            .collect();
+        let plain: Vec<&String> = names
+            .iter()
+            .filter(|n| Shard::from_dir_name(n).is_some())
+            .collect();
+        let shard_dirs: Vec<PathBuf> = match (stages.is_empty(), plain.is_empty()) {
+            (true, true) => bail!(
+                "{} is neither a shard's output directory nor a shard root: it holds no \
+                 shard-I-of-N{} directory",
+                dir.display(),
+                last_stage.map_or_else(
+                    || " or stage-K".to_owned(),
+                    |k| format!(" or stage-K (K <= {k})")
+                )
+            ),
+            (false, false) => bail!(
+                "mixed runs: {} holds both stage-K and shard-I-of-N directories; give the shard \
+                 directories of one sharded linkage",
+                dir.display()
+            ),
+            (true, false) => plain.iter().map(|n| dir.join(n)).collect(),
+            (false, true) => {
+                let mut all = Vec::new();
+                for (_, stage) in &stages {
+                    let stage_dir = dir.join(stage);
+                    for name in subdirectories(&stage_dir)? {
+                        if Shard::from_dir_name(&name).is_some() {
+                            all.push(stage_dir.join(name));
+                        }
+                    }
+                }
+                all
+            }
+        };
+        for shard_dir in shard_dirs {
+            if shard_dir.join(LEDGER_FILE).is_file() {
+                expanded.push(shard_dir);
+                continue;
+            }
+            let sessions: Vec<String> = subdirectories(&shard_dir)?
+                .into_iter()
+                .filter(|n| shard_dir.join(n).join(LEDGER_FILE).is_file())
+                .collect();
+            match &sessions[..] {
+                [session] => expanded.push(shard_dir.join(session)),
+                [] => bail!(
+                    "{} holds no outputs (no {LEDGER_FILE}, nor a session's directory with one): \
+                     its shard has not completed",
+                    shard_dir.display()
+                ),
+                more => bail!(
+                    "{} holds the outputs of {} sessions ({}); give the directory of this run's",
+                    shard_dir.display(),
+                    more.len(),
+                    more.join(", ")
+                ),
+            }
+        }
+    }
+    if last_stage.is_some() && roots == 0 {
+        bail!(
+            "--last-stage selects the stages of a shard root (a party's output directory); the \
+             directories given are shards' outputs: give the stages' shards to merge instead"
+        );
+    }
+    Ok(expanded)
 }
 
 /// Reads every shard's ledger and checks that they form one whole sharded run.
@@ -661,148 +785,219 @@ fn write_merged(
     report_file.commit()
 }
 
-/// A record's row in the merged cascade, and what the stages made of it.
-struct StagedRow {
+/// A row of a cascade stage `K > 0`, waiting for its record's row of stage 0.
+struct LaterRow {
+    stage: u32,
     row: csv::StringRecord,
-    /// The stage that linked it.
-    linked_by: Option<u32>,
+    linked: bool,
     ambiguous: bool,
-    /// The last stage whose links hold it.
-    last_seen: u32,
+    /// Its file (an index into the files read) and line, for messages.
+    file: usize,
+    line: u64,
+    /// Stage 0 had its record.
+    used: bool,
+}
+
+/// A reader of `shard`'s `links.csv`, with its path and its id and status columns, checked to
+/// have `header`'s columns (the first file opened sets them, with its path).
+fn open_links(
+    shard: &ShardOutput,
+    header: &mut Option<(csv::StringRecord, PathBuf)>,
+) -> anyhow::Result<(csv::Reader<std::fs::File>, PathBuf, usize, usize)> {
+    let path = shard.dir.join(LINKS_FILE);
+    let mut reader =
+        csv::Reader::from_path(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let this = reader
+        .headers()
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .clone();
+    let (expected, first_path) = header.get_or_insert_with(|| (this.clone(), path.clone()));
+    if this != *expected {
+        bail!(
+            "mixed runs: {} has the columns {} and {} has {}",
+            first_path.display(),
+            expected.iter().collect::<Vec<_>>().join(","),
+            path.display(),
+            this.iter().collect::<Vec<_>>().join(",")
+        );
+    }
+    let column = |name: &str| {
+        this.iter()
+            .position(|h| h == name)
+            .with_context(|| format!("{} has no column {name}", path.display()))
+    };
+    let (id_column, status_column) = (column("local_record_id")?, column("status")?);
+    Ok((reader, path, id_column, status_column))
+}
+
+/// `(linked, ambiguous)` of a row's status.
+fn status_of(status: &str) -> (bool, bool) {
+    match status {
+        "linked" | "suspected-wrong-person" => (true, false),
+        "ambiguous" => (false, true),
+        _ => (false, false),
+    }
 }
 
 /// The merged cascade's `links.csv` (staged, not committed) and its counts: stage 0's rows in
 /// its order, each replaced by the row of the stage that linked it, or by an ambiguous row.
+///
+/// Stage 0's rows are streamed; only the later stages' rows are held (the records the first
+/// key left unlinked, with their rows: about 150–250 B each), so the memory follows what
+/// stage 0 did not link, not the input.
 fn merge_stage_links(
     stages: &[(u32, Vec<&ShardOutput>)],
     out_dir: &Path,
 ) -> anyhow::Result<(CsvOut, LinkCounts)> {
-    let mut header: Option<(csv::StringRecord, PathBuf, usize, usize)> = None;
-    let mut rows: Vec<StagedRow> = Vec::new();
-    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for (k, group) in stages {
+    let mut header: Option<(csv::StringRecord, PathBuf)> = None;
+    let first = stages[0].0;
+    let last = stages.last().map_or(first, |(k, _)| *k);
+    // The later stages' rows by record id, in stage order, and how many each stage holds.
+    let mut later: std::collections::HashMap<String, Vec<LaterRow>> =
+        std::collections::HashMap::new();
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut held: std::collections::BTreeMap<u32, usize> = std::collections::BTreeMap::new();
+    for (k, group) in &stages[1..] {
         let k = *k;
-        let carried_before = rows.iter().filter(|r| r.linked_by.is_none()).count();
-        let mut held = 0usize;
         for shard in group {
-            let path = shard.dir.join(LINKS_FILE);
-            let mut reader = csv::Reader::from_path(&path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            let this = reader
-                .headers()
-                .with_context(|| format!("cannot read {}", path.display()))?
-                .clone();
-            let (expected, first_path, id_column, status_column) = match &header {
-                Some(h) => h.clone(),
-                None => {
-                    let column = |name: &str| {
-                        this.iter()
-                            .position(|h| h == name)
-                            .with_context(|| format!("{} has no column {name}", path.display()))
-                    };
-                    let h = (
-                        this.clone(),
-                        path.clone(),
-                        column("local_record_id")?,
-                        column("status")?,
-                    );
-                    header.insert(h).clone()
-                }
-            };
-            if this != expected {
-                bail!(
-                    "mixed runs: {} has the columns {} and {} has {}",
-                    first_path.display(),
-                    expected.iter().collect::<Vec<_>>().join(","),
-                    path.display(),
-                    this.iter().collect::<Vec<_>>().join(",")
-                );
-            }
-            for (i, record) in reader.records().enumerate() {
-                let at = || format!("{}:{}", path.display(), i + 2);
-                let record = record.with_context(at)?;
-                let id = record.get(id_column).unwrap_or_default().to_owned();
-                let status = record.get(status_column).unwrap_or_default();
-                let (linked, ambiguous) = match status {
-                    "linked" | "suspected-wrong-person" => (true, false),
-                    "ambiguous" => (false, true),
-                    _ => (false, false),
-                };
-                if k == stages[0].0 {
-                    if index.insert(id.clone(), rows.len()).is_some() {
-                        bail!(
-                            "mixed runs: {}: record '{id}' is in two shards of stage {k}",
-                            at()
-                        );
-                    }
-                    rows.push(StagedRow {
-                        row: record,
-                        linked_by: linked.then_some(k),
-                        ambiguous,
-                        last_seen: k,
-                    });
-                    continue;
-                }
-                let Some(&position) = index.get(&id) else {
+            let file = files.len();
+            files.push(shard.dir.join(LINKS_FILE));
+            let (mut reader, path, id_column, status_column) = open_links(shard, &mut header)?;
+            for (i, row) in reader.records().enumerate() {
+                let line = i as u64 + 2;
+                let row = row.with_context(|| format!("{}:{line}", path.display()))?;
+                let id = row.get(id_column).unwrap_or_default().to_owned();
+                let (linked, ambiguous) = status_of(row.get(status_column).unwrap_or_default());
+                let rows = later.entry(id).or_default();
+                if rows.iter().any(|r| r.stage == k) {
                     bail!(
-                        "mixed runs: {}: record '{id}' is not in stage 0's links, so stage {k} \
-                         ran on another input",
-                        at()
-                    );
-                };
-                let staged = &mut rows[position];
-                if let Some(by) = staged.linked_by {
-                    bail!(
-                        "mixed runs: {}: record '{id}' was linked by stage {by}, so stage {k} \
-                         ran against another previous output (--previous must be the merge of \
-                         stages 0 to {} of this run)",
-                        at(),
-                        k - 1
+                        "mixed runs: {}:{line}: record '{}' is in two shards of stage {k}",
+                        path.display(),
+                        row.get(id_column).unwrap_or_default()
                     );
                 }
-                if staged.last_seen == k {
-                    bail!(
-                        "mixed runs: {}: record '{id}' is in two shards of stage {k}",
-                        at()
-                    );
-                }
-                staged.last_seen = k;
-                held += 1;
-                if linked {
-                    staged.row = record;
-                    staged.linked_by = Some(k);
-                } else if ambiguous && !staged.ambiguous {
-                    staged.row = record;
-                    staged.ambiguous = true;
-                }
+                rows.push(LaterRow {
+                    stage: k,
+                    row,
+                    linked,
+                    ambiguous,
+                    file,
+                    line,
+                    used: false,
+                });
+                *held.entry(k).or_default() += 1;
             }
         }
-        if k != stages[0].0 && held != carried_before {
+    }
+    // Stage 0, streamed: each row, or the row of the stage that linked its record.
+    let mut carried_before: std::collections::BTreeMap<u32, usize> =
+        std::collections::BTreeMap::new();
+    let mut writer: Option<CsvOut> = None;
+    let mut counts = LinkCounts::default();
+    // One file open at a time (a stage may have thousands of shards).
+    for shard in &stages[0].1 {
+        let (mut reader, path, id_column, status_column) = open_links(shard, &mut header)?;
+        let writer = match &mut writer {
+            Some(writer) => writer,
+            None => {
+                let mut new =
+                    csv::Writer::from_writer(AtomicFile::create(&out_dir.join(LINKS_FILE))?);
+                if let Some((columns, _)) = &header {
+                    new.write_record(columns)?;
+                }
+                writer.insert(new)
+            }
+        };
+        for (i, row) in reader.records().enumerate() {
+            let line = i as u64 + 2;
+            let row = row.with_context(|| format!("{}:{line}", path.display()))?;
+            let id = row.get(id_column).unwrap_or_default();
+            let (linked, ambiguous) = status_of(row.get(status_column).unwrap_or_default());
+            let mut linked_by = linked.then_some(first);
+            let mut is_ambiguous = ambiguous;
+            let mut chosen: Option<csv::StringRecord> = None;
+            let mut rows = later.get_mut(id);
+            for k in first + 1..=last {
+                if linked_by.is_none() {
+                    *carried_before.entry(k).or_default() += 1;
+                }
+                let found = rows
+                    .as_deref_mut()
+                    .and_then(|rows| rows.iter_mut().find(|r| r.stage == k));
+                let Some(r) = found else {
+                    continue;
+                };
+                if r.used {
+                    bail!(
+                        "mixed runs: {}:{line}: record '{id}' is in two shards of stage {first}",
+                        path.display()
+                    );
+                }
+                r.used = true;
+                if let Some(by) = linked_by {
+                    bail!(
+                        "mixed runs: {}:{}: record '{id}' was linked by stage {by}, so stage {} \
+                         ran against another previous output (--previous must be the merge of \
+                         stages 0 to {} of this run)",
+                        files[r.file].display(),
+                        r.line,
+                        r.stage,
+                        r.stage - 1
+                    );
+                }
+                if r.linked {
+                    chosen = Some(std::mem::take(&mut r.row));
+                    linked_by = Some(r.stage);
+                } else if r.ambiguous && !is_ambiguous {
+                    chosen = Some(std::mem::take(&mut r.row));
+                    is_ambiguous = true;
+                }
+            }
+            let chosen = chosen.as_ref().unwrap_or(&row);
+            match chosen.get(status_column).unwrap_or_default() {
+                "linked" => counts.linked += 1,
+                "suspected-wrong-person" => counts.suspected_wrong_person += 1,
+                "ambiguous" => counts.ambiguous += 1,
+                _ => counts.unmatched += 1,
+            }
+            writer
+                .write_record(chosen)
+                .with_context(|| format!("cannot write {LINKS_FILE}"))?;
+        }
+    }
+    let (Some(writer), Some((columns, _))) = (writer, &header) else {
+        bail!("no {LINKS_FILE} in the stages' shards");
+    };
+    for rows in later.values() {
+        if let Some(r) = rows.iter().find(|r| !r.used) {
+            let id = columns
+                .iter()
+                .position(|h| h == "local_record_id")
+                .and_then(|c| r.row.get(c))
+                .unwrap_or_default();
+            bail!(
+                "mixed runs: {}:{}: record '{id}' is not in stage {first}'s links, so stage {} \
+                 ran on another input",
+                files[r.file].display(),
+                r.line,
+                r.stage
+            );
+        }
+    }
+    for (k, _) in &stages[1..] {
+        let (held, carried) = (
+            held.get(k).copied().unwrap_or(0),
+            carried_before.get(k).copied().unwrap_or(0),
+        );
+        if held != carried {
             bail!(
                 "mixed runs: stage {k} holds {held} records, and stages 0 to {} left \
-                 {carried_before} unlinked: it ran against another previous output (--previous \
+                 {carried} unlinked: it ran against another previous output (--previous \
                  must be the merge of stages 0 to {} of this run)",
                 k - 1,
                 k - 1
             );
         }
-    }
-    let Some((header, _, _, status_column)) = header else {
-        bail!("no {LINKS_FILE} in the stages' shards");
-    };
-    let mut writer = csv::Writer::from_writer(AtomicFile::create(&out_dir.join(LINKS_FILE))?);
-    writer.write_record(&header)?;
-    let mut counts = LinkCounts::default();
-    for staged in &rows {
-        match staged.row.get(status_column).unwrap_or_default() {
-            "linked" => counts.linked += 1,
-            "suspected-wrong-person" => counts.suspected_wrong_person += 1,
-            "ambiguous" => counts.ambiguous += 1,
-            _ => counts.unmatched += 1,
-        }
-        writer
-            .write_record(&staged.row)
-            .with_context(|| format!("cannot write {LINKS_FILE}"))?;
     }
     Ok((writer, counts))
 }

@@ -12,14 +12,25 @@
 //! rows, named by their line in the shard's file. Nothing is normalised beyond the first key
 //! and nothing is encoded here.
 //!
+//! **A cascade stage** (`--stage K --previous DIR`, K > 0): the rows of the records that the
+//! merged output of stages `0..K` in `DIR` left unlinked, routed by the keyed hash of key `K`
+//! under round `K`'s purpose (as stage `K`'s shards assign them), into
+//! `DIR/<input stem>.stage-K.shard-I-of-N.csv`; rows of records linked earlier, and rows stage
+//! 0 rejected (it listed them), are left out. The previous output is checked as `serve`/`link
+//! --previous` check it (this party's, of this cascade), and against the whole input as it is
+//! read (the same row count, every record it lists present), so that stage `K`'s shard run on
+//! its file checks only that the file is its own and that its records are carried and in its
+//! shard (`party/stage.rs`). A shard that would get no record is refused (its run would refuse
+//! an empty input): each stage may have its own, smaller, shard count.
+//!
 //! The files are written atomically, together: a failed split leaves none of them.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use blindlink_party::{InputSource, RecordSource, RowSharder, Shard, ShardAssigner};
+use blindlink_party::{CascadeStage, InputSource, RecordSource, RowSharder, Shard, ShardAssigner};
 
-use super::party::{PartyCommand, PartyConfig};
+use super::party::{PartyCommand, PartyConfig, stage};
 use crate::output::AtomicFile;
 
 /// The most shards `split` writes at once: one open file each.
@@ -43,6 +54,13 @@ pub struct SplitArgs {
     /// The directory the shard files go to (created if missing).
     #[arg(long)]
     pub out: PathBuf,
+    /// Split for stage K of an exact cascade (needs `--previous` for K > 0): only the records
+    /// stages 0 to K-1 left unlinked, routed by key K, into `<stem>.stage-K.shard-I-of-N.csv`.
+    #[arg(long, value_name = "K")]
+    pub stage: Option<u64>,
+    /// The merged output of stages 0 to K-1 (as `serve`/`link --previous` takes it).
+    #[arg(long, value_name = "DIR")]
+    pub previous: Option<PathBuf>,
     /// No summary on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -64,8 +82,34 @@ pub fn run(args: SplitArgs) -> anyhow::Result<()> {
              {MAX_SPLIT_SHARDS}"
         );
     }
-    let config = load_config(&args.config)?;
+    let mut config = load_config(&args.config)?;
     let shown = config.source.display().to_string();
+    // Stage K > 0: the previous stages' merged output, checked against the config now and
+    // against the whole input as it is read.
+    let mut previous = match (args.stage, &args.previous) {
+        (None | Some(0), None) => None,
+        (None | Some(0), Some(dir)) => bail!(
+            "--previous {}: only a cascade stage K > 0 reads a previous output (give --stage K)",
+            dir.display()
+        ),
+        (Some(round), None) => bail!(
+            "--stage {round} needs the merged output of the stages before it (--previous DIR)"
+        ),
+        (Some(round), Some(dir)) => {
+            let stage = CascadeStage::new(round, config.match_keys.len())
+                .map_err(|why| anyhow::anyhow!("{shown}: --stage {round}: {why}"))?;
+            config.stage = Some(stage);
+            config.previous = Some(dir.clone());
+            config.shard = Some(Shard::new(0, u64::from(count)).map_err(anyhow::Error::msg)?);
+            blindlink_party::check_stage(&config)?;
+            let keys: Vec<String> = config.match_keys.iter().map(|k| k.name.clone()).collect();
+            Some((
+                stage,
+                stage::read_previous(&config, &keys, stage, dir, None, None)?,
+            ))
+        }
+    };
+    let round = previous.as_ref().map_or(0, |(stage, _)| stage.round());
     let InputSource::Csv(input) = &config.input else {
         bail!(
             "{shown}: [input] is a postgres query; split reads a CSV file (export the query \
@@ -73,7 +117,7 @@ pub fn run(args: SplitArgs) -> anyhow::Result<()> {
         );
     };
     let (schema, secret, linkage_secret) = super::party::read_schema_and_key(&config)?;
-    let assigner = ShardAssigner::new(&linkage_secret, count);
+    let assigner = ShardAssigner::for_round(&linkage_secret, count, round);
     drop((secret, linkage_secret));
 
     let source = RecordSource::Csv(input.display().to_string());
@@ -96,10 +140,12 @@ pub fn run(args: SplitArgs) -> anyhow::Result<()> {
         )
     })?;
     let header_fields: Vec<&str> = header_text.iter().collect();
+    // The sharder routes by its first key: the stage's.
+    let keys = &config.match_keys[round as usize..];
     let spec = blindlink_party::RecordsSpec {
         columns: blindlink_party::InputColumns {
             id_column: &config.id_column,
-            match_keys: &config.match_keys,
+            match_keys: keys,
             schema_columns: &config.schema_columns,
             combined_columns: &config.combined_columns,
         },
@@ -113,6 +159,15 @@ pub fn run(args: SplitArgs) -> anyhow::Result<()> {
         shard: None,
     };
     let mut sharder = RowSharder::new(&source, &header_fields, spec, assigner)?;
+    let id_column = header_fields
+        .iter()
+        .position(|h| *h == config.id_column)
+        .or_else(|| {
+            header_fields
+                .iter()
+                .position(|h| h.trim() == config.id_column)
+        })
+        .unwrap_or(0);
 
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
@@ -120,8 +175,16 @@ pub fn run(args: SplitArgs) -> anyhow::Result<()> {
         .file_stem()
         .map_or_else(|| "input".into(), |s| s.to_string_lossy().into_owned());
     let paths: Vec<PathBuf> = (0..count)
-        .map(|i| args.out.join(shard_file_name(&stem, i, count)))
-        .collect();
+        .map(|i| {
+            Ok(args.out.join(if previous.is_some() {
+                let shard =
+                    Shard::new(u64::from(i), u64::from(count)).map_err(anyhow::Error::msg)?;
+                stage::stage_split_file_name(&stem, round, shard)
+            } else {
+                shard_file_name(&stem, i, count)
+            }))
+        })
+        .collect::<anyhow::Result<_>>()?;
     let mut writers = paths
         .iter()
         .map(|path| -> anyhow::Result<_> {
@@ -134,6 +197,7 @@ pub fn run(args: SplitArgs) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut rows = vec![0u64; writers.len()];
     let mut row = csv::ByteRecord::new();
+    let (mut rows_read, mut dropped) = (0u64, 0u64);
     loop {
         match reader.read_byte_record(&mut row) {
             Ok(true) => {}
@@ -158,12 +222,68 @@ pub fn run(args: SplitArgs) -> anyhow::Result<()> {
                 }
             }
         }
+        rows_read += 1;
+        if let Some((_, output)) = &mut previous {
+            // Stage K: the records stages 0..K left unlinked only; the rows they linked, and
+            // the rows stage 0 rejected (it reported them), stay out.
+            let id = fields
+                .get(id_column)
+                .filter(|_| text && fields.len() == header.len())
+                .map(|id| id.trim());
+            let carried = match id {
+                Some(id) if !id.is_empty() => output.take(id) == Ok(true),
+                _ => false,
+            };
+            if !carried {
+                dropped += 1;
+                continue;
+            }
+        }
         // Unreadable rows go to shard 0, whose run reports them.
         let shard = if text { sharder.shard_of(&fields) } else { 0 } as usize;
         writers[shard]
             .write_byte_record(&row)
             .with_context(|| format!("cannot write {}", paths[shard].display()))?;
         rows[shard] += 1;
+    }
+    if let Some((_, output)) = &previous {
+        // The whole input must be the one the previous stages read: the same rows, every
+        // record they list.
+        let rejected = rows_read.saturating_sub(output.records() as u64);
+        output.check_rows(rows_read, rejected)?;
+        if output.unseen() > 0 {
+            bail!(
+                "{}: {} lists {} records, and {} of them are not in {}: it is the output of \
+                 another input",
+                output.prefix(),
+                output.links_path().display(),
+                output.records(),
+                output.unseen(),
+                source.shown()
+            );
+        }
+    }
+    if let Some((stage, _)) = &previous {
+        // An empty file would make its shard's run refuse an empty input, and its peer's
+        // shard wait for a session: refused here, before any file is written.
+        let empty: Vec<String> = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n == 0)
+            .map(|(i, _)| format!("{i}/{count}"))
+            .collect();
+        if !empty.is_empty() {
+            bail!(
+                "{}: stage {}: no record of the {} carried into the stage falls in shard {}; \
+                 a stage's split gives every shard at least one record: split this stage into \
+                 fewer shards (each stage may have its own count) or run its shards on the \
+                 whole input",
+                source.shown(),
+                stage.round(),
+                rows.iter().sum::<u64>(),
+                empty.join(", ")
+            );
+        }
     }
     let files = writers
         .into_iter()
@@ -178,10 +298,17 @@ pub fn run(args: SplitArgs) -> anyhow::Result<()> {
         file.commit()?;
     }
     if !args.quiet {
-        let total: u64 = rows.iter().sum();
         let per_shard: Vec<String> = rows.iter().map(u64::to_string).collect();
+        let stage = previous.as_ref().map_or_else(String::new, |(stage, _)| {
+            format!(
+                " for stage {}: {} records carried into it ({dropped} rows linked by earlier \
+                 stages or rejected by stage 0 left out)",
+                stage.round(),
+                rows_read - dropped
+            )
+        });
         eprintln!(
-            "split {} ({total} rows) into {count} files in {}: {} rows",
+            "split {} ({rows_read} rows){stage} into {count} files in {}: {} rows",
             source.shown(),
             args.out.display(),
             per_shard.join(", ")

@@ -175,10 +175,15 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
     drop(linkage_secret);
     // validate compares field tokens only; fuzzy blocks on CLKs locally and compares tokens.
     let needs_clks = blindlink_party::uses_clks(config.mode);
+    // A cascade stage links its own key only: the other keys are not computed.
+    let keys = config.stage.map_or(&config.match_keys[..], |s| {
+        let k = s.round() as usize;
+        config.match_keys.get(k..=k).unwrap_or(&config.match_keys)
+    });
     let spec = blindlink_party::RecordsSpec {
         columns: blindlink_party::InputColumns {
             id_column: &config.id_column,
-            match_keys: &config.match_keys,
+            match_keys: keys,
             schema_columns: &config.schema_columns,
             combined_columns: &config.combined_columns,
         },
@@ -209,7 +214,6 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
         }
         InputSource::Postgres(pg) => postgres::read_postgres_records(pg, &shown, spec)?,
     };
-    let read = records.ids.len();
     // fuzzy sharded by a coarse blocking key: that key's column is the one shards are cut by.
     if let Some(index) = config
         .shard_key
@@ -224,19 +228,20 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
         blindlink_party::keep_stage_key(&mut records, stage);
         if let Some(previous) = &config.previous {
             let cascade: Vec<String> = config.match_keys.iter().map(|k| k.name.clone()).collect();
-            let carried = stage::carried_records(&config, &cascade, stage, previous, &records)?;
+            let shard = shard.as_ref().map(|(shard, assigner)| (*shard, assigner));
+            let carried =
+                stage::carried_records(&config, &cascade, stage, previous, &records, shard)?;
             blindlink_party::retain_carried(&mut records, &carried);
         }
     }
     let shard_selection = match (records.shard.take(), shard) {
         // Dropped as read (the first match key, round 0).
         (Some(selection), _) => Some(selection),
-        (None, Some((shard, assigner))) => {
-            let mut selection = blindlink_party::retain_shard(&mut records, shard, &assigner);
-            // A stage's shard is a share of the whole input, not of the records carried into it.
-            selection.total = read;
-            Some(selection)
-        }
+        (None, Some((shard, assigner))) => Some(blindlink_party::retain_shard(
+            &mut records,
+            shard,
+            &assigner,
+        )),
         (None, None) => None,
     };
     Ok(LoadedParty {
@@ -299,7 +304,7 @@ pub fn shard_progress(quiet: bool, party: &LoadedParty) {
         progress(
             quiet,
             &format!(
-                "{stage}shard {shard}: {} of {} records; outputs in {}",
+                "{stage}shard {shard}: {} records of the input's {} rows; outputs in {}",
                 selection.kept,
                 selection.total,
                 party.config.output_dir.display()
