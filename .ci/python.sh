@@ -15,10 +15,10 @@ trap 'rm -rf "$work"' EXIT
 echo "== python: cargo fmt --check (python/ is its own workspace)"
 (cd python && cargo fmt --check)
 
-echo "== python: fresh venv in $work with maturin, numpy, pandas, pytest"
+echo "== python: fresh venv in $work with maturin, numpy, pandas, pytest, mypy"
 python3 -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "maturin>=1.5,<2" numpy pandas pytest
+    "maturin>=1.5,<2" numpy pandas pytest "mypy>=2.4,<2.5"
 
 echo "== python: cargo build -p blindlink-cli (the binary the tests compare with)"
 cargo build -p blindlink-cli --locked --quiet
@@ -29,6 +29,9 @@ started=$(date +%s)
     --quiet --interpreter "$work/venv/bin/python" --out "$work/wheels")
 echo "wheel built in $(( $(date +%s) - started )) s: $(basename "$work"/wheels/*.whl)"
 "$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check "$work"/wheels/*.whl
+
+echo "== python: stubtest (the .pyi stubs against the installed package)"
+(cd "$work" && "$work/venv/bin/python" -m mypy.stubtest blindlink)
 
 echo "== python: pytest python/tests"
 status=0

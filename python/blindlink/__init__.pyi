@@ -8,6 +8,23 @@ import numpy.typing as npt
 
 from . import leakage as leakage
 
+__all__ = [
+    "BlindlinkError",
+    "ConfigError",
+    "InputError",
+    "ProtocolError",
+    "SynthData",
+    "MatchResult",
+    "synth",
+    "encode",
+    "read_clks",
+    "match",
+    "evaluate",
+    "link",
+    "serve",
+    "leakage",
+]
+
 _PathLike = Union[str, "os.PathLike[str]"]
 
 class BlindlinkError(Exception): ...

@@ -1,15 +1,41 @@
 """Type stubs of blindlink.leakage (see ``leakage.py`` for the documentation)."""
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, final
 
 import numpy as np
 import numpy.typing as npt
 
+__all__ = [
+    "LinkedFiles",
+    "EncodingConfig",
+    "Guess",
+    "BENCH_SECRET",
+    "encode",
+    "key_holder_decode_records",
+    "key_holder_decode_fields",
+    "frequency_attack",
+    "pattern_mining_attack",
+    "similarity_graph",
+    "graph_matching_attack",
+    "attack_score",
+    "dice",
+    "link_greedy",
+    "score_links",
+    "run_attacks",
+    "clk_linkage",
+    "token_linkage",
+    "quasi_identifiers",
+]
+
 Guess = Tuple[List[int], float]
 BENCH_SECRET: bytes
 
+# Native classes (PyO3): built by __new__, not subclassable.
+@final
 class LinkedFiles:
-    def __init__(self, locale: str = ..., persons: int = ..., overlap: float = ..., seed: int = ...) -> None: ...
+    def __new__(
+        cls, locale: str = ..., persons: int = ..., overlap: float = ..., seed: int = ...
+    ) -> LinkedFiles: ...
     @property
     def locale(self) -> str: ...
     @property
@@ -22,16 +48,17 @@ class LinkedFiles:
     def same_person(self, r: int, v: int) -> bool: ...
     def __len__(self) -> int: ...
 
+@final
 class EncodingConfig:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         layout: str = ...,
         bits: int = ...,
         bits_per_token: int = ...,
         q: int = ...,
         fields: Sequence[int] = ...,
         hardening: str = ...,
-    ) -> None: ...
+    ) -> EncodingConfig: ...
     @property
     def hardening(self) -> str: ...
     def label(self) -> str: ...

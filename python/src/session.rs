@@ -4,6 +4,7 @@
 //! `blindlink link` / `blindlink serve` write them.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,6 +15,9 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::errors::{Kind, OrRaise};
+
+/// How often `serve` lets the interpreter run the handlers of signals that arrived.
+const SIGNAL_POLL: Duration = Duration::from_millis(100);
 
 /// The runtime of one call: as the CLI's, one worker per core, at most four (the heavy work
 /// is on rayon's pool).
@@ -87,8 +91,9 @@ pub(crate) fn link<'py>(
 
 /// Runs `blindlink serve --config <config_path>`: serves until `sessions` sessions completed
 /// (default: the config's `[server] max_sessions`; 0 = no limit) or `timeout` seconds passed
-/// (then the server drains: running sessions finish), or Ctrl-C (which then raises
-/// KeyboardInterrupt). Returns the completed sessions.
+/// (then the server drains: running sessions finish), or a signal handler raising (Ctrl-C:
+/// the server drains, then KeyboardInterrupt is raised; signals reach Python's handlers only
+/// on the main thread). Installs no signal handler of its own. Returns the completed sessions.
 #[pyfunction]
 #[pyo3(signature = (config_path, sessions=None, timeout=None, insecure_loopback=false, quiet=true, seed=None))]
 pub(crate) fn serve<'py>(
@@ -125,9 +130,14 @@ pub(crate) fn serve<'py>(
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))
                 .or_raise(Kind::Config)?;
-            // Drains on the timeout or on Ctrl-C. Python's own SIGINT handler still runs (the
-            // runtime's handler chains to it), so the interpreter raises KeyboardInterrupt once
-            // the call returns.
+            // Drains on the timeout or when a Python signal handler raises (Ctrl-C:
+            // KeyboardInterrupt). No OS signal handler is installed (tokio's `ctrl_c` would
+            // install one for the whole process that outlives the call): this thread, which
+            // `block_on` polls this future on, asks the interpreter every `SIGNAL_POLL` to run
+            // the handlers of signals that arrived, as a pure-Python loop would. So signals
+            // are seen only when `serve` runs on the main thread, as in Python itself.
+            let interrupt = Arc::new(tokio::sync::Notify::new());
+            let interrupted = Arc::clone(&interrupt);
             let shutdown = async move {
                 let timeout = async {
                     match timeout {
@@ -137,12 +147,29 @@ pub(crate) fn serve<'py>(
                 };
                 tokio::select! {
                     () = timeout => {}
-                    _ = tokio::signal::ctrl_c() => {}
+                    () = interrupted.notified() => {}
                 }
             };
-            session::serve(&party, &prepared, listener, &options, shutdown)
-                .await
-                .or_raise(Kind::Protocol)
+            let serving = session::serve(&party, &prepared, listener, &options, shutdown);
+            tokio::pin!(serving);
+            let mut poll = tokio::time::interval(SIGNAL_POLL);
+            let mut raised: Option<PyErr> = None;
+            let served = loop {
+                tokio::select! {
+                    served = &mut serving => break served,
+                    _ = poll.tick(), if raised.is_none() => {
+                        if let Err(e) = Python::attach(|py| py.check_signals()) {
+                            raised = Some(e);
+                            interrupt.notify_one();
+                        }
+                    }
+                }
+            };
+            // The handler's exception once the running sessions are drained.
+            match raised {
+                Some(e) => Err(e),
+                None => served.or_raise(Kind::Protocol),
+            }
         })
     })?;
     py.check_signals()?;

@@ -113,3 +113,23 @@ def test_errors(make, message):
     with pytest.raises(blindlink.InputError) as e:
         make()
     assert str(e.value) == message
+
+
+def test_the_notebook_example_reproduces_leakage_md(capsys):
+    """python/examples/leakage_tradeoff.py (issue 15: "a notebook-style example that reproduces
+    one figure of papers/leakage.md") gives §3's 400-person rows, and the figures it checks
+    against are the ones the paper prints."""
+    import re
+    import runpy
+
+    from conftest import ROOT
+
+    example = runpy.run_path(str(ROOT / "python" / "examples" / "leakage_tradeoff.py"))
+    assert "salt-yob" in capsys.readouterr().out
+    paper = (ROOT / "papers" / "leakage.md").read_text()
+    encodings = ["clk-l1024-k10-q2-5f", "per-field-l256-k10-q2-5f", "clk-l1000-k10-q2-2f"]
+    for hardening, row in (("none", "400 persons, unhardened: 5-field CLK / per-field / 2-field CLK"),
+                           ("salt-yob", "400 persons, salt-yob: same three")):
+        cells = re.search(r"\| " + re.escape(row) + r" \| ([^|]*) \|", paper).group(1)
+        shares = [round(float(s) / 100, 3) for s in re.findall(r"([0-9.]+) %", cells)]
+        assert shares == [example["PAPER"][(e, hardening)] for e in encodings], row

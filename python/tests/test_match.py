@@ -157,6 +157,9 @@ def test_readme_example(monkeypatch, capsys):
 
     text = (ROOT / "python" / "README.md").read_text()
     code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    # The repository's README shows the same example (issue 15: "a five-line example").
+    top = (ROOT / "README.md").read_text()
+    assert top.split("```python\n", 1)[1].split("```", 1)[0] == code
     monkeypatch.chdir(ROOT)
     exec(compile(code, "README.md", "exec"), {})
     result = eval(capsys.readouterr().out)

@@ -182,3 +182,29 @@ def test_ctrl_c_stops_serve(peers, tmp_path):
     out, err = process.communicate(timeout=60)
     assert out == "interrupted\n", err
     assert process.returncode == 0
+
+
+SERVE_THEN_SIGINT = """
+import os, signal, sys, time, blindlink
+signal.signal(signal.SIGINT, signal.SIG_DFL)  # SIGINT ends the process, as the program says
+assert blindlink.serve(sys.argv[1], timeout=0.3) == []
+print("served", flush=True)
+os.kill(os.getpid(), signal.SIGINT)
+time.sleep(5)
+print("SIGINT did not end the process", flush=True)
+"""
+
+
+def test_serve_leaves_the_sigint_disposition_alone(peers):
+    """`serve` installs no signal handler of its own: once it returned, SIGINT does what the
+    program set (here the default action, which ends the process). tokio's `ctrl_c`, used
+    before, left a process-wide handler behind that swallowed the signal."""
+    import signal
+    import subprocess
+    import sys
+
+    registry, _ = configs(peers, "sigint-after", free_port())
+    result = subprocess.run([sys.executable, "-c", SERVE_THEN_SIGINT, str(registry)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.stdout == "served\n", result.stderr
+    assert result.returncode == -signal.SIGINT, result.stderr

@@ -5,7 +5,8 @@
 //! A registry read from a table links with the insurer's CSV exactly as the two CSVs do; a
 //! bad row (abort and reject), a wrong password, an unknown table, a query that fails
 //! mid-stream and a connection terminated mid-stream each stop the party with a clear error before anything is written; with
-//! `sslmode=require` the server is verified against the configured CA.
+//! `sslmode=require` the server is verified against the configured CA. `blindlink encode` reads
+//! a table or a query as it reads the CSV.
 
 use std::process::Command;
 
@@ -355,11 +356,108 @@ fn a_connection_dropped_mid_stream_is_an_error_and_writes_nothing() {
     server.psql(&format!("DROP TABLE {name}"));
 }
 
+/// The CLKs of an anonlink JSON file, in file order.
+fn clks(path: &std::path::Path) -> Vec<String> {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    json["clks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `blindlink encode --input postgresql://...` (issue 15: "for serve, link and encode"): a
+/// table gives the CSV's CLKs, a query with `ORDER BY` the CSV's bytes, and a wrong password
+/// an error naming the server and no output file.
+#[test]
+fn encode_reads_a_table_or_a_query_as_it_reads_the_csv() {
+    let Some(server) = server("encode_reads_a_table_or_a_query_as_it_reads_the_csv") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = |p: &str| dir.path().join(p).to_str().unwrap().to_owned();
+    let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let people = repo.join("examples/people.csv");
+    let schema = repo.join("examples/schema.toml");
+    blindlink(&["keygen", "--out", &path("linkage.key")]).unwrap();
+    let name = table("people_encode");
+    server.load_table(&name, &people);
+    let key = path("linkage.key");
+    let encode = |input: &[&str], output: &str| {
+        let mut args = vec![
+            "encode",
+            "--schema",
+            schema.to_str().unwrap(),
+            "--secret-file",
+            &key,
+            "--no-progress",
+        ];
+        args.extend_from_slice(input);
+        let output = path(output);
+        args.extend_from_slice(&["--output", &output]);
+        blindlink(&args)
+    };
+    encode(&["--input", people.to_str().unwrap()], "csv.json").unwrap();
+    let url = server.url();
+    let from_db = ["--input", url.as_str(), "--password-env", "PGPASSWORD"];
+    encode(&[&from_db[..], &["--table", &name]].concat(), "table.json").unwrap();
+    let query = format!("SELECT * FROM {name} ORDER BY id::int");
+    encode(&[&from_db[..], &["--query", &query]].concat(), "query.json").unwrap();
+
+    let from_csv = clks(dir.path().join("csv.json").as_path());
+    assert_eq!(from_csv.len(), 30);
+    let mut from_table = clks(dir.path().join("table.json").as_path());
+    from_table.sort();
+    let mut sorted = from_csv.clone();
+    sorted.sort();
+    assert_eq!(from_table, sorted, "a table gives the CSV's CLKs");
+    assert_eq!(
+        std::fs::read(path("query.json")).unwrap(),
+        std::fs::read(path("csv.json")).unwrap(),
+        "a query in the CSV's order gives its bytes"
+    );
+
+    std::fs::write(path("wrong.password"), "not-the-password\n").unwrap();
+    let error = encode(
+        &[
+            "--input",
+            url.as_str(),
+            "--password-file",
+            &path("wrong.password"),
+            "--table",
+            &name,
+        ],
+        "wrong.json",
+    )
+    .unwrap_err();
+    assert_eq!(
+        error,
+        format!(
+            "cannot connect to postgres at {}:{}/{}: FATAL: password authentication failed for \
+             user \"{}\"",
+            server.host, server.port, server.database, server.user
+        )
+    );
+    assert!(!dir.path().join("wrong.json").exists(), "nothing written");
+    server.psql(&format!("DROP TABLE {name}"));
+}
+
 #[test]
 fn the_example_config_reads_a_table_and_a_password_in_its_url_is_refused() {
     let path = crate::support::examples().join("registry-postgres.toml");
     let config = PartyConfig::load(&path, PartyCommand::Serve).unwrap();
     assert_eq!(config.input.to_string(), "postgres table \"residents\"");
+    // Everything but [input] is registry.toml's, so it links with insurer.toml (the handshake
+    // commits to the thresholds and the schema).
+    let mut csv = PartyConfig::load(
+        &crate::support::examples().join("registry.toml"),
+        PartyCommand::Serve,
+    )
+    .unwrap();
+    (csv.input, csv.source) = (config.input.clone(), config.source.clone());
+    assert_eq!(config, csv);
     let text = std::fs::read_to_string(&path).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("registry-postgres.toml");

@@ -271,3 +271,23 @@ async fn a_different_date_of_birth_is_flagged_whatever_the_field_is_called() {
         )
     );
 }
+
+/// `examples/validate-en/` (papers/validation.md §7, the other column names and notations):
+/// its configs load and name its schema, which parses.
+#[test]
+fn the_validate_en_example_loads() {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/validate-en");
+    for (party, command) in [
+        ("registry", PartyCommand::Serve),
+        ("insurer", PartyCommand::Link),
+    ] {
+        let config = blindlink_cli::commands::party::PartyConfig::load(
+            &dir.join(format!("{party}.toml")),
+            command,
+        )
+        .unwrap();
+        assert_eq!(config.schema, dir.join("schema.toml"), "{party}");
+    }
+    let schema = std::fs::read_to_string(dir.join("schema.toml")).unwrap();
+    blindlink_encoding::SchemaDocument::parse(&schema).unwrap();
+}

@@ -25,7 +25,7 @@
 //! [linkage]
 //! schema = "schema.toml"            # the CLK schema (quasi-identifier columns)
 //! key_file = "linkage.key"          # the shared linkage secret (blindlink keygen)
-//! validate_threshold = 0.75         # validate: Dice below this flags a suspected wrong person
+//! validate_threshold = 0.5          # validate: a match probability below this flags a suspected wrong person
 //! fuzzy_threshold = 0.8             # fuzzy, clk-exchange: Dice needed to link
 //! fuzzy_bands = 1                   # fuzzy: MinHash bands per field pair (more: higher recall, more PSI work)
 //! fuzzy_minima_per_band = 8         # fuzzy: minima per band (more: fewer, closer candidates)
@@ -33,8 +33,9 @@
 //! fuzzy_common_share = 1.0          # fuzzy, field-tokens: leave out tokens more records hold
 //! fuzzy_max_pairs = 2               # fuzzy: most pairs per candidate record
 //! fuzzy_exact_stage = true          # fuzzy: link equal whole records without comparing them
-//! [[linkage.validate_field]]        # optional, per field: validate's and fuzzy's weights (unlisted:
-//!                                   # weight 1, veto 1 for `exact` token fields; blindlink_party::scoring)
+//! [[linkage.validate_field]]        # optional, per field: fuzzy's weights (unlisted: weight 1, veto 1
+//!                                   # for `exact` token fields; blindlink_party::scoring); validate scores
+//!                                   # with the schema's comparison levels and only warns about these
 //! name = "date_of_birth"
 //! weight = 2.0
 //! veto_below = 0.9                  # flag whenever this field's Dice is below
@@ -320,7 +321,7 @@ pub struct PartyConfig {
     pub schema: PathBuf,
     /// The linkage key file.
     pub key_file: PathBuf,
-    /// `validate`: Dice below this flags a suspected wrong-person link.
+    /// `validate`: a match probability below this flags a suspected wrong-person link.
     pub validate_threshold: Option<f64>,
     /// `fuzzy`, `clk-exchange`: Dice needed to link.
     pub fuzzy_threshold: Option<f64>,

@@ -173,6 +173,13 @@ impl std::io::Read for ChannelReader {
 }
 
 /// Connects as `input` says, with the password from its source.
+///
+/// # Security
+/// The password is read into zeroizing memory, but the driver's `Config::password` keeps its
+/// own copy (a plain `Vec<u8>`, as does its SCRAM exchange) that is freed without being
+/// overwritten; the driver offers no way to clear it, so the copy lives only as long as this
+/// function (the `Config` is dropped here, and the returned client holds no password). Never in
+/// a message: errors name `host:port/database` only.
 fn connect(input: &PostgresInput, config: &str) -> anyhow::Result<postgres::Client> {
     let mut pg = postgres::Config::from_str(&input.url)
         .map_err(|e| anyhow::anyhow!("{config}: input.postgres.url: {}", describe(&e)))?;
