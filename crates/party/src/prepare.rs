@@ -395,10 +395,10 @@ mod tests {
         );
         assert_eq!(prepared.notes.last(), prepared.warnings.last());
         assert_eq!(
-            prepared.data.records[0].keys,
+            prepared.data.record(0).unwrap().keys,
             [Some(b"\x01\x00\x00\x001".to_vec())]
         );
-        assert_eq!(prepared.data.records[0].fields.len(), 2);
+        assert_eq!(prepared.data.fields(0).len(), 2);
         assert_eq!(prepared.offer.mode, Mode::Validate);
     }
 

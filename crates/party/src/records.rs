@@ -2,7 +2,7 @@
 //! what its input gave (ids, each cascade step's keys, CLKs, field tokens, rows withheld) and their conversion to the protocol's [`PartyData`].
 
 use blindlink_encoding::FieldTokens;
-use blindlink_protocol::{ModeConfig, PartyData, PartyRecord};
+use blindlink_protocol::{ModeConfig, PartyData};
 
 use crate::builder::RecordSource;
 use crate::keys::Keyless;
@@ -142,24 +142,28 @@ impl PartyRecords {
         let uses_clks = config.filter_bits().is_some() && self.clk_bytes > 0;
         let uses_fields = uses_field_tokens(config.mode()) && self.fields.len() == self.ids.len();
         let steps = &self.match_keys[..key_count.min(self.match_keys.len())];
-        PartyData {
-            records: (0..self.ids.len())
-                .map(|i| PartyRecord {
-                    id: self.ids[i].clone(),
-                    keys: if self.match_keys.is_empty() {
-                        vec![None; key_count]
-                    } else {
-                        steps.iter().map(|k| k.keys[i].clone()).collect()
-                    },
-                    clk: uses_clks.then(|| self.clk(i).to_vec()),
-                    fields: if uses_fields {
-                        self.fields[i].clone()
-                    } else {
-                        Vec::new()
-                    },
-                })
-                .collect(),
+        let field_count = if uses_fields {
+            self.fields.first().map_or(0, Vec::len)
+        } else {
+            0
+        };
+        // Straight into the columns: no record is ever an owned struct of its own.
+        let mut data = PartyData::with_columns(key_count, field_count);
+        data.reserve(self.ids.len());
+        for (i, id) in self.ids.iter().enumerate() {
+            data.push(
+                id,
+                steps
+                    .iter()
+                    .map(|k| k.keys[i].as_deref())
+                    .chain(std::iter::repeat(None))
+                    .take(key_count),
+                uses_clks.then(|| self.clk(i)),
+                if uses_fields { &self.fields[i] } else { &[] },
+            );
         }
+        data.shrink_to_fit();
+        data
     }
 
     /// Frees the ids, keys, CLKs and field tokens once [`PartyRecords::party_data`] (through

@@ -506,7 +506,7 @@ fn report(
     let outcome = LinkOutcome {
         mode: ledger.mode,
         role: ledger.role,
-        rows: Vec::new(),
+        rows: Vec::new().into(),
         counts,
         learned: blindlink_protocol::Learned::default(),
         validation: None,

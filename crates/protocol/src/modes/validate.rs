@@ -129,11 +129,7 @@ fn groups(
     for (i, (link_id, _)) in links.iter().enumerate() {
         for h in 0..holders[i] {
             let r = record(i, usize::from(h));
-            grouped::pair_groups(
-                &pair_name(link_id, h),
-                &cx.data.records[r].fields,
-                &mut groups,
-            );
+            grouped::pair_groups(&pair_name(link_id, h), &cx.data, r, &mut groups);
         }
     }
     groups
