@@ -324,7 +324,11 @@ mod tests {
             ids: vec!["r1".to_owned()],
             match_keys: vec![number],
             rows_read: 1,
-            fields: vec![vec![vec![b"ab".to_vec()], vec![b"1985-04-03".to_vec()]]],
+            fields: {
+                let mut fields = blindlink_protocol::FieldTokenColumn::default();
+                fields.push(&[vec![b"ab".to_vec()], vec![b"1985-04-03".to_vec()]]);
+                fields
+            },
             ..PartyRecords::default()
         }
     }

@@ -47,20 +47,73 @@ impl ByteColumn {
     }
 }
 
-/// A record's field tokens: field `f` of record `i` is the token list
+/// Records' compared-field tokens in one buffer: field `f` of record `i` is the token list
 /// `bytes[end(i, f - 1)..end(i, f)]`, each token written as its length (LEB128) and its
-/// bytes, so a 2-byte q-gram costs 3 bytes and no allocation.
+/// bytes, so a 2-byte q-gram costs 3 bytes and no allocation (as a `Vec<Vec<u8>>` it costs
+/// ~50). What a party's reader appends each row's tokens to, and [`PartyData`]'s field
+/// column.
 #[derive(Clone, PartialEq, Eq, Default)]
-struct FieldColumn {
-    /// Fields per record (the first record's count; see [`PartyData::shape`]).
+pub struct FieldTokenColumn {
+    /// Fields per record (the first record's count, unless set by
+    /// [`FieldTokenColumn::new`]).
     per_record: usize,
+    records: usize,
     bytes: Vec<u8>,
     /// The end of each (record, field) in `bytes`, record-major.
     ends: Vec<u64>,
+    /// The first record whose number of fields differs from `per_record`, and its number.
+    ragged: Option<(usize, usize)>,
 }
 
-impl FieldColumn {
-    fn push(&mut self, fields: &[FieldTokens]) {
+impl std::fmt::Debug for FieldTokenColumn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Tokens are personal data: show the shape only.
+        f.debug_struct("FieldTokenColumn")
+            .field("records", &self.records)
+            .field("per_record", &self.per_record)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FieldTokenColumn {
+    /// No records yet, each to have `per_record` fields.
+    #[must_use]
+    pub fn new(per_record: usize) -> Self {
+        Self {
+            per_record,
+            ..Self::default()
+        }
+    }
+
+    /// The number of records.
+    #[must_use]
+    pub const fn len(&self) -> usize {
+        self.records
+    }
+
+    /// Whether there are no records.
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+
+    /// Fields per record.
+    #[must_use]
+    pub const fn per_record(&self) -> usize {
+        self.per_record
+    }
+
+    /// Appends a record's fields (the first record of a column made with `default()` sets
+    /// the number of fields per record; a record with more is cut, one with fewer padded
+    /// with empty fields, and the first such record is remembered for the session's check).
+    pub fn push(&mut self, fields: &[FieldTokens]) {
+        if self.records == 0 && self.per_record == 0 {
+            self.per_record = fields.len();
+        }
+        if fields.len() != self.per_record && self.ragged.is_none() {
+            self.ragged = Some((self.records, fields.len()));
+        }
+        self.records += 1;
         for f in 0..self.per_record {
             for token in fields.get(f).map_or(&[][..], Vec::as_slice) {
                 let mut len = token.len();
@@ -79,7 +132,12 @@ impl FieldColumn {
         }
     }
 
-    fn field(&self, record: usize, field: usize) -> FieldView<'_> {
+    /// The tokens of field `field` of record `record` (none past the end).
+    #[must_use]
+    pub fn field(&self, record: usize, field: usize) -> FieldView<'_> {
+        if field >= self.per_record || record >= self.records {
+            return FieldView { rest: &[] };
+        }
         let at = record * self.per_record + field;
         let end = self.ends.get(at).map_or(0, |&e| e as usize);
         let start = if at == 0 {
@@ -92,7 +150,51 @@ impl FieldColumn {
         }
     }
 
-    fn shrink_to_fit(&mut self) {
+    /// The tokens of every field of record `i`, as owned values.
+    #[must_use]
+    pub fn record(&self, i: usize) -> Vec<FieldTokens> {
+        (0..self.per_record)
+            .map(|f| self.field(i, f).map(<[u8]>::to_vec).collect())
+            .collect()
+    }
+
+    /// Keeps the records for which `keep(i)` is true, in order (a shard's, a cascade
+    /// stage's).
+    pub fn retain(&mut self, mut keep: impl FnMut(usize) -> bool) {
+        let mut bytes = Vec::new();
+        let mut ends = Vec::new();
+        let mut records = 0;
+        let mut ragged = None;
+        for i in 0..self.records {
+            if !keep(i) {
+                continue;
+            }
+            if let Some((r, count)) = self.ragged
+                && r == i
+            {
+                ragged = Some((records, count));
+            }
+            for f in 0..self.per_record {
+                let at = i * self.per_record + f;
+                let start = if at == 0 {
+                    0
+                } else {
+                    self.ends[at - 1] as usize
+                };
+                bytes.extend_from_slice(&self.bytes[start..self.ends[at] as usize]);
+                ends.push(bytes.len() as u64);
+            }
+            records += 1;
+        }
+        self.bytes = bytes;
+        self.ends = ends;
+        self.records = records;
+        self.ragged = ragged;
+        self.shrink_to_fit();
+    }
+
+    /// Gives unused capacity back.
+    pub fn shrink_to_fit(&mut self) {
         self.bytes.shrink_to_fit();
         self.ends.shrink_to_fit();
     }
@@ -160,8 +262,9 @@ pub struct PartyData {
     ids: ByteColumn,
     keys: Vec<ByteColumn>,
     clks: ByteColumn,
-    fields: FieldColumn,
-    ragged: Ragged,
+    fields: FieldTokenColumn,
+    /// The first record with another number of keys than the columns, and its number.
+    ragged_keys: Option<(usize, usize)>,
 }
 
 impl std::fmt::Debug for PartyData {
@@ -181,10 +284,7 @@ impl PartyData {
     pub fn with_columns(keys: usize, fields: usize) -> Self {
         Self {
             keys: vec![ByteColumn::default(); keys],
-            fields: FieldColumn {
-                per_record: fields,
-                ..FieldColumn::default()
-            },
+            fields: FieldTokenColumn::new(fields),
             ..Self::default()
         }
     }
@@ -230,13 +330,10 @@ impl PartyData {
         for column in self.keys.iter_mut().skip(count) {
             column.push(None);
         }
-        if count != self.keys.len() && self.ragged.keys.is_none() {
-            self.ragged.keys = Some((record, count));
+        if count != self.keys.len() && self.ragged_keys.is_none() {
+            self.ragged_keys = Some((record, count));
         }
         self.clks.push(clk);
-        if fields.len() != self.fields.per_record && self.ragged.fields.is_none() {
-            self.ragged.fields = Some((record, fields.len()));
-        }
         self.fields.push(fields);
     }
 
@@ -334,8 +431,25 @@ impl PartyData {
         (0..self.len()).map(|i| self.owned(i))
     }
 
-    pub(crate) const fn ragged(&self) -> Ragged {
-        self.ragged
+    /// Sets the compared fields' tokens of every record, read apart from the rest (as a
+    /// party's reader does): a column of another length than the records is refused by the
+    /// session's check of a mode that compares fields.
+    #[must_use]
+    pub fn with_fields(mut self, fields: FieldTokenColumn) -> Self {
+        self.fields = fields;
+        self
+    }
+
+    pub(crate) fn ragged(&self) -> Ragged {
+        let fields = if self.fields.len() == self.len() {
+            self.fields.ragged
+        } else {
+            Some((self.fields.len().min(self.len().saturating_sub(1)), 0))
+        };
+        Ragged {
+            keys: self.ragged_keys,
+            fields,
+        }
     }
 }
 

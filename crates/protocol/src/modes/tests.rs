@@ -2072,3 +2072,64 @@ fn chunks_are_cut_at_the_bound_counting_from_the_start() {
     check(2 * max, &[max, max]);
     check(2 * max + 5, &[max, max, 5]);
 }
+
+/// The rows a session's decisions give, made as they are read: status by precedence
+/// (suspected, linked, ambiguous, unmatched), the link id in hex, the score and the cascade
+/// key by name; equal to (and serialised as) the same rows listed.
+#[test]
+fn decided_rows_read_as_the_rows_they_stand_for() {
+    use super::common::RecordLink;
+    fn check(links: Vec<Option<RecordLink>>, ambiguous: Vec<bool>, expected: &[LinkRow]) {
+        let data = PartyData::from_records(
+            (0..links.len())
+                .map(|i| keyed(&format!("r{i}"), &[Some("k")]))
+                .collect(),
+        );
+        let keys = vec!["my_number".to_owned(), "kana+dob+sex".to_owned()];
+        let rows = LinkRows::decided(Mode::Validate, Arc::new(data), keys, links, ambiguous);
+        assert_eq!(rows.iter_rows().collect::<Vec<_>>(), expected);
+        assert_eq!(rows.as_slice(), expected);
+        let listed = LinkRows::from(expected.to_vec());
+        assert_eq!(rows, listed);
+        assert_eq!(
+            serde_json::to_string(&rows).unwrap(),
+            serde_json::to_string(&listed).unwrap()
+        );
+    }
+    let link = |byte: u8, key: Option<u8>, score: Option<f64>, suspected| RecordLink {
+        link_id: [byte; 32],
+        key,
+        score,
+        suspected,
+    };
+    let row = |i: usize, link: Option<(u8, &str, Option<f64>)>, status| LinkRow {
+        local_id: format!("r{i}"),
+        link_id: link.map(|(b, _, _)| hex::encode([b; 32])),
+        mode: Mode::Validate,
+        score: link.and_then(|(_, _, s)| s),
+        status,
+        key: link.map(|(_, k, _)| k.to_owned()),
+    };
+    check(Vec::new(), Vec::new(), &[]);
+    check(
+        vec![
+            Some(link(0xab, Some(0), Some(0.98), false)),
+            Some(link(0x01, Some(1), Some(0.1), true)),
+            None,
+            None,
+            Some(link(0x02, Some(0), None, false)),
+        ],
+        vec![false, false, true, false, true],
+        &[
+            row(0, Some((0xab, "my_number", Some(0.98))), LinkStatus::Linked),
+            row(
+                1,
+                Some((0x01, "kana+dob+sex", Some(0.1))),
+                LinkStatus::SuspectedWrongPerson,
+            ),
+            row(2, None, LinkStatus::Ambiguous),
+            row(3, None, LinkStatus::Unmatched),
+            row(4, Some((0x02, "my_number", None)), LinkStatus::Linked),
+        ],
+    );
+}
