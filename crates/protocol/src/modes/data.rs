@@ -521,9 +521,12 @@ mod tests {
         }
     }
 
-    fn check(records: Vec<PartyRecord>, expected: &[(&str, Vec<Option<&[u8]>>, Ragged)]) {
+    /// A record as read back: its id, its keys, and the data's ragged records.
+    type ReadBack<'a> = (&'a str, Vec<Option<&'a [u8]>>, Ragged);
+
+    fn check(records: Vec<PartyRecord>, expected: &[ReadBack<'_>]) {
         let data = PartyData::from_records(records);
-        let got: Vec<(&str, Vec<Option<&[u8]>>, Ragged)> = (0..data.len())
+        let got: Vec<ReadBack<'_>> = (0..data.len())
             .map(|i| {
                 let keys = (0..data.key_count()).map(|k| data.key(i, k)).collect();
                 (data.id(i), keys, data.ragged())
