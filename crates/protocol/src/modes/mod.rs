@@ -184,7 +184,7 @@ impl LinkOutcome {
 /// The rows of a [`LinkOutcome`], one per local record. A session keeps what it decided per
 /// record in flat vectors (the link id's 32 bytes, the cascade key's index, the score, a
 /// status) and a [`LinkRow`], with its `String` id and 64-hex link id, is only made when it is
-/// read ([`LinkRows::get`], [`LinkRows::iter`]): `links.csv` is written row by row from the
+/// read ([`LinkRows::get`], [`LinkRows::iter_rows`]): `links.csv` is written row by row from the
 /// session's state, never from a vector of rows (~240 bytes a record).
 #[derive(Clone, Default)]
 pub struct LinkRows(Rows);
