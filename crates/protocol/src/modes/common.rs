@@ -66,11 +66,21 @@ impl Context {
             data,
             rng,
             session: [0; 16],
-            links: vec![None; records],
+            // Made when the first record is linked (after the PSI, whose step is the
+            // session's peak): 56 bytes a record.
+            links: Vec::new(),
             ambiguous: vec![false; records],
             learned: Learned::default(),
             validation: None,
         }
+    }
+
+    /// The link slot of record `record` (the slots are made on the first call).
+    pub(crate) fn link_mut(&mut self, record: usize) -> &mut Option<RecordLink> {
+        if self.links.is_empty() {
+            self.links = vec![None; self.data.len()];
+        }
+        &mut self.links[record]
     }
 
     /// A disclosure both parties learn.
@@ -135,7 +145,11 @@ impl Context {
                 mode,
                 Arc::clone(&self.data),
                 keys.to_vec(),
-                std::mem::take(&mut self.links),
+                if self.links.is_empty() {
+                    vec![None; self.data.len()]
+                } else {
+                    std::mem::take(&mut self.links)
+                },
                 std::mem::take(&mut self.ambiguous),
             )
         };

@@ -97,7 +97,7 @@ pub(crate) fn next_round(
                 }
             }
             for link in &outcome.links {
-                cx.links[link.record] = Some(RecordLink {
+                *cx.link_mut(link.record) = Some(RecordLink {
                     link_id: link.link_id.0,
                     key: u8::try_from(link.round).ok(),
                     score: None,
