@@ -97,7 +97,7 @@ pub fn driver_setup(selector: u8) -> (ModeConfig, PartyData, Role) {
             }
         })
         .collect();
-    (config, PartyData { records }, role)
+    (config, PartyData::from_records(records), role)
 }
 
 /// The driver of a set-up, with its RNG seeded from the role so that runs are reproducible.

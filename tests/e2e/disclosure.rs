@@ -261,7 +261,7 @@ fn psi_inputs(peers: &Peers, party: &str) -> (Vec<Encoding>, BTreeSet<&'static s
             });
         }
     };
-    for r in &data.records {
+    for r in data.records() {
         for key in r.keys.iter().flatten() {
             push("match key", &r.id, key);
         }
@@ -272,7 +272,7 @@ fn psi_inputs(peers: &Peers, party: &str) -> (Vec<Encoding>, BTreeSet<&'static s
     if let ModeConfig::Fuzzy(fuzzy) = &prepared.mode_config {
         let bands = fuzzy_blocking_tokens(fuzzy, data).unwrap();
         let exact = fuzzy_exact_tokens(fuzzy, data).unwrap();
-        for (r, (bands, exact)) in data.records.iter().zip(bands.iter().zip(&exact)) {
+        for (r, (bands, exact)) in data.records().zip(bands.iter().zip(&exact)) {
             for band in bands {
                 push("band token", &r.id, band);
             }

@@ -624,7 +624,10 @@ impl<'a> RecordsBuilder<'a> {
             }
         }
         self.records.clks.extend_from_slice(&clks);
-        self.records.fields.extend(fields);
+        for tokens in &fields {
+            self.records.fields.push(tokens);
+        }
+        drop(fields);
         let id = self.binding.id;
         self.records
             .ids

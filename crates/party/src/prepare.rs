@@ -324,7 +324,11 @@ mod tests {
             ids: vec!["r1".to_owned()],
             match_keys: vec![number],
             rows_read: 1,
-            fields: vec![vec![vec![b"ab".to_vec()], vec![b"1985-04-03".to_vec()]]],
+            fields: {
+                let mut fields = blindlink_protocol::FieldTokenColumn::default();
+                fields.push(&[vec![b"ab".to_vec()], vec![b"1985-04-03".to_vec()]]);
+                fields
+            },
             ..PartyRecords::default()
         }
     }
@@ -395,10 +399,10 @@ mod tests {
         );
         assert_eq!(prepared.notes.last(), prepared.warnings.last());
         assert_eq!(
-            prepared.data.records[0].keys,
+            prepared.data.record(0).unwrap().keys,
             [Some(b"\x01\x00\x00\x001".to_vec())]
         );
-        assert_eq!(prepared.data.records[0].fields.len(), 2);
+        assert_eq!(prepared.data.fields(0).len(), 2);
         assert_eq!(prepared.offer.mode, Mode::Validate);
     }
 

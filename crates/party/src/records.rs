@@ -1,8 +1,7 @@
 //! A party's records as values (built row by row by [`RecordsBuilder`](crate::RecordsBuilder)):
 //! what its input gave (ids, each cascade step's keys, CLKs, field tokens, rows withheld) and their conversion to the protocol's [`PartyData`].
 
-use blindlink_encoding::FieldTokens;
-use blindlink_protocol::{ModeConfig, PartyData, PartyRecord};
+use blindlink_protocol::{FieldTokenColumn, ModeConfig, PartyData};
 
 use crate::builder::RecordSource;
 use crate::keys::Keyless;
@@ -112,8 +111,9 @@ pub struct PartyRecords {
     /// Era dates outside their era read as the Gregorian date they denote (`era_dates =
     /// "lenient"`).
     pub era_dates_read_leniently: u64,
-    /// Each record's field tokens, in the schema's field order (empty if not asked for).
-    pub fields: Vec<Vec<FieldTokens>>,
+    /// Each record's field tokens, in the schema's field order (empty if not asked for),
+    /// in one buffer.
+    pub fields: FieldTokenColumn,
     /// Where the records were read from (names the rows in [`PartyRecords::notes`]).
     pub source: RecordSource,
     /// A sharded build ([`RecordsSpec::shard`](crate::RecordsSpec::shard)): how many records
@@ -142,24 +142,26 @@ impl PartyRecords {
         let uses_clks = config.filter_bits().is_some() && self.clk_bytes > 0;
         let uses_fields = uses_field_tokens(config.mode()) && self.fields.len() == self.ids.len();
         let steps = &self.match_keys[..key_count.min(self.match_keys.len())];
-        PartyData {
-            records: (0..self.ids.len())
-                .map(|i| PartyRecord {
-                    id: self.ids[i].clone(),
-                    keys: if self.match_keys.is_empty() {
-                        vec![None; key_count]
-                    } else {
-                        steps.iter().map(|k| k.keys[i].clone()).collect()
-                    },
-                    clk: uses_clks.then(|| self.clk(i).to_vec()),
-                    fields: if uses_fields {
-                        self.fields[i].clone()
-                    } else {
-                        Vec::new()
-                    },
-                })
-                .collect(),
+        // Straight into the columns: no record is ever an owned struct of its own.
+        let mut data = PartyData::with_columns(key_count, 0);
+        data.reserve(self.ids.len());
+        for (i, id) in self.ids.iter().enumerate() {
+            data.push(
+                id,
+                steps
+                    .iter()
+                    .map(|k| k.keys[i].as_deref())
+                    .chain(std::iter::repeat(None))
+                    .take(key_count),
+                uses_clks.then(|| self.clk(i)),
+                &[],
+            );
         }
+        data.shrink_to_fit();
+        if uses_fields {
+            data = data.with_fields(self.fields.clone());
+        }
+        data
     }
 
     /// Frees the ids, keys, CLKs and field tokens once [`PartyRecords::party_data`] (through
@@ -172,7 +174,7 @@ impl PartyRecords {
             column.keys = Vec::new();
         }
         self.clks = Vec::new();
-        self.fields = Vec::new();
+        self.fields = FieldTokenColumn::default();
     }
 
     /// Lines for `report.txt` about the input: rows without a key per step (the first ones

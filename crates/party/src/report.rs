@@ -57,13 +57,13 @@ pub const LINKS_HEADER: [&str; 8] = [
 /// let row = LinkRow { local_id: "r1".into(), mode: Mode::Validate,
 ///     status: LinkStatus::Linked, score: Some(0.98765), key: Some("my_number".into()),
 ///     link_id: Some("ab12".into()) };
-/// let outcome = LinkOutcome { mode: Mode::Validate, role: Role::Responder, rows: vec![row],
+/// let outcome = LinkOutcome { mode: Mode::Validate, role: Role::Responder, rows: vec![row].into(),
 ///     counts: LinkCounts::default(), learned: Default::default(), validation: None };
 /// let rows: Vec<_> = blindlink_party::link_rows(&outcome).collect();
 /// assert_eq!(rows[0], ["r1", "ab12", "validate", "0.9877", "linked", "my_number", "0.987650", ""]);
 /// ```
 pub fn link_rows(outcome: &LinkOutcome) -> impl Iterator<Item = [String; 8]> + '_ {
-    outcome.rows.iter().enumerate().map(|(i, row)| {
+    outcome.rows.iter_rows().enumerate().map(|(i, row)| {
         let (probability, weight) = match (&outcome.validation, row.mode) {
             (Some(validation), _) => match pair_score(validation, i) {
                 Some((p, w)) => (format!("{p:.6}"), format!("{w:.4}")),
@@ -76,12 +76,12 @@ pub fn link_rows(outcome: &LinkOutcome) -> impl Iterator<Item = [String; 8]> + '
             (None, _) => (String::new(), String::new()),
         };
         [
-            row.local_id.clone(),
-            row.link_id.clone().unwrap_or_default(),
+            row.local_id,
+            row.link_id.unwrap_or_default(),
             row.mode.name().to_owned(),
             row.score.map(|s| format!("{s:.4}")).unwrap_or_default(),
             row.status.name().to_owned(),
-            row.key.clone().unwrap_or_default(),
+            row.key.unwrap_or_default(),
             probability,
             weight,
         ]
@@ -128,7 +128,7 @@ pub const EXPLANATIONS_HEADER: [&str; 9] = [
 /// let row = LinkRow { local_id: "r1".into(), mode: Mode::Validate,
 ///     status: LinkStatus::SuspectedWrongPerson, score: Some(0.01), key: None, link_id: Some("ab".into()) };
 /// let validation = ValidationOutcome { model, threshold: 0.5, patterns: vec![Some(vec![Level::at(1)])] };
-/// let outcome = LinkOutcome { mode: Mode::Validate, role: Role::Initiator, rows: vec![row],
+/// let outcome = LinkOutcome { mode: Mode::Validate, role: Role::Initiator, rows: vec![row].into(),
 ///     counts: LinkCounts::default(), learned: Default::default(), validation: Some(validation) };
 /// let rows = blindlink_party::explanation_rows(&outcome);
 /// assert_eq!(rows[1], ["r1", "ab", "dob", "different", "0.010000", "0.990000", "-6.6294", "true", ""]);
@@ -141,11 +141,11 @@ pub fn explanation_rows(outcome: &LinkOutcome) -> Vec<[String; 9]> {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for (i, row) in outcome.rows.iter().enumerate() {
-        if row.status != LinkStatus::SuspectedWrongPerson {
+    for i in 0..outcome.rows.len() {
+        if outcome.rows.status(i) != Some(LinkStatus::SuspectedWrongPerson) {
             continue;
         }
-        let Some(why) = explanation(validation, i) else {
+        let (Some(why), Some(row)) = (explanation(validation, i), outcome.rows.get(i)) else {
             continue;
         };
         let id = row.local_id.clone();
@@ -207,12 +207,9 @@ fn validation_text(text: &mut String, outcome: &LinkOutcome, validation: &Valida
     for warning in &model.fit.warnings {
         let _ = writeln!(text, "  fit warning: {warning}");
     }
-    let flagged: Vec<(usize, PairExplanation)> = outcome
-        .rows
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.status == LinkStatus::SuspectedWrongPerson)
-        .filter_map(|(i, _)| Some((i, explanation(validation, i)?)))
+    let flagged: Vec<(usize, PairExplanation)> = (0..outcome.rows.len())
+        .filter(|&i| outcome.rows.status(i) == Some(LinkStatus::SuspectedWrongPerson))
+        .filter_map(|i| Some((i, explanation(validation, i)?)))
         .collect();
     let _ = writeln!(
         text,
@@ -220,7 +217,9 @@ fn validation_text(text: &mut String, outcome: &LinkOutcome, validation: &Valida
         flagged.len()
     );
     for (i, why) in &flagged {
-        let row = &outcome.rows[*i];
+        let Some(row) = outcome.rows.get(*i) else {
+            continue;
+        };
         let _ = writeln!(
             text,
             "  {} (link {}): match probability {:.6}, weight {:.2}: {}",
@@ -433,7 +432,7 @@ mod tests {
         let outcome = LinkOutcome {
             mode,
             role,
-            rows: Vec::new(),
+            rows: Vec::new().into(),
             counts: LinkCounts::default(),
             learned: Learned::default(),
             validation: None,

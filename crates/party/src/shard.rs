@@ -526,7 +526,9 @@ pub fn retain_carried(records: &mut PartyRecords, carried: &[bool]) -> usize {
         records.clks = kept;
     }
     if records.fields.len() == total {
-        retain_vec(&mut records.fields, &keep);
+        records
+            .fields
+            .retain(|i| keep.get(i).copied().unwrap_or(false));
     }
     records.ids.len()
 }
@@ -758,7 +760,7 @@ mod tests {
                 ],
             }),
             era_dates_read_leniently: 5,
-            fields: Vec::new(),
+            fields: Default::default(),
             source: crate::RecordSource::Csv("in.csv".into()),
             shard: None,
         }

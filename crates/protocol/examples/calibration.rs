@@ -275,15 +275,17 @@ fn main() {
         let Some(link) = row.link_id.as_deref() else {
             continue;
         };
-        assert_eq!(records_a.records[i].id, row.local_id);
+        assert_eq!(records_a.record(i).unwrap().id, row.local_id);
         let j = by_link[link];
         let holder = holders.entry(link).or_default();
         let name = format!("{link}#{holder}");
         *holder += 1;
-        let (observations, padded): (Vec<FieldObservation>, Vec<u32>) = records_a.records[i]
+        let (observations, padded): (Vec<FieldObservation>, Vec<u32>) = records_a
+            .record(i)
+            .unwrap()
             .fields
             .iter()
-            .zip(&records_b.records[j].fields)
+            .zip(&records_b.record(j).unwrap().fields)
             .map(|(own, peer)| observe(own, peer, &buckets))
             .unzip();
         if let Some(expected) = ledger_padded.get(name.as_str()) {
@@ -326,7 +328,7 @@ fn main() {
     // u from random pairs of the insurer's own records: nothing from the peer.
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let mut own_pairs = PatternHistogram::new();
-    let n = records_a.records.len();
+    let n = records_a.len();
     for _ in 0..20_000 {
         // Modulo bias is below 2^-40 for these sizes.
         let (x, y) = (
@@ -336,10 +338,12 @@ fn main() {
         if x == y {
             continue;
         }
-        let observations: Vec<FieldObservation> = records_a.records[x]
+        let observations: Vec<FieldObservation> = records_a
+            .record(x)
+            .unwrap()
             .fields
             .iter()
-            .zip(&records_a.records[y].fields)
+            .zip(&records_a.record(y).unwrap().fields)
             .map(|(own, peer)| observe(own, peer, &buckets).0)
             .collect();
         own_pairs.add(&comparisons.pattern(&observations).unwrap());

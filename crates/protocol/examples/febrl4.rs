@@ -70,8 +70,8 @@ fn main() {
     };
     eprintln!(
         "{} x {} records encoded in {:.1} s",
-        data.a.records.len(),
-        data.b.records.len(),
+        data.a.len(),
+        data.b.len(),
         started.elapsed().as_secs_f64()
     );
     match args.first().map_or("run", String::as_str) {
@@ -97,8 +97,7 @@ fn hospitals(persons: u64) -> Febrl4 {
         &data.files[OutputFile::HospitalB.file_name()],
     );
     let ids = |p: &PartyData| -> HashMap<String, usize> {
-        p.records
-            .iter()
+        p.records()
             .enumerate()
             .map(|(i, r)| (r.id.clone(), i))
             .collect()
@@ -192,8 +191,7 @@ fn run(data: &Febrl4, args: &[String]) {
     );
     let config = ModeConfig::Fuzzy(c);
     let ids = |p: &PartyData| -> HashMap<String, usize> {
-        p.records
-            .iter()
+        p.records()
             .enumerate()
             .map(|(i, r)| (r.id.clone(), i))
             .collect()

@@ -76,13 +76,12 @@ fn main() {
     let b = party(fb, scenario, &data.files[fb.file_name()]);
     eprintln!(
         "{} x {} records generated and encoded in {:.1} s",
-        a.records.len(),
-        b.records.len(),
+        a.len(),
+        b.len(),
         started.elapsed().as_secs_f64()
     );
     let ids = |p: &PartyData| -> HashMap<String, usize> {
-        p.records
-            .iter()
+        p.records()
             .enumerate()
             .map(|(i, r)| (r.id.clone(), i))
             .collect()

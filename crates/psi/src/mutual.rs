@@ -70,12 +70,15 @@ impl PointSet {
     }
 }
 
+///
+/// Positions are `u32` ([`MAX_SET_SIZE`] is below 2³²): a session holds these for every
+/// record of the party, so each byte here is a byte per record.
 #[derive(Debug)]
 pub(crate) struct OwnSet {
     /// Input position of the first occurrence of each distinct element.
-    distinct_first: Vec<usize>,
+    distinct_first: Vec<u32>,
     /// For each input position, its distinct element.
-    distinct_of_input: Vec<usize>,
+    distinct_of_input: Vec<u32>,
 }
 
 impl OwnSet {
@@ -90,18 +93,20 @@ impl OwnSet {
                 limit: MAX_SET_SIZE,
             });
         }
-        let mut first_seen: HashMap<&[u8], usize> = HashMap::with_capacity(elements.len());
+        let mut first_seen: HashMap<&[u8], u32> = HashMap::with_capacity(elements.len());
         let mut distinct_first = Vec::with_capacity(elements.len());
         let distinct_of_input = elements
             .iter()
             .enumerate()
             .map(|(index, element)| {
                 *first_seen.entry(element.as_ref()).or_insert_with(|| {
-                    distinct_first.push(index);
-                    distinct_first.len() - 1
+                    distinct_first.push(index as u32);
+                    (distinct_first.len() - 1) as u32
                 })
             })
             .collect();
+        drop(first_seen);
+        distinct_first.shrink_to_fit();
         Ok(Self {
             distinct_first,
             distinct_of_input,
@@ -111,7 +116,7 @@ impl OwnSet {
     pub(crate) fn distinct<'a, E: AsRef<[u8]>>(&self, elements: &'a [E]) -> Vec<&'a [u8]> {
         self.distinct_first
             .iter()
-            .map(|&i| elements[i].as_ref())
+            .map(|&i| elements[i as usize].as_ref())
             .collect()
     }
 
@@ -119,12 +124,19 @@ impl OwnSet {
         self.distinct_first.len()
     }
 
-    /// Expands per-distinct link ids to per-input matches.
-    fn matches(&self, link_of_distinct: &[Option<LinkId>]) -> Vec<Match> {
+    /// Expands the link ids of the matched distinct elements (ascending by distinct element)
+    /// to per-input matches.
+    fn matches(&self, matched: &[(u32, LinkId)]) -> Vec<Match> {
         self.distinct_of_input
             .iter()
             .enumerate()
-            .filter_map(|(index, &d)| link_of_distinct[d].map(|link_id| Match { index, link_id }))
+            .filter_map(|(index, &d)| {
+                let at = matched.binary_search_by_key(&d, |&(d, _)| d).ok()?;
+                Some(Match {
+                    index,
+                    link_id: matched[at].1,
+                })
+            })
             .collect()
     }
 }
@@ -135,11 +147,13 @@ fn blind_and_shuffle<R: CryptoRng + ?Sized>(
     key: &MatchKeyName,
     distinct: &[&[u8]],
     rng: &mut R,
-) -> (Vec<CompressedRistretto>, Vec<usize>) {
+) -> (Vec<CompressedRistretto>, Vec<u32>) {
     let blinded = secret.blind_elements(key, distinct);
     let permutation = random_permutation(blinded.len(), rng);
     let sent = permutation.iter().map(|&d| blinded[d]).collect();
-    (sent, permutation)
+    drop(blinded);
+    // A set holds at most MAX_SET_SIZE elements (checked by `OwnSet::new`).
+    (sent, permutation.into_iter().map(|d| d as u32).collect())
 }
 
 /// Entry point of the initiating party.
@@ -200,7 +214,7 @@ pub struct InitiatorAwaitingReply {
     key: MatchKeyName,
     secret: SessionSecret,
     own: OwnSet,
-    permutation: Vec<usize>,
+    permutation: Vec<u32>,
 }
 
 impl InitiatorAwaitingReply {
@@ -229,37 +243,38 @@ impl InitiatorAwaitingReply {
         let reblinded =
             reblinded.map_err(|e| e.with_index_offset(reply.initiator_doubled.len()))?;
         let peer = PointSet::new(reblinded.iter().map(|p| p.0).collect());
-        let link_of_distinct = links_by_distinct(
+        let matched = matched_distinct(
             &self.key,
             &reply.initiator_doubled,
             &self.permutation,
             |p| peer.contains(&p.0),
         );
+        drop(peer);
         let outcome = MutualOutcome {
-            matches: self.own.matches(&link_of_distinct),
+            matches: self.own.matches(&matched),
             peer_set_size: reply.responder_blinded.len(),
         };
         Ok((outcome, ReblindedSet { points: reblinded }))
     }
 }
 
-/// The link id of every distinct own element whose doubly-blinded point (at its position in
-/// the list this party sent) is in the peer's set; hashing runs in parallel.
-fn links_by_distinct(
+/// The distinct own elements whose doubly-blinded point (at its position in the list this
+/// party sent) is in the peer's set, with their link ids, ascending by distinct element;
+/// hashing runs in parallel. Only the matches are held (36 bytes each), not a slot per
+/// element.
+fn matched_distinct(
     key: &MatchKeyName,
     doubled: &[CompressedRistretto],
-    permutation: &[usize],
+    permutation: &[u32],
     in_peer_set: impl Fn(&CompressedRistretto) -> bool + Sync,
-) -> Vec<Option<LinkId>> {
-    let by_position: Vec<Option<LinkId>> = doubled
+) -> Vec<(u32, LinkId)> {
+    let mut matched: Vec<(u32, LinkId)> = doubled
         .par_iter()
-        .map(|point| in_peer_set(point).then(|| LinkId::derive(key, point)))
+        .zip(permutation)
+        .filter_map(|(point, &d)| in_peer_set(point).then(|| (d, LinkId::derive(key, point))))
         .collect();
-    let mut by_distinct = vec![None; permutation.len()];
-    for (position, link) in by_position.into_iter().enumerate() {
-        by_distinct[permutation[position]] = link;
-    }
-    by_distinct
+    matched.par_sort_unstable_by_key(|&(d, _)| d);
+    matched
 }
 
 /// Entry point of the responding party.
@@ -303,7 +318,7 @@ pub struct ResponderReady {
     key: MatchKeyName,
     secret: SessionSecret,
     own: OwnSet,
-    permutation: Vec<usize>,
+    permutation: Vec<u32>,
     blinded: Vec<CompressedRistretto>,
 }
 
@@ -338,7 +353,7 @@ impl ResponderReady {
 pub struct ResponderAwaitingReblinded {
     key: MatchKeyName,
     own: OwnSet,
-    permutation: Vec<usize>,
+    permutation: Vec<u32>,
     peer: PointSet,
     // Kept only so that it is zeroized when the session ends, not earlier or later.
     _secret: SessionSecret,
@@ -360,12 +375,11 @@ impl ResponderAwaitingReblinded {
             });
         }
         validate_points(MESSAGE, &message.points)?;
-        let link_of_distinct =
-            links_by_distinct(&self.key, &message.points, &self.permutation, |p| {
-                self.peer.contains(&p.0)
-            });
+        let matched = matched_distinct(&self.key, &message.points, &self.permutation, |p| {
+            self.peer.contains(&p.0)
+        });
         Ok(MutualOutcome {
-            matches: self.own.matches(&link_of_distinct),
+            matches: self.own.matches(&matched),
             peer_set_size: self.peer.len(),
         })
     }

@@ -630,7 +630,7 @@ fn report(
     let outcome = LinkOutcome {
         mode: ledger.mode,
         role: ledger.role,
-        rows: Vec::new(),
+        rows: Vec::new().into(),
         counts,
         learned: blindlink_protocol::Learned::default(),
         validation: None,

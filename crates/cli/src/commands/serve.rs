@@ -51,7 +51,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     if !args.party.quiet {
         eprintln!(
             "{} records ready in {:.2} s; listening on {listen} for {} ({} mode)",
-            prepared.data.records.len(),
+            prepared.data.len(),
             party.load_time.as_secs_f64(),
             party.config.allowed_peers.join(", "),
             party.config.mode

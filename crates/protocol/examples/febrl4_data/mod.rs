@@ -93,7 +93,7 @@ pub(crate) fn load(limit: Option<usize>) -> Febrl4 {
                 }
             })
             .collect();
-        PartyData { records }
+        PartyData::from_records(records)
     };
     let a_rows: Vec<usize> = truth.iter().map(|t| t.0).collect();
     let b_rows: Vec<usize> = truth.iter().map(|t| t.1).collect();

@@ -273,5 +273,5 @@ pub(crate) fn party(file: OutputFile, scenario: Scenario, rows: &[Vec<String>]) 
             }
         })
         .collect();
-    PartyData { records }
+    PartyData::from_records(records)
 }

@@ -28,11 +28,8 @@ pub(crate) fn start(
     config: &CardinalityConfig,
 ) -> Result<Transition, ProtocolError> {
     let key = MatchKeyName::new(&config.key).map_err(local_psi)?;
-    let elements: Vec<&[u8]> = cx
-        .data
-        .records
-        .iter()
-        .filter_map(|r| r.keys[0].as_deref())
+    let elements: Vec<&[u8]> = (0..cx.data.len())
+        .filter_map(|i| cx.data.key(i, 0))
         .collect();
     let own = distinct_count(elements.iter().copied());
     if cx.role == Role::Initiator {

@@ -43,13 +43,10 @@ pub(crate) fn start(
             },
         ));
     }
-    let revealed: Vec<usize> = (0..cx.data.records.len())
-        .filter(|&i| cx.data.records[i].clk.is_some())
+    let revealed: Vec<usize> = (0..cx.data.len())
+        .filter(|&i| cx.data.clk(i).is_some())
         .collect();
-    let clks: Vec<&[u8]> = revealed
-        .iter()
-        .filter_map(|&i| cx.data.records[i].clk.as_deref())
-        .collect();
+    let clks: Vec<&[u8]> = revealed.iter().filter_map(|&i| cx.data.clk(i)).collect();
     let bytes = payload::encode_all_clks(config.filter_bits / 8, &clks);
     ledger.record_revealed(Disclosure::Clks {
         count: revealed.len() as u64,
@@ -98,14 +95,12 @@ impl State for AwaitAllClks {
                 what: "clks",
                 reason: e.to_string(),
             })?;
-        let ours_index: Vec<usize> = (0..cx.data.records.len())
-            .filter(|&i| cx.data.records[i].clk.is_some())
+        let ours_index: Vec<usize> = (0..cx.data.len())
+            .filter(|&i| cx.data.clk(i).is_some())
             .collect();
         let ours = ClkStore::from_clks(
             self.filter_bits,
-            ours_index
-                .iter()
-                .filter_map(|&i| cx.data.records[i].clk.as_deref()),
+            ours_index.iter().filter_map(|&i| cx.data.clk(i)),
         )
         .map_err(|e| ProtocolError::Local {
             what: "party data",

@@ -14,7 +14,7 @@ use rand_chacha::ChaCha20Rng;
 use super::chunks::split;
 use super::shell::Expect;
 use super::validate::ValidationOutcome;
-use super::{Learned, LinkOutcome, LinkRow, LinkStatus, PartyData};
+use super::{Learned, LinkOutcome, LinkRows, PartyData};
 use crate::{Disclosure, DisclosureLedger, Message, MessageKind, Mode, ProtocolError, Role};
 
 /// A PSI error caused by the peer's bytes.
@@ -60,17 +60,27 @@ pub(crate) struct Context {
 
 impl Context {
     pub(crate) fn new(role: Role, data: Arc<PartyData>, rng: ChaCha20Rng) -> Self {
-        let records = data.records.len();
+        let records = data.len();
         Self {
             role,
             data,
             rng,
             session: [0; 16],
-            links: vec![None; records],
+            // Made when the first record is linked (after the PSI, whose step is the
+            // session's peak): 56 bytes a record.
+            links: Vec::new(),
             ambiguous: vec![false; records],
             learned: Learned::default(),
             validation: None,
         }
+    }
+
+    /// The link slot of record `record` (the slots are made on the first call).
+    pub(crate) fn link_mut(&mut self, record: usize) -> &mut Option<RecordLink> {
+        if self.links.is_empty() {
+            self.links = vec![None; self.data.len()];
+        }
+        &mut self.links[record]
     }
 
     /// A disclosure both parties learn.
@@ -125,38 +135,27 @@ impl Context {
         self.learn_intersection(ledger, key, intersection);
     }
 
-    /// The rows of the outcome.
-    pub(crate) fn outcome(&self, mode: Mode, keys: &[String]) -> LinkOutcome {
+    /// The outcome: the rows as this side's decisions (moved out of the context, which the
+    /// session no longer needs), made into rows only when read.
+    pub(crate) fn outcome(&mut self, mode: Mode, keys: &[String]) -> LinkOutcome {
         let rows = if mode == Mode::Cardinality {
-            Vec::new()
+            LinkRows::default()
         } else {
-            self.data
-                .records
-                .iter()
-                .enumerate()
-                .map(|(i, record)| {
-                    let link = self.links[i];
-                    let status = match link {
-                        Some(l) if l.suspected => LinkStatus::SuspectedWrongPerson,
-                        Some(_) => LinkStatus::Linked,
-                        None if self.ambiguous[i] => LinkStatus::Ambiguous,
-                        None => LinkStatus::Unmatched,
-                    };
-                    LinkRow {
-                        local_id: record.id.clone(),
-                        link_id: link.map(|l| hex::encode(l.link_id)),
-                        mode,
-                        score: link.and_then(|l| l.score),
-                        status,
-                        key: link
-                            .and_then(|l| l.key)
-                            .and_then(|k| keys.get(usize::from(k)).cloned()),
-                    }
-                })
-                .collect()
+            LinkRows::decided(
+                mode,
+                Arc::clone(&self.data),
+                keys.to_vec(),
+                if self.links.is_empty() {
+                    vec![None; self.data.len()]
+                } else {
+                    std::mem::take(&mut self.links)
+                },
+                std::mem::take(&mut self.ambiguous),
+            )
         };
-        let mut outcome = LinkOutcome::new(mode, self.role, rows, self.learned.clone());
-        outcome.validation = self.validation.clone();
+        let mut outcome =
+            LinkOutcome::new(mode, self.role, rows, std::mem::take(&mut self.learned));
+        outcome.validation = self.validation.take();
         outcome
     }
 }

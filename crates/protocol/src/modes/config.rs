@@ -6,6 +6,7 @@ use blindlink_psi::SizeBuckets;
 use hmac::{KeyInit, Mac};
 
 use super::BlockingSecret;
+use super::data::PartyData;
 use super::fuzzy::BlockingInput;
 use blindlink_matching::fellegi_sunter::{
     Comparisons, DEFAULT_PROBABILITY_THRESHOLD, EmSettings, FieldComparison, TokenKind,
@@ -60,13 +61,6 @@ impl std::fmt::Debug for PartyRecord {
             .field("fields", &self.fields.len())
             .finish()
     }
-}
-
-/// This party's records.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PartyData {
-    /// The records, in input order (rows of the outcome follow it).
-    pub records: Vec<PartyRecord>,
 }
 
 /// `cardinality`: ECDH-PSI cardinality on one match key.
@@ -683,75 +677,74 @@ pub fn derive_blocking_key(linkage_secret: &[u8]) -> BlockingSecret {
 
 /// Checks that the data fits the configuration, naming the first record that does not.
 pub(crate) fn check_data(config: &ModeConfig, data: &PartyData) -> Result<(), ProtocolError> {
-    if data.records.len() > MAX_RECORDS {
+    if data.len() > MAX_RECORDS {
         return Err(ProtocolError::Local {
             what: "party data",
-            reason: format!(
-                "{} records, over the limit of {MAX_RECORDS}",
-                data.records.len()
-            ),
+            reason: format!("{} records, over the limit of {MAX_RECORDS}", data.len()),
         });
     }
-    let bad = |i: usize, id: &str, reason: String| ProtocolError::Local {
+    let bad = |i: usize, reason: String| ProtocolError::Local {
         what: "party data",
-        reason: format!("record {} ('{id}'): {reason}", i + 1),
+        reason: format!("record {} ('{}'): {reason}", i + 1, data.id(i)),
     };
     let keys = config.keys().len();
     let fields = config.field_names();
-    for (i, record) in data.records.iter().enumerate() {
-        let id = record.id.as_str();
-        if keys > 0 && record.keys.len() != keys {
+    let ragged = data.ragged();
+    if keys > 0 && !data.is_empty() {
+        let (i, count) = if data.key_count() == keys {
+            ragged.keys.unwrap_or((0, keys))
+        } else {
+            (0, data.key_count())
+        };
+        if count != keys {
+            return Err(bad(i, format!("{count} match keys, expected {keys}")));
+        }
+    }
+    if !fields.is_empty() && !data.is_empty() {
+        let (i, count) = if data.field_count() == fields.len() {
+            ragged.fields.unwrap_or((0, fields.len()))
+        } else {
+            (0, data.field_count())
+        };
+        if count != fields.len() {
             return Err(bad(
                 i,
-                id,
-                format!("{} match keys, expected {keys}", record.keys.len()),
+                format!("{count} compared fields, expected {}", fields.len()),
             ));
         }
+    }
+    for i in 0..data.len() {
         if let Some(bits) = config.filter_bits()
-            && let Some(clk) = &record.clk
+            && let Some(clk) = data.clk(i)
             && clk.len() != bits / 8
         {
             return Err(bad(
                 i,
-                id,
                 format!("clk of {} bytes, expected {}", clk.len(), bits / 8),
             ));
         }
-        if !fields.is_empty() {
-            if record.fields.len() != fields.len() {
+        for (f, name) in fields.iter().enumerate() {
+            let mut count = 0;
+            for token in data.field(i, f) {
+                count += 1;
+                if token.len() > MAX_TOKEN_BYTES {
+                    return Err(bad(
+                        i,
+                        format!(
+                            "a token of field '{name}' has {} bytes, over the limit of \
+                             {MAX_TOKEN_BYTES}",
+                            token.len()
+                        ),
+                    ));
+                }
+            }
+            if count > MAX_FIELD_TOKENS {
                 return Err(bad(
                     i,
-                    id,
                     format!(
-                        "{} compared fields, expected {}",
-                        record.fields.len(),
-                        fields.len()
+                        "field '{name}' has {count} tokens, over the limit of {MAX_FIELD_TOKENS}"
                     ),
                 ));
-            }
-            for (f, tokens) in record.fields.iter().enumerate() {
-                if tokens.len() > MAX_FIELD_TOKENS {
-                    return Err(bad(
-                        i,
-                        id,
-                        format!(
-                            "field '{}' has {} tokens, over the limit of {MAX_FIELD_TOKENS}",
-                            fields[f],
-                            tokens.len()
-                        ),
-                    ));
-                }
-                if let Some(t) = tokens.iter().find(|t| t.len() > MAX_TOKEN_BYTES) {
-                    return Err(bad(
-                        i,
-                        id,
-                        format!(
-                            "a token of field '{}' has {} bytes, over the limit of {MAX_TOKEN_BYTES}",
-                            fields[f],
-                            t.len()
-                        ),
-                    ));
-                }
             }
         }
     }

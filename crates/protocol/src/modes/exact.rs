@@ -44,17 +44,11 @@ pub(crate) fn plan(cx: &Context, keys: &[String]) -> Result<CascadePlan, Protoco
         .iter()
         .map(|k| MatchKeyName::new(k).map_err(local_psi))
         .collect::<Result<Vec<_>, _>>()?;
-    if let Some((record, r)) = cx
-        .data
-        .records
-        .iter()
-        .enumerate()
-        .find(|(_, r)| r.keys.len() < keys.len())
-    {
+    if !cx.data.is_empty() && cx.data.key_count() < keys.len() {
         return Err(local_psi(blindlink_psi::PsiError::Cascade {
             reason: format!(
-                "record {record} has {} key values, expected {}",
-                r.keys.len(),
+                "record 0 has {} key values, expected {}",
+                cx.data.key_count(),
                 keys.len()
             ),
         }));
@@ -67,11 +61,11 @@ struct RecordKeys(Arc<PartyData>);
 
 impl CascadeKeys for RecordKeys {
     fn record_count(&self) -> usize {
-        self.0.records.len()
+        self.0.len()
     }
 
     fn key(&self, record: usize, round: usize) -> Option<&[u8]> {
-        self.0.records.get(record)?.keys.get(round)?.as_deref()
+        self.0.key(record, round)
     }
 }
 
@@ -103,7 +97,7 @@ pub(crate) fn next_round(
                 }
             }
             for link in &outcome.links {
-                cx.links[link.record] = Some(RecordLink {
+                *cx.link_mut(link.record) = Some(RecordLink {
                     link_id: link.link_id.0,
                     key: u8::try_from(link.round).ok(),
                     score: None,

@@ -141,7 +141,7 @@ const fn field_pairs(fields: usize) -> usize {
     fields.saturating_mul(fields.saturating_sub(1)) / 2
 }
 
-/// Each record's fuzzy blocking tokens under `config`, in the order of `data.records`: what
+/// Each record's fuzzy blocking tokens under `config`, in the order of `data`: what
 /// fuzzy puts through the mutual PSI (the same function the session runs; also for measuring a
 /// blocking shape locally, e.g. its pairs completeness).
 ///
@@ -173,23 +173,20 @@ pub fn fuzzy_blocking_tokens(
     Ok(match config.blocking {
         BlockingInput::ClkBits => {
             let clks = ClkMinHasher::new(hasher, config.filter_bits);
-            data.records
-                .par_iter()
-                .map(|r| r.clk.as_deref().map(|c| clks.tokens(c)).unwrap_or_default())
+            (0..data.len())
+                .into_par_iter()
+                .map(|i| data.clk(i).map(|c| clks.tokens(c)).unwrap_or_default())
                 .collect()
         }
         BlockingInput::FieldPairs => {
             let bands = config.lsh.bands;
-            data.records
-                .par_iter()
+            (0..data.len())
+                .into_par_iter()
                 .map_init(Vec::new, |element, r| {
-                    let per_field: Vec<Vec<u64>> = r
-                        .fields
-                        .iter()
-                        .enumerate()
-                        .map(|(f, tokens)| {
-                            let mut hashes: Vec<u64> = tokens
-                                .iter()
+                    let per_field: Vec<Vec<u64>> = (0..data.field_count())
+                        .map(|f| {
+                            let mut hashes: Vec<u64> = data
+                                .field(r, f)
                                 .map(|token| {
                                     element.clear();
                                     element.push(f as u8);
@@ -224,13 +221,12 @@ pub fn fuzzy_blocking_tokens(
                 .collect()
         }
         BlockingInput::FieldTokens => {
-            let per_record: Vec<Vec<u64>> = data
-                .records
-                .par_iter()
+            let per_record: Vec<Vec<u64>> = (0..data.len())
+                .into_par_iter()
                 .map_init(Vec::new, |element, r| {
                     let mut hashes: Vec<u64> = Vec::new();
-                    for (f, tokens) in r.fields.iter().enumerate() {
-                        for token in tokens {
+                    for f in 0..data.field_count() {
+                        for token in data.field(r, f) {
                             element.clear();
                             element.push(f as u8);
                             element.extend_from_slice(token);
@@ -300,13 +296,12 @@ pub fn fuzzy_exact_tokens(
             reason: e.to_string(),
         }
     })?;
-    Ok(data
-        .records
-        .par_iter()
+    Ok((0..data.len())
+        .into_par_iter()
         .map_init(Vec::new, |element, r| {
             let mut hashes = Vec::new();
-            for (f, tokens) in r.fields.iter().enumerate() {
-                for token in tokens {
+            for f in 0..data.field_count() {
+                for token in data.field(r, f) {
                     element.clear();
                     element.push(f as u8);
                     element.extend_from_slice(token);
@@ -449,7 +444,7 @@ fn after_blocking(
         .enumerate()
         .map(|(i, id)| (*id, i as u32))
         .collect();
-    let mut tokens: Vec<Vec<u32>> = vec![Vec::new(); cx.data.records.len()];
+    let mut tokens: Vec<Vec<u32>> = vec![Vec::new(); cx.data.len()];
     for m in &outcome.matches {
         if let (Some(&record), Some(&t)) =
             (record_of_element.get(m.index), number.get(&m.link_id.0))
@@ -541,11 +536,7 @@ fn pair_groups(
 ) -> Vec<TokenGroup> {
     let mut groups = Vec::new();
     for (n, &(b, k)) in names.iter().enumerate() {
-        grouped::pair_groups(
-            &pair_name(b, k),
-            &cx.data.records[record(n)].fields,
-            &mut groups,
-        );
+        grouped::pair_groups(&pair_name(b, k), &cx.data, record(n), &mut groups);
     }
     groups
 }

@@ -253,9 +253,7 @@ fn identical_records_link_in_the_exact_stage_alone() {
 fn candidates_sharing_their_tokens_fit_the_candidate_message() {
     let data = load(Some(1));
     let copies = Febrl4 {
-        b: PartyData {
-            records: vec![data.a.records[0].clone(); 40],
-        },
+        b: PartyData::from_records(vec![data.a.record(0).unwrap().clone(); 40]),
         truth: vec![(0, 0)],
         ..data
     };

@@ -35,7 +35,7 @@ use blindlink_psi::{
 use super::MAX_FIELD_TOKENS;
 use super::chunks::split;
 use super::common::{Context, local_psi, peer_psi};
-use super::config::FieldTokens;
+use super::data::PartyData;
 use super::shell::Expect;
 use crate::{Disclosure, DisclosureLedger, Message, MessageKind, ProtocolError};
 
@@ -75,11 +75,11 @@ pub(crate) fn label(name: &[u8], field: usize) -> Vec<u8> {
 }
 
 /// The groups of one pair: one per field of `record_fields`, labelled by `name`.
-pub(crate) fn pair_groups(name: &[u8], record_fields: &[FieldTokens], out: &mut Vec<TokenGroup>) {
-    for (field, tokens) in record_fields.iter().enumerate() {
+pub(crate) fn pair_groups(name: &[u8], data: &PartyData, record: usize, out: &mut Vec<TokenGroup>) {
+    for field in 0..data.field_count() {
         out.push(TokenGroup {
             label: label(name, field),
-            tokens: tokens.clone(),
+            tokens: data.field(record, field).map(<[u8]>::to_vec).collect(),
         });
     }
 }

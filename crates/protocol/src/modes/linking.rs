@@ -31,7 +31,7 @@ pub(crate) fn link_pairs(
         let mut link_id = [0u8; 32];
         cx.rng.fill_bytes(&mut link_id);
         let score = payload::quantise(pair.score);
-        cx.links[pair.a] = Some(RecordLink {
+        *cx.link_mut(pair.a) = Some(RecordLink {
             link_id,
             key: None,
             score: Some(payload::dequantise(score)),
@@ -83,7 +83,7 @@ impl State for AwaitLinkIds {
     ) -> Result<Transition, ProtocolError> {
         let links = payload::decode_link_ids(&bytes, self.positions.len())?;
         for link in &links {
-            cx.links[self.positions[link.position as usize]] = Some(RecordLink {
+            *cx.link_mut(self.positions[link.position as usize]) = Some(RecordLink {
                 link_id: link.link_id,
                 key: None,
                 score: Some(payload::dequantise(link.score)),

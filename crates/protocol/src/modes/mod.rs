@@ -20,6 +20,7 @@ mod chunks;
 mod clk_exchange;
 mod common;
 mod config;
+mod data;
 mod exact;
 mod fuzzy;
 mod grouped;
@@ -48,8 +49,9 @@ pub use config::{
     CardinalityConfig, ClkExchangeConfig, DEFAULT_COMMON_SHARE, DEFAULT_FUZZY_BANDS,
     DEFAULT_FUZZY_MAX_PAIRS, DEFAULT_FUZZY_ROWS, DEFAULT_FUZZY_THRESHOLD, ExactConfig, FieldTokens,
     FuzzyConfig, MAX_FIELD_TOKENS, MAX_FIELDS, MAX_FUZZY_PAIRS, MAX_MATCH_KEYS, MAX_RECORDS,
-    MAX_TOKEN_BYTES, ModeConfig, PartyData, PartyRecord, ValidateConfig, derive_blocking_key,
+    MAX_TOKEN_BYTES, ModeConfig, PartyRecord, ValidateConfig, derive_blocking_key,
 };
+pub use data::{FieldTokenColumn, FieldView, PartyData};
 pub use fuzzy::{BlockingInput, fuzzy_blocking_tokens, fuzzy_candidate_pairs, fuzzy_exact_tokens};
 pub use score::{FieldAgreement, FieldScoring, ValidateScorer};
 pub use validate::ValidationOutcome;
@@ -145,7 +147,7 @@ pub struct LinkOutcome {
     pub role: Role,
     /// One row per local record, in input order (empty in `cardinality` mode, which links
     /// nothing).
-    pub rows: Vec<LinkRow>,
+    pub rows: LinkRows,
     /// Rows by status.
     pub counts: LinkCounts,
     /// What this side learned.
@@ -157,14 +159,15 @@ pub struct LinkOutcome {
 }
 
 impl LinkOutcome {
-    pub(crate) fn new(mode: Mode, role: Role, rows: Vec<LinkRow>, learned: Learned) -> Self {
+    pub(crate) fn new(mode: Mode, role: Role, rows: LinkRows, learned: Learned) -> Self {
         let mut counts = LinkCounts::default();
-        for row in &rows {
-            match row.status {
-                LinkStatus::Linked => counts.linked += 1,
-                LinkStatus::SuspectedWrongPerson => counts.suspected_wrong_person += 1,
-                LinkStatus::Ambiguous => counts.ambiguous += 1,
-                LinkStatus::Unmatched => counts.unmatched += 1,
+        for i in 0..rows.len() {
+            match rows.status(i) {
+                Some(LinkStatus::Linked) => counts.linked += 1,
+                Some(LinkStatus::SuspectedWrongPerson) => counts.suspected_wrong_person += 1,
+                Some(LinkStatus::Ambiguous) => counts.ambiguous += 1,
+                Some(LinkStatus::Unmatched) => counts.unmatched += 1,
+                None => {}
             }
         }
         Self {
@@ -175,6 +178,168 @@ impl LinkOutcome {
             learned,
             validation: None,
         }
+    }
+}
+
+/// The rows of a [`LinkOutcome`], one per local record. A session keeps what it decided per
+/// record in flat vectors (the link id's 32 bytes, the cascade key's index, the score, a
+/// status) and a [`LinkRow`], with its `String` id and 64-hex link id, is only made when it is
+/// read ([`LinkRows::get`], [`LinkRows::iter_rows`]): `links.csv` is written row by row from the
+/// session's state, never from a vector of rows (~240 bytes a record).
+#[derive(Clone, Default)]
+pub struct LinkRows(Rows);
+
+#[derive(Clone)]
+enum Rows {
+    /// Rows given as such (a merge of shards' `links.csv`, a test).
+    Listed(Vec<LinkRow>),
+    /// What a session decided, read with the ids of its data.
+    Decided(Arc<Decided>),
+}
+
+impl Default for Rows {
+    fn default() -> Self {
+        Self::Listed(Vec::new())
+    }
+}
+
+struct Decided {
+    mode: Mode,
+    data: Arc<PartyData>,
+    keys: Vec<String>,
+    links: Vec<Option<common::RecordLink>>,
+    ambiguous: Vec<bool>,
+    /// The rows once [`LinkRows::as_slice`] has made them.
+    made: std::sync::OnceLock<Vec<LinkRow>>,
+}
+
+impl LinkRows {
+    pub(crate) fn decided(
+        mode: Mode,
+        data: Arc<PartyData>,
+        keys: Vec<String>,
+        links: Vec<Option<common::RecordLink>>,
+        ambiguous: Vec<bool>,
+    ) -> Self {
+        Self(Rows::Decided(Arc::new(Decided {
+            mode,
+            data,
+            keys,
+            links,
+            ambiguous,
+            made: std::sync::OnceLock::new(),
+        })))
+    }
+
+    /// The number of rows.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            Rows::Listed(rows) => rows.len(),
+            Rows::Decided(d) => d.links.len(),
+        }
+    }
+
+    /// Whether there are no rows.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The status of row `i`, without making the row.
+    #[must_use]
+    pub fn status(&self, i: usize) -> Option<LinkStatus> {
+        match &self.0 {
+            Rows::Listed(rows) => rows.get(i).map(|r| r.status),
+            Rows::Decided(d) => Some(match d.links.get(i)? {
+                Some(l) if l.suspected => LinkStatus::SuspectedWrongPerson,
+                Some(_) => LinkStatus::Linked,
+                None if d.ambiguous.get(i).copied().unwrap_or(false) => LinkStatus::Ambiguous,
+                None => LinkStatus::Unmatched,
+            }),
+        }
+    }
+
+    /// Row `i` (`None` past the end).
+    #[must_use]
+    pub fn get(&self, i: usize) -> Option<LinkRow> {
+        match &self.0 {
+            Rows::Listed(rows) => rows.get(i).cloned(),
+            Rows::Decided(d) => {
+                let status = self.status(i)?;
+                let link = d.links[i];
+                Some(LinkRow {
+                    local_id: d.data.id(i).to_owned(),
+                    link_id: link.map(|l| hex::encode(l.link_id)),
+                    mode: d.mode,
+                    score: link.and_then(|l| l.score),
+                    status,
+                    key: link
+                        .and_then(|l| l.key)
+                        .and_then(|k| d.keys.get(usize::from(k)).cloned()),
+                })
+            }
+        }
+    }
+
+    /// The rows in order, each made as it is read (what `links.csv` is written from).
+    pub fn iter_rows(&self) -> impl ExactSizeIterator<Item = LinkRow> + '_ {
+        (0..self.len()).map(|i| self.get(i).unwrap_or_else(|| unreachable!("i < len")))
+    }
+
+    /// Every row at once, made on the first call and kept: for tests, examples and small
+    /// runs (`blindlink demo`), at ~240 bytes a row; the rows also deref to this slice. A
+    /// writer of a large run reads [`LinkRows::iter_rows`] instead.
+    #[must_use]
+    pub fn as_slice(&self) -> &[LinkRow] {
+        match &self.0 {
+            Rows::Listed(rows) => rows,
+            Rows::Decided(d) => d.made.get_or_init(|| self.iter_rows().collect()),
+        }
+    }
+}
+
+impl std::ops::Deref for LinkRows {
+    type Target = [LinkRow];
+
+    fn deref(&self) -> &[LinkRow] {
+        self.as_slice()
+    }
+}
+
+impl From<Vec<LinkRow>> for LinkRows {
+    fn from(rows: Vec<LinkRow>) -> Self {
+        Self(Rows::Listed(rows))
+    }
+}
+
+impl FromIterator<LinkRow> for LinkRows {
+    fn from_iter<I: IntoIterator<Item = LinkRow>>(rows: I) -> Self {
+        Self(Rows::Listed(rows.into_iter().collect()))
+    }
+}
+
+impl PartialEq for LinkRows {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter_rows().eq(other.iter_rows())
+    }
+}
+
+impl std::fmt::Debug for LinkRows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter_rows()).finish()
+    }
+}
+
+impl Serialize for LinkRows {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter_rows())
+    }
+}
+
+impl<'de> Deserialize<'de> for LinkRows {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<LinkRow>::deserialize(deserializer).map(Self::from)
     }
 }
 
@@ -342,10 +507,10 @@ impl SessionDriver for ModeDriver {
 /// let record = |id: &str, key: &[u8]| PartyRecord {
 ///     id: id.into(), keys: vec![Some(key.to_vec())], ..PartyRecord::default() };
 /// let mut a = new_driver(Role::Initiator, &config,
-///     PartyData { records: vec![record("a1", b"123"), record("a2", b"456")] },
+///     PartyData::from_records(vec![record("a1", b"123"), record("a2", b"456")]),
 ///     &mut ChaCha20Rng::from_seed([1; 32])).unwrap();
 /// let mut b = new_driver(Role::Responder, &config,
-///     PartyData { records: vec![record("b1", b"456")] },
+///     PartyData::from_records(vec![record("b1", b"456")]),
 ///     &mut ChaCha20Rng::from_seed([2; 32])).unwrap();
 /// run_in_memory(&mut a, &mut b, Mode::Exact).unwrap();
 /// let (oa, ob) = (a.outcome().unwrap(), b.outcome().unwrap());

@@ -202,7 +202,7 @@ fn linked_pairs(run: &Run) -> Vec<(usize, usize)> {
 #[test]
 fn exact_links_every_valid_number_to_its_owner() {
     let data = registry_insurer(2_000, 11);
-    let insurer_rows = data.insurer.records.len();
+    let insurer_rows = data.insurer.len();
     let run = run(
         &mode_config(Mode::Exact),
         data.insurer.clone(),
@@ -213,15 +213,12 @@ fn exact_links_every_valid_number_to_its_owner() {
     assert_eq!(run.initiator.counts.linked, run.responder.counts.linked);
     assert_eq!(run.initiator.rows.len(), insurer_rows);
     // Every insurer number that is in the registry and not shared with another insurer record.
-    let registry_keys: std::collections::HashSet<&[u8]> = data
-        .registry
-        .records
-        .iter()
-        .filter_map(|r| r.keys[0].as_deref())
+    let registry_keys: std::collections::HashSet<&[u8]> = (0..data.registry.len())
+        .filter_map(|i| data.registry.key(i, 0))
         .collect();
     let mut insurer_keys: HashMap<&[u8], usize> = HashMap::new();
-    for r in &data.insurer.records {
-        if let Some(k) = r.keys[0].as_deref() {
+    for i in 0..data.insurer.len() {
+        if let Some(k) = data.insurer.key(i, 0) {
             *insurer_keys.entry(k).or_default() += 1;
         }
     }
@@ -306,24 +303,20 @@ fn statuses(outcome: &LinkOutcome) -> Vec<(&str, &str, Option<&str>)> {
 #[test]
 fn exact_cascade_links_on_later_keys_and_leaves_duplicates_ambiguous() {
     let config = exact_keys(&["my_number", "kana+dob+sex"]);
-    let insurer = PartyData {
-        records: vec![
-            keyed("i1", &[Some("111"), Some("ヤマダ|1980-01-01|1")]),
-            keyed("i2", &[None, Some("サトウ|1990-02-02|2")]),
-            keyed("i3", &[Some("333"), Some("スズキ|1970-03-03|1")]),
-            keyed("i4", &[Some("333"), Some("タナカ|1960-04-04|2")]),
-            keyed("i5", &[Some("555"), None]),
-        ],
-    };
-    let registry = PartyData {
-        records: vec![
-            keyed("r1", &[Some("111"), Some("ヤマダ|1980-01-01|1")]),
-            keyed("r2", &[Some("222"), Some("サトウ|1990-02-02|2")]),
-            keyed("r3", &[Some("333"), Some("スズキ|1970-03-03|1")]),
-            keyed("r4", &[Some("444"), Some("タナカ|1960-04-04|2")]),
-            keyed("r5", &[Some("999"), None]),
-        ],
-    };
+    let insurer = PartyData::from_records(vec![
+        keyed("i1", &[Some("111"), Some("ヤマダ|1980-01-01|1")]),
+        keyed("i2", &[None, Some("サトウ|1990-02-02|2")]),
+        keyed("i3", &[Some("333"), Some("スズキ|1970-03-03|1")]),
+        keyed("i4", &[Some("333"), Some("タナカ|1960-04-04|2")]),
+        keyed("i5", &[Some("555"), None]),
+    ]);
+    let registry = PartyData::from_records(vec![
+        keyed("r1", &[Some("111"), Some("ヤマダ|1980-01-01|1")]),
+        keyed("r2", &[Some("222"), Some("サトウ|1990-02-02|2")]),
+        keyed("r3", &[Some("333"), Some("スズキ|1970-03-03|1")]),
+        keyed("r4", &[Some("444"), Some("タナカ|1960-04-04|2")]),
+        keyed("r5", &[Some("999"), None]),
+    ]);
     let run = run(&config, insurer, registry);
     // i3 and i4 share 333: ambiguous in round 0, then each linked on the second key.
     assert_eq!(
@@ -353,8 +346,8 @@ fn exact_cascade_links_on_later_keys_and_leaves_duplicates_ambiguous() {
     );
     // Without the second key, the duplicated number stays ambiguous.
     let one_key = exact_keys(&["my_number"]);
-    let only = |data: &[(&str, &str)]| PartyData {
-        records: data.iter().map(|(id, k)| keyed(id, &[Some(k)])).collect(),
+    let only = |data: &[(&str, &str)]| {
+        PartyData::from_records(data.iter().map(|(id, k)| keyed(id, &[Some(k)])).collect())
     };
     let run = tests::run(
         &one_key,
@@ -392,7 +385,7 @@ fn cardinality_reveals_only_the_count() {
         data.registry.clone(),
     );
     let distinct = |p: &PartyData| -> std::collections::HashSet<Vec<u8>> {
-        p.records.iter().filter_map(|r| r.keys[0].clone()).collect()
+        p.records().filter_map(|r| r.keys[0].clone()).collect()
     };
     let expected = distinct(&data.insurer)
         .intersection(&distinct(&data.registry))
@@ -526,8 +519,7 @@ fn two_hospitals(persons: u64, seed: u64) -> (PartyData, PartyData, Vec<(usize, 
         &data.files["hospital_b.csv"],
     );
     let index = |p: &PartyData| -> HashMap<String, usize> {
-        p.records
-            .iter()
+        p.records()
             .enumerate()
             .map(|(i, r)| (r.id.clone(), i))
             .collect()
@@ -576,19 +568,16 @@ fn fuzzy_and_clk_exchange_link_two_hospitals() {
     eprintln!(
         "fuzzy {q_fuzzy:?}, {} pairs compared for {} records",
         fuzzy.initiator.learned.compared_pairs,
-        b.records.len()
+        b.len()
     );
-    assert_eq!(
-        baseline.initiator.learned.clks_received,
-        b.records.len() as u64
-    );
+    assert_eq!(baseline.initiator.learned.clks_received, b.len() as u64);
     assert_eq!(fuzzy.initiator.learned.clks_received, 0);
     assert_eq!(fuzzy.responder.learned.clks_received, 0);
     assert_eq!(
         fuzzy.initiator.learned.compared_pairs,
         fuzzy.responder.learned.compared_pairs
     );
-    assert!(fuzzy.initiator.learned.compared_pairs < 3 * b.records.len() as u64);
+    assert!(fuzzy.initiator.learned.compared_pairs < 3 * b.len() as u64);
     for (i, r) in linked_pairs(&fuzzy) {
         assert_eq!(fuzzy.initiator.rows[i].score, fuzzy.responder.rows[r].score);
     }
@@ -600,10 +589,10 @@ fn comparing_side_can_be_the_responder() {
     let config = comparing(fuzzy_config(Mode::ClkExchange), Role::Responder);
     let run = run(&config, a.clone(), b);
     assert_eq!(run.initiator.learned.clks_received, 0);
-    assert_eq!(run.responder.learned.clks_received, a.records.len() as u64);
+    assert_eq!(run.responder.learned.clks_received, a.len() as u64);
     // The all_clks message is exactly its header and the CLKs: nothing else rode along.
     let sent = run.ledgers.initiator.sent.by_kind["all_clks"];
-    let payload = 8 + a.records.len() as u64 * 128;
+    let payload = 8 + a.len() as u64 * 128;
     assert_eq!(sent.bytes, payload + 8 * sent.messages);
     assert_eq!(sent.messages, payload.div_ceil(MAX_MODE_CHUNK_BYTES as u64));
     assert!(run.initiator.counts.linked > 0);
@@ -627,9 +616,7 @@ fn comparing_side_can_be_the_responder() {
 fn a_peer_cannot_make_a_state_buffer_more_than_it_expects() {
     // A cardinality responder waiting for the 8-byte intersection size.
     let config = mode_config(Mode::Cardinality);
-    let data = || PartyData {
-        records: vec![keyed("x", &[Some("1")])],
-    };
+    let data = || PartyData::from_records(vec![keyed("x", &[Some("1")])]);
     let mut a = new_driver(
         Role::Initiator,
         &config,
@@ -665,9 +652,7 @@ fn a_peer_cannot_make_a_state_buffer_more_than_it_expects() {
 // ---- hostile peers ----
 
 fn exact_responder() -> ModeDriver {
-    let data = PartyData {
-        records: vec![keyed("r1", &[Some("1")])],
-    };
+    let data = PartyData::from_records(vec![keyed("r1", &[Some("1")])]);
     new_driver(
         Role::Responder,
         &mode_config(Mode::Exact),
@@ -1051,30 +1036,29 @@ fn configurations_and_data_are_checked() {
     );
     check(
         &mode_config(Mode::Exact),
-        PartyData {
-            records: vec![keyed("a", &[Some("1")]), keyed("b", &[Some("1"), None])],
-        },
+        PartyData::from_records(vec![
+            keyed("a", &[Some("1")]),
+            keyed("b", &[Some("1"), None]),
+        ]),
         "invalid party data: record 2 ('b'): 2 match keys, expected 1",
     );
-    let with_clk = PartyData {
-        records: vec![PartyRecord {
-            id: "x".into(),
-            clk: Some(vec![0; 3]),
-            ..PartyRecord::default()
-        }],
-    };
+    let with_clk = PartyData::from_records(vec![PartyRecord {
+        id: "x".into(),
+        clk: Some(vec![0; 3]),
+        ..PartyRecord::default()
+    }]);
     check(
         &fuzzy_config(Mode::ClkExchange),
         with_clk,
         "invalid party data: record 1 ('x'): clk of 3 bytes, expected 128",
     );
-    let record = |fields: Vec<FieldTokens>| PartyData {
-        records: vec![PartyRecord {
+    let record = |fields: Vec<FieldTokens>| {
+        PartyData::from_records(vec![PartyRecord {
             id: "y".into(),
             keys: vec![Some(b"1".to_vec())],
             fields,
             ..PartyRecord::default()
-        }],
+        }])
     };
     check(
         &mode_config(Mode::Validate),
@@ -1280,21 +1264,17 @@ const HANAKO: [&str; 5] = [
 ];
 
 fn small_validate() -> (PartyData, PartyData) {
-    let insurer = PartyData {
-        records: vec![
-            person("i1", "111", TARO),
-            person("i2", "222", TARO_TYPO),
-            person("i3", "333", HANAKO),
-            person("i4", "333", TARO),
-        ],
-    };
-    let registry = PartyData {
-        records: vec![
-            person("r1", "111", TARO),
-            person("r2", "222", TARO),
-            person("r3", "333", HANAKO),
-        ],
-    };
+    let insurer = PartyData::from_records(vec![
+        person("i1", "111", TARO),
+        person("i2", "222", TARO_TYPO),
+        person("i3", "333", HANAKO),
+        person("i4", "333", TARO),
+    ]);
+    let registry = PartyData::from_records(vec![
+        person("r1", "111", TARO),
+        person("r2", "222", TARO),
+        person("r3", "333", HANAKO),
+    ]);
     (insurer, registry)
 }
 
@@ -1348,8 +1328,8 @@ fn validate_scores_right_and_wrong_person_pairs_through_the_grouped_psi() {
     // Same person with a typo in the kana name: the kana below its best level (on the Dice
     // upper bound over the sizes the peer's bucket allows), the rest exact, not flagged.
     let dice = exact_dice(
-        &insurer.records[1].fields[0],
-        &registry.records[1].fields[0],
+        &insurer.record(1).unwrap().fields[0],
+        &registry.record(1).unwrap().fields[0],
     );
     assert!(dice < 1.0);
     let typo = validation.patterns[1].as_ref().unwrap();
@@ -1473,7 +1453,7 @@ fn no_clk_or_field_filter_crosses_the_wire_in_validate_or_fuzzy() {
                     let values: Vec<&str> = values.iter().map(String::as_str).collect();
                     field_filters(&values, i as u64)
                 });
-                let clks = p.records.iter().filter_map(|r| r.clk.clone());
+                let clks = p.records().filter_map(|r| r.clk.clone());
                 pieces(filters.chain(clks))
             })
             .collect();
@@ -1606,9 +1586,7 @@ fn the_transcript_starts_with_both_hellos() {
     let responder_session = answer.result.unwrap();
     let reply = answer.reply.unwrap();
     let initiator_session = waiting.handle(reply.clone()).unwrap();
-    let data = || PartyData {
-        records: vec![keyed("x", &[Some("1")])],
-    };
+    let data = || PartyData::from_records(vec![keyed("x", &[Some("1")])]);
     let mut a = new_driver(
         Role::Initiator,
         &config,
@@ -1947,9 +1925,7 @@ fn hostile_fuzzy_plans_and_candidates_are_refused() {
 
 #[test]
 fn local_errors_are_not_sent_as_they_are() {
-    let data = PartyData {
-        records: vec![keyed("patient-0042", &[Some("1"), Some("2")])],
-    };
+    let data = PartyData::from_records(vec![keyed("patient-0042", &[Some("1"), Some("2")])]);
     let error = new_driver(
         Role::Responder,
         &mode_config(Mode::Exact),
@@ -2095,4 +2071,65 @@ fn chunks_are_cut_at_the_bound_counting_from_the_start() {
     check(max + 1, &[max, 1]);
     check(2 * max, &[max, max]);
     check(2 * max + 5, &[max, max, 5]);
+}
+
+/// The rows a session's decisions give, made as they are read: status by precedence
+/// (suspected, linked, ambiguous, unmatched), the link id in hex, the score and the cascade
+/// key by name; equal to (and serialised as) the same rows listed.
+#[test]
+fn decided_rows_read_as_the_rows_they_stand_for() {
+    use super::common::RecordLink;
+    fn check(links: Vec<Option<RecordLink>>, ambiguous: Vec<bool>, expected: &[LinkRow]) {
+        let data = PartyData::from_records(
+            (0..links.len())
+                .map(|i| keyed(&format!("r{i}"), &[Some("k")]))
+                .collect(),
+        );
+        let keys = vec!["my_number".to_owned(), "kana+dob+sex".to_owned()];
+        let rows = LinkRows::decided(Mode::Validate, Arc::new(data), keys, links, ambiguous);
+        assert_eq!(rows.iter_rows().collect::<Vec<_>>(), expected);
+        assert_eq!(rows.as_slice(), expected);
+        let listed = LinkRows::from(expected.to_vec());
+        assert_eq!(rows, listed);
+        assert_eq!(
+            serde_json::to_string(&rows).unwrap(),
+            serde_json::to_string(&listed).unwrap()
+        );
+    }
+    let link = |byte: u8, key: Option<u8>, score: Option<f64>, suspected| RecordLink {
+        link_id: [byte; 32],
+        key,
+        score,
+        suspected,
+    };
+    let row = |i: usize, link: Option<(u8, &str, Option<f64>)>, status| LinkRow {
+        local_id: format!("r{i}"),
+        link_id: link.map(|(b, _, _)| hex::encode([b; 32])),
+        mode: Mode::Validate,
+        score: link.and_then(|(_, _, s)| s),
+        status,
+        key: link.map(|(_, k, _)| k.to_owned()),
+    };
+    check(Vec::new(), Vec::new(), &[]);
+    check(
+        vec![
+            Some(link(0xab, Some(0), Some(0.98), false)),
+            Some(link(0x01, Some(1), Some(0.1), true)),
+            None,
+            None,
+            Some(link(0x02, Some(0), None, false)),
+        ],
+        vec![false, false, true, false, true],
+        &[
+            row(0, Some((0xab, "my_number", Some(0.98))), LinkStatus::Linked),
+            row(
+                1,
+                Some((0x01, "kana+dob+sex", Some(0.1))),
+                LinkStatus::SuspectedWrongPerson,
+            ),
+            row(2, None, LinkStatus::Ambiguous),
+            row(3, None, LinkStatus::Unmatched),
+            row(4, Some((0x02, "my_number", None)), LinkStatus::Linked),
+        ],
+    );
 }

@@ -129,11 +129,7 @@ fn groups(
     for (i, (link_id, _)) in links.iter().enumerate() {
         for h in 0..holders[i] {
             let r = record(i, usize::from(h));
-            grouped::pair_groups(
-                &pair_name(link_id, h),
-                &cx.data.records[r].fields,
-                &mut groups,
-            );
+            grouped::pair_groups(&pair_name(link_id, h), &cx.data, r, &mut groups);
         }
     }
     groups
@@ -336,7 +332,7 @@ impl State for AwaitReply {
             .collect();
         let scored = score_pairs(&settings, &outcome.groups, pairs.len())?;
         let mut best: Vec<Option<(u32, bool)>> = vec![None; links.len()];
-        let mut patterns: Vec<Option<Vec<Level>>> = vec![None; cx.links.len()];
+        let mut patterns: Vec<Option<Vec<Level>>> = vec![None; cx.data.len()];
         for (n, (&(i, h), pair)) in pairs.iter().zip(scored.pairs).enumerate() {
             let range = n * fields..(n + 1) * fields;
             let peer_padded = outcome.groups[range.clone()]
@@ -353,7 +349,7 @@ impl State for AwaitReply {
             );
             let score = payload::quantise(pair.probability);
             let record = links[i].1[h];
-            if let Some(link) = &mut cx.links[record] {
+            if let Some(link) = cx.links.get_mut(record).and_then(Option::as_mut) {
                 // As the peer learns it, so both sides' link files agree.
                 link.score = Some(payload::dequantise(score));
                 link.suspected = pair.flagged;
@@ -527,7 +523,7 @@ impl State for AwaitScores {
     ) -> Result<Transition, ProtocolError> {
         let scores = payload::decode_pair_scores(&bytes, self.links.len())?;
         for ((_, records), &(score, flagged)) in self.links.iter().zip(&scores) {
-            if let Some(link) = &mut cx.links[records[0]] {
+            if let Some(link) = cx.links.get_mut(records[0]).and_then(Option::as_mut) {
                 link.score = Some(payload::dequantise(score));
                 link.suspected = flagged;
             }
