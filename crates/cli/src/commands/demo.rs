@@ -409,8 +409,8 @@ fn registry_summary(
             .count();
         let _ = writeln!(
             text,
-            "cardinality: both sides learned only the size of the intersection: {:?} \
-             (insurer records holding a registered, valid number: {true_count}; wrong-person \
+            "cardinality: each side learned the intersection size {:?} and the other side's \
+             number of distinct keys (the ledgers above) (insurer records holding a registered, valid number: {true_count}; wrong-person \
              numbers count as shared)",
             outcome.learned.intersection_sizes
         );
