@@ -374,6 +374,18 @@ pub struct PartyConfig {
 }
 
 impl PartyConfig {
+    /// The input columns of this config, with `match_keys` (all of [`PartyConfig::match_keys`],
+    /// or the keys from a cascade stage's on) as the keys to compute.
+    #[must_use]
+    pub fn input_columns<'a>(&'a self, match_keys: &'a [MatchKeySpec]) -> crate::InputColumns<'a> {
+        crate::InputColumns {
+            id_column: &self.id_column,
+            match_keys,
+            schema_columns: &self.schema_columns,
+            combined_columns: &self.combined_columns,
+        }
+    }
+
     /// Parses config `text` that came from `path` (named in errors and used to resolve
     /// relative paths; nothing is read from it) for `command`. Addresses are resolved and party
     /// names checked by `host`, which the caller provides: resolving a host name is I/O, and

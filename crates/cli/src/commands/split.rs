@@ -143,12 +143,7 @@ pub fn run(args: SplitArgs) -> anyhow::Result<()> {
     // The sharder routes by its first key: the stage's.
     let keys = &config.match_keys[round as usize..];
     let spec = blindlink_party::RecordsSpec {
-        columns: blindlink_party::InputColumns {
-            id_column: &config.id_column,
-            match_keys: keys,
-            schema_columns: &config.schema_columns,
-            combined_columns: &config.combined_columns,
-        },
+        columns: config.input_columns(keys),
         schema: &schema,
         encoder: None,
         tokenizer: None,

@@ -181,12 +181,7 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
         config.match_keys.get(k..=k).unwrap_or(&config.match_keys)
     });
     let spec = blindlink_party::RecordsSpec {
-        columns: blindlink_party::InputColumns {
-            id_column: &config.id_column,
-            match_keys: keys,
-            schema_columns: &config.schema_columns,
-            combined_columns: &config.combined_columns,
-        },
+        columns: config.input_columns(keys),
         schema: &schema,
         encoder: needs_clks.then_some(&encoder),
         tokenizer: tokenizer.as_ref(),
