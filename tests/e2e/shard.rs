@@ -184,20 +184,26 @@ fn merge(dir: &PeerDir, party: &str, shards: u32) -> Result<(), String> {
     blindlink(&args)
 }
 
+/// Runs `dir`'s peers unsharded (outputs under `out/`), then points both configs' outputs at
+/// `sharded/` for the sharded runs that follow.
+fn run_unsharded_then_write_to_sharded(dir: &PeerDir) {
+    let (served, linked) = session(dir, &[], &[]);
+    served.unwrap();
+    linked.unwrap();
+    for party in [dir.server, dir.client] {
+        dir.replace(
+            party,
+            &format!("dir = \"out/{party}\""),
+            &format!("dir = \"sharded/{party}\""),
+        );
+    }
+}
+
 #[test]
 fn three_shards_merge_to_the_unsharded_links_and_ledgers() {
     for mode in ["exact", "validate"] {
         let dir = peers(mode);
-        let (served, linked) = session(&dir, &[], &[]);
-        served.unwrap();
-        linked.unwrap();
-        for party in [dir.server, dir.client] {
-            dir.replace(
-                party,
-                &format!("dir = \"out/{party}\""),
-                &format!("dir = \"sharded/{party}\""),
-            );
-        }
+        run_unsharded_then_write_to_sharded(&dir);
         for i in 0..3 {
             let shard = format!("{i}/3");
             let (served, linked) = session(&dir, &["--shard", &shard], &["--shard", &shard]);
@@ -575,16 +581,7 @@ fn stage_dirs(party: &str, stage: u32, count: u32) -> Vec<String> {
 #[test]
 fn a_two_key_cascade_in_two_sharded_stages_merges_to_the_unsharded_cascade() {
     let dir = cascade_peers();
-    let (served, linked) = session(&dir, &[], &[]);
-    served.unwrap();
-    linked.unwrap();
-    for party in [dir.server, dir.client] {
-        dir.replace(
-            party,
-            &format!("dir = \"out/{party}\""),
-            &format!("dir = \"sharded/{party}\""),
-        );
-    }
+    run_unsharded_then_write_to_sharded(&dir);
     let run_stage = |stage: u32, previous: bool| {
         for i in 0..3 {
             let shard = format!("{i}/3");
@@ -901,16 +898,7 @@ fn set_csv(dir: &PeerDir, party: &str, file: &str) {
 #[test]
 fn a_stage_split_gives_each_shard_its_own_records_and_shard_roots_merge() {
     let dir = cascade_peers();
-    let (served, linked) = session(&dir, &[], &[]);
-    served.unwrap();
-    linked.unwrap();
-    for party in [dir.server, dir.client] {
-        dir.replace(
-            party,
-            &format!("dir = \"out/{party}\""),
-            &format!("dir = \"sharded/{party}\""),
-        );
-    }
+    run_unsharded_then_write_to_sharded(&dir);
     // Stage 0 in 2 shards from the whole input, merged from the parties' shard roots.
     for i in 0..2 {
         let shard = format!("{i}/2");
