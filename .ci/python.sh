@@ -3,9 +3,11 @@
 # install it into a fresh venv and run its pytest suite against the `blindlink` binary. The last
 # line printed is pytest's closing line (`N passed in S s`), which CI reads.
 #
-# The wheel is built with the release profile (what `pip install ./python` builds); its target
-# directory is the workspace's own `target/`, so build scripts and proc macros already compiled
-# by the Rust steps are reused. PyPI must be reachable (maturin, numpy, pandas, pytest).
+# The wheel is built with the dev profile (dependencies at opt-level 3, as the tests' binary):
+# the tests check behaviour, not speed, and a thin-LTO release build of the whole graph cost CI
+# minutes (`pip install ./python` still builds the release profile). Its target directory is the
+# workspace's own `target/`, so build scripts and proc macros already compiled by the Rust steps
+# are reused. PyPI must be reachable (maturin, numpy, pandas, pytest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -23,9 +25,9 @@ python3 -m venv "$work/venv"
 echo "== python: cargo build -p blindlink-cli (the binary the tests compare with)"
 cargo build -p blindlink-cli --locked --quiet
 
-echo "== python: maturin build --release (python/)"
+echo "== python: maturin build (python/, dev profile)"
 started=$(date +%s)
-(cd python && CARGO_TARGET_DIR="$root/target" "$work/venv/bin/maturin" build --release --locked \
+(cd python && CARGO_TARGET_DIR="$root/target" "$work/venv/bin/maturin" build --profile dev --locked \
     --quiet --interpreter "$work/venv/bin/python" --out "$work/wheels")
 echo "wheel built in $(( $(date +%s) - started )) s: $(basename "$work"/wheels/*.whl)"
 "$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check "$work"/wheels/*.whl
