@@ -1272,6 +1272,7 @@ mod tests {
             tokenizer: None,
             options,
             shard: None,
+            own_shard_file: false,
         };
         RowSharder::new(&csv(), &["id", "mn", "name", "dob"], spec, assigner.clone()).unwrap()
     }
