@@ -318,3 +318,32 @@ fn input_replaces_the_config_csv_and_a_split_file_must_be_the_runs_shard() {
         ),
     );
 }
+
+#[test]
+fn a_split_is_refused_where_the_shard_runs_would_be() {
+    let dir = PeerDir::registry_insurer(20);
+    dir.set_mode("fuzzy");
+    let config = dir.config(dir.server);
+    let config = config.to_str().unwrap();
+    let out = dir.path("split");
+    let got = blindlink(&[
+        "split",
+        "--quiet",
+        "--shards",
+        "2",
+        "--config",
+        config,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        got,
+        Err(format!(
+            "{config}: cannot run shard 0/2: mode fuzzy has no key that the two records of a \
+             person are sure to share; name a coarse blocking key in [shard] key (an \
+             [[input.match_key]], e.g. the prefecture), knowing that a true pair whose values \
+             of it differ is never compared"
+        ))
+    );
+    assert!(!out.exists());
+}
