@@ -1255,6 +1255,51 @@ mod tests {
         }
     }
 
+    /// A shard's own split file with no data row is an empty shard, not an empty input; the
+    /// same header-only input is refused when it is not one, sharded or not.
+    #[test]
+    fn an_empty_own_shard_file_is_an_empty_shard() {
+        let schema = SchemaDocument::parse(SCHEMA).unwrap();
+        let secret = LinkageSecret::from_bytes(b"builder test key".to_vec()).unwrap();
+        let assigner = ShardAssigner::new(&secret, 4);
+        let keys = mn_key();
+        let none = BTreeMap::new();
+        let shard = Shard::new(2, 4).unwrap();
+        let check =
+            |sharded: bool, own_shard_file: bool, expected: Result<(usize, u64), String>| {
+                let spec = RecordsSpec {
+                    columns: InputColumns {
+                        id_column: "id",
+                        match_keys: &keys,
+                        schema_columns: &none,
+                        combined_columns: &BTreeMap::new(),
+                    },
+                    schema: &schema,
+                    encoder: None,
+                    tokenizer: None,
+                    options: InputOptions::default(),
+                    shard: sharded.then_some((shard, &assigner)),
+                    own_shard_file,
+                };
+                let got = RecordsBuilder::new(csv(), &["id", "mn", "name", "dob"], spec)
+                    .unwrap()
+                    .finish()
+                    .map(|r| (r.ids.len(), r.rows_read))
+                    .map_err(|e| e.to_string());
+                assert_eq!(
+                    got, expected,
+                    "sharded {sharded}, own shard file {own_shard_file}"
+                );
+            };
+        let refused = "in.csv: no records after the header row; refusing to link an empty set (a \
+                       session would still tell the peer this side's set size)"
+            .to_owned();
+        check(true, true, Ok((0, 0)));
+        check(true, false, Err(refused.clone()));
+        check(false, true, Err(refused.clone()));
+        check(false, false, Err(refused));
+    }
+
     /// The sharder of the test rows' `mn` key.
     fn row_sharder(assigner: &ShardAssigner, options: InputOptions) -> RowSharder {
         let schema = SchemaDocument::parse(SCHEMA).unwrap();
