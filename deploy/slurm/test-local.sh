@@ -1,12 +1,14 @@
 #!/bin/bash
 # The Slurm path for real, on one machine: installs Debian's slurm-wlm and munge if missing,
 # starts munged, slurmctld and slurmd on loopback (a one-node cluster whose state lives in a
-# scratch directory), links synthetic data unsharded, then submits both parties' job arrays
-# for N = 4 shards and their merges through submit.sh, waits, and compares the merged links
+# scratch directory), links synthetic data unsharded, then submits both parties' split jobs,
+# job arrays for N = 4 shards (each task reading its own split file through --input) and
+# merges through submit.sh, waits, and compares the merged links
 # with the unsharded ones (as sets: rows without the random link ids, and the linked pairs).
 # By default the linkage is the example's exact cascade of 2 keys (my_number, then
 # kana+dob+sex), run as 2 dependent stages of N shards each; BLINDLINK_SLURM_STAGES=1 cuts it
-# to its first key and runs one stage without --stage, as before.
+# to its first key and runs one stage without --stage, as before. BLINDLINK_SPLIT=0: no split
+# jobs, every task reads the whole input (as before the split step).
 #
 #   BLINDLINK_SLURM_TEST=1 deploy/slurm/test-local.sh
 #
@@ -136,7 +138,7 @@ STAGE_ARG=()
 ((STAGES > 1)) && STAGE_ARG=("$STAGES")
 read -r -a reg_jobs < <("$HERE/submit.sh" serve registry.toml "$N" out/registry merged/registry "${STAGE_ARG[@]}")
 read -r -a ins_jobs < <("$HERE/submit.sh" link insurer.toml "$N" out/insurer merged/insurer "${STAGE_ARG[@]}")
-echo "submitted (array, merge per stage): registry ${reg_jobs[*]}; insurer ${ins_jobs[*]}"
+echo "submitted (split, array, merge per stage): registry ${reg_jobs[*]}; insurer ${ins_jobs[*]}"
 jobs=$(IFS=,; echo "${reg_jobs[*]},${ins_jobs[*]}")
 while [[ -n $(squeue -h -j "$jobs" 2>/dev/null) ]]; do
   sleep 2

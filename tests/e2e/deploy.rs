@@ -351,14 +351,27 @@ fn script_commands(file: &str, values: &[(&str, &str)]) -> Vec<Command> {
 
 #[test]
 fn slurm_scripts_use_flags_the_cli_has() {
-    // Unstaged (BLINDLINK_STAGE unset: the array is empty) and a cascade's stage 1.
-    for (stage, expected) in [("", None), ("--stage 1 --previous merged-stage-0", Some(1))] {
+    // Unstaged (BLINDLINK_STAGE unset: the array is empty) and a cascade's stage 1, each
+    // reading the whole input (no split: INPUT is empty) or its split file.
+    let cases = [
+        ("", None, None),
+        ("--stage 1 --previous merged-stage-0", Some(1), None),
+        ("", None, Some("split/registry.shard-3-of-4.csv")),
+        (
+            "--stage 1 --previous merged-stage-0",
+            Some(1),
+            Some("split/stage-1/registry.stage-1.shard-3-of-4.csv"),
+        ),
+    ];
+    for (stage, expected, file) in cases {
+        let input = file.map_or_else(String::new, |f| format!("--input {f}"));
         let commands = script_commands(
             "blindlink-shard.sbatch",
             &[
                 ("--config", "registry.toml"),
                 ("--shard", "3/4"),
                 ("${STAGE[@]}", stage),
+                ("${INPUT[@]}", &input),
                 ("--listen", "0.0.0.0:7446"),
                 ("--peer-address", "127.0.0.1:7446"),
             ],
@@ -373,6 +386,7 @@ fn slurm_scripts_use_flags_the_cli_has() {
                 party.previous.as_deref(),
                 expected.map(|_| Path::new("merged-stage-0"))
             );
+            assert_eq!(party.input.as_deref(), file.map(Path::new));
         }
         assert_eq!(link.peer_address.as_deref(), Some("127.0.0.1:7446"));
     }
@@ -384,8 +398,34 @@ fn slurm_scripts_use_flags_the_cli_has() {
         panic!("expected merge: {commands:?}");
     };
     assert_eq!(merge.out, Path::new("merged"));
+    // The split job, unstaged and for stage 1.
+    for (stage, expected) in [("", None), ("--stage 1 --previous merged-stage-0", Some(1))] {
+        let commands = script_commands(
+            "blindlink-split.sbatch",
+            &[
+                ("--shards", "4"),
+                ("--config", "registry.toml"),
+                ("${STAGE[@]}", stage),
+                ("--out", "split/stage-1"),
+            ],
+        );
+        let [Command::Split(split)] = &commands[..] else {
+            panic!("expected split: {commands:?}");
+        };
+        assert_eq!(split.shards, 4);
+        assert_eq!(split.config, Path::new("registry.toml"));
+        assert_eq!(split.stage, expected);
+        assert_eq!(
+            split.previous.as_deref(),
+            expected.map(|_| Path::new("merged-stage-0"))
+        );
+    }
     let script = std::fs::read_to_string(deploy().join("slurm/blindlink-shard.sbatch")).unwrap();
     assert!(script.contains("I=$SLURM_ARRAY_TASK_ID"));
+    // Task I reads its own stage's split file.
+    assert!(script.contains("pattern=\"*.stage-$BLINDLINK_STAGE.shard-$I-of-$N.csv\""));
+    assert!(script.contains("pattern=\"*.shard-$I-of-$N.csv\""));
+    assert!(script.contains("INPUT=(--input \"${files[0]}\")"));
     assert!(script.contains("STAGE=(--stage \"$BLINDLINK_STAGE\")"));
     assert!(script.contains("STAGE+=(--previous \"$BLINDLINK_PREVIOUS\")"));
     let merge = std::fs::read_to_string(deploy().join("slurm/blindlink-merge.sbatch")).unwrap();
@@ -395,6 +435,10 @@ fn slurm_scripts_use_flags_the_cli_has() {
     // A cascade: stage K's array waits for the merge of stages 0 to K-1, which it reads.
     assert!(submit.contains("after=(--dependency=\"afterok:$merge\")"));
     assert!(submit.contains("export BLINDLINK_PREVIOUS=$MERGED-stage-$((k - 1))"));
+    // The split waits for what the array would (the previous merge), the array for the split.
+    assert!(submit.contains("split_dep=(--dependency=\"afterok:$split\")"));
+    assert!(submit.contains("\"${after[@]}\" --export=ALL"));
+    assert!(submit.contains("export BLINDLINK_SPLIT_DIR=$SPLIT_ROOT/stage-$k"));
 }
 
 /// The files of the cascade's Kubernetes stages (`deploy/k8s/cascade/`), by name, with the

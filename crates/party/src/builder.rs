@@ -31,7 +31,9 @@
 //! by shard 0 only (under `abort` it stops every shard, as it stops an unsharded run), as are
 //! era dates read leniently; a value the tokenizer or encoder rejects is found, listed and
 //! counted by the row's own shard only, since no other shard encodes it. A shard that keeps no
-//! record while the file has rows is not an error (its session says so with a set size of 0).
+//! record while the file has rows is not an error (its session says so with a set size of 0),
+//! nor is a shard's own file from `blindlink split` with no data row
+//! ([`RecordsSpec::own_shard_file`]): the same shard, read from its own file.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hasher as _};
@@ -131,6 +133,10 @@ pub struct RecordsSpec<'a> {
     /// A sharded run: only this shard's rows are kept (see [`RecordsBuilder`]'s docs on
     /// sharding); `None` keeps every row.
     pub shard: Option<(Shard, &'a ShardAssigner)>,
+    /// The input is the file `blindlink split` wrote for [`RecordsSpec::shard`]: no data rows
+    /// then mean a shard that no record falls in (a valid empty session, as a shard that
+    /// keeps none of a file's rows), not an empty input.
+    pub own_shard_file: bool,
 }
 
 /// A row waiting in the batch: it passed the row checks and its id is new. Its values are
@@ -218,6 +224,7 @@ fn id_hash(id: &str) -> u128 {
 ///     columns: InputColumns { id_column: "id", match_keys: &keys, schema_columns: &none,
 ///         combined_columns: &BTreeMap::new() },
 ///     schema: &schema, encoder: None, tokenizer: None, options: Default::default(), shard: None,
+///     own_shard_file: false,
 /// };
 /// let mut builder = RecordsBuilder::new(RecordSource::Csv("in.csv".into()),
 ///     &["id", "number"], spec)?;
@@ -244,6 +251,7 @@ pub struct RecordsBuilder<'a> {
     /// The ids seen so far, as 128-bit hashes ([`id_hash`]): no allocation per row.
     seen: HashSet<u128>,
     shard: Option<ShardFilter>,
+    own_shard_file: bool,
     records: PartyRecords,
     rejected: Vec<RejectedRow>,
     date: String,
@@ -302,6 +310,7 @@ impl<'a> RecordsBuilder<'a> {
                 elsewhere: 0,
                 rows_elsewhere: 0,
             }),
+            own_shard_file: spec.own_shard_file,
             records,
             rejected: Vec::new(),
             date: String::new(),
@@ -450,12 +459,15 @@ impl<'a> RecordsBuilder<'a> {
             self.records.shard = Some(ShardSelection {
                 kept: self.records.ids.len(),
                 total: usize::try_from(self.records.rows_read).unwrap_or(usize::MAX),
+                elsewhere: usize::try_from(filter.elsewhere).unwrap_or(usize::MAX),
             });
             self.records.rows_read -= filter.rows_elsewhere;
         }
         let shown = self.source.shown().to_owned();
         let other_shards_have_rows = self.shard.as_ref().is_some_and(|s| s.elsewhere > 0);
-        if self.records.ids.is_empty() && !other_shards_have_rows {
+        let an_empty_shard =
+            self.own_shard_file && self.shard.is_some() && self.records.rows_read == 0;
+        if self.records.ids.is_empty() && !other_shards_have_rows && !an_empty_shard {
             let reason = match self.rejected.first() {
                 Some(first) => format!(
                     "no records to link: all {} data rows were rejected (the first on {} {}: \
@@ -866,6 +878,7 @@ mod tests {
             tokenizer: wants.tokens.then_some(&tokenizer),
             options,
             shard,
+            own_shard_file: false,
         };
         let mut builder = RecordsBuilder::new(source, &["id", "mn", "name", "dob"], spec)
             .map_err(|e| e.to_string())?;
@@ -1242,6 +1255,51 @@ mod tests {
         }
     }
 
+    /// A shard's own split file with no data row is an empty shard, not an empty input; the
+    /// same header-only input is refused when it is not one, sharded or not.
+    #[test]
+    fn an_empty_own_shard_file_is_an_empty_shard() {
+        let schema = SchemaDocument::parse(SCHEMA).unwrap();
+        let secret = LinkageSecret::from_bytes(b"builder test key".to_vec()).unwrap();
+        let assigner = ShardAssigner::new(&secret, 4);
+        let keys = mn_key();
+        let none = BTreeMap::new();
+        let shard = Shard::new(2, 4).unwrap();
+        let check =
+            |sharded: bool, own_shard_file: bool, expected: Result<(usize, u64), String>| {
+                let spec = RecordsSpec {
+                    columns: InputColumns {
+                        id_column: "id",
+                        match_keys: &keys,
+                        schema_columns: &none,
+                        combined_columns: &BTreeMap::new(),
+                    },
+                    schema: &schema,
+                    encoder: None,
+                    tokenizer: None,
+                    options: InputOptions::default(),
+                    shard: sharded.then_some((shard, &assigner)),
+                    own_shard_file,
+                };
+                let got = RecordsBuilder::new(csv(), &["id", "mn", "name", "dob"], spec)
+                    .unwrap()
+                    .finish()
+                    .map(|r| (r.ids.len(), r.rows_read))
+                    .map_err(|e| e.to_string());
+                assert_eq!(
+                    got, expected,
+                    "sharded {sharded}, own shard file {own_shard_file}"
+                );
+            };
+        let refused = "in.csv: no records after the header row; refusing to link an empty set (a \
+                       session would still tell the peer this side's set size)"
+            .to_owned();
+        check(true, true, Ok((0, 0)));
+        check(true, false, Err(refused.clone()));
+        check(false, true, Err(refused.clone()));
+        check(false, false, Err(refused));
+    }
+
     /// The sharder of the test rows' `mn` key.
     fn row_sharder(assigner: &ShardAssigner, options: InputOptions) -> RowSharder {
         let schema = SchemaDocument::parse(SCHEMA).unwrap();
@@ -1259,6 +1317,7 @@ mod tests {
             tokenizer: None,
             options,
             shard: None,
+            own_shard_file: false,
         };
         RowSharder::new(&csv(), &["id", "mn", "name", "dob"], spec, assigner.clone()).unwrap()
     }

@@ -242,6 +242,9 @@ pub struct ShardSelection {
     /// every shard. Not a count of records: a shard cannot know how many of other shards'
     /// rows their own encoder or tokenizer rejects, since it does not encode them.
     pub total: usize,
+    /// The input's records (rows that passed the row checks) that are in other shards: 0 for
+    /// a run on the file `blindlink split` wrote for this shard.
+    pub elsewhere: usize,
 }
 
 /// Keeps in `records` only those of `shard` (by the first cascade step's key, through
@@ -319,6 +322,7 @@ pub fn retain_shard(
     ShardSelection {
         kept: records.ids.len(),
         total: rows,
+        elsewhere: total - records.ids.len(),
     }
 }
 

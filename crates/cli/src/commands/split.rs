@@ -1,11 +1,12 @@
 //! `blindlink split --shards N --config party.toml --out DIR`: one pass over a party's input
 //! CSV writes each shard's rows to its own file, `DIR/<input stem>.shard-I-of-N.csv` (the
 //! header, then the rows in input order), so that the `N` shard runs (`serve`/`link --shard
-//! I/N` with `[input] csv` pointing at shard I's file) each read their own rows instead of the
-//! whole file `N` times.
+//! I/N --input DIR/<stem>.shard-I-of-N.csv`, one config for all) each read their own rows
+//! instead of the whole file `N` times. A run on such a file checks that it is its shard's
+//! (the name, and no record of another shard in it).
 //!
 //! A row goes where a sharded build keeps it ([`RowSharder`]): the keyed hash of its first
-//! match key, under the config's linkage secret; rows a build rejects before their shard is
+//! match key (fuzzy: of its `[shard] key`), under the config's linkage secret; rows a build rejects before their shard is
 //! known (a wrong field count, invalid UTF-8, an empty id) and rows without that key go to
 //! shard 0, and a row whose id repeats an earlier one goes with it. The shard runs therefore
 //! keep exactly the records they would keep from the whole file, and report the same bad
@@ -40,8 +41,9 @@ pub const MAX_SPLIT_SHARDS: u64 = 1024;
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Example:\n  blindlink split --shards 4 --config registry.toml --out split/\n  \
-                  # then, for I in 0..4: [input] csv = \"split/registry.shard-I-of-4.csv\" and\n  \
-                  blindlink serve --config registry-I.toml --shard I/4"
+                  # then, for I in 0..4:\n  \
+                  blindlink serve --config registry.toml --shard I/4 --input \
+                  split/registry.shard-I-of-4.csv"
 )]
 pub struct SplitArgs {
     /// How many shards (N of `--shard I/N`).
@@ -110,6 +112,17 @@ pub fn run(args: SplitArgs) -> anyhow::Result<()> {
         }
     };
     let round = previous.as_ref().map_or(0, |(stage, _)| stage.round());
+    // A fuzzy config without `[shard] key`, or clk-exchange, is refused as its shard runs
+    // would be. An exact cascade splits by key 0 without --stage: stage 0's split.
+    let staged = config.stage;
+    if staged.is_none() {
+        config.stage = CascadeStage::new(0, config.match_keys.len()).ok();
+    }
+    blindlink_party::check_shardable(
+        &config,
+        Shard::new(0, u64::from(count)).map_err(anyhow::Error::msg)?,
+    )?;
+    config.stage = staged;
     let InputSource::Csv(input) = &config.input else {
         bail!(
             "{shown}: [input] is a postgres query; split reads a CSV file (export the query \
@@ -140,8 +153,15 @@ pub fn run(args: SplitArgs) -> anyhow::Result<()> {
         )
     })?;
     let header_fields: Vec<&str> = header_text.iter().collect();
-    // The sharder routes by its first key: the stage's.
-    let keys = &config.match_keys[round as usize..];
+    // The sharder routes by its first key: the stage's, or fuzzy's `[shard] key`.
+    let keys = match config
+        .shard_key
+        .as_ref()
+        .and_then(|name| config.match_keys.iter().position(|k| &k.name == name))
+    {
+        Some(k) if round == 0 => &config.match_keys[k..=k],
+        _ => &config.match_keys[round as usize..],
+    };
     let spec = blindlink_party::RecordsSpec {
         columns: config.input_columns(keys),
         schema: &schema,
@@ -152,6 +172,7 @@ pub fn run(args: SplitArgs) -> anyhow::Result<()> {
             era_dates: config.era_dates,
         },
         shard: None,
+        own_shard_file: false,
     };
     let mut sharder = RowSharder::new(&source, &header_fields, spec, assigner)?;
     let id_column = header_fields

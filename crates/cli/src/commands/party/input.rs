@@ -56,6 +56,7 @@ pub fn read_party_records(
         tokenizer,
         options,
         shard: None,
+        own_shard_file: false,
     };
     read_csv_records(
         std::io::BufReader::new(file),

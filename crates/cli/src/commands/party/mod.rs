@@ -45,6 +45,12 @@ pub struct PartyArgs {
     /// unlinked, sharded by key K; the outputs go to `<output dir>/stage-K/shard-I-of-N/`.
     #[arg(long, value_name = "K")]
     pub stage: Option<u64>,
+    /// Read this CSV file instead of the config's `[input] csv` (e.g. the file `blindlink
+    /// split` wrote for this shard: `<stem>.shard-I-of-N.csv`, or
+    /// `<stem>.stage-K.shard-I-of-N.csv` for stage K), so that one config serves every shard;
+    /// refused when the config's input is a PostgreSQL query.
+    #[arg(long, value_name = "CSV")]
+    pub input: Option<std::path::PathBuf>,
     /// The merged output directory of stages 0 to K-1 (`blindlink merge` of their shards),
     /// which stage K > 0 takes its records from (overriding `[shard] previous`).
     #[arg(long, value_name = "DIR")]
@@ -65,6 +71,9 @@ impl PartyArgs {
     pub fn load_config(&self, command: PartyCommand) -> anyhow::Result<PartyConfig> {
         let mut config = PartyConfig::load(&self.config, command)?;
         config.confirm_transport(self.insecure_loopback)?;
+        if let Some(path) = &self.input {
+            override_input(&mut config, path)?;
+        }
         if let Some(shard) = self.shard {
             config.shard = Some(shard);
         }
@@ -101,6 +110,90 @@ impl PartyArgs {
         }
         Ok(config)
     }
+}
+
+/// The shard whose file `blindlink split --shards N` names `name` (`<stem>.shard-I-of-N.csv`),
+/// if it is one (a stage's split, `<stem>.stage-K.shard-I-of-N.csv`, is not).
+#[must_use]
+pub fn split_shard_of(name: &str) -> Option<blindlink_party::Shard> {
+    if stage::stage_split_of(name).is_some() {
+        return None;
+    }
+    let (_, shard) = name.strip_suffix(".csv")?.rsplit_once('.')?;
+    blindlink_party::Shard::from_dir_name(shard)
+}
+
+/// A run (not a later cascade stage) on a file `blindlink split` wrote must be that file's
+/// shard, and every record in it must be in that shard: another shard's file would otherwise
+/// link nothing, or a part of the records, without a word.
+///
+/// # Errors
+/// The file is a shard's split and the run is unsharded or another shard, or it holds
+/// records of other shards.
+fn check_split_file(
+    config: &PartyConfig,
+    selection: Option<blindlink_party::shard::ShardSelection>,
+) -> anyhow::Result<()> {
+    let Some((path, of)) = config.input.csv().and_then(|path| {
+        let name = path.file_name()?.to_string_lossy().into_owned();
+        Some((path, split_shard_of(&name)?))
+    }) else {
+        return Ok(());
+    };
+    let shown = config.source.display();
+    let file = path.display();
+    let Some(shard) = config.shard else {
+        anyhow::bail!(
+            "{shown}: [input] csv {file} is the split for shard {of}, and this run has no shard \
+             (give --shard {of})"
+        );
+    };
+    if shard != of {
+        anyhow::bail!(
+            "{shown}: [input] csv {file} is the split for shard {of}, and this run is shard \
+             {shard}"
+        );
+    }
+    if let Some(selection) = selection.filter(|s| s.elsewhere > 0) {
+        anyhow::bail!(
+            "{shown}: [input] csv {file}: {} of its {} rows are records of other shards than \
+             {shard}: the file is not this shard's split (blindlink split --shards {} writes \
+             it)",
+            selection.elsewhere,
+            selection.total,
+            shard.count()
+        );
+    }
+    Ok(())
+}
+
+/// Replaces `config`'s CSV input with `path` (`--input`).
+///
+/// # Errors
+/// The config's input is a PostgreSQL query: a file cannot stand for it.
+pub fn override_input(config: &mut PartyConfig, path: &std::path::Path) -> anyhow::Result<()> {
+    match &config.input {
+        InputSource::Csv(_) => {
+            config.input = InputSource::Csv(path.to_path_buf());
+            Ok(())
+        }
+        InputSource::Postgres(_) => anyhow::bail!(
+            "{}: --input {}: [input] is a postgres query, and --input replaces a csv input \
+             only (give each shard's query its own WHERE clause in its own config, or export \
+             the query to csv and name the file in [input] csv)",
+            config.source.display(),
+            path.display()
+        ),
+    }
+}
+
+/// The index among `config`'s match keys of fuzzy's `[shard] key`, in a sharded run (its
+/// column is the only key a fuzzy shard computes and cuts its shards by).
+#[must_use]
+pub fn shard_key_index(config: &PartyConfig) -> Option<usize> {
+    config.shard?;
+    let name = config.shard_key.as_ref()?;
+    config.match_keys.iter().position(|k| &k.name == name)
 }
 
 /// A party ready to link: its config, secret, schema and records.
@@ -160,12 +253,16 @@ pub fn read_schema_and_key(
 pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
     let started = Instant::now();
     blindlink_party::check_stage(&config)?;
+    let round = config.stage.map_or(0, blindlink_party::CascadeStage::round);
+    if round == 0 {
+        // A split file of another shard is refused before it is read.
+        check_split_file(&config, None)?;
+    }
     let shown = config.source.display().to_string();
     let (schema, secret, linkage_secret) = read_schema_and_key(&config)?;
     let encoder = ClkEncoder::new(&schema, &linkage_secret)
         .with_context(|| format!("schema {}", config.schema.display()))?;
     let tokenizer = fields::field_tokenizer(config.mode, &schema, &linkage_secret, &config.schema)?;
-    let round = config.stage.map_or(0, blindlink_party::CascadeStage::round);
     let shard = config.shard.map(|s| {
         (
             s,
@@ -175,11 +272,17 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
     drop(linkage_secret);
     // validate compares field tokens only; fuzzy blocks on CLKs locally and compares tokens.
     let needs_clks = blindlink_party::uses_clks(config.mode);
-    // A cascade stage links its own key only: the other keys are not computed.
-    let keys = config.stage.map_or(&config.match_keys[..], |s| {
-        let k = s.round() as usize;
-        config.match_keys.get(k..=k).unwrap_or(&config.match_keys)
-    });
+    // A cascade stage links its own key only, and fuzzy sharded by `[shard] key` keeps only
+    // that key (the one its shards are cut by): the other keys are not computed.
+    let shard_key = shard_key_index(&config);
+    let keys = match (config.stage, shard_key) {
+        (Some(stage), _) => {
+            let k = stage.round() as usize;
+            config.match_keys.get(k..=k).unwrap_or(&config.match_keys)
+        }
+        (None, Some(k)) => &config.match_keys[k..=k],
+        (None, None) => &config.match_keys[..],
+    };
     let spec = blindlink_party::RecordsSpec {
         columns: config.input_columns(keys),
         schema: &schema,
@@ -190,12 +293,21 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
             era_dates: config.era_dates,
         },
         // Other shards' rows are dropped as they are read, before they are encoded, when the
-        // shard is cut by the first match key (round 0, no coarse fuzzy key); a later stage of
-        // a cascade or a fuzzy shard key selects after reading (below).
+        // shard is cut by the first key computed (round 0: the first match key, or fuzzy's
+        // `[shard] key`, the only one computed); a later stage of a cascade selects after
+        // reading (below).
         shard: shard
             .as_ref()
-            .filter(|_| round == 0 && config.shard_key.is_none())
+            .filter(|_| round == 0)
             .map(|(shard, assigner)| (*shard, assigner)),
+        // Its name was checked above: this shard's file, which may hold no record.
+        own_shard_file: round == 0
+            && config
+                .input
+                .csv()
+                .and_then(|path| path.file_name())
+                .and_then(|name| split_shard_of(&name.to_string_lossy()))
+                .is_some(),
     };
     let mut records = match &config.input {
         InputSource::Csv(path) => {
@@ -209,15 +321,6 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
         }
         InputSource::Postgres(pg) => postgres::read_postgres_records(pg, &shown, spec)?,
     };
-    // fuzzy sharded by a coarse blocking key: that key's column is the one shards are cut by.
-    if let Some(index) = config
-        .shard_key
-        .as_ref()
-        .and_then(|name| config.match_keys.iter().position(|k| &k.name == name))
-        && config.shard.is_some()
-    {
-        blindlink_party::keep_key_column(&mut records, index);
-    }
     if let Some(stage) = config.stage {
         // A cascade stage links its own key only, over the records earlier stages left.
         blindlink_party::keep_stage_key(&mut records, stage);
@@ -239,6 +342,9 @@ pub fn load_party(config: PartyConfig) -> anyhow::Result<LoadedParty> {
         )),
         (None, None) => None,
     };
+    if round == 0 {
+        check_split_file(&config, shard_selection)?;
+    }
     Ok(LoadedParty {
         config,
         secret,
