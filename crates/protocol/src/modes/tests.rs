@@ -1765,7 +1765,7 @@ fn hostile_grouped_messages_are_refused_on_both_sides() {
             &[5; 16],
             &[group],
             &buckets,
-            &grouped::limits(&buckets),
+            &blindlink_psi::GroupedLimits::default(),
             &mut ChaCha20Rng::from_seed([4; 32]),
         )
         .unwrap();
@@ -1818,7 +1818,7 @@ fn hostile_grouped_messages_are_refused_on_both_sides() {
             &[5; 16],
             std::slice::from_ref(&group),
             &buckets,
-            &grouped::limits(&buckets),
+            &blindlink_psi::GroupedLimits::default(),
             &mut ChaCha20Rng::from_seed([4; 32]),
         )
         .unwrap();
@@ -1826,7 +1826,7 @@ fn hostile_grouped_messages_are_refused_on_both_sides() {
             &[5; 16],
             &[group],
             &buckets,
-            &grouped::limits(&buckets),
+            &blindlink_psi::GroupedLimits::default(),
             &mut ChaCha20Rng::from_seed([6; 32]),
         )
         .unwrap();
