@@ -869,6 +869,9 @@ impl State for AwaitQuery {
             positions,
             settings,
         } = *self;
+        batches.prepare(cx, |cx, range| {
+            pair_groups(cx, &names, range, |n| records[n] as usize)
+        })?;
         let (send, batch) = batches.answer(&bytes)?;
         drop(bytes);
         let fields = settings.fields.len();
@@ -886,9 +889,6 @@ impl State for AwaitQuery {
             cx.learned.compared_pairs = names.len() as u64;
             return Ok(Transition::to(send, AwaitLinkIds { positions }));
         }
-        batches.prepare(cx, |cx, range| {
-            pair_groups(cx, &names, range, |n| records[n] as usize)
-        })?;
         Ok(Transition::to(
             send,
             AwaitQuery {

@@ -23,8 +23,9 @@
 //! `[k·B, (k+1)·B)`, every field of each, as one grouped-PSI query and one reply, both sent
 //! with the chunk round `k mod 2¹⁶`. The querier keeps [`WINDOW`] batches in flight (it builds
 //! batch `k+1` while the answerer answers batch `k`), folds each reply's counts into its
-//! per-pair results and drops the batch; the answerer blinds batch `k`'s groups, answers its
-//! query, then blinds batch `k+1`'s. Each batch has its own secrets on both sides. A session
+//! per-pair results and drops the batch; the answerer blinds batch 0's groups when the pair
+//! plan arrives, and each later batch's when its query has arrived (after the previous reply
+//! has gone out), then answers it. Each batch has its own secrets on both sides. A session
 //! without pairs still sends one empty batch, so a session of at most `B` pairs sends exactly
 //! the messages of the unbatched protocol. Each side knows the number of pairs before the
 //! first query (the pair plan), so a batch with another number of groups, a batch out of
@@ -279,13 +280,16 @@ impl BatchAnswerer {
         }
     }
 
-    /// Blinds the groups of the next batch, ahead of its query (nothing after the last).
+    /// Blinds the groups of the next batch unless that is done (nothing after the last). The
+    /// first batch is blinded when the pair plan arrives, ahead of its query; each later one
+    /// when its query has arrived, after the previous reply has gone out, so the querier reads
+    /// reply `k` while this side blinds batch `k + 1`.
     pub(crate) fn prepare(
         &mut self,
         cx: &mut Context,
         build: impl FnOnce(&Context, Range<usize>) -> Vec<TokenGroup>,
     ) -> Result<(), ProtocolError> {
-        if self.next >= self.batches.count() {
+        if self.ready.is_some() || self.next >= self.batches.count() {
             return Ok(());
         }
         let groups = build(cx, self.batches.pairs_of(self.next));
@@ -306,7 +310,7 @@ impl BatchAnswerer {
         }
     }
 
-    /// Answers the next batch's query (prepared by [`BatchAnswerer::prepare`]).
+    /// Answers the next batch's query (blinded by [`BatchAnswerer::prepare`]).
     ///
     /// # Errors
     /// The query does not decode or has another number of groups than the batch.

@@ -283,6 +283,9 @@ impl State for AwaitQuery {
             links,
             settings,
         } = *self;
+        batches.prepare(cx, |cx, range| {
+            groups(cx, &links, &pairs, range, |i, _| links[i].1[0])
+        })?;
         let (send, batch) = batches.answer(&bytes)?;
         drop(bytes);
         let fields = settings.comparisons.fields.len();
@@ -300,9 +303,6 @@ impl State for AwaitQuery {
             cx.learned.compared_pairs = pairs.len() as u64;
             return Ok(Transition::to(send, AwaitScores { links }));
         }
-        batches.prepare(cx, |cx, range| {
-            groups(cx, &links, &pairs, range, |i, _| links[i].1[0])
-        })?;
         Ok(Transition::to(
             send,
             AwaitQuery {
