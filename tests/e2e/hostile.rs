@@ -790,9 +790,9 @@ const QUERY_CASES: &[Case] = &[
     ("invalid point encoding", PsiGroupedQuery, invalid_point, BAD, "invalid psi message: grouped query group 0 has an invalid point encoding at index 0"),
     ("duplicate point in a group", PsiGroupedQuery, duplicate_point, BAD, "invalid psi message: grouped query group {n} repeats at index 1 the point at index 0"),
     ("one group only", PsiGroupedQuery, one_group, BAD, "invalid psi message: grouped query has 1 groups, expected {G}"),
-    ("a group for a pair nobody named", PsiGroupedQuery, extra_group, BAD, "invalid psi message: grouped query has {G+1} groups, expected {G}"),
+    ("a group for a pair nobody named", PsiGroupedQuery, extra_group, BAD, "invalid psi message: grouped query announces {G+1} groups, more than the limit of {G}"),
     ("oversize group", PsiGroupedQuery, oversize_group, BAD, "invalid psi message: grouped query group 0 has 100000 points, more than the limit of 256"),
-    ("2^32 - 1 groups", PsiGroupedQuery, huge_group_count, BAD, "invalid psi message: grouped query announces 4294967295 groups, more than the limit of 4194304"),
+    ("2^32 - 1 groups", PsiGroupedQuery, huge_group_count, BAD, "invalid psi message: grouped query announces 4294967295 groups, more than the limit of {G}"),
     ("group size off the buckets", PsiGroupedQuery, off_bucket_points, BAD, "invalid psi message: grouped query group 0 has {n} points, which is not the top of a size bucket"),
 ];
 
@@ -808,7 +808,7 @@ const REPLY_CASES: &[Case] = &[
     ("duplicate point in a group", PsiGroupedReply, duplicate_point, BAD, "invalid psi message: grouped reply group {n} repeats at index 1 the point at index 0"),
     ("duplicate tag in a group", PsiGroupedReply, duplicate_tag, BAD, "invalid psi message: grouped reply group 0 repeats at index {n} the point at index {n}"),
     ("one group only", PsiGroupedReply, one_group, BAD, "invalid psi message: grouped reply has 1 groups, expected {n}"),
-    ("a group for a pair nobody named", PsiGroupedReply, extra_group, BAD, "invalid psi message: grouped reply has {n} groups, expected {n}"),
+    ("a group for a pair nobody named", PsiGroupedReply, extra_group, BAD, "invalid psi message: grouped reply announces {n} groups, more than the limit of {n}"),
     ("oversize group", PsiGroupedReply, oversize_group, BAD, "invalid psi message: grouped reply group 0 has 100000 points, more than the limit of 256"),
     ("a point left unanswered", PsiGroupedReply, short_answer, BAD, "invalid psi message: grouped reply group 0 answers {n} points, expected {n}"),
     ("tag count off the buckets", PsiGroupedReply, off_bucket_tags, BAD, "invalid psi message: grouped reply group 0 has {n} points, which is not the top of a size bucket"),

@@ -127,6 +127,10 @@ pub struct ValidateConfig {
     /// The size buckets token counts are padded to in the grouped PSI (a handshake
     /// parameter).
     pub buckets: SizeBuckets,
+    /// Pairs per batch of the grouped PSI (1 to 65,536; default 2,048): the pairs are
+    /// compared a batch at a time, one query and one reply each. A handshake parameter
+    /// (`grouped.batch_pairs`, listed only when not the default).
+    pub batch_pairs: usize,
 }
 
 impl ValidateConfig {
@@ -143,6 +147,7 @@ impl ValidateConfig {
             threshold: DEFAULT_PROBABILITY_THRESHOLD,
             comparing: Role::Initiator,
             buckets: SizeBuckets::default(),
+            batch_pairs: super::grouped::DEFAULT_BATCH_PAIRS,
         }
     }
 
@@ -277,6 +282,10 @@ pub struct FuzzyConfig {
     /// The size buckets token counts are padded to in the grouped PSI (a handshake
     /// parameter).
     pub buckets: SizeBuckets,
+    /// Pairs per batch of the grouped PSI (1 to 65,536; default 2,048): the pairs are
+    /// compared a batch at a time, one query and one reply each. A handshake parameter
+    /// (`grouped.batch_pairs`, listed only when not the default).
+    pub batch_pairs: usize,
     /// Most pairs one of the revealing side's candidate records is compared in (1 to
     /// [`MAX_FUZZY_PAIRS`]): the comparing side keeps the records sharing the most band tokens
     /// with it (a handshake parameter; the revealing side rejects a pair plan over it).
@@ -300,6 +309,7 @@ impl std::fmt::Debug for FuzzyConfig {
             .field("comparing", &self.comparing)
             .field("blocking_key", &self.blocking_key.as_ref().map(|_| ".."))
             .field("buckets", &self.buckets)
+            .field("batch_pairs", &self.batch_pairs)
             .field("max_pairs", &self.max_pairs)
             .field("exact_stage", &self.exact_stage)
             .finish()
@@ -326,6 +336,7 @@ impl FuzzyConfig {
             comparing: Role::Initiator,
             blocking_key: None,
             buckets: SizeBuckets::default(),
+            batch_pairs: super::grouped::DEFAULT_BATCH_PAIRS,
             max_pairs: DEFAULT_FUZZY_MAX_PAIRS,
             exact_stage: true,
         }
@@ -502,6 +513,7 @@ impl ModeConfig {
                 entries.push(("validate.threshold".into(), c.threshold.to_string()));
                 entries.push(("validate.fields".into(), c.describe_fields()));
                 entries.push(("grouped.buckets".into(), c.buckets.describe()));
+                super::grouped::batch_parameter(c.batch_pairs, &mut entries);
             }
             Self::Fuzzy(c) => {
                 entries.push(("link.comparing".into(), c.comparing.to_string()));
@@ -519,6 +531,7 @@ impl ModeConfig {
                 entries.push(("fuzzy.threshold".into(), c.threshold.to_string()));
                 entries.push(("fuzzy.fields".into(), fields(&c.fields)));
                 entries.push(("grouped.buckets".into(), c.buckets.describe()));
+                super::grouped::batch_parameter(c.batch_pairs, &mut entries);
             }
             Self::ClkExchange(c) => {
                 entries.push(("link.comparing".into(), c.comparing.to_string()));
@@ -592,8 +605,12 @@ impl ModeConfig {
                 }
             }
             Self::Exact(_) => {}
-            Self::Validate(c) => c.check()?,
+            Self::Validate(c) => {
+                c.check()?;
+                super::grouped::check_batch_pairs(c.batch_pairs)?;
+            }
             Self::Fuzzy(c) => {
+                super::grouped::check_batch_pairs(c.batch_pairs)?;
                 unit_interval("fuzzy.threshold", c.threshold)?;
                 unit_interval("fuzzy.common_share", c.common_share)?;
                 let shape = blindlink_matching::MinHashParameters {

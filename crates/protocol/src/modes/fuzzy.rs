@@ -6,10 +6,15 @@
 //! comparing side (querier)                    other side (answerer)
 //! ── mutual PSI on the band tokens and exact tokens ──────────────
 //! AwaitCandidates ◀── candidate_tokens ──────
-//! ──── pair_plan, psi_grouped_query ────────▶ AwaitPlan → AwaitQuery
-//! AwaitReply ◀── psi_grouped_reply ──────────
+//! ──── pair_plan, psi_grouped_query 0, 1 ───▶ AwaitPlan → AwaitQuery
+//! AwaitReply ◀── psi_grouped_reply 0 ────────
+//! ──── psi_grouped_query 2 ─────────────────▶ AwaitQuery
+//! AwaitReply ◀── psi_grouped_reply 1 ──────── ... one query and one reply per batch of pairs
 //! ──── link_ids ────────────────────────────▶ AwaitLinkIds → done
 //! ```
+//!
+//! The candidate pairs are compared in batches ([`super::grouped`], "Batches"): the querier
+//! scores each batch's pairs as its reply arrives and keeps only those above the threshold.
 //!
 //! # Blocking
 //! Each side computes its records' band tokens locally with the matching crate's keyed
@@ -55,16 +60,13 @@
 use std::collections::{HashMap, HashSet};
 
 use blindlink_matching::{Candidate, ClkMinHasher, MinHashParameters, MinHasher};
-use blindlink_psi::{
-    GroupedAnswererReady, GroupedQuerierAwaitingReply, MatchKeyName, MutualOutcome, SizeBuckets,
-    TokenGroup,
-};
+use blindlink_psi::{MatchKeyName, MutualOutcome, SizeBuckets, TokenGroup};
 use rand_core::Rng;
 use rayon::prelude::*;
 
 use super::chunks::split;
 use super::common::{Context, Mutual, MutualStep, local_psi};
-use super::grouped;
+use super::grouped::{self, BatchAnswerer, BatchQuerier, Batches};
 use super::linking::{self, AwaitLinkIds};
 use super::payload;
 use super::score::{FieldScoring, ValidateScorer};
@@ -87,6 +89,7 @@ struct Settings {
     threshold: f64,
     comparing: bool,
     buckets: SizeBuckets,
+    batch_pairs: usize,
     max_pairs: usize,
     /// Most matched tokens one record can hold (its band tokens and its exact token).
     max_tokens: usize,
@@ -355,6 +358,7 @@ pub(crate) fn start(
                 threshold: config.threshold,
                 comparing: cx.role == config.comparing,
                 buckets: config.buckets.clone(),
+                batch_pairs: config.batch_pairs,
                 max_pairs: config.max_pairs,
                 max_tokens: config
                     .blocking
@@ -529,13 +533,17 @@ fn names(positions: &[u32]) -> Vec<(u32, u32)> {
     out
 }
 
+/// The groups of the pairs `range` (named by `names`), every field of each, pair-major; pair
+/// `n` compares `record(n)`'s fields.
 fn pair_groups(
     cx: &Context,
     names: &[(u32, u32)],
+    range: std::ops::Range<usize>,
     record: impl Fn(usize) -> usize,
 ) -> Vec<TokenGroup> {
-    let mut groups = Vec::new();
-    for (n, &(b, k)) in names.iter().enumerate() {
+    let mut groups = Vec::with_capacity(range.len() * cx.data.field_count());
+    for n in range {
+        let (b, k) = names[n];
         grouped::pair_groups(&pair_name(b, k), &cx.data, record(n), &mut groups);
     }
     groups
@@ -696,34 +704,26 @@ impl State for AwaitCandidates {
         }
         let pairs = pair_candidates(&by_token, &candidates, settings.max_pairs);
         let fields = settings.fields.len();
-        if pairs.len().saturating_mul(fields) > grouped::MAX_GROUPS {
-            return Err(ProtocolError::Local {
-                what: "fuzzy blocking",
-                reason: format!(
-                    "{} candidate pairs of {fields} fields, over the limit of {} groups; use \
-                     more minima per band",
-                    pairs.len(),
-                    grouped::MAX_GROUPS
-                ),
-            });
-        }
         let positions: Vec<u32> = pairs.iter().map(|&(b, _)| b).collect();
         let names = names(&positions);
-        let groups = pair_groups(cx, &names, |n| pairs[n].1);
-        let own_padded = grouped::own_padded(&groups, &settings.buckets);
         let mut send = split(
             MessageKind::PairPlan,
             0,
             payload::encode_positions(&positions),
         );
-        let (querier, query) = grouped::query(cx, &groups, &settings.buckets)?;
-        send.extend(query);
+        drop(positions);
+        let mut batches = BatchQuerier::new(
+            Batches::new(pairs.len(), settings.batch_pairs, fields),
+            settings.buckets.clone(),
+        );
+        send.extend(batches.fill(cx, |cx, range| {
+            pair_groups(cx, &names, range, |n| pairs[n].1)
+        })?);
         Ok(Transition::to(
             send,
             AwaitReply {
-                querier,
-                groups: groups.len(),
-                own_padded,
+                batches,
+                kept: Vec::new(),
                 pairs,
                 exact_links,
                 names,
@@ -762,8 +762,7 @@ pub(super) fn exact_links(
 
 /// Most pairs in a plan over `candidates` candidates.
 fn plan_limit(candidates: usize, settings: &Settings) -> usize {
-    (grouped::MAX_GROUPS / settings.fields.len().max(1))
-        .min(candidates.saturating_mul(settings.max_pairs))
+    candidates.saturating_mul(settings.max_pairs)
 }
 
 /// The answerer: waiting for the pair plan; `positions[b]` is its candidate record `b`.
@@ -811,15 +810,25 @@ impl State for AwaitPlan {
                 ),
             });
         }
-        let groups = pair_groups(cx, &names, |n| positions[plan[n] as usize]);
-        let own_padded = grouped::own_padded(&groups, &settings.buckets);
-        let ready = grouped::prepare_answer(cx, &groups, &settings.buckets)?;
+        let fields = settings.fields.len();
+        let mut batches = BatchAnswerer::new(
+            Batches::new(names.len(), settings.batch_pairs, fields),
+            settings.buckets.clone(),
+        );
+        // Pair `n`'s own record, by candidate number.
+        let records: Vec<u32> = plan
+            .iter()
+            .map(|&b| u32::try_from(positions[b as usize]).unwrap_or(u32::MAX))
+            .collect();
+        drop(plan);
+        batches.prepare(cx, |cx, range| {
+            pair_groups(cx, &names, range, |n| records[n] as usize)
+        })?;
         Ok(Transition::to(
             Vec::new(),
             AwaitQuery {
-                ready,
-                groups: groups.len(),
-                own_padded,
+                batches,
+                records,
                 names,
                 positions,
                 settings,
@@ -828,11 +837,11 @@ impl State for AwaitPlan {
     }
 }
 
-/// The answerer: waiting for the grouped query.
+/// The answerer: waiting for the grouped query of the next batch.
 struct AwaitQuery {
-    ready: GroupedAnswererReady,
-    groups: usize,
-    own_padded: Vec<u32>,
+    batches: BatchAnswerer,
+    /// The own record of every pair.
+    records: Vec<u32>,
     names: Vec<(u32, u32)>,
     positions: Vec<usize>,
     settings: Settings,
@@ -844,7 +853,7 @@ impl State for AwaitQuery {
     }
 
     fn expects(&self) -> Expect {
-        grouped::expect_query(&self.settings.buckets, self.groups)
+        self.batches.expects()
     }
 
     fn handle(
@@ -854,35 +863,50 @@ impl State for AwaitQuery {
         bytes: Vec<u8>,
     ) -> Result<Transition, ProtocolError> {
         let Self {
-            ready,
-            own_padded,
+            mut batches,
+            records,
             names,
             positions,
             settings,
-            ..
         } = *self;
-        let (send, outcome) = grouped::answer(ready, &bytes, &settings.buckets)?;
+        batches.prepare(cx, |cx, range| {
+            pair_groups(cx, &names, range, |n| records[n] as usize)
+        })?;
+        let (send, batch) = batches.answer(&bytes)?;
+        drop(bytes);
         let fields = settings.fields.len();
-        for (n, &(b, k)) in names.iter().enumerate() {
+        for (n, &(b, k)) in names[batch.pairs.clone()].iter().enumerate() {
             let range = n * fields..(n + 1) * fields;
             grouped::record_pair(
                 ledger,
                 false,
                 pair_text(b, k),
-                own_padded[range.clone()].to_vec(),
-                outcome.peer_padded[range].to_vec(),
+                batch.own_padded[range.clone()].to_vec(),
+                batch.peer_padded[range].to_vec(),
             );
         }
-        cx.learned.compared_pairs = names.len() as u64;
-        Ok(Transition::to(send, AwaitLinkIds { positions }))
+        if batches.finished() {
+            cx.learned.compared_pairs = names.len() as u64;
+            return Ok(Transition::to(send, AwaitLinkIds { positions }));
+        }
+        Ok(Transition::to(
+            send,
+            AwaitQuery {
+                batches,
+                records,
+                names,
+                positions,
+                settings,
+            },
+        ))
     }
 }
 
-/// The querier: waiting for the grouped reply.
+/// The querier: waiting for the grouped reply of the oldest batch in flight.
 struct AwaitReply {
-    querier: GroupedQuerierAwaitingReply,
-    groups: usize,
-    own_padded: Vec<u32>,
+    batches: BatchQuerier,
+    /// The pairs of the batches so far that the scorer did not reject.
+    kept: Vec<Candidate>,
     /// `(candidate number, own record)` of every pair.
     pairs: Vec<(u32, usize)>,
     /// `(candidate number, own record)` of the exact stage's links.
@@ -897,7 +921,7 @@ impl State for AwaitReply {
     }
 
     fn expects(&self) -> Expect {
-        grouped::expect_reply(&self.settings.buckets, self.groups)
+        self.batches.expects()
     }
 
     fn handle(
@@ -907,38 +931,39 @@ impl State for AwaitReply {
         bytes: Vec<u8>,
     ) -> Result<Transition, ProtocolError> {
         let Self {
-            querier,
-            own_padded,
+            mut batches,
+            mut kept,
             pairs,
             exact_links,
             names,
             settings,
-            ..
         } = *self;
-        let outcome = grouped::counts(querier, &bytes, &settings.buckets)?;
+        let batch = batches.handle_reply(&bytes)?;
+        drop(bytes);
         let fields = settings.fields.len().max(1);
         let scorer = ValidateScorer::new(settings.fields.clone(), settings.threshold);
         let buckets = &settings.buckets;
-        let mut kept: Vec<Candidate> = outcome
-            .groups
-            .par_chunks(fields)
-            .zip(&pairs)
-            .filter_map(|(counts, &(b, a))| {
-                let dice: Vec<Option<f64>> = counts
-                    .iter()
-                    .map(|c| grouped::field_dice(c, buckets))
-                    .collect();
-                let agreement = scorer.score_dice(&dice);
-                (!agreement.flagged).then_some(Candidate {
-                    a,
-                    b: b as usize,
-                    score: agreement.score,
-                })
-            })
-            .collect();
-        for (n, &(b, k)) in names.iter().enumerate() {
+        kept.par_extend(
+            batch
+                .counts
+                .par_chunks(fields)
+                .zip(&pairs[batch.pairs.clone()])
+                .filter_map(|(counts, &(b, a))| {
+                    let dice: Vec<Option<f64>> = counts
+                        .iter()
+                        .map(|c| grouped::field_dice(c, buckets))
+                        .collect();
+                    let agreement = scorer.score_dice(&dice);
+                    (!agreement.flagged).then_some(Candidate {
+                        a,
+                        b: b as usize,
+                        score: agreement.score,
+                    })
+                }),
+        );
+        for (n, &(b, k)) in names[batch.pairs.clone()].iter().enumerate() {
             let range = n * fields..(n + 1) * fields;
-            let peer_padded = outcome.groups[range.clone()]
+            let peer_padded = batch.counts[range.clone()]
                 .iter()
                 .map(|c| c.peer_padded)
                 .collect();
@@ -947,8 +972,25 @@ impl State for AwaitReply {
                 true,
                 pair_text(b, k),
                 peer_padded,
-                own_padded[range].to_vec(),
+                batch.own_padded[range].to_vec(),
             );
+        }
+        drop(batch);
+        if !batches.finished() {
+            let send = batches.fill(cx, |cx, range| {
+                pair_groups(cx, &names, range, |n| pairs[n].1)
+            })?;
+            return Ok(Transition::to(
+                send,
+                AwaitReply {
+                    batches,
+                    kept,
+                    pairs,
+                    exact_links,
+                    names,
+                    settings,
+                },
+            ));
         }
         cx.learned.compared_pairs = pairs.len() as u64;
         cx.learned.exact_pairs = exact_links.len() as u64;

@@ -1211,7 +1211,17 @@ impl Manual {
     }
 
     fn inject(&mut self, to: usize, kind: MessageKind, bytes: &[u8]) -> Result<(), ProtocolError> {
-        for message in chunks::split(kind, 0, bytes.to_vec()) {
+        self.inject_round(to, kind, 0, bytes)
+    }
+
+    fn inject_round(
+        &mut self,
+        to: usize,
+        kind: MessageKind,
+        round: u16,
+        bytes: &[u8],
+    ) -> Result<(), ProtocolError> {
+        for message in chunks::split(kind, round, bytes.to_vec()) {
             let step = self.drivers[to].handle(message, &mut self.ledgers[to])?;
             self.queue
                 .extend(step.send.into_iter().map(|m| (1 - to, m)));
@@ -1765,7 +1775,7 @@ fn hostile_grouped_messages_are_refused_on_both_sides() {
             &[5; 16],
             &[group],
             &buckets,
-            &grouped::limits(&buckets),
+            &blindlink_psi::GroupedLimits::default(),
             &mut ChaCha20Rng::from_seed([4; 32]),
         )
         .unwrap();
@@ -1818,7 +1828,7 @@ fn hostile_grouped_messages_are_refused_on_both_sides() {
             &[5; 16],
             std::slice::from_ref(&group),
             &buckets,
-            &grouped::limits(&buckets),
+            &blindlink_psi::GroupedLimits::default(),
             &mut ChaCha20Rng::from_seed([4; 32]),
         )
         .unwrap();
@@ -1826,7 +1836,7 @@ fn hostile_grouped_messages_are_refused_on_both_sides() {
             &[5; 16],
             &[group],
             &buckets,
-            &grouped::limits(&buckets),
+            &blindlink_psi::GroupedLimits::default(),
             &mut ChaCha20Rng::from_seed([6; 32]),
         )
         .unwrap();
@@ -2131,5 +2141,236 @@ fn decided_rows_read_as_the_rows_they_stand_for() {
             row(3, None, LinkStatus::Unmatched),
             row(4, Some((0x02, "my_number", None)), LinkStatus::Linked),
         ],
+    );
+}
+
+// ---- the grouped PSI in batches ----
+
+/// `config` with the grouped PSI in batches of `pairs` pairs.
+fn in_batches(mut config: ModeConfig, pairs: usize) -> ModeConfig {
+    match &mut config {
+        ModeConfig::Validate(c) => c.batch_pairs = pairs,
+        ModeConfig::Fuzzy(c) => c.batch_pairs = pairs,
+        _ => unreachable!("only validate and fuzzy compare pairs"),
+    }
+    config
+}
+
+/// Grouped queries sent by the initiator (one frame a batch here: the batches are small).
+fn grouped_queries(run: &Run) -> u64 {
+    run.ledgers
+        .initiator
+        .sent
+        .by_kind
+        .get(MessageKind::PsiGroupedQuery.name())
+        .map_or(0, |c| c.messages)
+}
+
+#[test]
+fn batches_are_cut_from_the_pair_count() {
+    fn check(pairs: usize, per_batch: usize, expected: &[(usize, usize)]) {
+        let batches = grouped::Batches::new(pairs, per_batch, 5);
+        let got: Vec<(usize, usize)> = (0..batches.count())
+            .map(|k| batches.pairs_of(k))
+            .map(|r| (r.start, r.end))
+            .collect();
+        assert_eq!(got, expected, "{pairs} pairs in batches of {per_batch}");
+    }
+    check(0, 2048, &[(0, 0)]);
+    check(1, 2048, &[(0, 1)]);
+    check(4, 2, &[(0, 2), (2, 4)]);
+    check(5, 2, &[(0, 2), (2, 4), (4, 5)]);
+    check(4, 1, &[(0, 1), (1, 2), (2, 3), (3, 4)]);
+    check(4, 4, &[(0, 4)]);
+    check(4, 3, &[(0, 3), (3, 4)]);
+}
+
+#[test]
+fn the_batch_size_changes_nothing_but_the_framing() {
+    // validate: four pairs; the same scores, patterns, model and ledger entries in batches
+    // of 1, 2, 3 and 2,048 pairs (one batch: the protocol before batches).
+    let whole = run(
+        &mode_config(Mode::Validate),
+        small_validate().0,
+        small_validate().1,
+    );
+    assert_eq!(grouped_queries(&whole), 1);
+    let disclosures = |run: &Run| {
+        (
+            run.ledgers.initiator.disclosures.clone(),
+            run.ledgers.responder.disclosures.clone(),
+        )
+    };
+    for (pairs, queries) in [(1, 4), (2, 2), (3, 2), (4, 1)] {
+        let config = in_batches(mode_config(Mode::Validate), pairs);
+        let batched = run(&config, small_validate().0, small_validate().1);
+        assert_eq!(grouped_queries(&batched), queries, "batches of {pairs}");
+        assert_eq!(
+            batched.initiator.rows, whole.initiator.rows,
+            "batches of {pairs}"
+        );
+        assert_eq!(
+            batched.responder.rows, whole.responder.rows,
+            "batches of {pairs}"
+        );
+        assert_eq!(batched.initiator.validation, whole.initiator.validation);
+        assert_eq!(
+            disclosures(&batched),
+            disclosures(&whole),
+            "batches of {pairs}"
+        );
+    }
+    // fuzzy: the same pairs linked with the same scores and ledger entries (the link ids are
+    // random draws that follow the grouped PSI's, whose number the batches change).
+    let (a, b, _) = two_hospitals(400, 3);
+    let links = |run: &Run| {
+        let rows = |rows: &[LinkRow]| -> Vec<_> {
+            rows.iter()
+                .map(|r| (r.local_id.clone(), r.status, r.score))
+                .collect()
+        };
+        (
+            rows(&run.initiator.rows),
+            rows(&run.responder.rows),
+            linked_pairs(run),
+        )
+    };
+    let whole = run(&fuzzy_config(Mode::Fuzzy), a.clone(), b.clone());
+    assert_eq!(grouped_queries(&whole), 1);
+    let pairs = whole.initiator.learned.compared_pairs;
+    assert!(pairs > 20, "{pairs}");
+    let batched = run(&in_batches(fuzzy_config(Mode::Fuzzy), 7), a, b);
+    assert_eq!(grouped_queries(&batched), pairs.div_ceil(7));
+    assert_eq!(links(&batched), links(&whole));
+    assert_eq!(disclosures(&batched), disclosures(&whole));
+}
+
+#[test]
+fn hostile_batches_are_refused_on_both_sides() {
+    use MessageKind::*;
+    // Four pairs in batches of two: two queries of ten groups (five fields a pair).
+    let config = in_batches(mode_config(Mode::Validate), 2);
+    let psi = |reason: &str| format!("invalid psi message: {reason}");
+    // The answerer (responder) after the plan, waiting for batch 0.
+    let at_query = || {
+        let mut manual = Manual::new(&config, small_validate().0, small_validate().1);
+        let (to, plan) = manual.until(PairPlan);
+        manual.inject(to, PairPlan, &plan).unwrap();
+        let (to, query) = manual.until(PsiGroupedQuery);
+        assert_eq!(query_groups(&query), 10);
+        (manual, to, query)
+    };
+    let refused = |manual: &mut Manual, to: usize, round: u16, kind: MessageKind, bytes: &[u8]| {
+        let e = manual.inject_round(to, kind, round, bytes).unwrap_err();
+        assert_eq!(e.origin(), ErrorOrigin::Peer, "{e}");
+        e.to_string()
+    };
+    // Out of order: batch 1's round first, or a batch index past the end.
+    let (mut manual, to, query) = at_query();
+    assert_eq!(
+        refused(&mut manual, to, 1, PsiGroupedQuery, &query),
+        "invalid chunk round: 'psi_grouped_query' chunk for round 1, expected round 0"
+    );
+    let (mut manual, to, query) = at_query();
+    manual.inject(to, PsiGroupedQuery, &query).unwrap();
+    assert_eq!(
+        refused(&mut manual, to, 2, PsiGroupedQuery, &query),
+        "invalid chunk round: 'psi_grouped_query' chunk for round 2, expected round 1"
+    );
+    // A batch larger than agreed: the whole session's twenty groups in batch 0 (the
+    // unbatched protocol's query), within and past the reassembly bound.
+    let whole = {
+        let mut manual = Manual::new(
+            &mode_config(Mode::Validate),
+            small_validate().0,
+            small_validate().1,
+        );
+        let (to, plan) = manual.until(PairPlan);
+        manual.inject(to, PairPlan, &plan).unwrap();
+        manual.until(PsiGroupedQuery).1
+    };
+    assert_eq!(query_groups(&whole), 20);
+    let (mut manual, to, _) = at_query();
+    assert_eq!(
+        refused(&mut manual, to, 0, PsiGroupedQuery, &whole),
+        psi("grouped query announces 20 groups, more than the limit of 10")
+    );
+    let (mut manual, to, _) = at_query();
+    let limit = blindlink_psi::GroupedLimits {
+        max_groups: 10,
+        max_group_size: blindlink_psi::SizeBuckets::default().padded(MAX_FIELD_TOKENS),
+    }
+    .max_message_bytes();
+    assert_eq!(limit, 6 + 10 * (8 + 256 * 40));
+    let oversize = vec![0u8; limit + 1];
+    assert_eq!(
+        refused(&mut manual, to, 0, PsiGroupedQuery, &oversize),
+        "message of kind 'psi_grouped_query' is 102487 bytes, over its limit of 102486 bytes"
+    );
+    // Too few batches: the scores after batch 0.
+    let (mut manual, to, query) = at_query();
+    manual.inject(to, PsiGroupedQuery, &query).unwrap();
+    assert_eq!(
+        refused(
+            &mut manual,
+            to,
+            0,
+            PairScores,
+            &payload::encode_pair_scores(&[])
+        ),
+        "unexpected message 'pair_scores' while waiting for the grouped query: expected psi_grouped_query"
+    );
+    // Too many: a third query after the last batch.
+    let (mut manual, to, query) = at_query();
+    manual.inject(to, PsiGroupedQuery, &query).unwrap();
+    let (to, second) = manual.until(PsiGroupedQuery);
+    manual
+        .inject_round(to, PsiGroupedQuery, 1, &second)
+        .unwrap();
+    assert_eq!(
+        refused(&mut manual, to, 2, PsiGroupedQuery, &second),
+        "unexpected message 'psi_grouped_query' while waiting for the pair scores: expected pair_scores"
+    );
+    // The querier (initiator): a reply out of order, a third reply, and the honest run.
+    let at_reply = || {
+        let (mut manual, to, query) = at_query();
+        manual.inject(to, PsiGroupedQuery, &query).unwrap();
+        let (to, reply) = manual.until(PsiGroupedReply);
+        (manual, to, reply)
+    };
+    let (mut manual, to, reply) = at_reply();
+    assert_eq!(
+        refused(&mut manual, to, 1, PsiGroupedReply, &reply),
+        "invalid chunk round: 'psi_grouped_reply' chunk for round 1, expected round 0"
+    );
+    let (mut manual, to, reply) = at_reply();
+    manual.inject(to, PsiGroupedReply, &reply).unwrap();
+    // Batch 1's query was delivered on the way to batch 0's reply; its reply is queued.
+    let (to, last) = manual.until(PsiGroupedReply);
+    manual.inject_round(to, PsiGroupedReply, 1, &last).unwrap();
+    assert_eq!(
+        refused(&mut manual, to, 2, PsiGroupedReply, &last),
+        "unexpected message 'psi_grouped_reply' while waiting for the end of the session: expected done"
+    );
+    let (mut manual, to, reply) = at_reply();
+    manual.inject(to, PsiGroupedReply, &reply).unwrap();
+    manual.finish();
+    assert_eq!(
+        manual.ledgers[0].disclosures.len(),
+        manual.ledgers[1].disclosures.len()
+    );
+    // Both sides must agree on the batch size: it is a handshake parameter.
+    let parameters = |config: &ModeConfig| config.parameters().unwrap();
+    assert_ne!(
+        parameters(&config),
+        parameters(&mode_config(Mode::Validate))
+    );
+    assert_eq!(
+        parameters(&in_batches(
+            mode_config(Mode::Validate),
+            grouped::DEFAULT_BATCH_PAIRS
+        )),
+        parameters(&mode_config(Mode::Validate)),
+        "the default is not listed: a default session's parameters are those before batches"
     );
 }

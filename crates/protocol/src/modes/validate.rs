@@ -10,10 +10,16 @@
 //! ```text
 //! comparing side (querier)                    other side (answerer)
 //! ── mutual PSI on the ID (see exact) ─────────────────────────────
-//! ──── pair_plan, psi_grouped_query ────────▶ AwaitPlan → AwaitQuery
-//! AwaitReply ◀── psi_grouped_reply ──────────
+//! ──── pair_plan, psi_grouped_query 0, 1 ───▶ AwaitPlan → AwaitQuery
+//! AwaitReply ◀── psi_grouped_reply 0 ────────
+//! ──── psi_grouped_query 2 ─────────────────▶ AwaitQuery
+//! AwaitReply ◀── psi_grouped_reply 1 ──────── ... one query and one reply per batch of pairs
 //! ──── pair_scores ─────────────────────────▶ AwaitScores → done
 //! ```
+//!
+//! The pairs are compared in batches ([`super::grouped`], "Batches"): the comparing side
+//! folds each batch's counts into the pairs' agreement patterns and keeps only those; the
+//! model is fitted once every batch is in.
 //!
 //! Both sides list their linked records in link-id order. The comparing side links every
 //! holder of a shared ID ([`blindlink_psi::CascadePlan::share_duplicates_in_round`]), so a
@@ -38,15 +44,13 @@ use blindlink_matching::fellegi_sunter::{
     Comparisons, EmSettings, FellegiSunterModel, FieldCounts, FieldObservation, Level,
     PatternHistogram, estimate,
 };
-use blindlink_psi::{
-    GroupCount, GroupedAnswererReady, GroupedQuerierAwaitingReply, SizeBuckets, TokenGroup,
-};
+use blindlink_psi::{GroupCount, SizeBuckets, TokenGroup};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::common::Context;
 use super::exact::{self, AfterCascade};
-use super::grouped;
+use super::grouped::{self, BatchAnswerer, BatchQuerier, Batches};
 use super::payload;
 use super::shell::{Expect, Next, State, Transition};
 use super::{ValidateConfig, chunks::split};
@@ -62,6 +66,7 @@ pub(crate) struct Settings {
     threshold: f64,
     comparing: bool,
     buckets: SizeBuckets,
+    batch_pairs: usize,
 }
 
 pub(crate) fn start(
@@ -83,6 +88,7 @@ pub(crate) fn start(
         threshold: config.threshold,
         comparing,
         buckets: config.buckets.clone(),
+        batch_pairs: config.batch_pairs,
     };
     exact::next_round(cx, ledger, plan, AfterCascade::Validate(Box::new(settings)))
 }
@@ -117,22 +123,31 @@ fn linked_by_id(cx: &Context) -> Vec<([u8; 32], Vec<usize>)> {
     out
 }
 
-/// The groups of every (link, holder) pair: `holders[i]` pairs for link `i`, each compared
-/// with `record(i, h)`'s fields.
+/// The groups of the pairs `range` of `pairs` (`(link, holder)` in pair order), every field
+/// of each, pair-major; pair `(i, h)` compares `record(i, h)`'s fields.
 fn groups(
     cx: &Context,
     links: &[([u8; 32], Vec<usize>)],
-    holders: &[u16],
+    pairs: &[(u32, u16)],
+    range: std::ops::Range<usize>,
     record: impl Fn(usize, usize) -> usize,
 ) -> Vec<TokenGroup> {
-    let mut groups = Vec::new();
-    for (i, (link_id, _)) in links.iter().enumerate() {
-        for h in 0..holders[i] {
-            let r = record(i, usize::from(h));
-            grouped::pair_groups(&pair_name(link_id, h), &cx.data, r, &mut groups);
-        }
+    let mut groups = Vec::with_capacity(range.len() * cx.data.field_count());
+    for &(i, h) in &pairs[range] {
+        let i = i as usize;
+        let r = record(i, usize::from(h));
+        grouped::pair_groups(&pair_name(&links[i].0, h), &cx.data, r, &mut groups);
     }
     groups
+}
+
+/// Every `(link, holder)` pair in pair order: link by link, its holders in order.
+fn pair_list(holders: &[u16]) -> Vec<(u32, u16)> {
+    holders
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &n)| (0..n).map(move |h| (u32::try_from(i).unwrap_or(u32::MAX), h)))
+        .collect()
 }
 
 /// After the ID PSI: the comparing side sends the pair plan and its query; the other side
@@ -168,17 +183,22 @@ pub(crate) fn after_psi(
             ),
         });
     }
-    let groups = groups(cx, &links, &holders, |i, h| links[i].1[h]);
-    let own_padded = grouped::own_padded(&groups, &settings.buckets);
+    let pairs = pair_list(&holders);
+    let fields = settings.comparisons.fields.len();
+    let mut batches = BatchQuerier::new(
+        Batches::new(pairs.len(), settings.batch_pairs, fields),
+        settings.buckets.clone(),
+    );
     let mut send = split(MessageKind::PairPlan, 0, payload::encode_holders(&holders));
-    let (querier, query) = grouped::query(cx, &groups, &settings.buckets)?;
-    send.extend(query);
+    send.extend(batches.fill(cx, |cx, range| {
+        groups(cx, &links, &pairs, range, |i, h| links[i].1[h])
+    })?);
     Ok(Transition::to(
         send,
         AwaitReply {
-            querier,
-            groups: groups.len(),
-            own_padded,
+            batches,
+            patterns: Vec::with_capacity(pairs.len() * fields),
+            pairs,
             links,
             settings,
         },
@@ -212,38 +232,33 @@ impl State for AwaitPlan {
     ) -> Result<Transition, ProtocolError> {
         let Self { links, settings } = *self;
         let holders = payload::decode_holders(&bytes, links.len(), MAX_HOLDERS)?;
+        drop(bytes);
+        let pairs = pair_list(&holders);
         let fields = settings.comparisons.fields.len();
-        let total: usize = holders.iter().map(|&h| usize::from(h)).sum::<usize>() * fields;
-        if total > grouped::MAX_GROUPS {
-            return Err(ProtocolError::Invalid {
-                what: "pair plan",
-                reason: format!("{total} groups, over the limit of {}", grouped::MAX_GROUPS),
-            });
-        }
-        let groups = groups(cx, &links, &holders, |i, _| links[i].1[0]);
-        let own_padded = grouped::own_padded(&groups, &settings.buckets);
-        let ready = grouped::prepare_answer(cx, &groups, &settings.buckets)?;
+        let mut batches = BatchAnswerer::new(
+            Batches::new(pairs.len(), settings.batch_pairs, fields),
+            settings.buckets.clone(),
+        );
+        batches.prepare(cx, |cx, range| {
+            groups(cx, &links, &pairs, range, |i, _| links[i].1[0])
+        })?;
         Ok(Transition::to(
             Vec::new(),
             AwaitQuery {
-                ready,
-                groups: groups.len(),
-                own_padded,
+                batches,
+                pairs,
                 links,
-                holders,
                 settings,
             },
         ))
     }
 }
 
-/// The other side: waiting for the grouped query.
+/// The other side: waiting for the grouped query of the next batch.
 struct AwaitQuery {
-    ready: GroupedAnswererReady,
-    groups: usize,
-    own_padded: Vec<u32>,
+    batches: BatchAnswerer,
+    pairs: Vec<(u32, u16)>,
     links: Vec<([u8; 32], Vec<usize>)>,
-    holders: Vec<u16>,
     settings: Settings,
 }
 
@@ -253,7 +268,7 @@ impl State for AwaitQuery {
     }
 
     fn expects(&self) -> Expect {
-        grouped::expect_query(&self.settings.buckets, self.groups)
+        self.batches.expects()
     }
 
     fn handle(
@@ -263,39 +278,49 @@ impl State for AwaitQuery {
         bytes: Vec<u8>,
     ) -> Result<Transition, ProtocolError> {
         let Self {
-            ready,
-            own_padded,
+            mut batches,
+            pairs,
             links,
-            holders,
             settings,
-            ..
         } = *self;
-        let (send, outcome) = grouped::answer(ready, &bytes, &settings.buckets)?;
+        batches.prepare(cx, |cx, range| {
+            groups(cx, &links, &pairs, range, |i, _| links[i].1[0])
+        })?;
+        let (send, batch) = batches.answer(&bytes)?;
+        drop(bytes);
         let fields = settings.comparisons.fields.len();
-        let mut group = 0;
-        for (i, (link_id, _)) in links.iter().enumerate() {
-            for h in 0..holders[i] {
-                let range = group..group + fields;
-                grouped::record_pair(
-                    ledger,
-                    false,
-                    pair_text(link_id, h),
-                    own_padded[range.clone()].to_vec(),
-                    outcome.peer_padded[range].to_vec(),
-                );
-                group += fields;
-            }
+        for (n, &(i, h)) in pairs[batch.pairs.clone()].iter().enumerate() {
+            let range = n * fields..(n + 1) * fields;
+            grouped::record_pair(
+                ledger,
+                false,
+                pair_text(&links[i as usize].0, h),
+                batch.own_padded[range.clone()].to_vec(),
+                batch.peer_padded[range].to_vec(),
+            );
         }
-        cx.learned.compared_pairs = (group / fields.max(1)) as u64;
-        Ok(Transition::to(send, AwaitScores { links }))
+        if batches.finished() {
+            cx.learned.compared_pairs = pairs.len() as u64;
+            return Ok(Transition::to(send, AwaitScores { links }));
+        }
+        Ok(Transition::to(
+            send,
+            AwaitQuery {
+                batches,
+                pairs,
+                links,
+                settings,
+            },
+        ))
     }
 }
 
-/// The comparing side: waiting for the grouped reply.
+/// The comparing side: waiting for the grouped reply of the oldest batch in flight.
 struct AwaitReply {
-    querier: GroupedQuerierAwaitingReply,
-    groups: usize,
-    own_padded: Vec<u32>,
+    batches: BatchQuerier,
+    /// The agreement pattern of every pair so far, `fields` levels a pair, in pair order.
+    patterns: Vec<Level>,
+    pairs: Vec<(u32, u16)>,
     links: Vec<([u8; 32], Vec<usize>)>,
     settings: Settings,
 }
@@ -306,7 +331,7 @@ impl State for AwaitReply {
     }
 
     fn expects(&self) -> Expect {
-        grouped::expect_reply(&self.settings.buckets, self.groups)
+        self.batches.expects()
     }
 
     fn handle(
@@ -316,45 +341,60 @@ impl State for AwaitReply {
         bytes: Vec<u8>,
     ) -> Result<Transition, ProtocolError> {
         let Self {
-            querier,
-            own_padded,
+            mut batches,
+            mut patterns,
+            pairs,
             links,
             settings,
-            ..
         } = *self;
-        let outcome = grouped::counts(querier, &bytes, &settings.buckets)?;
+        let batch = batches.handle_reply(&bytes)?;
+        drop(bytes);
         let fields = settings.comparisons.fields.len();
-        // Per (link, holder) in group order.
-        let pairs: Vec<(usize, usize)> = links
-            .iter()
-            .enumerate()
-            .flat_map(|(i, (_, records))| (0..records.len()).map(move |h| (i, h)))
-            .collect();
-        let scored = score_pairs(&settings, &outcome.groups, pairs.len())?;
-        let mut best: Vec<Option<(u32, bool)>> = vec![None; links.len()];
-        let mut patterns: Vec<Option<Vec<Level>>> = vec![None; cx.data.len()];
-        for (n, (&(i, h), pair)) in pairs.iter().zip(scored.pairs).enumerate() {
+        for (n, &(i, h)) in pairs[batch.pairs.clone()].iter().enumerate() {
             let range = n * fields..(n + 1) * fields;
-            let peer_padded = outcome.groups[range.clone()]
+            let peer_padded = batch.counts[range.clone()]
                 .iter()
                 .map(|c| c.peer_padded)
                 .collect();
-            let holder = u16::try_from(h).unwrap_or(u16::MAX);
             grouped::record_pair(
                 ledger,
                 true,
-                pair_text(&links[i].0, holder),
+                pair_text(&links[i as usize].0, h),
                 peer_padded,
-                own_padded[range].to_vec(),
+                batch.own_padded[range].to_vec(),
             );
+        }
+        patterns.extend(batch_patterns(&settings, &batch.counts)?);
+        drop(batch);
+        if !batches.finished() {
+            let send = batches.fill(cx, |cx, range| {
+                groups(cx, &links, &pairs, range, |i, h| links[i].1[h])
+            })?;
+            return Ok(Transition::to(
+                send,
+                AwaitReply {
+                    batches,
+                    patterns,
+                    pairs,
+                    links,
+                    settings,
+                },
+            ));
+        }
+        let scored = score_pairs(&settings, &patterns, pairs.len())?;
+        drop(patterns);
+        let mut best: Vec<Option<(u32, bool)>> = vec![None; links.len()];
+        let mut record_patterns: Vec<Option<Vec<Level>>> = vec![None; cx.data.len()];
+        for (&(i, h), pair) in pairs.iter().zip(scored.pairs) {
+            let i = i as usize;
             let score = payload::quantise(pair.probability);
-            let record = links[i].1[h];
+            let record = links[i].1[usize::from(h)];
             if let Some(link) = cx.links.get_mut(record).and_then(Option::as_mut) {
                 // As the peer learns it, so both sides' link files agree.
                 link.score = Some(payload::dequantise(score));
                 link.suspected = pair.flagged;
             }
-            patterns[record] = Some(pair.pattern);
+            record_patterns[record] = Some(pair.pattern);
             // The peer gets one score per pair it knows of: the best holder's.
             if best[i].is_none_or(|(b, _)| score > b) {
                 best[i] = Some((score, pair.flagged));
@@ -364,7 +404,7 @@ impl State for AwaitReply {
             cx.validation = Some(ValidationOutcome {
                 model,
                 threshold: settings.threshold,
-                patterns,
+                patterns: record_patterns,
             });
         }
         cx.learned.compared_pairs = pairs.len() as u64;
@@ -435,12 +475,33 @@ fn observation(count: &GroupCount, buckets: &SizeBuckets) -> FieldObservation {
     })
 }
 
-/// The comparing side's scoring: every pair's pattern, the model fitted over their histogram,
-/// then each pair's probability and flag. `groups` holds `pairs × fields` counts in pair
-/// order.
+/// The agreement patterns of one batch's pairs, `fields` levels a pair: `counts` holds the
+/// batch's `pairs × fields` counts in pair order.
+fn batch_patterns(settings: &Settings, counts: &[GroupCount]) -> Result<Vec<Level>, ProtocolError> {
+    let fields = settings.comparisons.fields.len().max(1);
+    let patterns: Vec<Vec<Level>> = counts
+        .par_chunks(fields)
+        .map(|counts| {
+            let observations: Vec<FieldObservation> = counts
+                .iter()
+                .map(|c| observation(c, &settings.buckets))
+                .collect();
+            settings.comparisons.pattern(&observations)
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| ProtocolError::Local {
+            what: "validate scoring",
+            reason: e.to_string(),
+        })?;
+    Ok(patterns.concat())
+}
+
+/// The comparing side's scoring: the model fitted over the histogram of every pair's pattern
+/// (`patterns` holds `pairs` patterns of `fields` levels in pair order), then each pair's
+/// probability and flag.
 fn score_pairs(
     settings: &Settings,
-    groups: &[GroupCount],
+    patterns: &[Level],
     pairs: usize,
 ) -> Result<Scored, ProtocolError> {
     let local = |reason: String| ProtocolError::Local {
@@ -454,19 +515,8 @@ fn score_pairs(
         });
     }
     let fields = settings.comparisons.fields.len().max(1);
-    let patterns: Vec<Vec<Level>> = groups
-        .par_chunks(fields)
-        .map(|counts| {
-            let observations: Vec<FieldObservation> = counts
-                .iter()
-                .map(|c| observation(c, &settings.buckets))
-                .collect();
-            settings.comparisons.pattern(&observations)
-        })
-        .collect::<Result<_, _>>()
-        .map_err(|e| local(e.to_string()))?;
     let mut histogram = PatternHistogram::new();
-    for pattern in &patterns {
+    for pattern in patterns.chunks(fields) {
         histogram.add(pattern);
     }
     let model = estimate(&settings.comparisons, &histogram, &settings.em)
@@ -478,16 +528,16 @@ fn score_pairs(
         scores.insert(pattern.to_vec(), score);
     }
     let pairs = patterns
-        .into_iter()
+        .chunks(fields)
         .map(|pattern| {
             let score = scores
-                .get(&pattern)
+                .get(pattern)
                 .copied()
                 .ok_or_else(|| local("a pattern was not scored".into()))?;
             Ok(ScoredPair {
                 probability: score.probability,
                 flagged: score.flagged(settings.threshold),
-                pattern,
+                pattern: pattern.to_vec(),
             })
         })
         .collect::<Result<_, ProtocolError>>()?;
