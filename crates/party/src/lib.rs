@@ -46,7 +46,7 @@ pub use records::{
 pub use report::{
     EXPLANATIONS_FILE, EXPLANATIONS_HEADER, LEDGER_FILE, LINKS_FILE, LINKS_HEADER, MODEL_FILE,
     REJECTS_FILE, REPORT_FILE, TRANSCRIPT_FILE, counts_line, explanation_rows, ledger_json,
-    link_rows, model_json, report_text,
+    link_rows, model_json, report_text, write_ledger_json,
 };
 pub use scoring::{
     ValidateComparisons, compared_fields, default_scoring, field_tokenizer, validate_comparisons,

@@ -239,22 +239,67 @@ fn validation_text(text: &mut String, outcome: &LinkOutcome, validation: &Valida
 /// # Errors
 /// The ledger cannot be serialised.
 pub fn ledger_json(ledger: &DisclosureLedger, input: &PartyRecords) -> Result<String, PartyError> {
+    let mut bytes = Vec::new();
+    write_ledger_json(ledger, input, &mut bytes)?;
+    String::from_utf8(bytes).map_err(|e| PartyError::Ledger(e.to_string()))
+}
+
+/// Writes [`ledger_json`]'s text to `out` (no final newline), one disclosure at a time: a
+/// validate or fuzzy session has a disclosure per compared pair, and the whole ledger as one
+/// JSON value cost about 3 KB per pair at the session's end. The bytes are the same: every
+/// object's members in sorted order (as `serde_json::Value` prints them), two spaces of indent.
+///
+/// # Errors
+/// The ledger cannot be serialised, or `out` fails.
+pub fn write_ledger_json(
+    ledger: &DisclosureLedger,
+    input: &PartyRecords,
+    out: &mut impl std::io::Write,
+) -> Result<(), PartyError> {
     let fail = |e: serde_json::Error| PartyError::Ledger(e.to_string());
-    let json = ledger
-        .to_json()
-        .map_err(|e| PartyError::Ledger(e.to_string()))?;
-    let mut value: serde_json::Value = serde_json::from_str(&json).map_err(fail)?;
-    if let Some(object) = value.as_object_mut() {
-        object.insert(
-            "input".to_owned(),
-            serde_json::json!({
-                "rows_read": input.rows_read,
-                "rows_rejected": input.rejects.as_ref().map_or(0, |r| r.rows.len()),
-                "era_dates_read_leniently": input.era_dates_read_leniently,
-            }),
-        );
+    let io = |e: std::io::Error| PartyError::Ledger(e.to_string());
+    // Everything but the disclosures, as one small value (members sorted); the disclosures,
+    // the first member in sorted order, are written in its place entry by entry.
+    let mut value = serde_json::json!({
+        "session_id": ledger.session_id,
+        "role": ledger.role,
+        "mode": ledger.mode,
+        "peer": ledger.peer,
+        "sent": ledger.sent,
+        "received": ledger.received,
+        "disclosures": [],
+        "input": {
+            "rows_read": input.rows_read,
+            "rows_rejected": input.rejects.as_ref().map_or(0, |r| r.rows.len()),
+            "era_dates_read_leniently": input.era_dates_read_leniently,
+        },
+    });
+    let head = serde_json::to_string_pretty(&value).map_err(fail)?;
+    const EMPTY: &str = "{\n  \"disclosures\": [],\n";
+    let rest = head
+        .strip_prefix(EMPTY)
+        .ok_or_else(|| PartyError::Ledger("ledger members out of order".to_owned()))?;
+    if ledger.disclosures.is_empty() {
+        out.write_all(EMPTY.as_bytes()).map_err(io)?;
+    } else {
+        out.write_all(b"{\n  \"disclosures\": [").map_err(io)?;
+        for (i, entry) in ledger.disclosures.iter().enumerate() {
+            value = serde_json::to_value(entry).map_err(fail)?;
+            let text = serde_json::to_string_pretty(&value).map_err(fail)?;
+            out.write_all(if i == 0 { b"\n" } else { b",\n" })
+                .map_err(io)?;
+            // JSON strings hold no raw newline, so every line is indented as a whole.
+            for (j, line) in text.split('\n').enumerate() {
+                if j > 0 {
+                    out.write_all(b"\n").map_err(io)?;
+                }
+                out.write_all(b"    ").map_err(io)?;
+                out.write_all(line.as_bytes()).map_err(io)?;
+            }
+        }
+        out.write_all(b"\n  ],\n").map_err(io)?;
     }
-    serde_json::to_string_pretty(&value).map_err(fail)
+    out.write_all(rest.as_bytes()).map_err(io)
 }
 
 /// The rows of an outcome by status, as every summary writes them: `linked 3, suspected wrong
@@ -443,6 +488,78 @@ mod tests {
             .take_while(|l| !l.starts_with("traffic"))
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// The ledger as it was written before it was streamed: the whole ledger as one JSON value
+    /// with `input` added. The streamed text must be the same bytes.
+    fn ledger_json_as_one_value(ledger: &DisclosureLedger, input: &PartyRecords) -> String {
+        let mut value: serde_json::Value =
+            serde_json::from_str(&ledger.to_json().unwrap()).unwrap();
+        value.as_object_mut().unwrap().insert(
+            "input".to_owned(),
+            serde_json::json!({
+                "rows_read": input.rows_read,
+                "rows_rejected": input.rejects.as_ref().map_or(0, |r| r.rows.len()),
+                "era_dates_read_leniently": input.era_dates_read_leniently,
+            }),
+        );
+        serde_json::to_string_pretty(&value).unwrap()
+    }
+
+    #[test]
+    fn the_streamed_ledger_is_the_ledger_as_one_value() {
+        let check = |disclosures: Vec<(bool, Disclosure)>| {
+            let mut ledger = DisclosureLedger::new(
+                SessionId::from_bytes([7; 16]),
+                Role::Responder,
+                Mode::Validate,
+                "insurer \"a\"\nb",
+            );
+            ledger.record_sent(blindlink_protocol::MessageKind::PsiGroupedReply, 1234);
+            ledger.record_received(blindlink_protocol::MessageKind::PsiGroupedQuery, 99);
+            for (learned, disclosure) in disclosures {
+                if learned {
+                    ledger.record_learned(disclosure);
+                } else {
+                    ledger.record_revealed(disclosure);
+                }
+            }
+            let input = PartyRecords {
+                rows_read: 12,
+                era_dates_read_leniently: 3,
+                ..PartyRecords::default()
+            };
+            let streamed = ledger_json(&ledger, &input).unwrap();
+            assert_eq!(streamed, ledger_json_as_one_value(&ledger, &input));
+            let value: serde_json::Value = serde_json::from_str(&streamed).unwrap();
+            assert_eq!(value["input"]["rows_read"], 12);
+        };
+        check(Vec::new());
+        check(vec![(
+            true,
+            Disclosure::SetSize {
+                key: "my_number".into(),
+                size: 5,
+            },
+        )]);
+        check(vec![
+            (false, Disclosure::Schema { fields: 5 }),
+            (
+                true,
+                Disclosure::SharedTokenCounts {
+                    pair: "ab#0".into(),
+                    peer_padded: vec![2, 0, 12],
+                },
+            ),
+            (
+                false,
+                Disclosure::PaddedTokenCounts {
+                    pair: "ab#1\u{3042}".into(),
+                    padded: Vec::new(),
+                },
+            ),
+            (true, Disclosure::AgreementScores { pairs: 2 }),
+        ]);
     }
 
     #[test]

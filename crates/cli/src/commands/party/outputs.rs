@@ -182,10 +182,9 @@ pub fn write_outputs(
     write_links(&mut links, outcome)
         .with_context(|| format!("cannot write {}", dir.join(LINKS_FILE).display()))?;
     let mut ledger_file = AtomicFile::create(&dir.join(LEDGER_FILE))?;
-    let json = blindlink_party::ledger_json(ledger, input)?;
-    ledger_file
-        .write_all(json.as_bytes())
-        .and_then(|()| ledger_file.write_all(b"\n"))
+    blindlink_party::write_ledger_json(ledger, input, &mut ledger_file)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| Ok(ledger_file.write_all(b"\n")?))
         .with_context(|| format!("cannot write {}", dir.join(LEDGER_FILE).display()))?;
     let mut report_file = AtomicFile::create(&dir.join(REPORT_FILE))?;
     report_file
