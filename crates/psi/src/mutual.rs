@@ -258,6 +258,77 @@ impl InitiatorAwaitingReply {
     }
 }
 
+impl InitiatorAwaitingReply {
+    /// [`Self::handle_reply`] taking the reply by value: the responder's points are
+    /// reblinded where they are and become the [`ReblindedSet`], and they are looked up
+    /// through a sorted index of positions (4 bytes a point) instead of a sorted copy (32), so
+    /// the step holds the reply once.
+    ///
+    /// # Errors
+    /// As [`Self::handle_reply`], for the same messages.
+    pub fn handle_reply_owned(
+        self,
+        reply: MutualReply,
+    ) -> Result<(MutualOutcome, ReblindedSet), PsiError> {
+        const MESSAGE: &str = "mutual reply";
+        if reply.initiator_doubled.len() != self.permutation.len() {
+            return Err(PsiError::CountMismatch {
+                message: MESSAGE,
+                expected: self.permutation.len(),
+                actual: reply.initiator_doubled.len(),
+            });
+        }
+        let MutualReply {
+            initiator_doubled,
+            mut responder_blinded,
+        } = reply;
+        let (validated, reblinded) = rayon::join(
+            || validate_points(MESSAGE, &initiator_doubled),
+            || {
+                self.secret
+                    .reblind_in_place(MESSAGE, &mut responder_blinded)
+            },
+        );
+        validated?;
+        reblinded.map_err(|e| e.with_index_offset(initiator_doubled.len()))?;
+        let peer = SortedIndex::new(&responder_blinded);
+        let matched = matched_distinct(&self.key, &initiator_doubled, &self.permutation, |p| {
+            peer.contains(&responder_blinded, p)
+        });
+        drop(peer);
+        drop(initiator_doubled);
+        let outcome = MutualOutcome {
+            matches: self.own.matches(&matched),
+            peer_set_size: responder_blinded.len(),
+        };
+        Ok((
+            outcome,
+            ReblindedSet {
+                points: responder_blinded,
+            },
+        ))
+    }
+}
+
+/// Positions of points sorted by the points' bytes: membership by binary search over points
+/// held elsewhere, 4 bytes a point.
+struct SortedIndex(Vec<u32>);
+
+impl SortedIndex {
+    fn new(points: &[CompressedRistretto]) -> Self {
+        // At most `WireLimits::max_elements` points (below 2^32) reach here.
+        let mut order: Vec<u32> = (0..points.len()).map(|i| i as u32).collect();
+        order.par_sort_unstable_by(|&a, &b| points[a as usize].0.cmp(&points[b as usize].0));
+        Self(order)
+    }
+
+    fn contains(&self, points: &[CompressedRistretto], point: &CompressedRistretto) -> bool {
+        self.0
+            .binary_search_by(|&i| points[i as usize].0.cmp(&point.0))
+            .is_ok()
+    }
+}
+
 /// The distinct own elements whose doubly-blinded point (at its position in the list this
 /// party sent) is in the peer's set, with their link ids, ascending by distinct element;
 /// hashing runs in parallel. Only the matches are held (36 bytes each), not a slot per
@@ -332,6 +403,35 @@ impl ResponderReady {
         request: &BlindedSet,
     ) -> Result<(ResponderAwaitingReblinded, MutualReply), PsiError> {
         let initiator_doubled = self.secret.reblind("blinded set", &request.points)?;
+        let peer = PointSet::new(initiator_doubled.iter().map(|p| p.0).collect());
+        let state = ResponderAwaitingReblinded {
+            key: self.key,
+            own: self.own,
+            permutation: self.permutation,
+            peer,
+            _secret: self.secret,
+        };
+        let reply = MutualReply {
+            initiator_doubled,
+            responder_blinded: self.blinded,
+        };
+        Ok((state, reply))
+    }
+}
+
+impl ResponderReady {
+    /// [`Self::handle_blinded_set`] taking the message by value: its points are blinded
+    /// again where they are and become the reply's first list (the message is held once).
+    ///
+    /// # Errors
+    /// As [`Self::handle_blinded_set`].
+    pub fn handle_blinded_set_owned(
+        self,
+        request: BlindedSet,
+    ) -> Result<(ResponderAwaitingReblinded, MutualReply), PsiError> {
+        let mut initiator_doubled = request.points;
+        self.secret
+            .reblind_in_place("blinded set", &mut initiator_doubled)?;
         let peer = PointSet::new(initiator_doubled.iter().map(|p| p.0).collect());
         let state = ResponderAwaitingReblinded {
             key: self.key,
