@@ -484,3 +484,75 @@ impl ResponderAwaitingReblinded {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::*;
+
+    /// The owned steps (reblinding in place, a sorted index) give the same outcomes and the
+    /// same messages as the steps by reference, and the same errors for hostile points.
+    #[test]
+    fn owned_steps_match_the_steps_by_reference() {
+        let key = MatchKeyName::new("k").unwrap();
+        let ours: Vec<String> = (0..1500).map(|i| format!("e{}", i % 1400)).collect();
+        let theirs: Vec<String> = (700..2000).map(|i| format!("e{i}")).collect();
+        let start = || {
+            let (initiator, request) =
+                MutualInitiator::start(&key, &ours, &mut ChaCha20Rng::from_seed([1; 32])).unwrap();
+            let responder =
+                MutualResponder::start(&key, &theirs, &mut ChaCha20Rng::from_seed([2; 32]))
+                    .unwrap();
+            (initiator, request, responder)
+        };
+        let (initiator, request, responder) = start();
+        let (responder, reply) = responder.handle_blinded_set(&request).unwrap();
+        let (outcome, reblinded) = initiator.handle_reply(&reply).unwrap();
+        let theirs_outcome = responder.handle_reblinded_set(&reblinded).unwrap();
+
+        let (initiator, request_again, responder) = start();
+        assert_eq!(request_again, request);
+        let (responder, reply_owned) = responder.handle_blinded_set_owned(request_again).unwrap();
+        assert_eq!(reply_owned, reply);
+        let (outcome_owned, reblinded_owned) = initiator.handle_reply_owned(reply_owned).unwrap();
+        assert_eq!(outcome_owned, outcome);
+        assert_eq!(reblinded_owned, reblinded);
+        assert_eq!(
+            responder.handle_reblinded_set(&reblinded_owned).unwrap(),
+            theirs_outcome
+        );
+        assert_eq!(outcome.matches.len(), 700);
+
+        // Hostile points: the same error, with the same index, both ways.
+        let invalid = CompressedRistretto([0xff; 32]);
+        for (list, at) in [(0, 5), (1, 0), (1, 1299)] {
+            let mut hostile = reply.clone();
+            match list {
+                0 => hostile.initiator_doubled[at] = invalid,
+                _ => hostile.responder_blinded[at] = invalid,
+            }
+            let (initiator, _, _) = start();
+            let by_reference = initiator.handle_reply(&hostile).unwrap_err();
+            let (initiator, _, _) = start();
+            assert_eq!(
+                initiator.handle_reply_owned(hostile).unwrap_err(),
+                by_reference
+            );
+        }
+        let mut hostile = request.clone();
+        hostile.points[7] = invalid;
+        let (_, _, responder) = start();
+        let by_reference = responder.handle_blinded_set(&hostile).unwrap_err();
+        let (_, _, responder) = start();
+        assert_eq!(
+            responder.handle_blinded_set_owned(hostile).unwrap_err(),
+            by_reference
+        );
+        assert_eq!(
+            by_reference.to_string(),
+            "blinded set has an invalid point encoding at index 7"
+        );
+    }
+}

@@ -7,21 +7,25 @@ use blindlink_protocol::{Message, MessageKind, ProtocolError};
 use crate::ServiceError;
 use crate::pb::Chunk;
 
-/// Splits a frame into chunks of at most `max_chunk` bytes, the last marked `last`.
-pub(crate) fn split(frame: Vec<u8>, max_chunk: usize) -> Vec<Chunk> {
+/// Splits a frame into chunks of at most `max_chunk` bytes, the last marked `last`. The
+/// chunks are cut from the end of the frame, which shrinks as they are, so the frame is not
+/// held twice.
+pub(crate) fn split(mut frame: Vec<u8>, max_chunk: usize) -> Vec<Chunk> {
     let max_chunk = max_chunk.max(1);
-    if frame.len() <= max_chunk {
-        return vec![Chunk {
-            data: frame,
-            last: true,
-        }];
+    let mut pieces = Vec::with_capacity(frame.len().div_ceil(max_chunk).max(1));
+    while frame.len() > max_chunk {
+        let last_start = (frame.len() - 1) / max_chunk * max_chunk;
+        pieces.push(frame.split_off(last_start));
+        frame.shrink_to_fit();
     }
-    let count = frame.len().div_ceil(max_chunk);
-    frame
-        .chunks(max_chunk)
+    pieces.push(frame);
+    pieces.reverse();
+    let count = pieces.len();
+    pieces
+        .into_iter()
         .enumerate()
-        .map(|(i, piece)| Chunk {
-            data: piece.to_vec(),
+        .map(|(i, data)| Chunk {
+            data,
             last: i + 1 == count,
         })
         .collect()

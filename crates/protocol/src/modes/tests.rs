@@ -1140,6 +1140,13 @@ fn parameters_name_what_both_sides_must_share() {
 
 // ---- grouped PSI: validate and fuzzy ----
 
+/// A step's messages and those its driver makes on demand after them (the mutual PSI's).
+fn all_sent(driver: &mut ModeDriver, step: DriverStep) -> Vec<Message> {
+    let mut sent = step.send;
+    sent.extend(std::iter::from_fn(|| driver.next_message()));
+    sent
+}
+
 /// Two drivers and their ledgers, with the messages in flight, driven by hand.
 struct Manual {
     drivers: [ModeDriver; 2],
@@ -1174,7 +1181,8 @@ impl Manual {
         let mut queue = std::collections::VecDeque::new();
         for side in 0..2 {
             let step = drivers[side].start(&mut ledgers[side]).unwrap();
-            queue.extend(step.send.into_iter().map(|m| (1 - side, m)));
+            let sent = all_sent(&mut drivers[side], step);
+            queue.extend(sent.into_iter().map(|m| (1 - side, m)));
         }
         Self {
             drivers,
@@ -1205,16 +1213,16 @@ impl Manual {
             let step = self.drivers[to]
                 .handle(message, &mut self.ledgers[to])
                 .unwrap();
-            self.queue
-                .extend(step.send.into_iter().map(|m| (1 - to, m)));
+            let sent = all_sent(&mut self.drivers[to], step);
+            self.queue.extend(sent.into_iter().map(|m| (1 - to, m)));
         }
     }
 
     fn inject(&mut self, to: usize, kind: MessageKind, bytes: &[u8]) -> Result<(), ProtocolError> {
         for message in chunks::split(kind, 0, bytes.to_vec()) {
             let step = self.drivers[to].handle(message, &mut self.ledgers[to])?;
-            self.queue
-                .extend(step.send.into_iter().map(|m| (1 - to, m)));
+            let sent = all_sent(&mut self.drivers[to], step);
+            self.queue.extend(sent.into_iter().map(|m| (1 - to, m)));
         }
         Ok(())
     }
@@ -1225,8 +1233,8 @@ impl Manual {
             let step = self.drivers[to]
                 .handle(message, &mut self.ledgers[to])
                 .unwrap();
-            self.queue
-                .extend(step.send.into_iter().map(|m| (1 - to, m)));
+            let sent = all_sent(&mut self.drivers[to], step);
+            self.queue.extend(sent.into_iter().map(|m| (1 - to, m)));
         }
     }
 }
