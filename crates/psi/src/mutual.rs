@@ -13,6 +13,7 @@
 //! ```
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use curve25519_dalek::ristretto::CompressedRistretto;
 use rand_core::CryptoRng;
@@ -21,7 +22,10 @@ use rayon::prelude::*;
 use crate::error::PsiError;
 use crate::group::{LinkId, MatchKeyName, SessionSecret, validate_points};
 use crate::shuffle::random_permutation;
-use crate::wire::{BlindedSet, MutualReply, ReblindedSet};
+use crate::wire::{
+    BlindedSet, EncodeRange, MutualReply, ReblindedSet, mutual_reply_encode_range,
+    mutual_reply_encoded_len,
+};
 
 /// Most elements a party's own set may have in one session (the wire limit is separate).
 pub const MAX_SET_SIZE: usize = 1 << 26;
@@ -142,18 +146,24 @@ impl OwnSet {
 }
 
 /// Blinds a deduplicated set and shuffles it: `sent[j]` is distinct element `permutation[j]`.
+/// The elements are put in the sent order first and blinded there (blinding takes no
+/// randomness, so the permutation is the one drawn after blinding would have been): the
+/// points are made once, in place, not blinded and then copied in another order.
 fn blind_and_shuffle<R: CryptoRng + ?Sized>(
     secret: &SessionSecret,
     key: &MatchKeyName,
-    distinct: &[&[u8]],
+    distinct: Vec<&[u8]>,
     rng: &mut R,
 ) -> (Vec<CompressedRistretto>, Vec<u32>) {
-    let blinded = secret.blind_elements(key, distinct);
-    let permutation = random_permutation(blinded.len(), rng);
-    let sent = permutation.iter().map(|&d| blinded[d]).collect();
-    drop(blinded);
     // A set holds at most MAX_SET_SIZE elements (checked by `OwnSet::new`).
-    (sent, permutation.into_iter().map(|d| d as u32).collect())
+    let permutation: Vec<u32> = random_permutation(distinct.len(), rng)
+        .into_iter()
+        .map(|d| d as u32)
+        .collect();
+    let in_sent_order: Vec<&[u8]> = permutation.iter().map(|&d| distinct[d as usize]).collect();
+    drop(distinct);
+    let sent = secret.blind_elements(key, &in_sent_order);
+    (sent, permutation)
 }
 
 /// Entry point of the initiating party.
@@ -197,7 +207,7 @@ impl MutualInitiator {
     {
         let own = OwnSet::new("initiator", elements)?;
         let secret = SessionSecret::random(rng);
-        let (points, permutation) = blind_and_shuffle(&secret, key, &own.distinct(elements), rng);
+        let (points, permutation) = blind_and_shuffle(&secret, key, own.distinct(elements), rng);
         let state = InitiatorAwaitingReply {
             key: key.clone(),
             secret,
@@ -312,6 +322,7 @@ impl InitiatorAwaitingReply {
 
 /// Positions of points sorted by the points' bytes: membership by binary search over points
 /// held elsewhere, 4 bytes a point.
+#[derive(Debug)]
 struct SortedIndex(Vec<u32>);
 
 impl SortedIndex {
@@ -326,6 +337,16 @@ impl SortedIndex {
         self.0
             .binary_search_by(|&i| points[i as usize].0.cmp(&point.0))
             .is_ok()
+    }
+
+    /// How many distinct points the index covers.
+    fn distinct(&self, points: &[CompressedRistretto]) -> usize {
+        let distinct_after_first = self
+            .0
+            .windows(2)
+            .filter(|pair| points[pair[0] as usize] != points[pair[1] as usize])
+            .count();
+        distinct_after_first + usize::from(!self.0.is_empty())
     }
 }
 
@@ -372,7 +393,7 @@ impl MutualResponder {
     {
         let own = OwnSet::new("responder", elements)?;
         let secret = SessionSecret::random(rng);
-        let (blinded, permutation) = blind_and_shuffle(&secret, key, &own.distinct(elements), rng);
+        let (blinded, permutation) = blind_and_shuffle(&secret, key, own.distinct(elements), rng);
         Ok(ResponderReady {
             key: key.clone(),
             secret,
@@ -403,7 +424,9 @@ impl ResponderReady {
         request: &BlindedSet,
     ) -> Result<(ResponderAwaitingReblinded, MutualReply), PsiError> {
         let initiator_doubled = self.secret.reblind("blinded set", &request.points)?;
-        let peer = PointSet::new(initiator_doubled.iter().map(|p| p.0).collect());
+        let peer = PeerPoints::Sorted(PointSet::new(
+            initiator_doubled.iter().map(|p| p.0).collect(),
+        ));
         let state = ResponderAwaitingReblinded {
             key: self.key,
             own: self.own,
@@ -421,18 +444,26 @@ impl ResponderReady {
 
 impl ResponderReady {
     /// [`Self::handle_blinded_set`] taking the message by value: its points are blinded
-    /// again where they are and become the reply's first list (the message is held once).
+    /// again where they are and become the reply's first list, which this party then also
+    /// looks its matches up in (through a sorted index of positions, 4 bytes a point), so the
+    /// initiator's points are held once, not as the reply and again as a sorted set.
     ///
     /// # Errors
     /// As [`Self::handle_blinded_set`].
     pub fn handle_blinded_set_owned(
         self,
         request: BlindedSet,
-    ) -> Result<(ResponderAwaitingReblinded, MutualReply), PsiError> {
+    ) -> Result<(ResponderAwaitingReblinded, SharedMutualReply), PsiError> {
         let mut initiator_doubled = request.points;
         self.secret
             .reblind_in_place("blinded set", &mut initiator_doubled)?;
-        let peer = PointSet::new(initiator_doubled.iter().map(|p| p.0).collect());
+        let index = SortedIndex::new(&initiator_doubled);
+        let initiator_doubled = Arc::new(initiator_doubled);
+        let peer = PeerPoints::Indexed {
+            distinct: index.distinct(&initiator_doubled),
+            points: Arc::clone(&initiator_doubled),
+            index,
+        };
         let state = ResponderAwaitingReblinded {
             key: self.key,
             own: self.own,
@@ -440,11 +471,76 @@ impl ResponderReady {
             peer,
             _secret: self.secret,
         };
-        let reply = MutualReply {
+        let reply = SharedMutualReply {
             initiator_doubled,
             responder_blinded: self.blinded,
         };
         Ok((state, reply))
+    }
+}
+
+/// A [`MutualReply`] whose first list the responder keeps for its own lookups: what
+/// [`ResponderReady::handle_blinded_set_owned`] returns, to be encoded a range at a time
+/// ([`EncodeRange`]); the same bytes as the [`MutualReply`] with the same lists.
+#[derive(Debug)]
+pub struct SharedMutualReply {
+    initiator_doubled: Arc<Vec<CompressedRistretto>>,
+    responder_blinded: Vec<CompressedRistretto>,
+}
+
+impl SharedMutualReply {
+    /// The reply as a plain [`MutualReply`] (a copy of the first list).
+    pub fn to_reply(&self) -> MutualReply {
+        MutualReply {
+            initiator_doubled: self.initiator_doubled.to_vec(),
+            responder_blinded: self.responder_blinded.clone(),
+        }
+    }
+}
+
+impl EncodeRange for SharedMutualReply {
+    fn encoded_len(&self) -> usize {
+        mutual_reply_encoded_len(&self.initiator_doubled, &self.responder_blinded)
+    }
+
+    fn encode_range(&self, start: usize, end: usize, out: &mut Vec<u8>) {
+        mutual_reply_encode_range(
+            &self.initiator_doubled,
+            &self.responder_blinded,
+            start,
+            end,
+            out,
+        );
+    }
+}
+
+/// The initiator's doubly blinded points as the responder looks them up.
+#[derive(Debug)]
+enum PeerPoints {
+    /// A sorted, deduplicated copy.
+    Sorted(PointSet),
+    /// The points as sent in the reply, with a sorted index of positions.
+    Indexed {
+        points: Arc<Vec<CompressedRistretto>>,
+        index: SortedIndex,
+        distinct: usize,
+    },
+}
+
+impl PeerPoints {
+    fn contains(&self, point: &CompressedRistretto) -> bool {
+        match self {
+            Self::Sorted(set) => set.contains(&point.0),
+            Self::Indexed { points, index, .. } => index.contains(points, point),
+        }
+    }
+
+    /// Distinct points.
+    fn len(&self) -> usize {
+        match self {
+            Self::Sorted(set) => set.len(),
+            Self::Indexed { distinct, .. } => *distinct,
+        }
     }
 }
 
@@ -454,7 +550,7 @@ pub struct ResponderAwaitingReblinded {
     key: MatchKeyName,
     own: OwnSet,
     permutation: Vec<u32>,
-    peer: PointSet,
+    peer: PeerPoints,
     // Kept only so that it is zeroized when the session ends, not earlier or later.
     _secret: SessionSecret,
 }
@@ -476,7 +572,7 @@ impl ResponderAwaitingReblinded {
         }
         validate_points(MESSAGE, &message.points)?;
         let matched = matched_distinct(&self.key, &message.points, &self.permutation, |p| {
-            self.peer.contains(&p.0)
+            self.peer.contains(p)
         });
         Ok(MutualOutcome {
             matches: self.own.matches(&matched),
@@ -514,8 +610,13 @@ mod tests {
 
         let (initiator, request_again, responder) = start();
         assert_eq!(request_again, request);
-        let (responder, reply_owned) = responder.handle_blinded_set_owned(request_again).unwrap();
+        let (responder, shared) = responder.handle_blinded_set_owned(request_again).unwrap();
+        let reply_owned = shared.to_reply();
         assert_eq!(reply_owned, reply);
+        let mut encoded = Vec::new();
+        shared.encode_range(0, shared.encoded_len(), &mut encoded);
+        assert_eq!(encoded, reply.encode());
+        drop(shared);
         let (outcome_owned, reblinded_owned) = initiator.handle_reply_owned(reply_owned).unwrap();
         assert_eq!(outcome_owned, outcome);
         assert_eq!(reblinded_owned, reblinded);

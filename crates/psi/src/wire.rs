@@ -774,22 +774,45 @@ impl EncodeRange for BlindedSet {
 
 impl EncodeRange for MutualReply {
     fn encoded_len(&self) -> usize {
-        2 + 8 + POINT_LEN * (self.initiator_doubled.len() + self.responder_blinded.len())
+        mutual_reply_encoded_len(&self.initiator_doubled, &self.responder_blinded)
     }
 
     fn encode_range(&self, start: usize, end: usize, out: &mut Vec<u8>) {
-        let head = counts_header(
-            KIND_MUTUAL_REPLY,
-            &[self.initiator_doubled.len(), self.responder_blinded.len()],
-        );
-        encode_range_of(
-            &head,
-            &[&self.initiator_doubled, &self.responder_blinded],
+        mutual_reply_encode_range(
+            &self.initiator_doubled,
+            &self.responder_blinded,
             start,
             end,
             out,
         );
     }
+}
+
+pub(crate) fn mutual_reply_encoded_len(
+    initiator_doubled: &[CompressedRistretto],
+    responder_blinded: &[CompressedRistretto],
+) -> usize {
+    2 + 8 + POINT_LEN * (initiator_doubled.len() + responder_blinded.len())
+}
+
+pub(crate) fn mutual_reply_encode_range(
+    initiator_doubled: &[CompressedRistretto],
+    responder_blinded: &[CompressedRistretto],
+    start: usize,
+    end: usize,
+    out: &mut Vec<u8>,
+) {
+    let head = counts_header(
+        KIND_MUTUAL_REPLY,
+        &[initiator_doubled.len(), responder_blinded.len()],
+    );
+    encode_range_of(
+        &head,
+        &[initiator_doubled, responder_blinded],
+        start,
+        end,
+        out,
+    );
 }
 
 impl EncodeRange for ReblindedSet {

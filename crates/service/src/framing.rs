@@ -67,14 +67,39 @@ impl FrameAssembler {
         if let Some(kind) = self.kind {
             kind.check_len(self.buffer.len() + chunk.data.len())?;
         }
+        if self.buffer.is_empty() && chunk.last {
+            let len = chunk.data.len();
+            self.kind = None;
+            return Ok(Some((Message::decode_owned(chunk.data)?, len)));
+        }
+        if self.buffer.is_empty() {
+            self.reserve_frame(&chunk.data);
+        }
         self.buffer.extend_from_slice(&chunk.data);
         if !chunk.last {
             return Ok(None);
         }
         let frame = std::mem::take(&mut self.buffer);
         self.kind = None;
-        let message = Message::decode(&frame)?;
-        Ok(Some((message, frame.len())))
+        let len = frame.len();
+        let message = Message::decode_owned(frame)?;
+        Ok(Some((message, len)))
+    }
+
+    /// Room for the whole frame at once when its first chunk names its length (a mode
+    /// chunk's header: kind, round, flag, payload length), within its kind's bound: the
+    /// buffer is then the frame's size, not the next power of two.
+    fn reserve_frame(&mut self, first: &[u8]) {
+        let Some(kind) = self.kind.filter(|k| k.is_mode()) else {
+            return;
+        };
+        if let Some(len) = first.get(4..8) {
+            let payload = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            let frame = payload.saturating_add(8);
+            if frame <= kind.max_frame_len() {
+                self.buffer.reserve_exact(frame);
+            }
+        }
     }
 
     /// True while part of a frame is buffered.
