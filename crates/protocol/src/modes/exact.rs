@@ -175,6 +175,7 @@ impl State for CascadeRound {
                 let key = pending.key().as_str().to_owned();
                 cx.record_mutual(ledger, &key, pending.element_count(), &outcome);
                 let plan = pending.finish(&outcome).map_err(local_psi)?;
+                drop(outcome);
                 Ok(next_round(cx, ledger, plan, then)?.preceded_by(send))
             }
         }
