@@ -444,8 +444,8 @@ impl<'a> Reader<'a> {
 /// same bytes, however they are cut: the header (version, kind, counts against
 /// [`WireLimits`]) as soon as it has arrived, then, when [`Self::finish_blinded_set`] (or the
 /// other `finish_*`) is called, a truncated list, the identity point, trailing bytes. Points
-/// are stored only up to the announced counts and the vector grows with what has arrived,
-/// never with what a count announces, so a hostile count costs nothing until its bytes come.
+/// are stored only up to the announced counts; each list is reserved at its count when the
+/// count arrives (within the limits), and its pages become resident only as points arrive.
 ///
 /// # Example
 /// ```
@@ -596,6 +596,11 @@ impl PointsDecoder {
                         limit: self.limits.max_elements as u64,
                     });
                 }
+                // The list's room at once, at its announced size (bounded by the limits):
+                // grown piece by piece, it was copied and left freed blocks behind in the
+                // allocator. A large block's pages are only made resident as points arrive,
+                // so an announced count costs no memory until its bytes come.
+                self.lists[self.counts.len()].reserve_exact(count);
                 self.counts.push(count);
                 Ok(())
             }
