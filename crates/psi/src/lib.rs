@@ -54,7 +54,7 @@ pub use grouped::{
 };
 pub use mutual::{
     InitiatorAwaitingReply, MAX_SET_SIZE, Match, MutualInitiator, MutualOutcome, MutualResponder,
-    ResponderAwaitingReblinded, ResponderReady, SharedMutualReply,
+    ResponderAwaitingReblinded, ResponderReady,
 };
 pub use wire::{
     BlindedSet, CardinalityReply, EncodeRange, MutualReply, PointsDecoder, ReblindedSet,

@@ -13,7 +13,6 @@
 //! ```
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use curve25519_dalek::ristretto::CompressedRistretto;
 use rand_core::CryptoRng;
@@ -22,10 +21,7 @@ use rayon::prelude::*;
 use crate::error::PsiError;
 use crate::group::{LinkId, MatchKeyName, SessionSecret, validate_points};
 use crate::shuffle::random_permutation;
-use crate::wire::{
-    BlindedSet, EncodeRange, MutualReply, ReblindedSet, mutual_reply_encode_range,
-    mutual_reply_encoded_len,
-};
+use crate::wire::{BlindedSet, MutualReply, ReblindedSet};
 
 /// Most elements a party's own set may have in one session (the wire limit is separate).
 pub const MAX_SET_SIZE: usize = 1 << 26;
@@ -280,9 +276,8 @@ impl InitiatorAwaitingReply {
 
 impl InitiatorAwaitingReply {
     /// [`Self::handle_reply`] taking the reply by value: the responder's points are
-    /// reblinded where they are and become the [`ReblindedSet`], and they are looked up
-    /// through a sorted index of positions (4 bytes a point) instead of a sorted copy (32), so
-    /// the step holds the reply once.
+    /// reblinded where they are and become the [`ReblindedSet`] (the reply is not held
+    /// twice, as received and as reblinded).
     ///
     /// # Errors
     /// As [`Self::handle_reply`], for the same messages.
@@ -311,9 +306,11 @@ impl InitiatorAwaitingReply {
         );
         validated?;
         reblinded.map_err(|e| e.with_index_offset(initiator_doubled.len()))?;
-        let peer = SortedIndex::new(&responder_blinded);
+        // A sorted copy (direct comparisons): a sorted index of positions saves 28 bytes a
+        // point but its indirect comparisons cost ~6 % more CPU at 1M (papers/scale.md §2).
+        let peer = PointSet::new(responder_blinded.iter().map(|p| p.0).collect());
         let matched = matched_distinct(&self.key, &initiator_doubled, &self.permutation, |p| {
-            peer.contains(&responder_blinded, p)
+            peer.contains(&p.0)
         });
         drop(peer);
         drop(initiator_doubled);
@@ -327,36 +324,6 @@ impl InitiatorAwaitingReply {
                 points: responder_blinded,
             },
         ))
-    }
-}
-
-/// Positions of points sorted by the points' bytes: membership by binary search over points
-/// held elsewhere, 4 bytes a point.
-#[derive(Debug)]
-struct SortedIndex(Vec<u32>);
-
-impl SortedIndex {
-    fn new(points: &[CompressedRistretto]) -> Self {
-        // At most `WireLimits::max_elements` points (below 2^32) reach here.
-        let mut order: Vec<u32> = (0..points.len()).map(|i| i as u32).collect();
-        order.par_sort_unstable_by(|&a, &b| points[a as usize].0.cmp(&points[b as usize].0));
-        Self(order)
-    }
-
-    fn contains(&self, points: &[CompressedRistretto], point: &CompressedRistretto) -> bool {
-        self.0
-            .binary_search_by(|&i| points[i as usize].0.cmp(&point.0))
-            .is_ok()
-    }
-
-    /// How many distinct points the index covers.
-    fn distinct(&self, points: &[CompressedRistretto]) -> usize {
-        let distinct_after_first = self
-            .0
-            .windows(2)
-            .filter(|pair| points[pair[0] as usize] != points[pair[1] as usize])
-            .count();
-        distinct_after_first + usize::from(!self.0.is_empty())
     }
 }
 
@@ -434,9 +401,7 @@ impl ResponderReady {
         request: &BlindedSet,
     ) -> Result<(ResponderAwaitingReblinded, MutualReply), PsiError> {
         let initiator_doubled = self.secret.reblind("blinded set", &request.points)?;
-        let peer = PeerPoints::Sorted(PointSet::new(
-            initiator_doubled.iter().map(|p| p.0).collect(),
-        ));
+        let peer = PointSet::new(initiator_doubled.iter().map(|p| p.0).collect());
         let state = ResponderAwaitingReblinded {
             key: self.key,
             own: self.own,
@@ -454,26 +419,19 @@ impl ResponderReady {
 
 impl ResponderReady {
     /// [`Self::handle_blinded_set`] taking the message by value: its points are blinded
-    /// again where they are and become the reply's first list, which this party then also
-    /// looks its matches up in (through a sorted index of positions, 4 bytes a point), so the
-    /// initiator's points are held once, not as the reply and again as a sorted set.
+    /// again where they are and become the reply's first list (the message is not held
+    /// twice, as received and as reblinded).
     ///
     /// # Errors
     /// As [`Self::handle_blinded_set`].
     pub fn handle_blinded_set_owned(
         self,
         request: BlindedSet,
-    ) -> Result<(ResponderAwaitingReblinded, SharedMutualReply), PsiError> {
+    ) -> Result<(ResponderAwaitingReblinded, MutualReply), PsiError> {
         let mut initiator_doubled = request.points;
         self.secret
             .reblind_in_place("blinded set", &mut initiator_doubled)?;
-        let index = SortedIndex::new(&initiator_doubled);
-        let initiator_doubled = Arc::new(initiator_doubled);
-        let peer = PeerPoints::Indexed {
-            distinct: index.distinct(&initiator_doubled),
-            points: Arc::clone(&initiator_doubled),
-            index,
-        };
+        let peer = PointSet::new(initiator_doubled.iter().map(|p| p.0).collect());
         let state = ResponderAwaitingReblinded {
             key: self.key,
             own: self.own,
@@ -481,76 +439,11 @@ impl ResponderReady {
             peer,
             _secret: self.secret,
         };
-        let reply = SharedMutualReply {
+        let reply = MutualReply {
             initiator_doubled,
             responder_blinded: self.blinded,
         };
         Ok((state, reply))
-    }
-}
-
-/// A [`MutualReply`] whose first list the responder keeps for its own lookups: what
-/// [`ResponderReady::handle_blinded_set_owned`] returns, to be encoded a range at a time
-/// ([`EncodeRange`]); the same bytes as the [`MutualReply`] with the same lists.
-#[derive(Debug)]
-pub struct SharedMutualReply {
-    initiator_doubled: Arc<Vec<CompressedRistretto>>,
-    responder_blinded: Vec<CompressedRistretto>,
-}
-
-impl SharedMutualReply {
-    /// The reply as a plain [`MutualReply`] (a copy of the first list).
-    pub fn to_reply(&self) -> MutualReply {
-        MutualReply {
-            initiator_doubled: self.initiator_doubled.to_vec(),
-            responder_blinded: self.responder_blinded.clone(),
-        }
-    }
-}
-
-impl EncodeRange for SharedMutualReply {
-    fn encoded_len(&self) -> usize {
-        mutual_reply_encoded_len(&self.initiator_doubled, &self.responder_blinded)
-    }
-
-    fn encode_range(&self, start: usize, end: usize, out: &mut Vec<u8>) {
-        mutual_reply_encode_range(
-            &self.initiator_doubled,
-            &self.responder_blinded,
-            start,
-            end,
-            out,
-        );
-    }
-}
-
-/// The initiator's doubly blinded points as the responder looks them up.
-#[derive(Debug)]
-enum PeerPoints {
-    /// A sorted, deduplicated copy.
-    Sorted(PointSet),
-    /// The points as sent in the reply, with a sorted index of positions.
-    Indexed {
-        points: Arc<Vec<CompressedRistretto>>,
-        index: SortedIndex,
-        distinct: usize,
-    },
-}
-
-impl PeerPoints {
-    fn contains(&self, point: &CompressedRistretto) -> bool {
-        match self {
-            Self::Sorted(set) => set.contains(&point.0),
-            Self::Indexed { points, index, .. } => index.contains(points, point),
-        }
-    }
-
-    /// Distinct points.
-    fn len(&self) -> usize {
-        match self {
-            Self::Sorted(set) => set.len(),
-            Self::Indexed { distinct, .. } => *distinct,
-        }
     }
 }
 
@@ -560,7 +453,7 @@ pub struct ResponderAwaitingReblinded {
     key: MatchKeyName,
     own: OwnSet,
     permutation: Vec<u32>,
-    peer: PeerPoints,
+    peer: PointSet,
     // Kept only so that it is zeroized when the session ends, not earlier or later.
     _secret: SessionSecret,
 }
@@ -582,7 +475,7 @@ impl ResponderAwaitingReblinded {
         }
         validate_points(MESSAGE, &message.points)?;
         let matched = matched_distinct(&self.key, &message.points, &self.permutation, |p| {
-            self.peer.contains(p)
+            self.peer.contains(&p.0)
         });
         Ok(MutualOutcome {
             matches: self.own.matches(&matched),
@@ -620,13 +513,8 @@ mod tests {
 
         let (initiator, request_again, responder) = start();
         assert_eq!(request_again, request);
-        let (responder, shared) = responder.handle_blinded_set_owned(request_again).unwrap();
-        let reply_owned = shared.to_reply();
+        let (responder, reply_owned) = responder.handle_blinded_set_owned(request_again).unwrap();
         assert_eq!(reply_owned, reply);
-        let mut encoded = Vec::new();
-        shared.encode_range(0, shared.encoded_len(), &mut encoded);
-        assert_eq!(encoded, reply.encode());
-        drop(shared);
         let (outcome_owned, reblinded_owned) = initiator.handle_reply_owned(reply_owned).unwrap();
         assert_eq!(outcome_owned, outcome);
         assert_eq!(reblinded_owned, reblinded);

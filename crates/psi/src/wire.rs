@@ -793,14 +793,14 @@ impl EncodeRange for MutualReply {
     }
 }
 
-pub(crate) fn mutual_reply_encoded_len(
+fn mutual_reply_encoded_len(
     initiator_doubled: &[CompressedRistretto],
     responder_blinded: &[CompressedRistretto],
 ) -> usize {
     2 + 8 + POINT_LEN * (initiator_doubled.len() + responder_blinded.len())
 }
 
-pub(crate) fn mutual_reply_encode_range(
+fn mutual_reply_encode_range(
     initiator_doubled: &[CompressedRistretto],
     responder_blinded: &[CompressedRistretto],
     start: usize,
