@@ -137,6 +137,9 @@ struct Hostile {
 
 impl Hostile {
     fn meddle(&mut self, mut step: DriverStep) -> DriverStep {
+        // The inner driver's messages made on demand, taken now so they can be changed.
+        step.send
+            .extend(std::iter::from_fn(|| self.inner.next_message()));
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         for message in &step.send {
             if let Message::Mode(chunk) = message {

@@ -640,6 +640,9 @@ enum Change {
 impl SessionDriver for Meddling {
     fn start(&mut self, ledger: &mut DisclosureLedger) -> Result<DriverStep, ProtocolError> {
         let mut step = self.inner.start(ledger)?;
+        // The inner driver's messages made on demand, taken now so they can be changed.
+        step.send
+            .extend(std::iter::from_fn(|| self.inner.next_message()));
         self.started = true;
         match self.change {
             Change::InvalidPoint => {
@@ -666,6 +669,13 @@ impl SessionDriver for Meddling {
         match self.change {
             Change::GoSilent => Ok(DriverStep::default()),
             _ => self.inner.handle(message, ledger),
+        }
+    }
+
+    fn next_message(&mut self) -> Option<Message> {
+        match self.change {
+            Change::GoSilent => None,
+            _ => self.inner.next_message(),
         }
     }
 }

@@ -11,11 +11,16 @@ use crate::ledger::DisclosureLedger;
 use crate::message::{Message, Ping};
 
 /// What a driver wants done after a step.
+///
+/// A step's messages are `send`, then whatever [`SessionDriver::next_message`] gives until
+/// it gives `None`: a large message (a PSI set) is produced a chunk at a time, as the
+/// transport has room for it, so it is never held encoded in full.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DriverStep {
-    /// Messages to send, in order.
+    /// Messages to send, in order, before those the driver produces on demand.
     pub send: Vec<Message>,
-    /// The driver has finished: after sending `send`, the transport ends this side of the
+    /// The driver has finished: after sending `send` and every message
+    /// [`SessionDriver::next_message`] still gives, the transport ends this side of the
     /// session normally.
     pub finished: bool,
 }
@@ -47,6 +52,18 @@ pub trait SessionDriver: Send {
         message: Message,
         ledger: &mut DisclosureLedger,
     ) -> Result<DriverStep, ProtocolError>;
+
+    /// The next message of the steps so far, after their `send`: the transport calls it
+    /// whenever it has room for another message (after [`Self::start`] and each
+    /// [`Self::handle`], until it returns `None`), so a driver can hand over a large
+    /// message chunk by chunk instead of all at once. Cheap: the chunk's work was done in the
+    /// step. The default has nothing more to send.
+    ///
+    /// A driver that wraps another must forward this call (or drain it into its own steps'
+    /// `send`), or the inner driver's messages are never sent.
+    fn next_message(&mut self) -> Option<Message> {
+        None
+    }
 }
 
 /// Sends `count` pings of `payload_len` bytes, checks each pong, then sends `done`.

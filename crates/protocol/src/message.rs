@@ -359,17 +359,7 @@ impl Message {
                 }
             }
             _ => {
-                let round = r.u16("chunk round")?;
-                let last = match r.u8("chunk flag")? {
-                    0 => false,
-                    1 => true,
-                    other => {
-                        return Err(ProtocolError::Invalid {
-                            what: "chunk flag",
-                            reason: format!("expected 0 or 1, got {other}"),
-                        });
-                    }
-                };
+                let (round, last) = read_chunk_header(&mut r)?;
                 let payload = r.bytes(kind.max_chunk_payload(), "chunk payload")?.to_vec();
                 Self::Mode(ModeChunk {
                     kind,
@@ -382,4 +372,48 @@ impl Message {
         r.finish(kind.name())?;
         Ok(message)
     }
+
+    /// [`Message::decode`] taking the frame by value: a mode chunk's payload is then the
+    /// frame's own buffer less its header, not a copy (a transport that reassembles frames
+    /// holds each chunk once). Same checks, same errors.
+    ///
+    /// # Errors
+    /// As [`Message::decode`].
+    pub fn decode_owned(mut frame: Vec<u8>) -> Result<Self, ProtocolError> {
+        let kind = match frame.first() {
+            Some(&first) => MessageKind::from_byte(first)?,
+            None => return Err(ProtocolError::EmptyMessage),
+        };
+        if !kind.is_mode() {
+            return Self::decode(&frame);
+        }
+        kind.check_len(frame.len())?;
+        let mut r = WireReader::new(&frame[1..]);
+        let (round, last) = read_chunk_header(&mut r)?;
+        let len = r.bytes(kind.max_chunk_payload(), "chunk payload")?.len();
+        r.finish(kind.name())?;
+        frame.drain(..frame.len() - len);
+        Ok(Self::Mode(ModeChunk {
+            kind,
+            round,
+            last,
+            payload: frame,
+        }))
+    }
+}
+
+/// A mode chunk's round and last-chunk flag.
+fn read_chunk_header(r: &mut WireReader<'_>) -> Result<(u16, bool), ProtocolError> {
+    let round = r.u16("chunk round")?;
+    let last = match r.u8("chunk flag")? {
+        0 => false,
+        1 => true,
+        other => {
+            return Err(ProtocolError::Invalid {
+                what: "chunk flag",
+                reason: format!("expected 0 or 1, got {other}"),
+            });
+        }
+    };
+    Ok((round, last))
 }

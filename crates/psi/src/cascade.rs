@@ -229,20 +229,25 @@ impl CascadePlan {
     /// Prepares the next round, or finishes.
     pub fn next_round(mut self) -> CascadeStep {
         if self.next == self.keys.len() {
-            let links = self
-                .links
-                .iter()
-                .enumerate()
-                .filter(|&(_, &l)| l != NOT_LINKED)
-                .map(|(record, &l)| {
-                    let (round, link_id) = self.linked[l as usize];
-                    CascadeLink {
-                        record,
-                        round,
-                        link_id,
-                    }
-                })
-                .collect();
+            // Made at its exact size (48 bytes a link, at the session's end: grown by
+            // doubling it could take twice that).
+            let count = self.links.iter().filter(|&&l| l != NOT_LINKED).count();
+            let mut links = Vec::with_capacity(count);
+            links.extend(
+                self.links
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &l)| l != NOT_LINKED)
+                    .map(|(record, &l)| {
+                        let (round, link_id) = self.linked[l as usize];
+                        CascadeLink {
+                            record,
+                            round,
+                            link_id,
+                        }
+                    }),
+            );
+            drop(std::mem::take(&mut self.linked));
             return CascadeStep::Done(CascadeOutcome {
                 links,
                 ambiguous: self.ambiguous,
@@ -333,6 +338,7 @@ impl PendingRound {
     /// # Errors
     /// [`PsiError::Cascade`] when the outcome names an element this round did not have.
     pub fn finish(mut self, outcome: &MutualOutcome) -> Result<CascadePlan, PsiError> {
+        self.plan.linked.reserve_exact(outcome.matches.len());
         for matched in &outcome.matches {
             if matched.index >= self.elements.len() {
                 return Err(PsiError::Cascade {

@@ -183,6 +183,31 @@ impl SessionSecret {
         self.multiply_received(message, points, &self.half)
     }
 
+    /// [`Self::reblind`] written over the received points themselves (a received message
+    /// is then held once, not twice).
+    pub(crate) fn reblind_in_place(
+        &self,
+        message: &'static str,
+        points: &mut [CompressedRistretto],
+    ) -> Result<(), PsiError> {
+        let outcomes: Vec<Result<(), PsiError>> = points
+            .par_chunks_mut(BATCH)
+            .enumerate()
+            .map(|(chunk_index, chunk)| {
+                let halves = chunk
+                    .iter()
+                    .enumerate()
+                    .map(
+                        |(i, c)| Ok(decode_point(message, chunk_index * BATCH + i, c)? * self.half),
+                    )
+                    .collect::<Result<Vec<RistrettoPoint>, PsiError>>()?;
+                chunk.copy_from_slice(&RistrettoPoint::double_and_compress_batch(&halves));
+                Ok(())
+            })
+            .collect();
+        outcomes.into_iter().collect::<Result<(), _>>()
+    }
+
     /// `k⁻¹ · P` for every received point: removes this party's own blinding.
     pub(crate) fn unblind(
         &self,

@@ -56,7 +56,10 @@ pub use mutual::{
     InitiatorAwaitingReply, MAX_SET_SIZE, Match, MutualInitiator, MutualOutcome, MutualResponder,
     ResponderAwaitingReblinded, ResponderReady,
 };
-pub use wire::{BlindedSet, CardinalityReply, MutualReply, ReblindedSet, ResponderSet, WireLimits};
+pub use wire::{
+    BlindedSet, CardinalityReply, EncodeRange, MutualReply, PointsDecoder, ReblindedSet,
+    ResponderSet, WireLimits,
+};
 
 use rand_core::CryptoRng;
 

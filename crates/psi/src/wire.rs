@@ -435,3 +435,554 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 }
+
+/// Decodes a [`BlindedSet`], [`MutualReply`] or [`ReblindedSet`] from its bytes as they arrive,
+/// piece by piece, into the points themselves: the message is never held as bytes, so
+/// receiving it costs 32 bytes a point, not 64 (the bytes, then the points).
+///
+/// It applies every check of the whole-message decoders and reports the same error for the
+/// same bytes, however they are cut: the header (version, kind, counts against
+/// [`WireLimits`]) as soon as it has arrived, then, when [`Self::finish_blinded_set`] (or the
+/// other `finish_*`) is called, a truncated list, the identity point, trailing bytes. Points
+/// are stored only up to the announced counts; each list is reserved at its count when the
+/// count arrives (within the limits), and its pages become resident only as points arrive.
+///
+/// # Example
+/// ```
+/// use blindlink_psi::{BlindedSet, MatchKeyName, MutualInitiator, PointsDecoder, WireLimits};
+/// use rand_chacha::ChaCha20Rng;
+/// use rand_core::SeedableRng;
+/// let key = MatchKeyName::new("k").unwrap();
+/// let (_, set) = MutualInitiator::start(&key, &["a", "b"], &mut ChaCha20Rng::from_seed([1; 32])).unwrap();
+/// let bytes = set.encode();
+/// let mut decoder = PointsDecoder::blinded_set(WireLimits::default());
+/// for piece in bytes.chunks(5) {
+///     decoder.push(piece).unwrap();
+/// }
+/// assert_eq!(decoder.finish_blinded_set().unwrap(), set);
+/// ```
+#[derive(Debug)]
+pub struct PointsDecoder {
+    message: &'static str,
+    kind: u8,
+    limits: WireLimits,
+    /// The header bytes so far (version, kind, one `u32` count per list).
+    header: Vec<u8>,
+    header_len: usize,
+    counts: Vec<usize>,
+    lists: Vec<Vec<CompressedRistretto>>,
+    /// The first identity point of each list (index within the message).
+    identity: Vec<Option<usize>>,
+    /// A point split across two pieces.
+    partial: Vec<u8>,
+    received: usize,
+    trailing: usize,
+}
+
+impl PointsDecoder {
+    fn new(message: &'static str, kind: u8, lists: usize, limits: WireLimits) -> Self {
+        Self {
+            message,
+            kind,
+            limits,
+            header: Vec::with_capacity(2 + 4 * lists),
+            header_len: 2 + 4 * lists,
+            counts: Vec::with_capacity(lists),
+            lists: (0..lists).map(|_| Vec::new()).collect(),
+            identity: vec![None; lists],
+            partial: Vec::with_capacity(POINT_LEN),
+            received: 0,
+            trailing: 0,
+        }
+    }
+
+    /// A decoder of a [`BlindedSet`].
+    pub fn blinded_set(limits: WireLimits) -> Self {
+        Self::new(BlindedSet::NAME, KIND_BLINDED_SET, 1, limits)
+    }
+
+    /// A decoder of a [`MutualReply`].
+    pub fn mutual_reply(limits: WireLimits) -> Self {
+        Self::new(MutualReply::NAME, KIND_MUTUAL_REPLY, 2, limits)
+    }
+
+    /// A decoder of a [`ReblindedSet`].
+    pub fn reblinded_set(limits: WireLimits) -> Self {
+        Self::new(ReblindedSet::NAME, KIND_REBLINDED_SET, 1, limits)
+    }
+
+    /// Bytes received so far.
+    pub fn received(&self) -> usize {
+        self.received
+    }
+
+    /// Takes the next piece of the message.
+    ///
+    /// # Errors
+    /// A wrong version or kind, or a count over the limit, as soon as the header's bytes
+    /// have arrived (the errors of the whole-message decoders).
+    pub fn push(&mut self, mut bytes: &[u8]) -> Result<(), PsiError> {
+        self.received = self.received.saturating_add(bytes.len());
+        while self.header.len() < self.header_len && !bytes.is_empty() {
+            self.header.push(bytes[0]);
+            bytes = &bytes[1..];
+            self.check_header_field()?;
+        }
+        while !bytes.is_empty() {
+            let Some(list) = self.open_list() else {
+                self.trailing = self.trailing.saturating_add(bytes.len());
+                return Ok(());
+            };
+            if !self.partial.is_empty() {
+                let take = (POINT_LEN - self.partial.len()).min(bytes.len());
+                self.partial.extend_from_slice(&bytes[..take]);
+                bytes = &bytes[take..];
+                if self.partial.len() == POINT_LEN {
+                    let mut point = [0u8; POINT_LEN];
+                    point.copy_from_slice(&self.partial);
+                    self.partial.clear();
+                    self.store(list, point);
+                }
+                continue;
+            }
+            let room = self.counts[list] - self.lists[list].len();
+            let whole = (bytes.len() / POINT_LEN).min(room);
+            self.reserve(list, whole);
+            for raw in bytes[..whole * POINT_LEN].chunks_exact(POINT_LEN) {
+                let mut point = [0u8; POINT_LEN];
+                point.copy_from_slice(raw);
+                self.store(list, point);
+            }
+            bytes = &bytes[whole * POINT_LEN..];
+            if whole < room && !bytes.is_empty() {
+                // Less than a point left: keep it for the next piece.
+                self.partial.extend_from_slice(bytes);
+                bytes = &[];
+            }
+        }
+        Ok(())
+    }
+
+    /// The first list that still takes points.
+    fn open_list(&self) -> Option<usize> {
+        self.lists
+            .iter()
+            .zip(&self.counts)
+            .position(|(points, &count)| points.len() < count)
+    }
+
+    /// Checks the header field whose last byte has just arrived.
+    fn check_header_field(&mut self) -> Result<(), PsiError> {
+        match self.header.len() {
+            1 if self.header[0] != WIRE_VERSION => Err(PsiError::UnsupportedVersion {
+                message: self.message,
+                found: self.header[0],
+                expected: WIRE_VERSION,
+            }),
+            2 if self.header[1] != self.kind => Err(PsiError::WrongMessageKind {
+                message: self.message,
+                expected: self.kind,
+                found: self.header[1],
+            }),
+            n if n > 2 && (n - 2) % 4 == 0 => {
+                let raw = &self.header[n - 4..n];
+                let count = u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
+                let count = usize::try_from(count).unwrap_or(usize::MAX);
+                if count > self.limits.max_elements {
+                    return Err(PsiError::TooManyElements {
+                        message: self.message,
+                        what: "elements",
+                        count: count as u64,
+                        limit: self.limits.max_elements as u64,
+                    });
+                }
+                // The list's room at once, at its announced size (bounded by the limits):
+                // grown piece by piece, it was copied and left freed blocks behind in the
+                // allocator. A large block's pages are only made resident as points arrive,
+                // so an announced count costs no memory until its bytes come.
+                self.lists[self.counts.len()].reserve_exact(count);
+                self.counts.push(count);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Room for `more` points in `list`: the vector grows by doubling, capped at the count,
+    /// so it ends at its exact size and never runs ahead of the bytes by more than twice.
+    fn reserve(&mut self, list: usize, more: usize) {
+        let points = &mut self.lists[list];
+        let needed = points.len() + more;
+        if needed > points.capacity() {
+            let target = needed.max(points.capacity() * 2).min(self.counts[list]);
+            points.reserve_exact(target - points.len());
+        }
+    }
+
+    fn store(&mut self, list: usize, point: [u8; POINT_LEN]) {
+        let index_in_message: usize =
+            self.counts[..list].iter().sum::<usize>() + self.lists[list].len();
+        if point == [0u8; POINT_LEN] && self.identity[list].is_none() {
+            self.identity[list] = Some(index_in_message);
+        }
+        if self.lists[list].len() == self.lists[list].capacity() {
+            self.reserve(list, 1);
+        }
+        self.lists[list].push(CompressedRistretto(point));
+    }
+
+    /// The lists, after the checks the whole-message decoders make at the end, in their
+    /// order: a truncated header or list, the identity point, trailing bytes.
+    fn finish(self) -> Result<Vec<Vec<CompressedRistretto>>, PsiError> {
+        let truncated = |expected: usize| PsiError::Truncated {
+            message: self.message,
+            expected,
+            actual: self.received,
+        };
+        if self.header.len() < self.header_len {
+            let expected = match self.header.len() {
+                0 | 1 => self.header.len() + 1,
+                n => 2 + (n - 2) / 4 * 4 + 4,
+            };
+            return Err(truncated(expected));
+        }
+        let mut position = self.header_len;
+        for (list, points) in self.lists.iter().enumerate() {
+            position = position.saturating_add(self.counts[list].saturating_mul(POINT_LEN));
+            if points.len() < self.counts[list] {
+                return Err(truncated(position));
+            }
+            if let Some(index) = self.identity[list] {
+                return Err(PsiError::IdentityPoint {
+                    message: self.message,
+                    index,
+                });
+            }
+        }
+        if self.trailing > 0 {
+            return Err(PsiError::TrailingBytes {
+                message: self.message,
+                extra: self.trailing,
+            });
+        }
+        Ok(self.lists)
+    }
+
+    /// The [`BlindedSet`] once its last byte has arrived.
+    ///
+    /// # Errors
+    /// As [`BlindedSet::decode`] (a decoder of another message: `WrongMessageKind`).
+    pub fn finish_blinded_set(self) -> Result<BlindedSet, PsiError> {
+        self.expect_kind(KIND_BLINDED_SET)?;
+        let mut lists = self.finish()?;
+        Ok(BlindedSet {
+            points: lists.pop().unwrap_or_default(),
+        })
+    }
+
+    /// The [`MutualReply`] once its last byte has arrived.
+    ///
+    /// # Errors
+    /// As [`MutualReply::decode`].
+    pub fn finish_mutual_reply(self) -> Result<MutualReply, PsiError> {
+        self.expect_kind(KIND_MUTUAL_REPLY)?;
+        let mut lists = self.finish()?.into_iter();
+        Ok(MutualReply {
+            initiator_doubled: lists.next().unwrap_or_default(),
+            responder_blinded: lists.next().unwrap_or_default(),
+        })
+    }
+
+    /// The [`ReblindedSet`] once its last byte has arrived.
+    ///
+    /// # Errors
+    /// As [`ReblindedSet::decode`].
+    pub fn finish_reblinded_set(self) -> Result<ReblindedSet, PsiError> {
+        self.expect_kind(KIND_REBLINDED_SET)?;
+        let mut lists = self.finish()?;
+        Ok(ReblindedSet {
+            points: lists.pop().unwrap_or_default(),
+        })
+    }
+
+    fn expect_kind(&self, kind: u8) -> Result<(), PsiError> {
+        if self.kind == kind {
+            Ok(())
+        } else {
+            Err(PsiError::WrongMessageKind {
+                message: self.message,
+                expected: self.kind,
+                found: kind,
+            })
+        }
+    }
+}
+
+/// A mutual PSI message's bytes, produced a range at a time (the bytes [`BlindedSet::encode`]
+/// and the others return, never all at once): its header, then its point lists.
+pub trait EncodeRange {
+    /// The length of the encoded message.
+    fn encoded_len(&self) -> usize;
+
+    /// Appends the encoded message's bytes `start..end` to `out`.
+    fn encode_range(&self, start: usize, end: usize, out: &mut Vec<u8>);
+}
+
+fn encode_range_of(
+    header: &[u8],
+    lists: &[&[CompressedRistretto]],
+    mut start: usize,
+    end: usize,
+    out: &mut Vec<u8>,
+) {
+    if start < header.len() {
+        out.extend_from_slice(&header[start..end.min(header.len())]);
+        start = header.len();
+    }
+    let mut list_start = header.len();
+    for points in lists {
+        let list_end = list_start + points.len() * POINT_LEN;
+        if start < end && start < list_end {
+            let from = start - list_start;
+            let to = end.min(list_end) - list_start;
+            let (first, last) = (from / POINT_LEN, to.div_ceil(POINT_LEN));
+            for (i, point) in points[first..last].iter().enumerate() {
+                let at = (first + i) * POINT_LEN;
+                let lo = from.max(at) - at;
+                let hi = to.min(at + POINT_LEN) - at;
+                out.extend_from_slice(&point.as_bytes()[lo..hi]);
+            }
+            start = list_end.min(end);
+        }
+        list_start = list_end;
+    }
+}
+
+fn counts_header(kind: u8, counts: &[usize]) -> Vec<u8> {
+    let mut out = header(kind, 4 * counts.len());
+    for &count in counts {
+        put_count(&mut out, count);
+    }
+    out
+}
+
+impl EncodeRange for BlindedSet {
+    fn encoded_len(&self) -> usize {
+        2 + 4 + POINT_LEN * self.points.len()
+    }
+
+    fn encode_range(&self, start: usize, end: usize, out: &mut Vec<u8>) {
+        let head = counts_header(KIND_BLINDED_SET, &[self.points.len()]);
+        encode_range_of(&head, &[&self.points], start, end, out);
+    }
+}
+
+impl EncodeRange for MutualReply {
+    fn encoded_len(&self) -> usize {
+        mutual_reply_encoded_len(&self.initiator_doubled, &self.responder_blinded)
+    }
+
+    fn encode_range(&self, start: usize, end: usize, out: &mut Vec<u8>) {
+        mutual_reply_encode_range(
+            &self.initiator_doubled,
+            &self.responder_blinded,
+            start,
+            end,
+            out,
+        );
+    }
+}
+
+fn mutual_reply_encoded_len(
+    initiator_doubled: &[CompressedRistretto],
+    responder_blinded: &[CompressedRistretto],
+) -> usize {
+    2 + 8 + POINT_LEN * (initiator_doubled.len() + responder_blinded.len())
+}
+
+fn mutual_reply_encode_range(
+    initiator_doubled: &[CompressedRistretto],
+    responder_blinded: &[CompressedRistretto],
+    start: usize,
+    end: usize,
+    out: &mut Vec<u8>,
+) {
+    let head = counts_header(
+        KIND_MUTUAL_REPLY,
+        &[initiator_doubled.len(), responder_blinded.len()],
+    );
+    encode_range_of(
+        &head,
+        &[initiator_doubled, responder_blinded],
+        start,
+        end,
+        out,
+    );
+}
+
+impl EncodeRange for ReblindedSet {
+    fn encoded_len(&self) -> usize {
+        2 + 4 + POINT_LEN * self.points.len()
+    }
+
+    fn encode_range(&self, start: usize, end: usize, out: &mut Vec<u8>) {
+        let head = counts_header(KIND_REBLINDED_SET, &[self.points.len()]);
+        encode_range_of(&head, &[&self.points], start, end, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decodes `bytes` whole and in pieces of every size in `cuts`, and checks that both give
+    /// the same message or the same error text.
+    fn check(kind: u8, bytes: &[u8], expected: &str) {
+        let limits = WireLimits {
+            max_elements: 4,
+            max_bloom_bytes: 0,
+        };
+        let whole = match kind {
+            KIND_BLINDED_SET => BlindedSet::decode(bytes, &limits).map(|m| m.encode()),
+            KIND_MUTUAL_REPLY => MutualReply::decode(bytes, &limits).map(|m| m.encode()),
+            _ => ReblindedSet::decode(bytes, &limits).map(|m| m.encode()),
+        };
+        let shown = |r: &Result<Vec<u8>, PsiError>| match r {
+            Ok(encoded) => format!("ok {}", encoded.len()),
+            Err(e) => e.to_string(),
+        };
+        assert_eq!(shown(&whole), expected, "whole message");
+        for cut in [1, 2, 3, 5, 31, 32, 33, 64, 1000] {
+            let mut decoder = match kind {
+                KIND_BLINDED_SET => PointsDecoder::blinded_set(limits),
+                KIND_MUTUAL_REPLY => PointsDecoder::mutual_reply(limits),
+                _ => PointsDecoder::reblinded_set(limits),
+            };
+            let pushed = bytes.chunks(cut).try_for_each(|piece| decoder.push(piece));
+            let streamed = pushed.and_then(|()| match kind {
+                KIND_BLINDED_SET => decoder.finish_blinded_set().map(|m| m.encode()),
+                KIND_MUTUAL_REPLY => decoder.finish_mutual_reply().map(|m| m.encode()),
+                _ => decoder.finish_reblinded_set().map(|m| m.encode()),
+            });
+            assert_eq!(shown(&streamed), expected, "pieces of {cut} bytes");
+            if let (Ok(a), Ok(b)) = (&whole, &streamed) {
+                assert_eq!(a, b);
+                assert_eq!(a.as_slice(), bytes);
+            }
+        }
+    }
+
+    fn message(head: &[u8], points: &[u8]) -> Vec<u8> {
+        let mut out = head.to_vec();
+        for &p in points {
+            out.extend_from_slice(&[p; 32]);
+        }
+        out
+    }
+
+    #[test]
+    fn streamed_decoding_matches_whole_decoding() {
+        let (b, m, r) = (KIND_BLINDED_SET, KIND_MUTUAL_REPLY, KIND_REBLINDED_SET);
+        check(b, &message(&[1, 1, 2, 0, 0, 0], &[7, 8]), "ok 70");
+        check(b, &message(&[1, 1, 0, 0, 0, 0], &[]), "ok 6");
+        check(r, &message(&[1, 3, 1, 0, 0, 0], &[9]), "ok 38");
+        check(
+            m,
+            &message(&[1, 2, 1, 0, 0, 0, 2, 0, 0, 0], &[1, 2, 3]),
+            "ok 106",
+        );
+        check(b, &[], "blinded set is truncated: expected 1 bytes, got 0");
+        check(b, &[1], "blinded set is truncated: expected 2 bytes, got 1");
+        check(
+            b,
+            &[1, 1, 2],
+            "blinded set is truncated: expected 6 bytes, got 3",
+        );
+        check(
+            m,
+            &[1, 2, 1, 0, 0, 0, 2],
+            "mutual reply is truncated: expected 10 bytes, got 7",
+        );
+        check(b, &[2, 1], "blinded set has wire version 2, expected 1");
+        check(
+            b,
+            &[1, 2, 0, 0, 0, 0],
+            "expected blinded set (kind 1), got message kind 2",
+        );
+        check(
+            b,
+            &[1, 1, 5, 0, 0, 0],
+            "blinded set announces 5 elements, more than the limit of 4",
+        );
+        check(
+            m,
+            &[1, 2, 0, 0, 0, 0, 9, 0, 0, 0],
+            "mutual reply announces 9 elements, more than the limit of 4",
+        );
+        check(
+            b,
+            &message(&[1, 1, 2, 0, 0, 0], &[7]),
+            "blinded set is truncated: expected 70 bytes, got 38",
+        );
+        check(
+            b,
+            &message(&[1, 1, 2, 0, 0, 0], &[7, 0]),
+            "blinded set has the identity point at index 1",
+        );
+        // A truncated list is reported before an identity point in it.
+        check(
+            b,
+            &message(&[1, 1, 3, 0, 0, 0], &[0, 7]),
+            "blinded set is truncated: expected 102 bytes, got 70",
+        );
+        // The second list's identity is numbered within the message.
+        check(
+            m,
+            &message(&[1, 2, 1, 0, 0, 0, 2, 0, 0, 0], &[1, 2, 0]),
+            "mutual reply has the identity point at index 2",
+        );
+        // The first list's identity comes before the second list's truncation.
+        check(
+            m,
+            &message(&[1, 2, 1, 0, 0, 0, 2, 0, 0, 0], &[0, 2]),
+            "mutual reply has the identity point at index 0",
+        );
+        check(
+            m,
+            &message(&[1, 2, 1, 0, 0, 0, 2, 0, 0, 0], &[1, 2]),
+            "mutual reply is truncated: expected 106 bytes, got 74",
+        );
+        let mut trailing = message(&[1, 3, 1, 0, 0, 0], &[9]);
+        trailing.extend_from_slice(&[0; 40]);
+        check(r, &trailing, "reblinded set has 40 trailing bytes");
+    }
+
+    #[test]
+    fn encoded_ranges_join_to_the_whole_message() {
+        let points = |n: u8| (1..=n).map(|i| CompressedRistretto([i; 32])).collect();
+        let reply = MutualReply {
+            initiator_doubled: points(3),
+            responder_blinded: points(4),
+        };
+        let whole = reply.encode();
+        assert_eq!(reply.encoded_len(), whole.len());
+        for step in [1, 7, 32, 33, 100, 1000] {
+            let mut joined = Vec::new();
+            let mut start = 0;
+            while start < whole.len() {
+                let end = (start + step).min(whole.len());
+                reply.encode_range(start, end, &mut joined);
+                start = end;
+            }
+            assert_eq!(joined, whole, "ranges of {step} bytes");
+        }
+        let set = BlindedSet { points: points(2) };
+        let mut out = Vec::new();
+        set.encode_range(0, set.encoded_len(), &mut out);
+        assert_eq!(out, set.encode());
+        let reblinded = ReblindedSet { points: points(0) };
+        out.clear();
+        reblinded.encode_range(0, reblinded.encoded_len(), &mut out);
+        assert_eq!(out, reblinded.encode());
+    }
+}

@@ -7,21 +7,25 @@ use blindlink_protocol::{Message, MessageKind, ProtocolError};
 use crate::ServiceError;
 use crate::pb::Chunk;
 
-/// Splits a frame into chunks of at most `max_chunk` bytes, the last marked `last`.
-pub(crate) fn split(frame: Vec<u8>, max_chunk: usize) -> Vec<Chunk> {
+/// Splits a frame into chunks of at most `max_chunk` bytes, the last marked `last`. The
+/// chunks are cut from the end of the frame, which shrinks as they are, so the frame is not
+/// held twice.
+pub(crate) fn split(mut frame: Vec<u8>, max_chunk: usize) -> Vec<Chunk> {
     let max_chunk = max_chunk.max(1);
-    if frame.len() <= max_chunk {
-        return vec![Chunk {
-            data: frame,
-            last: true,
-        }];
+    let mut pieces = Vec::with_capacity(frame.len().div_ceil(max_chunk).max(1));
+    while frame.len() > max_chunk {
+        let last_start = (frame.len() - 1) / max_chunk * max_chunk;
+        pieces.push(frame.split_off(last_start));
+        frame.shrink_to_fit();
     }
-    let count = frame.len().div_ceil(max_chunk);
-    frame
-        .chunks(max_chunk)
+    pieces.push(frame);
+    pieces.reverse();
+    let count = pieces.len();
+    pieces
+        .into_iter()
         .enumerate()
-        .map(|(i, piece)| Chunk {
-            data: piece.to_vec(),
+        .map(|(i, data)| Chunk {
+            data,
             last: i + 1 == count,
         })
         .collect()
@@ -63,14 +67,39 @@ impl FrameAssembler {
         if let Some(kind) = self.kind {
             kind.check_len(self.buffer.len() + chunk.data.len())?;
         }
+        if self.buffer.is_empty() && chunk.last {
+            let len = chunk.data.len();
+            self.kind = None;
+            return Ok(Some((Message::decode_owned(chunk.data)?, len)));
+        }
+        if self.buffer.is_empty() {
+            self.reserve_frame(&chunk.data);
+        }
         self.buffer.extend_from_slice(&chunk.data);
         if !chunk.last {
             return Ok(None);
         }
         let frame = std::mem::take(&mut self.buffer);
         self.kind = None;
-        let message = Message::decode(&frame)?;
-        Ok(Some((message, frame.len())))
+        let len = frame.len();
+        let message = Message::decode_owned(frame)?;
+        Ok(Some((message, len)))
+    }
+
+    /// Room for the whole frame at once when its first chunk names its length (a mode
+    /// chunk's header: kind, round, flag, payload length), within its kind's bound: the
+    /// buffer is then the frame's size, not the next power of two.
+    fn reserve_frame(&mut self, first: &[u8]) {
+        let Some(kind) = self.kind.filter(|k| k.is_mode()) else {
+            return;
+        };
+        if let Some(len) = first.get(4..8) {
+            let payload = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            let frame = payload.saturating_add(8);
+            if frame <= kind.max_frame_len() {
+                self.buffer.reserve_exact(frame);
+            }
+        }
     }
 
     /// True while part of a frame is buffered.

@@ -2,7 +2,9 @@
 //! frames out to a bounded channel, and the driver loop on top.
 //!
 //! Sending and receiving run concurrently: while outgoing chunks wait for room in the channel,
-//! incoming chunks are still read. Otherwise two peers that both send a large message at once
+//! incoming chunks are still read. A driver's large messages are taken from it one message (a
+//! mode chunk of at most 4 MiB) at a time, only when everything before it has gone into the
+//! channel ([`SessionDriver::next_message`]), so a step's reply is never held encoded in full. Otherwise two peers that both send a large message at once
 //! could each wait, forever, for the other to read (HTTP/2 flow control bounds what is in
 //! flight).
 
@@ -187,7 +189,29 @@ impl<T: Send> Link<T> {
 
     /// Receives the next message while sending whatever is queued.
     pub(crate) async fn recv(&mut self) -> Result<Option<Message>, ServiceError> {
+        self.recv_driving(None).await
+    }
+
+    /// Queues the driver's next message when everything queued has gone into the channel.
+    fn refill(&mut self, driver: &mut Option<&mut dyn SessionDriver>) -> Result<(), ServiceError> {
+        if self.outbound.queue.is_empty()
+            && self.outbound.tx.is_some()
+            && let Some(driver) = driver
+            && let Some(message) = driver.next_message()
+        {
+            self.outbound.queue(&message)?;
+        }
+        Ok(())
+    }
+
+    /// Receives the next message while sending whatever is queued and, as the channel has
+    /// room, what the driver still has to send.
+    async fn recv_driving(
+        &mut self,
+        mut driver: Option<&mut dyn SessionDriver>,
+    ) -> Result<Option<Message>, ServiceError> {
         loop {
+            self.refill(&mut driver)?;
             if self.outbound.queue.is_empty() {
                 return self.inbound.read().await;
             }
@@ -227,9 +251,14 @@ impl<T: Send> Link<T> {
                 self.outbound.queue(message)?;
             }
             if step.finished {
+                // This side's last messages, then the end (as `flush`: without reading).
+                while let Some(message) = driver.next_message() {
+                    self.outbound.queue(&message)?;
+                    self.outbound.flush().await?;
+                }
                 return Ok(());
             }
-            let message = match self.recv().await? {
+            let message = match self.recv_driving(Some(&mut *driver)).await? {
                 None => {
                     return Err(ProtocolError::PeerClosed("before the session was complete").into());
                 }

@@ -7,10 +7,20 @@ use crate::{MAX_MODE_CHUNK_BYTES, Message, MessageKind, ModeChunk, ProtocolError
 /// Splits `bytes` into chunks of `kind` for `round`; an empty message is one empty last chunk.
 /// The chunks are cut from the end of `bytes`, which shrinks as they are, so a large message
 /// is not held twice (as one buffer and as its chunks).
-pub(crate) fn split(kind: MessageKind, round: u16, mut bytes: Vec<u8>) -> Vec<Message> {
-    let mut pieces: Vec<Vec<u8>> = Vec::with_capacity(bytes.len() / MAX_MODE_CHUNK_BYTES + 1);
-    while bytes.len() > MAX_MODE_CHUNK_BYTES {
-        let last_start = (bytes.len() - 1) / MAX_MODE_CHUNK_BYTES * MAX_MODE_CHUNK_BYTES;
+pub(crate) fn split(kind: MessageKind, round: u16, bytes: Vec<u8>) -> Vec<Message> {
+    split_at_most(kind, round, bytes, MAX_MODE_CHUNK_BYTES)
+}
+
+/// [`split`] into chunks of at most `max` bytes (`max` > 0).
+pub(crate) fn split_at_most(
+    kind: MessageKind,
+    round: u16,
+    mut bytes: Vec<u8>,
+    max: usize,
+) -> Vec<Message> {
+    let mut pieces: Vec<Vec<u8>> = Vec::with_capacity(bytes.len() / max + 1);
+    while bytes.len() > max {
+        let last_start = (bytes.len() - 1) / max * max;
         pieces.push(bytes.split_off(last_start));
         bytes.shrink_to_fit();
     }
@@ -38,6 +48,8 @@ pub(crate) struct Reassembly {
     round: u16,
     limit: usize,
     bytes: Vec<u8>,
+    /// Bytes admitted so far.
+    received: usize,
 }
 
 impl Reassembly {
@@ -47,6 +59,7 @@ impl Reassembly {
             round,
             limit,
             bytes: Vec::new(),
+            received: 0,
         }
     }
 
@@ -56,6 +69,22 @@ impl Reassembly {
         chunk: ModeChunk,
         state: &'static str,
     ) -> Result<Option<Vec<u8>>, ProtocolError> {
+        self.admit(&chunk, state)?;
+        if self.bytes.is_empty() && chunk.last {
+            return Ok(Some(chunk.payload));
+        }
+        self.bytes.extend_from_slice(&chunk.payload);
+        Ok(chunk.last.then(|| std::mem::take(&mut self.bytes)))
+    }
+
+    /// Checks a chunk against the message awaited (kind, round, and the bound on its length
+    /// so far) and counts its bytes, without keeping them: for a state that decodes the
+    /// message as it arrives.
+    pub(crate) fn admit(
+        &mut self,
+        chunk: &ModeChunk,
+        state: &'static str,
+    ) -> Result<(), ProtocolError> {
         if chunk.kind != self.kind {
             return Err(ProtocolError::UnexpectedMessage {
                 got: chunk.kind.name(),
@@ -74,7 +103,7 @@ impl Reassembly {
                 ),
             });
         }
-        let len = self.bytes.len().saturating_add(chunk.payload.len());
+        let len = self.received.saturating_add(chunk.payload.len());
         if len > self.limit {
             return Err(ProtocolError::Oversize {
                 kind: self.kind.name(),
@@ -82,10 +111,7 @@ impl Reassembly {
                 limit: self.limit,
             });
         }
-        if self.bytes.is_empty() && chunk.last {
-            return Ok(Some(chunk.payload));
-        }
-        self.bytes.extend_from_slice(&chunk.payload);
-        Ok(chunk.last.then(|| std::mem::take(&mut self.bytes)))
+        self.received = len;
+        Ok(())
     }
 }

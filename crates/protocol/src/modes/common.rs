@@ -5,17 +5,20 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use blindlink_psi::{
-    BlindedSet, InitiatorAwaitingReply, MatchKeyName, MutualInitiator, MutualOutcome, MutualReply,
-    MutualResponder, PsiError, ReblindedSet, ResponderAwaitingReblinded, ResponderReady,
-    WireLimits,
+    BlindedSet, EncodeRange, InitiatorAwaitingReply, MatchKeyName, MutualInitiator, MutualOutcome,
+    MutualReply, MutualResponder, PointsDecoder, PsiError, ReblindedSet,
+    ResponderAwaitingReblinded, ResponderReady, WireLimits,
 };
 use rand_chacha::ChaCha20Rng;
 
 use super::chunks::split;
-use super::shell::Expect;
+use super::shell::{ChunkDecoder, Expect, MessageSource};
 use super::validate::ValidationOutcome;
 use super::{Learned, LinkOutcome, LinkRows, PartyData};
-use crate::{Disclosure, DisclosureLedger, Message, MessageKind, Mode, ProtocolError, Role};
+use crate::{
+    Disclosure, DisclosureLedger, MAX_MODE_CHUNK_BYTES, Message, MessageKind, Mode, ModeChunk,
+    ProtocolError, Role,
+};
 
 /// A PSI error caused by the peer's bytes.
 pub(crate) fn peer_psi(error: PsiError) -> ProtocolError {
@@ -241,7 +244,191 @@ impl Mutual {
     }
 }
 
+/// After one mutual PSI step whose message is sent a chunk at a time.
+pub(crate) enum StreamedStep {
+    /// This side's part continues in the next state.
+    Continue(Mutual, Option<Box<dyn MessageSource>>),
+    /// This side's part is over (the message is its last of the session).
+    Finished(MutualOutcome, Option<Box<dyn MessageSource>>),
+}
+
+/// The mutual PSI message a state waits for, decoded into its points as the chunks arrive
+/// (the bytes are never held whole; the checks and errors are those of the whole-message
+/// decoders).
+pub(crate) struct PsiIncoming(PointsDecoder);
+
+impl ChunkDecoder for PsiIncoming {
+    fn push(&mut self, payload: &[u8]) -> Result<(), ProtocolError> {
+        self.0.push(payload).map_err(peer_psi)
+    }
+}
+
+/// A mutual PSI message made into chunks one at a time from its points (32 bytes a point),
+/// the same chunks [`split`] cuts from the encoded message; the points are freed with the
+/// last chunk.
+struct PointsSource<M> {
+    kind: MessageKind,
+    round: u16,
+    message: Option<M>,
+    len: usize,
+    offset: usize,
+    /// Bytes a chunk ([`MAX_MODE_CHUNK_BYTES`]; less in tests).
+    chunk: usize,
+}
+
+impl<M: EncodeRange + Send + 'static> PointsSource<M> {
+    fn boxed(kind: MessageKind, round: u16, message: M) -> Option<Box<dyn MessageSource>> {
+        Some(Box::new(Self::new(
+            kind,
+            round,
+            message,
+            MAX_MODE_CHUNK_BYTES,
+        )))
+    }
+
+    fn new(kind: MessageKind, round: u16, message: M, chunk: usize) -> Self {
+        let len = message.encoded_len();
+        Self {
+            kind,
+            round,
+            message: Some(message),
+            len,
+            offset: 0,
+            chunk,
+        }
+    }
+}
+
+impl<M: EncodeRange + Send> MessageSource for PointsSource<M> {
+    fn next_chunk(&mut self) -> Option<Message> {
+        let message = self.message.as_ref()?;
+        let end = self.len.min(self.offset.saturating_add(self.chunk));
+        let mut payload = Vec::with_capacity(end - self.offset);
+        message.encode_range(self.offset, end, &mut payload);
+        self.offset = end;
+        let last = end == self.len;
+        if last {
+            self.message = None;
+        }
+        Some(Message::Mode(ModeChunk {
+            kind: self.kind,
+            round: self.round,
+            last,
+            payload,
+        }))
+    }
+}
+
+impl Mutual {
+    /// [`Mutual::start`] with the blinded set sent a chunk at a time.
+    pub(crate) fn start_streamed<E: AsRef<[u8]> + Sync>(
+        cx: &mut Context,
+        key: &MatchKeyName,
+        elements: &[E],
+        round: u16,
+    ) -> Result<(Self, Option<Box<dyn MessageSource>>), ProtocolError> {
+        if cx.role == Role::Initiator {
+            let (state, request) =
+                MutualInitiator::start(key, elements, &mut cx.rng).map_err(local_psi)?;
+            let send = PointsSource::boxed(MessageKind::PsiBlindedSet, round, request);
+            Ok((Self::InitiatorAwaitingReply(state), send))
+        } else {
+            let state = MutualResponder::start(key, elements, &mut cx.rng).map_err(local_psi)?;
+            Ok((Self::ResponderReady(state), None))
+        }
+    }
+
+    /// The decoder of the message this side waits for.
+    pub(crate) fn incoming(&self) -> PsiIncoming {
+        let limits = WireLimits::default();
+        PsiIncoming(match self {
+            Self::InitiatorAwaitingReply(_) => PointsDecoder::mutual_reply(limits),
+            Self::ResponderReady(_) => PointsDecoder::blinded_set(limits),
+            Self::ResponderAwaitingReblinded(_) => PointsDecoder::reblinded_set(limits),
+        })
+    }
+
+    /// [`Mutual::step`] on a message decoded as it arrived, with the answer sent a chunk at a
+    /// time: each received list is blinded again where it is and sent from there, so a step
+    /// holds each list once.
+    pub(crate) fn step_streamed(
+        self,
+        incoming: PsiIncoming,
+        round: u16,
+    ) -> Result<StreamedStep, ProtocolError> {
+        let decoder = incoming.0;
+        Ok(match self {
+            Self::InitiatorAwaitingReply(state) => {
+                let reply = decoder.finish_mutual_reply().map_err(peer_psi)?;
+                let (outcome, reblinded) = state.handle_reply_owned(reply).map_err(peer_psi)?;
+                let send = PointsSource::boxed(MessageKind::PsiReblindedSet, round, reblinded);
+                StreamedStep::Finished(outcome, send)
+            }
+            Self::ResponderReady(state) => {
+                let request = decoder.finish_blinded_set().map_err(peer_psi)?;
+                let (next, reply) = state.handle_blinded_set_owned(request).map_err(peer_psi)?;
+                let send = PointsSource::boxed(MessageKind::PsiMutualReply, round, reply);
+                StreamedStep::Continue(Self::ResponderAwaitingReblinded(next), send)
+            }
+            Self::ResponderAwaitingReblinded(state) => {
+                let message = decoder.finish_reblinded_set().map_err(peer_psi)?;
+                let outcome = state.handle_reblinded_set(&message).map_err(peer_psi)?;
+                StreamedStep::Finished(outcome, None)
+            }
+        })
+    }
+}
+
 /// Distinct values.
 pub(crate) fn distinct_count<'a>(values: impl Iterator<Item = &'a [u8]>) -> usize {
     values.collect::<HashSet<_>>().len()
+}
+
+#[cfg(test)]
+mod tests {
+    use blindlink_psi::{MatchKeyName, MutualInitiator, MutualResponder};
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::super::chunks::split_at_most;
+    use super::*;
+
+    /// The chunks a `PointsSource` makes, one at a time, are those `split` cuts from the
+    /// encoded message, for chunk sizes around the point size and the header.
+    fn check(kind: MessageKind, message: impl EncodeRange + Send + Clone + 'static, bytes: &[u8]) {
+        for chunk in [1, 5, 6, 10, 31, 32, 33, 64, 70, 1 << 20] {
+            let mut source = PointsSource::new(kind, 3, message.clone(), chunk);
+            let made: Vec<Message> = std::iter::from_fn(|| source.next_chunk()).collect();
+            assert_eq!(
+                made,
+                split_at_most(kind, 3, bytes.to_vec(), chunk),
+                "chunks of {chunk}"
+            );
+            assert!(source.message.is_none(), "the points are freed");
+        }
+    }
+
+    #[test]
+    fn chunks_made_on_demand_are_the_split_message() {
+        let key = MatchKeyName::new("k").unwrap();
+        let mut rng = ChaCha20Rng::from_seed([4; 32]);
+        let (initiator, request) =
+            MutualInitiator::start(&key, &["a", "b", "c"], &mut rng).unwrap();
+        check(
+            MessageKind::PsiBlindedSet,
+            request.clone(),
+            &request.encode(),
+        );
+        let responder = MutualResponder::start(&key, &["c", "d"], &mut rng).unwrap();
+        let (_, reply) = responder.handle_blinded_set(&request).unwrap();
+        check(MessageKind::PsiMutualReply, reply.clone(), &reply.encode());
+        let (_, reblinded) = initiator.handle_reply(&reply).unwrap();
+        check(
+            MessageKind::PsiReblindedSet,
+            reblinded.clone(),
+            &reblinded.encode(),
+        );
+        let (_, empty) = MutualInitiator::start::<&str, _>(&key, &[], &mut rng).unwrap();
+        check(MessageKind::PsiBlindedSet, empty.clone(), &empty.encode());
+    }
 }

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use blindlink_psi::{CascadeKeys, CascadePlan, CascadeStep, MatchKeyName, PendingRound};
 
-use super::common::{Context, Mutual, MutualStep, RecordLink, local_psi};
-use super::shell::{Expect, Next, State, Transition};
+use super::common::{Context, Mutual, PsiIncoming, RecordLink, StreamedStep, local_psi};
+use super::shell::{ChunkDecoder, Expect, Next, State, Transition};
 use super::{ExactConfig, PartyData, validate};
 use crate::{DisclosureLedger, ProtocolError, Role};
 
@@ -80,14 +80,10 @@ pub(crate) fn next_round(
         CascadeStep::Round(pending) => {
             let key = pending.key().clone();
             let round = round_number(&pending);
-            let (mutual, send) = Mutual::start(cx, &key, &pending.elements(), round)?;
-            Ok(Transition::to(
+            let (mutual, send) = Mutual::start_streamed(cx, &key, &pending.elements(), round)?;
+            Ok(Transition::streamed_to(
                 send,
-                CascadeRound {
-                    pending,
-                    mutual,
-                    then,
-                },
+                CascadeRound::new(pending, mutual, then),
             ))
         }
         CascadeStep::Done(outcome) => {
@@ -123,11 +119,25 @@ fn round_number(pending: &PendingRound) -> u16 {
     u16::try_from(pending.round()).unwrap_or(u16::MAX)
 }
 
-/// One round of the cascade: waiting for the next mutual PSI message of this round.
+/// One round of the cascade: waiting for the next mutual PSI message of this round, which it
+/// decodes into points as its chunks arrive; its answer is sent a chunk at a time.
 struct CascadeRound {
     pending: PendingRound,
     mutual: Mutual,
     then: AfterCascade,
+    incoming: PsiIncoming,
+}
+
+impl CascadeRound {
+    fn new(pending: PendingRound, mutual: Mutual, then: AfterCascade) -> Self {
+        let incoming = mutual.incoming();
+        Self {
+            pending,
+            mutual,
+            then,
+            incoming,
+        }
+    }
 }
 
 impl State for CascadeRound {
@@ -139,34 +149,34 @@ impl State for CascadeRound {
         self.mutual.expects(round_number(&self.pending))
     }
 
+    fn decoder(&mut self) -> Option<&mut dyn ChunkDecoder> {
+        Some(&mut self.incoming)
+    }
+
     fn handle(
         self: Box<Self>,
         cx: &mut Context,
         ledger: &mut DisclosureLedger,
-        bytes: Vec<u8>,
+        _bytes: Vec<u8>,
     ) -> Result<Transition, ProtocolError> {
         let Self {
             pending,
             mutual,
             then,
+            incoming,
         } = *self;
         let round = round_number(&pending);
-        match mutual.step(bytes, round)? {
-            MutualStep::Continue(mutual, send) => Ok(Transition::to(
+        match mutual.step_streamed(incoming, round)? {
+            StreamedStep::Continue(mutual, send) => Ok(Transition::streamed_to(
                 send,
-                CascadeRound {
-                    pending,
-                    mutual,
-                    then,
-                },
+                CascadeRound::new(pending, mutual, then),
             )),
-            MutualStep::Finished(outcome, mut send) => {
+            StreamedStep::Finished(outcome, send) => {
                 let key = pending.key().as_str().to_owned();
                 cx.record_mutual(ledger, &key, pending.element_count(), &outcome);
                 let plan = pending.finish(&outcome).map_err(local_psi)?;
-                let next = next_round(cx, ledger, plan, then)?;
-                send.extend(next.send);
-                Ok(Transition::new(send, next.next))
+                drop(outcome);
+                Ok(next_round(cx, ledger, plan, then)?.preceded_by(send))
             }
         }
     }

@@ -484,6 +484,14 @@ impl SessionDriver for ModeDriver {
         self.after(&step);
         Ok(step)
     }
+
+    fn next_message(&mut self) -> Option<Message> {
+        let message = self.inner.next_message()?;
+        if let Some(recorder) = &mut self.recorder {
+            recorder.record(Direction::Sent, &message);
+        }
+        Some(message)
+    }
 }
 
 /// A driver for `role` running `config.mode` on `data`: a [`PartyData`], or an
@@ -570,7 +578,14 @@ pub fn run_in_memory(
     let drivers: [&mut dyn SessionDriver; 2] = [initiator, responder];
     for side in 0..2 {
         let step = drivers[side].start(&mut ledgers[side])?;
-        send_all(step, side, &mut ledgers, &mut queues, &mut finished)?;
+        send_all(
+            step,
+            &mut *drivers[side],
+            side,
+            &mut ledgers,
+            &mut queues,
+            &mut finished,
+        )?;
     }
     loop {
         let mut progressed = false;
@@ -586,7 +601,14 @@ pub fn run_in_memory(
                 let message = Message::decode(&frame)?;
                 ledgers[side].record_received(message.kind(), frame.len());
                 let step = drivers[side].handle(message, &mut ledgers[side])?;
-                send_all(step, side, &mut ledgers, &mut queues, &mut finished)?;
+                send_all(
+                    step,
+                    &mut *drivers[side],
+                    side,
+                    &mut ledgers,
+                    &mut queues,
+                    &mut finished,
+                )?;
             }
         }
         if finished == [true, true] && queues.iter().all(VecDeque::is_empty) {
@@ -614,12 +636,14 @@ fn role_of(side: usize) -> Role {
 
 fn send_all(
     step: DriverStep,
+    driver: &mut dyn SessionDriver,
     side: usize,
     ledgers: &mut [DisclosureLedger; 2],
     queues: &mut [std::collections::VecDeque<Vec<u8>>; 2],
     finished: &mut [bool; 2],
 ) -> Result<(), ProtocolError> {
-    for message in step.send {
+    let later = std::iter::from_fn(|| driver.next_message());
+    for message in step.send.into_iter().chain(later) {
         let frame = message.encode()?;
         ledgers[side].record_sent(message.kind(), frame.len());
         queues[1 - side].push_back(frame);

@@ -787,6 +787,179 @@ fn hostile_messages_are_refused_with_clear_errors() {
     );
 }
 
+/// The exact responder decodes the PSI message as its chunks arrive: the same bytes cut into
+/// pieces of any size give the same answer, and hostile bytes the same error, as one chunk.
+#[test]
+fn exact_psi_messages_cut_anywhere_give_the_same_answer_or_error() {
+    use MessageKind::*;
+    fn answer(pieces: Vec<Message>) -> Result<Vec<Message>, String> {
+        let mut driver = exact_responder();
+        let mut ledger = ledger(Role::Responder);
+        driver.start(&mut ledger).unwrap();
+        let mut sent = Vec::new();
+        for message in pieces {
+            let step = driver
+                .handle(message, &mut ledger)
+                .map_err(|e| e.to_string())?;
+            sent.extend(all_sent(&mut driver, step));
+        }
+        Ok(sent)
+    }
+    let good = blinded_set(3);
+    let whole = answer(vec![chunk(PsiBlindedSet, 0, true, good.clone())]).unwrap();
+    // The reply: one chunk, 2 + 8 + 32 × (3 + 1) bytes.
+    assert_eq!(whole.len(), 1);
+    assert!(
+        matches!(&whole[0], Message::Mode(c) if c.kind == PsiMutualReply && c.payload.len() == 138 && c.last)
+    );
+    for size in [1, 2, 5, 6, 7, 31, 32, 33, 100] {
+        let pieces = chunks::split_at_most(PsiBlindedSet, 0, good.clone(), size);
+        assert_eq!(answer(pieces).unwrap(), whole, "pieces of {size} bytes");
+    }
+    let mut identity = good.clone();
+    identity[38..70].copy_from_slice(&[0; 32]);
+    let mut trailing = good.clone();
+    trailing.extend_from_slice(&[7; 33]);
+    let mut bad_point = good.clone();
+    bad_point[70..102].copy_from_slice(&[0xff; 32]);
+    for (bytes, expected) in [
+        (
+            identity,
+            "invalid psi message: blinded set has the identity point at index 1",
+        ),
+        (
+            trailing,
+            "invalid psi message: blinded set has 33 trailing bytes",
+        ),
+        (
+            good[..90].to_vec(),
+            "invalid psi message: blinded set is truncated: expected 102 bytes, got 90",
+        ),
+        (
+            vec![1, 1, 0, 0],
+            "invalid psi message: blinded set is truncated: expected 6 bytes, got 4",
+        ),
+        (
+            vec![1, 3, 0, 0, 0, 0],
+            "invalid psi message: expected blinded set (kind 1), got message kind 3",
+        ),
+        (
+            vec![1, 1, 0, 0, 0, 2],
+            "invalid psi message: blinded set announces 33554432 elements, more than the limit of 16777216",
+        ),
+        (
+            bad_point,
+            "invalid psi message: blinded set has an invalid point encoding at index 2",
+        ),
+    ] {
+        for size in [1, 3, 32, 1000] {
+            let pieces = chunks::split_at_most(PsiBlindedSet, 0, bytes.clone(), size);
+            assert_eq!(
+                answer(pieces).unwrap_err(),
+                expected,
+                "pieces of {size} bytes"
+            );
+        }
+    }
+    // The bound on the message's length holds for decoded messages as for reassembled ones.
+    let limit = blindlink_psi::WireLimits::default().max_message_bytes();
+    let oversize = vec![
+        chunk(PsiBlindedSet, 0, false, good[..6].to_vec()),
+        chunk(PsiBlindedSet, 0, false, vec![1; MAX_MODE_CHUNK_BYTES]),
+    ];
+    let mut pieces = oversize;
+    let filler = limit / MAX_MODE_CHUNK_BYTES;
+    for _ in 1..filler {
+        pieces.push(chunk(
+            PsiBlindedSet,
+            0,
+            false,
+            vec![1; MAX_MODE_CHUNK_BYTES],
+        ));
+    }
+    let sent = 6 + filler * MAX_MODE_CHUNK_BYTES;
+    pieces.push(chunk(PsiBlindedSet, 0, true, vec![1; limit + 1 - sent]));
+    assert_eq!(
+        answer(pieces).unwrap_err(),
+        format!(
+            "message of kind 'psi_blinded_set' is {} bytes, over its limit of {limit} bytes",
+            limit + 1
+        )
+    );
+}
+
+/// A step's streamed messages go after those it still has to hand over: the initiator's
+/// reblinded set and the next round's blinded set keep their order, and the transcript holds
+/// each logical message once, whole.
+#[test]
+fn streamed_messages_keep_their_order_and_reach_the_transcript() {
+    // 40 records a side, 30 sharing a number; the other 10 a side go to round 1.
+    let records = |prefix: &str, first: usize| {
+        PartyData::from_records(
+            (first..first + 40)
+                .map(|i| {
+                    keyed(
+                        &format!("{prefix}{i}"),
+                        &[Some(&format!("n{i}")), Some(&format!("k{i}"))],
+                    )
+                })
+                .collect(),
+        )
+    };
+    let config = ModeConfig::new(
+        Mode::Exact,
+        vec!["my_number".into(), "kana".into()],
+        Vec::new(),
+    );
+    let mut a = new_driver(
+        Role::Initiator,
+        &config,
+        records("a", 0),
+        &mut ChaCha20Rng::from_seed([1; 32]),
+    )
+    .unwrap();
+    let mut b = new_driver(
+        Role::Responder,
+        &config,
+        records("b", 10),
+        &mut ChaCha20Rng::from_seed([2; 32]),
+    )
+    .unwrap();
+    a.keep_transcript();
+    b.keep_transcript();
+    let run = run_in_memory(&mut a, &mut b, Mode::Exact).unwrap();
+    let transcript = a.transcript().unwrap();
+    let shown: Vec<String> = transcript
+        .entries()
+        .iter()
+        .map(|e| {
+            format!(
+                "{:?} {} {} {}",
+                e.direction,
+                e.kind.name(),
+                e.round,
+                e.bytes.len()
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "Sent psi_blinded_set 0 1286",
+            "Received psi_mutual_reply 0 2570",
+            "Sent psi_reblinded_set 0 1286",
+            "Sent psi_blinded_set 1 326",
+            "Received psi_mutual_reply 1 650",
+            "Sent psi_reblinded_set 1 326",
+            "Received done 0 0",
+        ]
+    );
+    assert_eq!(run.initiator.sent, run.responder.received);
+    assert_eq!(run.initiator.received, run.responder.sent);
+    let linked = a.outcome().unwrap().counts.linked;
+    assert_eq!(linked, 30);
+}
+
 #[test]
 fn mode_payloads_reject_wrong_counts_and_trailing_bytes() {
     fn check(result: Result<impl std::fmt::Debug, ProtocolError>, expected: &str) {
@@ -1140,6 +1313,13 @@ fn parameters_name_what_both_sides_must_share() {
 
 // ---- grouped PSI: validate and fuzzy ----
 
+/// A step's messages and those its driver makes on demand after them (the mutual PSI's).
+fn all_sent(driver: &mut ModeDriver, step: DriverStep) -> Vec<Message> {
+    let mut sent = step.send;
+    sent.extend(std::iter::from_fn(|| driver.next_message()));
+    sent
+}
+
 /// Two drivers and their ledgers, with the messages in flight, driven by hand.
 struct Manual {
     drivers: [ModeDriver; 2],
@@ -1174,7 +1354,8 @@ impl Manual {
         let mut queue = std::collections::VecDeque::new();
         for side in 0..2 {
             let step = drivers[side].start(&mut ledgers[side]).unwrap();
-            queue.extend(step.send.into_iter().map(|m| (1 - side, m)));
+            let sent = all_sent(&mut drivers[side], step);
+            queue.extend(sent.into_iter().map(|m| (1 - side, m)));
         }
         Self {
             drivers,
@@ -1205,8 +1386,8 @@ impl Manual {
             let step = self.drivers[to]
                 .handle(message, &mut self.ledgers[to])
                 .unwrap();
-            self.queue
-                .extend(step.send.into_iter().map(|m| (1 - to, m)));
+            let sent = all_sent(&mut self.drivers[to], step);
+            self.queue.extend(sent.into_iter().map(|m| (1 - to, m)));
         }
     }
 
@@ -1223,8 +1404,8 @@ impl Manual {
     ) -> Result<(), ProtocolError> {
         for message in chunks::split(kind, round, bytes.to_vec()) {
             let step = self.drivers[to].handle(message, &mut self.ledgers[to])?;
-            self.queue
-                .extend(step.send.into_iter().map(|m| (1 - to, m)));
+            let sent = all_sent(&mut self.drivers[to], step);
+            self.queue.extend(sent.into_iter().map(|m| (1 - to, m)));
         }
         Ok(())
     }
@@ -1235,8 +1416,8 @@ impl Manual {
             let step = self.drivers[to]
                 .handle(message, &mut self.ledgers[to])
                 .unwrap();
-            self.queue
-                .extend(step.send.into_iter().map(|m| (1 - to, m)));
+            let sent = all_sent(&mut self.drivers[to], step);
+            self.queue.extend(sent.into_iter().map(|m| (1 - to, m)));
         }
     }
 }
