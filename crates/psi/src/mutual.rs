@@ -401,6 +401,17 @@ impl ResponderReady {
         request: &BlindedSet,
     ) -> Result<(ResponderAwaitingReblinded, MutualReply), PsiError> {
         let initiator_doubled = self.secret.reblind("blinded set", &request.points)?;
+        Ok(self.reply_with(initiator_doubled))
+    }
+}
+
+impl ResponderReady {
+    /// The reply once the initiator's points are blinded again, and the state that waits for
+    /// their answer (shared by the steps by reference and by value).
+    fn reply_with(
+        self,
+        initiator_doubled: Vec<CompressedRistretto>,
+    ) -> (ResponderAwaitingReblinded, MutualReply) {
         let peer = PointSet::new(initiator_doubled.iter().map(|p| p.0).collect());
         let state = ResponderAwaitingReblinded {
             key: self.key,
@@ -413,11 +424,9 @@ impl ResponderReady {
             initiator_doubled,
             responder_blinded: self.blinded,
         };
-        Ok((state, reply))
+        (state, reply)
     }
-}
 
-impl ResponderReady {
     /// [`Self::handle_blinded_set`] taking the message by value: its points are blinded
     /// again where they are and become the reply's first list (the message is not held
     /// twice, as received and as reblinded).
@@ -431,19 +440,7 @@ impl ResponderReady {
         let mut initiator_doubled = request.points;
         self.secret
             .reblind_in_place("blinded set", &mut initiator_doubled)?;
-        let peer = PointSet::new(initiator_doubled.iter().map(|p| p.0).collect());
-        let state = ResponderAwaitingReblinded {
-            key: self.key,
-            own: self.own,
-            permutation: self.permutation,
-            peer,
-            _secret: self.secret,
-        };
-        let reply = MutualReply {
-            initiator_doubled,
-            responder_blinded: self.blinded,
-        };
-        Ok((state, reply))
+        Ok(self.reply_with(initiator_doubled))
     }
 }
 
