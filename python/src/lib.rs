@@ -9,6 +9,11 @@
 //! links in another). Errors are `BlindlinkError` subclasses named after what was wrong: the
 //! configuration (schema, secret, party config), the input (rows, CLKs, arguments) or the
 //! session (peer, network, protocol).
+//!
+//! Everything is behind the `python` feature (which `pyproject.toml` turns on for maturin): the
+//! crate is a member of the root workspace, where `cargo test --workspace` builds it without
+//! pyo3 or a Python interpreter.
+#![cfg(feature = "python")]
 
 mod encode;
 mod errors;
