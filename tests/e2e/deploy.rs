@@ -211,19 +211,17 @@ fn check_paths(paths: &[&Path], pod: &Yaml, all: &BTreeMap<String, Yaml>) {
     }
 }
 
-/// The split Job `key` of `file`: `blindlink split` of the party config `config_path` into
-/// `shards` files (`--shards`, the N of the pods that read them) for `stage` (`None`:
-/// unstaged), with what it reads and writes on the pod's mounts. Returns its `--previous` and
-/// the file shard I's run must read (`--input`), named exactly as `split` names it:
-/// `<stem>.shard-I-of-N.csv`, or with `--previous` (stage K > 0) `<stem>.stage-K.shard-I-of-N.csv`,
-/// in its `--out` directory.
-#[allow(clippy::too_many_arguments)]
+/// The split Job `key` of `file`: `blindlink split` of the party config `config` (the file it
+/// was parsed from, `config.source`) into `shards` files (`--shards`, the N of the pods that
+/// read them) for `stage` (`None`: unstaged), with what it reads and writes on the pod's
+/// mounts. Returns its `--previous` and the file shard I's run must read (`--input`), named
+/// exactly as `split` names it, in its `--out` directory: `<stem>.shard-I-of-N.csv`, or with
+/// `--previous` (stage K > 0) `<stem>.stage-K.shard-I-of-N.csv`.
 fn split_job(
     docs: &BTreeMap<String, (String, Yaml)>,
     all: &BTreeMap<String, Yaml>,
     file: &str,
     key: &str,
-    config_path: &Path,
     config: &PartyConfig,
     stage: Option<u64>,
     shards: i64,
@@ -234,6 +232,7 @@ fn split_job(
     let Command::Split(split) = try_command_line(&pod["containers"][0], &[])? else {
         return Err(format!("{file}: {key} does not run split"));
     };
+    let config_path = config.source.as_path();
     ensure!(
         split.config == config_path,
         "{file}: {key} splits the input of {}, not of {}",
@@ -340,19 +339,10 @@ fn check_unstaged_split(files: &BTreeMap<String, String>) -> Result<(), String> 
             .or_else(|| spec["completions"].as_i64())
             .unwrap();
         let config_file = format!("{party}.toml");
-        let config_path = Path::new("/etc/blindlink/config").join(&config_file);
         let config = party_config(&all, &config_file, command);
         let split_key = format!("Job/{party}-split");
-        let (previous, inputs) = split_job(
-            &docs,
-            &all,
-            "split.yaml",
-            &split_key,
-            &config_path,
-            &config,
-            None,
-            shards,
-        )?;
+        let (previous, inputs) =
+            split_job(&docs, &all, "split.yaml", &split_key, &config, None, shards)?;
         ensure!(
             previous.is_none(),
             "split.yaml: {split_key} reads --previous {previous:?}, and its shards are unstaged"
@@ -866,14 +856,11 @@ fn check_cascade(files: &BTreeMap<String, String>) -> Result<(), String> {
         let mut splits = BTreeMap::new();
         for (party, config) in [("registry", &registry), ("insurer", &insurer)] {
             let key = format!("Job/{party}-split-stage-{k}");
-            let config_path =
-                Path::new("/etc/blindlink/config").join(format!("{party}-cascade.toml"));
             let (split_previous, inputs) = split_job(
                 &docs,
                 &all,
                 &split_file,
                 &key,
-                &config_path,
                 config,
                 Some(k as u64),
                 shards,
