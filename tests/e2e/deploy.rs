@@ -211,6 +211,22 @@ fn check_paths(paths: &[&Path], pod: &Yaml, all: &BTreeMap<String, Yaml>) {
     }
 }
 
+/// The insurer's `[peer] address` in `config.yaml`'s `file` is a literal address: the CLI
+/// resolves it whenever it reads the config, the split Job's `blindlink split` included, which
+/// runs before any registry pod (and so its cluster DNS name) exists; every link pod gives its
+/// server's name with `--peer-address`.
+fn check_literal_peer_address(all: &BTreeMap<String, Yaml>, file: &str) -> Result<(), String> {
+    let configs = &all["ConfigMap/blindlink-config"]["data"];
+    PartyConfig::parse(
+        text(&configs[file]),
+        Path::new("/etc/blindlink/config").join(file).as_path(),
+        PartyCommand::Link,
+        &LiteralAddresses,
+    )
+    .map(|_| ())
+    .map_err(|e| format!("config.yaml: {file}: {e}"))
+}
+
 /// The split Job `key` of `file`: `blindlink split` of the party config `config` (the file it
 /// was parsed from, `config.source`) into `shards` files (`--shards`, the N of the pods that
 /// read them) for `stage` (`None`: unstaged), with what it reads and writes on the pod's
@@ -317,6 +333,7 @@ fn check_unstaged_split(files: &BTreeMap<String, String>) -> Result<(), String> 
         .iter()
         .map(|(k, (_, doc))| (k.clone(), doc.clone()))
         .collect();
+    check_literal_peer_address(&all, "insurer.toml")?;
     let cases = [
         (
             "registry",
@@ -544,6 +561,14 @@ fn a_wrong_split_step_in_the_unstaged_manifests_fails_the_check() {
         "            - --stage\n            - \"1\"\n            - --out\n            - /data/split/registry\n",
         "split.yaml: Job/registry-split splits for stage Some(1), and its shards run stage None",
     );
+    // A cluster name in the insurer's config, which its split cannot resolve.
+    check(
+        "config.yaml",
+        "address = \"127.0.0.1:7443\"",
+        "address = \"registry-0.registry:7443\"",
+        "config.yaml: insurer.toml: /etc/blindlink/config/insurer.toml: peer.address: cannot \
+         resolve 'registry-0.registry:7443': invalid socket address",
+    );
     check(
         "split.yaml",
         "- split\n",
@@ -760,6 +785,7 @@ fn check_cascade(files: &BTreeMap<String, String>) -> Result<(), String> {
     );
     let (_, peer_name) = insurer.peer.clone().unwrap();
     ensure!(peer_name == registry.name, "peer name {peer_name}");
+    check_literal_peer_address(&all, "insurer-cascade.toml")?;
 
     // Each stage's objects, checked on their own; what they read and write, for the script.
     let mut producers: BTreeMap<String, Producer> = BTreeMap::new();
@@ -1252,6 +1278,14 @@ fn a_wrong_split_step_in_the_cascade_fails_the_check() {
         "- \"2\"",
         "split-stage-0.yaml: Job/registry-split-stage-0 splits into 2 shards, and 4 shards read \
          them",
+    );
+    check(
+        "config.yaml",
+        "registry-stage-K:7443).\n    address = \"127.0.0.1:7443\"",
+        "registry-stage-K:7443).\n    address = \"registry-stage-0-0.registry-stage-0:7443\"",
+        "config.yaml: insurer-cascade.toml: /etc/blindlink/config/insurer-cascade.toml: \
+         peer.address: cannot resolve 'registry-stage-0-0.registry-stage-0:7443': invalid socket \
+         address",
     );
     // The script starting a stage's pods before its splits are Complete, or not applying them.
     check(
