@@ -10,7 +10,9 @@
 # linked pairs. Not run by .ci/run (it needs a release binary and PyYAML); see
 # papers/scale.md section 7 for a run.
 #
-# usage: deploy/k8s/cascade-local.py BIN DEPLOY_DIR WORKDIR
+# usage: deploy/k8s/cascade-local.py BIN DEPLOY_DIR WORKDIR [--unstaged]
+#   --unstaged: the unstaged manifests instead (split.yaml, registry.yaml, insurer.yaml,
+#   merge.yaml, in deploy/README.md's order; the registry's merge from its shard root here).
 #   WORKDIR holds data/registry.csv and data/insurer.csv (blindlink synth), certs/ (blindlink
 #   certs: ca.pem, registry.pem/.key, insurer.pem/.key), linkage.key (blindlink keygen) and
 #   schema.toml (examples/peers/schema.toml); its etc/ and data/out, data/split are written.
@@ -40,9 +42,9 @@ def argv(container, env, k):
             a = a.replace(f"$({n})", v)
         a = remap(a)
         a = re.sub(r"^0\.0\.0\.0:7443$", f"127.0.0.1:{BASE + 10 * k + int(env.get('SHARD_INDEX', 0))}", a)
-        m = re.match(r"^registry-stage-(\d+)-(\d+)\.registry-stage-\d+:7443$", a)
+        m = re.match(r"^registry(?:-stage-(\d+))?-(\d+)\.registry(?:-stage-\d+)?:7443$", a)
         if m:
-            a = f"127.0.0.1:{BASE + 10 * int(m.group(1)) + int(m.group(2))}"
+            a = f"127.0.0.1:{BASE + 10 * int(m.group(1) or 0) + int(m.group(2))}"
         res.append(a)
     res[0] = BIN
     return res
@@ -58,57 +60,78 @@ def wait_port(port, proc):
             if proc.poll() is not None:
                 sys.exit(f"server exited {proc.returncode}")
             time.sleep(0.2)
-script = open(f"{K8S}/cascade/cascade.sh").read()
-body = script.split("for ((k = 0; k < STAGES; k++)); do\n", 1)[1].split("\ndone\n", 1)[0]
-body = body.replace("\\\n", " ").splitlines()
-keys = int(re.search(r"STAGES=\$\{1:-(\d+)\}", script).group(1))   # cascade.sh's default
+UNSTAGED = len(sys.argv) > 4 and sys.argv[4] == "--unstaged"
+# The steps: (what, names, stage). The cascade's from cascade.sh's loop; the unstaged
+# manifests' from deploy/README.md's order, plus the registry's drain (merge.yaml merges the
+# insurer only; the registry's merge is run here from its shard root).
+steps = []
+if UNSTAGED:
+    steps = [("apply", ["split.yaml"], 0), ("wait", ["registry-split", "insurer-split"], 0),
+             ("apply", ["registry.yaml"], 0), ("apply", ["insurer.yaml"], 0),
+             ("wait", ["insurer-link"], 0), ("delete", ["statefulset/registry"], 0),
+             ("apply", ["merge.yaml"], 0), ("wait", ["insurer-merge"], 0)]
+else:
+    script = open(f"{K8S}/cascade/cascade.sh").read()
+    body = script.split("for ((k = 0; k < STAGES; k++)); do\n", 1)[1].split("\ndone\n", 1)[0]
+    body = body.replace("\\\n", " ").splitlines()
+    keys = int(re.search(r"STAGES=\$\{1:-(\d+)\}", script).group(1))   # cascade.sh's default
+    for k in range(keys):
+        for line in body:
+            line = line.strip()
+            q = [w.replace("$k", str(k)) for w in line.split('"')[1::2]]
+            if " apply -f " in line:
+                steps.append(("apply", [q[0].replace("$HERE/", "cascade/")], k))
+            elif line.startswith("wait_jobs "):
+                steps.append(("wait", q, k))
+            elif " delete " in line:
+                steps.append(("delete", [o for o in q if "/" in o], k))
 running = {}   # object name -> [processes]
-for k in range(keys):
-    for line in body:
-        line = line.strip()
-        q = [w.replace("$k", str(k)) for w in line.split('"')[1::2]]
-        if " apply -f " in line:
-            docs = list(yaml.safe_load_all(open(q[0].replace("$HERE", f"{K8S}/cascade"))))
-            servers = [d for d in docs if d["kind"] == "StatefulSet"]
-            jobs = [d for d in docs if d["kind"] == "Job"]
-            for d in servers:
-                n = d["spec"]["replicas"]; c = d["spec"]["template"]["spec"]["containers"][0]
-                env = {e["name"]: e.get("value") for e in c["env"]}
-                procs = []
-                for i in range(n):
-                    env.update(SHARD_INDEX=str(i))
-                    p = start(argv(c, env, k), f"{d['metadata']['name']}-{i}")
-                    procs.append(p)
-                for i, p in enumerate(procs):
-                    wait_port(BASE + 10 * k + i, p)
-                running[d["metadata"]["name"]] = procs
-            for d in jobs:
-                c = d["spec"]["template"]["spec"]["containers"][0]
-                env = {e["name"]: e.get("value") for e in c.get("env", [])}
-                n = d["spec"].get("completions", 1)
-                procs = []
-                for i in range(n):
-                    env.update(JOB_COMPLETION_INDEX=str(i))
-                    procs.append(start(argv(c, env, k), f"{d['metadata']['name']}-{i}"))
-                running[d["metadata"]["name"]] = procs
-        elif line.startswith("wait_jobs "):
-            for job in q:
-                for p in running[job]:
-                    if p.wait() != 0:
-                        sys.exit(f"job {job} failed: see {W}/{job}-*.log")
-                print(f"stage {k}: job/{job} complete", flush=True)
-        elif " delete " in line:
-            for obj in q:
-                if obj.startswith("statefulset/"):
-                    for p in running[obj.split("/")[1]]:
-                        p.terminate()
-                    for p in running[obj.split("/")[1]]:
-                        p.wait()
-                    print(f"stage {k}: {obj} drained", flush=True)
-# The unsharded cascade with the same configs.
+for what, names, k in steps:
+    if what == "apply":
+        docs = list(yaml.safe_load_all(open(f"{K8S}/{names[0]}")))
+        servers = [d for d in docs if d["kind"] == "StatefulSet"]
+        jobs = [d for d in docs if d["kind"] == "Job"]
+        for d in servers:
+            n = d["spec"]["replicas"]; c = d["spec"]["template"]["spec"]["containers"][0]
+            env = {e["name"]: e.get("value") for e in c["env"]}
+            procs = []
+            for i in range(n):
+                env.update(SHARD_INDEX=str(i))
+                procs.append(start(argv(c, env, k), f"{d['metadata']['name']}-{i}"))
+            for i, p in enumerate(procs):
+                wait_port(BASE + 10 * k + i, p)
+            running[d["metadata"]["name"]] = procs
+        for d in jobs:
+            c = d["spec"]["template"]["spec"]["containers"][0]
+            env = {e["name"]: e.get("value") for e in c.get("env", [])}
+            n = d["spec"].get("completions", 1)
+            procs = []
+            for i in range(n):
+                env.update(JOB_COMPLETION_INDEX=str(i))
+                procs.append(start(argv(c, env, k), f"{d['metadata']['name']}-{i}"))
+            running[d["metadata"]["name"]] = procs
+    elif what == "wait":
+        for job in names:
+            for p in running[job]:
+                if p.wait() != 0:
+                    sys.exit(f"job {job} failed: see {W}/{job}-*.log")
+            print(f"stage {k}: job/{job} complete", flush=True)
+    else:
+        for obj in names:
+            if obj.startswith("statefulset/"):
+                for p in running[obj.split("/")[1]]:
+                    p.terminate()
+                for p in running[obj.split("/")[1]]:
+                    p.wait()
+                print(f"stage {k}: {obj} drained", flush=True)
+out = f"{W}/data/out"
+if UNSTAGED:
+    subprocess.run([BIN, "merge", "--quiet", "--out", f"{out}/registry-merged", f"{out}/registry"], check=True)
+# The unsharded run with the same configs.
+SUFFIX = "" if UNSTAGED else "-cascade"
 for party in ("registry", "insurer"):
-    text = open(f"{W}/etc/config/{party}-cascade.toml").read()
-    text = text.replace(f'dir = "{W}/data/out/{party}-cascade"', f'dir = "{W}/data/out/unsharded-{party}"')
+    text = open(f"{W}/etc/config/{party}{SUFFIX}.toml").read()
+    text = text.replace(f'dir = "{W}/data/out/{party}{SUFFIX}"', f'dir = "{W}/data/out/unsharded-{party}"')
     open(f"{W}/etc/config/{party}-u.toml", "w").write(text)
 srv = start([BIN, "serve", "--config", f"{W}/etc/config/registry-u.toml", "--listen", f"127.0.0.1:{BASE + 99}"], "u-serve")
 wait_port(BASE + 99, srv)
@@ -124,6 +147,9 @@ def session_dir(root):
     return os.path.join(root, subs[0]) if len(subs) == 1 and not os.path.exists(f"{root}/links.csv") else root
 out = f"{W}/data/out"
 ru, u = pairs(session_dir(f"{out}/unsharded-registry"), f"{out}/unsharded-insurer")
-rm, m = pairs(f"{out}/registry-cascade-merged", f"{out}/insurer-cascade-merged")
+if UNSTAGED:
+    rm, m = pairs(f"{out}/registry-merged", f"{out}/insurer-merged")
+else:
+    rm, m = pairs(f"{out}/registry-cascade-merged", f"{out}/insurer-cascade-merged")
 print(f"unsharded: {ru} rows, {len(u)} linked pairs; merged: {rm} rows, {len(m)} linked pairs")
 print("OK: the merged links equal the unsharded links (as sets)" if u == m else "DIFFERENT")
