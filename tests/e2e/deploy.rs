@@ -7,29 +7,48 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use blindlink_cli::Command;
+use blindlink_cli::commands::party::PartyArgs;
+use blindlink_cli::commands::party::stage::stage_split_file_name;
+use blindlink_cli::commands::split::shard_file_name;
 use blindlink_party::{ConfigHost, LiteralAddresses, PartyCommand, PartyConfig, Shard, TlsFiles};
 use clap::Parser as _;
 use yaml_rust2::{Yaml, YamlLoader};
+
+macro_rules! ensure {
+    ($cond:expr, $($why:tt)+) => {
+        if !$cond {
+            return Err(format!($($why)+));
+        }
+    };
+}
 
 fn deploy() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy")
 }
 
-/// Every document of every manifest, by `kind/name`.
-fn manifests() -> BTreeMap<String, Yaml> {
-    let mut all = BTreeMap::new();
-    for file in ["config.yaml", "registry.yaml", "insurer.yaml", "merge.yaml"] {
+/// The unstaged manifests of `deploy/k8s/`, by file name.
+fn unstaged_files() -> BTreeMap<String, String> {
+    [
+        "config.yaml",
+        "split.yaml",
+        "registry.yaml",
+        "insurer.yaml",
+        "merge.yaml",
+    ]
+    .into_iter()
+    .map(|file| {
         let text = std::fs::read_to_string(deploy().join("k8s").join(file)).unwrap();
-        for doc in YamlLoader::load_from_str(&text).unwrap() {
-            let key = format!(
-                "{}/{}",
-                doc["kind"].as_str().unwrap(),
-                doc["metadata"]["name"].as_str().unwrap()
-            );
-            assert!(all.insert(key.clone(), doc).is_none(), "{key} twice");
-        }
-    }
-    all
+        (file.to_owned(), text)
+    })
+    .collect()
+}
+
+/// Every document of every unstaged manifest, by `kind/name`.
+fn manifests() -> BTreeMap<String, Yaml> {
+    documents(&unstaged_files())
+        .into_iter()
+        .map(|(key, (_, doc))| (key, doc))
+        .collect()
 }
 
 fn text(y: &Yaml) -> &str {
@@ -142,20 +161,30 @@ fn party_config(all: &BTreeMap<String, Yaml>, file: &str, command: PartyCommand)
 /// Every file the config names is under one of the pod's mounts, and the file the mount's
 /// object provides exists in it (ConfigMap data or Secret keys).
 fn check_files(config: &PartyConfig, pod: &Yaml, all: &BTreeMap<String, Yaml>) {
-    let mounts = mounts(pod, all);
     let TlsFiles::Mutual { ca, cert, key } = &config.tls else {
         panic!("the manifests use mutual TLS");
     };
     let input = config.input.csv().expect("the manifests read a CSV");
-    for path in [
-        ca.as_path(),
-        cert,
-        key,
-        &config.key_file,
-        &config.schema,
-        input,
-        &config.output_dir,
-    ] {
+    check_paths(
+        &[
+            ca.as_path(),
+            cert,
+            key,
+            &config.key_file,
+            &config.schema,
+            input,
+            &config.output_dir,
+        ],
+        pod,
+        all,
+    );
+}
+
+/// Every path is under one of the pod's mounts, and the file the mount's object provides
+/// exists in it (ConfigMap data or Secret keys).
+fn check_paths(paths: &[&Path], pod: &Yaml, all: &BTreeMap<String, Yaml>) {
+    let mounts = mounts(pod, all);
+    for &path in paths {
         let (volume, dir) = mounts
             .iter()
             .find(|(_, dir)| path.starts_with(dir.as_str()))
@@ -180,6 +209,174 @@ fn check_files(config: &PartyConfig, pod: &Yaml, all: &BTreeMap<String, Yaml>) {
             );
         }
     }
+}
+
+/// The insurer's `[peer] address` in `config.yaml`'s `file` is a literal address: the CLI
+/// resolves it whenever it reads the config, the split Job's `blindlink split` included, which
+/// runs before any registry pod (and so its cluster DNS name) exists; every link pod gives its
+/// server's name with `--peer-address`.
+fn check_literal_peer_address(all: &BTreeMap<String, Yaml>, file: &str) -> Result<(), String> {
+    let configs = &all["ConfigMap/blindlink-config"]["data"];
+    PartyConfig::parse(
+        text(&configs[file]),
+        Path::new("/etc/blindlink/config").join(file).as_path(),
+        PartyCommand::Link,
+        &LiteralAddresses,
+    )
+    .map(|_| ())
+    .map_err(|e| format!("config.yaml: {file}: {e}"))
+}
+
+/// The split Job `key` of `file`: `blindlink split` of the party config `config` (the file it
+/// was parsed from, `config.source`) into `shards` files (`--shards`, the N of the pods that
+/// read them) for `stage` (`None`: unstaged), with what it reads and writes on the pod's
+/// mounts. Returns its `--previous` and the file shard I's run must read (`--input`), named
+/// exactly as `split` names it, in its `--out` directory: `<stem>.shard-I-of-N.csv`, or with
+/// `--previous` (stage K > 0) `<stem>.stage-K.shard-I-of-N.csv`.
+fn split_job(
+    docs: &BTreeMap<String, (String, Yaml)>,
+    all: &BTreeMap<String, Yaml>,
+    file: &str,
+    key: &str,
+    config: &PartyConfig,
+    stage: Option<u64>,
+    shards: i64,
+) -> Result<(Option<PathBuf>, Vec<PathBuf>), String> {
+    let (in_file, job) = docs.get(key).ok_or_else(|| format!("{file}: no {key}"))?;
+    ensure!(in_file == file, "{key} is in {in_file}, not {file}");
+    let pod = &job["spec"]["template"]["spec"];
+    let Command::Split(split) = try_command_line(&pod["containers"][0], &[])? else {
+        return Err(format!("{file}: {key} does not run split"));
+    };
+    let config_path = config.source.as_path();
+    ensure!(
+        split.config == config_path,
+        "{file}: {key} splits the input of {}, not of {}",
+        split.config.display(),
+        config_path.display()
+    );
+    ensure!(
+        i64::try_from(split.shards) == Ok(shards),
+        "{file}: {key} splits into {} shards, and {shards} shards read them",
+        split.shards
+    );
+    ensure!(
+        split.stage == stage,
+        "{file}: {key} splits for stage {:?}, and its shards run stage {stage:?}",
+        split.stage
+    );
+    let input = config.input.csv().expect("the manifests read a CSV");
+    check_paths(
+        &[
+            config_path,
+            &config.schema,
+            &config.key_file,
+            input,
+            &split.out,
+        ],
+        pod,
+        all,
+    );
+    let stem = input.file_stem().unwrap().to_str().unwrap();
+    let files = (0..shards)
+        .map(|i| {
+            let shard = Shard::parse(&format!("{i}/{shards}")).unwrap();
+            let name = match (&split.previous, split.stage) {
+                (Some(_), Some(k)) => stage_split_file_name(stem, u32::try_from(k).unwrap(), shard),
+                _ => shard_file_name(
+                    stem,
+                    u32::try_from(i).unwrap(),
+                    u32::try_from(shards).unwrap(),
+                ),
+            };
+            split.out.join(name)
+        })
+        .collect();
+    Ok((split.previous.clone(), files))
+}
+
+/// The party arguments of a `serve` or `link` command line.
+fn party_of(command: Command) -> Option<PartyArgs> {
+    match command {
+        Command::Serve(args) => Some(args.party),
+        Command::Link(args) => Some(args.party),
+        _ => None,
+    }
+}
+
+/// Shard I's run reads the file its party's split wrote for shard I, not the whole input.
+fn check_reads_split_file(
+    file: &str,
+    who: &str,
+    party: &PartyArgs,
+    expected: &Path,
+) -> Result<(), String> {
+    ensure!(
+        party.input.as_deref() == Some(expected),
+        "{file}: {who} --shard {} reads {}, not its split file {}",
+        party.shard.map(|s| s.to_string()).unwrap_or_default(),
+        party
+            .input
+            .as_ref()
+            .map_or_else(|| "the whole input".to_owned(), |p| p.display().to_string()),
+        expected.display()
+    );
+    Ok(())
+}
+
+/// The unstaged manifests' split step: `split.yaml`'s Job per party splits the party's input
+/// into the N files that the StatefulSet's pod I and the Indexed Job's index I read
+/// (`--input`), each its own shard's.
+fn check_unstaged_split(files: &BTreeMap<String, String>) -> Result<(), String> {
+    let docs = documents(files);
+    let all: BTreeMap<String, Yaml> = docs
+        .iter()
+        .map(|(k, (_, doc))| (k.clone(), doc.clone()))
+        .collect();
+    check_literal_peer_address(&all, "insurer.toml")?;
+    let cases = [
+        (
+            "registry",
+            "StatefulSet/registry",
+            PartyCommand::Serve,
+            "SHARD_INDEX",
+        ),
+        (
+            "insurer",
+            "Job/insurer-link",
+            PartyCommand::Link,
+            "JOB_COMPLETION_INDEX",
+        ),
+    ];
+    for (party, runner, command, index_var) in cases {
+        let (file, runner_doc) = docs.get(runner).ok_or_else(|| format!("no {runner}"))?;
+        let spec = &runner_doc["spec"];
+        let shards = spec["replicas"]
+            .as_i64()
+            .or_else(|| spec["completions"].as_i64())
+            .unwrap();
+        let config_file = format!("{party}.toml");
+        let config = party_config(&all, &config_file, command);
+        let split_key = format!("Job/{party}-split");
+        let (previous, inputs) =
+            split_job(&docs, &all, "split.yaml", &split_key, &config, None, shards)?;
+        ensure!(
+            previous.is_none(),
+            "split.yaml: {split_key} reads --previous {previous:?}, and its shards are unstaged"
+        );
+        let pod = &spec["template"]["spec"];
+        for (index, expected) in inputs.iter().enumerate() {
+            let (i, n) = (index.to_string(), shards.to_string());
+            let args = party_of(try_command_line(
+                &pod["containers"][0],
+                &[(index_var, &i), ("SHARD_COUNT", &n)],
+            )?)
+            .ok_or_else(|| format!("{file}: {runner} runs neither serve nor link"))?;
+            check_reads_split_file(file, runner, &args, expected)?;
+            check_paths(&[expected], pod, &all);
+        }
+    }
+    Ok(())
 }
 
 #[test]
@@ -298,6 +495,86 @@ fn kubernetes_manifests_agree_with_the_cli_and_the_configs() {
         .map(|i| insurer.output_dir.join(format!("shard-{i}-of-{shards}")))
         .collect();
     assert_eq!(args.shards, expected);
+    assert_eq!(check_unstaged_split(&unstaged_files()), Ok(()));
+}
+
+#[test]
+fn a_wrong_split_step_in_the_unstaged_manifests_fails_the_check() {
+    let check = |file: &str, from: &str, to: &str, expected: &str| {
+        let mut files = unstaged_files();
+        let text = files.get_mut(file).unwrap();
+        assert!(text.contains(from), "{file} has no {from:?}");
+        *text = text.replacen(from, to, 1);
+        let got = check_unstaged_split(&files)
+            .err()
+            .unwrap_or_else(|| panic!("{file}: {from} -> {to}: the check passed"));
+        assert!(got.ends_with(expected), "{file}: {from} -> {to}: {got}");
+    };
+    // A pod reading another file than the one split writes for its shard.
+    check(
+        "registry.yaml",
+        "/data/split/registry/registry.shard-",
+        "/data/split/registry.shard-",
+        "registry.yaml: StatefulSet/registry --shard 0/4 reads \
+         /data/split/registry.shard-0-of-4.csv, not its split file \
+         /data/split/registry/registry.shard-0-of-4.csv",
+    );
+    check(
+        "insurer.yaml",
+        "shard-$(JOB_COMPLETION_INDEX)-of-$(SHARD_COUNT).csv",
+        "shard-$(JOB_COMPLETION_INDEX)-of-4.csv.gz",
+        "insurer.yaml: Job/insurer-link --shard 0/4 reads \
+         /data/split/insurer/insurer.shard-0-of-4.csv.gz, not its split file \
+         /data/split/insurer/insurer.shard-0-of-4.csv",
+    );
+    // A pod reading the whole input.
+    check(
+        "insurer.yaml",
+        "            - --input\n            - /data/split/insurer/insurer.shard-$(JOB_COMPLETION_INDEX)-of-$(SHARD_COUNT).csv\n",
+        "",
+        "insurer.yaml: Job/insurer-link --shard 0/4 reads the whole input, not its split file \
+         /data/split/insurer/insurer.shard-0-of-4.csv",
+    );
+    // No split Job, or one that splits another config, into another N, or for a stage.
+    check(
+        "split.yaml",
+        "name: registry-split",
+        "name: registry-splitter",
+        "split.yaml: no Job/registry-split",
+    );
+    check(
+        "split.yaml",
+        "/etc/blindlink/config/insurer.toml",
+        "/etc/blindlink/config/registry.toml",
+        "split.yaml: Job/insurer-split splits the input of /etc/blindlink/config/registry.toml, \
+         not of /etc/blindlink/config/insurer.toml",
+    );
+    check(
+        "split.yaml",
+        "- \"4\"",
+        "- \"3\"",
+        "split.yaml: Job/registry-split splits into 3 shards, and 4 shards read them",
+    );
+    check(
+        "split.yaml",
+        "            - --out\n            - /data/split/registry\n",
+        "            - --stage\n            - \"1\"\n            - --out\n            - /data/split/registry\n",
+        "split.yaml: Job/registry-split splits for stage Some(1), and its shards run stage None",
+    );
+    // A cluster name in the insurer's config, which its split cannot resolve.
+    check(
+        "config.yaml",
+        "address = \"127.0.0.1:7443\"",
+        "address = \"registry-0.registry:7443\"",
+        "config.yaml: insurer.toml: /etc/blindlink/config/insurer.toml: peer.address: cannot \
+         resolve 'registry-0.registry:7443': invalid socket address",
+    );
+    check(
+        "split.yaml",
+        "- split\n",
+        "- splits\n",
+        "error: unrecognized subcommand 'splits'",
+    );
 }
 
 /// The `exec "$BIN" ...` command lines of a Slurm script, continuation lines joined, with
@@ -480,14 +757,6 @@ fn text_of(y: &Yaml) -> &str {
     text(y)
 }
 
-macro_rules! ensure {
-    ($cond:expr, $($why:tt)+) => {
-        if !$cond {
-            return Err(format!($($why)+));
-        }
-    };
-}
-
 /// What a stage's object does, as the check follows the script: the stage it runs, the
 /// output directory it writes into, and whether it is a server (drained by deletion).
 struct Producer {
@@ -516,10 +785,14 @@ fn check_cascade(files: &BTreeMap<String, String>) -> Result<(), String> {
     );
     let (_, peer_name) = insurer.peer.clone().unwrap();
     ensure!(peer_name == registry.name, "peer name {peer_name}");
+    check_literal_peer_address(&all, "insurer-cascade.toml")?;
 
     // Each stage's objects, checked on their own; what they read and write, for the script.
     let mut producers: BTreeMap<String, Producer> = BTreeMap::new();
-    let mut reads: BTreeMap<String, PathBuf> = BTreeMap::new();
+    // What reads a previous stage's merge: its --previous, stage and party.
+    let mut reads: BTreeMap<String, (PathBuf, u32, &str)> = BTreeMap::new();
+    // What reads a split's files: the split Job, which must be Complete first.
+    let mut needs: BTreeMap<String, String> = BTreeMap::new();
     let mut merges: BTreeMap<String, (PathBuf, PathBuf, u32)> = BTreeMap::new();
     for k in 0..keys {
         let stage = u32::try_from(k).unwrap();
@@ -604,6 +877,29 @@ fn check_cascade(files: &BTreeMap<String, String>) -> Result<(), String> {
             "{file}: the Job's SHARD_COUNT"
         );
         check_files(&insurer, client_pod, &all);
+        // Each party's split of this stage, whose files its pods read.
+        let split_file = format!("split-stage-{k}.yaml");
+        let mut splits = BTreeMap::new();
+        for (party, config) in [("registry", &registry), ("insurer", &insurer)] {
+            let key = format!("Job/{party}-split-stage-{k}");
+            let (split_previous, inputs) = split_job(
+                &docs,
+                &all,
+                &split_file,
+                &key,
+                config,
+                Some(k as u64),
+                shards,
+            )?;
+            ensure!(
+                split_previous.is_some() == (k > 0),
+                "{split_file}: {key}: --previous {split_previous:?} at stage {k}"
+            );
+            if let Some(dir) = split_previous {
+                reads.insert(key.clone(), (dir, stage, party));
+            }
+            splits.insert(party, (key, inputs));
+        }
         let mut previous = BTreeMap::new();
         for index in 0..shards {
             let (i, n) = (index.to_string(), shards.to_string());
@@ -640,6 +936,14 @@ fn check_cascade(files: &BTreeMap<String, String>) -> Result<(), String> {
                     party.previous
                 );
             }
+            for (who, party, name, pod) in [
+                ("serve", &serve.party, "registry", server_pod),
+                ("link", &link.party, "insurer", client_pod),
+            ] {
+                let expected = &splits[name].1[usize::try_from(index).unwrap()];
+                check_reads_split_file(&file, who, party, expected)?;
+                check_paths(&[expected], pod, &all);
+            }
             let listen: std::net::SocketAddr = serve.listen.unwrap().parse().unwrap();
             ensure!(i64::from(listen.port()) == port, "{file}: --listen");
             let expected = format!(
@@ -670,8 +974,9 @@ fn check_cascade(files: &BTreeMap<String, String>) -> Result<(), String> {
                 },
             );
             if let Some(Some(dir)) = previous.get(party) {
-                reads.insert(key.clone(), dir.clone());
+                reads.insert(key.clone(), (dir.clone(), stage, party));
             }
+            needs.insert(key.clone(), splits[party].0.clone());
         }
 
         // The merges of stages 0 to K, one per party, from the party's shard root.
@@ -707,13 +1012,7 @@ fn check_cascade(files: &BTreeMap<String, String>) -> Result<(), String> {
         }
     }
     // Stage K + 1 reads the merges of stage K, each party its own.
-    for (key, dir) in &reads {
-        let party = if key.starts_with("StatefulSet/") {
-            "registry"
-        } else {
-            "insurer"
-        };
-        let stage = producers[key].stage;
+    for (key, (dir, stage, party)) in &reads {
         let source = format!("Job/{party}-merge-stage-{}", stage - 1);
         ensure!(
             merges.get(&source).is_some_and(|(out, _, _)| out == dir),
@@ -760,7 +1059,13 @@ fn check_cascade(files: &BTreeMap<String, String>) -> Result<(), String> {
                     "cascade.sh applies {file}, which holds nothing"
                 );
                 for key in objects {
-                    if let Some(dir) = reads.get(key) {
+                    if let Some(split) = needs.get(key) {
+                        ensure!(
+                            completed.contains(split),
+                            "cascade.sh applies {key} before {split} completed"
+                        );
+                    }
+                    if let Some((dir, _, _)) = reads.get(key) {
                         let ready = merges
                             .iter()
                             .any(|(job, (out, _, _))| out == dir && completed.contains(job));
@@ -883,7 +1188,116 @@ fn a_wrong_flag_or_order_in_the_cascade_fails_the_check() {
         "cascade.sh",
         "  wait_jobs \"registry-merge-stage-$k\" \"insurer-merge-stage-$k\"\n",
         "",
-        "cascade.sh applies Job/insurer-link-stage-1 before the merge it reads \
+        "cascade.sh applies Job/insurer-split-stage-1 before the merge it reads \
          (/data/out/insurer-cascade-merged-stage-0) completed",
+    );
+}
+
+#[test]
+fn a_wrong_split_step_in_the_cascade_fails_the_check() {
+    let check = |file: &str, from: &str, to: &str, expected: &str| {
+        let mut files = cascade_files();
+        let text = files.get_mut(file).unwrap();
+        assert!(text.contains(from), "{file} has no {from:?}");
+        *text = text.replacen(from, to, 1);
+        let got = check_cascade(&files)
+            .err()
+            .unwrap_or_else(|| panic!("{file}: {from} -> {to}: the check passed"));
+        assert!(got.ends_with(expected), "{file}: {from} -> {to}: {got}");
+    };
+    // A pod reading another file than the one its split writes for its stage and shard.
+    check(
+        "stage-1.yaml",
+        "registry.stage-1.shard-",
+        "registry.shard-",
+        "stage-1.yaml: serve --shard 0/4 reads \
+         /data/split/registry-cascade/stage-1/registry.shard-0-of-4.csv, not its split file \
+         /data/split/registry-cascade/stage-1/registry.stage-1.shard-0-of-4.csv",
+    );
+    check(
+        "stage-0.yaml",
+        "/data/split/insurer-cascade/stage-0/",
+        "/data/split/insurer-cascade/stage-1/",
+        "stage-0.yaml: link --shard 0/4 reads \
+         /data/split/insurer-cascade/stage-1/insurer.shard-0-of-4.csv, not its split file \
+         /data/split/insurer-cascade/stage-0/insurer.shard-0-of-4.csv",
+    );
+    // A pod reading the whole input.
+    check(
+        "stage-0.yaml",
+        "            - --input\n            - /data/split/insurer-cascade/",
+        "            - /data/split/insurer-cascade/",
+        "error: unexpected argument '/data/split/insurer-cascade/stage-0/insurer.shard-0-of-4.csv' \
+         found",
+    );
+    check(
+        "stage-1.yaml",
+        "            - --input\n            - /data/split/registry-cascade/stage-1/\
+         registry.stage-1.shard-$(SHARD_INDEX)-of-$(SHARD_COUNT).csv\n",
+        "",
+        "stage-1.yaml: serve --shard 0/4 reads the whole input, not its split file \
+         /data/split/registry-cascade/stage-1/registry.stage-1.shard-0-of-4.csv",
+    );
+    // No split Job for a party and stage.
+    check(
+        "split-stage-1.yaml",
+        "kind: Job",
+        "kind: CronJob",
+        "split-stage-1.yaml: no Job/registry-split-stage-1",
+    );
+    check(
+        "split-stage-0.yaml",
+        "name: insurer-split-stage-0",
+        "name: insurer-split",
+        "split-stage-0.yaml: no Job/insurer-split-stage-0",
+    );
+    // A split for another stage, without the previous merge or with the other party's.
+    check(
+        "split-stage-1.yaml",
+        "- \"1\"",
+        "- \"0\"",
+        "split-stage-1.yaml: Job/registry-split-stage-1 splits for stage Some(0), and its shards \
+         run stage Some(1)",
+    );
+    check(
+        "split-stage-1.yaml",
+        "            - --previous\n            - /data/out/registry-cascade-merged-stage-0\n",
+        "",
+        "split-stage-1.yaml: Job/registry-split-stage-1: --previous None at stage 1",
+    );
+    check(
+        "split-stage-1.yaml",
+        "/data/out/insurer-cascade-merged-stage-0",
+        "/data/out/registry-cascade-merged-stage-0",
+        "Job/insurer-split-stage-1 reads --previous /data/out/registry-cascade-merged-stage-0, \
+         which Job/insurer-merge-stage-0 does not write",
+    );
+    check(
+        "split-stage-0.yaml",
+        "- \"4\"",
+        "- \"2\"",
+        "split-stage-0.yaml: Job/registry-split-stage-0 splits into 2 shards, and 4 shards read \
+         them",
+    );
+    check(
+        "config.yaml",
+        "registry-stage-K:7443).\n    address = \"127.0.0.1:7443\"",
+        "registry-stage-K:7443).\n    address = \"registry-stage-0-0.registry-stage-0:7443\"",
+        "config.yaml: insurer-cascade.toml: /etc/blindlink/config/insurer-cascade.toml: \
+         peer.address: cannot resolve 'registry-stage-0-0.registry-stage-0:7443': invalid socket \
+         address",
+    );
+    // The script starting a stage's pods before its splits are Complete, or not applying them.
+    check(
+        "cascade.sh",
+        "  wait_jobs \"registry-split-stage-$k\" \"insurer-split-stage-$k\"\n",
+        "",
+        "cascade.sh applies Job/insurer-link-stage-0 before Job/insurer-split-stage-0 completed",
+    );
+    check(
+        "cascade.sh",
+        "  $KUBECTL apply -f \"$HERE/split-stage-$k.yaml\"\n",
+        "",
+        "cascade.sh waits for Job/registry-split-stage-0, which it has not applied",
     );
 }

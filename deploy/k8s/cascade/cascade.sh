@@ -5,16 +5,21 @@
 #   deploy/k8s/cascade/cascade.sh [STAGES]          # default 2: stage-0.yaml, stage-1.yaml
 #
 # Per stage K:
-#   1. apply stage-K.yaml: the registry's StatefulSet registry-stage-K (N servers, --stage K,
-#      for K > 0 --previous the registry's merge of stages 0 to K-1) behind the headless
-#      Service registry-stage-K, and the insurer's Indexed Job insurer-link-stage-K;
-#   2. wait until insurer-link-stage-K is Complete (every index linked; a link that found its
+#   1. apply split-stage-K.yaml: each party's split Job (blindlink split --shards N --stage K,
+#      for K > 0 --previous its own merge of stages 0 to K-1) writes its shards' files to
+#      /data/split/<party>-cascade/stage-K/; wait until both are Complete -- or stop if one
+#      Failed;
+#   2. apply stage-K.yaml: the registry's StatefulSet registry-stage-K (N servers, --stage K,
+#      for K > 0 --previous the registry's merge of stages 0 to K-1, pod I reading its split
+#      file through --input) behind the headless Service registry-stage-K, and the insurer's
+#      Indexed Job insurer-link-stage-K (index I reading its own split file);
+#   3. wait until insurer-link-stage-K is Complete (every index linked; a link that found its
 #      server not yet listening was retried) -- or stop if it Failed;
-#   3. delete registry-stage-K in the foreground: its servers get SIGTERM, finish their
+#   4. delete registry-stage-K in the foreground: its servers get SIGTERM, finish their
 #      sessions and write their outputs, and the deletion returns once every pod is gone;
-#   4. apply merge-stage-K.yaml (both parties' merges of stages 0 to K, from their output
+#   5. apply merge-stage-K.yaml (both parties' merges of stages 0 to K, from their output
 #      directories as shard roots) and wait until both are Complete -- or stop if one Failed.
-# Stage K + 1 reads those merges as --previous, so it is applied only now.
+# Stage K + 1's splits and pods read those merges as --previous, so they are applied only now.
 #
 # Why a script and not init containers polling the shared volume for a marker: the Job's
 # Complete/Failed condition is the API server's own record of every index having succeeded,
@@ -55,6 +60,9 @@ wait_jobs() {
 }
 
 for ((k = 0; k < STAGES; k++)); do
+  echo "stage $k: split files"
+  $KUBECTL apply -f "$HERE/split-stage-$k.yaml"
+  wait_jobs "registry-split-stage-$k" "insurer-split-stage-$k"
   echo "stage $k: servers and links"
   $KUBECTL apply -f "$HERE/stage-$k.yaml"
   wait_jobs "insurer-link-stage-$k"
