@@ -771,7 +771,11 @@ fn encode_rows(
         .collect()
 }
 
-/// Tokenizes every row's schema values, returning each row's field tokens or its error.
+/// Normalises every row's compared fields, returning each row's fields or its error: each
+/// field's normalised text as its one entry, none when empty (the form
+/// [`FieldTokenColumn::push_values`](blindlink_protocol::FieldTokenColumn::push_values)
+/// writes). A row is checked as tokenising it would check it ([`FieldTokenizer::texts`]); the
+/// tokens are made when a mode needs them ([`PartyRecords::party_data`]).
 fn tokenize_rows(
     tokenizer: &FieldTokenizer,
     rows: &[PendingRow],
@@ -784,7 +788,13 @@ fn tokenize_rows(
                 binding.schema_values(|c| row.value(c), values);
                 let values: Vec<&str> = values.iter().map(String::as_str).collect();
                 let mut fields = Vec::new();
-                tokenizer.tokens(&values, scratch, &mut fields)?;
+                tokenizer.texts(&values, scratch, |_, text| {
+                    fields.push(if text.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![text.as_bytes().to_vec()]
+                    });
+                })?;
                 Ok(fields)
             },
         )

@@ -60,7 +60,8 @@ pub use mode::Mode;
 pub use modes::{
     BlockingInput, BlockingSecret, CardinalityConfig, ClkExchangeConfig, DEFAULT_COMMON_SHARE,
     DEFAULT_FUZZY_BANDS, DEFAULT_FUZZY_MAX_PAIRS, DEFAULT_FUZZY_ROWS, DEFAULT_FUZZY_THRESHOLD,
-    ExactConfig, FieldAgreement, FieldScoring, FieldTokenColumn, FieldTokens, FieldView,
+    ExactConfig, FieldAgreement, FieldReader, FieldScoring, FieldTokenColumn, FieldTokenSource,
+    FieldTokens, FieldValueTokenizer, FieldView,
     FuzzyConfig, InMemoryRun, Learned, LinkCounts, LinkOutcome, LinkRow, LinkRows, LinkStatus,
     MAX_FIELD_TOKENS, MAX_FIELDS, MAX_FUZZY_PAIRS, MAX_MATCH_KEYS, MAX_MINHASH_BANDS,
     MAX_MINHASH_ROWS, MAX_RECORDS, MAX_TOKEN_BYTES, ModeConfig, ModeDriver, OutcomeHandle,
