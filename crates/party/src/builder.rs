@@ -1,7 +1,8 @@
 //! Records as a stream: a source (a CSV reader, a database cursor) hands rows one at a time to
 //! a [`RecordsBuilder`], which binds their columns, applies the `invalid_rows` policy and keeps
-//! only what the mode uses — ids, each cascade step's key, CLKs if an encoder was given, field
-//! tokens if a tokenizer was — never the rows themselves. Memory grows with the records kept,
+//! only what the mode uses — ids, each cascade step's key, CLKs if an encoder was given, the
+//! compared fields' normalised values if a tokenizer was (checked as tokenising them would
+//! check them; tokenised when a mode needs the tokens) — never the rows themselves. Memory grows with the records kept,
 //! not with the input read.
 //!
 //! Rows are checked as they arrive (field count, era dates, the record id) and encoded in
@@ -126,7 +127,7 @@ pub struct RecordsSpec<'a> {
     pub schema: &'a SchemaDocument,
     /// Encodes each record's CLK (modes that use CLKs only).
     pub encoder: Option<&'a ClkEncoder>,
-    /// Computes each record's field tokens (modes that compare fields only).
+    /// Normalises each record's compared fields (modes that compare fields only).
     pub tokenizer: Option<&'a FieldTokenizer>,
     /// Bad rows and era dates.
     pub options: InputOptions,

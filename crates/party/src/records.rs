@@ -1,5 +1,6 @@
 //! A party's records as values (built row by row by [`RecordsBuilder`](crate::RecordsBuilder)):
-//! what its input gave (ids, each cascade step's keys, CLKs, field tokens, rows withheld) and their conversion to the protocol's [`PartyData`].
+//! what its input gave (ids, each cascade step's keys, CLKs, the compared fields' normalised
+//! values, rows withheld) and their conversion to the protocol's [`PartyData`].
 
 use std::sync::Arc;
 
@@ -334,4 +335,124 @@ pub const fn uses_field_tokens(mode: Mode) -> bool {
 #[must_use]
 pub const fn uses_clks(mode: Mode) -> bool {
     matches!(mode, Mode::Fuzzy | Mode::ClkExchange)
+}
+
+#[cfg(test)]
+mod tests {
+    use blindlink_encoding::{LinkageSecret, SchemaDocument};
+
+    use super::*;
+
+    /// Names with itaiji, half- and full-width kana and spaces, dates in several notations
+    /// (some invalid for the numeric check, none rejected), sexes and addresses.
+    const SCHEMA: &str = "version = 1\n[filter]\nbits = 64\n\
+        [[field]]\ncolumn = \"kana\"\nnormalise = [\"nfkc\", \"halfwidth-kana\", \"katakana\", \
+        \"long-vowel-fold\", \"strip-whitespace\"]\ntokens = { kind = \"ngram\", n = 2 }\n\
+        bits_per_token = 4\n\
+        [[field]]\ncolumn = \"kanji\"\nnormalise = [\"nfkc\", \"itaiji\", \"strip-whitespace\"]\n\
+        tokens = { kind = \"ngram\", n = 2 }\nbits_per_token = 4\n\
+        [[field]]\ncolumn = \"dob\"\nnormalise = [\"date\"]\ntokens = { kind = \"exact\" }\n\
+        bits_per_token = 4\n\
+        [[field]]\ncolumn = \"sex\"\nnormalise = [\"sex\"]\ntokens = { kind = \"exact\" }\n\
+        bits_per_token = 4\n\
+        [[field]]\ncolumn = \"address\"\nnormalise = [\"nfkc\", \"itaiji\", \"jp-address\", \
+        \"strip-whitespace\"]\ntokens = { kind = \"ngram\", n = 2 }\nbits_per_token = 4\n";
+
+    /// A deterministic stream of random values (xorshift), so the test needs no proptest.
+    struct Values(u64);
+
+    impl Values {
+        fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            from[(self.0 % from.len() as u64) as usize]
+        }
+
+        fn text(&mut self, parts: &[&str], max: usize) -> String {
+            let len = self
+                .pick(&["0", "1", "2", "3", "5", "8"])
+                .parse::<usize>()
+                .unwrap_or(0);
+            (0..len.min(max)).map(|_| self.pick(parts)).collect()
+        }
+    }
+
+    /// Kept as normalised values (as the reader keeps them) and tokenised later, through
+    /// `validate`'s path (a [`SchemaFieldTokens`] behind the data) and `fuzzy`'s
+    /// ([`tokenised`]), every record's fields are exactly the tokens of its raw values.
+    #[test]
+    fn kept_values_tokenise_to_the_tokens_of_the_raw_values() {
+        let doc = SchemaDocument::parse(SCHEMA).unwrap();
+        let t =
+            FieldTokenizer::new(&doc, &LinkageSecret::from_bytes(b"k".to_vec()).unwrap()).unwrap();
+        let mut random = Values(0x9e37_79b9_7f4a_7c15);
+        let kana = [
+            "ア", "ｱ", "ｶﾞ", "が", "ー", "ｰ", "ン", "　", " ", "キョ", "ヴ",
+        ];
+        let kanji = [
+            "高", "髙", "橋", "嶋", "島", "齋", "斎", "邊", "辺", " ", "　", "太郎",
+        ];
+        let dob = [
+            "1985-04-03",
+            "昭和60年4月3日",
+            "1985/4/3",
+            "",
+            "2000-02-29",
+            "19850403",
+            "H1.1.8",
+        ];
+        let sex = ["M", "F", "男", "女", "", "1", "2"];
+        let address = [
+            "東京都",
+            "千代田区",
+            "1丁目",
+            "２番",
+            "3号",
+            "-",
+            "ー",
+            " ",
+            "八百屋町",
+        ];
+        let mut values = FieldTokenColumn::new(5);
+        let mut expected = Vec::new();
+        let mut scratch = FieldTokenScratch::default();
+        while expected.len() < 5_000 {
+            let row = [
+                random.text(&kana, 8),
+                random.text(&kanji, 4),
+                random.pick(&dob).to_owned(),
+                random.pick(&sex).to_owned(),
+                random.text(&address, 8),
+            ];
+            let row: Vec<&str> = row.iter().map(String::as_str).collect();
+            let mut tokens = Vec::new();
+            if t.tokens(&row, &mut scratch, &mut tokens).is_err() {
+                continue;
+            }
+            let mut texts = Vec::new();
+            t.texts(&row, &mut scratch, |_, text| {
+                texts.push(text.as_bytes().to_vec())
+            })
+            .unwrap();
+            values.push_values(texts.iter().map(Vec::as_slice));
+            expected.push(tokens);
+        }
+        assert!(
+            expected.iter().any(|r| r.iter().any(Vec::is_empty)),
+            "some missing"
+        );
+        let mut ids = PartyData::with_columns(0, 0);
+        for i in 0..expected.len() {
+            ids.push(&i.to_string(), [], None, &[]);
+        }
+        let kept = ids
+            .clone()
+            .with_field_values(values.clone(), Arc::new(SchemaFieldTokens(t.clone())));
+        let all = ids.with_fields(tokenised(&values, &t).unwrap());
+        for (i, want) in expected.iter().enumerate() {
+            assert_eq!(&kept.fields(i), want, "validate's path, record {i}");
+            assert_eq!(&all.fields(i), want, "fuzzy's path, record {i}");
+        }
+    }
 }

@@ -313,8 +313,10 @@ proptest::proptest! {
 fn keyed_from_texts(t: &FieldTokenizer, values: &[&str]) -> Result<Vec<FieldTokens>, String> {
     let mut texts = Vec::new();
     let mut scratch = FieldTokenScratch::default();
-    t.texts(values, &mut scratch, |f, text| texts.push((f, text.to_owned())))
-        .map_err(|e| e.to_string())?;
+    t.texts(values, &mut scratch, |f, text| {
+        texts.push((f, text.to_owned()))
+    })
+    .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for (f, text) in texts {
         assert_eq!(f, out.len());

@@ -1,8 +1,15 @@
 //! [`PartyData`]: a party's records as columns. A record held as a struct of owned values (a
 //! `String` id, a vector of optional key vectors, a CLK vector, a vector of token vectors)
 //! costs ~150-190 bytes before its first key byte, in three or more heap allocations; a
-//! session over 10⁸ records cannot afford that. Here every column is one byte buffer with an
-//! end offset per value: an id and a 12-digit key cost their bytes plus 8 bytes each.
+//! session over 10⁸ records cannot afford that. Here every column is a list of blocks of
+//! 4,096 values, each block one byte buffer with a 4-byte end per value: an id and a 12-digit
+//! key cost their bytes plus 4 bytes each, and a column grows a block at a time (a single
+//! buffer grown by doubling would hold up to twice its size while it grows).
+//!
+//! `validate` compares only linked records' fields, so its data keeps each compared field's
+//! normalised value (tens of bytes a record) and tokenises a record's fields when its batch of
+//! pairs is built ([`PartyData::with_field_values`], [`FieldReader`]), instead of every
+//! record's tokens (17 bytes a token, ~500 bytes a record).
 
 use std::sync::Arc;
 
@@ -71,10 +78,7 @@ impl Blocks {
         }
         let guess = i / BLOCK_ENTRIES;
         let b = if self.firsts.get(guess) == Some(&(guess * BLOCK_ENTRIES))
-            && self
-                .firsts
-                .get(guess + 1)
-                .is_none_or(|&next| next > i)
+            && self.firsts.get(guess + 1).is_none_or(|&next| next > i)
         {
             guess
         } else {
@@ -465,8 +469,9 @@ pub(crate) struct Ragged {
 
 /// This party's records, in input order (the rows of the outcome follow it), as columns: the
 /// local ids, each match key of the cascade, the record-level CLKs and the compared fields'
-/// tokens, each in one buffer with an offset per record. A mode's data carries only the
-/// columns it uses (no CLKs in `exact`, no field tokens outside `validate` and `fuzzy`).
+/// tokens (or their normalised values, [`PartyData::with_field_values`]), each in blocks with
+/// an offset per value. A mode's data carries only the columns it uses (no CLKs in `exact`, no
+/// fields outside `validate` and `fuzzy`).
 ///
 /// Build it with [`PartyData::with_columns`] and [`PartyData::push`] (how `blindlink-party`
 /// builds it from the rows it read), or from [`PartyRecord`]s with
@@ -657,7 +662,10 @@ impl PartyData {
     pub fn field_reader(&self) -> FieldReader<'_> {
         FieldReader {
             data: self,
-            tokenizer: self.field_values.as_deref().map(FieldTokenSource::tokenizer),
+            tokenizer: self
+                .field_values
+                .as_deref()
+                .map(FieldTokenSource::tokenizer),
         }
     }
 
@@ -859,6 +867,111 @@ mod tests {
                 ("b", vec![Some(b"3"), None], ragged),
                 ("c", vec![None, None], ragged),
             ],
+        );
+    }
+
+    /// Columns over many blocks (30,000 key and id entries, 90,000 field entries) give back
+    /// every record, and keep them through `retain`.
+    #[test]
+    fn columns_span_blocks() {
+        let records: Vec<PartyRecord> = (0..30_000u32)
+            .map(|i| PartyRecord {
+                id: format!("r{i}"),
+                keys: vec![(i % 7 != 0).then(|| i.to_be_bytes().to_vec())],
+                clk: None,
+                fields: vec![
+                    vec![i.to_le_bytes().to_vec(); (i % 3) as usize],
+                    Vec::new(),
+                    vec![vec![b'x'; (i % 200) as usize]],
+                ],
+            })
+            .collect();
+        let data = PartyData::from_records(records.clone());
+        assert_eq!(data.records().collect::<Vec<_>>(), records);
+        let mut column = FieldTokenColumn::default();
+        for r in &records {
+            column.push(&r.fields);
+        }
+        column.retain(|i| i % 3 == 1);
+        let kept: Vec<_> = records.iter().skip(1).step_by(3).collect();
+        assert_eq!(column.len(), kept.len());
+        for (i, r) in kept.iter().enumerate() {
+            assert_eq!(column.record(i), r.fields, "record {i}");
+        }
+    }
+
+    /// Tokens of a value: its bytes two at a time, and an error for a value with a `!`.
+    struct Pairs;
+
+    impl FieldValueTokenizer for Pairs {
+        fn tokens(
+            &mut self,
+            field: usize,
+            value: &[u8],
+            out: &mut FieldTokens,
+        ) -> Result<(), String> {
+            if value.contains(&b'!') {
+                return Err(format!("field {field} has a '!'"));
+            }
+            out.extend(value.chunks(2).map(<[u8]>::to_vec));
+            Ok(())
+        }
+    }
+
+    impl FieldTokenSource for Pairs {
+        fn tokenizer(&self) -> Box<dyn FieldValueTokenizer + '_> {
+            Box::new(Self)
+        }
+    }
+
+    /// Data that keeps values gives them as `field` and their tokens through the reader (and
+    /// `fields`); a missing value has no tokens; a value that does not tokenise, or has too
+    /// many tokens, is an error naming the record and the field.
+    #[test]
+    fn kept_values_are_tokenised_when_read() {
+        let long = vec![b'a'; 2 * MAX_FIELD_TOKENS + 2];
+        let mut values = FieldTokenColumn::default();
+        values.push_values([&b"abcde"[..], b""]);
+        values.push_values([&b"no!"[..], b"xy"]);
+        values.push_values([&long[..], b"z"]);
+        values.push_values([&b"cut"[..]]);
+        let mut data = PartyData::with_columns(0, 0);
+        for id in ["a", "b", "c", "d"] {
+            data.push(id, [], None, &[]);
+        }
+        let data = data.with_field_values(values, Arc::new(Pairs));
+        assert!(data.has_field_values());
+        assert_eq!(data.field(0, 0).collect::<Vec<_>>(), [b"abcde"]);
+        assert_eq!(data.field(0, 1).count(), 0);
+        let t = |v: &[&[u8]]| v.iter().map(|t| t.to_vec()).collect::<Vec<_>>();
+        assert_eq!(data.fields(0), [t(&[b"ab", b"cd", b"e"]), t(&[])]);
+        assert_eq!(data.fields(3), [t(&[b"cu", b"t"]), t(&[])]);
+        assert_eq!(data.ragged().fields, Some((3, 1)));
+        let mut reader = data.field_reader();
+        let mut out = vec![b"stale".to_vec()];
+        let mut read = |record, field| {
+            reader
+                .tokens(record, field, &mut out)
+                .map(|()| out.len())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(read(1, 1), Ok(1));
+        assert_eq!(read(9, 0), Ok(0));
+        assert_eq!(
+            read(1, 0),
+            Err("invalid party data: record 2 ('b'), compared field 1: field 0 has a '!'".into())
+        );
+        assert_eq!(
+            read(2, 0),
+            Err(format!(
+                "invalid party data: record 3 ('c'), compared field 1: {} tokens, over \
+                 the limit of {MAX_FIELD_TOKENS}",
+                MAX_FIELD_TOKENS + 1
+            ))
+        );
+        assert_eq!(
+            format!("{data:?}"),
+            "PartyData { records: 4, keys: 0, fields: 2, field_values: true, .. }"
         );
     }
 
