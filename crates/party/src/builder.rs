@@ -453,6 +453,7 @@ impl<'a> RecordsBuilder<'a> {
     /// rejected).
     pub fn finish(mut self) -> Result<PartyRecords, PartyError> {
         self.flush()?;
+        self.records.fields.shrink_to_fit();
         // In input order (a row waiting in the batch is rejected after a later row whose id
         // repeated).
         self.rejected.sort_by_key(|r| r.line);
