@@ -190,24 +190,98 @@ impl FieldTokenizer {
             normalise_scratch,
             chars,
             token,
-            |field, t| {
-                let cache = &mut digests[field];
-                let digest = if let Some(d) = cache.get(t.as_bytes()) {
-                    *d
-                } else {
-                    let mut mac = self.keys[field].clone();
-                    mac.update(t.as_bytes());
-                    let mut d = [0u8; FIELD_TOKEN_BYTES];
-                    d.copy_from_slice(&mac.finalize().into_bytes()[..FIELD_TOKEN_BYTES]);
-                    if cache.len() >= MAX_CACHED_TOKENS {
-                        cache.clear();
-                    }
-                    cache.insert(t.as_bytes().into(), d);
-                    d
-                };
-                out[field].push(digest.to_vec());
-            },
+            |field, t| out[field].push(self.digest(&mut digests[field], field, t).to_vec()),
         )
+    }
+
+    /// Emits `(field index, normalised text)` for every field, in field order: the text
+    /// [`FieldTokenizer::text_tokens`] turns into exactly the tokens
+    /// [`FieldTokenizer::tokens`] gives for `values` (an empty text has none). A value is
+    /// checked as [`FieldTokenizer::tokens`] checks it (its plain tokens are made, not
+    /// hashed), so a record this accepts is one `tokens` accepts, with the same first error
+    /// otherwise. A party that compares only some records' fields keeps these texts (a
+    /// name's ~10 bytes, not its ~30 tokens of 16) and tokenises a record when it is compared.
+    ///
+    /// # Errors
+    /// As [`FieldTokenizer::tokens`].
+    ///
+    /// # Security
+    /// The texts are the normalised values in the clear, unlike the keyed tokens: whoever
+    /// keeps them holds personal data (as the input it read them from).
+    pub fn texts(
+        &self,
+        values: &[&str],
+        scratch: &mut FieldTokenScratch,
+        mut emit: impl FnMut(usize, &str),
+    ) -> Result<(), EncodingError> {
+        if values.len() != self.columns {
+            return Err(EncodingError::RecordLength {
+                expected: self.columns,
+                found: values.len(),
+            });
+        }
+        let FieldTokenScratch {
+            normalised,
+            normalise_scratch,
+            chars,
+            token,
+            ..
+        } = scratch;
+        for (i, (field, raw)) in self.fields.iter().zip(values).enumerate() {
+            let text = field.text(raw, normalised, normalise_scratch)?;
+            field.tokens(text, chars, token, |_| {})?;
+            emit(i, text);
+        }
+        Ok(())
+    }
+
+    /// Sets `out` to the tokens of field `field` whose normalised text is `text` (from
+    /// [`FieldTokenizer::texts`]): the same tokens, in the same order, as field `field` of
+    /// [`FieldTokenizer::tokens`] on the values that text came from. No tokens for a field
+    /// past the last.
+    ///
+    /// # Errors
+    /// [`EncodingError::InvalidValue`] for a text the field cannot tokenise (a numeric field's
+    /// text that is not a number: never one `texts` gave).
+    pub fn text_tokens(
+        &self,
+        field: usize,
+        text: &str,
+        scratch: &mut FieldTokenScratch,
+        out: &mut FieldTokens,
+    ) -> Result<(), EncodingError> {
+        out.clear();
+        let Some(native) = self.fields.get(field) else {
+            return Ok(());
+        };
+        if scratch.digests.len() != self.fields.len() {
+            scratch.digests = self.fields.iter().map(|_| HashMap::default()).collect();
+        }
+        let FieldTokenScratch {
+            chars,
+            token,
+            digests,
+            ..
+        } = scratch;
+        native.tokens(text, chars, token, |t| {
+            out.push(self.digest(&mut digests[field], field, t).to_vec());
+        })
+    }
+
+    /// The keyed digest of plain token `t` of field `field`, through the field's memo.
+    fn digest(&self, cache: &mut DigestCache, field: usize, t: &str) -> [u8; FIELD_TOKEN_BYTES] {
+        if let Some(d) = cache.get(t.as_bytes()) {
+            return *d;
+        }
+        let mut mac = self.keys[field].clone();
+        mac.update(t.as_bytes());
+        let mut d = [0u8; FIELD_TOKEN_BYTES];
+        d.copy_from_slice(&mac.finalize().into_bytes()[..FIELD_TOKEN_BYTES]);
+        if cache.len() >= MAX_CACHED_TOKENS {
+            cache.clear();
+        }
+        cache.insert(t.as_bytes().into(), d);
+        d
     }
 
     /// Emits `(field index, token)` for every token of every field, in field order, before

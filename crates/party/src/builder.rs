@@ -1,7 +1,8 @@
 //! Records as a stream: a source (a CSV reader, a database cursor) hands rows one at a time to
 //! a [`RecordsBuilder`], which binds their columns, applies the `invalid_rows` policy and keeps
-//! only what the mode uses — ids, each cascade step's key, CLKs if an encoder was given, field
-//! tokens if a tokenizer was — never the rows themselves. Memory grows with the records kept,
+//! only what the mode uses — ids, each cascade step's key, CLKs if an encoder was given, the
+//! compared fields' normalised values if a tokenizer was (checked as tokenising them would
+//! check them; tokenised when a mode needs the tokens) — never the rows themselves. Memory grows with the records kept,
 //! not with the input read.
 //!
 //! Rows are checked as they arrive (field count, era dates, the record id) and encoded in
@@ -126,7 +127,7 @@ pub struct RecordsSpec<'a> {
     pub schema: &'a SchemaDocument,
     /// Encodes each record's CLK (modes that use CLKs only).
     pub encoder: Option<&'a ClkEncoder>,
-    /// Computes each record's field tokens (modes that compare fields only).
+    /// Normalises each record's compared fields (modes that compare fields only).
     pub tokenizer: Option<&'a FieldTokenizer>,
     /// Bad rows and era dates.
     pub options: InputOptions,
@@ -452,6 +453,7 @@ impl<'a> RecordsBuilder<'a> {
     /// rejected).
     pub fn finish(mut self) -> Result<PartyRecords, PartyError> {
         self.flush()?;
+        self.records.fields.shrink_to_fit();
         // In input order (a row waiting in the batch is rejected after a later row whose id
         // repeated).
         self.rejected.sort_by_key(|r| r.line);
@@ -771,7 +773,11 @@ fn encode_rows(
         .collect()
 }
 
-/// Tokenizes every row's schema values, returning each row's field tokens or its error.
+/// Normalises every row's compared fields, returning each row's fields or its error: each
+/// field's normalised text as its one entry, none when empty (the form
+/// [`FieldTokenColumn::push_values`](blindlink_protocol::FieldTokenColumn::push_values)
+/// writes). A row is checked as tokenising it would check it ([`FieldTokenizer::texts`]); the
+/// tokens are made when a mode needs them ([`PartyRecords::party_data`]).
 fn tokenize_rows(
     tokenizer: &FieldTokenizer,
     rows: &[PendingRow],
@@ -784,7 +790,13 @@ fn tokenize_rows(
                 binding.schema_values(|c| row.value(c), values);
                 let values: Vec<&str> = values.iter().map(String::as_str).collect();
                 let mut fields = Vec::new();
-                tokenizer.tokens(&values, scratch, &mut fields)?;
+                tokenizer.texts(&values, scratch, |_, text| {
+                    fields.push(if text.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![text.as_bytes().to_vec()]
+                    });
+                })?;
                 Ok(fields)
             },
         )

@@ -13,14 +13,14 @@
 
 use std::sync::Arc;
 
-use blindlink_encoding::SchemaDocument;
+use blindlink_encoding::{LinkageSecret, SchemaDocument};
 use blindlink_protocol::{
     ModeConfig, Parameters, PartyData, Role, SchemaDescriptor, SessionOffer, derive_blocking_key,
 };
 use sha2::Digest as _;
 
 use crate::records::{PartyRecords, uses_field_tokens};
-use crate::scoring::{compared_fields, validate_comparisons};
+use crate::scoring::{compared_fields, field_tokenizer, validate_comparisons};
 use crate::{PartyConfig, PartyError};
 
 /// The mode configuration, handshake offer and protocol data of one party.
@@ -240,8 +240,19 @@ pub fn prepare(
     let warnings = warnings(config, schema)?;
     let mut notes = records.notes();
     notes.extend(warnings.iter().cloned());
+    // The tokenizer the fields were read with: the same schema and secret.
+    let tokenizer = if uses_field_tokens(mode) {
+        let secret = LinkageSecret::from_bytes(secret.to_vec())
+            .map_err(|e| PartyError::whole(&shown, e.to_string()))?;
+        field_tokenizer(mode, schema, &secret, &config.schema.display().to_string())?
+    } else {
+        None
+    };
+    let data = records
+        .party_data(&mode_config, tokenizer.as_ref())
+        .map_err(|e| PartyError::whole(&shown, e))?;
     Ok(PreparedParty {
-        data: Arc::new(records.party_data(&mode_config)),
+        data: Arc::new(data),
         notes,
         warnings,
         mode_config,

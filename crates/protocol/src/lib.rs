@@ -60,12 +60,13 @@ pub use mode::Mode;
 pub use modes::{
     BlockingInput, BlockingSecret, CardinalityConfig, ClkExchangeConfig, DEFAULT_COMMON_SHARE,
     DEFAULT_FUZZY_BANDS, DEFAULT_FUZZY_MAX_PAIRS, DEFAULT_FUZZY_ROWS, DEFAULT_FUZZY_THRESHOLD,
-    ExactConfig, FieldAgreement, FieldScoring, FieldTokenColumn, FieldTokens, FieldView,
-    FuzzyConfig, InMemoryRun, Learned, LinkCounts, LinkOutcome, LinkRow, LinkRows, LinkStatus,
-    MAX_FIELD_TOKENS, MAX_FIELDS, MAX_FUZZY_PAIRS, MAX_MATCH_KEYS, MAX_MINHASH_BANDS,
-    MAX_MINHASH_ROWS, MAX_RECORDS, MAX_TOKEN_BYTES, ModeConfig, ModeDriver, OutcomeHandle,
-    PartyData, PartyRecord, ValidateConfig, ValidateScorer, ValidationOutcome, derive_blocking_key,
-    fuzzy_blocking_tokens, fuzzy_candidate_pairs, fuzzy_exact_tokens, new_driver, run_in_memory,
+    ExactConfig, FieldAgreement, FieldReader, FieldScoring, FieldTokenColumn, FieldTokenSource,
+    FieldTokens, FieldValueTokenizer, FieldView, FuzzyConfig, InMemoryRun, Learned, LinkCounts,
+    LinkOutcome, LinkRow, LinkRows, LinkStatus, MAX_FIELD_TOKENS, MAX_FIELDS, MAX_FUZZY_PAIRS,
+    MAX_MATCH_KEYS, MAX_MINHASH_BANDS, MAX_MINHASH_ROWS, MAX_RECORDS, MAX_TOKEN_BYTES, ModeConfig,
+    ModeDriver, OutcomeHandle, PartyData, PartyRecord, ValidateConfig, ValidateScorer,
+    ValidationOutcome, derive_blocking_key, fuzzy_blocking_tokens, fuzzy_candidate_pairs,
+    fuzzy_exact_tokens, new_driver, run_in_memory,
 };
 pub use session::{Role, SessionId};
 pub use transcript::{Direction, TRANSCRIPT_MAGIC, Transcript, TranscriptEntry};

@@ -307,3 +307,94 @@ proptest::proptest! {
         }
     }
 }
+
+/// Field by field through [`FieldTokenizer::texts`] and [`FieldTokenizer::text_tokens`], as a
+/// party that keeps the normalised texts and tokenises a record when it is compared.
+fn keyed_from_texts(t: &FieldTokenizer, values: &[&str]) -> Result<Vec<FieldTokens>, String> {
+    let mut texts = Vec::new();
+    let mut scratch = FieldTokenScratch::default();
+    t.texts(values, &mut scratch, |f, text| {
+        texts.push((f, text.to_owned()))
+    })
+    .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for (f, text) in texts {
+        assert_eq!(f, out.len());
+        let mut tokens = vec![b"stale".to_vec()];
+        t.text_tokens(f, &text, &mut scratch, &mut tokens)
+            .map_err(|e| e.to_string())?;
+        out.push(tokens);
+    }
+    Ok(out)
+}
+
+#[test]
+fn texts_then_their_tokens_are_the_tokens_and_fail_as_they_do() {
+    for (schema, values) in [
+        (PEOPLE, &["  髙橋 ", "1985-04-03", "?"][..]),
+        (PEOPLE, &["", "", "F"][..]),
+        (PER_FIELD, &["x", "1985-02-30", "F"][..]),
+        (PER_FIELD, &["x", "1985-01-01"][..]),
+        (PER_FIELD, &["x", "2000-01-01", "cat"][..]),
+    ] {
+        let t = tokenizer(schema);
+        assert_eq!(
+            keyed_from_texts(&t, values),
+            keyed(&t, values),
+            "values {values:?}"
+        );
+    }
+    let t = tokenizer(PEOPLE);
+    let mut out = vec![b"stale".to_vec()];
+    t.text_tokens(3, "x", &mut FieldTokenScratch::default(), &mut out)
+        .unwrap();
+    assert_eq!(out, Vec::<Vec<u8>>::new(), "no field 3");
+}
+
+proptest::proptest! {
+    /// Kept as normalised texts and tokenised later, a record's fields are exactly the tokens
+    /// made from its raw values, for random Latin, kana and kanji names (itaiji, full-width
+    /// and space variants), dates and sexes.
+    #[test]
+    fn texts_then_tokens_equal_the_tokens(
+        records in proptest::collection::vec((
+            "[a-zA-Zａ-ｚアイウｱｲｳーｰ高髙橋嶋島齋斎 　]{0,12}",
+            "(19[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8]))|[0-9/.年月日 ]{0,10}",
+            "[MFmf男女? ]{0,2}",
+        ), 1..20),
+    ) {
+        for schema in [PEOPLE, PER_FIELD] {
+            let t = tokenizer(schema);
+            for (name, dob, sex) in &records {
+                let values = [name.as_str(), dob.as_str(), sex.as_str()];
+                proptest::prop_assert_eq!(keyed_from_texts(&t, &values), keyed(&t, &values));
+            }
+        }
+    }
+}
+
+proptest::proptest! {
+    /// The same with the schema of `examples/peers` (kana and kanji names, date of birth,
+    /// sex, address), as `validate` reads the synthetic registry.
+    #[test]
+    fn texts_then_tokens_equal_the_tokens_of_the_example_schema(
+        records in proptest::collection::vec((
+            "[ァ-ヶｦ-ﾟぁ-ゖー 　]{0,10}",
+            "[高髙橋嶋島齋斎渡邊辺邉一-龯 　]{0,6}",
+            "(19[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8]))|(昭和|平成|令和)?[0-9０-９]{0,2}年?[0-9]{0,2}月?[0-9]{0,2}日?",
+            "[MFmf男女12? ]{0,2}",
+            "[東京都千葉県印西市1-9０-９丁目番号ー\\- 　]{0,30}",
+        ), 1..10),
+    ) {
+        let schema = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/peers/schema.toml"
+        ))
+        .unwrap();
+        let t = tokenizer(&schema);
+        for (kana, kanji, dob, sex, address) in &records {
+            let values = [kana.as_str(), kanji.as_str(), dob.as_str(), sex.as_str(), address.as_str()];
+            proptest::prop_assert_eq!(keyed_from_texts(&t, &values), keyed(&t, &values));
+        }
+    }
+}

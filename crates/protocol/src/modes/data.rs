@@ -1,66 +1,193 @@
 //! [`PartyData`]: a party's records as columns. A record held as a struct of owned values (a
 //! `String` id, a vector of optional key vectors, a CLK vector, a vector of token vectors)
 //! costs ~150-190 bytes before its first key byte, in three or more heap allocations; a
-//! session over 10⁸ records cannot afford that. Here every column is one byte buffer with an
-//! end offset per value: an id and a 12-digit key cost their bytes plus 8 bytes each.
+//! session over 10⁸ records cannot afford that. Here every column is a list of blocks of
+//! 4,096 values, each block one byte buffer with a 4-byte end per value: an id and a 12-digit
+//! key cost their bytes plus 4 bytes each, and a column grows a block at a time (a single
+//! buffer grown by doubling would hold up to twice its size while it grows).
+//!
+//! `validate` compares only linked records' fields, so its data keeps each compared field's
+//! normalised value (tens of bytes a record) and tokenises a record's fields when its batch of
+//! pairs is built ([`PartyData::with_field_values`], [`FieldReader`]), instead of every
+//! record's tokens (17 bytes a token, ~500 bytes a record).
 
-use super::config::{FieldTokens, PartyRecord};
+use std::sync::Arc;
 
-/// Marks an absent value in [`ByteColumn::ends`] (its range is empty).
-const ABSENT: u64 = 1 << 63;
+use super::config::{FieldTokens, MAX_FIELD_TOKENS, PartyRecord};
+use crate::ProtocolError;
 
-/// Optional byte strings in one buffer: value `i` is `bytes[end(i - 1)..end(i)]`.
+/// Entries a [`Blocks`] block holds before the next starts.
+const BLOCK_ENTRIES: usize = 4096;
+
+/// Marks an absent value in a block's ends (its range is empty); also the most bytes a
+/// block holds.
+const ABSENT: u32 = 1 << 31;
+
+/// One block of [`Blocks`]: its entries' bytes and the end of each in them.
 #[derive(Clone, PartialEq, Eq, Default)]
-struct ByteColumn {
+struct Block {
     bytes: Vec<u8>,
-    /// The end of each value in `bytes`, with [`ABSENT`] set when the value is absent.
-    ends: Vec<u64>,
+    /// The end of each entry in `bytes`, with [`ABSENT`] set when the entry is absent.
+    ends: Vec<u32>,
 }
 
-impl ByteColumn {
-    fn end(&self, i: usize) -> usize {
-        (self.ends[i] & !ABSENT) as usize
+impl Block {
+    fn end(&self, j: usize) -> usize {
+        self.ends.get(j).map_or(0, |&e| (e & !ABSENT) as usize)
+    }
+
+    fn get(&self, j: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(j)?;
+        if end & ABSENT != 0 {
+            return None;
+        }
+        let start = if j == 0 { 0 } else { self.end(j - 1) };
+        self.bytes.get(start..end as usize)
+    }
+
+    /// Entry `j`'s bytes, empty when absent.
+    fn bytes_of(&self, j: usize) -> &[u8] {
+        let start = if j == 0 { 0 } else { self.end(j - 1) };
+        self.bytes.get(start..self.end(j)).unwrap_or_default()
+    }
+}
+
+/// Optional byte strings in blocks of [`BLOCK_ENTRIES`] entries, each block one buffer with
+/// a 4-byte end per entry. A single buffer grown by doubling holds up to twice its final
+/// size while it grows (and copies it each time); blocks grow one at a time, each reserved
+/// at the size of the one before, so the peak is the data plus about a block. A block also
+/// ends early before its bytes would reach 2³¹ (an entry longer than that alone is cut to
+/// it: no record comes near).
+#[derive(Clone, PartialEq, Eq, Default)]
+struct Blocks {
+    blocks: Vec<Block>,
+    /// The first entry of each block.
+    firsts: Vec<usize>,
+    len: usize,
+}
+
+impl Blocks {
+    const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The block and the position in it of entry `i`.
+    fn locate(&self, i: usize) -> Option<(&Block, usize)> {
+        if i >= self.len {
+            return None;
+        }
+        let guess = i / BLOCK_ENTRIES;
+        let b = if self.firsts.get(guess) == Some(&(guess * BLOCK_ENTRIES))
+            && self.firsts.get(guess + 1).is_none_or(|&next| next > i)
+        {
+            guess
+        } else {
+            self.firsts.partition_point(|&first| first <= i) - 1
+        };
+        Some((&self.blocks[b], i - self.firsts[b]))
+    }
+
+    fn get(&self, i: usize) -> Option<&[u8]> {
+        let (block, j) = self.locate(i)?;
+        block.get(j)
+    }
+
+    /// Entry `i`'s bytes, empty when absent or past the end.
+    fn bytes_of(&self, i: usize) -> &[u8] {
+        self.locate(i).map_or(&[], |(block, j)| block.bytes_of(j))
+    }
+
+    /// The block the next entry goes to, started when the last is full.
+    fn open(&mut self) -> &mut Block {
+        let full = self
+            .blocks
+            .last()
+            .is_none_or(|b| b.ends.len() >= BLOCK_ENTRIES);
+        if full {
+            self.start_block();
+        }
+        let last = self.blocks.len() - 1;
+        &mut self.blocks[last]
+    }
+
+    fn start_block(&mut self) {
+        let reserve = self.blocks.last_mut().map_or(0, |b| {
+            b.bytes.shrink_to_fit();
+            b.ends.shrink_to_fit();
+            b.bytes.len() + b.bytes.len() / 16
+        });
+        self.blocks.push(Block {
+            bytes: Vec::with_capacity(reserve.min(ABSENT as usize)),
+            ends: Vec::with_capacity(BLOCK_ENTRIES),
+        });
+        self.firsts.push(self.len);
+    }
+
+    /// Appends an entry whose bytes `write` appends to the buffer it is given.
+    fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        let block = self.open();
+        let start = block.bytes.len();
+        write(&mut block.bytes);
+        if block.bytes.len() >= ABSENT as usize && !block.ends.is_empty() {
+            // Too big for this block: the entry starts the next one.
+            let moved = block.bytes.split_off(start);
+            self.start_block();
+            let last = self.blocks.len() - 1;
+            self.blocks[last].bytes = moved;
+        }
+        let last = self.blocks.len() - 1;
+        let block = &mut self.blocks[last];
+        block.bytes.truncate(ABSENT as usize - 1);
+        block.ends.push(block.bytes.len() as u32);
+        self.len += 1;
     }
 
     fn push(&mut self, value: Option<&[u8]>) {
         match value {
-            Some(v) => {
-                self.bytes.extend_from_slice(v);
-                self.ends.push(self.bytes.len() as u64);
+            Some(v) => self.push_with(|bytes| bytes.extend_from_slice(v)),
+            None => {
+                let block = self.open();
+                block.ends.push(block.bytes.len() as u32 | ABSENT);
+                self.len += 1;
             }
-            None => self.ends.push(self.bytes.len() as u64 | ABSENT),
         }
     }
 
-    fn get(&self, i: usize) -> Option<&[u8]> {
-        let end = *self.ends.get(i)?;
-        if end & ABSENT != 0 {
-            return None;
-        }
-        let start = if i == 0 { 0 } else { self.end(i - 1) };
-        self.bytes.get(start..end as usize)
+    fn reserve_blocks(&mut self, entries: usize) {
+        let blocks = entries.div_ceil(BLOCK_ENTRIES);
+        self.blocks.reserve(blocks);
+        self.firsts.reserve(blocks);
     }
 
     fn shrink_to_fit(&mut self) {
-        self.bytes.shrink_to_fit();
-        self.ends.shrink_to_fit();
+        if let Some(b) = self.blocks.last_mut() {
+            b.bytes.shrink_to_fit();
+            b.ends.shrink_to_fit();
+        }
+        self.blocks.shrink_to_fit();
+        self.firsts.shrink_to_fit();
     }
 }
 
-/// Records' compared-field tokens in one buffer: field `f` of record `i` is the token list
-/// `bytes[end(i, f - 1)..end(i, f)]`, each token written as its length (LEB128) and its
-/// bytes, so a 2-byte q-gram costs 3 bytes and no allocation (as a `Vec<Vec<u8>>` it costs
-/// ~50). What a party's reader appends each row's tokens to, and [`PartyData`]'s field
-/// column.
+/// Records' compared-field tokens in blocks: field `f` of record `i` is one entry holding its
+/// token list, each token written as its length (LEB128) and its bytes, so a 2-byte q-gram
+/// costs 3 bytes and no allocation (as a `Vec<Vec<u8>>` it costs ~50). What a party's reader
+/// appends each row's tokens to, and [`PartyData`]'s field column.
+///
+/// A column may instead hold each field's normalised *value* as its one "token" (none for a
+/// missing value), for a [`PartyData`] made with [`PartyData::with_field_values`], which
+/// tokenises a record's fields only when they are compared: a name is ~10 bytes, its tokens
+/// ~30 of 16.
+///
+/// Cloning is cheap (the blocks are shared until one of the clones is changed).
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct FieldTokenColumn {
     /// Fields per record (the first record's count, unless set by
     /// [`FieldTokenColumn::new`]).
     per_record: usize,
     records: usize,
-    bytes: Vec<u8>,
-    /// The end of each (record, field) in `bytes`, record-major.
-    ends: Vec<u64>,
+    /// One entry per (record, field), record-major.
+    entries: Arc<Blocks>,
     /// The first record whose number of fields differs from `per_record`, and its number.
     ragged: Option<(usize, usize)>,
 }
@@ -73,6 +200,21 @@ impl std::fmt::Debug for FieldTokenColumn {
             .field("per_record", &self.per_record)
             .finish_non_exhaustive()
     }
+}
+
+/// Appends `token` as its LEB128 length and its bytes.
+fn write_token(bytes: &mut Vec<u8>, token: &[u8]) {
+    let mut len = token.len();
+    loop {
+        let low = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            bytes.push(low);
+            break;
+        }
+        bytes.push(low | 0x80);
+    }
+    bytes.extend_from_slice(token);
 }
 
 impl FieldTokenColumn {
@@ -103,6 +245,12 @@ impl FieldTokenColumn {
         self.per_record
     }
 
+    /// Reserves room for the block list of `records` more records (the blocks themselves
+    /// are made as they fill).
+    pub fn reserve(&mut self, records: usize) {
+        Arc::make_mut(&mut self.entries).reserve_blocks(records.saturating_mul(self.per_record));
+    }
+
     /// Appends a record's fields (the first record of a column made with `default()` sets
     /// the number of fields per record; a record with more is cut, one with fewer padded
     /// with empty fields, and the first such record is remembered for the session's check).
@@ -114,22 +262,44 @@ impl FieldTokenColumn {
             self.ragged = Some((self.records, fields.len()));
         }
         self.records += 1;
+        let entries = Arc::make_mut(&mut self.entries);
         for f in 0..self.per_record {
-            for token in fields.get(f).map_or(&[][..], Vec::as_slice) {
-                let mut len = token.len();
-                loop {
-                    let low = (len & 0x7f) as u8;
-                    len >>= 7;
-                    if len == 0 {
-                        self.bytes.push(low);
-                        break;
-                    }
-                    self.bytes.push(low | 0x80);
+            let tokens = fields.get(f).map_or(&[][..], Vec::as_slice);
+            entries.push_with(|bytes| {
+                for token in tokens {
+                    write_token(bytes, token);
                 }
-                self.bytes.extend_from_slice(token);
-            }
-            self.ends.push(self.bytes.len() as u64);
+            });
         }
+    }
+
+    /// Appends a record's fields as normalised values, each field's value its one "token"
+    /// and an empty value none (as [`FieldTokenColumn::push`] otherwise): the column a
+    /// [`PartyData::with_field_values`] takes.
+    pub fn push_values<'v>(&mut self, values: impl IntoIterator<Item = &'v [u8]>) {
+        let mut count = 0;
+        let first = self.records == 0 && self.per_record == 0;
+        let entries = Arc::make_mut(&mut self.entries);
+        for value in values {
+            if count < self.per_record || first {
+                entries.push_with(|bytes| {
+                    if !value.is_empty() {
+                        write_token(bytes, value);
+                    }
+                });
+            }
+            count += 1;
+        }
+        if first {
+            self.per_record = count;
+        }
+        for _ in count..self.per_record {
+            entries.push_with(|_| {});
+        }
+        if count != self.per_record && self.ragged.is_none() {
+            self.ragged = Some((self.records, count));
+        }
+        self.records += 1;
     }
 
     /// The tokens of field `field` of record `record` (none past the end).
@@ -138,15 +308,8 @@ impl FieldTokenColumn {
         if field >= self.per_record || record >= self.records {
             return FieldView { rest: &[] };
         }
-        let at = record * self.per_record + field;
-        let end = self.ends.get(at).map_or(0, |&e| e as usize);
-        let start = if at == 0 {
-            0
-        } else {
-            self.ends.get(at - 1).map_or(0, |&e| e as usize)
-        };
         FieldView {
-            rest: self.bytes.get(start..end).unwrap_or_default(),
+            rest: self.entries.bytes_of(record * self.per_record + field),
         }
     }
 
@@ -161,8 +324,7 @@ impl FieldTokenColumn {
     /// Keeps the records for which `keep(i)` is true, in order (a shard's, a cascade
     /// stage's).
     pub fn retain(&mut self, mut keep: impl FnMut(usize) -> bool) {
-        let mut bytes = Vec::new();
-        let mut ends = Vec::new();
+        let mut entries = Blocks::default();
         let mut records = 0;
         let mut ragged = None;
         for i in 0..self.records {
@@ -175,19 +337,12 @@ impl FieldTokenColumn {
                 ragged = Some((records, count));
             }
             for f in 0..self.per_record {
-                let at = i * self.per_record + f;
-                let start = if at == 0 {
-                    0
-                } else {
-                    self.ends[at - 1] as usize
-                };
-                bytes.extend_from_slice(&self.bytes[start..self.ends[at] as usize]);
-                ends.push(bytes.len() as u64);
+                let bytes = self.entries.bytes_of(i * self.per_record + f);
+                entries.push_with(|out| out.extend_from_slice(bytes));
             }
             records += 1;
         }
-        self.bytes = bytes;
-        self.ends = ends;
+        self.entries = Arc::new(entries);
         self.records = records;
         self.ragged = ragged;
         self.shrink_to_fit();
@@ -195,8 +350,7 @@ impl FieldTokenColumn {
 
     /// Gives unused capacity back.
     pub fn shrink_to_fit(&mut self) {
-        self.bytes.shrink_to_fit();
-        self.ends.shrink_to_fit();
+        Arc::make_mut(&mut self.entries).shrink_to_fit();
     }
 }
 
@@ -227,6 +381,81 @@ impl<'a> Iterator for FieldView<'a> {
     }
 }
 
+/// Turns a compared field's normalised value into its tokens, for a [`PartyData`] that keeps
+/// values ([`PartyData::with_field_values`]): the party's tokenizer, behind a trait so that
+/// the protocol does not depend on the encoder.
+pub trait FieldTokenSource: Send + Sync {
+    /// A tokenizer for one run of values on one thread (it may cache between calls).
+    fn tokenizer(&self) -> Box<dyn FieldValueTokenizer + '_>;
+}
+
+/// One thread's tokenizer of [`FieldTokenSource`].
+pub trait FieldValueTokenizer {
+    /// Sets `out` to the tokens of field `field` whose normalised value is `value`: exactly
+    /// the tokens the party would have read for it.
+    ///
+    /// # Errors
+    /// The value cannot be tokenised (the text of the error, without the value).
+    fn tokens(&mut self, field: usize, value: &[u8], out: &mut FieldTokens) -> Result<(), String>;
+}
+
+/// Reads records' compared fields as tokens, tokenising kept values when the data holds
+/// values ([`PartyData::field_reader`]). One per thread and run of records.
+pub struct FieldReader<'a> {
+    data: &'a PartyData,
+    tokenizer: Option<Box<dyn FieldValueTokenizer + 'a>>,
+}
+
+impl std::fmt::Debug for FieldReader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FieldReader")
+            .field("values", &self.tokenizer.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FieldReader<'_> {
+    /// Sets `out` to the tokens of compared field `field` of record `record` (none past the
+    /// end).
+    ///
+    /// # Errors
+    /// [`ProtocolError::Local`] when a kept value cannot be tokenised or has more than
+    /// [`MAX_FIELD_TOKENS`] tokens (the check a session makes of token columns when it
+    /// starts), naming the record and the field.
+    pub fn tokens(
+        &mut self,
+        record: usize,
+        field: usize,
+        out: &mut FieldTokens,
+    ) -> Result<(), ProtocolError> {
+        out.clear();
+        let view = self.data.field(record, field);
+        let Some(tokenizer) = &mut self.tokenizer else {
+            out.extend(view.map(<[u8]>::to_vec));
+            return Ok(());
+        };
+        let bad = |reason: String| ProtocolError::Local {
+            what: "party data",
+            reason: format!(
+                "record {} ('{}'), compared field {}: {reason}",
+                record + 1,
+                self.data.id(record),
+                field + 1
+            ),
+        };
+        if let Some(value) = view.into_iter().next() {
+            tokenizer.tokens(field, value, out).map_err(bad)?;
+        }
+        if out.len() > MAX_FIELD_TOKENS {
+            return Err(bad(format!(
+                "{} tokens, over the limit of {MAX_FIELD_TOKENS}",
+                out.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// The first record whose number of keys or compared fields differs from the first
 /// record's: [`PartyData`] holds as many key and field columns as its first record has, and
 /// a session checks the rest against its mode ([`new_driver`](super::new_driver)).
@@ -240,8 +469,9 @@ pub(crate) struct Ragged {
 
 /// This party's records, in input order (the rows of the outcome follow it), as columns: the
 /// local ids, each match key of the cascade, the record-level CLKs and the compared fields'
-/// tokens, each in one buffer with an offset per record. A mode's data carries only the
-/// columns it uses (no CLKs in `exact`, no field tokens outside `validate` and `fuzzy`).
+/// tokens (or their normalised values, [`PartyData::with_field_values`]), each in blocks with
+/// an offset per value. A mode's data carries only the columns it uses (no CLKs in `exact`, no
+/// fields outside `validate` and `fuzzy`).
 ///
 /// Build it with [`PartyData::with_columns`] and [`PartyData::push`] (how `blindlink-party`
 /// builds it from the rows it read), or from [`PartyRecord`]s with
@@ -257,15 +487,32 @@ pub(crate) struct Ragged {
 /// assert_eq!((data.len(), data.id(0), data.key(0, 0), data.key(0, 1)),
 ///     (1, "a1", Some(&b"123"[..]), None));
 /// ```
-#[derive(Clone, PartialEq, Eq, Default)]
+#[derive(Clone, Default)]
 pub struct PartyData {
-    ids: ByteColumn,
-    keys: Vec<ByteColumn>,
-    clks: ByteColumn,
+    ids: Blocks,
+    keys: Vec<Blocks>,
+    clks: Blocks,
     fields: FieldTokenColumn,
+    /// Set when `fields` holds normalised values: what makes their tokens.
+    field_values: Option<Arc<dyn FieldTokenSource>>,
     /// The first record with another number of keys than the columns, and its number.
     ragged_keys: Option<(usize, usize)>,
 }
+
+impl PartialEq for PartyData {
+    /// The same columns, and both holding field values or both tokens (the tokenizers are
+    /// not compared).
+    fn eq(&self, other: &Self) -> bool {
+        self.ids == other.ids
+            && self.keys == other.keys
+            && self.clks == other.clks
+            && self.fields == other.fields
+            && self.field_values.is_some() == other.field_values.is_some()
+            && self.ragged_keys == other.ragged_keys
+    }
+}
+
+impl Eq for PartyData {}
 
 impl std::fmt::Debug for PartyData {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -274,6 +521,7 @@ impl std::fmt::Debug for PartyData {
             .field("records", &self.len())
             .field("keys", &self.keys.len())
             .field("fields", &self.fields.per_record)
+            .field("field_values", &self.field_values.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -283,7 +531,7 @@ impl PartyData {
     #[must_use]
     pub fn with_columns(keys: usize, fields: usize) -> Self {
         Self {
-            keys: vec![ByteColumn::default(); keys],
+            keys: vec![Blocks::default(); keys],
             fields: FieldTokenColumn::new(fields),
             ..Self::default()
         }
@@ -295,15 +543,14 @@ impl PartyData {
         records.into_iter().collect()
     }
 
-    /// Reserves room for `records` more records (their offsets; the bytes grow as pushed).
+    /// Reserves room for the block lists of `records` more records (each column grows a
+    /// block at a time as records are pushed).
     pub fn reserve(&mut self, records: usize) {
-        self.ids.ends.reserve(records);
+        self.ids.reserve_blocks(records);
         for column in &mut self.keys {
-            column.ends.reserve(records);
+            column.reserve_blocks(records);
         }
-        self.fields
-            .ends
-            .reserve(records.saturating_mul(self.fields.per_record));
+        self.fields.reserve(records);
     }
 
     /// Appends a record: its id, its keys (in cascade order; a missing key is `None`, costs
@@ -349,14 +596,14 @@ impl PartyData {
 
     /// The number of records.
     #[must_use]
-    pub fn len(&self) -> usize {
-        self.ids.ends.len()
+    pub const fn len(&self) -> usize {
+        self.ids.len()
     }
 
     /// Whether there are no records.
     #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.ids.ends.is_empty()
+    pub const fn is_empty(&self) -> bool {
+        self.ids.len() == 0
     }
 
     /// The number of match-key columns.
@@ -392,7 +639,9 @@ impl PartyData {
         self.clks.get(i)
     }
 
-    /// The tokens of compared field `f` of record `i` (none past the end).
+    /// The tokens of compared field `f` of record `i` (none past the end); for data made
+    /// with [`PartyData::with_field_values`], the field's normalised value as its one item
+    /// (none when missing): read tokens through [`PartyData::field_reader`].
     #[must_use]
     pub fn field(&self, i: usize, f: usize) -> FieldView<'_> {
         if f >= self.fields.per_record || i >= self.len() {
@@ -401,11 +650,39 @@ impl PartyData {
         self.fields.field(i, f)
     }
 
-    /// The tokens of every compared field of record `i`, as owned values.
+    /// Whether the compared fields are kept as normalised values, tokenised when read
+    /// through [`PartyData::field_reader`].
+    #[must_use]
+    pub fn has_field_values(&self) -> bool {
+        self.field_values.is_some()
+    }
+
+    /// A reader of the compared fields' tokens, for one thread and run of records.
+    #[must_use]
+    pub fn field_reader(&self) -> FieldReader<'_> {
+        FieldReader {
+            data: self,
+            tokenizer: self
+                .field_values
+                .as_deref()
+                .map(FieldTokenSource::tokenizer),
+        }
+    }
+
+    /// The tokens of every compared field of record `i`, as owned values (tokenised when the
+    /// data keeps values; a field whose value does not tokenise, which a party's reader never
+    /// keeps, has none).
     #[must_use]
     pub fn fields(&self, i: usize) -> Vec<FieldTokens> {
+        let mut reader = self.field_reader();
         (0..self.fields.per_record)
-            .map(|f| self.field(i, f).map(<[u8]>::to_vec).collect())
+            .map(|f| {
+                let mut tokens = Vec::new();
+                if reader.tokens(i, f, &mut tokens).is_err() {
+                    tokens.clear();
+                }
+                tokens
+            })
             .collect()
     }
 
@@ -437,6 +714,28 @@ impl PartyData {
     #[must_use]
     pub fn with_fields(mut self, fields: FieldTokenColumn) -> Self {
         self.fields = fields;
+        self.field_values = None;
+        self
+    }
+
+    /// As [`PartyData::with_fields`], with each field's normalised value in `values` (as
+    /// [`FieldTokenColumn::push_values`] writes them) instead of its tokens: `tokens` makes a
+    /// record's tokens when its fields are compared ([`PartyData::field_reader`]). What
+    /// `validate` takes, which compares only linked records: a value is a few bytes, its
+    /// tokens 17 bytes each.
+    ///
+    /// # Security
+    /// The values are personal data in the clear (keyed tokens are not); they stay in the
+    /// party's memory as its input did, and never reach the peer: only their tokens do,
+    /// through the grouped PSI, as before.
+    #[must_use]
+    pub fn with_field_values(
+        mut self,
+        values: FieldTokenColumn,
+        tokens: Arc<dyn FieldTokenSource>,
+    ) -> Self {
+        self.fields = values;
+        self.field_values = Some(tokens);
         self
     }
 
@@ -568,6 +867,111 @@ mod tests {
                 ("b", vec![Some(b"3"), None], ragged),
                 ("c", vec![None, None], ragged),
             ],
+        );
+    }
+
+    /// Columns over many blocks (30,000 key and id entries, 90,000 field entries) give back
+    /// every record, and keep them through `retain`.
+    #[test]
+    fn columns_span_blocks() {
+        let records: Vec<PartyRecord> = (0..30_000u32)
+            .map(|i| PartyRecord {
+                id: format!("r{i}"),
+                keys: vec![(i % 7 != 0).then(|| i.to_be_bytes().to_vec())],
+                clk: None,
+                fields: vec![
+                    vec![i.to_le_bytes().to_vec(); (i % 3) as usize],
+                    Vec::new(),
+                    vec![vec![b'x'; (i % 200) as usize]],
+                ],
+            })
+            .collect();
+        let data = PartyData::from_records(records.clone());
+        assert_eq!(data.records().collect::<Vec<_>>(), records);
+        let mut column = FieldTokenColumn::default();
+        for r in &records {
+            column.push(&r.fields);
+        }
+        column.retain(|i| i % 3 == 1);
+        let kept: Vec<_> = records.iter().skip(1).step_by(3).collect();
+        assert_eq!(column.len(), kept.len());
+        for (i, r) in kept.iter().enumerate() {
+            assert_eq!(column.record(i), r.fields, "record {i}");
+        }
+    }
+
+    /// Tokens of a value: its bytes two at a time, and an error for a value with a `!`.
+    struct Pairs;
+
+    impl FieldValueTokenizer for Pairs {
+        fn tokens(
+            &mut self,
+            field: usize,
+            value: &[u8],
+            out: &mut FieldTokens,
+        ) -> Result<(), String> {
+            if value.contains(&b'!') {
+                return Err(format!("field {field} has a '!'"));
+            }
+            out.extend(value.chunks(2).map(<[u8]>::to_vec));
+            Ok(())
+        }
+    }
+
+    impl FieldTokenSource for Pairs {
+        fn tokenizer(&self) -> Box<dyn FieldValueTokenizer + '_> {
+            Box::new(Self)
+        }
+    }
+
+    /// Data that keeps values gives them as `field` and their tokens through the reader (and
+    /// `fields`); a missing value has no tokens; a value that does not tokenise, or has too
+    /// many tokens, is an error naming the record and the field.
+    #[test]
+    fn kept_values_are_tokenised_when_read() {
+        let long = vec![b'a'; 2 * MAX_FIELD_TOKENS + 2];
+        let mut values = FieldTokenColumn::default();
+        values.push_values([&b"abcde"[..], b""]);
+        values.push_values([&b"no!"[..], b"xy"]);
+        values.push_values([&long[..], b"z"]);
+        values.push_values([&b"cut"[..]]);
+        let mut data = PartyData::with_columns(0, 0);
+        for id in ["a", "b", "c", "d"] {
+            data.push(id, [], None, &[]);
+        }
+        let data = data.with_field_values(values, Arc::new(Pairs));
+        assert!(data.has_field_values());
+        assert_eq!(data.field(0, 0).collect::<Vec<_>>(), [b"abcde"]);
+        assert_eq!(data.field(0, 1).count(), 0);
+        let t = |v: &[&[u8]]| v.iter().map(|t| t.to_vec()).collect::<Vec<_>>();
+        assert_eq!(data.fields(0), [t(&[b"ab", b"cd", b"e"]), t(&[])]);
+        assert_eq!(data.fields(3), [t(&[b"cu", b"t"]), t(&[])]);
+        assert_eq!(data.ragged().fields, Some((3, 1)));
+        let mut reader = data.field_reader();
+        let mut out = vec![b"stale".to_vec()];
+        let mut read = |record, field| {
+            reader
+                .tokens(record, field, &mut out)
+                .map(|()| out.len())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(read(1, 1), Ok(1));
+        assert_eq!(read(9, 0), Ok(0));
+        assert_eq!(
+            read(1, 0),
+            Err("invalid party data: record 2 ('b'), compared field 1: field 0 has a '!'".into())
+        );
+        assert_eq!(
+            read(2, 0),
+            Err(format!(
+                "invalid party data: record 3 ('c'), compared field 1: {} tokens, over \
+                 the limit of {MAX_FIELD_TOKENS}",
+                MAX_FIELD_TOKENS + 1
+            ))
+        );
+        assert_eq!(
+            format!("{data:?}"),
+            "PartyData { records: 4, keys: 0, fields: 2, field_values: true, .. }"
         );
     }
 

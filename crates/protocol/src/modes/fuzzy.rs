@@ -540,13 +540,20 @@ fn pair_groups(
     names: &[(u32, u32)],
     range: std::ops::Range<usize>,
     record: impl Fn(usize) -> usize,
-) -> Vec<TokenGroup> {
+) -> Result<Vec<TokenGroup>, ProtocolError> {
     let mut groups = Vec::with_capacity(range.len() * cx.data.field_count());
+    let mut fields = cx.data.field_reader();
     for n in range {
         let (b, k) = names[n];
-        grouped::pair_groups(&pair_name(b, k), &cx.data, record(n), &mut groups);
+        grouped::pair_groups(
+            &pair_name(b, k),
+            &cx.data,
+            &mut fields,
+            record(n),
+            &mut groups,
+        )?;
     }
-    groups
+    Ok(groups)
 }
 
 /// The querier's candidate pairs `(candidate number, own record)`, ascending: each

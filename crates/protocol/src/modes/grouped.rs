@@ -55,7 +55,7 @@ use blindlink_psi::{
 use super::MAX_FIELD_TOKENS;
 use super::chunks::split;
 use super::common::{Context, local_psi, peer_psi};
-use super::data::PartyData;
+use super::data::{FieldReader, PartyData};
 use super::shell::Expect;
 use crate::{Disclosure, DisclosureLedger, Message, MessageKind, ProtocolError};
 
@@ -193,12 +193,12 @@ impl BatchQuerier {
     pub(crate) fn fill(
         &mut self,
         cx: &mut Context,
-        mut build: impl FnMut(&Context, Range<usize>) -> Vec<TokenGroup>,
+        mut build: impl FnMut(&Context, Range<usize>) -> Result<Vec<TokenGroup>, ProtocolError>,
     ) -> Result<Vec<Message>, ProtocolError> {
         let mut send = Vec::new();
         while self.in_flight.len() < WINDOW && self.next < self.batches.count() {
             let batch = self.next;
-            let groups = build(cx, self.batches.pairs_of(batch));
+            let groups = build(cx, self.batches.pairs_of(batch))?;
             let limits = limits(&self.buckets, groups.len());
             let own_padded = own_padded(&groups, &self.buckets);
             let (state, query) =
@@ -287,12 +287,12 @@ impl BatchAnswerer {
     pub(crate) fn prepare(
         &mut self,
         cx: &mut Context,
-        build: impl FnOnce(&Context, Range<usize>) -> Vec<TokenGroup>,
+        build: impl FnOnce(&Context, Range<usize>) -> Result<Vec<TokenGroup>, ProtocolError>,
     ) -> Result<(), ProtocolError> {
         if self.ready.is_some() || self.next >= self.batches.count() {
             return Ok(());
         }
-        let groups = build(cx, self.batches.pairs_of(self.next));
+        let groups = build(cx, self.batches.pairs_of(self.next))?;
         let limits = limits(&self.buckets, groups.len());
         let ready =
             GroupedAnswerer::start(&cx.session, &groups, &self.buckets, &limits, &mut cx.rng)
@@ -361,14 +361,27 @@ pub(crate) fn label(name: &[u8], field: usize) -> Vec<u8> {
     label
 }
 
-/// The groups of one pair: one per field of `record_fields`, labelled by `name`.
-pub(crate) fn pair_groups(name: &[u8], data: &PartyData, record: usize, out: &mut Vec<TokenGroup>) {
+/// The groups of one pair: one per compared field of `record` (read through `fields`, which
+/// tokenises kept values), labelled by `name`.
+///
+/// # Errors
+/// A kept value does not tokenise or has too many tokens ([`FieldReader::tokens`]).
+pub(crate) fn pair_groups(
+    name: &[u8],
+    data: &PartyData,
+    fields: &mut FieldReader<'_>,
+    record: usize,
+    out: &mut Vec<TokenGroup>,
+) -> Result<(), ProtocolError> {
     for field in 0..data.field_count() {
+        let mut tokens = Vec::new();
+        fields.tokens(record, field, &mut tokens)?;
         out.push(TokenGroup {
             label: label(name, field),
-            tokens: data.field(record, field).map(<[u8]>::to_vec).collect(),
+            tokens,
         });
     }
+    Ok(())
 }
 
 /// The Dice coefficient of one field from its counts (see the module documentation), or

@@ -51,7 +51,9 @@ pub use config::{
     FuzzyConfig, MAX_FIELD_TOKENS, MAX_FIELDS, MAX_FUZZY_PAIRS, MAX_MATCH_KEYS, MAX_RECORDS,
     MAX_TOKEN_BYTES, ModeConfig, PartyRecord, ValidateConfig, derive_blocking_key,
 };
-pub use data::{FieldTokenColumn, FieldView, PartyData};
+pub use data::{
+    FieldReader, FieldTokenColumn, FieldTokenSource, FieldValueTokenizer, FieldView, PartyData,
+};
 pub use fuzzy::{BlockingInput, fuzzy_blocking_tokens, fuzzy_candidate_pairs, fuzzy_exact_tokens};
 pub use score::{FieldAgreement, FieldScoring, ValidateScorer};
 pub use validate::ValidationOutcome;

@@ -131,14 +131,21 @@ fn groups(
     pairs: &[(u32, u16)],
     range: std::ops::Range<usize>,
     record: impl Fn(usize, usize) -> usize,
-) -> Vec<TokenGroup> {
+) -> Result<Vec<TokenGroup>, ProtocolError> {
     let mut groups = Vec::with_capacity(range.len() * cx.data.field_count());
+    let mut fields = cx.data.field_reader();
     for &(i, h) in &pairs[range] {
         let i = i as usize;
         let r = record(i, usize::from(h));
-        grouped::pair_groups(&pair_name(&links[i].0, h), &cx.data, r, &mut groups);
+        grouped::pair_groups(
+            &pair_name(&links[i].0, h),
+            &cx.data,
+            &mut fields,
+            r,
+            &mut groups,
+        )?;
     }
-    groups
+    Ok(groups)
 }
 
 /// Every `(link, holder)` pair in pair order: link by link, its holders in order.
