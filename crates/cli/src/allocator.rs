@@ -22,8 +22,8 @@ const DECAY_KEYS: [&str; 4] = [
     "arena.0.muzzy_decay_ms\0",
 ];
 
-/// Makes jemalloc return pages to the system as soon as they are free (dirty and muzzy
-/// decay 0 ms, see [`DECAY_KEYS`]). Call it first in `main`, before any thread starts, so
+/// Makes jemalloc return pages to the system as soon as they are free: dirty and muzzy decay
+/// 0 ms for arena 0 and as the default of every arena made later. Call it first in `main`, before any thread starts, so
 /// that every arena gets the setting.
 ///
 /// # Errors
