@@ -5,7 +5,7 @@
 //! points) and allocates the next ones on another (tokio's workers, rayon's pool, the
 //! blocking threads of the drivers' steps). glibc's malloc keeps such memory in per-thread
 //! arenas for reuse, and it counts in the resident set: at 1M records a `serve` process held
-//! about 1.5 times its live heap (papers/scale.md §2, "The allocator"). jemalloc with its
+//! 1.9 times what it holds on jemalloc (papers/scale.md §2, "The allocator"). jemalloc with its
 //! decay times at 0 ms returns a freed run of pages as soon as it is free, so the resident
 //! set follows the live heap.
 //!
