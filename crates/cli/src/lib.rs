@@ -7,6 +7,8 @@
 
 use clap::{Parser, Subcommand};
 
+#[cfg(not(target_env = "msvc"))]
+pub mod allocator;
 pub mod commands;
 pub mod output;
 
