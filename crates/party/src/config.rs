@@ -71,6 +71,10 @@
 //!                                   # <output dir>/stage-K/shard-I-of-N
 //! key = "prefecture"                # fuzzy only: shard by this [[input.match_key]], a coarse
 //!                                   # blocking key (a true pair whose values differ is lost)
+//!
+//! [limits]                          # optional: how long this side lets a session run
+//! session_minutes = 60              # the whole session (1 to 10080; both sides': the shorter wins)
+//! idle_seconds = 600                # one wait for the peer's next message (1 to 86400)
 //! ```
 
 use std::collections::BTreeMap;
@@ -106,6 +110,56 @@ struct RawConfig {
     input: RawInput,
     output: RawOutput,
     shard: Option<RawShard>,
+    limits: Option<RawLimits>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    session_minutes: Option<i64>,
+    idle_seconds: Option<i64>,
+}
+
+/// `[limits]`: the longest a session may run, and the longest one wait for the peer. A
+/// national-scale `validate` runs for hours, longer than the transport's defaults (60 min and
+/// 10 min), and a loaded machine stretches every phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// `session_minutes`: the whole session (`None`: the transport's default).
+    pub session_deadline: Option<std::time::Duration>,
+    /// `idle_seconds`: one wait for the peer's next message (`None`: the transport's default).
+    pub idle_timeout: Option<std::time::Duration>,
+}
+
+/// The most `[limits] session_minutes` may be: a week.
+pub const MAX_SESSION_MINUTES: i64 = 7 * 24 * 60;
+/// The most `[limits] idle_seconds` may be: a day.
+pub const MAX_IDLE_SECONDS: i64 = 24 * 60 * 60;
+
+fn parse_limits(raw: Option<&RawLimits>, shown: &str) -> Result<SessionLimits, PartyError> {
+    let Some(raw) = raw else {
+        return Ok(SessionLimits::default());
+    };
+    let check = |key: &str, value: Option<i64>, max: i64, unit: u64| match value {
+        None => Ok(None),
+        Some(v) if (1..=max).contains(&v) => Ok(Some(std::time::Duration::from_secs(
+            v.unsigned_abs() * unit,
+        ))),
+        Some(v) => Err(PartyError::config(
+            shown,
+            key,
+            format!("{v} is out of range (1 to {max})"),
+        )),
+    };
+    Ok(SessionLimits {
+        session_deadline: check(
+            "limits.session_minutes",
+            raw.session_minutes,
+            MAX_SESSION_MINUTES,
+            60,
+        )?,
+        idle_timeout: check("limits.idle_seconds", raw.idle_seconds, MAX_IDLE_SECONDS, 1)?,
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -315,6 +369,8 @@ pub struct PartyConfig {
     pub max_sessions: u64,
     /// `link`: the server's address and certificate name.
     pub peer: Option<(SocketAddr, String)>,
+    /// `[limits]`: how long this side lets a session run.
+    pub limits: SessionLimits,
     /// TLS files or plaintext loopback.
     pub tls: TlsFiles,
     /// The CLK schema.
@@ -715,6 +771,7 @@ impl PartyConfig {
             ));
         }
 
+        let limits = parse_limits(raw.limits.as_ref(), &shown)?;
         let shard = raw
             .shard
             .as_ref()
@@ -760,6 +817,7 @@ impl PartyConfig {
             allowed_peers,
             max_sessions,
             peer,
+            limits,
             tls,
             schema: resolve(&raw.linkage.schema),
             key_file: resolve(&raw.linkage.key_file),
@@ -1073,6 +1131,78 @@ dir = "out/registry"
     }
 
     #[test]
+    fn limits_set_the_session_deadline_and_idle_wait() {
+        use std::time::Duration;
+        let parse = |limits: &str| {
+            PartyConfig::parse(
+                &format!("{SERVE}[limits]\n{limits}\n"),
+                Path::new("peers/registry.toml"),
+                PartyCommand::Serve,
+                &LiteralAddresses,
+            )
+            .map(|c| c.limits)
+            .map_err(|e| format!("{e:#}"))
+        };
+        let none = SessionLimits::default();
+        assert_eq!(
+            PartyConfig::parse(
+                SERVE,
+                Path::new("p.toml"),
+                PartyCommand::Serve,
+                &LiteralAddresses
+            )
+            .unwrap()
+            .limits,
+            none
+        );
+        assert_eq!(parse(""), Ok(none));
+        assert_eq!(
+            parse("session_minutes = 240\nidle_seconds = 1800"),
+            Ok(SessionLimits {
+                session_deadline: Some(Duration::from_secs(240 * 60)),
+                idle_timeout: Some(Duration::from_secs(1800)),
+            })
+        );
+        assert_eq!(
+            parse("session_minutes = 10080"),
+            Ok(SessionLimits {
+                session_deadline: Some(Duration::from_secs(7 * 24 * 3600)),
+                idle_timeout: None,
+            })
+        );
+        let mut wrong = Vec::new();
+        for (limits, expected) in [
+            (
+                "session_minutes = 0",
+                "peers/registry.toml: limits.session_minutes: 0 is out of range (1 to 10080)",
+            ),
+            (
+                "session_minutes = 10081",
+                "peers/registry.toml: limits.session_minutes: 10081 is out of range (1 to 10080)",
+            ),
+            (
+                "idle_seconds = -5",
+                "peers/registry.toml: limits.idle_seconds: -5 is out of range (1 to 86400)",
+            ),
+            (
+                "idle_seconds = 86401",
+                "peers/registry.toml: limits.idle_seconds: 86401 is out of range (1 to 86400)",
+            ),
+            (
+                "session_hours = 2",
+                "peers/registry.toml:24: unknown field `session_hours`, expected \
+                 `session_minutes` or `idle_seconds`",
+            ),
+        ] {
+            let got = parse(limits).map(|_| "ok".to_owned()).unwrap_or_else(|e| e);
+            if got != expected {
+                wrong.push((limits, got));
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    #[test]
     fn bad_configs_name_the_file_and_key() {
         use PartyCommand::{Link, Serve};
         let mut wrong = Vec::new();
@@ -1094,7 +1224,7 @@ dir = "out/registry"
         wrong.extend(check(
             ("[server]", "[peer]\naddress = \"x\"\nname = \"r\"\n[unused]"),
             Serve,
-            "peers/registry.toml:7: unknown field `unused`, expected one of `name`, `mode`, `server`, `peer`, `tls`, `linkage`, `input`, `output`, `shard`",
+            "peers/registry.toml:7: unknown field `unused`, expected one of `name`, `mode`, `server`, `peer`, `tls`, `linkage`, `input`, `output`, `shard`, `limits`",
         ));
         wrong.extend(check(
             ("name = \"registry\"", "name = \"registry\" "),

@@ -33,8 +33,8 @@ pub use builder::{
     BATCH_ROWS, InputOptions, RecordSource, RecordsBuilder, RecordsSpec, RowSharder,
 };
 pub use config::{
-    ConfigHost, EraDates, InvalidRows, KeyColumn, LiteralAddresses, MatchKeySpec, PartyCommand,
-    PartyConfig, TlsFiles,
+    ConfigHost, EraDates, InvalidRows, KeyColumn, LiteralAddresses, MAX_IDLE_SECONDS,
+    MAX_SESSION_MINUTES, MatchKeySpec, PartyCommand, PartyConfig, SessionLimits, TlsFiles,
 };
 pub use error::PartyError;
 pub use keys::{Keyless, MatchKeyEncoder, has_date_step, join_parts};

@@ -73,6 +73,18 @@ pub struct RunOptions {
     pub quiet: bool,
 }
 
+/// The transport limits with the config's `[limits]` in place of the defaults they set.
+fn limits_for(base: &Limits, config: &super::PartyConfig) -> Limits {
+    let mut limits = base.clone();
+    if let Some(deadline) = config.limits.session_deadline {
+        limits.session_deadline = deadline;
+    }
+    if let Some(idle) = config.limits.idle_timeout {
+        limits.idle_timeout = idle;
+    }
+    limits
+}
+
 fn session_rng(seed: Option<u64>) -> anyhow::Result<ChaCha20Rng> {
     match seed {
         Some(seed) => Ok(ChaCha20Rng::seed_from_u64(seed)),
@@ -214,7 +226,7 @@ pub async fn serve_each(
     let server_config = ServerConfig {
         security,
         allowed_peers: config.allowed_peers.clone(),
-        limits: options.limits.clone(),
+        limits: limits_for(&options.limits, config),
         offer: prepared.offer.clone(),
         secret: Zeroizing::new(party.secret.to_vec()),
     };
@@ -342,7 +354,7 @@ pub async fn link(
         address,
         server_name: server_name.clone(),
         security: transport_security(config)?,
-        limits: options.limits.clone(),
+        limits: limits_for(&options.limits, config),
     };
     let mut rng = session_rng(options.seed)?;
     let mut driver = new_driver(
@@ -395,4 +407,64 @@ pub async fn link(
         output_dir: dir,
         elapsed: started.elapsed(),
     })
+}
+
+#[cfg(test)]
+mod limits_tests {
+    use std::time::Duration;
+
+    use blindlink_party::{LiteralAddresses, PartyCommand, SessionLimits};
+
+    use super::{Limits, limits_for};
+
+    #[test]
+    fn the_configs_limits_replace_the_defaults_they_set() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/peers/registry.toml"
+        ))
+        .unwrap();
+        let path = std::path::Path::new("examples/peers/registry.toml");
+        let parse = |text: &str| {
+            super::super::PartyConfig(
+                blindlink_party::PartyConfig::parse(
+                    text,
+                    path,
+                    PartyCommand::Serve,
+                    &LiteralAddresses,
+                )
+                .unwrap(),
+            )
+        };
+        let base = Limits::default();
+        let plain = parse(&text);
+        assert_eq!(plain.limits, SessionLimits::default());
+        let got = limits_for(&base, &plain);
+        assert_eq!(
+            (got.session_deadline, got.idle_timeout),
+            (base.session_deadline, base.idle_timeout)
+        );
+        let got = limits_for(
+            &base,
+            &parse(&format!("{text}\n[limits]\nsession_minutes = 480\n")),
+        );
+        assert_eq!(
+            (got.session_deadline, got.idle_timeout),
+            (Duration::from_secs(480 * 60), base.idle_timeout)
+        );
+        let got = limits_for(
+            &base,
+            &parse(&format!(
+                "{text}\n[limits]\nsession_minutes = 2\nidle_seconds = 30\n"
+            )),
+        );
+        assert_eq!(
+            (got.session_deadline, got.idle_timeout, got.max_chunk_bytes),
+            (
+                Duration::from_secs(120),
+                Duration::from_secs(30),
+                base.max_chunk_bytes
+            )
+        );
+    }
 }
