@@ -214,12 +214,7 @@ impl FieldTokenizer {
         scratch: &mut FieldTokenScratch,
         mut emit: impl FnMut(usize, &str),
     ) -> Result<(), EncodingError> {
-        if values.len() != self.columns {
-            return Err(EncodingError::RecordLength {
-                expected: self.columns,
-                found: values.len(),
-            });
-        }
+        self.check_length(values)?;
         let FieldTokenScratch {
             normalised,
             normalise_scratch,
@@ -284,6 +279,18 @@ impl FieldTokenizer {
         d
     }
 
+    /// A record must have one value per column.
+    fn check_length(&self, values: &[&str]) -> Result<(), EncodingError> {
+        if values.len() == self.columns {
+            Ok(())
+        } else {
+            Err(EncodingError::RecordLength {
+                expected: self.columns,
+                found: values.len(),
+            })
+        }
+    }
+
     /// Emits `(field index, token)` for every token of every field, in field order, before
     /// any hashing: what the encoder hashes into its Bloom filters.
     fn plain_tokens(
@@ -295,12 +302,7 @@ impl FieldTokenizer {
         token: &mut String,
         mut emit: impl FnMut(usize, &str),
     ) -> Result<(), EncodingError> {
-        if values.len() != self.columns {
-            return Err(EncodingError::RecordLength {
-                expected: self.columns,
-                found: values.len(),
-            });
-        }
+        self.check_length(values)?;
         for (i, (field, raw)) in self.fields.iter().zip(values).enumerate() {
             let text = field.text(raw, normalised, normalise_scratch)?;
             field.tokens(text, chars, token, |t| emit(i, t))?;
