@@ -145,7 +145,7 @@ fn ledger_counts(dir: &Path) -> (BTreeMap<String, u64>, usize, serde_json::Value
     let ledger = DisclosureLedger::from_json(&text).unwrap();
     let mut counts = BTreeMap::new();
     let mut pairs = 0;
-    for entry in &ledger.disclosures {
+    for entry in ledger.disclosures() {
         let (name, n) = match &entry.disclosure {
             Disclosure::Schema { fields } => ("schema".to_owned(), *fields),
             Disclosure::SetSize { key, size } => (format!("set_size {key}"), *size),

@@ -279,12 +279,12 @@ pub fn write_ledger_json(
     let rest = head
         .strip_prefix(EMPTY)
         .ok_or_else(|| PartyError::Ledger("ledger members out of order".to_owned()))?;
-    if ledger.disclosures.is_empty() {
+    if ledger.disclosure_count() == 0 {
         out.write_all(EMPTY.as_bytes()).map_err(io)?;
     } else {
         out.write_all(b"{\n  \"disclosures\": [").map_err(io)?;
-        for (i, entry) in ledger.disclosures.iter().enumerate() {
-            value = serde_json::to_value(entry).map_err(fail)?;
+        for (i, entry) in ledger.disclosures().enumerate() {
+            value = serde_json::to_value(&entry).map_err(fail)?;
             let text = serde_json::to_string_pretty(&value).map_err(fail)?;
             out.write_all(if i == 0 { b"\n" } else { b",\n" })
                 .map_err(io)?;
@@ -335,11 +335,7 @@ pub fn report_text(
         let _ = writeln!(text, "{who} learned:");
         // Grouped PSI discloses per compared pair: one line for all of them.
         let (mut shared, mut padded) = (0u64, 0u64);
-        for entry in ledger
-            .disclosures
-            .iter()
-            .filter(|e| e.learned_by == learned_by)
-        {
+        for entry in ledger.disclosures().filter(|e| e.learned_by == learned_by) {
             match &entry.disclosure {
                 Disclosure::SharedTokenCounts { .. } => shared += 1,
                 Disclosure::PaddedTokenCounts { .. } => padded += 1,
@@ -401,8 +397,7 @@ pub fn report_text(
 /// What `clk-exchange` gave away, in words: the receiver of the CLKs holds the linkage key.
 fn clk_exchange_warning(ledger: &DisclosureLedger) -> String {
     let received = ledger
-        .disclosures
-        .iter()
+        .disclosures()
         .any(|e| e.learned_by == ledger.role && matches!(e.disclosure, Disclosure::Clks { .. }));
     if received {
         "warning: clk-exchange: this side received the peer's CLKs and holds the linkage key, so \

@@ -228,14 +228,11 @@ fn main() {
     let (oa, ob) = (da.outcome().unwrap(), db.outcome().unwrap());
 
     // The peer's padded sizes the comparing side's ledger records, by pair name.
-    let ledger_padded: HashMap<&str, &Vec<u32>> = ledgers
+    let ledger_padded: HashMap<String, Vec<u32>> = ledgers
         .initiator
-        .disclosures
-        .iter()
-        .filter_map(|e| match &e.disclosure {
-            Disclosure::SharedTokenCounts { pair, peer_padded } => {
-                Some((pair.as_str(), peer_padded))
-            }
+        .disclosures()
+        .filter_map(|e| match e.disclosure {
+            Disclosure::SharedTokenCounts { pair, peer_padded } => Some((pair, peer_padded)),
             _ => None,
         })
         .collect();
@@ -289,7 +286,7 @@ fn main() {
             .map(|(own, peer)| observe(own, peer, &buckets))
             .unzip();
         if let Some(expected) = ledger_padded.get(name.as_str()) {
-            assert_eq!(*expected, &padded, "pair {name}");
+            assert_eq!(expected, &padded, "pair {name}");
             checked += 1;
         }
         let is_right = match outcome[row.local_id.as_str()] {

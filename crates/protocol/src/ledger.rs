@@ -3,8 +3,9 @@
 //! learn about its own. Each run writes it as JSON next to its outputs.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::message::MessageKind;
 use crate::session::{Role, SessionId};
@@ -117,6 +118,227 @@ pub struct DisclosureEntry {
     pub disclosure: Disclosure,
 }
 
+/// How both parties name a compared pair: the `pair` of [`Disclosure::SharedTokenCounts`]
+/// and [`Disclosure::PaddedTokenCounts`], written as text in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PairName {
+    /// `validate`: a linked record of the other party, by link id and its place among the
+    /// link's records (`<link id in hex>#<holder>`).
+    Link {
+        /// The link id.
+        id: [u8; 32],
+        /// The record's place among the link's records.
+        holder: u16,
+    },
+    /// `fuzzy`: the `k`-th candidate of the other party's candidate record `record`
+    /// (`candidate <record>#<k>`).
+    Candidate {
+        /// The candidate record's number.
+        record: u32,
+        /// The candidate's place among that record's candidates.
+        k: u32,
+    },
+}
+
+impl fmt::Display for PairName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Link { id, holder } => write!(f, "{}#{holder}", hex::encode(id)),
+            Self::Candidate { record, k } => write!(f, "candidate {record}#{k}"),
+        }
+    }
+}
+
+/// One compared pair kept compactly: its name, who learned the shared counts, and its padded
+/// sizes in [`PairLog::padded`].
+#[derive(Debug, Clone, Copy)]
+struct LoggedPair {
+    name: PairName,
+    /// The party that learned the shared counts; the other learned the padded sizes.
+    comparing: Role,
+}
+
+/// The per-pair disclosures of a session, ~60 bytes a pair instead of two entries with their
+/// own strings and vectors (~360 bytes): at a million compared pairs that is what decides
+/// `validate`'s memory per record.
+#[derive(Debug, Clone, Default)]
+struct PairLog {
+    /// Fields per pair (the same for every pair of a session).
+    width: usize,
+    pairs: Vec<LoggedPair>,
+    /// Per pair, `width` padded sizes of the answering side then `width` of the comparing side.
+    padded: Vec<u16>,
+}
+
+impl PairLog {
+    /// Keeps the pair if it fits the compact form (both sides `width` fields, every size
+    /// under 2¹⁶); `false` if it does not.
+    fn push(&mut self, pair: LoggedPair, answerer: &[u32], querier: &[u32]) -> bool {
+        let width = answerer.len();
+        let fits = |v: &[u32]| v.iter().all(|&x| x <= u32::from(u16::MAX));
+        if querier.len() != width
+            || (!self.pairs.is_empty() && width != self.width)
+            || !fits(answerer)
+            || !fits(querier)
+        {
+            return false;
+        }
+        self.width = width;
+        self.pairs.push(pair);
+        // The sizes fit (checked above).
+        self.padded
+            .extend(answerer.iter().chain(querier).map(|&x| x as u16));
+        true
+    }
+
+    /// The two entries of pair `p`: the shared counts, then the padded sizes.
+    fn entry(&self, p: usize, second: bool) -> DisclosureEntry {
+        let LoggedPair { name, comparing } = self.pairs[p];
+        let start = p * 2 * self.width + if second { self.width } else { 0 };
+        let sizes = self.padded[start..start + self.width]
+            .iter()
+            .map(|&x| u32::from(x))
+            .collect();
+        let pair = name.to_string();
+        if second {
+            DisclosureEntry {
+                learned_by: comparing.peer(),
+                disclosure: Disclosure::PaddedTokenCounts {
+                    pair,
+                    padded: sizes,
+                },
+            }
+        } else {
+            DisclosureEntry {
+                learned_by: comparing,
+                disclosure: Disclosure::SharedTokenCounts {
+                    pair,
+                    peer_padded: sizes,
+                },
+            }
+        }
+    }
+}
+
+/// One place in the ledger's order: a disclosure, or a run of compared pairs in the pair log.
+#[derive(Debug, Clone)]
+enum Item {
+    Entry(DisclosureEntry),
+    Pairs { start: usize, end: usize },
+}
+
+/// The disclosures of a ledger in the order they happened, per-pair ones kept compactly.
+#[derive(Debug, Clone, Default)]
+struct Disclosures {
+    items: Vec<Item>,
+    pairs: PairLog,
+}
+
+impl Disclosures {
+    fn push(&mut self, entry: DisclosureEntry) {
+        self.items.push(Item::Entry(entry));
+    }
+
+    fn push_pair(&mut self, pair: LoggedPair, answerer: &[u32], querier: &[u32]) {
+        if self.pairs.push(pair, answerer, querier) {
+            let p = self.pairs.pairs.len() - 1;
+            match self.items.last_mut() {
+                Some(Item::Pairs { end, .. }) if *end == p => *end = p + 1,
+                _ => self.items.push(Item::Pairs {
+                    start: p,
+                    end: p + 1,
+                }),
+            }
+            return;
+        }
+        let pair_text = pair.name.to_string();
+        self.push(DisclosureEntry {
+            learned_by: pair.comparing,
+            disclosure: Disclosure::SharedTokenCounts {
+                pair: pair_text.clone(),
+                peer_padded: answerer.to_vec(),
+            },
+        });
+        self.push(DisclosureEntry {
+            learned_by: pair.comparing.peer(),
+            disclosure: Disclosure::PaddedTokenCounts {
+                pair: pair_text,
+                padded: querier.to_vec(),
+            },
+        });
+    }
+
+    fn len(&self) -> usize {
+        self.items
+            .iter()
+            .map(|item| match item {
+                Item::Entry(_) => 1,
+                Item::Pairs { start, end } => 2 * (end - start),
+            })
+            .sum()
+    }
+
+    fn iter(&self) -> DisclosureIter<'_> {
+        DisclosureIter {
+            disclosures: self,
+            item: 0,
+            half: 0,
+        }
+    }
+}
+
+/// The disclosures of a ledger, in order, each made whole (see
+/// [`DisclosureLedger::disclosures`]).
+#[derive(Debug, Clone)]
+pub struct DisclosureIter<'a> {
+    disclosures: &'a Disclosures,
+    item: usize,
+    /// Within a run of pairs: how many entries of it were given so far.
+    half: usize,
+}
+
+impl Iterator for DisclosureIter<'_> {
+    type Item = DisclosureEntry;
+
+    fn next(&mut self) -> Option<DisclosureEntry> {
+        loop {
+            match self.disclosures.items.get(self.item)? {
+                Item::Entry(entry) => {
+                    self.item += 1;
+                    return Some(entry.clone());
+                }
+                Item::Pairs { start, end } => {
+                    let p = start + self.half / 2;
+                    if p >= *end {
+                        self.item += 1;
+                        self.half = 0;
+                        continue;
+                    }
+                    let entry = self.disclosures.pairs.entry(p, self.half % 2 == 1);
+                    self.half += 1;
+                    return Some(entry);
+                }
+            }
+        }
+    }
+}
+
+impl Serialize for Disclosures {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Disclosures {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let entries = Vec::<DisclosureEntry>::deserialize(deserializer)?;
+        Ok(Self {
+            items: entries.into_iter().map(Item::Entry).collect(),
+            pairs: PairLog::default(),
+        })
+    }
+}
+
 /// The ledger of one side of one session.
 ///
 /// # Example
@@ -130,7 +352,7 @@ pub struct DisclosureEntry {
 /// assert!(json.contains("\"intersection_size\""));
 /// assert_eq!(DisclosureLedger::from_json(&json).unwrap(), ledger);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DisclosureLedger {
     /// The session.
     pub session_id: SessionId,
@@ -144,9 +366,27 @@ pub struct DisclosureLedger {
     pub sent: Traffic,
     /// What this side received.
     pub received: Traffic,
-    /// What each party learned about the other's data, in the order it happened.
-    pub disclosures: Vec<DisclosureEntry>,
+    /// What each party learned about the other's data, in the order it happened (read with
+    /// [`DisclosureLedger::disclosures`]).
+    disclosures: Disclosures,
 }
+
+/// Two ledgers are equal when they say the same: the same header and the same disclosures in
+/// the same order, however each keeps them.
+impl PartialEq for DisclosureLedger {
+    fn eq(&self, other: &Self) -> bool {
+        self.session_id == other.session_id
+            && self.role == other.role
+            && self.mode == other.mode
+            && self.peer == other.peer
+            && self.sent == other.sent
+            && self.received == other.received
+            && self.disclosures.len() == other.disclosures.len()
+            && self.disclosures.iter().eq(other.disclosures.iter())
+    }
+}
+
+impl Eq for DisclosureLedger {}
 
 impl DisclosureLedger {
     /// An empty ledger.
@@ -159,7 +399,7 @@ impl DisclosureLedger {
             peer: peer.into(),
             sent: Traffic::default(),
             received: Traffic::default(),
-            disclosures: Vec::new(),
+            disclosures: Disclosures::default(),
         }
     }
 
@@ -187,6 +427,48 @@ impl DisclosureLedger {
             learned_by: self.role.peer(),
             disclosure,
         });
+    }
+
+    /// Notes a disclosure as it stands (e.g. one read from another ledger).
+    pub fn push_disclosure(&mut self, entry: DisclosureEntry) {
+        self.disclosures.push(entry);
+    }
+
+    /// Notes one compared pair (grouped PSI), the same on both sides: the comparing side
+    /// learned each field's shared-token count and the other side's padded sizes
+    /// (`answerer_padded`: a [`Disclosure::SharedTokenCounts`]); the other side learned the
+    /// comparing side's padded sizes (`querier_padded`: a [`Disclosure::PaddedTokenCounts`]).
+    /// `comparing`: whether this side is the comparing one. Kept in ~60 bytes, not two
+    /// entries: a session may compare millions of pairs.
+    pub fn record_pair(
+        &mut self,
+        name: PairName,
+        comparing: bool,
+        answerer_padded: &[u32],
+        querier_padded: &[u32],
+    ) {
+        let comparing = if comparing {
+            self.role
+        } else {
+            self.role.peer()
+        };
+        self.disclosures.push_pair(
+            LoggedPair { name, comparing },
+            answerer_padded,
+            querier_padded,
+        );
+    }
+
+    /// What each party learned about the other's data, in the order it happened.
+    #[must_use]
+    pub fn disclosures(&self) -> DisclosureIter<'_> {
+        self.disclosures.iter()
+    }
+
+    /// The number of disclosures ([`DisclosureLedger::disclosures`] gives this many).
+    #[must_use]
+    pub fn disclosure_count(&self) -> usize {
+        self.disclosures.len()
     }
 
     /// The ledger as pretty-printed JSON.

@@ -51,7 +51,9 @@ pub use hello::{
     MAX_PARAMETER_NAME_BYTES, MAX_PARAMETER_VALUE_BYTES, MAX_PARAMETERS, MAX_SCHEMA_FIELDS,
     PROTOCOL_VERSION, Parameters, SHARD_PARAMETER, STAGE_PARAMETER, SchemaDescriptor,
 };
-pub use ledger::{Disclosure, DisclosureEntry, DisclosureLedger, Traffic, TrafficCount};
+pub use ledger::{
+    Disclosure, DisclosureEntry, DisclosureIter, DisclosureLedger, PairName, Traffic, TrafficCount,
+};
 pub use message::{
     MAX_ABORT_REASON_BYTES, MAX_MODE_CHUNK_BYTES, MAX_PING_PAYLOAD_BYTES, Message, MessageKind,
     ModeChunk, Ping, max_frame_len,

@@ -461,6 +461,142 @@ fn ledger_json_golden() {
     );
 }
 
+/// The per-pair disclosures, kept compactly, read and write as the two entries they stand
+/// for: the same JSON as `record_learned`/`record_revealed` of those entries would give.
+#[test]
+fn compact_pairs_are_the_entries_they_stand_for() {
+    let link = PairName::Link {
+        id: [0xa5; 32],
+        holder: 1,
+    };
+    let candidate = PairName::Candidate { record: 7, k: 2 };
+    assert_eq!(link.to_string(), format!("{}#1", "a5".repeat(32)));
+    assert_eq!(candidate.to_string(), "candidate 7#2");
+
+    let mut compact = DisclosureLedger::new(sid(1), Role::Initiator, Mode::Validate, "registry");
+    let mut whole = compact.clone();
+    let pairs: [(PairName, bool, Vec<u32>, Vec<u32>); 5] = [
+        (link, true, vec![8, 0, 16], vec![4, 4, 0]),
+        (candidate, false, vec![1, 2, 3], vec![3, 2, 1]),
+        // Does not fit two bytes, then another width: both kept as whole entries, in order.
+        (link, true, vec![70_000, 1, 1], vec![1, 1, 1]),
+        (candidate, true, vec![1, 1], vec![1, 1]),
+        (link, false, vec![2, 2, 2], vec![2, 2, 2]),
+    ];
+    compact.record_learned(Disclosure::SetSize {
+        key: "id".into(),
+        size: 3,
+    });
+    whole.record_learned(Disclosure::SetSize {
+        key: "id".into(),
+        size: 3,
+    });
+    for (name, comparing, answerer, querier) in &pairs {
+        compact.record_pair(*name, *comparing, answerer, querier);
+        let shared = Disclosure::SharedTokenCounts {
+            pair: name.to_string(),
+            peer_padded: answerer.clone(),
+        };
+        let padded = Disclosure::PaddedTokenCounts {
+            pair: name.to_string(),
+            padded: querier.clone(),
+        };
+        if *comparing {
+            whole.record_learned(shared);
+            whole.record_revealed(padded);
+        } else {
+            whole.record_revealed(shared);
+            whole.record_learned(padded);
+        }
+    }
+    compact.record_revealed(Disclosure::AgreementScores { pairs: 5 });
+    whole.record_revealed(Disclosure::AgreementScores { pairs: 5 });
+
+    assert_eq!(compact.disclosure_count(), 12);
+    assert_eq!(compact.to_json().unwrap(), whole.to_json().unwrap());
+    assert_eq!(
+        compact.disclosures().collect::<Vec<_>>(),
+        whole.disclosures().collect::<Vec<_>>()
+    );
+    assert_eq!(compact, whole);
+    let json: serde_json::Value = serde_json::from_str(&compact.to_json().unwrap()).unwrap();
+    assert_eq!(
+        json["disclosures"][1],
+        serde_json::json!({"learned_by": "initiator", "what": "shared_token_counts",
+                           "pair": link.to_string(), "peer_padded": [8, 0, 16]})
+    );
+    assert_eq!(
+        json["disclosures"][4],
+        serde_json::json!({"learned_by": "initiator", "what": "padded_token_counts",
+                           "pair": "candidate 7#2", "padded": [3, 2, 1]})
+    );
+    assert_eq!(
+        DisclosureLedger::from_json(&compact.to_json().unwrap()).unwrap(),
+        compact
+    );
+    // A ledger that differs in one padded size is not equal.
+    let mut other = DisclosureLedger::new(sid(1), Role::Initiator, Mode::Validate, "registry");
+    other.record_learned(Disclosure::SetSize {
+        key: "id".into(),
+        size: 3,
+    });
+    for (n, (name, comparing, answerer, querier)) in pairs.iter().enumerate() {
+        let mut answerer = answerer.clone();
+        if n == 1 {
+            answerer[2] = 4;
+        }
+        other.record_pair(*name, *comparing, &answerer, querier);
+    }
+    other.record_revealed(Disclosure::AgreementScores { pairs: 5 });
+    assert_ne!(other, compact);
+}
+
+proptest! {
+    /// Any sequence of pairs and other disclosures: the compact ledger says what the entries
+    /// say, in the same order.
+    #[test]
+    fn compact_ledger_matches_entries(
+        steps in proptest::collection::vec(
+            (any::<bool>(), any::<bool>(), any::<[u8; 2]>(), 1usize..4,
+             proptest::collection::vec(0u32..70_000, 6)),
+            0..40,
+        )
+    ) {
+        let mut compact = DisclosureLedger::new(sid(2), Role::Responder, Mode::Fuzzy, "p");
+        let mut whole = compact.clone();
+        for (pair, comparing, id, width, sizes) in steps {
+            if !pair {
+                let d = Disclosure::MatchedRecords { key: "k".into(), count: u64::from(id[0]) };
+                compact.record_revealed(d.clone());
+                whole.record_revealed(d);
+                continue;
+            }
+            let name = if id[1] % 2 == 0 {
+                PairName::Link { id: [id[0]; 32], holder: u16::from(id[1]) }
+            } else {
+                PairName::Candidate { record: u32::from(id[0]), k: u32::from(id[1]) }
+            };
+            let (answerer, querier) = (&sizes[..width], &sizes[3..3 + width]);
+            compact.record_pair(name, comparing, answerer, querier);
+            let shared = Disclosure::SharedTokenCounts {
+                pair: name.to_string(),
+                peer_padded: answerer.to_vec(),
+            };
+            let padded = Disclosure::PaddedTokenCounts { pair: name.to_string(), padded: querier.to_vec() };
+            if comparing {
+                whole.record_learned(shared);
+                whole.record_revealed(padded);
+            } else {
+                whole.record_revealed(shared);
+                whole.record_learned(padded);
+            }
+        }
+        prop_assert_eq!(compact.disclosure_count(), whole.disclosure_count());
+        prop_assert_eq!(compact.to_json().unwrap(), whole.to_json().unwrap());
+        prop_assert_eq!(&compact, &whole);
+    }
+}
+
 #[test]
 fn session_id_text() {
     let id: SessionId = "000102030405060708090a0b0c0d0e0f".parse().unwrap();

@@ -567,6 +567,7 @@ fn merge_ledgers(shards: &[&ShardOutput]) -> DisclosureLedger {
         first.mode,
         &first.peer,
     );
+    let mut summed: Vec<DisclosureEntry> = Vec::new();
     let mut pairs: Vec<DisclosureEntry> = Vec::new();
     for shard in shards {
         for (merged_side, side) in [
@@ -581,20 +582,22 @@ fn merge_ledgers(shards: &[&ShardOutput]) -> DisclosureLedger {
                 entry.bytes += count.bytes;
             }
         }
-        for entry in &shard.ledger.disclosures {
+        for entry in shard.ledger.disclosures() {
             let Some(slot) = summed_slot(&entry.disclosure) else {
-                pairs.push(entry.clone());
+                pairs.push(entry);
                 continue;
             };
-            match merged.disclosures.iter_mut().find(|e| {
+            match summed.iter_mut().find(|e| {
                 e.learned_by == entry.learned_by && summed_slot(&e.disclosure) == Some(slot)
             }) {
                 Some(existing) => add(&mut existing.disclosure, &entry.disclosure),
-                None => merged.disclosures.push(entry.clone()),
+                None => summed.push(entry.clone()),
             }
         }
     }
-    merged.disclosures.extend(pairs);
+    for entry in summed.into_iter().chain(pairs) {
+        merged.push_disclosure(entry);
+    }
     merged
 }
 
@@ -658,11 +661,11 @@ fn report(
 fn stage_key(shards: &[&ShardOutput]) -> String {
     shards
         .iter()
-        .flat_map(|s| &s.ledger.disclosures)
-        .find_map(|e| match &e.disclosure {
+        .flat_map(|s| s.ledger.disclosures())
+        .find_map(|e| match e.disclosure {
             Disclosure::SetSize { key, .. }
             | Disclosure::IntersectionSize { key, .. }
-            | Disclosure::MatchedRecords { key, .. } => Some(key.clone()),
+            | Disclosure::MatchedRecords { key, .. } => Some(key),
             _ => None,
         })
         .unwrap_or_default()

@@ -72,7 +72,7 @@ use super::payload;
 use super::score::{FieldScoring, ValidateScorer};
 use super::shell::{Expect, Next, State, Transition};
 use super::{FuzzyConfig, MAX_RECORDS, PartyData};
-use crate::{Disclosure, DisclosureLedger, MessageKind, ProtocolError};
+use crate::{Disclosure, DisclosureLedger, MessageKind, PairName, ProtocolError};
 
 /// The match-key name of the band tokens (a domain tag for hashing them to the group).
 const BAND_KEY: &str = "lsh-band";
@@ -514,8 +514,9 @@ fn pair_name(b: u32, k: u32) -> Vec<u8> {
     name
 }
 
-fn pair_text(b: u32, k: u32) -> String {
-    format!("candidate {b}#{k}")
+/// The pair's name in the ledger.
+fn ledger_pair(record: u32, k: u32) -> PairName {
+    PairName::Candidate { record, k }
 }
 
 /// `(b, k)` of every pair, from the ascending candidate numbers of the plan.
@@ -884,12 +885,11 @@ impl State for AwaitQuery {
         let fields = settings.fields.len();
         for (n, &(b, k)) in names[batch.pairs.clone()].iter().enumerate() {
             let range = n * fields..(n + 1) * fields;
-            grouped::record_pair(
-                ledger,
+            ledger.record_pair(
+                ledger_pair(b, k),
                 false,
-                pair_text(b, k),
-                batch.own_padded[range.clone()].to_vec(),
-                batch.peer_padded[range].to_vec(),
+                &batch.own_padded[range.clone()],
+                &batch.peer_padded[range],
             );
         }
         if batches.finished() {
@@ -968,18 +968,16 @@ impl State for AwaitReply {
                     })
                 }),
         );
+        let mut peer_padded = Vec::with_capacity(fields);
         for (n, &(b, k)) in names[batch.pairs.clone()].iter().enumerate() {
             let range = n * fields..(n + 1) * fields;
-            let peer_padded = batch.counts[range.clone()]
-                .iter()
-                .map(|c| c.peer_padded)
-                .collect();
-            grouped::record_pair(
-                ledger,
+            peer_padded.clear();
+            peer_padded.extend(batch.counts[range.clone()].iter().map(|c| c.peer_padded));
+            ledger.record_pair(
+                ledger_pair(b, k),
                 true,
-                pair_text(b, k),
-                peer_padded,
-                batch.own_padded[range].to_vec(),
+                &peer_padded,
+                &batch.own_padded[range],
             );
         }
         drop(batch);

@@ -57,7 +57,7 @@ use super::chunks::split;
 use super::common::{Context, local_psi, peer_psi};
 use super::data::{FieldReader, PartyData};
 use super::shell::Expect;
-use crate::{Disclosure, DisclosureLedger, Message, MessageKind, ProtocolError};
+use crate::{Message, MessageKind, ProtocolError};
 
 /// Pairs per batch unless the configuration says otherwise.
 pub(crate) const DEFAULT_BATCH_PAIRS: usize = 2048;
@@ -402,32 +402,4 @@ pub(crate) fn own_padded(groups: &[TokenGroup], buckets: &SizeBuckets) -> Vec<u3
         .iter()
         .map(|g| u32::try_from(buckets.padded(g.tokens.len())).unwrap_or(u32::MAX))
         .collect()
-}
-
-/// The ledger entries of one compared pair, the same on both sides: the comparing side
-/// learned each field's shared-token count and the other side's padded size
-/// (`answerer_padded`); the other side learned the comparing side's padded sizes
-/// (`querier_padded`).
-pub(crate) fn record_pair(
-    ledger: &mut DisclosureLedger,
-    comparing: bool,
-    pair: String,
-    answerer_padded: Vec<u32>,
-    querier_padded: Vec<u32>,
-) {
-    let shared = Disclosure::SharedTokenCounts {
-        pair: pair.clone(),
-        peer_padded: answerer_padded,
-    };
-    let padded = Disclosure::PaddedTokenCounts {
-        pair,
-        padded: querier_padded,
-    };
-    if comparing {
-        ledger.record_learned(shared);
-        ledger.record_revealed(padded);
-    } else {
-        ledger.record_revealed(shared);
-        ledger.record_learned(padded);
-    }
 }

@@ -106,9 +106,8 @@ fn check_ledgers(config: &ModeConfig, run: &InMemoryRun) {
     }
     let sorted = |l: &DisclosureLedger| {
         let mut d: Vec<String> = l
-            .disclosures
-            .iter()
-            .map(|e| serde_json::to_string(e).unwrap())
+            .disclosures()
+            .map(|e| serde_json::to_string(&e).unwrap())
             .collect();
         d.sort();
         d
@@ -129,8 +128,7 @@ fn check_ledgers(config: &ModeConfig, run: &InMemoryRun) {
         .map(|(_, c)| c.messages)
         .sum();
     let clks_revealed: u64 = i
-        .disclosures
-        .iter()
+        .disclosures()
         .filter_map(|e| match e.disclosure {
             Disclosure::Clks { count } => Some(count),
             _ => None,
@@ -143,8 +141,7 @@ fn check_ledgers(config: &ModeConfig, run: &InMemoryRun) {
         assert_eq!(clks_revealed, 0);
     } else {
         assert!(
-            i.disclosures
-                .iter()
+            i.disclosures()
                 .any(|e| matches!(e.disclosure, Disclosure::Clks { .. })),
             "clks crossed the wire without a ledger entry"
         );
@@ -1539,16 +1536,14 @@ fn validate_scores_right_and_wrong_person_pairs_through_the_grouped_psi() {
     assert_eq!(run.responder.learned.compared_pairs, 4);
     // The ledgers list every pair: 4 pairs, each with what both sides learned.
     for ledger in [&run.ledgers.initiator, &run.ledgers.responder] {
-        let shared: Vec<&crate::DisclosureEntry> = ledger
-            .disclosures
-            .iter()
+        let shared: Vec<crate::DisclosureEntry> = ledger
+            .disclosures()
             .filter(|e| matches!(e.disclosure, Disclosure::SharedTokenCounts { .. }))
             .collect();
         assert_eq!(shared.len(), 4);
         assert!(shared.iter().all(|e| e.learned_by == Role::Initiator));
         let padded = ledger
-            .disclosures
-            .iter()
+            .disclosures()
             .filter(|e| {
                 matches!(e.disclosure, Disclosure::PaddedTokenCounts { .. })
                     && e.learned_by == Role::Responder
@@ -1557,15 +1552,13 @@ fn validate_scores_right_and_wrong_person_pairs_through_the_grouped_psi() {
         assert_eq!(padded, 4);
     }
     let per_pair = |l: &DisclosureLedger| -> Vec<crate::DisclosureEntry> {
-        l.disclosures
-            .iter()
+        l.disclosures()
             .filter(|e| {
                 matches!(
                     e.disclosure,
                     Disclosure::SharedTokenCounts { .. } | Disclosure::PaddedTokenCounts { .. }
                 )
             })
-            .cloned()
             .collect()
     };
     assert_eq!(
@@ -2378,8 +2371,8 @@ fn the_batch_size_changes_nothing_but_the_framing() {
     assert_eq!(grouped_queries(&whole), 1);
     let disclosures = |run: &Run| {
         (
-            run.ledgers.initiator.disclosures.clone(),
-            run.ledgers.responder.disclosures.clone(),
+            run.ledgers.initiator.disclosures().collect::<Vec<_>>(),
+            run.ledgers.responder.disclosures().collect::<Vec<_>>(),
         )
     };
     for (pairs, queries) in [(1, 4), (2, 2), (3, 2), (4, 1)] {
@@ -2537,8 +2530,8 @@ fn hostile_batches_are_refused_on_both_sides() {
     manual.inject(to, PsiGroupedReply, &reply).unwrap();
     manual.finish();
     assert_eq!(
-        manual.ledgers[0].disclosures.len(),
-        manual.ledgers[1].disclosures.len()
+        manual.ledgers[0].disclosure_count(),
+        manual.ledgers[1].disclosure_count()
     );
     // Both sides must agree on the batch size: it is a handshake parameter.
     let parameters = |config: &ModeConfig| config.parameters().unwrap();

@@ -54,7 +54,7 @@ use super::grouped::{self, BatchAnswerer, BatchQuerier, Batches};
 use super::payload;
 use super::shell::{Expect, Next, State, Transition};
 use super::{ValidateConfig, chunks::split};
-use crate::{Disclosure, DisclosureLedger, MessageKind, ProtocolError};
+use crate::{Disclosure, DisclosureLedger, MessageKind, PairName, ProtocolError};
 
 /// Most of the comparing side's records that may share one linked ID.
 pub(crate) const MAX_HOLDERS: u16 = 1024;
@@ -100,8 +100,12 @@ fn pair_name(link_id: &[u8; 32], holder: u16) -> Vec<u8> {
     name
 }
 
-fn pair_text(link_id: &[u8; 32], holder: u16) -> String {
-    format!("{}#{holder}", hex::encode(link_id))
+/// The pair's name in the ledger.
+fn ledger_pair(link_id: &[u8; 32], holder: u16) -> PairName {
+    PairName::Link {
+        id: *link_id,
+        holder,
+    }
 }
 
 /// Linked records by link id, in link-id order: `(link id, records)`.
@@ -298,12 +302,11 @@ impl State for AwaitQuery {
         let fields = settings.comparisons.fields.len();
         for (n, &(i, h)) in pairs[batch.pairs.clone()].iter().enumerate() {
             let range = n * fields..(n + 1) * fields;
-            grouped::record_pair(
-                ledger,
+            ledger.record_pair(
+                ledger_pair(&links[i as usize].0, h),
                 false,
-                pair_text(&links[i as usize].0, h),
-                batch.own_padded[range.clone()].to_vec(),
-                batch.peer_padded[range].to_vec(),
+                &batch.own_padded[range.clone()],
+                &batch.peer_padded[range],
             );
         }
         if batches.finished() {
@@ -357,18 +360,16 @@ impl State for AwaitReply {
         let batch = batches.handle_reply(&bytes)?;
         drop(bytes);
         let fields = settings.comparisons.fields.len();
+        let mut peer_padded = Vec::with_capacity(fields);
         for (n, &(i, h)) in pairs[batch.pairs.clone()].iter().enumerate() {
             let range = n * fields..(n + 1) * fields;
-            let peer_padded = batch.counts[range.clone()]
-                .iter()
-                .map(|c| c.peer_padded)
-                .collect();
-            grouped::record_pair(
-                ledger,
+            peer_padded.clear();
+            peer_padded.extend(batch.counts[range.clone()].iter().map(|c| c.peer_padded));
+            ledger.record_pair(
+                ledger_pair(&links[i as usize].0, h),
                 true,
-                pair_text(&links[i as usize].0, h),
-                peer_padded,
-                batch.own_padded[range].to_vec(),
+                &peer_padded,
+                &batch.own_padded[range],
             );
         }
         patterns.extend(batch_patterns(&settings, &batch.counts)?);
