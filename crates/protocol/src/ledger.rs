@@ -323,6 +323,15 @@ impl Iterator for DisclosureIter<'_> {
     }
 }
 
+/// Equal when they say the same disclosures in the same order, however each keeps them.
+impl PartialEq for Disclosures {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Disclosures {}
+
 impl Serialize for Disclosures {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_seq(self.iter())
@@ -352,7 +361,7 @@ impl<'de> Deserialize<'de> for Disclosures {
 /// assert!(json.contains("\"intersection_size\""));
 /// assert_eq!(DisclosureLedger::from_json(&json).unwrap(), ledger);
 /// ```
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DisclosureLedger {
     /// The session.
     pub session_id: SessionId,
@@ -370,23 +379,6 @@ pub struct DisclosureLedger {
     /// [`DisclosureLedger::disclosures`]).
     disclosures: Disclosures,
 }
-
-/// Two ledgers are equal when they say the same: the same header and the same disclosures in
-/// the same order, however each keeps them.
-impl PartialEq for DisclosureLedger {
-    fn eq(&self, other: &Self) -> bool {
-        self.session_id == other.session_id
-            && self.role == other.role
-            && self.mode == other.mode
-            && self.peer == other.peer
-            && self.sent == other.sent
-            && self.received == other.received
-            && self.disclosures.len() == other.disclosures.len()
-            && self.disclosures.iter().eq(other.disclosures.iter())
-    }
-}
-
-impl Eq for DisclosureLedger {}
 
 impl DisclosureLedger {
     /// An empty ledger.
